@@ -1,0 +1,102 @@
+"""The SQL of dbt's generic data tests; each query returns the failing rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tidegate.errors import ConfigError
+from tidegate.project.model import DataTest, ref_placeholder
+from tidegate.project.properties import TestSpec, parse_target
+
+
+def _quote(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _relation(model: str, where: str | None) -> str:
+    table = ref_placeholder(model)
+    return f"(SELECT * FROM {table} WHERE {where})" if where else table
+
+
+def _require_column(spec: TestSpec) -> str:
+    if not spec.column:
+        raise ConfigError(f"{spec.test} needs a column", path=spec.location.path, line=spec.location.line)
+    return spec.column
+
+
+def build_generic_test(spec: TestSpec, sources: dict[str, str]) -> DataTest:
+    """Turn a declared generic test into its query, with refs as placeholders."""
+    column = _require_column(spec)
+    model = _relation(spec.model, spec.where)
+    models: tuple[str, ...] = (spec.model,)
+    if spec.test == "not_null":
+        sql = f"SELECT * FROM {model} AS t WHERE {column} IS NULL"
+    elif spec.test == "unique":
+        sql = (
+            f"SELECT {column} AS unique_field, COUNT(*) AS n_records FROM {model} AS t "
+            f"WHERE {column} IS NOT NULL GROUP BY {column} HAVING COUNT(*) > 1"
+        )
+    elif spec.test == "accepted_values":
+        values = spec.arguments.get("values")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(
+                "accepted_values needs values: [...]", path=spec.location.path, line=spec.location.line
+            )
+        quote = spec.arguments.get("quote", True)
+        listed = ", ".join(_quote(value) if quote else str(value) for value in values)
+        sql = (
+            f"SELECT {column} AS value_field, COUNT(*) AS n_records FROM {model} AS t "
+            f"WHERE {column} IS NOT NULL AND {column} NOT IN ({listed}) GROUP BY {column}"
+        )
+    else:
+        sql, models = _relationships(spec, column, model, sources)
+    return DataTest(
+        name=spec.name or _test_name(spec),
+        kind=spec.test,
+        sql=sql,
+        models=models,
+        location=spec.location,
+        column=column,
+        severity=spec.severity,
+    )
+
+
+def _relationships(
+    spec: TestSpec, column: str, model: str, sources: dict[str, str]
+) -> tuple[str, tuple[str, ...]]:
+    to, field = spec.arguments.get("to"), spec.arguments.get("field")
+    if not to or not field:
+        raise ConfigError(
+            "relationships needs to: ref('model') and field:",
+            path=spec.location.path,
+            line=spec.location.line,
+        )
+    target, is_source = parse_target(str(to), spec.location.path, spec.location.line)
+    if is_source:
+        if target not in sources:
+            raise ConfigError(f"unknown source {target}", path=spec.location.path, line=spec.location.line)
+        parent, models = sources[target], (spec.model,)
+        return _relationships_sql(column, model, parent, field), models
+    return _relationships_sql(column, model, ref_placeholder(target), field), (spec.model, target)
+
+
+def _relationships_sql(column: str, model: str, parent: str, field: str) -> str:
+    return (
+        f"SELECT child.{column} AS from_field FROM {model} AS child "
+        f"LEFT JOIN {parent} AS parent ON child.{column} = parent.{field} "
+        f"WHERE child.{column} IS NOT NULL AND parent.{field} IS NULL"
+    )
+
+
+def _test_name(spec: TestSpec) -> str:
+    parts = [spec.test, spec.model, spec.column or ""]
+    if spec.test == "relationships":
+        target, _ = parse_target(str(spec.arguments["to"]), spec.location.path, spec.location.line)
+        parts += [target.replace(".", "_"), str(spec.arguments["field"])]
+    return "_".join(part for part in parts if part)

@@ -1,0 +1,142 @@
+"""dbt-style unit tests: a model's query over given rows must return the expected rows.
+
+The model's query is compiled with each given input as an inline `VALUES` subquery, so a unit
+test needs no warehouse data at all and runs in milliseconds on any engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from tidegate.engines.base import EngineAdapter
+from tidegate.errors import ConfigError
+from tidegate.plan.compile import compile_sql
+from tidegate.plan.plan import UnitTestRun
+from tidegate.project.model import Model, UnitTest
+
+
+def compile_unit_test(
+    test: UnitTest,
+    model: Model,
+    *,
+    read: str,
+    write: str,
+    column_types: Mapping[str, dict[str, str]],
+    source_relations: Mapping[str, str],
+    quote: Any,
+) -> UnitTestRun:
+    """The model's SQL with its refs and sources replaced by the given rows."""
+    path, line = test.location.path, test.location.line
+    if not model.sql:
+        raise ConfigError(
+            f"unit test {test.name!r}: only SQL models can be unit tested", path=path, line=line
+        )
+    given = {item.target.lower(): item for item in test.given}
+    for ref in model.refs:
+        if ref.lower() not in given:
+            raise ConfigError(f"unit test {test.name!r} gives no rows for ref('{ref}')", path=path, line=line)
+    inline: dict[str, str] = {}
+    for key, item in given.items():
+        if item.sql is not None:
+            inline[key] = item.sql
+        else:
+            inline[key] = _values(item.rows, column_types.get(key, {}), quote)
+    sources = {
+        source_relations.get(key, key).lower(): inline[key] for key, item in given.items() if item.is_source
+    }
+    refs = {key: inline[key] for key, item in given.items() if not item.is_source}
+    sql = model.incremental_sql if test.overrides.get("macros", {}).get("is_incremental") else model.sql
+    compiled = compile_sql(sql or model.sql, {}, read=read, write=write, ephemerals=refs, sources=sources)
+    return UnitTestRun(
+        name=test.name,
+        model=test.model,
+        sql=compiled,
+        expected_rows=[{key: _jsonable(value) for key, value in row.items()} for row in test.expect_rows],
+        expected_sql=test.expect_sql,
+        path=path,
+        line=line,
+    )
+
+
+def _values(rows: tuple[dict[str, Any], ...], types: dict[str, str], quote: Any) -> str:
+    """A query returning `rows`, with columns cast to the upstream's types when known."""
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    if not rows:
+        if not types:
+            return "SELECT NULL AS __empty WHERE FALSE"
+        columns = list(types)
+        return (
+            "SELECT " + ", ".join(f"CAST(NULL AS {types[c]}) AS {quote(c)}" for c in columns) + " WHERE FALSE"
+        )
+    selects = []
+    for row in rows:
+        values = []
+        for column in columns:
+            literal = _literal(row.get(column))
+            kind = types.get(column)
+            values.append(
+                f"CAST({literal} AS {kind}) AS {quote(column)}" if kind else f"{literal} AS {quote(column)}"
+            )
+        selects.append("SELECT " + ", ".join(values))
+    return " UNION ALL ".join(selects)
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float, Decimal)):
+        return repr(value) if not isinstance(value, Decimal) else str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _normal(value: Any) -> Any:
+    """Values compare by meaning: 10 equals 10.0 and Decimal('10.00'); dates equal their text."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return round(float(value), 6)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.replace("T", " ") if len(value) >= 19 and value[10] == "T" else value
+        try:
+            return round(float(text), 6)
+        except ValueError:
+            return text
+    return str(value)
+
+
+def run_unit_test(engine: EngineAdapter, test: UnitTestRun) -> list[str]:
+    """Run one unit test; the list of differences is empty when it passes."""
+    actual = engine.fetch(test.sql)
+    expected_rows = test.expected_rows
+    if test.expected_sql is not None:
+        expected = engine.fetch(test.expected_sql)
+        expected_rows = [dict(zip(expected.columns, row, strict=True)) for row in expected.rows]
+    columns = list(dict.fromkeys(column for row in expected_rows for column in row)) or actual.columns
+    lowered = {name.lower(): index for index, name in enumerate(actual.columns)}
+    missing = [column for column in columns if column.lower() not in lowered]
+    if missing:
+        return [f"the model returns no column {', '.join(missing)} (it returns {', '.join(actual.columns)})"]
+    got = Counter(tuple(_normal(row[lowered[c.lower()]]) for c in columns) for row in actual.rows)
+    want = Counter(tuple(_normal(row.get(c)) for c in columns) for row in expected_rows)
+    if got == want:
+        return []
+    problems = [f"columns: {', '.join(columns)}"]
+    problems += [f"expected but missing: {row}" for row in (want - got).elements()][:10]
+    problems += [f"returned but not expected: {row}" for row in (got - want).elements()][:10]
+    return problems

@@ -1,0 +1,125 @@
+"""The `tidegate` command line.
+
+Every command takes `--project DIR` and `--json`; errors from anywhere in tidegate are rendered
+once, here, as one readable message and an exit code (2 bad input, 1 failed checks).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from tidegate import __version__
+from tidegate.errors import TidegateError
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+class Output:
+    """Where a command writes: rich text for people, one JSON document for machines."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    @property
+    def human(self) -> Console:
+        """Human output goes to stderr when stdout carries JSON."""
+        return self.err if self.as_json else self.out
+
+    def json(self, document: Any) -> None:
+        click.echo(json.dumps(document, indent=2, default=str))
+
+
+def command(group: click.Group, name: str | None = None, **settings: Any) -> Callable[[F], F]:
+    """A command with the common options and the single error boundary."""
+
+    def decorate(function: F) -> F:
+        @group.command(name, **settings)
+        @click.option(
+            "--project",
+            "project_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path("."),
+            show_default=True,
+            help="Project directory.",
+        )
+        @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+        @functools.wraps(function)
+        def wrapper(*args: Any, project_dir: Path, as_json: bool, **kwargs: Any) -> None:
+            output = Output(as_json)
+            try:
+                code = function(*args, project_dir=project_dir, output=output, **kwargs)
+            except TidegateError as error:
+                report_error(output, error)
+                sys.exit(error.exit_code)
+            except KeyboardInterrupt:
+                output.err.print("[red]interrupted[/]: the environment was left as it was")
+                sys.exit(130)
+            sys.exit(code or 0)
+
+        return function
+
+    return decorate
+
+
+def report_error(output: Output, error: TidegateError) -> None:
+    if output.as_json:
+        output.json(error.to_dict())
+    label = "[red]failed[/]" if error.exit_code == 1 else "[red]error[/]"
+    output.err.print(f"{label}: {error}", markup=True, highlight=False)
+
+
+def context(project_dir: Path, output: Output, **options: Any) -> Any:
+    from tidegate.cli.render import ConsoleProgress
+    from tidegate.context import Context
+
+    return Context(
+        project_dir,
+        progress=ConsoleProgress(output.err),
+        on_wait=lambda text: output.err.print(f"[yellow]{text}[/]"),
+        **options,
+    )
+
+
+def parse_vars(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise TidegateError(f"--vars is not valid YAML: {error}") from None
+    if not isinstance(value, dict):
+        raise TidegateError("--vars must be a mapping, e.g. --vars '{start: 2024-01-01}'")
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="tidegate")
+def cli() -> None:
+    """tidegate: Git is the source of truth of your data platform.
+
+    Models are built once per fingerprint into snapshots; environments (prod, dev, one per pull
+    request) are views onto snapshots, so creating, promoting and rolling back environments
+    copies no data. Exit codes: 0 success, 1 checks failed, 2 bad input or configuration.
+    """
+
+
+def main() -> None:
+    cli(prog_name="tidegate")
+
+
+from tidegate.cli import commands as _commands  # noqa: E402,F401  (registers the commands)
+
+__all__ = ["EXAMPLES", "Output", "cli", "command", "main"]

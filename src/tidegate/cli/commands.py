@@ -1,0 +1,299 @@
+"""The commands of DESIGN section 5 that the foundation provides."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tidegate.cli import EXAMPLES, Output, cli, command, context, parse_vars
+from tidegate.errors import ConfigError
+
+_VARS = click.option("--vars", "variables", help="Project variables as YAML, e.g. '{limit: 10}'.")
+
+
+@command(cli)
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--example", type=click.Choice(["shop"]), help="Start from a working example project.")
+def init(directory: Path | None, example: str | None, project_dir: Path, output: Output) -> int:
+    """Create a new project in DIRECTORY (default: the --project directory)."""
+    target = (directory or project_dir).resolve()
+    if (target / "tidegate.yml").exists():
+        raise ConfigError(f"{target} already has a tidegate.yml", path=target / "tidegate.yml")
+    source = EXAMPLES / (example or "minimal")
+    shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    if output.as_json:
+        output.json({"project": str(target), "example": example})
+    else:
+        output.out.print(f"Created a tidegate project in [bold]{target}[/]")
+        output.out.print("Next: [bold]tidegate plan prod[/] to build it.")
+    return 0
+
+
+@command(cli)
+@click.argument("environment")
+@click.option("--auto-apply", is_flag=True, help="Apply without asking (for CI).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to apply later.")
+@click.option(
+    "--full-refresh", "full_refresh", multiple=True, help="Rebuild this incremental model from scratch."
+)
+@click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds (default: from tidegate.yml).")
+@_VARS
+def plan(
+    environment: str,
+    auto_apply: bool,
+    out: Path | None,
+    full_refresh: tuple[str, ...],
+    threads: int | None,
+    variables: str | None,
+    project_dir: Path,
+    output: Output,
+) -> int:
+    """Show what applying the project to ENVIRONMENT would change, and apply it if asked.
+
+    A new environment starts from production and builds only what differs from it. On a
+    terminal, asks before applying; --auto-apply applies without asking.
+    """
+    from tidegate.cli.render import apply_dict, plan_summary, render_apply, render_plan
+
+    with context(project_dir, output, variables=parse_vars(variables), threads=threads) as ctx:
+        if auto_apply and out is None:
+            the_plan, result = ctx.plan_and_apply(
+                environment, full_refresh=full_refresh, on_plan=lambda p: render_plan(output.human, p)
+            )
+            if result is not None:
+                render_apply(output.human, result)
+            if output.as_json:
+                output.json(
+                    {
+                        "plan": plan_summary(the_plan),
+                        "changes": [c.model_dump() for c in the_plan.changes],
+                        "apply": apply_dict(result) if result else None,
+                    }
+                )
+            return 0
+        the_plan = ctx.plan(environment, full_refresh=full_refresh)
+        render_plan(output.human, the_plan)
+        if out is not None:
+            the_plan.save(out)
+            output.human.print(f"Saved the plan to [bold]{out}[/]; apply it with `tidegate apply {out}`")
+        if output.as_json and not auto_apply:
+            output.json(the_plan.model_dump(mode="json", by_alias=True) | {"summary": plan_summary(the_plan)})
+        if not the_plan.has_changes:
+            return 0
+        wants = auto_apply or (
+            out is None
+            and not output.as_json
+            and sys.stdin.isatty()
+            and click.confirm("Apply this plan?", default=False)
+        )
+        if wants:
+            result = ctx.apply(the_plan)
+            render_apply(output.human, result)
+            if output.as_json:
+                output.json(apply_dict(result))
+    return 0
+
+
+@command(cli)
+@click.argument("target")
+@click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds.")
+def apply(target: str, threads: int | None, project_dir: Path, output: Output) -> int:
+    """Apply a saved plan (plan.json) or plan and apply ENVIRONMENT.
+
+    A saved plan is applied exactly as reviewed; it is refused if the environment changed since.
+    """
+    from tidegate.cli.render import apply_dict, render_apply, render_plan
+    from tidegate.plan import Plan
+
+    with context(project_dir, output, threads=threads) as ctx:
+        path = Path(target)
+        if target.endswith(".json") or path.is_file():
+            the_plan = Plan.load(path)
+            render_plan(output.human, the_plan)
+            if not the_plan.has_changes:
+                return 0
+            result = ctx.apply(the_plan)
+        else:
+            the_plan, maybe = ctx.plan_and_apply(target, on_plan=lambda p: render_plan(output.human, p))
+            if maybe is None:
+                if output.as_json:
+                    output.json({"environment": the_plan.environment, "changed": False})
+                return 0
+            result = maybe
+        render_apply(output.human, result)
+        if output.as_json:
+            output.json(apply_dict(result))
+    return 0
+
+
+@command(cli)
+@click.argument("environment", required=False)
+@click.option("--select", "-s", multiple=True, help="Only the tests of this model (repeatable).")
+def test(environment: str | None, select: tuple[str, ...], project_dir: Path, output: Output) -> int:
+    """Run unit tests, and data tests against ENVIRONMENT (default prod) when it exists."""
+    from tidegate.cli.render import render_tests, test_result_dict
+
+    with context(project_dir, output) as ctx:
+        results = ctx.test(environment, select)
+    render_tests(output.human, results)
+    failed = [r for r in results if r.blocking]
+    warned = [r for r in results if not r.passed and not r.blocking]
+    output.human.print(
+        f"{len(results) - len(failed) - len(warned)} passed, {len(warned)} warned, {len(failed)} failed"
+    )
+    if output.as_json:
+        output.json({"passed": not failed, "tests": [test_result_dict(r) for r in results]})
+    return 1 if failed else 0
+
+
+@command(cli)
+@click.argument("source")
+@click.argument("target")
+def promote(source: str, target: str, project_dir: Path, output: Output) -> int:
+    """Point TARGET at SOURCE's snapshots: no data copied, all views swapped at once."""
+    with context(project_dir, output) as ctx:
+        version = ctx.promote(source, target)
+        name = ctx.environment(target)
+    output.human.print(f"[green]Promoted[/] {source} to [bold magenta]{name}[/] (version {version})")
+    if output.as_json:
+        output.json({"source": source, "target": name, "version": version})
+    return 0
+
+
+@command(cli)
+@click.argument("environment")
+@click.option("--to", "to", type=int, help="Version to return to (default: the previous one).")
+def rollback(environment: str, to: int | None, project_dir: Path, output: Output) -> int:
+    """Return ENVIRONMENT to an earlier version; see `tidegate history ENV`."""
+    with context(project_dir, output) as ctx:
+        version = ctx.rollback(environment, to)
+        name = ctx.environment(environment)
+    output.human.print(f"[green]Rolled back[/] [bold magenta]{name}[/] (now version {version})")
+    if output.as_json:
+        output.json({"environment": name, "version": version})
+    return 0
+
+
+@command(cli)
+def envs(project_dir: Path, output: Output) -> int:
+    """List environments with their current version."""
+    from tidegate.cli.render import render_environments, version_dict
+
+    with context(project_dir, output) as ctx:
+        versions = ctx.environments()
+    if output.as_json:
+        output.json([version_dict(v) | {"models": len(v.models)} for v in versions])
+    else:
+        render_environments(output.out, versions)
+    return 0
+
+
+@command(cli)
+@click.argument("environment")
+def history(environment: str, project_dir: Path, output: Output) -> int:
+    """Every version of ENVIRONMENT: applies, promotions, rollbacks."""
+    from tidegate.cli.render import render_history, version_dict
+
+    with context(project_dir, output) as ctx:
+        versions = ctx.history(environment)
+    if output.as_json:
+        output.json([version_dict(v) for v in versions])
+    else:
+        render_history(output.out, versions)
+    return 0
+
+
+@command(cli)
+@click.argument("environment")
+@click.argument("sql")
+@click.option("--limit", type=int, default=None, help="Show at most this many rows.")
+def query(environment: str, sql: str, limit: int | None, project_dir: Path, output: Output) -> int:
+    """Run SQL in ENVIRONMENT; model names resolve to the environment's views."""
+    from tidegate.cli.render import render_rows
+
+    with context(project_dir, output) as ctx:
+        result = ctx.query(environment, sql)
+    _print_rows(output, result, limit, render_rows)
+    return 0
+
+
+@command(cli)
+@click.argument("environment")
+@click.argument("model")
+@click.option("--limit", type=int, default=20, show_default=True)
+def show(environment: str, model: str, limit: int, project_dir: Path, output: Output) -> int:
+    """Show the first rows of MODEL in ENVIRONMENT."""
+    from tidegate.cli.render import render_rows
+
+    with context(project_dir, output) as ctx:
+        result = ctx.show(environment, model, limit)
+    _print_rows(output, result, None, render_rows)
+    return 0
+
+
+def _print_rows(output: Output, result: Any, limit: int | None, render: Any) -> None:
+    if output.as_json:
+        rows = [list(row) for row in (result.rows[:limit] if limit else result.rows)]
+        output.json({"columns": result.columns, "rows": rows})
+    else:
+        render(output.out, result, limit)
+
+
+@command(cli)
+@click.argument("environment")
+@click.option("--select", "-s", multiple=True, help="Only this incremental model (repeatable).")
+def run(environment: str, select: tuple[str, ...], project_dir: Path, output: Output) -> int:
+    """Process new data for ENVIRONMENT's incremental models (is_incremental() is true).
+
+    All models and their tests run in one transaction: if a test fails, nothing changes.
+    """
+    with context(project_dir, output) as ctx:
+        processed = ctx.run(environment, select)
+    output.human.print(f"[green]Ran[/] {len(processed)} incremental model(s): {', '.join(processed) or '-'}")
+    if output.as_json:
+        output.json({"environment": environment, "models": processed})
+    return 0
+
+
+@command(cli)
+@click.option("--retention", help="Keep unused snapshots this long (e.g. 7d); default from tidegate.yml.")
+def janitor(retention: str | None, project_dir: Path, output: Output) -> int:
+    """Drop snapshots no environment uses any more, and expire pull-request environments."""
+    try:
+        from tidegate.project.config import parse_duration
+
+        if retention:
+            parse_duration(retention)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    with context(project_dir, output) as ctx:
+        report = ctx.janitor(retention)
+    output.human.print(
+        f"Dropped {len(report.dropped_snapshots)} snapshot(s), {len(report.dropped_orphans)} orphan relation(s); "
+        f"expired {len(report.expired_environments)} environment(s)"
+    )
+    if output.as_json:
+        output.json(
+            {
+                "dropped_snapshots": report.dropped_snapshots,
+                "dropped_orphans": report.dropped_orphans,
+                "expired_environments": report.expired_environments,
+            }
+        )
+    return 0
+
+
+@command(cli)
+@click.option(
+    "--keep", type=click.Path(file_okay=False, path_type=Path), help="Run in this directory and keep it."
+)
+def demo(keep: Path | None, project_dir: Path, output: Output) -> int:
+    """The end-to-end story on embedded DuckDB, in a temporary git repository."""
+    from tidegate.demo import run_demo
+
+    run_demo(output.out, keep)
+    return 0

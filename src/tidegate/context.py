@@ -1,0 +1,459 @@
+"""The facade every command uses: one project, its warehouses, plans and environments.
+
+It delegates: loading to `project`, ordering to `graph`, planning and applying to `plan`, state
+to `state`. Commands and the demo call it; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp, parse_one
+from sqlglot.errors import SqlglotError
+
+from tidegate.engines import EngineAdapter, QueryResult, connect
+from tidegate.errors import CheckFailed, PlanError, StateError, TidegateError
+from tidegate.graph import Fingerprint, Graph, fingerprint_project
+from tidegate.plan import Applier, ApplyResult, Plan, Planner, PlanRequest, Progress
+from tidegate.plan.apply import TestResult, swap_views
+from tidegate.plan.plan import SnapshotEntry
+from tidegate.plan.planner import INTERNAL_PREFIX, environment_schema
+from tidegate.project import Project, load_project
+from tidegate.project.config import PROD, ProjectConfig, load_config, parse_duration
+from tidegate.project.model import Kind
+from tidegate.state import EnvironmentVersion, SnapshotRecord, StateStore
+from tidegate.state.store import now
+
+
+@dataclass(frozen=True)
+class JanitorReport:
+    dropped_snapshots: list[str]
+    dropped_orphans: list[str]
+    expired_environments: list[str]
+
+
+class Context:
+    """A project directory and the warehouses of its environments."""
+
+    def __init__(
+        self,
+        root: Path | str = ".",
+        *,
+        variables: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+        on_wait: Callable[[str], None] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.variables = variables or {}
+        self.progress = progress or Progress()
+        self.on_wait = on_wait
+        self.threads = threads
+        self._warehouses: dict[str, tuple[EngineAdapter, StateStore]] = {}
+
+    # project -----------------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> ProjectConfig:
+        return load_config(self.root)
+
+    @cached_property
+    def project(self) -> Project:
+        return load_project(self.root, variables=self.variables)
+
+    @cached_property
+    def graph(self) -> Graph:
+        return Graph(self.project.models)
+
+    @cached_property
+    def fingerprints(self) -> dict[str, Fingerprint]:
+        return fingerprint_project(self.graph)
+
+    def environment(self, name: str) -> str:
+        return self.config.resolve_environment(name)
+
+    # warehouses --------------------------------------------------------------------------
+
+    def engine(self, environment: str) -> EngineAdapter:
+        return self._warehouse(environment)[0]
+
+    def state(self, environment: str) -> StateStore:
+        return self._warehouse(environment)[1]
+
+    def _warehouse(self, environment: str) -> tuple[EngineAdapter, StateStore]:
+        connection = self.config.connection_for(environment)
+        key = connection.key(self.root)
+        if key not in self._warehouses:
+            engine = connect(connection, self.root, on_wait=self.on_wait)
+            self._warehouses[key] = (engine, StateStore(engine))
+        return self._warehouses[key]
+
+    def close(self) -> None:
+        for engine, _ in self._warehouses.values():
+            engine.close()
+        self._warehouses.clear()
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _lock(self, environment: str) -> Any:
+        timeout = parse_duration(self.config.connection_for(environment).lock_timeout)
+        return self.state(environment).lock(environment, timeout=timeout, on_wait=self.on_wait)
+
+    def _threads(self, environment: str) -> int:
+        return self.threads or self.config.connection_for(environment).threads
+
+    # plan and apply ----------------------------------------------------------------------
+
+    def plan(
+        self,
+        environment: str,
+        *,
+        full_refresh: Iterable[str] = (),
+        base: str | None = None,
+        git_commit: str | None = None,
+        skip_unit_tests: bool = False,
+    ) -> Plan:
+        """What applying the project to `environment` would do. A new environment starts from
+        production (`pull_requests.base`), so it builds only what differs from it."""
+        environment = self.environment(environment)
+        base_environment = base or self.config.pull_requests.base
+        planner = Planner(
+            self.project, self.graph, self.fingerprints, self.state(environment), self.engine(environment)
+        )
+        return planner.plan(
+            PlanRequest(
+                environment=environment,
+                base_environment=base_environment,
+                full_refresh=frozenset(full_refresh),
+                git_commit=git_commit,
+                warehouse=self.config.connection_for(environment).key(self.root),
+                skip_unit_tests=skip_unit_tests,
+            )
+        )
+
+    def apply(self, plan: Plan, *, author: str | None = None) -> ApplyResult:
+        """Apply a plan under the environment's lock; refuses if the environment moved since."""
+        warehouse = self.config.connection_for(plan.environment).key(self.root)
+        if plan.warehouse and plan.warehouse != warehouse:
+            raise PlanError(
+                f"the plan was made for {plan.warehouse}, but {plan.environment!r} is in {warehouse} here"
+            )
+        engine, state = self._warehouse(plan.environment)
+        with self._lock(plan.environment):
+            applier = Applier(engine, state, threads=self._threads(plan.environment), progress=self.progress)
+            return applier.apply(plan, author=author or _author())
+
+    def plan_and_apply(
+        self, environment: str, *, on_plan: Callable[[Plan], None] | None = None, **options: Any
+    ) -> tuple[Plan, ApplyResult | None]:
+        """Plan and apply under one lock, so no other run can move the environment in between.
+        `on_plan` sees the plan before it is applied (to show it)."""
+        environment = self.environment(environment)
+        with self._lock(environment):
+            plan = self.plan(environment, **options)
+            if on_plan is not None:
+                on_plan(plan)
+            if not plan.has_changes:
+                return plan, None
+            engine, state = self._warehouse(environment)
+            applier = Applier(engine, state, threads=self._threads(environment), progress=self.progress)
+            return plan, applier.apply(plan, author=_author())
+
+    # environments ------------------------------------------------------------------------
+
+    def current(self, environment: str) -> EnvironmentVersion:
+        environment = self.environment(environment)
+        version = self.state(environment).current(environment)
+        if version is None:
+            raise StateError(
+                f"environment {environment!r} does not exist",
+                hint=f"create it with `tidegate plan {environment}`",
+            )
+        return version
+
+    def promote(self, source: str, target: str) -> int:
+        """Point `target`'s views at `source`'s snapshots: no data copied, one transaction."""
+        source, target = self.environment(source), self.environment(target)
+        if source == target:
+            raise PlanError("cannot promote an environment to itself")
+        if self.config.connection_for(source).key(self.root) != self.config.connection_for(target).key(
+            self.root
+        ):
+            raise PlanError(f"{source!r} and {target!r} are in different warehouses; plan {target!r} instead")
+        origin = self.current(source)
+        with self._lock(target):
+            previous = self.state(target).current(target)
+            return self._switch(
+                target, origin.models, previous, action="promote", message=f"from {source} v{origin.version}"
+            )
+
+    def rollback(self, environment: str, to: int | None = None) -> int:
+        """Return an environment to an earlier version (the previous one by default)."""
+        environment = self.environment(environment)
+        with self._lock(environment):
+            state = self.state(environment)
+            current = state.current(environment)
+            if current is None:
+                raise StateError(f"environment {environment!r} does not exist")
+            number = to if to is not None else current.version - 1
+            target = state.version(environment, number) if number >= 1 else None
+            if target is None or target.dropped:
+                raise StateError(
+                    f"environment {environment!r} has no version {number} to roll back to",
+                    hint=f"see `tidegate history {environment}`",
+                )
+            if number == current.version:
+                raise StateError(f"{environment!r} is already at version {number}")
+            self._require_built(environment, target.models)
+            return self._switch(
+                environment, target.models, current, action="rollback", message=f"to v{number}"
+            )
+
+    def _switch(
+        self,
+        environment: str,
+        models: dict[str, SnapshotRecord],
+        previous: EnvironmentVersion | None,
+        *,
+        action: str,
+        message: str,
+    ) -> int:
+        before = previous.models if previous else {}
+        changed = sorted(
+            name
+            for name, record in models.items()
+            if record.physical and (name not in before or before[name].physical != record.physical)
+        )
+        removed = sorted(
+            name
+            for name, record in before.items()
+            if record.physical and (name not in models or not models[name].physical)
+        )
+        return swap_views(
+            self.engine(environment),
+            self.state(environment),
+            environment,
+            models,
+            changed=changed,
+            removed=removed,
+            previous=before,
+            action=action,
+            author=_author(),
+            message=message,
+        )
+
+    def _require_built(self, environment: str, models: dict[str, SnapshotRecord]) -> None:
+        existing = {
+            self.engine(environment).relation(schema, name)
+            for schema, name, _ in self.engine(environment).relations(INTERNAL_PREFIX)
+        }
+        missing = sorted(name for name, r in models.items() if r.physical and r.physical not in existing)
+        if missing:
+            raise StateError(
+                f"the snapshots of {', '.join(missing[:5])} were dropped by the janitor; cannot roll back",
+                hint="make a plan instead, which rebuilds them",
+            )
+
+    def environments(self, environment_hint: str = PROD) -> list[EnvironmentVersion]:
+        return self.state(environment_hint).environments()
+
+    def history(self, environment: str) -> list[EnvironmentVersion]:
+        environment = self.environment(environment)
+        versions = self.state(environment).history(environment)
+        if not versions:
+            raise StateError(f"environment {environment!r} has no history")
+        return versions
+
+    # reading data ------------------------------------------------------------------------
+
+    def query(self, environment: str, sql: str) -> QueryResult:
+        """Run SQL in an environment: unqualified model names resolve to its views."""
+        version = self.current(environment)
+        engine = self.engine(version.environment)
+        try:
+            tree = parse_one(sql, read=self.config.dialect)
+        except SqlglotError as error:
+            raise TidegateError(f"SQL syntax error: {str(error).splitlines()[0]}") from None
+        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+
+        def resolve(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Table) and not node.args.get("db"):
+                record = version.models.get(node.name) or _lower_get(version.models, node.name)
+                if record is not None and record.physical and node.name.lower() not in ctes:
+                    relation = exp.to_table(
+                        engine.relation(environment_schema(record.schema, version.environment), record.model),
+                        dialect=engine.dialect,
+                    )
+                    relation.set(
+                        "alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+                    )
+                    return relation
+            return node
+
+        return engine.fetch(tree.transform(resolve).sql(dialect=engine.dialect))
+
+    def show(self, environment: str, model: str, limit: int = 20) -> QueryResult:
+        version = self.current(environment)
+        record = version.models.get(model)
+        if record is None or not record.physical:
+            raise StateError(f"environment {version.environment!r} has no model {model!r}")
+        engine = self.engine(version.environment)
+        relation = engine.relation(environment_schema(record.schema, version.environment), model)
+        return engine.fetch(f"SELECT * FROM {relation} LIMIT {int(limit)}")
+
+    # tests -------------------------------------------------------------------------------
+
+    def test(self, environment: str | None, select: Iterable[str] = ()) -> list[TestResult]:
+        """Unit tests, and data tests against the environment's current snapshots."""
+        chosen = set(select)
+        unknown = chosen - set(self.project.models)
+        if unknown:
+            raise TidegateError(f"--select names unknown model(s): {', '.join(sorted(unknown))}")
+        env = self.environment(environment or PROD)
+        version = self.state(env).current(env)
+        mapping = {
+            name: SnapshotEntry.of(record) for name, record in (version.models if version else {}).items()
+        }
+        planner = Planner(self.project, self.graph, self.fingerprints, self.state(env), self.engine(env))
+        targets = chosen or set(self.project.models)
+        applier = Applier(
+            self.engine(env), self.state(env), threads=self._threads(env), progress=self.progress
+        )
+        unit_plan = planner.unit_tests_for(targets, mapping)
+        results = applier.run_unit_tests(unit_plan)
+        if version is not None:
+            missing = sorted(set(self.project.models) - set(mapping))
+            if missing:
+                raise StateError(
+                    f"{env!r} does not have model(s) {', '.join(missing[:5])}: plan it first",
+                )
+            results += applier.run_tests(planner.tests_for(mapping, targets))
+        return results
+
+    # incremental runs --------------------------------------------------------------------
+
+    def run(self, environment: str, select: Iterable[str] = ()) -> list[str]:
+        """Process new data for the environment's incremental models, in one transaction."""
+        version = self.current(environment)
+        env = version.environment
+        chosen = set(select) or {n for n, m in self.project.models.items() if m.kind is Kind.INCREMENTAL}
+        engine = self.engine(env)
+        mapping = {name: SnapshotEntry.of(record) for name, record in version.models.items()}
+        planner = Planner(self.project, self.graph, self.fingerprints, self.state(env), engine)
+        processed = []
+        with self._lock(env), engine.transaction():
+            for name in self.graph.sort(chosen):
+                model = self.project.model(name)
+                record = version.models.get(name)
+                if model.kind is not Kind.INCREMENTAL or record is None or not model.incremental_sql:
+                    raise TidegateError(f"{name!r} is not an incremental model of {env!r}")
+                if record.fingerprint != self.fingerprints[name].data:
+                    raise PlanError(f"{name!r} in {env!r} differs from the project: plan {env!r} first")
+                sql = planner.compile(model.incremental_sql, mapping, this=record.physical)
+                started = time.perf_counter()
+                if model.incremental_strategy == "append":
+                    engine.insert_into(str(record.physical), sql)
+                else:
+                    engine.merge_into(str(record.physical), sql, model.unique_key)
+                self.progress.advance("run", name, time.perf_counter() - started)
+                processed.append(name)
+            tests = planner.tests_for(mapping, set(processed))
+            results = Applier(engine, self.state(env), threads=1, progress=self.progress).run_tests(tests)
+            failed = [r for r in results if r.blocking]
+            if failed:
+                raise CheckFailed(
+                    f"data tests failed after the run: {', '.join(r.name for r in failed)}; rolled back"
+                )
+        return processed
+
+    # janitor -----------------------------------------------------------------------------
+
+    def janitor(self, retention: str | None = None, environment_hint: str = PROD) -> JanitorReport:
+        """Drop snapshots no environment needs any more, expired pull-request environments, and
+        relations left in internal schemas by killed runs."""
+        keep_for = timedelta(seconds=parse_duration(retention or self.config.janitor.retention))
+        engine, state = self._warehouse(environment_hint)
+        cutoff = now() - keep_for
+        expired = self._expire_pull_requests(engine, state)
+        versions = state.all_versions()
+        latest: dict[str, int] = {}
+        for version in versions:
+            latest[version.environment] = max(latest.get(version.environment, 0), version.version)
+        needed: set[tuple[str, str]] = set()
+        physical_needed: set[str] = set()
+        for version in versions:
+            if version.version == latest[version.environment] or version.created_at >= cutoff:
+                for record in version.models.values():
+                    needed.add((record.model, record.fingerprint))
+                    if record.physical:
+                        physical_needed.add(record.physical)
+                    physical_needed.update(record.parents)
+        snapshots = state.snapshots()
+        with engine.transaction():
+            doomed = [
+                record
+                for key, record in snapshots.items()
+                if key not in needed and record.physical not in physical_needed
+            ]
+            keep_physical = physical_needed | {r.physical for k, r in snapshots.items() if k in needed}
+            for record in doomed:
+                if record.physical and record.physical not in keep_physical:
+                    _drop(engine, record)
+            state.delete_snapshots(doomed)
+            known = {r.physical for r in snapshots.values() if r.physical}
+            orphans = []
+            for schema, name, kind in engine.relations(INTERNAL_PREFIX):
+                relation = engine.relation(schema, name)
+                if relation not in known:
+                    (engine.drop_view if kind == "view" else engine.drop_table)(relation)
+                    orphans.append(relation)
+        return JanitorReport([f"{r.model}@{r.version}" for r in doomed], orphans, expired)
+
+    def _expire_pull_requests(self, engine: EngineAdapter, state: StateStore) -> list[str]:
+        ttl = timedelta(seconds=parse_duration(self.config.pull_requests.ttl))
+        prefix = self.config.pull_requests.environment.split("{", 1)[0]
+        expired = []
+        for version in state.environments():
+            if prefix and version.environment.startswith(prefix) and version.created_at < now() - ttl:
+                self.drop_environment(version.environment)
+                expired.append(version.environment)
+        return expired
+
+    def drop_environment(self, environment: str) -> None:
+        """Remove an environment's views and schemas; its history stays for the record."""
+        with self._lock(environment):
+            current = self.current(environment)
+            engine = self.engine(environment)
+            with engine.transaction():
+                if environment != PROD:
+                    for schema in sorted({r.schema for r in current.models.values()}):
+                        engine.drop_schema(environment_schema(schema, environment))
+                self.state(environment).write_version(environment, {}, action="drop", author=_author())
+
+
+def _drop(engine: EngineAdapter, record: SnapshotRecord) -> None:
+    if record.kind == "view":
+        engine.drop_view(str(record.physical))
+    else:
+        engine.drop_table(str(record.physical))
+
+
+def _lower_get(models: dict[str, SnapshotRecord], name: str) -> SnapshotRecord | None:
+    lowered = name.lower()
+    return next((record for key, record in models.items() if key.lower() == lowered), None)
+
+
+def _author() -> str:
+    return os.environ.get("TIDEGATE_USER") or os.environ.get("GIT_AUTHOR_NAME") or getpass.getuser()

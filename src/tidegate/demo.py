@@ -1,0 +1,142 @@
+"""`tidegate demo`: the whole story on the example shop, in a temporary git repository.
+
+Build production, change a model on a branch, plan a dev environment that rebuilds only what
+changed, test it, promote it to production without copying data, and roll back.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.rule import Rule
+
+from tidegate.cli.render import ConsoleProgress, render_apply, render_plan, render_rows, render_tests
+from tidegate.context import Context
+from tidegate.plan.planner import INTERNAL_PREFIX
+
+EXAMPLE = Path(__file__).resolve().parent / "examples" / "shop"
+CHANGED_MODEL = "models/marts/fct_orders.sql"
+NEW_COLUMN = "    coalesce(totals.order_total, 0) >= 200               as is_large_order,\n"
+
+
+def run_demo(console: Console, keep: Path | None = None) -> None:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        _story(console, keep / "shop")
+        return
+    with tempfile.TemporaryDirectory(prefix="tidegate-demo-") as directory:
+        _story(console, Path(directory) / "shop")
+
+
+def _story(console: Console, root: Path) -> None:
+    started = time.perf_counter()
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__", "*.duckdb*"))
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "shop: first version")
+
+    _chapter(console, "1. Build production from main", f"project: {root}")
+    with _context(console, root) as ctx:
+        _, result = ctx.plan_and_apply(
+            "prod", git_commit=_head(root), on_plan=lambda p: render_plan(console, p)
+        )
+        if result:
+            render_apply(console, result)
+        render_rows(
+            console,
+            ctx.query("prod", "select status, count(*) as orders from fct_orders group by 1 order by 1"),
+        )
+
+    _chapter(console, "2. Change a model on a branch", f"add is_large_order to {CHANGED_MODEL}")
+    _git(root, "checkout", "-q", "-b", "feature/large-orders")
+    path = root / CHANGED_MODEL
+    text = path.read_text()
+    anchor = "    coalesce(payments.amount_paid, 0) >= coalesce(totals.order_total, 0) as is_fully_paid\n"
+    path.write_text(text.replace(anchor, anchor.rstrip("\n") + ",\n" + NEW_COLUMN.rstrip(",\n") + "\n"))
+    _git(root, "commit", "-q", "-am", "fct_orders: flag large orders")
+    console.print("[dim]" + _git(root, "diff", "main", "--stat").strip() + "[/]")
+
+    _chapter(console, "3. Plan a dev environment", "only the changed model is built; the rest reuses prod")
+    with _context(console, root) as ctx:
+        before = _physical_count(ctx)
+        _plan, result = ctx.plan_and_apply(
+            "dev", git_commit=_head(root), on_plan=lambda p: render_plan(console, p)
+        )
+        if result:
+            render_apply(console, result)
+        console.print(f"physical tables: {before} before, {_physical_count(ctx)} after (one new snapshot)")
+        render_rows(
+            console,
+            ctx.query(
+                "dev", "select is_large_order, count(*) as orders from fct_orders group by 1 order by 1"
+            ),
+        )
+
+        _chapter(console, "4. Test dev", "unit tests and data tests against dev's snapshots")
+        results = ctx.test("dev")
+        render_tests(console, results, only_problems=True)
+        console.print(f"[green]{sum(r.passed for r in results)}[/] of {len(results)} tests passed")
+
+        _chapter(console, "5. Promote dev to prod", "a view swap: no data copied")
+        before = _physical_count(ctx)
+        clock = time.perf_counter()
+        version = ctx.promote("dev", "prod")
+        console.print(
+            f"prod is now version {version} in {time.perf_counter() - clock:.3f}s; "
+            f"physical tables {before} before, {_physical_count(ctx)} after"
+        )
+        render_rows(
+            console, ctx.query("prod", "select count(*) as large_orders from fct_orders where is_large_order")
+        )
+
+        _chapter(console, "6. Roll prod back", "the previous version's views, instantly")
+        version = ctx.rollback("prod")
+        columns = ctx.query("prod", "select * from fct_orders limit 0").columns
+        console.print(f"prod is now version {version}; is_large_order in prod: {'is_large_order' in columns}")
+        console.print(Rule("history of prod"))
+        from tidegate.cli.render import render_history
+
+        render_history(console, ctx.history("prod"))
+    console.print(f"\n[bold green]Demo finished[/] in {time.perf_counter() - started:.1f}s.")
+
+
+def _context(console: Console, root: Path) -> Context:
+    return Context(root, progress=_QuietProgress(console))
+
+
+class _QuietProgress(ConsoleProgress):
+    """The demo shows stage totals rather than a line per model."""
+
+    def advance(self, stage: str, item: str, seconds: float, ok: bool = True) -> None:
+        if not ok:
+            super().advance(stage, item, seconds, ok)
+
+
+def _chapter(console: Console, title: str, subtitle: str) -> None:
+    console.print()
+    console.print(Rule(f"[bold]{title}[/]"))
+    console.print(f"[dim]{subtitle}[/]")
+
+
+def _physical_count(ctx: Context) -> int:
+    return len(ctx.engine("prod").relations(INTERNAL_PREFIX))
+
+
+def _git(root: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-c", "user.name=tidegate demo", "-c", "user.email=demo@tidegate.dev", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout
+
+
+def _head(root: Path) -> str:
+    return _git(root, "rev-parse", "HEAD").strip()

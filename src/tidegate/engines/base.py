@@ -1,0 +1,130 @@
+"""The engine adapter protocol: everything tidegate asks of a warehouse.
+
+Planning and state logic never write engine-specific SQL; they call these methods. Each engine
+is a small subclass in its own module (like sqlglot's dialects), chosen by `engines.connect`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+class EngineAdapter(abc.ABC):
+    """A connection to one warehouse, with the operations virtual environments need."""
+
+    dialect: str = ""
+    """sqlglot dialect that statements for this engine are generated in."""
+    SUPPORTS_TRANSACTIONAL_DDL = True
+    """Whether CREATE/DROP can be rolled back, so a view swap is atomic."""
+
+    # statements --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> None:
+        """Run one statement, discarding any result."""
+
+    @abc.abstractmethod
+    def fetch(self, sql: str, parameters: Sequence[Any] = ()) -> QueryResult:
+        """Run one query and return its columns and all its rows."""
+
+    @abc.abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit what runs inside when it finishes, roll all of it back when it raises."""
+
+    @abc.abstractmethod
+    def worker(self) -> EngineAdapter:
+        """An adapter for another thread, sharing the warehouse but not the cursor."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # identifiers -------------------------------------------------------------------------
+
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def relation(self, schema: str, name: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(name)}"
+
+    # catalog -----------------------------------------------------------------------------
+
+    def create_schema(self, schema: str) -> None:
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}")
+
+    def drop_schema(self, schema: str) -> None:
+        self.execute(f"DROP SCHEMA IF EXISTS {self.quote(schema)} CASCADE")
+
+    @abc.abstractmethod
+    def relations(self, schema_prefix: str) -> list[tuple[str, str, str]]:
+        """(schema, name, 'table'|'view') of every relation in schemas starting with the prefix."""
+
+    @abc.abstractmethod
+    def columns(self, relation: str) -> list[tuple[str, str]]:
+        """(name, type) of each column of a relation; EngineError if it does not exist."""
+
+    def create_table_as(self, relation: str, query: str) -> None:
+        self.execute(f"CREATE TABLE {relation} AS {query}")
+
+    def replace_table_as(self, relation: str, query: str) -> None:
+        self.execute(f"CREATE OR REPLACE TABLE {relation} AS {query}")
+
+    def create_view(self, relation: str, query: str) -> None:
+        self.execute(f"CREATE OR REPLACE VIEW {relation} AS {query}")
+
+    def drop_table(self, relation: str) -> None:
+        self.execute(f"DROP TABLE IF EXISTS {relation}")
+
+    def drop_view(self, relation: str) -> None:
+        self.execute(f"DROP VIEW IF EXISTS {relation}")
+
+    def insert_into(self, relation: str, query: str) -> None:
+        self.execute(f"INSERT INTO {relation} {query}")
+
+    def merge_into(self, relation: str, query: str, keys: Sequence[str]) -> None:
+        """Upsert the rows of `query` on `keys`: delete the matching rows, then insert all."""
+        staged = f"{self.quote('__tidegate_staged')}"
+        match = " AND ".join(f"target.{self.quote(k)} = {staged}.{self.quote(k)}" for k in keys)
+        self.execute(f"CREATE TEMPORARY TABLE {staged} AS {query}")
+        try:
+            self.execute(
+                f"DELETE FROM {relation} AS target WHERE EXISTS (SELECT 1 FROM {staged} WHERE {match})"
+            )
+            self.execute(f"INSERT INTO {relation} SELECT * FROM {staged}")
+        finally:
+            self.execute(f"DROP TABLE IF EXISTS {staged}")
+
+    # data in and out ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def load_csv(self, relation: str, path: Path, column_types: dict[str, str]) -> None:
+        """Create `relation` from a CSV file with a header; types inferred unless given."""
+
+    @abc.abstractmethod
+    def dataframe(self, relation: str) -> Any:
+        """The engine's native dataframe over a relation, handed to Python models."""
+
+    @abc.abstractmethod
+    def write_dataframe(self, relation: str, frame: Any) -> None:
+        """Create `relation` from what a Python model returned."""
+
+    # locks -------------------------------------------------------------------------------
+
+    @property
+    def lock_owner(self) -> str:
+        """Who holds locks taken through this adapter (process and host)."""
+        import os
+        import socket
+
+        return f"{socket.gethostname()}:{os.getpid()}"

@@ -1,0 +1,120 @@
+"""DuckDB, embedded: the default engine, no server needed.
+
+One process at a time may open a DuckDB file for writing; a second tidegate process waits for
+the file (with a message) instead of failing, which also serializes concurrent applies.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tidegate.engines.base import EngineAdapter, QueryResult
+from tidegate.errors import EngineError, LockError
+
+
+class DuckDBAdapter(EngineAdapter):
+    dialect = "duckdb"
+
+    def __init__(self, connection: Any, path: str) -> None:
+        self._connection = connection
+        self.path = path
+
+    @classmethod
+    def open(
+        cls, path: str, *, lock_timeout: float = 60.0, on_wait: Callable[[str], None] | None = None
+    ) -> DuckDBAdapter:
+        """Open the database file, waiting up to `lock_timeout` seconds for another process."""
+        import duckdb
+
+        deadline = time.monotonic() + lock_timeout
+        announced = False
+        while True:
+            try:
+                return cls(duckdb.connect(path), path)
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise EngineError(f"cannot open {path}: {error}") from None
+                if time.monotonic() >= deadline:
+                    raise LockError(
+                        f"{path} is in use by another process and stayed locked for {lock_timeout:.0f}s",
+                        hint=str(error).split(". See")[0],
+                    ) from None
+                if not announced and on_wait is not None:
+                    on_wait(f"waiting for {path}: another tidegate process is using it")
+                    announced = True
+                time.sleep(0.2)
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> None:
+        self._run(sql, parameters).fetchall()
+
+    def fetch(self, sql: str, parameters: Sequence[Any] = ()) -> QueryResult:
+        cursor = self._run(sql, parameters)
+        columns = [column[0] for column in cursor.description or []]
+        return QueryResult(columns, cursor.fetchall())
+
+    def _run(self, sql: str, parameters: Sequence[Any]) -> Any:
+        import duckdb
+
+        try:
+            return self._connection.execute(sql, list(parameters) or None)
+        except duckdb.Error as error:
+            raise EngineError(str(error).strip()) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+        self.execute("COMMIT")
+
+    def worker(self) -> DuckDBAdapter:
+        return DuckDBAdapter(self._connection.cursor(), self.path)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def relations(self, schema_prefix: str) -> list[tuple[str, str, str]]:
+        rows = self.fetch(
+            "SELECT schema_name, table_name, 'table' FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND starts_with(schema_name, ?) "
+            "UNION ALL SELECT schema_name, view_name, 'view' FROM duckdb_views() "
+            "WHERE NOT internal AND database_name = current_database() AND starts_with(schema_name, ?)",
+            [schema_prefix, schema_prefix],
+        ).rows
+        return [(str(schema), str(name), str(kind)) for schema, name, kind in rows]
+
+    def columns(self, relation: str) -> list[tuple[str, str]]:
+        return [(str(row[0]), str(row[1])) for row in self.fetch(f"DESCRIBE {relation}").rows]
+
+    def load_csv(self, relation: str, path: Path, column_types: dict[str, str]) -> None:
+        options = "header = true, auto_detect = true"
+        if column_types:
+            types = ", ".join(f"'{name}': '{kind}'" for name, kind in column_types.items())
+            options += f", types = {{{types}}}"
+        literal = "'" + str(path).replace("'", "''") + "'"
+        self.create_table_as(relation, f"SELECT * FROM read_csv({literal}, {options})")
+
+    def dataframe(self, relation: str) -> Any:
+        return self._connection.sql(f"SELECT * FROM {relation}")
+
+    def write_dataframe(self, relation: str, frame: Any) -> None:
+        """Accepts a DuckDB relation, or anything DuckDB can scan (pandas, polars, Arrow)."""
+        import duckdb
+
+        name = f"__tidegate_frame_{threading.get_ident()}"
+        if isinstance(frame, duckdb.DuckDBPyRelation):
+            frame.to_view(name, replace=True)
+        else:
+            self._connection.register(name, frame)
+        try:
+            self.create_table_as(relation, f"SELECT * FROM {self.quote(name)}")
+        finally:
+            self.execute(f"DROP VIEW IF EXISTS {self.quote(name)}")

@@ -1,0 +1,90 @@
+"""One exception hierarchy for everything tidegate reports to a user.
+
+Every error carries where it came from (file, line, model) and the exit code the CLI should
+return, so the command line renders all of them the same way at a single boundary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TidegateError(Exception):
+    """Base of every error tidegate raises on purpose. Exit code 2: bad input or configuration."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        model: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.model = model
+        self.hint = hint
+
+    @property
+    def location(self) -> str:
+        """`file:line` (or just the file) where the error comes from, empty when unknown."""
+        if self.path is None:
+            return ""
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+    def __str__(self) -> str:
+        parts = [self.location] if self.location else []
+        if self.model:
+            parts.append(f"model {self.model}")
+        prefix = ": ".join(parts)
+        text = f"{prefix}: {self.message}" if prefix else self.message
+        return f"{text}\n  hint: {self.hint}" if self.hint else text
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "path": self.path,
+            "line": self.line,
+            "model": self.model,
+            "hint": self.hint,
+        }
+
+
+class ConfigError(TidegateError):
+    """`tidegate.yml` or a YAML file of the project is invalid."""
+
+
+class ProjectError(TidegateError):
+    """A model, macro, seed or test cannot be loaded: Jinja, SQL, refs, cycles, duplicates."""
+
+
+class PlanError(TidegateError):
+    """A plan cannot be made or applied as asked (stale saved plan, unknown environment...)."""
+
+
+class StateError(TidegateError):
+    """The state in the warehouse does not allow the operation (missing version, dropped snapshot)."""
+
+
+class LockError(TidegateError):
+    """Another run holds the environment; raised after waiting for it as long as allowed."""
+
+    exit_code = 1
+
+
+class EngineError(TidegateError):
+    """The engine rejected a statement while building, testing or swapping."""
+
+    exit_code = 1
+
+
+class CheckFailed(TidegateError):
+    """Tests or checks failed: the work was refused, nothing was changed. Exit code 1."""
+
+    exit_code = 1

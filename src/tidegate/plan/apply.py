@@ -1,0 +1,323 @@
+"""Apply a plan in stages: unit tests, builds, data tests, then one atomic view swap.
+
+Nothing a user can query changes before the last stage. Snapshots are recorded in the same
+transaction that builds them, so a failed or killed apply leaves the environment as it was and a
+rerun reuses every snapshot already built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tidegate.checks.unit import run_unit_test
+from tidegate.engines.base import EngineAdapter
+from tidegate.errors import CheckFailed, EngineError, PlanError
+from tidegate.plan.plan import Build, Plan, TestRun, UnitTestRun
+from tidegate.plan.planner import environment_schema, physical_schema
+from tidegate.state.store import SnapshotRecord, StateStore
+
+
+@dataclass(frozen=True)
+class TestResult:
+    name: str
+    kind: str
+    severity: str
+    failures: int
+    models: list[str]
+    details: list[str] = field(default_factory=list)
+    path: str | None = None
+    line: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.failures == 0
+
+    @property
+    def blocking(self) -> bool:
+        return not self.passed and self.severity == "error"
+
+
+@dataclass
+class ApplyResult:
+    environment: str
+    version: int | None = None
+    built: list[str] = field(default_factory=list)
+    """Snapshots materialized by this apply."""
+    reused: list[str] = field(default_factory=list)
+    """Snapshots recorded without building: built by an earlier run, or keeping a physical table."""
+    build_seconds: dict[str, float] = field(default_factory=dict)
+    unit_tests: list[TestResult] = field(default_factory=list)
+    tests: list[TestResult] = field(default_factory=list)
+    views_changed: int = 0
+
+
+class Progress:
+    """What an apply reports while it works; the CLI draws it, the API ignores it."""
+
+    def stage(self, name: str, total: int) -> None: ...
+
+    def advance(self, stage: str, item: str, seconds: float, ok: bool = True) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+class Applier:
+    def __init__(
+        self, engine: EngineAdapter, state: StateStore, *, threads: int = 4, progress: Progress | None = None
+    ):
+        self.engine = engine
+        self.state = state
+        self.threads = max(1, threads)
+        self.progress = progress or Progress()
+
+    def apply(self, plan: Plan, *, action: str = "apply", author: str | None = None) -> ApplyResult:
+        """Apply `plan`; the caller holds the environment's lock."""
+        self._check_not_moved(plan)
+        result = ApplyResult(environment=plan.environment)
+        result.unit_tests = self.run_unit_tests(plan.unit_tests)
+        self._raise_if_blocking(result.unit_tests, "unit test")
+        self._build_all(plan, result)
+        result.tests = self.run_tests(plan.tests)
+        self._raise_if_blocking(result.tests, "data test")
+        result.version = self._swap(plan, action=action, author=author)
+        result.views_changed = len(plan.views_changed) + len(plan.views_removed)
+        return result
+
+    def _check_not_moved(self, plan: Plan) -> None:
+        current = self.state.current(plan.environment)
+        version = current.version if current else None
+        if version != plan.base_version:
+            raise PlanError(
+                f"environment {plan.environment!r} moved since the plan was made "
+                f"(version {plan.base_version or 'none'} then, {version or 'none'} now)",
+                hint="make a new plan and review it",
+            )
+
+    # unit tests --------------------------------------------------------------------------
+
+    def run_unit_tests(self, tests: list[UnitTestRun]) -> list[TestResult]:
+        if not tests:
+            return []
+        self.progress.stage("unit tests", len(tests))
+        results = []
+        for test in tests:
+            started = time.perf_counter()
+            try:
+                problems = run_unit_test(self.engine, test)
+            except EngineError as error:
+                problems = [f"the query failed: {error.message}"]
+            seconds = time.perf_counter() - started
+            self.progress.advance("unit tests", test.name, seconds, ok=not problems)
+            results.append(
+                TestResult(
+                    test.name,
+                    "unit",
+                    "error",
+                    len(problems),
+                    [test.model],
+                    problems,
+                    test.path,
+                    test.line,
+                    seconds,
+                )
+            )
+        return results
+
+    # builds ------------------------------------------------------------------------------
+
+    def _build_all(self, plan: Plan, result: ApplyResult) -> None:
+        built = self.state.snapshots([(b.model, b.fingerprint) for b in plan.builds])
+        pending = {b.model: b for b in plan.builds if (b.model, b.fingerprint) not in built}
+        result.reused = [b.model for b in plan.builds if b.model not in pending]
+        if not pending:
+            return
+        for schema in sorted({plan.mapping[name].schema_ for name in pending}):
+            self.engine.create_schema(physical_schema(schema))
+        self.progress.stage("build", len(pending))
+        waiting = {name: {d for d in build.depends_on if d in pending} for name, build in pending.items()}
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            running: dict[Future[float], str] = {}
+            failure: BaseException | None = None
+            while waiting or running:
+                if failure is None:
+                    for name in [n for n, deps in waiting.items() if not deps]:
+                        del waiting[name]
+                        running[pool.submit(self._build_one, plan, pending[name])] = name
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    try:
+                        seconds = future.result()
+                    except BaseException as error:  # keep the first failure, let the others finish
+                        failure = failure or error
+                        self.progress.advance("build", name, 0.0, ok=False)
+                        continue
+                    materialized = pending[name].reused_from is None and pending[name].kind != "ephemeral"
+                    (result.built if materialized else result.reused).append(name)
+                    result.build_seconds[name] = seconds
+                    self.progress.advance("build", name, seconds)
+                    for deps in waiting.values():
+                        deps.discard(name)
+            if failure is not None:
+                raise failure
+
+    def _build_one(self, plan: Plan, build: Build) -> float:
+        started = time.perf_counter()
+        engine = self.engine.worker()
+        entry = plan.mapping[build.model]
+        record = entry.record(build.model, query=build.query)
+        try:
+            with engine.transaction():
+                if build.reused_from is None:
+                    self._materialize(engine, build)
+                self.state.record_snapshot(record, engine)
+        except EngineError as error:
+            raise EngineError(f"building failed: {error.message}", model=build.model) from None
+        finally:
+            engine.close()
+        return time.perf_counter() - started
+
+    def _materialize(self, engine: EngineAdapter, build: Build) -> None:
+        if build.kind == "ephemeral":
+            return
+        if build.language == "csv":
+            path = Path(build.seed_path)
+            if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != build.seed_hash:
+                raise PlanError(f"seed file {path} changed since the plan was made", model=build.model)
+            engine.drop_table(build.physical)
+            engine.load_csv(build.physical, path, build.column_types)
+        elif build.language == "python":
+            engine.drop_table(build.physical)
+            engine.write_dataframe(build.physical, run_python_model(engine, build))
+        elif build.kind == "view":
+            engine.create_view(build.physical, build.sql)
+        else:
+            engine.replace_table_as(build.physical, build.sql)
+
+    # data tests --------------------------------------------------------------------------
+
+    def run_tests(self, tests: list[TestRun]) -> list[TestResult]:
+        if not tests:
+            return []
+        self.progress.stage("data tests", len(tests))
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            results = list(pool.map(self._run_test, tests))
+        return results
+
+    def _run_test(self, test: TestRun) -> TestResult:
+        engine = self.engine.worker()
+        started = time.perf_counter()
+        try:
+            count = int(engine.fetch(f"SELECT count(*) FROM ({test.sql}) AS failures").rows[0][0])
+            sample = engine.fetch(f"SELECT * FROM ({test.sql}) AS failures LIMIT 5") if count else None
+            details = (
+                [str(dict(zip(sample.columns, row, strict=True))) for row in sample.rows] if sample else []
+            )
+        except EngineError as error:
+            count, details = 1, [f"the test query failed: {error.message}"]
+        finally:
+            engine.close()
+        seconds = time.perf_counter() - started
+        self.progress.advance("data tests", test.name, seconds, ok=count == 0 or test.severity == "warn")
+        return TestResult(
+            test.name, test.kind, test.severity, count, test.models, details, test.path, test.line, seconds
+        )
+
+    @staticmethod
+    def _raise_if_blocking(results: list[TestResult], what: str) -> None:
+        failed = [result for result in results if result.blocking]
+        if failed:
+            names = ", ".join(result.name for result in failed[:5])
+            more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+            error = CheckFailed(
+                f"{len(failed)} {what}(s) failed: {names}{more}; the environment was not changed",
+                path=failed[0].path,
+                line=failed[0].line,
+            )
+            error.results = results  # type: ignore[attr-defined]
+            raise error
+
+    # swap --------------------------------------------------------------------------------
+
+    def _swap(self, plan: Plan, *, action: str, author: str | None) -> int:
+        self.progress.stage("swap views", 1)
+        started = time.perf_counter()
+        current = self.state.current(plan.environment)
+        version = swap_views(
+            self.engine,
+            self.state,
+            plan.environment,
+            plan.records(),
+            changed=plan.views_changed,
+            removed=plan.views_removed,
+            previous=current.models if current else None,
+            action=action,
+            source=plan.id,
+            git_commit=plan.git_commit,
+            author=author,
+        )
+        self.progress.advance("swap views", plan.environment, time.perf_counter() - started)
+        return version
+
+
+def swap_views(
+    engine: EngineAdapter,
+    state: StateStore,
+    environment: str,
+    models: dict[str, SnapshotRecord],
+    *,
+    changed: list[str],
+    removed: list[str],
+    previous: dict[str, SnapshotRecord] | None = None,
+    action: str,
+    source: str | None = None,
+    git_commit: str | None = None,
+    author: str | None = None,
+    message: str | None = None,
+) -> int:
+    """Point the environment's views at `models` and record the new version, in one transaction."""
+    previous = previous or {}
+    with engine.transaction():
+        for schema in sorted({models[name].schema for name in changed}):
+            engine.create_schema(environment_schema(schema, environment))
+        for name in removed:
+            record = previous.get(name) or models.get(name)
+            if record is not None:
+                engine.drop_view(engine.relation(environment_schema(record.schema, environment), name))
+        for name in changed:
+            record = models[name]
+            engine.create_view(
+                engine.relation(environment_schema(record.schema, environment), name),
+                f"SELECT * FROM {record.physical}",
+            )
+        return state.write_version(
+            environment,
+            models,
+            action=action,
+            source=source,
+            git_commit=git_commit,
+            author=author,
+            message=message,
+        )
+
+
+def run_python_model(engine: EngineAdapter, build: Build) -> object:
+    """Execute a Python model's `model()` with the engine's dataframes of its parents."""
+    namespace: dict[str, object] = {"__name__": f"tidegate_model_{build.model}"}
+    exec(compile(build.python_source, f"<model {build.model}>", "exec"), namespace)
+    function: Callable[..., object] = namespace["model"]  # type: ignore[assignment]
+    inputs = {name: engine.dataframe(physical) for name, physical in build.inputs.items()}
+    try:
+        return function(**inputs)
+    except Exception as error:
+        raise EngineError(
+            f"the Python model raised {type(error).__name__}: {error}", model=build.model
+        ) from None

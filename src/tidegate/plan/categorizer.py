@@ -1,0 +1,86 @@
+"""Breaking or non-breaking: does a change to a query change the rows its children read?
+
+A change is non-breaking when the new query is the old one with projections added at the top
+level, and nothing else: same sources, filters, grouping and row count. A child that neither
+selects `*` from the model nor names an added column then reads exactly the same data, so it
+keeps its snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp, parse_one
+from sqlglot.errors import SqlglotError
+
+from tidegate.project.model import ref_placeholder
+
+_CHANGES_ROWS = (exp.Explode, exp.Unnest, exp.Posexplode)
+
+
+@dataclass(frozen=True)
+class Category:
+    breaking: bool
+    added_columns: tuple[str, ...] = ()
+    reason: str = ""
+
+
+BREAKING = Category(breaking=True, reason="the query changed")
+
+
+def categorize(old_sql: str | None, new_sql: str, dialect: str) -> Category:
+    """Compare the normalized queries of two versions of a model."""
+    if not old_sql:
+        return BREAKING
+    try:
+        old, new = parse_one(old_sql, read=dialect), parse_one(new_sql, read=dialect)
+    except SqlglotError:
+        return BREAKING
+    if not isinstance(old, exp.Select) or not isinstance(new, exp.Select):
+        return BREAKING
+    if old.args.get("distinct") or new.args.get("distinct"):
+        return Category(True, reason="SELECT DISTINCT: added columns change the rows")
+    old_projections = [projection.sql(dialect=dialect) for projection in old.expressions]
+    kept, added = [], []
+    position = 0
+    for projection in new.expressions:
+        text = projection.sql(dialect=dialect)
+        if position < len(old_projections) and text == old_projections[position]:
+            kept.append(projection)
+            position += 1
+        else:
+            added.append(projection)
+    if position != len(old_projections) or not added:
+        return BREAKING
+    if any(projection.find(*_CHANGES_ROWS) for projection in added):
+        return Category(True, reason="an added column changes the number of rows")
+    stripped = new.copy()
+    stripped.set("expressions", [projection.copy() for projection in kept])
+    if stripped.sql(dialect=dialect) != old.sql(dialect=dialect):
+        return BREAKING
+    return Category(
+        breaking=False,
+        added_columns=tuple(projection.alias_or_name for projection in added),
+        reason=f"only adds column(s) {', '.join(p.alias_or_name for p in added)}",
+    )
+
+
+def reads_changed_columns(child_sql: str, parent: str, added: tuple[str, ...], dialect: str) -> bool:
+    """Whether a child could see the parent's added columns: `*` over it, or a column of that name."""
+    try:
+        tree = parse_one(child_sql, read=dialect)
+    except SqlglotError:
+        return True
+    placeholder = ref_placeholder(parent)
+    if not any(table.name.lower() == placeholder for table in tree.find_all(exp.Table)):
+        return True
+    if any(_is_star(projection) for select in tree.find_all(exp.Select) for projection in select.expressions):
+        return True
+    names = {name.lower() for name in added}
+    return any(column.name.lower() in names for column in tree.find_all(exp.Column))
+
+
+def _is_star(projection: exp.Expression) -> bool:
+    return isinstance(projection, exp.Star) or (
+        isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+    )

@@ -1,0 +1,65 @@
+"""Compile placeholder SQL for an engine: refs become physical relations, ephemerals subqueries.
+
+Loading renders refs as placeholders; here they are swapped for the relations a plan chose, and
+the query is transpiled by sqlglot from the project's dialect to the engine's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlglot import exp, parse_one
+
+from tidegate.project.model import REF_PREFIX, THIS_PLACEHOLDER
+
+
+def compile_sql(
+    sql: str,
+    relations: Mapping[str, str],
+    *,
+    read: str,
+    write: str,
+    ephemerals: Mapping[str, str] | None = None,
+    sources: Mapping[str, str] | None = None,
+    this: str | None = None,
+) -> str:
+    """`sql` with each `ref` placeholder replaced.
+
+    `relations` maps model names to physical relations (text in the engine's dialect);
+    `ephemerals` maps ephemeral model names to their already compiled queries, and `sources`
+    maps `source.table` names to queries that stand in for them (unit tests).
+    """
+    tree = parse_one(sql, read=read)
+    ephemerals = ephemerals or {}
+    sources = sources or {}
+
+    def replace(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Table):
+            return node
+        if sources and node.args.get("db"):
+            key = f"{node.db}.{node.name}".lower()
+            if key in sources:
+                return exp.subquery(parse_one(sources[key], read=write), node.alias or node.name)
+        if node.args.get("db"):
+            return node
+        name = node.name.lower()
+        if name == THIS_PLACEHOLDER and this is not None:
+            return _table(this, node, write)
+        if not name.startswith(REF_PREFIX):
+            return node
+        model = name[len(REF_PREFIX) :]
+        if model in ephemerals:
+            subquery = exp.subquery(parse_one(ephemerals[model], read=write), node.alias or model)
+            return subquery
+        if model in relations:
+            return _table(relations[model], node, write)
+        raise KeyError(f"no relation for ref('{model}')")
+
+    return tree.transform(replace).sql(dialect=write)
+
+
+def _table(relation: str, original: exp.Table, dialect: str) -> exp.Table:
+    table = exp.to_table(relation, dialect=dialect)
+    if original.args.get("alias") is not None:
+        table.set("alias", original.args["alias"].copy())
+    return table

@@ -1,0 +1,164 @@
+"""The plan: everything an apply will do, reviewable and serializable.
+
+A saved plan carries the compiled SQL of every build and test, so `apply plan.json` does exactly
+what was reviewed, even if the project files changed since; it refuses if the environment moved.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tidegate.errors import PlanError
+from tidegate.state.store import SnapshotRecord
+
+PLAN_FORMAT = 1
+ChangeType = Literal["added", "removed", "directly_modified", "indirectly_modified", "metadata"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SnapshotEntry(_Frozen):
+    """The snapshot a model's view will point to after the apply."""
+
+    fingerprint: str
+    version: str
+    kind: str
+    schema_: str = Field(alias="schema")
+    physical: str | None
+    query_hash: str
+    parents: list[str] = Field(default_factory=list)
+    metadata: str = ""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def record(self, model: str, query: str | None = None) -> SnapshotRecord:
+        return SnapshotRecord(
+            model=model,
+            fingerprint=self.fingerprint,
+            version=self.version,
+            kind=self.kind,
+            schema=self.schema_,
+            physical=self.physical,
+            query_hash=self.query_hash,
+            query=query,
+            parents=tuple(self.parents),
+            metadata=self.metadata,
+        )
+
+    @classmethod
+    def of(cls, record: SnapshotRecord) -> SnapshotEntry:
+        return cls(
+            fingerprint=record.fingerprint,
+            version=record.version,
+            kind=record.kind,
+            schema=record.schema,
+            physical=record.physical,
+            query_hash=record.query_hash,
+            parents=list(record.parents),
+            metadata=record.metadata,
+        )
+
+
+class ModelChange(_Frozen):
+    model: str
+    change: ChangeType
+    breaking: bool | None = None
+    reason: str = ""
+    added_columns: list[str] = Field(default_factory=list)
+    rebuild: bool = False
+    path: str | None = None
+
+
+class Build(_Frozen):
+    """One snapshot to build: compiled for the engine, with everything the apply needs."""
+
+    model: str
+    fingerprint: str
+    version: str
+    kind: str
+    language: str
+    physical: str
+    sql: str = ""
+    query: str = ""
+    python_source: str = ""
+    inputs: dict[str, str] = Field(default_factory=dict)
+    seed_path: str = ""
+    seed_hash: str = ""
+    column_types: dict[str, str] = Field(default_factory=dict)
+    depends_on: list[str] = Field(default_factory=list)
+    reused_from: str | None = None
+
+
+class TestRun(_Frozen):
+    name: str
+    kind: str
+    sql: str
+    severity: str
+    models: list[str]
+    path: str | None = None
+    line: int | None = None
+
+
+class UnitTestRun(_Frozen):
+    name: str
+    model: str
+    sql: str
+    """The model's query over the given rows, compiled for the engine."""
+    expected_rows: list[dict[str, Any]] = Field(default_factory=list)
+    expected_sql: str | None = None
+    path: str | None = None
+    line: int | None = None
+
+
+class Plan(_Frozen):
+    format: int = PLAN_FORMAT
+    id: str
+    project: str
+    environment: str
+    base_environment: str | None
+    base_version: int | None
+    """The environment's version when planned; an apply refuses if it moved since."""
+    created_at: datetime
+    engine: str
+    warehouse: str
+    git_commit: str | None = None
+    mapping: dict[str, SnapshotEntry]
+    changes: list[ModelChange] = Field(default_factory=list)
+    builds: list[Build] = Field(default_factory=list)
+    tests: list[TestRun] = Field(default_factory=list)
+    unit_tests: list[UnitTestRun] = Field(default_factory=list)
+    views_changed: list[str] = Field(default_factory=list)
+    views_removed: list[str] = Field(default_factory=list)
+    dashboards_affected: list[str] = Field(default_factory=list)
+    full_refresh: list[str] = Field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether applying would change the environment at all."""
+        return bool(self.builds or self.views_changed or self.views_removed or self.base_version is None)
+
+    def records(self) -> dict[str, SnapshotRecord]:
+        return {model: entry.record(model) for model, entry in self.mapping.items()}
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2, by_alias=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Plan:
+        try:
+            data: Any = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise PlanError(f"cannot read the saved plan: {error}", path=path) from None
+        if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+            raise PlanError("not a tidegate plan of a format this version applies", path=path)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise PlanError(f"invalid saved plan: {error.errors()[0]['msg']}", path=path) from None

@@ -1,0 +1,359 @@
+"""Make a plan: compare the project's fingerprints with an environment's current snapshots.
+
+For each model, parents first: unchanged models keep their snapshot; a snapshot already built for
+the same fingerprint (in any environment) is reused; a model whose parents changed only by adding
+columns it does not read keeps its physical table; everything else is built anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tidegate.checks.unit import compile_unit_test
+from tidegate.engines.base import EngineAdapter
+from tidegate.errors import EngineError, PlanError
+from tidegate.graph import Fingerprint, Graph
+from tidegate.graph.fingerprint import query_hash
+from tidegate.plan.categorizer import BREAKING, Category, categorize, reads_changed_columns
+from tidegate.plan.compile import compile_sql
+from tidegate.plan.plan import Build, ModelChange, Plan, SnapshotEntry, TestRun, UnitTestRun
+from tidegate.project.model import Kind, Language, Model, ref_placeholder
+from tidegate.project.project import Project
+from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore
+
+INTERNAL_PREFIX = "tidegate__"
+
+
+def physical_schema(schema: str) -> str:
+    return f"{INTERNAL_PREFIX}{schema}"
+
+
+def environment_schema(schema: str, environment: str) -> str:
+    """Where an environment's views live: the schema itself in prod, `<schema>__<env>` elsewhere."""
+    return schema if environment == "prod" else f"{schema}__{environment}"
+
+
+@dataclass
+class _Status:
+    """How a model's data changed relative to the base, as its children see it."""
+
+    same: bool
+    category: Category = BREAKING
+
+
+@dataclass
+class PlanRequest:
+    environment: str
+    base_environment: str | None
+    full_refresh: frozenset[str] = frozenset()
+    git_commit: str | None = None
+    warehouse: str = ""
+    skip_unit_tests: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Planner:
+    def __init__(
+        self,
+        project: Project,
+        graph: Graph,
+        fingerprints: dict[str, Fingerprint],
+        state: StateStore,
+        engine: EngineAdapter,
+    ) -> None:
+        self.project = project
+        self.graph = graph
+        self.fingerprints = fingerprints
+        self.state = state
+        self.engine = engine
+
+    def plan(self, request: PlanRequest) -> Plan:
+        current = self.state.current(request.environment)
+        base = current or self._base(request)
+        base_models = base.models if base else {}
+        known = self.state.snapshots()
+        unknown = sorted(request.full_refresh - set(self.project.models))
+        if unknown:
+            raise PlanError(f"--full-refresh names unknown model(s): {', '.join(unknown)}")
+
+        mapping: dict[str, SnapshotEntry] = {}
+        statuses: dict[str, _Status] = {}
+        changes: list[ModelChange] = []
+        builds: list[Build] = []
+        for name in self.graph.order:
+            model = self.project.models[name]
+            entry, status, change, build = self._decide(
+                model, base_models.get(name), known, statuses, mapping, request
+            )
+            mapping[name], statuses[name] = entry, status
+            if change is not None:
+                changes.append(change)
+            if build is not None:
+                builds.append(build)
+        for name in sorted(set(base_models) - set(self.project.models)):
+            changes.append(ModelChange(model=name, change="removed", breaking=True, reason="model deleted"))
+
+        current_models = current.models if current else {}
+        views_changed = sorted(
+            name
+            for name, entry in mapping.items()
+            if entry.physical is not None
+            and (name not in current_models or current_models[name].physical != entry.physical)
+        )
+        views_removed = sorted(
+            name
+            for name, record in current_models.items()
+            if record.physical is not None and (name not in mapping or mapping[name].physical is None)
+        )
+        data_changed = {
+            name
+            for name, entry in mapping.items()
+            if name not in base_models or base_models[name].physical != entry.physical
+        }
+        directly = {c.model for c in changes if c.change in ("added", "directly_modified")}
+        return Plan(
+            id=uuid.uuid4().hex[:12],
+            project=self.project.name,
+            environment=request.environment,
+            base_environment=base.environment if base else None,
+            base_version=current.version if current else None,
+            created_at=datetime.now(UTC),
+            engine=type(self.engine).__name__,
+            warehouse=request.warehouse,
+            git_commit=request.git_commit,
+            mapping=mapping,
+            changes=changes,
+            builds=builds,
+            tests=self.tests_for(mapping, data_changed),
+            unit_tests=[] if request.skip_unit_tests else self.unit_tests_for(directly, mapping),
+            views_changed=views_changed,
+            views_removed=views_removed,
+            dashboards_affected=sorted(
+                d.name for d in self.project.dashboards if data_changed.intersection(d.refs)
+            ),
+            full_refresh=sorted(request.full_refresh),
+        )
+
+    def _base(self, request: PlanRequest) -> EnvironmentVersion | None:
+        if request.base_environment and request.base_environment != request.environment:
+            return self.state.current(request.base_environment)
+        return None
+
+    def _decide(
+        self,
+        model: Model,
+        base: SnapshotRecord | None,
+        known: dict[tuple[str, str], SnapshotRecord],
+        statuses: dict[str, _Status],
+        mapping: dict[str, SnapshotEntry],
+        request: PlanRequest,
+    ) -> tuple[SnapshotEntry, _Status, ModelChange | None, Build | None]:
+        fingerprint = self.fingerprints[model.name]
+        own_hash = query_hash(model)
+        refresh = model.name in request.full_refresh
+        path = model.location.path
+        if base is not None and base.fingerprint == fingerprint.data and not refresh:
+            entry = SnapshotEntry.of(base).model_copy(update={"metadata": fingerprint.metadata})
+            change = None
+            if base.metadata and base.metadata != fingerprint.metadata:
+                change = ModelChange(
+                    model=model.name, change="metadata", reason="description or docs", path=path
+                )
+            return entry, _Status(same=True), change, None
+
+        if base is None:
+            change_type, category = "added", BREAKING
+        elif base.query_hash != own_hash or refresh:
+            change_type = "directly_modified"
+            category = BREAKING if refresh else self._categorize(model, base, known)
+        else:
+            change_type, category = "indirectly_modified", self._indirect_category(model, statuses)
+
+        existing = None if refresh else known.get((model.name, fingerprint.data))
+        if existing is not None:
+            entry = SnapshotEntry.of(existing).model_copy(update={"metadata": fingerprint.metadata})
+            build = None
+        elif change_type == "indirectly_modified" and not category.breaking and base is not None:
+            entry = SnapshotEntry.of(base).model_copy(
+                update={"fingerprint": fingerprint.data, "metadata": fingerprint.metadata}
+            )
+            build = self._build(model, entry, mapping, reused_from=base.version)
+        else:
+            version = fingerprint.data
+            if refresh:
+                stamp = datetime.now(UTC).isoformat()
+                version = hashlib.sha256(f"{version}{stamp}".encode()).hexdigest()[:16]
+            entry = self._new_entry(model, fingerprint, version, own_hash, mapping)
+            build = self._build(model, entry, mapping)
+
+        same = base is not None and entry.physical == base.physical and entry.version == base.version
+        status = _Status(same=same, category=category)
+        change = ModelChange(
+            model=model.name,
+            change=change_type,  # type: ignore[arg-type]
+            breaking=category.breaking,
+            reason="full refresh" if refresh else category.reason,
+            added_columns=list(category.added_columns),
+            rebuild=build is not None and build.reused_from is None,
+            path=path,
+        )
+        return entry, status, change, build
+
+    def _categorize(
+        self, model: Model, base: SnapshotRecord, known: dict[tuple[str, str], SnapshotRecord]
+    ) -> Category:
+        if model.language is not Language.SQL or base.kind != model.kind.value:
+            return BREAKING
+        previous = known.get((model.name, base.fingerprint))
+        return categorize(previous.query if previous else None, model.sql, self.project.dialect)
+
+    def _indirect_category(self, model: Model, statuses: dict[str, _Status]) -> Category:
+        for parent in model.refs:
+            status = statuses[parent]
+            if status.same:
+                continue
+            if status.category.breaking:
+                return Category(True, reason=f"upstream {parent} changed (breaking)")
+            if reads_changed_columns(
+                model.sql or "", parent, status.category.added_columns, self.project.dialect
+            ):
+                return Category(True, reason=f"reads the columns {parent} added")
+        return Category(False, reason="upstream changes are non-breaking for this model")
+
+    def _new_entry(
+        self,
+        model: Model,
+        fingerprint: Fingerprint,
+        version: str,
+        own_hash: str,
+        mapping: dict[str, SnapshotEntry],
+    ) -> SnapshotEntry:
+        physical = None
+        if model.kind.has_relation:
+            physical = self.engine.relation(physical_schema(model.schema), f"{model.name}__{version}")
+        parents = []
+        if model.kind is Kind.VIEW:
+            parents = sorted(self._physical_parents(model, mapping))
+        return SnapshotEntry(
+            fingerprint=fingerprint.data,
+            version=version,
+            kind=model.kind.value,
+            schema=model.schema,
+            physical=physical,
+            query_hash=own_hash,
+            parents=parents,
+            metadata=fingerprint.metadata,
+        )
+
+    def _physical_parents(self, model: Model, mapping: dict[str, SnapshotEntry]) -> set[str]:
+        """Physical relations a view reads, through ephemeral models too."""
+        found: set[str] = set()
+        for parent in model.refs:
+            entry = mapping[parent]
+            if entry.physical is not None:
+                found.add(entry.physical)
+            else:
+                found |= self._physical_parents(self.project.models[parent], mapping)
+        return found
+
+    def _build(
+        self,
+        model: Model,
+        entry: SnapshotEntry,
+        mapping: dict[str, SnapshotEntry],
+        reused_from: str | None = None,
+    ) -> Build:
+        build = Build(
+            model=model.name,
+            fingerprint=entry.fingerprint,
+            version=entry.version,
+            kind=model.kind.value,
+            language=model.language.value,
+            physical=entry.physical or "",
+            query=model.sql,
+            depends_on=[p for p in model.refs if p in mapping],
+            reused_from=reused_from,
+        )
+        if reused_from is not None or model.kind is Kind.EPHEMERAL:
+            return build
+        if model.language is Language.CSV:
+            return build.model_copy(
+                update={
+                    "seed_path": str(self.project.root / model.location.path),
+                    "seed_hash": model.seed_hash,
+                    "column_types": dict(model.column_types),
+                }
+            )
+        if model.language is Language.PYTHON:
+            inputs = {parent: mapping[parent].physical or "" for parent in model.refs}
+            return build.model_copy(update={"python_source": model.python_source, "inputs": inputs})
+        return build.model_copy(update={"sql": self.compile(model.sql, mapping)})
+
+    def compile(self, sql: str, mapping: dict[str, SnapshotEntry], this: str | None = None) -> str:
+        """Compile placeholder SQL against the relations of a mapping."""
+        relations = {name.lower(): entry.physical for name, entry in mapping.items() if entry.physical}
+        ephemerals = {
+            name.lower(): self.compile(self.project.models[name].sql, mapping)
+            for name, entry in mapping.items()
+            if entry.physical is None and name in self.project.models and _references(sql, name)
+        }
+        return compile_sql(
+            sql,
+            relations,
+            read=self.project.dialect,
+            write=self.engine.dialect,
+            ephemerals=ephemerals,
+            this=this,
+        )
+
+    def tests_for(self, mapping: dict[str, SnapshotEntry], changed: set[str]) -> list[TestRun]:
+        return [
+            TestRun(
+                name=test.name,
+                kind=test.kind,
+                sql=self.compile(test.sql, mapping),
+                severity=test.severity.value,
+                models=list(test.models),
+                path=test.location.path,
+                line=test.location.line,
+            )
+            for test in self.project.tests
+            if changed.intersection(test.models)
+        ]
+
+    def unit_tests_for(self, models: set[str], mapping: dict[str, SnapshotEntry]) -> list[UnitTestRun]:
+        tests = [test for test in self.project.unit_tests if test.model in models]
+        if not tests:
+            return []
+        return [
+            compile_unit_test(
+                test,
+                self.project.models[test.model],
+                read=self.project.dialect,
+                write=self.engine.dialect,
+                column_types=self._input_types(test.model, mapping),
+                source_relations={key: source.relation for key, source in self.project.sources.items()},
+                quote=self.engine.quote,
+            )
+            for test in tests
+        ]
+
+    def _input_types(self, model: str, mapping: dict[str, SnapshotEntry]) -> dict[str, dict[str, str]]:
+        """Column types of a model's inputs where their relations already exist, for given rows."""
+        types: dict[str, dict[str, str]] = {}
+        for parent in self.project.models[model].refs:
+            physical = mapping[parent].physical
+            if physical is None:
+                continue
+            try:
+                types[parent.lower()] = dict(self.engine.columns(physical))
+            except EngineError:  # not built yet: the given rows keep their literal types
+                continue
+        return types
+
+
+def _references(sql: str, model: str) -> bool:
+    return ref_placeholder(model) in sql.lower()

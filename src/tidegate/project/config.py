@@ -1,0 +1,187 @@
+"""`tidegate.yml`: the project's settings, validated with pydantic.
+
+Validation errors are reported with the file and the line of the offending key, because a user
+fixing a typo in CI logs should not have to guess where it is.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tidegate.errors import ConfigError
+from tidegate.project.yamlio import line_at, load_yaml
+
+CONFIG_FILE = "tidegate.yml"
+PROD = "prod"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def parse_duration(text: str | int) -> int:
+    """Seconds in a duration such as `7d`, `12h` or `30m` (an integer is already seconds)."""
+    if isinstance(text, int):
+        return text
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: use a number and one of s, m, h, d, w (e.g. 7d)")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def expand_env_refs(value: str) -> str:
+    """Replace `${VAR}` by the variable's value; credentials only ever come from the environment."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV_REF.sub(substitute, value)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConnectionConfig(_Strict):
+    """Where an environment's warehouse is. Several environments share one to share snapshots."""
+
+    engine: Literal["duckdb"] = "duckdb"
+    path: str = "warehouse.duckdb"
+    per_user: bool = False
+    threads: int = Field(default=4, ge=1, le=64)
+    lock_timeout: str | int = "60s"
+
+    @field_validator("lock_timeout")
+    @classmethod
+    def _valid_timeout(cls, value: str | int) -> str | int:
+        parse_duration(value)
+        return value
+
+    def key(self, root: Path) -> str:
+        """Identity of the warehouse: environments with equal keys share a state store."""
+        if self.path == ":memory:":
+            return f"{self.engine}::memory:"
+        return f"{self.engine}:{(root / self.path).resolve()}"
+
+
+class PullRequestConfig(_Strict):
+    environment: str = "pr_{number}"
+    ttl: str | int = "3d"
+    base: str = PROD
+
+
+class JanitorConfig(_Strict):
+    retention: str | int = "7d"
+
+    @field_validator("retention")
+    @classmethod
+    def _valid_retention(cls, value: str | int) -> str | int:
+        parse_duration(value)
+        return value
+
+
+class ProjectConfig(_Strict):
+    """The validated content of `tidegate.yml`."""
+
+    name: str
+    dialect: str = "duckdb"
+    schema_: str = Field(default="analytics", alias="schema")
+    environments: dict[str, ConnectionConfig] = Field(default_factory=lambda: {PROD: ConnectionConfig()})
+    promotion: list[str] = Field(default_factory=lambda: [PROD])
+    branches: dict[str, str] = Field(default_factory=dict)
+    pull_requests: PullRequestConfig = Field(default_factory=PullRequestConfig)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    janitor: JanitorConfig = Field(default_factory=JanitorConfig)
+    model_paths: list[str] = Field(default_factory=lambda: ["models"])
+    seed_paths: list[str] = Field(default_factory=lambda: ["seeds"])
+    test_paths: list[str] = Field(default_factory=lambda: ["tests"])
+    macro_paths: list[str] = Field(default_factory=lambda: ["macros"])
+    dashboard_paths: list[str] = Field(default_factory=lambda: ["dashboards"])
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("name", "schema_")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid name (letters, digits and _)")
+        return value
+
+    @field_validator("dialect")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        from sqlglot.dialects.dialect import Dialect
+
+        try:
+            Dialect.get_or_raise(value)
+        except ValueError:
+            raise ValueError(f"unknown SQL dialect {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProjectConfig:
+        for name in self.environments:
+            if not _NAME.match(name):
+                raise ValueError(f"environment name {name!r} must be letters, digits and _")
+        for env in self.promotion:
+            if env not in self.environments:
+                raise ValueError(f"promotion names {env!r}, which is not in environments")
+        for branch, env in self.branches.items():
+            if env not in self.environments:
+                raise ValueError(f"branch {branch!r} maps to {env!r}, which is not in environments")
+        return self
+
+    @property
+    def default_schema(self) -> str:
+        return self.schema_
+
+    def connection_for(self, environment: str) -> ConnectionConfig:
+        """The connection of a named environment; other environments (pr_12, a user's sandbox)
+        live in the production warehouse so they can reuse its snapshots."""
+        if environment in self.environments:
+            return self.environments[environment]
+        for name, connection in self.environments.items():
+            if connection.per_user and environment.startswith(f"{name}_"):
+                return connection
+        if PROD in self.environments:
+            return self.environments[PROD]
+        return next(iter(self.environments.values()))
+
+    def resolve_environment(self, name: str) -> str:
+        """The concrete environment a name means: `dev` with `per_user` is `dev_<user>`."""
+        if not _NAME.match(name):
+            raise ConfigError(f"environment name {name!r} must be letters, digits and _")
+        connection = self.environments.get(name)
+        if connection is not None and connection.per_user:
+            user = re.sub(r"[^A-Za-z0-9_]", "_", os.environ.get("TIDEGATE_USER") or getpass.getuser())
+            return f"{name}_{user.lower()}"
+        return name
+
+
+def load_config(root: Path) -> ProjectConfig:
+    """Read and validate `tidegate.yml` in `root`."""
+    path = root / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {root}",
+            hint="run `tidegate init` to create a project, or pass --project DIR",
+        )
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError("tidegate.yml must be a mapping", path=path, line=1)
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = tuple(first["loc"])
+        field = ".".join(str(part) for part in location) or "tidegate.yml"
+        raise ConfigError(f"{field}: {first['msg']}", path=path, line=line_at(data, location)) from None

@@ -1,0 +1,216 @@
+"""Jinja rendering of models, tests and macros, with dbt's functions.
+
+A model is rendered once, at load time, with `ref()` producing placeholders: the SQL that gets
+fingerprinted does not depend on any environment, and compiling it for an environment is a cheap
+substitution of relation names (see :mod:`tidegate.plan.compile`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+from tidegate.errors import ProjectError
+from tidegate.project.model import THIS_PLACEHOLDER, ref_placeholder
+
+_MISSING = object()
+
+
+@dataclass
+class Rendered:
+    """What rendering one file produced: the text and what it asked for along the way."""
+
+    text: str
+    refs: list[tuple[str, int | None]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Frame:
+    path: str
+    template: jinja2.Template | None
+    incremental: bool
+    result: Rendered
+
+
+class Renderer:
+    """One Jinja environment per project: macros are compiled once and shared by every model."""
+
+    def __init__(
+        self,
+        macro_files: Mapping[str, str],
+        variables: Mapping[str, Any],
+        sources: Mapping[tuple[str, str], str],
+    ) -> None:
+        self._variables = dict(variables)
+        self._sources = dict(sources)
+        self._stack: list[_Frame] = []
+        self.env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
+        )
+        self.env.globals.update(self._functions())
+        self.macros: dict[str, str] = {}
+        for path, text in sorted(macro_files.items()):
+            self._load_macros(path, text)
+
+    def _functions(self) -> dict[str, Any]:
+        return {
+            "ref": self._ref,
+            "source": self._source,
+            "config": self._config,
+            "var": self._var,
+            "env_var": self._env_var,
+            "is_incremental": self._is_incremental,
+            "this": _This(self),
+            "log": lambda *args, **kwargs: "",
+        }
+
+    def _load_macros(self, path: str, text: str) -> None:
+        template = self._compile(text, path)
+        module = self._run(path, template, lambda: template.make_module())
+        for name in dir(module):
+            macro = getattr(module, name)
+            if isinstance(macro, jinja2.runtime.Macro):
+                if name in self.macros:
+                    raise ProjectError(
+                        f"macro {name!r} is defined twice (also in {self.macros[name]})", path=path
+                    )
+                self.macros[name] = path
+                self.env.globals[name] = macro
+
+    def render(self, text: str, path: str, *, incremental: bool = False) -> Rendered:
+        """Render one model, test or query; errors carry the file and the template line."""
+        template = self._compile(text, path)
+        frame = _Frame(path=path, template=template, incremental=incremental, result=Rendered(""))
+        self._stack.append(frame)
+        try:
+            frame.result.text = self._run(path, template, template.render)
+        finally:
+            self._stack.pop()
+        return frame.result
+
+    def _compile(self, text: str, path: str) -> jinja2.Template:
+        try:
+            template = self.env.from_string(text)
+        except jinja2.TemplateSyntaxError as error:
+            raise ProjectError(f"Jinja syntax error: {error.message}", path=path, line=error.lineno) from None
+        template.filename = path
+        return template
+
+    def _run(self, path: str, template: jinja2.Template, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except ProjectError:
+            raise
+        except jinja2.UndefinedError as error:
+            raise ProjectError(f"Jinja error: {error.message}", path=path, line=_error_line(error)) from None
+        except Exception as error:  # a macro may raise anything; the user needs file and line
+            raise ProjectError(
+                f"Jinja error: {type(error).__name__}: {error}", path=path, line=_error_line(error)
+            ) from None
+
+    @property
+    def _frame(self) -> _Frame:
+        if not self._stack:
+            raise ProjectError("ref(), source() and config() can only be called while rendering a model")
+        return self._stack[-1]
+
+    def _line(self) -> int | None:
+        """The template line being rendered, read from the Python frames Jinja compiled."""
+        frame = self._frame
+        python_frame = sys._getframe(1)
+        while python_frame is not None:
+            if python_frame.f_code.co_filename in (frame.path, "<template>") and frame.template is not None:
+                return frame.template.get_corresponding_lineno(python_frame.f_lineno)
+            python_frame = python_frame.f_back  # type: ignore[assignment]
+        return None
+
+    def _ref(self, *args: str, version: Any = None, v: Any = None) -> str:
+        if not args or len(args) > 2:
+            raise ProjectError("ref() takes a model name and optionally a package", path=self._frame.path)
+        name = str(args[-1])
+        self._frame.result.refs.append((name, self._line()))
+        return ref_placeholder(name)
+
+    def _source(self, source: str, table: str) -> str:
+        relation = self._sources.get((source, table))
+        if relation is None:
+            raise ProjectError(
+                f"source('{source}', '{table}') is not declared in any sources: block",
+                path=self._frame.path,
+                line=self._line(),
+            )
+        self._frame.result.sources.append(f"{source}.{table}")
+        return relation
+
+    def _config(self, *args: Any, **kwargs: Any) -> str:
+        if args:
+            raise ProjectError(
+                "config() takes keyword arguments only", path=self._frame.path, line=self._line()
+            )
+        self._frame.result.config.update(kwargs)
+        return ""
+
+    def _var(self, name: str, default: Any = _MISSING) -> Any:
+        if name in self._variables:
+            return self._variables[name]
+        if default is _MISSING:
+            raise ProjectError(
+                f"var('{name}') is not defined",
+                path=self._frame.path,
+                line=self._line(),
+                hint="define it under vars: in tidegate.yml, pass --vars, or give var() a default",
+            )
+        return default
+
+    def _env_var(self, name: str, default: Any = _MISSING) -> Any:
+        if name in os.environ:
+            return os.environ[name]
+        if default is _MISSING:
+            raise ProjectError(
+                f"env_var('{name}'): the environment variable is not set and has no default",
+                path=self._frame.path,
+                line=self._line(),
+            )
+        return default
+
+    def _is_incremental(self) -> bool:
+        return self._frame.incremental
+
+
+class _This:
+    """`{{ this }}`: the model's own relation, known only when the model is built."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self._renderer = renderer
+
+    def __str__(self) -> str:
+        return THIS_PLACEHOLDER
+
+    def __html__(self) -> str:
+        return THIS_PLACEHOLDER
+
+
+def _error_line(error: BaseException) -> int | None:
+    """The template line of a runtime error, from the traceback Jinja rewrote."""
+    line = None
+    traceback = error.__traceback__
+    while traceback is not None:
+        filename = traceback.tb_frame.f_code.co_filename
+        if not filename.endswith(".py"):
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return line
+
+
+def ref_names(rendered: Rendered) -> tuple[str, ...]:
+    """Distinct refs in first-use order."""
+    return tuple(dict.fromkeys(name for name, _ in rendered.refs))

@@ -1,0 +1,177 @@
+"""The domain objects a project is made of: models, seeds, tests, unit tests and dashboards.
+
+They are small frozen dataclasses built once by the loader; the graph, the planner and the CLI
+read them and never change them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+REF_PREFIX = "__tgref__"
+THIS_PLACEHOLDER = "__tgthis__"
+
+
+def ref_placeholder(model: str) -> str:
+    """The identifier a `ref()` renders to before an environment decides the real relation."""
+    return f"{REF_PREFIX}{model.lower()}"
+
+
+class Kind(enum.StrEnum):
+    """How a model's data is materialized in its snapshot."""
+
+    VIEW = "view"
+    TABLE = "table"
+    INCREMENTAL = "incremental"
+    EPHEMERAL = "ephemeral"
+    SEED = "seed"
+
+    @property
+    def has_relation(self) -> bool:
+        return self is not Kind.EPHEMERAL
+
+
+class Language(enum.StrEnum):
+    SQL = "sql"
+    PYTHON = "python"
+    CSV = "csv"
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARN = "warn"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a definition comes from, relative to the project root."""
+
+    path: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    description: str = ""
+    data_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """An external table the project reads but does not build (`source('raw', 'orders')`)."""
+
+    source: str
+    name: str
+    relation: str
+    description: str = ""
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Model:
+    """A node that produces a relation: a SQL or Python model, or a seed."""
+
+    name: str
+    kind: Kind
+    language: Language
+    schema: str
+    location: Location
+    sql: str = ""
+    """Rendered SQL with refs as placeholders (see :func:`ref_placeholder`)."""
+    incremental_sql: str | None = None
+    """The SQL rendered with `is_incremental()` true, for incremental runs."""
+    python_source: str = ""
+    seed_hash: str = ""
+    column_types: tuple[tuple[str, str], ...] = ()
+    refs: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    unique_key: tuple[str, ...] = ()
+    incremental_strategy: str = "merge"
+    description: str = ""
+    columns: tuple[Column, ...] = ()
+    tags: tuple[str, ...] = ()
+    owner: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def data_config(self) -> dict[str, Any]:
+        """The configuration that determines the model's data, and so its fingerprint."""
+        config: dict[str, Any] = {"kind": self.kind.value, "language": self.language.value}
+        if self.kind is Kind.INCREMENTAL:
+            config["unique_key"] = list(self.unique_key)
+            config["strategy"] = self.incremental_strategy
+        if self.column_types:
+            config["column_types"] = [list(pair) for pair in self.column_types]
+        return config
+
+
+@dataclass(frozen=True)
+class DataTest:
+    """A query that returns failing rows: a generic test on a column or a singular test."""
+
+    name: str
+    kind: str
+    sql: str
+    """SQL with refs as placeholders; it passes when it returns no row."""
+    models: tuple[str, ...]
+    location: Location
+    column: str | None = None
+    severity: Severity = Severity.ERROR
+
+    @property
+    def model(self) -> str:
+        return self.models[0]
+
+
+@dataclass(frozen=True)
+class UnitInput:
+    """Rows standing in for one upstream relation of a unit test."""
+
+    target: str
+    """A model name (for `ref`) or `source.table` (for `source`)."""
+    is_source: bool
+    rows: tuple[dict[str, Any], ...] = ()
+    sql: str | None = None
+
+
+@dataclass(frozen=True)
+class UnitTest:
+    """A dbt-style unit test: the model's query over given rows must return the expected rows."""
+
+    name: str
+    model: str
+    given: tuple[UnitInput, ...]
+    expect_rows: tuple[dict[str, Any], ...]
+    location: Location
+    expect_sql: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class DashboardQuery:
+    name: str
+    sql: str
+    """SQL with refs as placeholders."""
+    refs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """An exposure: a dashboard and the queries it runs against models."""
+
+    name: str
+    queries: tuple[DashboardQuery, ...]
+    location: Location
+    description: str = ""
+    owner: str | None = None
+    url: str | None = None
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        return tuple(sorted({ref for query in self.queries for ref in query.refs}))

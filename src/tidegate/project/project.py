@@ -1,0 +1,36 @@
+"""A loaded project: the validated configuration and every node it defines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tidegate.project.config import ProjectConfig
+from tidegate.project.model import Dashboard, DataTest, Model, Source, UnitTest
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    config: ProjectConfig
+    models: dict[str, Model]
+    sources: dict[str, Source]
+    tests: tuple[DataTest, ...]
+    unit_tests: tuple[UnitTest, ...]
+    dashboards: tuple[Dashboard, ...]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def dialect(self) -> str:
+        return self.config.dialect
+
+    def model(self, name: str) -> Model:
+        from tidegate.errors import ProjectError
+
+        try:
+            return self.models[name]
+        except KeyError:
+            raise ProjectError(f"no model named {name!r} in project {self.name}") from None

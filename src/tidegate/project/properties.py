@@ -1,0 +1,252 @@
+"""`models/**.yml` in dbt's format: descriptions, columns, sources, data tests and unit tests.
+
+Each entry is read into plain dataclasses, keeping its file and line, so that a later error (an
+unknown model, a bad test) can point at the exact place in the YAML.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tidegate.errors import ConfigError
+from tidegate.project.model import Column, Location, Severity, Source, UnitInput, UnitTest
+from tidegate.project.yamlio import LineDict, LineList
+
+_REF = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$""")
+_SOURCE = re.compile(r"""^\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*$""")
+GENERIC_TESTS = ("not_null", "unique", "accepted_values", "relationships")
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    """One generic data test as declared: which test, on what, with which arguments."""
+
+    test: str
+    model: str
+    column: str | None
+    arguments: dict[str, Any]
+    location: Location
+    name: str | None = None
+    where: str | None = None
+    severity: Severity = Severity.ERROR
+
+
+@dataclass
+class NodeProperties:
+    """What the YAML says about one model or seed."""
+
+    name: str
+    location: Location
+    description: str = ""
+    columns: list[Column] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    tests: list[TestSpec] = field(default_factory=list)
+
+
+@dataclass
+class Properties:
+    """Everything the property files of a project declare."""
+
+    nodes: dict[str, NodeProperties] = field(default_factory=dict)
+    sources: dict[tuple[str, str], Source] = field(default_factory=dict)
+    unit_tests: list[UnitTest] = field(default_factory=list)
+
+
+def parse_target(text: str, path: str, line: int | None) -> tuple[str, bool]:
+    """`ref('x')` gives ('x', False); `source('a', 'b')` gives ('a.b', True)."""
+    if match := _REF.match(str(text)):
+        return match.group(2) or match.group(1), False
+    if match := _SOURCE.match(str(text)):
+        return f"{match.group(1)}.{match.group(2)}", True
+    raise ConfigError(f"expected ref('model') or source('name', 'table'), got {text!r}", path=path, line=line)
+
+
+def read_properties(documents: list[tuple[str, Any]]) -> Properties:
+    """Merge the property files (path, parsed YAML) of a project."""
+    properties = Properties()
+    for path, data in documents:
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise ConfigError("a properties file must be a mapping", path=path, line=1)
+        for key in ("models", "seeds"):
+            for entry, line in _entries(data, key, path):
+                _read_node(properties, entry, path, line)
+        for entry, line in _entries(data, "sources", path):
+            _read_source(properties, entry, path, line)
+        for entry, line in _entries(data, "unit_tests", path):
+            properties.unit_tests.append(_read_unit_test(entry, path, line))
+    return properties
+
+
+def _entries(data: dict[str, Any], key: str, path: str) -> list[tuple[dict[str, Any], int | None]]:
+    items = data.get(key) or []
+    line = data.line_of(key) if isinstance(data, LineDict) else None
+    if not isinstance(items, list):
+        raise ConfigError(f"{key}: must be a list", path=path, line=line)
+    entries = []
+    for index, item in enumerate(items):
+        item_line = items.line_of(index) if isinstance(items, LineList) else line
+        if not isinstance(item, dict) or "name" not in item:
+            raise ConfigError(f"each entry of {key}: needs a name", path=path, line=item_line)
+        entries.append((item, item_line))
+    return entries
+
+
+def _line(entry: Any, key: str, default: int | None) -> int | None:
+    return entry.line_of(key) if isinstance(entry, LineDict) and key in entry else default
+
+
+def _read_node(properties: Properties, entry: dict[str, Any], path: str, line: int | None) -> None:
+    name = str(entry["name"])
+    location = Location(path, line)
+    if name in properties.nodes:
+        other = properties.nodes[name].location
+        raise ConfigError(
+            f"properties of {name!r} are declared twice (also at {other})", path=path, line=line
+        )
+    config = dict(entry.get("config") or {})
+    node = NodeProperties(name, location, str(entry.get("description") or ""), config=config)
+    for spec in _test_list(entry, path, line):
+        node.tests.append(_read_test(spec, name, None, path, line))
+    for index, column in enumerate(entry.get("columns") or []):
+        column_line = entry["columns"].line_of(index) if isinstance(entry["columns"], LineList) else line
+        if not isinstance(column, dict) or "name" not in column:
+            raise ConfigError("each column needs a name", path=path, line=column_line)
+        column_name = str(column["name"])
+        node.columns.append(
+            Column(column_name, str(column.get("description") or ""), column.get("data_type"))
+        )
+        for spec in _test_list(column, path, column_line):
+            node.tests.append(_read_test(spec, name, column_name, path, column_line))
+    properties.nodes[name] = node
+
+
+def _test_list(entry: Any, path: str, line: int | None) -> list[tuple[Any, int | None]]:
+    tests: list[tuple[Any, int | None]] = []
+    for key in ("data_tests", "tests"):
+        items = entry.get(key) or []
+        if not isinstance(items, list):
+            raise ConfigError(f"{key}: must be a list", path=path, line=_line(entry, key, line))
+        for index, item in enumerate(items):
+            tests.append((item, items.line_of(index) if isinstance(items, LineList) else line))
+    return tests
+
+
+def _read_test(
+    spec: tuple[Any, int | None], model: str, column: str | None, path: str, line: int | None
+) -> TestSpec:
+    item, item_line = spec
+    location = Location(path, item_line)
+    if isinstance(item, str):
+        test, arguments = item, {}
+    elif isinstance(item, dict) and len(item) == 1:
+        test, raw = next(iter(item.items()))
+        arguments = dict(raw or {})
+    else:
+        raise ConfigError("a test is a name or a mapping with one test name", path=path, line=item_line)
+    if test not in GENERIC_TESTS:
+        raise ConfigError(
+            f"unknown test {test!r}; known generic tests: {', '.join(GENERIC_TESTS)}",
+            path=path,
+            line=item_line,
+        )
+    config = dict(arguments.pop("config", None) or {})
+    arguments.update(arguments.pop("arguments", None) or {})
+    for key in ("where", "severity"):
+        if key in arguments:
+            config.setdefault(key, arguments.pop(key))
+    column = arguments.pop("column_name", column)
+    severity_text = str(config.get("severity", "error")).lower()
+    if severity_text not in ("error", "warn"):
+        raise ConfigError(f"severity must be error or warn, not {severity_text!r}", path=path, line=item_line)
+    return TestSpec(
+        test=test,
+        model=model,
+        column=column,
+        arguments=arguments,
+        location=location,
+        name=arguments.pop("name", None),
+        where=config.get("where"),
+        severity=Severity(severity_text),
+    )
+
+
+def _read_source(properties: Properties, entry: dict[str, Any], path: str, line: int | None) -> None:
+    source = str(entry["name"])
+    schema = str(entry.get("schema") or source)
+    database = entry.get("database")
+    for table, table_line in _entries(entry, "tables", path):
+        name = str(table["name"])
+        identifier = str(table.get("identifier") or name)
+        relation = ".".join(part for part in (database, schema, identifier) if part)
+        properties.sources[(source, name)] = Source(
+            source, name, relation, str(table.get("description") or ""), Location(path, table_line)
+        )
+
+
+def _read_unit_test(entry: dict[str, Any], path: str, line: int | None) -> UnitTest:
+    name = str(entry["name"])
+    if "model" not in entry:
+        raise ConfigError(f"unit test {name!r} needs a model", path=path, line=line)
+    given = []
+    for index, item in enumerate(entry.get("given") or []):
+        item_line = entry["given"].line_of(index) if isinstance(entry["given"], LineList) else line
+        if not isinstance(item, dict) or "input" not in item:
+            raise ConfigError("each given entry needs an input", path=path, line=item_line)
+        target, is_source = parse_target(item["input"], path, item_line)
+        rows, sql = _rows(item, path, item_line)
+        given.append(UnitInput(target, is_source, rows, sql))
+    expect = entry.get("expect")
+    if not isinstance(expect, dict):
+        raise ConfigError(f"unit test {name!r} needs expect: rows", path=path, line=line)
+    rows, sql = _rows(expect, path, _line(entry, "expect", line))
+    return UnitTest(
+        name=name,
+        model=str(entry["model"]),
+        given=tuple(given),
+        expect_rows=rows,
+        location=Location(path, line),
+        expect_sql=sql,
+        overrides=dict(entry.get("overrides") or {}),
+    )
+
+
+def _rows(item: dict[str, Any], path: str, line: int | None) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """Rows of a given or expect entry in any of dbt's formats: dict (default), csv or sql."""
+    form = str(item.get("format") or "dict")
+    rows = item.get("rows")
+    if form == "sql":
+        if not isinstance(rows, str):
+            raise ConfigError("format: sql needs rows: as a SQL query", path=path, line=line)
+        return (), rows
+    if form == "csv":
+        if not isinstance(rows, str):
+            raise ConfigError("format: csv needs rows: as CSV text", path=path, line=line)
+        return tuple(
+            {key: _csv_value(value) for key, value in row.items()}
+            for row in csv.DictReader(io.StringIO(rows.strip()))
+        ), None
+    if form != "dict":
+        raise ConfigError(f"unknown rows format {form!r} (dict, csv or sql)", path=path, line=line)
+    if rows is None:
+        return (), None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ConfigError("rows: must be a list of mappings", path=path, line=line)
+    return tuple(dict(row) for row in rows), None
+
+
+def _csv_value(value: str | None) -> Any:
+    if value is None or value.strip() == "" or value.strip().lower() == "null":
+        return None
+    text = value.strip()
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text

@@ -1,0 +1,99 @@
+"""YAML loading that remembers the line of every mapping key and list item.
+
+Errors in project files must name the file and the line; PyYAML forgets positions once it has
+built Python objects, so this loader keeps them on dict and list subclasses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tidegate.errors import ConfigError
+
+
+class LineDict(dict[str, Any]):
+    """A mapping that knows its own line and the line of each of its keys."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class LineList(list[Any]):
+    """A sequence that knows its own line and the line of each of its items."""
+
+    line: int = 0
+    item_lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        return self.item_lines[index] if 0 <= index < len(self.item_lines) else self.line
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    result = LineDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (list, dict)):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a scalar", key_node.start_mark
+            )
+        result[str(key) if not isinstance(key, str) else key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[str(key)] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_yaml_text(text: str, path: str | Path) -> Any:
+    """Parse YAML text; syntax errors become a ConfigError with the file and line."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        problem = error.problem or str(error)
+        raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"invalid YAML: {error}", path=path) from None
+
+
+def load_yaml(path: Path) -> Any:
+    return load_yaml_text(path.read_text(encoding="utf-8"), path)
+
+
+def line_at(data: Any, location: tuple[str | int, ...]) -> int | None:
+    """The line of the deepest node along `location` (a pydantic error `loc`), if known."""
+    line: int | None = getattr(data, "line", None)
+    node = data
+    for key in location:
+        if not _contains(node, key):
+            break
+        line, node = node.line_of(key), node[key]
+    return line
+
+
+def _contains(node: Any, key: str | int) -> bool:
+    if isinstance(node, LineDict):
+        return isinstance(key, str) and key in node
+    return isinstance(node, LineList) and isinstance(key, int) and 0 <= key < len(node)

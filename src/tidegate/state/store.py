@@ -1,0 +1,353 @@
+"""The state store: tables in the `_tidegate` schema of the warehouse.
+
+Environments are append-only: every apply, promotion or rollback writes a new version that lists
+the snapshot of every model, so history and rollback are reads, never reconstructions. The
+current version of an environment is its highest one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tidegate.engines.base import EngineAdapter
+from tidegate.errors import EngineError, LockError
+
+SCHEMA = "_tidegate"
+STATE_VERSION = 1
+
+_TABLES = {
+    "snapshots": """
+        model VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, version VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL, schema_name VARCHAR NOT NULL, physical VARCHAR,
+        query_hash VARCHAR NOT NULL, query TEXT, parents TEXT NOT NULL, created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (model, fingerprint)""",
+    "environment_versions": """
+        environment VARCHAR NOT NULL, version INTEGER NOT NULL, created_at TIMESTAMP NOT NULL,
+        action VARCHAR NOT NULL, source VARCHAR, git_commit VARCHAR, author VARCHAR,
+        message VARCHAR, models TEXT NOT NULL, PRIMARY KEY (environment, version)""",
+    "locks": """
+        environment VARCHAR NOT NULL PRIMARY KEY, owner VARCHAR NOT NULL, host VARCHAR NOT NULL,
+        pid INTEGER NOT NULL, acquired_at TIMESTAMP NOT NULL""",
+    "runs": """
+        id VARCHAR NOT NULL, command VARCHAR NOT NULL, environment VARCHAR,
+        started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL, detail TEXT""",
+    "meta": "key VARCHAR NOT NULL PRIMARY KEY, value VARCHAR NOT NULL",
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """One built snapshot: a model at one fingerprint and the physical relation that holds it."""
+
+    model: str
+    fingerprint: str
+    version: str
+    kind: str
+    schema: str
+    physical: str | None
+    query_hash: str
+    query: str | None = None
+    parents: tuple[str, ...] = ()
+    metadata: str = ""
+
+    def entry(self) -> dict[str, Any]:
+        """How an environment version lists this snapshot."""
+        data = asdict(self)
+        data.pop("query")
+        data["parents"] = list(self.parents)
+        return data
+
+    @classmethod
+    def from_entry(cls, model: str, entry: dict[str, Any]) -> SnapshotRecord:
+        return cls(
+            model=model,
+            fingerprint=entry["fingerprint"],
+            version=entry["version"],
+            kind=entry["kind"],
+            schema=entry["schema"],
+            physical=entry.get("physical"),
+            query_hash=entry["query_hash"],
+            parents=tuple(entry.get("parents") or ()),
+            metadata=entry.get("metadata", ""),
+        )
+
+
+@dataclass(frozen=True)
+class EnvironmentVersion:
+    """One state of an environment: which snapshot each model's view points to."""
+
+    environment: str
+    version: int
+    created_at: datetime
+    action: str
+    models: dict[str, SnapshotRecord] = field(default_factory=dict)
+    source: str | None = None
+    git_commit: str | None = None
+    author: str | None = None
+    message: str | None = None
+
+    @property
+    def dropped(self) -> bool:
+        return self.action == "drop"
+
+
+class StateStore:
+    """Reads and writes tidegate's state through an engine adapter."""
+
+    def __init__(self, engine: EngineAdapter) -> None:
+        self.engine = engine
+        self._ready = False
+
+    def ensure(self) -> None:
+        """Create the state schema and tables on first use."""
+        if self._ready:
+            return
+        existing = {name for schema, name, _ in self.engine.relations(SCHEMA) if schema == SCHEMA}
+        if not set(_TABLES) <= existing:
+            with self.engine.transaction():
+                self.engine.create_schema(SCHEMA)
+                for name, columns in _TABLES.items():
+                    self.engine.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{name} ({columns})")
+                self.engine.execute(
+                    f"INSERT INTO {SCHEMA}.meta VALUES ('state_version', ?) ON CONFLICT DO NOTHING",
+                    [str(STATE_VERSION)],
+                )
+        self._ready = True
+
+    # snapshots ---------------------------------------------------------------------------
+
+    def record_snapshot(self, snapshot: SnapshotRecord, engine: EngineAdapter | None = None) -> None:
+        (engine or self.engine).execute(
+            f"INSERT INTO {SCHEMA}.snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [
+                snapshot.model,
+                snapshot.fingerprint,
+                snapshot.version,
+                snapshot.kind,
+                snapshot.schema,
+                snapshot.physical,
+                snapshot.query_hash,
+                snapshot.query,
+                json.dumps(list(snapshot.parents)),
+                now(),
+            ],
+        )
+
+    def snapshots(self, keys: list[tuple[str, str]] | None = None) -> dict[tuple[str, str], SnapshotRecord]:
+        """Built snapshots by (model, fingerprint); all of them, or those among `keys`."""
+        self.ensure()
+        sql = (
+            f"SELECT model, fingerprint, version, kind, schema_name, physical, query_hash, query, parents "
+            f"FROM {SCHEMA}.snapshots"
+        )
+        found = {}
+        for row in self.engine.fetch(sql).rows:
+            model, fingerprint, version, kind, schema, physical, query_hash, query, parents = row
+            record = SnapshotRecord(
+                model,
+                fingerprint,
+                version,
+                kind,
+                schema,
+                physical,
+                query_hash,
+                query,
+                tuple(json.loads(parents)),
+            )
+            found[(record.model, record.fingerprint)] = record
+        if keys is None:
+            return found
+        return {key: found[key] for key in keys if key in found}
+
+    def delete_snapshots(self, records: list[SnapshotRecord]) -> None:
+        for record in records:
+            self.engine.execute(
+                f"DELETE FROM {SCHEMA}.snapshots WHERE model = ? AND fingerprint = ?",
+                [record.model, record.fingerprint],
+            )
+
+    # environments ------------------------------------------------------------------------
+
+    def current(self, environment: str) -> EnvironmentVersion | None:
+        """The environment's current version, None if it never existed or was dropped."""
+        version = self._version(environment, None)
+        return None if version is None or version.dropped else version
+
+    def version(self, environment: str, number: int) -> EnvironmentVersion | None:
+        return self._version(environment, number)
+
+    def _version(self, environment: str, number: int | None) -> EnvironmentVersion | None:
+        self.ensure()
+        condition = (
+            "version = ?"
+            if number is not None
+            else (f"version = (SELECT max(version) FROM {SCHEMA}.environment_versions WHERE environment = ?)")
+        )
+        rows = self.engine.fetch(
+            f"SELECT environment, version, created_at, action, models, source, git_commit, author, message "
+            f"FROM {SCHEMA}.environment_versions WHERE environment = ? AND {condition}",
+            [environment, number if number is not None else environment],
+        ).rows
+        return _version_from_row(rows[0]) if rows else None
+
+    def history(self, environment: str) -> list[EnvironmentVersion]:
+        self.ensure()
+        rows = self.engine.fetch(
+            f"SELECT environment, version, created_at, action, models, source, git_commit, author, message "
+            f"FROM {SCHEMA}.environment_versions WHERE environment = ? ORDER BY version",
+            [environment],
+        ).rows
+        return [_version_from_row(row) for row in rows]
+
+    def environments(self) -> list[EnvironmentVersion]:
+        """The current version of every environment that exists."""
+        self.ensure()
+        rows = self.engine.fetch(
+            f"SELECT v.environment, v.version, v.created_at, v.action, v.models, v.source, v.git_commit, "
+            f"v.author, v.message FROM {SCHEMA}.environment_versions v JOIN (SELECT environment, "
+            f"max(version) AS version FROM {SCHEMA}.environment_versions GROUP BY environment) m "
+            f"USING (environment, version) WHERE v.action <> 'drop' ORDER BY v.environment"
+        ).rows
+        return [_version_from_row(row) for row in rows]
+
+    def all_versions(self) -> list[EnvironmentVersion]:
+        self.ensure()
+        rows = self.engine.fetch(
+            f"SELECT environment, version, created_at, action, models, source, git_commit, author, message "
+            f"FROM {SCHEMA}.environment_versions"
+        ).rows
+        return [_version_from_row(row) for row in rows]
+
+    def write_version(
+        self,
+        environment: str,
+        models: dict[str, SnapshotRecord],
+        *,
+        action: str,
+        source: str | None = None,
+        git_commit: str | None = None,
+        author: str | None = None,
+        message: str | None = None,
+    ) -> int:
+        """Append a new version of the environment; call inside the swap's transaction."""
+        rows = self.engine.fetch(
+            f"SELECT coalesce(max(version), 0) FROM {SCHEMA}.environment_versions WHERE environment = ?",
+            [environment],
+        ).rows
+        number = int(rows[0][0]) + 1
+        payload = json.dumps({name: record.entry() for name, record in sorted(models.items())})
+        self.engine.execute(
+            f"INSERT INTO {SCHEMA}.environment_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [environment, number, now(), action, source, git_commit, author, message, payload],
+        )
+        return number
+
+    # locks -------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(
+        self, environment: str, *, timeout: float = 60.0, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
+        """Hold the environment's lock; wait for another run up to `timeout` seconds.
+
+        A lock left by a process that died on this host is taken over, so a killed apply never
+        blocks the next one.
+        """
+        self.ensure()
+        deadline = time.monotonic() + timeout
+        announced = False
+        while not self._try_lock(environment):
+            holder = self._lock_holder(environment)
+            if holder is not None and _is_dead(holder):
+                self._release(environment, holder[0])
+                continue
+            if time.monotonic() >= deadline:
+                owner = holder[0] if holder else "another run"
+                raise LockError(
+                    f"environment {environment!r} is locked by {owner}, which is still running",
+                    hint="wait for it to finish, or raise lock_timeout in tidegate.yml",
+                )
+            if not announced and on_wait is not None and holder is not None:
+                on_wait(f"waiting for the lock on {environment!r}, held by {holder[0]}")
+                announced = True
+            time.sleep(0.1)
+        try:
+            yield
+        finally:
+            self._release(environment, self.engine.lock_owner)
+
+    def _try_lock(self, environment: str) -> bool:
+        try:
+            self.engine.execute(
+                f"INSERT INTO {SCHEMA}.locks VALUES (?, ?, ?, ?, ?)",
+                [environment, self.engine.lock_owner, socket.gethostname(), os.getpid(), now()],
+            )
+        except EngineError as error:
+            if "constraint" in str(error).lower() or "duplicate" in str(error).lower():
+                return False
+            raise
+        return True
+
+    def _lock_holder(self, environment: str) -> tuple[str, str, int] | None:
+        rows = self.engine.fetch(
+            f"SELECT owner, host, pid FROM {SCHEMA}.locks WHERE environment = ?", [environment]
+        ).rows
+        return (str(rows[0][0]), str(rows[0][1]), int(rows[0][2])) if rows else None
+
+    def _release(self, environment: str, owner: str) -> None:
+        self.engine.execute(
+            f"DELETE FROM {SCHEMA}.locks WHERE environment = ? AND owner = ?", [environment, owner]
+        )
+
+    # runs --------------------------------------------------------------------------------
+
+    def record_run(
+        self, run_id: str, command: str, environment: str | None, started: datetime, status: str, detail: Any
+    ) -> None:
+        self.engine.execute(
+            f"INSERT INTO {SCHEMA}.runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [run_id, command, environment, started, now(), status, json.dumps(detail, default=str)],
+        )
+
+
+def _version_from_row(row: tuple[Any, ...]) -> EnvironmentVersion:
+    environment, version, created_at, action, models, source, git_commit, author, message = row
+    return EnvironmentVersion(
+        environment=environment,
+        version=int(version),
+        created_at=created_at,
+        action=action,
+        models={name: SnapshotRecord.from_entry(name, entry) for name, entry in json.loads(models).items()},
+        source=source,
+        git_commit=git_commit,
+        author=author,
+        message=message,
+    )
+
+
+def _is_dead(holder: tuple[str, str, int]) -> bool:
+    """A lock holder on this host whose process no longer exists."""
+    _, host, pid = holder
+    if host != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

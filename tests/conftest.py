@@ -1,0 +1,87 @@
+"""Shared fixtures: small projects written into a temporary directory, on embedded DuckDB."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tidegate.context import Context
+
+CONFIG = """\
+name: test
+dialect: duckdb
+environments:
+  prod: {engine: duckdb, path: warehouse.duckdb, threads: 2, lock_timeout: 5s}
+  dev: {engine: duckdb, path: warehouse.duckdb, threads: 2, lock_timeout: 5s}
+promotion: [dev, prod]
+"""
+
+# A small layered project: a seed, a staging view, an intermediate table and two marts.
+LAYERED = {
+    "seeds/raw_orders.csv": "id,customer_id,amount,status\n1,1,10,paid\n2,1,20,paid\n3,2,5,refunded\n4,3,7,paid\n",
+    "models/stg_orders.sql": """
+        {{ config(materialized='view') }}
+        select id as order_id, customer_id, amount, status from {{ ref('raw_orders') }}
+    """,
+    "models/customer_totals.sql": """
+        select customer_id, sum(amount) as total, count(*) as orders
+        from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
+    """,
+    "models/big_customers.sql": """
+        select customer_id, total from {{ ref('customer_totals') }} where total > 8
+    """,
+    "models/order_count.sql": "select count(*) as n from {{ ref('stg_orders') }}",
+    "models/schema.yml": """
+        version: 2
+        models:
+          - name: customer_totals
+            description: Paid totals per customer.
+            columns:
+              - name: customer_id
+                data_tests: [unique, not_null]
+    """,
+}
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., Path]:
+    """Write a project: `make_project({path: text}, config=...)` returns its root."""
+
+    def make(files: dict[str, str], config: str = CONFIG) -> Path:
+        root = tmp_path / "project"
+        root.mkdir(exist_ok=True)
+        (root / "tidegate.yml").write_text(config)
+        write_files(root, files)
+        return root
+
+    return make
+
+
+@pytest.fixture
+def layered(make_project: Callable[..., Path]) -> Path:
+    return make_project(LAYERED)
+
+
+@pytest.fixture
+def open_context() -> Iterator[Callable[[Path], Context]]:
+    """Open contexts on a project; each is closed at the end of the test."""
+    opened: list[Context] = []
+
+    def open_(root: Path, **options: object) -> Context:
+        context = Context(root, **options)  # type: ignore[arg-type]
+        opened.append(context)
+        return context
+
+    yield open_
+    for context in opened:
+        context.close()
