@@ -20,7 +20,7 @@ from sqlglot import exp, parse_one
 from sqlglot.errors import SqlglotError
 
 from tidegate.engines import EngineAdapter, QueryResult, connect
-from tidegate.errors import CheckFailed, PlanError, StateError, TidegateError
+from tidegate.errors import CheckFailed, EngineError, PlanError, StateError, TidegateError
 from tidegate.graph import Fingerprint, Graph, fingerprint_project
 from tidegate.plan import Applier, ApplyResult, Plan, Planner, PlanRequest, Progress
 from tidegate.plan.apply import TestResult, swap_views
@@ -369,13 +369,17 @@ class Context:
                     engine.merge_into(str(record.physical), sql, model.unique_key)
                 self.progress.advance("run", name, time.perf_counter() - started)
                 processed.append(name)
-            tests = planner.tests_for(mapping, set(processed))
-            results = Applier(engine, self.state(env), threads=1, progress=self.progress).run_tests(tests)
-            failed = [r for r in results if r.blocking]
+            # the tests run on this connection, inside the transaction, so they see the new rows
+            failed = []
+            for test in planner.tests_for(mapping, set(processed)):
+                try:
+                    count = int(engine.fetch(f"SELECT count(*) FROM ({test.sql}) AS failures").rows[0][0])
+                except EngineError:
+                    count = 1
+                if count and test.severity == "error":
+                    failed.append(test.name)
             if failed:
-                raise CheckFailed(
-                    f"data tests failed after the run: {', '.join(r.name for r in failed)}; rolled back"
-                )
+                raise CheckFailed(f"data tests failed after the run: {', '.join(failed)}; rolled back")
         return processed
 
     # janitor -----------------------------------------------------------------------------
@@ -400,6 +404,9 @@ class Context:
                     if record.physical:
                         physical_needed.add(record.physical)
                     physical_needed.update(record.parents)
+        # snapshots built within the retention that no version lists yet belong to an apply that
+        # is running or was interrupted: its rerun reuses them
+        needed |= state.built_since(cutoff)
         snapshots = state.snapshots()
         with engine.transaction():
             doomed = [
@@ -433,11 +440,17 @@ class Context:
 
     def drop_environment(self, environment: str) -> None:
         """Remove an environment's views and schemas; its history stays for the record."""
+        environment = self.environment(environment)
         with self._lock(environment):
             current = self.current(environment)
             engine = self.engine(environment)
             with engine.transaction():
-                if environment != PROD:
+                if environment == PROD:
+                    # prod's views live in the models' own schemas, beside what is not tidegate's
+                    for name, record in sorted(current.models.items()):
+                        if record.physical:
+                            engine.drop_view(engine.relation(environment_schema(record.schema, PROD), name))
+                else:
                     for schema in sorted({r.schema for r in current.models.values()}):
                         engine.drop_schema(environment_schema(schema, environment))
                 self.state(environment).write_version(environment, {}, action="drop", author=_author())

@@ -11,12 +11,15 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.rule import Rule
+from rich.text import Text
 
 from tidegate.cli.render import ConsoleProgress, render_apply, render_plan, render_rows, render_tests
 from tidegate.context import Context
+from tidegate.errors import ConfigError
 from tidegate.plan.planner import INTERNAL_PREFIX
 
 EXAMPLE = Path(__file__).resolve().parent / "examples" / "shop"
@@ -24,17 +27,21 @@ CHANGED_MODEL = "models/marts/fct_orders.sql"
 NEW_COLUMN = "    coalesce(totals.order_total, 0) >= 200               as is_large_order,\n"
 
 
-def run_demo(console: Console, keep: Path | None = None) -> None:
+def run_demo(console: Console, keep: Path | None = None) -> dict[str, Any]:
+    """Tell the story on `console`; returns its facts (what was built, versions) for --json."""
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-        _story(console, keep / "shop")
-        return
+        root = keep / "shop"
+        if root.exists():
+            raise ConfigError(f"{root} already exists", hint="give --keep an empty or new directory")
+        return _story(console, root)
     with tempfile.TemporaryDirectory(prefix="tidegate-demo-") as directory:
-        _story(console, Path(directory) / "shop")
+        return _story(console, Path(directory) / "shop")
 
 
-def _story(console: Console, root: Path) -> None:
+def _story(console: Console, root: Path) -> dict[str, Any]:
     started = time.perf_counter()
+    facts: dict[str, Any] = {"project": str(root)}
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__", "*.duckdb*"))
     _git(root, "init", "-q", "-b", "main")
     _git(root, "add", ".")
@@ -42,11 +49,12 @@ def _story(console: Console, root: Path) -> None:
 
     _chapter(console, "1. Build production from main", f"project: {root}")
     with _context(console, root) as ctx:
-        _, result = ctx.plan_and_apply(
+        prod_plan, result = ctx.plan_and_apply(
             "prod", git_commit=_head(root), on_plan=lambda p: render_plan(console, p)
         )
         if result:
-            render_apply(console, result)
+            render_apply(console, result, prod_plan)
+            facts["prod"] = {"version": result.version, "built": len(result.built)}
         render_rows(
             console,
             ctx.query("prod", "select status, count(*) as orders from fct_orders group by 1 order by 1"),
@@ -59,17 +67,23 @@ def _story(console: Console, root: Path) -> None:
     anchor = "    coalesce(payments.amount_paid, 0) >= coalesce(totals.order_total, 0) as is_fully_paid\n"
     path.write_text(text.replace(anchor, anchor.rstrip("\n") + ",\n" + NEW_COLUMN.rstrip(",\n") + "\n"))
     _git(root, "commit", "-q", "-am", "fct_orders: flag large orders")
-    console.print("[dim]" + _git(root, "diff", "main", "--stat").strip() + "[/]")
+    console.print(Text(_git(root, "diff", "main", "--stat").strip(), style="dim"))
 
     _chapter(console, "3. Plan a dev environment", "only the changed model is built; the rest reuses prod")
     with _context(console, root) as ctx:
         before = _physical_count(ctx)
-        _plan, result = ctx.plan_and_apply(
+        dev_plan, result = ctx.plan_and_apply(
             "dev", git_commit=_head(root), on_plan=lambda p: render_plan(console, p)
         )
         if result:
-            render_apply(console, result)
-        console.print(f"physical tables: {before} before, {_physical_count(ctx)} after (one new snapshot)")
+            render_apply(console, result, dev_plan)
+            facts["dev"] = {"version": result.version, "built": sorted(result.built)}
+        after = _physical_count(ctx)
+        rebuilt = ", ".join(sorted(result.built)) if result else "nothing"
+        console.print(
+            f"rebuilt in dev: {rebuilt}; physical tables {before} before, {after} after "
+            f"({after - before} new snapshot(s)); every other model reads prod's snapshots"
+        )
         render_rows(
             console,
             ctx.query(
@@ -80,7 +94,9 @@ def _story(console: Console, root: Path) -> None:
         _chapter(console, "4. Test dev", "unit tests and data tests against dev's snapshots")
         results = ctx.test("dev")
         render_tests(console, results, only_problems=True)
-        console.print(f"[green]{sum(r.passed for r in results)}[/] of {len(results)} tests passed")
+        passed = sum(r.passed for r in results)
+        console.print(f"[green]{passed}[/] of {len(results)} tests passed")
+        facts["tests"] = {"passed": passed, "total": len(results)}
 
         _chapter(console, "5. Promote dev to prod", "a view swap: no data copied")
         before = _physical_count(ctx)
@@ -90,6 +106,7 @@ def _story(console: Console, root: Path) -> None:
             f"prod is now version {version} in {time.perf_counter() - clock:.3f}s; "
             f"physical tables {before} before, {_physical_count(ctx)} after"
         )
+        facts["promoted"] = {"version": version}
         render_rows(
             console, ctx.query("prod", "select count(*) as large_orders from fct_orders where is_large_order")
         )
@@ -98,11 +115,14 @@ def _story(console: Console, root: Path) -> None:
         version = ctx.rollback("prod")
         columns = ctx.query("prod", "select * from fct_orders limit 0").columns
         console.print(f"prod is now version {version}; is_large_order in prod: {'is_large_order' in columns}")
-        console.print(Rule("history of prod"))
+        facts["rolled_back"] = {"version": version}
+        console.print(Rule("history of prod"), width=min(console.width, 100))
         from tidegate.cli.render import render_history
 
         render_history(console, ctx.history("prod"))
-    console.print(f"\n[bold green]Demo finished[/] in {time.perf_counter() - started:.1f}s.")
+    facts["seconds"] = round(time.perf_counter() - started, 2)
+    console.print(f"\n[bold green]Demo finished[/] in {facts['seconds']:.1f}s.")
+    return facts
 
 
 def _context(console: Console, root: Path) -> Context:
@@ -119,7 +139,7 @@ class _QuietProgress(ConsoleProgress):
 
 def _chapter(console: Console, title: str, subtitle: str) -> None:
     console.print()
-    console.print(Rule(f"[bold]{title}[/]"))
+    console.print(Rule(f"[bold]{title}[/]"), width=min(console.width, 100))
     console.print(f"[dim]{subtitle}[/]")
 
 

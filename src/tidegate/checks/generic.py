@@ -49,10 +49,12 @@ def build_generic_test(spec: TestSpec, sources: dict[str, str]) -> DataTest:
                 "accepted_values needs values: [...]", path=spec.location.path, line=spec.location.line
             )
         quote = spec.arguments.get("quote", True)
-        listed = ", ".join(_quote(value) if quote else str(value) for value in values)
+        # NULLs pass anyway, and a NULL inside NOT IN (...) would make every row pass
+        listed = ", ".join(_quote(value) if quote else str(value) for value in values if value is not None)
+        outside = f" AND {column} NOT IN ({listed})" if listed else ""
         sql = (
             f"SELECT {column} AS value_field, COUNT(*) AS n_records FROM {model} AS t "
-            f"WHERE {column} IS NOT NULL AND {column} NOT IN ({listed}) GROUP BY {column}"
+            f"WHERE {column} IS NOT NULL{outside} GROUP BY {column}"
         )
     else:
         sql, models = _relationships(spec, column, model, sources)

@@ -7,6 +7,7 @@ test needs no warehouse data at all and runs in milliseconds on any engine.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
@@ -39,6 +40,12 @@ def compile_unit_test(
     for ref in model.refs:
         if ref.lower() not in given:
             raise ConfigError(f"unit test {test.name!r} gives no rows for ref('{ref}')", path=path, line=line)
+    for source in model.sources:
+        if source.lower() not in given:
+            name, table = source.split(".", 1)
+            raise ConfigError(
+                f"unit test {test.name!r} gives no rows for source('{name}', '{table}')", path=path, line=line
+            )
     inline: dict[str, str] = {}
     for key, item in given.items():
         if item.sql is not None:
@@ -90,6 +97,8 @@ def _literal(value: Any) -> str:
         return "NULL"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"CAST('{value}' AS DOUBLE)"
     if isinstance(value, (int, float, Decimal)):
         return repr(value) if not isinstance(value, Decimal) else str(value)
     return "'" + str(value).replace("'", "''") + "'"
@@ -114,9 +123,11 @@ def _normal(value: Any) -> Any:
     if isinstance(value, str):
         text = value.replace("T", " ") if len(value) >= 19 and value[10] == "T" else value
         try:
-            return round(float(text), 6)
+            number = float(text)
         except ValueError:
             return text
+        # text such as "NaN" or "Inf" (a name, a code) stays text: NaN never equals itself
+        return round(number, 6) if math.isfinite(number) else text
     return str(value)
 
 

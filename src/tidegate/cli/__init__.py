@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +29,8 @@ class Output:
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.out = _console(stderr=False)
+        self.err = _console(stderr=True)
 
     @property
     def human(self) -> Console:
@@ -38,6 +39,14 @@ class Output:
 
     def json(self, document: Any) -> None:
         click.echo(json.dumps(document, indent=2, default=str))
+
+
+def _console(*, stderr: bool) -> Console:
+    """Colour on a terminal only; in pipes and CI logs tables are never wrapped at 80 columns."""
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 200
+    return console
 
 
 def command(group: click.Group, name: str | None = None, **settings: Any) -> Callable[[F], F]:
@@ -73,10 +82,21 @@ def command(group: click.Group, name: str | None = None, **settings: Any) -> Cal
 
 
 def report_error(output: Output, error: TidegateError) -> None:
+    """The error once, on stderr (and as the JSON document with --json); failed tests first."""
+    from rich.text import Text
+
+    from tidegate.cli.render import render_tests, test_result_dict
+
+    results = getattr(error, "results", None) or []
+    if results:
+        render_tests(output.err, results, only_problems=True)
     if output.as_json:
-        output.json(error.to_dict())
-    label = "[red]failed[/]" if error.exit_code == 1 else "[red]error[/]"
-    output.err.print(f"{label}: {error}", markup=True, highlight=False)
+        document = error.to_dict()
+        if results:
+            document["tests"] = [test_result_dict(r) for r in results]
+        output.json(document)
+    label = "failed" if error.exit_code == 1 else "error"
+    output.err.print(Text.assemble((label, "red"), f": {error}"), highlight=False)
 
 
 def context(project_dir: Path, output: Output, **options: Any) -> Any:

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
+from rich.text import Text
 
 from tidegate.cli import EXAMPLES, Output, cli, command, context, parse_vars
-from tidegate.errors import ConfigError
+from tidegate.errors import ConfigError, EngineError, TidegateError
 
 _VARS = click.option("--vars", "variables", help="Project variables as YAML, e.g. '{limit: 10}'.")
 
@@ -21,16 +23,47 @@ _VARS = click.option("--vars", "variables", help="Project variables as YAML, e.g
 def init(directory: Path | None, example: str | None, project_dir: Path, output: Output) -> int:
     """Create a new project in DIRECTORY (default: the --project directory)."""
     target = (directory or project_dir).resolve()
-    if (target / "tidegate.yml").exists():
-        raise ConfigError(f"{target} already has a tidegate.yml", path=target / "tidegate.yml")
+    for marker in ("tidegate.yml", "dbt_project.yml"):
+        if (target / marker).exists():
+            raise ConfigError(
+                f"{target} is already a project (it has a {marker})",
+                path=target / marker,
+                hint="choose another directory, e.g. `tidegate init new_project`",
+            )
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{target} exists and is not a directory")
     source = EXAMPLES / (example or "minimal")
-    shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    ignore = shutil.ignore_patterns("__pycache__", "*.duckdb*")
+    files = [
+        path.relative_to(source)
+        for path in sorted(source.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and ".duckdb" not in path.name
+    ]
+    clashes = [str(name) for name in files if (target / name).exists()]
+    if clashes:
+        raise ConfigError(
+            f"{target} already has {', '.join(clashes[:5])}; refusing to overwrite",
+            hint="choose an empty or new directory",
+        )
+    shutil.copytree(source, target, dirs_exist_ok=True, ignore=ignore)
     if output.as_json:
-        output.json({"project": str(target), "example": example})
+        output.json({"project": str(target), "example": example, "files": [str(f) for f in files]})
     else:
-        output.out.print(f"Created a tidegate project in [bold]{target}[/]")
-        output.out.print("Next: [bold]tidegate plan prod[/] to build it.")
+        output.out.print(Text.assemble("Created a tidegate project in ", (str(target), "bold")))
+        move = "" if target == Path.cwd().resolve() else f"cd {_shell_path(target)} && "
+        output.out.print(f"Next: [bold]{escape(move)}tidegate plan prod --auto-apply[/] to build production.")
     return 0
+
+
+def _shell_path(path: Path) -> str:
+    """`path` as short as possible for a command to copy: relative to the current directory if below it."""
+    import shlex
+
+    try:
+        text = str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        text = str(path)
+    return shlex.quote(text)
 
 
 @command(cli)
@@ -59,43 +92,56 @@ def plan(
     """
     from tidegate.cli.render import apply_dict, plan_summary, render_apply, render_plan
 
+    result = None
     with context(project_dir, output, variables=parse_vars(variables), threads=threads) as ctx:
         if auto_apply and out is None:
+            # Plan and apply under one lock: nothing can move the environment in between.
             the_plan, result = ctx.plan_and_apply(
                 environment, full_refresh=full_refresh, on_plan=lambda p: render_plan(output.human, p)
             )
-            if result is not None:
-                render_apply(output.human, result)
-            if output.as_json:
-                output.json(
-                    {
-                        "plan": plan_summary(the_plan),
-                        "changes": [c.model_dump() for c in the_plan.changes],
-                        "apply": apply_dict(result) if result else None,
-                    }
+        else:
+            the_plan = ctx.plan(environment, full_refresh=full_refresh)
+            render_plan(output.human, the_plan)
+            if out is not None:
+                the_plan.save(out)
+                output.human.print(
+                    Text.assemble(
+                        "Saved the plan to ",
+                        (str(out), "bold"),
+                        f"; apply it exactly as reviewed with `tidegate apply {_shell_path(out.resolve())}`",
+                    )
                 )
-            return 0
-        the_plan = ctx.plan(environment, full_refresh=full_refresh)
-        render_plan(output.human, the_plan)
-        if out is not None:
-            the_plan.save(out)
-            output.human.print(f"Saved the plan to [bold]{out}[/]; apply it with `tidegate apply {out}`")
-        if output.as_json and not auto_apply:
-            output.json(the_plan.model_dump(mode="json", by_alias=True) | {"summary": plan_summary(the_plan)})
-        if not the_plan.has_changes:
-            return 0
-        wants = auto_apply or (
-            out is None
-            and not output.as_json
-            and sys.stdin.isatty()
-            and click.confirm("Apply this plan?", default=False)
-        )
-        if wants:
-            result = ctx.apply(the_plan)
-            render_apply(output.human, result)
-            if output.as_json:
-                output.json(apply_dict(result))
+            if the_plan.has_changes:
+                if auto_apply or _confirm(output, out):
+                    result = ctx.apply(the_plan)
+                elif out is None:
+                    output.human.print(
+                        "Not applied. Apply it with "
+                        f"`tidegate plan {escape(the_plan.environment)} --auto-apply`, or save it with --out "
+                        "and `tidegate apply` it."
+                    )
+        if result is not None:
+            render_apply(output.human, result, the_plan)
+        if output.as_json:
+            output.json(
+                the_plan.model_dump(mode="json", by_alias=True)
+                | {
+                    "summary": plan_summary(the_plan),
+                    "apply": apply_dict(result, the_plan) if result else None,
+                }
+            )
     return 0
+
+
+def _confirm(output: Output, out: Path | None) -> bool:
+    """On a terminal, ask before applying (never with --json or --out, never in a pipe)."""
+    if out is not None or output.as_json or not _stdin_is_terminal():
+        return False
+    return click.confirm("Apply this plan?", default=False, err=True)
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 @command(cli)
@@ -114,20 +160,30 @@ def apply(target: str, threads: int | None, project_dir: Path, output: Output) -
         if target.endswith(".json") or path.is_file():
             the_plan = Plan.load(path)
             render_plan(output.human, the_plan)
-            if not the_plan.has_changes:
-                return 0
-            result = ctx.apply(the_plan)
+            result = ctx.apply(the_plan) if the_plan.has_changes else None
         else:
-            the_plan, maybe = ctx.plan_and_apply(target, on_plan=lambda p: render_plan(output.human, p))
-            if maybe is None:
-                if output.as_json:
-                    output.json({"environment": the_plan.environment, "changed": False})
-                return 0
-            result = maybe
-        render_apply(output.human, result)
+            the_plan, result = ctx.plan_and_apply(target, on_plan=lambda p: render_plan(output.human, p))
+        if result is not None:
+            render_apply(output.human, result, the_plan)
         if output.as_json:
-            output.json(apply_dict(result))
+            document = (
+                apply_dict(result, the_plan)
+                if result
+                else _unchanged(the_plan.environment, the_plan.base_version)
+            )
+            output.json(document | {"changed": result is not None, "plan": the_plan.id})
     return 0
+
+
+def _unchanged(environment: str, version: int | None) -> dict[str, Any]:
+    return {
+        "environment": environment,
+        "version": version,
+        "built": [],
+        "reused": [],
+        "views_changed": 0,
+        "tests": [],
+    }
 
 
 @command(cli)
@@ -210,13 +266,19 @@ def history(environment: str, project_dir: Path, output: Output) -> int:
 @command(cli)
 @click.argument("environment")
 @click.argument("sql")
-@click.option("--limit", type=int, default=None, help="Show at most this many rows.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Show at most this many rows.")
 def query(environment: str, sql: str, limit: int | None, project_dir: Path, output: Output) -> int:
-    """Run SQL in ENVIRONMENT; model names resolve to the environment's views."""
+    """Run SQL in ENVIRONMENT; unqualified model names resolve to the environment's views.
+
+    Example: tidegate query dev "select status, count(*) from fct_orders group by 1"
+    """
     from tidegate.cli.render import render_rows
 
     with context(project_dir, output) as ctx:
-        result = ctx.query(environment, sql)
+        try:
+            result = ctx.query(environment, sql)
+        except EngineError as error:  # the user's SQL was rejected: bad input, not a failed check
+            raise TidegateError(f"the query failed: {error.message}") from None
     _print_rows(output, result, limit, render_rows)
     return 0
 
@@ -224,7 +286,7 @@ def query(environment: str, sql: str, limit: int | None, project_dir: Path, outp
 @command(cli)
 @click.argument("environment")
 @click.argument("model")
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Rows to show.")
 def show(environment: str, model: str, limit: int, project_dir: Path, output: Output) -> int:
     """Show the first rows of MODEL in ENVIRONMENT."""
     from tidegate.cli.render import render_rows
@@ -237,7 +299,7 @@ def show(environment: str, model: str, limit: int, project_dir: Path, output: Ou
 
 def _print_rows(output: Output, result: Any, limit: int | None, render: Any) -> None:
     if output.as_json:
-        rows = [list(row) for row in (result.rows[:limit] if limit else result.rows)]
+        rows = [list(row) for row in (result.rows if limit is None else result.rows[:limit])]
         output.json({"columns": result.columns, "rows": rows})
     else:
         render(output.out, result, limit)
@@ -253,7 +315,15 @@ def run(environment: str, select: tuple[str, ...], project_dir: Path, output: Ou
     """
     with context(project_dir, output) as ctx:
         processed = ctx.run(environment, select)
-    output.human.print(f"[green]Ran[/] {len(processed)} incremental model(s): {', '.join(processed) or '-'}")
+    if processed:
+        output.human.print(
+            Text.assemble(
+                ("Ran", "green"),
+                f" {len(processed)} incremental model(s) in {environment}: {', '.join(processed)}",
+            )
+        )
+    else:
+        output.human.print(Text(f"{environment} has no incremental models: nothing to run"))
     if output.as_json:
         output.json({"environment": environment, "models": processed})
     return 0
@@ -272,9 +342,15 @@ def janitor(retention: str | None, project_dir: Path, output: Output) -> int:
         raise ConfigError(str(error)) from None
     with context(project_dir, output) as ctx:
         report = ctx.janitor(retention)
+    for name in report.dropped_snapshots:
+        output.human.print(Text(f"  dropped snapshot {name}"))
+    for name in report.dropped_orphans:
+        output.human.print(Text(f"  dropped orphan relation {name}"))
+    for name in report.expired_environments:
+        output.human.print(Text(f"  expired environment {name}"))
     output.human.print(
-        f"Dropped {len(report.dropped_snapshots)} snapshot(s), {len(report.dropped_orphans)} orphan relation(s); "
-        f"expired {len(report.expired_environments)} environment(s)"
+        f"Dropped {len(report.dropped_snapshots)} unused snapshot(s) and {len(report.dropped_orphans)} "
+        f"orphan relation(s); expired {len(report.expired_environments)} environment(s)"
     )
     if output.as_json:
         output.json(
@@ -295,5 +371,7 @@ def demo(keep: Path | None, project_dir: Path, output: Output) -> int:
     """The end-to-end story on embedded DuckDB, in a temporary git repository."""
     from tidegate.demo import run_demo
 
-    run_demo(output.out, keep)
+    summary = run_demo(output.human, keep)
+    if output.as_json:
+        output.json(summary)
     return 0

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -42,9 +43,13 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
 
 
 def render_plan(console: Console, plan: Plan) -> None:
-    base = f" (from {plan.base_environment})" if plan.base_version is None and plan.base_environment else ""
-    version = f"version {plan.base_version}" if plan.base_version else "new environment"
-    console.print(Text.assemble(("Plan ", "bold"), (plan.environment, "bold magenta"), f": {version}{base}"))
+    if plan.base_version is not None:
+        where = f" (currently version {plan.base_version})"
+    elif plan.base_environment and plan.base_environment != plan.environment:
+        where = f": new environment, starting from {plan.base_environment}"
+    else:
+        where = ": new environment"
+    console.print(Text.assemble(("Plan for ", "bold"), (plan.environment, "bold magenta"), where))
     if not plan.has_changes:
         console.print("[green]No changes.[/] The environment already matches the project.")
         return
@@ -52,15 +57,24 @@ def render_plan(console: Console, plan: Plan) -> None:
     if visible:
         table = Table(show_edge=False, pad_edge=False, box=None)
         table.add_column("", width=1)
-        table.add_column("model")
+        table.add_column("model", no_wrap=True)
         table.add_column("change")
-        table.add_column("category")
-        table.add_column("action")
+        table.add_column("category", no_wrap=True)
+        table.add_column("action", no_wrap=True)
         for change in visible:
             mark, colour = _MARKS[change.change]
-            category = "" if change.breaking is None else ("breaking" if change.breaking else "non-breaking")
+            # Added and removed models have no category: only a modification can break its children.
+            modified = change.change in ("directly_modified", "indirectly_modified")
+            category = (
+                "breaking"
+                if modified and change.breaking
+                else ("non-breaking" if modified and change.breaking is False else "")
+            )
+            entry = plan.mapping.get(change.model)
             if change.change == "removed":
                 action = "drop view"
+            elif entry is not None and entry.kind == "ephemeral":
+                action = "inline (ephemeral)"
             elif change.rebuild:
                 action = "build"
             else:
@@ -69,31 +83,53 @@ def render_plan(console: Console, plan: Plan) -> None:
             table.add_row(
                 Text(mark, style=colour),
                 Text(change.model, style=colour),
-                change.change.replace("_", " ") + detail,
+                Text(change.change.replace("_", " ") + detail),
                 category,
                 action,
             )
         console.print(table)
     metadata = [c.model for c in plan.changes if c.change == "metadata"]
     if metadata:
-        console.print(f"[dim]metadata only (no rebuild): {', '.join(metadata)}[/]")
+        console.print(Text(f"metadata only (no rebuild): {', '.join(metadata)}", style="dim"))
     summary = plan_summary(plan)
-    console.print(
-        f"[bold]{summary['builds']}[/] to build, [bold]{summary['views']}[/] view(s) to swap, "
-        f"[bold]{summary['tests']}[/] data test(s), [bold]{summary['unit_tests']}[/] unit test(s)"
-    )
+    built = {b.model for b in plan.builds if b.reused_from is None and b.kind != "ephemeral"}
+    reused = sum(1 for name, entry in plan.mapping.items() if entry.physical and name not in built)
+    parts = [
+        f"[bold]{summary['builds']}[/] snapshot(s) to build",
+        *(
+            [f"{reused} reused from {escape(plan.base_environment)}"]
+            if plan.base_version is None and plan.base_environment and reused
+            else []
+        ),
+        f"[bold]{summary['views']}[/] view(s) to swap",
+        f"[bold]{summary['tests']}[/] data test(s)",
+        *([f"[bold]{summary['unit_tests']}[/] unit test(s)"] if summary["unit_tests"] else []),
+    ]
+    console.print("Plan: " + ", ".join(parts))
     if plan.dashboards_affected:
-        console.print(f"dashboards affected: {', '.join(plan.dashboards_affected)}")
+        console.print(Text(f"dashboards affected: {', '.join(plan.dashboards_affected)}"))
 
 
-def render_apply(console: Console, result: ApplyResult) -> None:
+def _reused(result: ApplyResult, plan: Plan | None) -> list[str]:
+    """Snapshots the apply kept instead of building; ephemeral models have none (they are inlined)."""
+    if plan is None:
+        return result.reused
+    return [n for n in result.reused if n not in plan.mapping or plan.mapping[n].kind != "ephemeral"]
+
+
+def render_apply(console: Console, result: ApplyResult, plan: Plan | None = None) -> None:
     render_tests(console, result.unit_tests + result.tests, only_problems=True)
-    reused = f", reused {len(result.reused)} already built" if result.reused else ""
+    kept = _reused(result, plan)
+    reused = f", reused {len(kept)} already built" if kept else ""
+    tests = f", {sum(r.passed for r in result.tests)}/{len(result.tests)} data tests passed"
+    units = (
+        f", {sum(r.passed for r in result.unit_tests)}/{len(result.unit_tests)} unit tests passed"
+        if result.unit_tests
+        else ""
+    )
     console.print(
-        f"[green]Applied[/] [bold magenta]{result.environment}[/] version {result.version}: "
-        f"built {len(result.built)} snapshot(s){reused}, swapped {result.views_changed} view(s), "
-        f"{sum(r.passed for r in result.tests)}/{len(result.tests)} data tests and "
-        f"{sum(r.passed for r in result.unit_tests)}/{len(result.unit_tests)} unit tests passed"
+        f"[green]Applied[/] [bold magenta]{escape(result.environment)}[/] version {result.version}: "
+        f"built {len(result.built)} snapshot(s){reused}, swapped {result.views_changed} view(s){tests}{units}"
     )
 
 
@@ -101,12 +137,14 @@ def render_tests(console: Console, results: list[TestResult], *, only_problems: 
     for result in results:
         if result.passed and only_problems:
             continue
-        where = f" [dim]{result.path}:{result.line}[/]" if result.path and result.line else ""
+        where = (" " + f"{result.path}:{result.line}", "dim") if result.path and result.line else ""
         if result.passed:
-            console.print(f"[green]PASS[/] {result.name}{where}")
+            console.print(Text.assemble(("PASS", "green"), f" {result.name}", where))
             continue
-        label = "[yellow]WARN[/]" if result.severity == "warn" else "[red]FAIL[/]"
-        console.print(f"{label} {result.name} ({result.kind}, {result.failures} failing){where}")
+        label = ("WARN", "yellow") if result.severity == "warn" else ("FAIL", "red")
+        console.print(
+            Text.assemble(label, f" {result.name} ({result.kind}, {result.failures} failing)", where)
+        )
         for detail in result.details[:5]:
             console.print(f"     {detail}", markup=False, highlight=False)
 
@@ -125,12 +163,12 @@ def test_result_dict(result: TestResult) -> dict[str, Any]:
     }
 
 
-def apply_dict(result: ApplyResult) -> dict[str, Any]:
+def apply_dict(result: ApplyResult, plan: Plan | None = None) -> dict[str, Any]:
     return {
         "environment": result.environment,
         "version": result.version,
         "built": result.built,
-        "reused": result.reused,
+        "reused": _reused(result, plan),
         "views_changed": result.views_changed,
         "tests": [test_result_dict(r) for r in result.unit_tests + result.tests],
     }
@@ -142,16 +180,16 @@ def render_environments(console: Console, versions: list[EnvironmentVersion]) ->
         return
     table = Table(box=None, show_edge=False)
     for column in ("environment", "version", "models", "updated", "action", "commit", "by"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "by")
     for version in versions:
         table.add_row(
-            version.environment,
+            Text(version.environment),
             str(version.version),
             str(len(version.models)),
             f"{version.created_at:%Y-%m-%d %H:%M:%S}",
             version.action,
             (version.git_commit or "")[:10],
-            version.author or "",
+            Text(version.author or ""),
         )
     console.print(table)
 
@@ -159,7 +197,7 @@ def render_environments(console: Console, versions: list[EnvironmentVersion]) ->
 def render_history(console: Console, versions: list[EnvironmentVersion]) -> None:
     table = Table(box=None, show_edge=False)
     for column in ("version", "time", "action", "changed", "commit", "by", "note"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column not in ("by", "note"))
     previous: dict[str, Any] = {}
     for version in versions:
         changed = sum(
@@ -173,8 +211,8 @@ def render_history(console: Console, versions: list[EnvironmentVersion]) -> None
             version.action,
             str(changed),
             (version.git_commit or "")[:10],
-            version.author or "",
-            version.message or version.source or "",
+            Text(version.author or ""),
+            Text(version.message or (f"plan {version.source}" if version.source else "")),
         )
         previous = version.models
     console.print(table)
@@ -194,13 +232,16 @@ def version_dict(version: EnvironmentVersion) -> dict[str, Any]:
 
 
 def render_rows(console: Console, result: QueryResult, limit: int | None = None) -> None:
+    """A result as a table; values are shown as they are (never read as markup)."""
+    rows = result.rows if limit is None else result.rows[:limit]
     table = Table(box=None, show_edge=False)
     for column in result.columns:
-        table.add_column(column)
-    for row in result.rows[:limit] if limit else result.rows:
-        table.add_row(*("NULL" if value is None else str(value) for value in row))
+        table.add_column(Text(column))
+    for row in rows:
+        table.add_row(*(Text("NULL", style="dim") if value is None else Text(str(value)) for value in row))
     console.print(table)
-    console.print(f"[dim]{len(result.rows)} row(s)[/]")
+    shown = f"{len(rows)} of {len(result.rows)}" if len(rows) < len(result.rows) else f"{len(rows)}"
+    console.print(Text(f"{shown} row(s)", style="dim"))
 
 
 class ConsoleProgress(Progress):
@@ -214,15 +255,16 @@ class ConsoleProgress(Progress):
 
     def stage(self, name: str, total: int) -> None:
         self._totals[name], self._done[name] = total, 0
-        self.console.print(f"[bold]{name}[/] ({total})")
+        self.console.print(Text.assemble((name, "bold"), f" ({total})"))
 
     def advance(self, stage: str, item: str, seconds: float, ok: bool = True) -> None:
         self._done[stage] = self._done.get(stage, 0) + 1
         total = self._totals.get(stage, 0)
-        mark = "[green]✓[/]" if ok else "[red]✗[/]"
+        mark = ("✓", "green") if ok else ("✗", "red")
         self.console.print(
-            f"  {mark} [{self._done[stage]}/{total}] {item} [dim]{seconds:.2f}s[/]", highlight=False
+            Text.assemble("  ", mark, f" [{self._done[stage]}/{total}] {item} ", (f"{seconds:.2f}s", "dim")),
+            highlight=False,
         )
 
     def message(self, text: str) -> None:
-        self.console.print(text)
+        self.console.print(Text(text))

@@ -94,12 +94,15 @@ class EngineAdapter(abc.ABC):
 
     def merge_into(self, relation: str, query: str, keys: Sequence[str]) -> None:
         """Upsert the rows of `query` on `keys`: delete the matching rows, then insert all."""
-        staged = f"{self.quote('__tidegate_staged')}"
-        match = " AND ".join(f"target.{self.quote(k)} = {staged}.{self.quote(k)}" for k in keys)
+        if not keys:
+            raise ValueError("merge_into needs at least one key")
+        staged = self.quote("__tidegate_staged")
+        match = " AND ".join(f"target.{self.quote(k)} = staged.{self.quote(k)}" for k in keys)
         self.execute(f"CREATE TEMPORARY TABLE {staged} AS {query}")
         try:
             self.execute(
-                f"DELETE FROM {relation} AS target WHERE EXISTS (SELECT 1 FROM {staged} WHERE {match})"
+                f"DELETE FROM {relation} AS target "
+                f"WHERE EXISTS (SELECT 1 FROM {staged} AS staged WHERE {match})"
             )
             self.execute(f"INSERT INTO {relation} SELECT * FROM {staged}")
         finally:

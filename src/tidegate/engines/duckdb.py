@@ -97,10 +97,9 @@ class DuckDBAdapter(EngineAdapter):
     def load_csv(self, relation: str, path: Path, column_types: dict[str, str]) -> None:
         options = "header = true, auto_detect = true"
         if column_types:
-            types = ", ".join(f"'{name}': '{kind}'" for name, kind in column_types.items())
+            types = ", ".join(f"{_literal(name)}: {_literal(kind)}" for name, kind in column_types.items())
             options += f", types = {{{types}}}"
-        literal = "'" + str(path).replace("'", "''") + "'"
-        self.create_table_as(relation, f"SELECT * FROM read_csv({literal}, {options})")
+        self.create_table_as(relation, f"SELECT * FROM read_csv({_literal(str(path))}, {options})")
 
     def dataframe(self, relation: str) -> Any:
         return self._connection.sql(f"SELECT * FROM {relation}")
@@ -112,9 +111,18 @@ class DuckDBAdapter(EngineAdapter):
         name = f"__tidegate_frame_{threading.get_ident()}"
         if isinstance(frame, duckdb.DuckDBPyRelation):
             frame.to_view(name, replace=True)
+            try:
+                self.execute(f"SELECT * FROM {self.quote(name)} LIMIT 0")
+            except EngineError:
+                # a relation of another database (e.g. `duckdb.sql(...)`): copy its rows over
+                self._connection.register(name, frame.df())
         else:
             self._connection.register(name, frame)
         try:
             self.create_table_as(relation, f"SELECT * FROM {self.quote(name)}")
         finally:
             self.execute(f"DROP VIEW IF EXISTS {self.quote(name)}")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

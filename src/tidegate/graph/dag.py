@@ -21,6 +21,12 @@ class Graph:
         self.children: dict[str, list[str]] = {name: [] for name in models}
         for name, parents in self.parents.items():
             for parent in parents:
+                if parent not in self.children:
+                    raise ProjectError(
+                        f"ref('{parent}') names no model of the graph",
+                        path=models[name].location.path,
+                        model=name,
+                    )
                 self.children[parent].append(name)
         self.order: tuple[str, ...] = self._topological_order()
         self._position = {name: index for index, name in enumerate(self.order)}

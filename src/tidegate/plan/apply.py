@@ -133,7 +133,11 @@ class Applier:
 
     def _build_all(self, plan: Plan, result: ApplyResult) -> None:
         built = self.state.snapshots([(b.model, b.fingerprint) for b in plan.builds])
-        pending = {b.model: b for b in plan.builds if (b.model, b.fingerprint) not in built}
+        pending = {  # a full refresh is a new version of a fingerprint that was built before
+            b.model: b
+            for b in plan.builds
+            if (b.model, b.fingerprint) not in built or built[(b.model, b.fingerprint)].version != b.version
+        }
         result.reused = [b.model for b in plan.builds if b.model not in pending]
         if not pending:
             return
@@ -288,7 +292,10 @@ def swap_views(
     with engine.transaction():
         for schema in sorted({models[name].schema for name in changed}):
             engine.create_schema(environment_schema(schema, environment))
-        for name in removed:
+        moved = [
+            name for name in changed if name in previous and previous[name].schema != models[name].schema
+        ]
+        for name in [*removed, *moved]:
             record = previous.get(name) or models.get(name)
             if record is not None:
                 engine.drop_view(engine.relation(environment_schema(record.schema, environment), name))

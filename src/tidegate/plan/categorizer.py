@@ -42,7 +42,7 @@ def categorize(old_sql: str | None, new_sql: str, dialect: str) -> Category:
         return Category(True, reason="SELECT DISTINCT: added columns change the rows")
     old_projections = [projection.sql(dialect=dialect) for projection in old.expressions]
     kept, added = [], []
-    position = 0
+    position, inserted = 0, False
     for projection in new.expressions:
         text = projection.sql(dialect=dialect)
         if position < len(old_projections) and text == old_projections[position]:
@@ -50,10 +50,12 @@ def categorize(old_sql: str | None, new_sql: str, dialect: str) -> Category:
             position += 1
         else:
             added.append(projection)
+            inserted = inserted or position < len(old_projections)
     if position != len(old_projections) or not added:
         return BREAKING
-    if any(projection.find(*_CHANGES_ROWS) for projection in added):
-        return Category(True, reason="an added column changes the number of rows")
+    reason = _changes_rows(old, new, added, inserted=inserted)
+    if reason:
+        return Category(True, reason=reason)
     stripped = new.copy()
     stripped.set("expressions", [projection.copy() for projection in kept])
     if stripped.sql(dialect=dialect) != old.sql(dialect=dialect):
@@ -62,6 +64,41 @@ def categorize(old_sql: str | None, new_sql: str, dialect: str) -> Category:
         breaking=False,
         added_columns=tuple(projection.alias_or_name for projection in added),
         reason=f"only adds column(s) {', '.join(p.alias_or_name for p in added)}",
+    )
+
+
+def _changes_rows(old: exp.Select, new: exp.Select, added: list[exp.Expr], *, inserted: bool) -> str:
+    """Why added projections would change the rows even though the rest of the query is the same."""
+    if any(projection.find(*_CHANGES_ROWS) for projection in added):
+        return "an added column changes the number of rows"
+    if not _is_aggregation(old) and any(_aggregates(projection, new) for projection in added):
+        return "an added aggregate collapses the rows"
+    group, order = new.args.get("group"), new.args.get("order")
+    if group is not None and group.args.get("all") and not all(_aggregates(p, new) for p in added):
+        return "GROUP BY ALL also groups by the added column"
+    ordered = [o.this for o in order.expressions] if order is not None else []
+    if any(isinstance(key, exp.Var) and key.name.upper() == "ALL" for key in ordered) and (
+        new.args.get("limit") or new.args.get("offset")
+    ):
+        return "ORDER BY ALL under a LIMIT also orders by the added column"
+    positional = [*(group.expressions if group is not None else []), *ordered]
+    if inserted and any(isinstance(key, exp.Literal) and not key.is_string for key in positional):
+        return "positional GROUP BY or ORDER BY refers to the shifted columns"
+    return ""
+
+
+def _aggregates(projection: exp.Expr, select: exp.Select) -> bool:
+    """Whether a projection aggregates the rows of `select` itself (not in a window or subquery)."""
+    return any(
+        node.find_ancestor(exp.Window, exp.Select) is select for node in projection.find_all(exp.AggFunc)
+    )
+
+
+def _is_aggregation(select: exp.Select) -> bool:
+    return bool(
+        select.args.get("group")
+        or select.args.get("having")
+        or any(_aggregates(projection, select) for projection in select.expressions)
     )
 
 

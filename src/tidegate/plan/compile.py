@@ -37,9 +37,9 @@ def compile_sql(
         if not isinstance(node, exp.Table):
             return node
         if sources and node.args.get("db"):
-            key = f"{node.db}.{node.name}".lower()
+            key = ".".join(part for part in (node.catalog, node.db, node.name) if part).lower()
             if key in sources:
-                return exp.subquery(parse_one(sources[key], read=write), node.alias or node.name)
+                return _subquery(sources[key], node.alias or node.name, write)
         if node.args.get("db"):
             return node
         name = node.name.lower()
@@ -49,13 +49,19 @@ def compile_sql(
             return node
         model = name[len(REF_PREFIX) :]
         if model in ephemerals:
-            subquery = exp.subquery(parse_one(ephemerals[model], read=write), node.alias or model)
-            return subquery
+            return _subquery(ephemerals[model], node.alias or model, write)
         if model in relations:
             return _table(relations[model], node, write)
         raise KeyError(f"no relation for ref('{model}')")
 
     return tree.transform(replace).sql(dialect=write)
+
+
+def _subquery(sql: str, alias: str, dialect: str) -> exp.Subquery:
+    """`(sql) AS alias`, standing in for a table."""
+    return exp.Subquery(
+        this=parse_one(sql, read=dialect), alias=exp.TableAlias(this=exp.to_identifier(alias))
+    )
 
 
 def _table(relation: str, original: exp.Table, dialect: str) -> exp.Table:

@@ -166,7 +166,7 @@ class Planner:
 
         if base is None:
             change_type, category = "added", BREAKING
-        elif base.query_hash != own_hash or refresh:
+        elif base.query_hash != own_hash or base.schema != model.schema or refresh:
             change_type = "directly_modified"
             category = BREAKING if refresh else self._categorize(model, base, known)
         else:
@@ -205,6 +205,8 @@ class Planner:
     def _categorize(
         self, model: Model, base: SnapshotRecord, known: dict[tuple[str, str], SnapshotRecord]
     ) -> Category:
+        if base.query_hash == query_hash(model):  # same query and kind, only moved
+            return Category(False, reason=f"moved to schema {model.schema}")
         if model.language is not Language.SQL or base.kind != model.kind.value:
             return BREAKING
         previous = known.get((model.name, base.fingerprint))
@@ -217,7 +219,7 @@ class Planner:
                 continue
             if status.category.breaking:
                 return Category(True, reason=f"upstream {parent} changed (breaking)")
-            if reads_changed_columns(
+            if status.category.added_columns and reads_changed_columns(
                 model.sql or "", parent, status.category.added_columns, self.project.dialect
             ):
                 return Category(True, reason=f"reads the columns {parent} added")
@@ -345,11 +347,11 @@ class Planner:
         """Column types of a model's inputs where their relations already exist, for given rows."""
         types: dict[str, dict[str, str]] = {}
         for parent in self.project.models[model].refs:
-            physical = mapping[parent].physical
-            if physical is None:
+            entry = mapping.get(parent)  # absent when testing before the environment exists
+            if entry is None or entry.physical is None:
                 continue
             try:
-                types[parent.lower()] = dict(self.engine.columns(physical))
+                types[parent.lower()] = dict(self.engine.columns(entry.physical))
             except EngineError:  # not built yet: the given rows keep their literal types
                 continue
         return types

@@ -28,6 +28,8 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 def parse_duration(text: str | int) -> int:
     """Seconds in a duration such as `7d`, `12h` or `30m` (an integer is already seconds)."""
     if isinstance(text, int):
+        if text < 0:
+            raise ValueError(f"invalid duration {text}: a number of seconds cannot be negative")
         return text
     match = _DURATION.match(text)
     if not match:
@@ -45,6 +47,14 @@ def expand_env_refs(value: str) -> str:
         return os.environ[name]
 
     return _ENV_REF.sub(substitute, value)
+
+
+class _LocatedError(ValueError):
+    """A cross-field validation error that knows which key of `tidegate.yml` it is about."""
+
+    def __init__(self, message: str, location: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class _Strict(BaseModel):
@@ -77,6 +87,12 @@ class PullRequestConfig(_Strict):
     environment: str = "pr_{number}"
     ttl: str | int = "3d"
     base: str = PROD
+
+    @field_validator("ttl")
+    @classmethod
+    def _valid_ttl(cls, value: str | int) -> str | int:
+        parse_duration(value)
+        return value
 
 
 class JanitorConfig(_Strict):
@@ -129,15 +145,26 @@ class ProjectConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ProjectConfig:
+        if not self.environments:
+            raise _LocatedError("at least one environment is needed", ("environments",))
         for name in self.environments:
             if not _NAME.match(name):
-                raise ValueError(f"environment name {name!r} must be letters, digits and _")
-        for env in self.promotion:
+                raise _LocatedError(
+                    f"environment name {name!r} must be letters, digits and _", ("environments", name)
+                )
+        for index, env in enumerate(self.promotion):
             if env not in self.environments:
-                raise ValueError(f"promotion names {env!r}, which is not in environments")
+                raise _LocatedError(
+                    f"promotion names {env!r}, which is not in environments", ("promotion", index)
+                )
         for branch, env in self.branches.items():
             if env not in self.environments:
-                raise ValueError(f"branch {branch!r} maps to {env!r}, which is not in environments")
+                raise _LocatedError(
+                    f"branch {branch!r} maps to {env!r}, which is not in environments", ("branches", branch)
+                )
+        base = self.pull_requests.base
+        if "base" in self.pull_requests.model_fields_set and base not in self.environments:
+            raise _LocatedError(f"{base!r} is not in environments", ("pull_requests", "base"))
         return self
 
     @property
@@ -182,6 +209,10 @@ def load_config(root: Path) -> ProjectConfig:
         return ProjectConfig.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        location = tuple(first["loc"])
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, _LocatedError):
+            location, message = cause.location, str(cause)
+        else:
+            location, message = tuple(first["loc"]), first["msg"].removeprefix("Value error, ")
         field = ".".join(str(part) for part in location) or "tidegate.yml"
-        raise ConfigError(f"{field}: {first['msg']}", path=path, line=line_at(data, location)) from None
+        raise ConfigError(f"{field}: {message}", path=path, line=line_at(data, location)) from None

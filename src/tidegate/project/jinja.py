@@ -110,12 +110,11 @@ class Renderer:
             return call()
         except ProjectError:
             raise
-        except jinja2.UndefinedError as error:
-            raise ProjectError(f"Jinja error: {error.message}", path=path, line=_error_line(error)) from None
         except Exception as error:  # a macro may raise anything; the user needs file and line
-            raise ProjectError(
-                f"Jinja error: {type(error).__name__}: {error}", path=path, line=_error_line(error)
-            ) from None
+            message = error.message if isinstance(error, jinja2.UndefinedError) else None
+            line, inner = _error_location(error, path)
+            text = f"Jinja error: {message or f'{type(error).__name__}: {error}'}"
+            raise ProjectError(f"{text} (in {inner})" if inner else text, path=path, line=line) from None
 
     @property
     def _frame(self) -> _Frame:
@@ -125,11 +124,16 @@ class Renderer:
 
     def _line(self) -> int | None:
         """The template line being rendered, read from the Python frames Jinja compiled."""
-        frame = self._frame
+        template = self._frame.template
+        if template is None:
+            return None
+        # Match on the template's own globals: a macro from macros/ also runs as "<template>"
+        # code, and its Python line numbers mean nothing in the model's template.
+        namespace = template.root_render_func.__globals__
         python_frame = sys._getframe(1)
         while python_frame is not None:
-            if python_frame.f_code.co_filename in (frame.path, "<template>") and frame.template is not None:
-                return frame.template.get_corresponding_lineno(python_frame.f_lineno)
+            if python_frame.f_globals is namespace:
+                return template.get_corresponding_lineno(python_frame.f_lineno)
             python_frame = python_frame.f_back  # type: ignore[assignment]
         return None
 
@@ -199,16 +203,22 @@ class _This:
         return THIS_PLACEHOLDER
 
 
-def _error_line(error: BaseException) -> int | None:
-    """The template line of a runtime error, from the traceback Jinja rewrote."""
-    line = None
+def _error_location(error: BaseException, path: str) -> tuple[int | None, str | None]:
+    """Where a runtime error happened, from the traceback Jinja rewrote to template lines.
+
+    The line is in `path`, the file being rendered; when the error was raised deeper, in a macro
+    of another file, that place is returned too as `file:line`.
+    """
+    line, inner = None, None
     traceback = error.__traceback__
     while traceback is not None:
         filename = traceback.tb_frame.f_code.co_filename
-        if not filename.endswith(".py"):
-            line = traceback.tb_lineno
+        if filename == path:
+            line, inner = traceback.tb_lineno, None
+        elif line is not None and not filename.endswith(".py"):
+            inner = f"{filename}:{traceback.tb_lineno}"
         traceback = traceback.tb_next
-    return line
+    return line, inner
 
 
 def ref_names(rendered: Rendered) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ from tidegate.project.model import (
 from tidegate.project.project import Project
 from tidegate.project.properties import NodeProperties, Properties, read_properties
 from tidegate.project.sql import normalize, parse_query
-from tidegate.project.yamlio import LineList, load_yaml
+from tidegate.project.yamlio import LineDict, LineList, load_yaml_text
 
+_MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KINDS = {kind.value: kind for kind in Kind if kind is not Kind.SEED}
 
 
@@ -51,12 +53,9 @@ class _Loader:
     def load(self) -> Project:
         properties = read_properties(
             [
-                (self._rel(path), load_yaml(path))
-                for path in self._files(self.config.model_paths, ".yml", ".yaml")
-            ]
-            + [
-                (self._rel(path), load_yaml(path))
-                for path in self._files(self.config.seed_paths, ".yml", ".yaml")
+                (self._rel(path), self._yaml(path))
+                for folders in (self.config.model_paths, self.config.seed_paths)
+                for path in self._files(folders, ".yml", ".yaml")
             ]
         )
         sources = {f"{key[0]}.{key[1]}": source for key, source in properties.sources.items()}
@@ -98,11 +97,23 @@ class _Loader:
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
+    def _yaml(self, path: Path) -> Any:
+        """A project YAML file; errors name it relative to the root, like every other error."""
+        return load_yaml_text(path.read_text(encoding="utf-8"), self._rel(path))
+
     def _add(self, model: Model) -> None:
-        if model.name in self.models:
-            other = self.models[model.name].location
+        if not _MODEL_NAME.match(model.name):
             raise ProjectError(
-                f"two models are named {model.name!r} (also {other})",
+                f"{model.name!r} is not a valid model name: use letters, digits and _",
+                path=model.location.path,
+                hint="the file name is the model name; rename the file",
+            )
+        # Refs become lower-case placeholders and relation names are case-insensitive, so two
+        # names that differ only in case would be the same relation.
+        other = next((m for m in self.models.values() if m.name.lower() == model.name.lower()), None)
+        if other is not None:
+            raise ProjectError(
+                f"two models are named {model.name!r} (also {other.location})",
                 path=model.location.path,
                 model=model.name,
             )
@@ -264,16 +275,25 @@ class _Loader:
         return tuple(tests)
 
     def _dashboards(self) -> Iterator[Dashboard]:
+        seen: dict[str, Location] = {}
         for path in self._files(self.config.dashboard_paths, ".yml", ".yaml"):
             rel = self._rel(path)
-            data = load_yaml(path) or {}
+            data = self._yaml(path) or {}
             entries = data.get("dashboards") if isinstance(data, dict) else None
             if not isinstance(entries, list):
                 raise ConfigError("a dashboards file has a dashboards: list", path=rel, line=1)
             for index, entry in enumerate(entries):
-                yield self._dashboard(
+                dashboard = self._dashboard(
                     entry, rel, entries.line_of(index) if isinstance(entries, LineList) else None
                 )
+                if dashboard.name in seen:
+                    raise ConfigError(
+                        f"two dashboards are named {dashboard.name!r} (also {seen[dashboard.name]})",
+                        path=rel,
+                        line=dashboard.location.line,
+                    )
+                seen[dashboard.name] = dashboard.location
+                yield dashboard
 
     def _dashboard(self, entry: Any, rel: str, line: int | None) -> Dashboard:
         if not isinstance(entry, dict) or "name" not in entry:
@@ -284,10 +304,24 @@ class _Loader:
             if not isinstance(query, dict) or "sql" not in query:
                 raise ConfigError("each dashboard query needs sql:", path=rel, line=query_line)
             query_name = str(query.get("name") or f"query_{index + 1}")
-            rendered = self.renderer.render(str(query["sql"]), rel)
-            expression = parse_query(rendered.text, self.config.dialect, path=rel, model=entry["name"])
-            for ref, _ in rendered.refs:
-                self._pending_refs.append((str(entry["name"]), ref, rel, query_line))
+            sql = str(query["sql"])
+            sql_line = query.line_of("sql") if isinstance(query, LineDict) else query_line
+
+            try:
+                rendered = self.renderer.render(sql, rel)
+                expression = parse_query(rendered.text, self.config.dialect, path=rel, model=entry["name"])
+            except ProjectError as error:
+                raise ProjectError(
+                    error.message,
+                    path=rel,
+                    line=_yaml_sql_line(sql, sql_line, error.line),
+                    model=error.model,
+                    hint=error.hint,
+                ) from None
+            for ref, ref_line in rendered.refs:
+                self._pending_refs.append(
+                    (str(entry["name"]), ref, rel, _yaml_sql_line(sql, sql_line, ref_line))
+                )
             queries.append(
                 DashboardQuery(query_name, normalize(expression, self.config.dialect), ref_names(rendered))
             )
@@ -321,6 +355,14 @@ class _Loader:
                         path=test.location.path,
                         line=test.location.line,
                     )
+
+
+def _yaml_sql_line(sql: str, sql_line: int | None, line_in_sql: int | None) -> int | None:
+    """A line of SQL embedded under `sql:` as a line of the YAML file: a multi-line query is a
+    block scalar, which starts on the line after the key."""
+    if sql_line is None or line_in_sql is None or "\n" not in sql.strip():
+        return sql_line
+    return sql_line + line_in_sql
 
 
 def _keys(value: Any) -> tuple[str, ...]:

@@ -79,7 +79,16 @@ def read_properties(documents: list[tuple[str, Any]]) -> Properties:
         for entry, line in _entries(data, "sources", path):
             _read_source(properties, entry, path, line)
         for entry, line in _entries(data, "unit_tests", path):
-            properties.unit_tests.append(_read_unit_test(entry, path, line))
+            unit_test = _read_unit_test(entry, path, line)
+            for other in properties.unit_tests:
+                if other.name == unit_test.name and other.model == unit_test.model:
+                    raise ConfigError(
+                        f"unit test {unit_test.name!r} of {unit_test.model!r} is declared twice "
+                        f"(also at {other.location})",
+                        path=path,
+                        line=line,
+                    )
+            properties.unit_tests.append(unit_test)
     return properties
 
 
@@ -97,6 +106,16 @@ def _entries(data: dict[str, Any], key: str, path: str) -> list[tuple[dict[str, 
     return entries
 
 
+def _mapping(entry: Any, key: str, path: str, line: int | None) -> dict[str, Any]:
+    """`entry[key]` as a new dict (empty when absent); anything else than a mapping is an error."""
+    value = entry.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be a mapping", path=path, line=_line(entry, key, line))
+    return dict(value)
+
+
 def _line(entry: Any, key: str, default: int | None) -> int | None:
     return entry.line_of(key) if isinstance(entry, LineDict) and key in entry else default
 
@@ -109,7 +128,7 @@ def _read_node(properties: Properties, entry: dict[str, Any], path: str, line: i
         raise ConfigError(
             f"properties of {name!r} are declared twice (also at {other})", path=path, line=line
         )
-    config = dict(entry.get("config") or {})
+    config = _mapping(entry, "config", path, line)
     node = NodeProperties(name, location, str(entry.get("description") or ""), config=config)
     for spec in _test_list(entry, path, line):
         node.tests.append(_read_test(spec, name, None, path, line))
@@ -146,6 +165,8 @@ def _read_test(
         test, arguments = item, {}
     elif isinstance(item, dict) and len(item) == 1:
         test, raw = next(iter(item.items()))
+        if not isinstance(raw, dict | None):
+            raise ConfigError(f"the arguments of {test!r} must be a mapping", path=path, line=item_line)
         arguments = dict(raw or {})
     else:
         raise ConfigError("a test is a name or a mapping with one test name", path=path, line=item_line)
@@ -155,8 +176,10 @@ def _read_test(
             path=path,
             line=item_line,
         )
-    config = dict(arguments.pop("config", None) or {})
-    arguments.update(arguments.pop("arguments", None) or {})
+    config = _mapping(arguments, "config", path, item_line)
+    nested = _mapping(arguments, "arguments", path, item_line)  # dbt 1.10 style
+    arguments = {key: value for key, value in arguments.items() if key not in ("config", "arguments")}
+    arguments.update(nested)
     for key in ("where", "severity"):
         if key in arguments:
             config.setdefault(key, arguments.pop(key))
@@ -184,6 +207,13 @@ def _read_source(properties: Properties, entry: dict[str, Any], path: str, line:
         name = str(table["name"])
         identifier = str(table.get("identifier") or name)
         relation = ".".join(part for part in (database, schema, identifier) if part)
+        if (source, name) in properties.sources:
+            other = properties.sources[(source, name)].location
+            raise ConfigError(
+                f"source table {source}.{name} is declared twice (also at {other})",
+                path=path,
+                line=table_line,
+            )
         properties.sources[(source, name)] = Source(
             source, name, relation, str(table.get("description") or ""), Location(path, table_line)
         )

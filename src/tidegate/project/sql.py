@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlglot import exp, parse
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
 from tidegate.errors import ProjectError
@@ -11,7 +12,11 @@ from tidegate.errors import ProjectError
 def parse_query(sql: str, dialect: str, *, path: str, model: str | None = None) -> exp.Query:
     """Parse the single query of a model or test."""
     try:
-        statements = [statement for statement in parse(sql, read=dialect) if statement is not None]
+        statements = [
+            statement
+            for statement in parse(_without_comments(sql, dialect), read=dialect)
+            if statement is not None
+        ]
     except ParseError as error:
         first = error.errors[0] if error.errors else {}
         description = first.get("description") or str(error).splitlines()[0]
@@ -25,6 +30,8 @@ def parse_query(sql: str, dialect: str, *, path: str, model: str | None = None) 
             f"expected exactly one SQL statement, found {len(statements)}", path=path, model=model
         )
     statement = statements[0]
+    if isinstance(statement, exp.Values):  # a query, though not an exp.Query for sqlglot
+        return exp.select("*").from_(statement.as_("_values"))
     if not isinstance(statement, exp.Query):
         raise ProjectError(
             f"a model must be a query (SELECT, WITH, VALUES...), not {statement.key.upper()}",
@@ -32,6 +39,25 @@ def parse_query(sql: str, dialect: str, *, path: str, model: str | None = None) 
             model=model,
         )
     return statement
+
+
+def _without_comments(sql: str, dialect: str) -> str:
+    """`sql` with its comments blanked out, keeping every newline so error lines stay right.
+
+    sqlglot does not recognize a keyword of several words (`GROUP BY`, `ORDER BY`) with a comment
+    between its words, so `GROUP /* c */ BY` would be a syntax error; comments never count anyway.
+    """
+    try:
+        tokens = Dialect.get_or_raise(dialect).tokenize(sql)
+    except TokenError:
+        return sql  # parsing reports the error
+    parts, position = [], 0
+    for token in tokens:
+        gap = sql[position : token.start]
+        parts += ["\n" * gap.count("\n") or (" " if gap else ""), sql[token.start : token.end + 1]]
+        position = token.end + 1
+    parts.append("\n" * sql[position:].count("\n"))
+    return "".join(parts)
 
 
 def normalize(expression: exp.Expr, dialect: str) -> str:

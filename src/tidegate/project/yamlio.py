@@ -49,8 +49,19 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
             raise yaml.constructor.ConstructorError(
                 None, None, "a mapping key must be a scalar", key_node.start_mark
             )
-        result[str(key) if not isinstance(key, str) else key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[str(key)] = key_node.start_mark.line + 1
+        # YAML 1.1 reads a key such as `on:` (grants in infra files) or `yes:` as a boolean; a key
+        # is a name, so keep the text as written.
+        name = key_node.value if isinstance(key, bool) else str(key)
+        if name in result.key_lines:
+            # PyYAML keeps the last value silently; in a config file that hides a mistake.
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {name!r} (first on line {result.key_lines[name]})",
+                key_node.start_mark,
+            )
+        result[name] = loader.construct_object(value_node, deep=True)
+        result.key_lines[name] = key_node.start_mark.line + 1
     return result
 
 

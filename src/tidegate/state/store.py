@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from tidegate.engines.base import EngineAdapter
@@ -114,16 +115,25 @@ class StateStore:
         """Create the state schema and tables on first use."""
         if self._ready:
             return
-        existing = {name for schema, name, _ in self.engine.relations(SCHEMA) if schema == SCHEMA}
-        if not set(_TABLES) <= existing:
-            with self.engine.transaction():
-                self.engine.create_schema(SCHEMA)
-                for name, columns in _TABLES.items():
-                    self.engine.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{name} ({columns})")
-                self.engine.execute(
-                    f"INSERT INTO {SCHEMA}.meta VALUES ('state_version', ?) ON CONFLICT DO NOTHING",
-                    [str(STATE_VERSION)],
-                )
+        for attempt in range(50):
+            existing = {name for schema, name, _ in self.engine.relations(SCHEMA) if schema == SCHEMA}
+            if set(_TABLES) <= existing:
+                break
+            try:
+                with self.engine.transaction():
+                    self.engine.create_schema(SCHEMA)
+                    for name, columns in _TABLES.items():
+                        self.engine.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{name} ({columns})")
+                    self.engine.execute(
+                        f"INSERT INTO {SCHEMA}.meta VALUES ('state_version', ?) ON CONFLICT DO NOTHING",
+                        [str(STATE_VERSION)],
+                    )
+                break
+            except EngineError as error:
+                # another connection to the same database is creating the schema right now
+                if "conflict" not in str(error).lower() or attempt == 49:
+                    raise
+                time.sleep(0.05)
         self._ready = True
 
     # snapshots ---------------------------------------------------------------------------
@@ -170,6 +180,14 @@ class StateStore:
         if keys is None:
             return found
         return {key: found[key] for key in keys if key in found}
+
+    def built_since(self, moment: datetime) -> set[tuple[str, str]]:
+        """(model, fingerprint) of the snapshots built at or after `moment`."""
+        self.ensure()
+        rows = self.engine.fetch(
+            f"SELECT model, fingerprint FROM {SCHEMA}.snapshots WHERE created_at >= ?", [moment]
+        ).rows
+        return {(str(model), str(fingerprint)) for model, fingerprint in rows}
 
     def delete_snapshots(self, records: list[SnapshotRecord]) -> None:
         for record in records:
@@ -295,7 +313,8 @@ class StateStore:
                 [environment, self.engine.lock_owner, socket.gethostname(), os.getpid(), now()],
             )
         except EngineError as error:
-            if "constraint" in str(error).lower() or "duplicate" in str(error).lower():
+            text = str(error).lower()
+            if any(word in text for word in ("constraint", "duplicate", "conflict")):
                 return False
             raise
         return True
@@ -350,4 +369,15 @@ def _is_dead(holder: tuple[str, str, int]) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process its parent has not waited for yet still has a pid, but is dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # the state follows the command name, which is in parentheses and may contain spaces
+    fields = stat.rsplit(")", 1)[-1].split()
+    return bool(fields) and fields[0] in {"Z", "X"}

@@ -1,0 +1,48 @@
+"""`tidegate demo` runs the whole story to the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.conftest import invoke
+
+
+def test_demo_tells_the_story(tmp_path: Path) -> None:
+    ran = invoke(None, "demo", "--keep", str(tmp_path))
+    assert ran.code == 0, ran.all
+    out = ran.stdout
+    chapters = [
+        "1. Build production",
+        "2. Change a model",
+        "3. Plan a dev environment",
+        "4. Test dev",
+        "5. Promote dev to prod",
+        "6. Roll prod back",
+        "Demo finished",
+    ]
+    positions = [out.index(chapter) for chapter in chapters]
+    assert positions == sorted(positions)
+    build, dev = out[positions[0] : positions[1]], out[positions[2] : positions[3]]
+    assert "Applied prod version 1" in build
+    assert "failed" not in build.lower()
+    assert "rebuilt in dev: fct_orders;" in dev  # only the changed model is built
+    assert "1 snapshot(s) to build" in dev
+    assert "(1 new snapshot(s))" in dev
+    assert "prod is now version 2" in out
+    assert "prod is now version 3; is_large_order in prod: False" in out
+    assert "\x1b[" not in out
+    assert (tmp_path / "shop" / "warehouse.duckdb").exists()
+
+
+def test_demo_json_and_a_used_keep_directory(tmp_path: Path) -> None:
+    ran = invoke(None, "demo", "--keep", str(tmp_path), "--json")
+    assert ran.code == 0, ran.all
+    facts = ran.json()
+    assert facts["dev"]["built"] == ["fct_orders"]
+    assert facts["promoted"]["version"] == 2
+    assert facts["rolled_back"]["version"] == 3
+    assert facts["tests"]["passed"] == facts["tests"]["total"] > 0
+    assert "Demo finished" in ran.stderr
+    ran = invoke(None, "demo", "--keep", str(tmp_path))
+    assert ran.code == 2
+    assert "already exists" in ran.stderr

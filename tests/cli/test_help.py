@@ -1,0 +1,46 @@
+"""`--help` of every command explains it and its options; `--version`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli.conftest import invoke
+from tidegate import __version__
+from tidegate.cli import cli
+
+COMMANDS = sorted(cli.commands)
+
+
+def test_the_commands_of_the_contract_exist() -> None:
+    contract = {"init", "plan", "apply", "test", "promote", "rollback", "envs", "history", "query", "show"}
+    assert contract | {"run", "janitor", "demo"} <= set(COMMANDS)
+
+
+def test_version() -> None:
+    ran = invoke(None, "--version")
+    assert ran.code == 0
+    assert ran.stdout.strip() == f"tidegate, version {__version__}"
+
+
+def test_top_level_help_lists_commands_and_exit_codes() -> None:
+    ran = invoke(None, "--help")
+    assert ran.code == 0
+    for name in COMMANDS:
+        assert f"  {name} " in ran.stdout
+    assert "Exit codes" in ran.stdout
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_option_is_explained(name: str) -> None:
+    ran = invoke(None, name, "--help")
+    assert ran.code == 0, ran.all
+    command = cli.commands[name]
+    text = " ".join(ran.stdout.split())
+    assert command.help and " ".join(command.help.split("\n")[0].split()) in text
+    for parameter in command.params:
+        if parameter.param_type_name != "option":
+            continue
+        assert getattr(parameter, "help", None), f"{name} {parameter.opts[0]} has no help"
+        assert parameter.opts[0] in ran.stdout
+    assert "--project" in ran.stdout
+    assert "--json" in ran.stdout

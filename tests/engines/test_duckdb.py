@@ -1,0 +1,273 @@
+"""The DuckDB adapter: statements, transactions, catalog, data in and out, and the file lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tidegate.engines.duckdb import DuckDBAdapter
+from tidegate.errors import EngineError, LockError
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[DuckDBAdapter]:
+    adapter = DuckDBAdapter.open(str(tmp_path / "engine.duckdb"), lock_timeout=1)
+    yield adapter
+    adapter.close()
+
+
+def test_execute_and_fetch_with_parameters(engine: DuckDBAdapter) -> None:
+    engine.execute("CREATE TABLE t (id INTEGER, name VARCHAR)")
+    engine.execute("INSERT INTO t VALUES (?, ?), (?, ?)", [1, "a", 2, "b"])
+    result = engine.fetch("SELECT id, name AS label FROM t WHERE id >= ? ORDER BY id", [1])
+    assert result.columns == ["id", "label"]
+    assert result.rows == [(1, "a"), (2, "b")]
+
+
+def test_errors_are_engine_errors(engine: DuckDBAdapter) -> None:
+    with pytest.raises(EngineError) as error:
+        engine.fetch("SELECT * FROM missing_table")
+    assert "missing_table" in str(error.value)
+    assert error.value.exit_code == 1
+
+
+def test_transaction_commits(engine: DuckDBAdapter) -> None:
+    with engine.transaction():
+        engine.execute("CREATE TABLE t AS SELECT 1 AS x")
+        engine.execute("CREATE VIEW v AS SELECT * FROM t")
+    assert engine.fetch("SELECT x FROM v").rows == [(1,)]
+
+
+def test_transaction_rolls_back_data_and_ddl_on_error(engine: DuckDBAdapter) -> None:
+    engine.execute("CREATE TABLE t (x INTEGER)")
+    engine.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(EngineError), engine.transaction():
+        engine.execute("INSERT INTO t VALUES (2)")
+        engine.execute("CREATE VIEW v AS SELECT * FROM t")
+        engine.execute("CREATE SCHEMA s")
+        engine.execute("SELECT * FROM no_such_table")
+    assert engine.fetch("SELECT x FROM t").rows == [(1,)]
+    assert ("main", "v", "view") not in engine.relations("")
+    assert not any(schema == "s" for schema, _, _ in engine.relations(""))
+    # the connection is usable again, outside any transaction
+    with engine.transaction():
+        engine.execute("INSERT INTO t VALUES (3)")
+    assert engine.fetch("SELECT count(*) FROM t").rows == [(2,)]
+
+
+def test_transaction_rolls_back_on_python_exception(engine: DuckDBAdapter) -> None:
+    with pytest.raises(KeyError), engine.transaction():
+        engine.execute("CREATE TABLE t AS SELECT 1 AS x")
+        raise KeyError("boom")
+    assert engine.relations("") == []
+
+
+def test_workers_run_in_threads_and_see_committed_data(engine: DuckDBAdapter) -> None:
+    engine.execute("CREATE SCHEMA w")
+    errors: list[BaseException] = []
+
+    def build(i: int) -> None:
+        worker = engine.worker()
+        try:
+            with worker.transaction():
+                worker.execute(f"CREATE TABLE w.t{i} AS SELECT range AS x FROM range({i + 1})")
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            worker.close()
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(name for _, name, _ in engine.relations("w")) == [f"t{i}" for i in range(6)]
+    assert engine.fetch("SELECT count(*) FROM w.t5").rows == [(6,)]
+    # closing a worker leaves the main connection open
+    assert engine.fetch("SELECT 1").rows == [(1,)]
+
+
+def test_worker_transactions_are_isolated(engine: DuckDBAdapter) -> None:
+    engine.execute("CREATE TABLE t (x INTEGER)")
+    worker = engine.worker()
+    try:
+        worker.execute("BEGIN TRANSACTION")
+        worker.execute("INSERT INTO t VALUES (1)")
+        assert engine.fetch("SELECT count(*) FROM t").rows == [(0,)]
+        worker.execute("COMMIT")
+        assert engine.fetch("SELECT count(*) FROM t").rows == [(1,)]
+    finally:
+        worker.close()
+
+
+def test_relations_by_schema_prefix(engine: DuckDBAdapter) -> None:
+    for schema in ("tidegate__analytics", "tidegate__staging", "analytics", "other"):
+        engine.create_schema(schema)
+    engine.execute("CREATE TABLE tidegate__analytics.a__1 AS SELECT 1 AS x")
+    engine.execute("CREATE VIEW tidegate__staging.b__1 AS SELECT 1 AS x")
+    engine.execute("CREATE VIEW analytics.a AS SELECT * FROM tidegate__analytics.a__1")
+    engine.execute("CREATE TABLE other.c AS SELECT 1 AS x")
+    assert sorted(engine.relations("tidegate__")) == [
+        ("tidegate__analytics", "a__1", "table"),
+        ("tidegate__staging", "b__1", "view"),
+    ]
+    assert engine.relations("analytics") == [("analytics", "a", "view")]
+    assert engine.relations("nothing_here") == []
+    # a prefix is not a LIKE pattern
+    assert engine.relations("tidegate%") == []
+    engine.drop_schema("tidegate__staging")
+    assert engine.relations("tidegate__staging") == []
+
+
+def test_columns(engine: DuckDBAdapter) -> None:
+    engine.execute("CREATE TABLE t (id INTEGER, name VARCHAR, amount DECIMAL(10, 2))")
+    assert engine.columns('"main"."t"') == [
+        ("id", "INTEGER"),
+        ("name", "VARCHAR"),
+        ("amount", "DECIMAL(10,2)"),
+    ]
+    with pytest.raises(EngineError):
+        engine.columns('"main"."missing"')
+
+
+def test_load_csv_infers_types_and_honours_column_types(engine: DuckDBAdapter, tmp_path: Path) -> None:
+    path = tmp_path / "it's.csv"
+    path.write_text("id,code,amount\n1,7,1.5\n2,10,2.5\n")
+    engine.load_csv('"main"."inferred"', path, {})
+    assert dict(engine.columns('"main"."inferred"'))["code"] in {"BIGINT", "INTEGER"}
+    engine.load_csv('"main"."typed"', path, {"code": "VARCHAR", "amount": "DECIMAL(10,2)"})
+    types = dict(engine.columns('"main"."typed"'))
+    assert types["code"] == "VARCHAR" and types["amount"] == "DECIMAL(10,2)"
+    assert engine.fetch('SELECT code FROM "main"."typed" ORDER BY id').rows == [("7",), ("10",)]
+
+
+def _frame_views(engine: DuckDBAdapter) -> list[tuple[object, ...]]:
+    return engine.fetch("SELECT view_name FROM duckdb_views() WHERE view_name LIKE '__tidegate_frame%'").rows
+
+
+def test_write_dataframe_from_pandas(engine: DuckDBAdapter) -> None:
+    import pandas as pd
+
+    engine.create_schema("s")
+    engine.write_dataframe('"s"."from_pandas"', pd.DataFrame({"id": [1, 2], "name": ["a", "b"]}))
+    assert engine.fetch('SELECT * FROM "s"."from_pandas" ORDER BY id').rows == [(1, "a"), (2, "b")]
+    assert ("s", "from_pandas", "table") in engine.relations("s")
+    assert _frame_views(engine) == []
+
+
+def test_write_dataframe_from_a_duckdb_relation(engine: DuckDBAdapter) -> None:
+    engine.execute("CREATE TABLE src AS SELECT range AS x FROM range(5)")
+    worker = engine.worker()
+    try:
+        relation = worker.dataframe('"main"."src"').filter("x >= 3")
+        worker.write_dataframe('"main"."from_relation"', relation)
+    finally:
+        worker.close()
+    assert engine.fetch('SELECT x FROM "main"."from_relation" ORDER BY x').rows == [(3,), (4,)]
+    assert _frame_views(engine) == []
+
+
+def test_write_dataframe_from_a_relation_of_another_connection(engine: DuckDBAdapter) -> None:
+    """A Python model may return `duckdb.sql(...)`, a relation of DuckDB's default connection."""
+    import duckdb
+
+    other = duckdb.connect()
+    try:
+        engine.write_dataframe('"main"."foreign"', other.sql("SELECT 42 AS answer"))
+    finally:
+        other.close()
+    assert engine.fetch('SELECT answer FROM "main"."foreign"').rows == [(42,)]
+
+
+def test_insert_into_and_merge_into(engine: DuckDBAdapter) -> None:
+    engine.execute("CREATE TABLE t (id INTEGER, k VARCHAR, v VARCHAR)")
+    engine.insert_into(
+        "t", "SELECT * FROM (VALUES (1, 'a', 'one'), (2, 'a', 'two'), (1, 'b', 'x')) AS v(id, k, v)"
+    )
+    engine.merge_into(
+        "t",
+        "SELECT * FROM (VALUES (2, 'a', 'TWO'), (3, 'a', 'three'), (1, 'b', 'X')) AS v(id, k, v)",
+        ["id", "k"],
+    )
+    rows = engine.fetch("SELECT id, k, v FROM t ORDER BY id, k").rows
+    assert rows == [(1, "a", "one"), (1, "b", "X"), (2, "a", "TWO"), (3, "a", "three")]
+    # merging inside a transaction that fails leaves nothing behind, not even the staging table
+    with pytest.raises(EngineError), engine.transaction():
+        engine.merge_into("t", "SELECT 9 AS id, 'z' AS k, 'nine' AS v", ["id"])
+        engine.execute("SELECT * FROM nope")
+    assert engine.fetch("SELECT count(*) FROM t").rows == [(4,)]
+    assert engine.fetch(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = '__tidegate_staged'"
+    ).rows == [(0,)]
+
+
+HOLDER = """
+import sys, time, duckdb
+connection = duckdb.connect(sys.argv[1])
+connection.execute("CREATE TABLE IF NOT EXISTS held AS SELECT 1 AS x")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.close()
+"""
+
+
+def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLDER), str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "locked"
+    return process
+
+
+def test_open_waits_for_a_file_another_process_holds(tmp_path: Path) -> None:
+    path = tmp_path / "shared.duckdb"
+    holder = _hold(path, 1.5)
+    messages: list[str] = []
+    started = time.monotonic()
+    try:
+        adapter = DuckDBAdapter.open(str(path), lock_timeout=20, on_wait=messages.append)
+    finally:
+        holder.wait(timeout=20)
+    waited = time.monotonic() - started
+    try:
+        assert adapter.fetch("SELECT x FROM held").rows == [(1,)]
+    finally:
+        adapter.close()
+    assert waited >= 0.5
+    assert len(messages) == 1 and "another tidegate process" in messages[0]
+
+
+def test_open_gives_up_with_a_lock_error(tmp_path: Path) -> None:
+    path = tmp_path / "shared.duckdb"
+    holder = _hold(path, 5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(LockError) as raised:
+            DuckDBAdapter.open(str(path), lock_timeout=1)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert time.monotonic() - started < 4
+    error = raised.value
+    assert error.exit_code == 1
+    assert str(path) in error.message and "in use by another process" in error.message
+    assert "1s" in error.message
+
+
+def test_open_reports_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.duckdb"
+    path.write_text("this is not a database file" * 100)
+    with pytest.raises(EngineError) as raised:
+        DuckDBAdapter.open(str(path), lock_timeout=1)
+    assert not isinstance(raised.value, LockError)
+    assert str(path) in str(raised.value)

@@ -1,0 +1,140 @@
+"""Incremental models: built in full once, then `run` processes new rows in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_files
+from tidegate.context import Context
+from tidegate.errors import CheckFailed
+
+SOURCES = """
+    version: 2
+    sources:
+      - name: raw
+        schema: landing
+        tables:
+          - name: events
+    models:
+      - name: events
+        columns:
+          - name: id
+            data_tests: [not_null]
+"""
+
+MERGE = """
+    {{ config(materialized='incremental', unique_key='id') }}
+    select id, status, updated_at from {{ source('raw', 'events') }}
+    {% if is_incremental() %}
+    where updated_at > (select max(updated_at) from {{ this }})
+    {% endif %}
+"""
+
+APPEND = """
+    {{ config(materialized='incremental', incremental_strategy='append') }}
+    select id, status, updated_at from {{ source('raw', 'events') }}
+    {% if is_incremental() %}
+    where updated_at > (select max(updated_at) from {{ this }})
+    {% endif %}
+"""
+
+
+def project(make_project: Callable[..., Path], model: str) -> Path:
+    return make_project(
+        {
+            "models/sources.yml": SOURCES,
+            "models/events.sql": model,
+            "models/event_count.sql": "select count(*) as n from {{ ref('events') }}",
+        }
+    )
+
+
+def open_with_raw(root: Path, open_context: Callable[..., Context]) -> Context:
+    ctx = open_context(root)
+    engine = ctx.engine("prod")
+    engine.execute("create schema if not exists landing")
+    engine.execute(
+        "create table if not exists landing.events as "
+        "select * from (values (1, 'new', 1), (2, 'new', 2)) as v(id, status, updated_at)"
+    )
+    return ctx
+
+
+def rows(ctx: Context, env: str = "prod") -> list[tuple[object, ...]]:
+    return ctx.query(env, "select id, status, updated_at from events order by id, updated_at").rows
+
+
+def test_first_build_is_full_then_run_merges_new_rows(make_project, open_context) -> None:
+    root = project(make_project, MERGE)
+    ctx = open_with_raw(root, open_context)
+    plan, _ = ctx.plan_and_apply("prod")
+    assert "max(updated_at)" not in next(b.sql for b in plan.builds if b.model == "events").lower()
+    assert rows(ctx) == [(1, "new", 1), (2, "new", 2)]
+    ctx.engine("prod").execute("insert into landing.events values (2, 'shipped', 3), (3, 'new', 4)")
+    assert ctx.run("prod") == ["events"]
+    assert rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
+    # a table built from the incremental model still holds its snapshot until planned again
+    assert ctx.query("prod", "select n from event_count").rows == [(2,)]
+    assert ctx.run("prod") == ["events"]
+    assert rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
+
+
+def test_append_strategy_appends(make_project, open_context) -> None:
+    root = project(make_project, APPEND)
+    ctx = open_with_raw(root, open_context)
+    ctx.plan_and_apply("prod")
+    ctx.engine("prod").execute("insert into landing.events values (2, 'shipped', 3)")
+    ctx.run("prod", select=["events"])
+    assert rows(ctx) == [(1, "new", 1), (2, "new", 2), (2, "shipped", 3)]
+
+
+def test_full_refresh_builds_a_new_snapshot_and_other_environments_keep_the_old(
+    make_project, open_context
+) -> None:
+    root = project(make_project, APPEND)
+    ctx = open_with_raw(root, open_context)
+    ctx.plan_and_apply("prod")
+    ctx.plan_and_apply("dev")
+    ctx.engine("prod").execute("insert into landing.events values (2, 'shipped', 3)")
+    ctx.run("prod")
+    ctx.engine("prod").execute("delete from landing.events where updated_at = 1")
+    old = ctx.current("prod").models["events"].physical
+
+    plan, result = ctx.plan_and_apply("prod", full_refresh=["events"])
+    assert result is not None and "events" in result.built
+    assert plan.full_refresh == ["events"]
+    new = ctx.current("prod").models["events"].physical
+    assert new != old
+    assert rows(ctx) == [(2, "new", 2), (2, "shipped", 3)]
+    assert ctx.current("dev").models["events"].physical == old
+    assert rows(ctx, "dev") == [(1, "new", 1), (2, "new", 2), (2, "shipped", 3)]
+    # the refreshed snapshot is the one prod keeps processing
+    ctx.engine("prod").execute("insert into landing.events values (4, 'new', 5)")
+    ctx.run("prod")
+    assert rows(ctx)[-1] == (4, "new", 5)
+    assert not ctx.plan("prod").has_changes
+
+
+def test_a_run_whose_tests_fail_is_rolled_back(make_project, open_context) -> None:
+    root = project(make_project, MERGE)
+    ctx = open_with_raw(root, open_context)
+    ctx.plan_and_apply("prod")
+    ctx.engine("prod").execute("insert into landing.events values (null, 'broken', 9)")
+    with pytest.raises(CheckFailed, match="not_null_events_id"):
+        ctx.run("prod")
+    assert rows(ctx) == [(1, "new", 1), (2, "new", 2)]
+
+
+def test_run_refuses_a_model_that_changed_since_planned(make_project, open_context) -> None:
+    root = project(make_project, MERGE)
+    ctx = open_with_raw(root, open_context)
+    ctx.plan_and_apply("prod")
+    ctx.close()
+    write_files(root, {"models/events.sql": MERGE.replace("select id,", "select id, 1 as one,")})
+    from tidegate.errors import PlanError
+
+    with pytest.raises(PlanError, match="plan 'prod' first"):
+        open_context(root).run("prod")
