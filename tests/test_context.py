@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import write_files
 from tidegate.context import Context, JanitorReport
 from tidegate.errors import CheckFailed, PlanError, StateError, TidegateError
-from tidegate.plan.planner import INTERNAL_PREFIX
 from tidegate.state.store import SCHEMA
+from tidegate.state.views import INTERNAL_PREFIX
 
 OpenContext = Callable[..., Context]
 

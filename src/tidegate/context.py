@@ -14,23 +14,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from sqlglot import exp, parse_one
-from sqlglot.errors import SqlglotError
+from typing import TYPE_CHECKING, Any
 
 from tidegate.engines import EngineAdapter, QueryResult, connect
 from tidegate.errors import CheckFailed, EngineError, PlanError, StateError, TidegateError
-from tidegate.graph import Fingerprint, Graph, fingerprint_project
-from tidegate.plan import Applier, ApplyResult, Plan, Planner, PlanRequest, Progress
-from tidegate.plan.apply import TestResult, swap_views
 from tidegate.plan.plan import SnapshotEntry
-from tidegate.plan.planner import INTERNAL_PREFIX, environment_schema
-from tidegate.project import Project, load_project
+from tidegate.plan.results import ApplyResult, Progress, TestResult
 from tidegate.project.config import PROD, ProjectConfig, load_config, parse_duration
 from tidegate.project.model import Kind
 from tidegate.state import EnvironmentVersion, SnapshotRecord, StateStore
 from tidegate.state.store import now
+from tidegate.state.views import INTERNAL_PREFIX, environment_schema, swap_views
+
+if TYPE_CHECKING:
+    from tidegate.graph import Fingerprint, Graph
+    from tidegate.plan.apply import Applier
+    from tidegate.plan.plan import Plan
+    from tidegate.plan.planner import Planner
+    from tidegate.project import Project
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,33 @@ class Context:
 
     @cached_property
     def project(self) -> Project:
+        from tidegate.project.loader import load_project
+
         return load_project(self.root, variables=self.variables)
 
     @cached_property
     def graph(self) -> Graph:
+        from tidegate.graph.dag import Graph
+
         return Graph(self.project.models)
 
     @cached_property
     def fingerprints(self) -> dict[str, Fingerprint]:
+        from tidegate.graph.fingerprint import fingerprint_project
+
         return fingerprint_project(self.graph)
+
+    def _planner(self, environment: str) -> Planner:
+        from tidegate.plan.planner import Planner
+
+        engine, state = self._warehouse(environment)
+        return Planner(self.project, self.graph, self.fingerprints, state, engine)
+
+    def _applier(self, environment: str, threads: int | None = None) -> Applier:
+        from tidegate.plan.apply import Applier
+
+        engine, state = self._warehouse(environment)
+        return Applier(engine, state, threads=threads or self._threads(environment), progress=self.progress)
 
     def environment(self, name: str) -> str:
         return self.config.resolve_environment(name)
@@ -127,12 +146,11 @@ class Context:
     ) -> Plan:
         """What applying the project to `environment` would do. A new environment starts from
         production (`pull_requests.base`), so it builds only what differs from it."""
+        from tidegate.plan.planner import PlanRequest
+
         environment = self.environment(environment)
         base_environment = base or self.config.pull_requests.base
-        planner = Planner(
-            self.project, self.graph, self.fingerprints, self.state(environment), self.engine(environment)
-        )
-        return planner.plan(
+        return self._planner(environment).plan(
             PlanRequest(
                 environment=environment,
                 base_environment=base_environment,
@@ -150,10 +168,8 @@ class Context:
             raise PlanError(
                 f"the plan was made for {plan.warehouse}, but {plan.environment!r} is in {warehouse} here"
             )
-        engine, state = self._warehouse(plan.environment)
         with self._lock(plan.environment):
-            applier = Applier(engine, state, threads=self._threads(plan.environment), progress=self.progress)
-            return applier.apply(plan, author=author or _author())
+            return self._applier(plan.environment).apply(plan, author=author or _author())
 
     def plan_and_apply(
         self, environment: str, *, on_plan: Callable[[Plan], None] | None = None, **options: Any
@@ -167,9 +183,7 @@ class Context:
                 on_plan(plan)
             if not plan.has_changes:
                 return plan, None
-            engine, state = self._warehouse(environment)
-            applier = Applier(engine, state, threads=self._threads(environment), progress=self.progress)
-            return plan, applier.apply(plan, author=_author())
+            return plan, self._applier(environment).apply(plan, author=_author())
 
     # environments ------------------------------------------------------------------------
 
@@ -280,29 +294,16 @@ class Context:
 
     def query(self, environment: str, sql: str) -> QueryResult:
         """Run SQL in an environment: unqualified model names resolve to its views."""
+        from tidegate.plan.compile import resolve_names
+
         version = self.current(environment)
         engine = self.engine(version.environment)
-        try:
-            tree = parse_one(sql, read=self.config.dialect)
-        except SqlglotError as error:
-            raise TidegateError(f"SQL syntax error: {str(error).splitlines()[0]}") from None
-        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-
-        def resolve(node: exp.Expression) -> exp.Expression:
-            if isinstance(node, exp.Table) and not node.args.get("db"):
-                record = version.models.get(node.name) or _lower_get(version.models, node.name)
-                if record is not None and record.physical and node.name.lower() not in ctes:
-                    relation = exp.to_table(
-                        engine.relation(environment_schema(record.schema, version.environment), record.model),
-                        dialect=engine.dialect,
-                    )
-                    relation.set(
-                        "alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
-                    )
-                    return relation
-            return node
-
-        return engine.fetch(tree.transform(resolve).sql(dialect=engine.dialect))
+        views = {
+            name: engine.relation(environment_schema(record.schema, version.environment), name)
+            for name, record in version.models.items()
+            if record.physical
+        }
+        return engine.fetch(resolve_names(sql, views, read=self.config.dialect, write=engine.dialect))
 
     def show(self, environment: str, model: str, limit: int = 20) -> QueryResult:
         version = self.current(environment)
@@ -326,11 +327,9 @@ class Context:
         mapping = {
             name: SnapshotEntry.of(record) for name, record in (version.models if version else {}).items()
         }
-        planner = Planner(self.project, self.graph, self.fingerprints, self.state(env), self.engine(env))
+        planner = self._planner(env)
         targets = chosen or set(self.project.models)
-        applier = Applier(
-            self.engine(env), self.state(env), threads=self._threads(env), progress=self.progress
-        )
+        applier = self._applier(env)
         unit_plan = planner.unit_tests_for(targets, mapping)
         results = applier.run_unit_tests(unit_plan)
         if version is not None:
@@ -351,7 +350,7 @@ class Context:
         chosen = set(select) or {n for n, m in self.project.models.items() if m.kind is Kind.INCREMENTAL}
         engine = self.engine(env)
         mapping = {name: SnapshotEntry.of(record) for name, record in version.models.items()}
-        planner = Planner(self.project, self.graph, self.fingerprints, self.state(env), engine)
+        planner = self._planner(env)
         processed = []
         with self._lock(env), engine.transaction():
             for name in self.graph.sort(chosen):
@@ -461,11 +460,6 @@ def _drop(engine: EngineAdapter, record: SnapshotRecord) -> None:
         engine.drop_view(str(record.physical))
     else:
         engine.drop_table(str(record.physical))
-
-
-def _lower_get(models: dict[str, SnapshotRecord], name: str) -> SnapshotRecord | None:
-    lowered = name.lower()
-    return next((record for key, record in models.items() if key.lower() == lowered), None)
 
 
 def _author() -> str:

@@ -20,7 +20,7 @@ from rich.text import Text
 from tidegate.cli.render import ConsoleProgress, render_apply, render_plan, render_rows, render_tests
 from tidegate.context import Context
 from tidegate.errors import ConfigError
-from tidegate.plan.planner import INTERNAL_PREFIX
+from tidegate.state.views import INTERNAL_PREFIX
 
 EXAMPLE = Path(__file__).resolve().parent / "examples" / "shop"
 CHANGED_MODEL = "models/marts/fct_orders.sql"

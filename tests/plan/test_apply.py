@@ -11,7 +11,7 @@ from tests.conftest import LAYERED, write_files
 from tests.plan.conftest import built_prod, rebuilt
 from tidegate.context import Context
 from tidegate.errors import CheckFailed, EngineError
-from tidegate.plan.planner import INTERNAL_PREFIX
+from tidegate.state.views import INTERNAL_PREFIX
 
 DUPLICATING = """
     select customer_id, sum(amount) as total, count(*) as orders

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.conftest import write_files
 from tidegate.context import Context
-from tidegate.plan.planner import INTERNAL_PREFIX
+from tidegate.state.views import INTERNAL_PREFIX
 
 
 def physical_tables(ctx: Context) -> set[tuple[str, str]]:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from tests.conftest import CONFIG, LAYERED, write_files
 from tidegate.context import Context
-from tidegate.plan.planner import INTERNAL_PREFIX
 from tidegate.state.store import SCHEMA
+from tidegate.state.views import INTERNAL_PREFIX
 
 TIDEGATE = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "tidegate")
 

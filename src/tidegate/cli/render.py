@@ -6,17 +6,19 @@ Colour degrades to plain text when stdout is not a terminal, so CI logs stay cle
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from tidegate.engines.base import QueryResult
-from tidegate.plan import ApplyResult, Plan, Progress
-from tidegate.plan.apply import TestResult
-from tidegate.state import EnvironmentVersion
+from tidegate.plan.results import ApplyResult, Progress, TestResult
+
+if TYPE_CHECKING:
+    from tidegate.engines.base import QueryResult
+    from tidegate.plan.plan import Plan
+    from tidegate.state import EnvironmentVersion
 
 _MARKS = {
     "added": ("+", "green"),

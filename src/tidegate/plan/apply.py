@@ -11,60 +11,15 @@ import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tidegate.checks.unit import run_unit_test
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import CheckFailed, EngineError, PlanError
 from tidegate.plan.plan import Build, Plan, TestRun, UnitTestRun
-from tidegate.plan.planner import environment_schema, physical_schema
-from tidegate.state.store import SnapshotRecord, StateStore
-
-
-@dataclass(frozen=True)
-class TestResult:
-    name: str
-    kind: str
-    severity: str
-    failures: int
-    models: list[str]
-    details: list[str] = field(default_factory=list)
-    path: str | None = None
-    line: int | None = None
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return self.failures == 0
-
-    @property
-    def blocking(self) -> bool:
-        return not self.passed and self.severity == "error"
-
-
-@dataclass
-class ApplyResult:
-    environment: str
-    version: int | None = None
-    built: list[str] = field(default_factory=list)
-    """Snapshots materialized by this apply."""
-    reused: list[str] = field(default_factory=list)
-    """Snapshots recorded without building: built by an earlier run, or keeping a physical table."""
-    build_seconds: dict[str, float] = field(default_factory=dict)
-    unit_tests: list[TestResult] = field(default_factory=list)
-    tests: list[TestResult] = field(default_factory=list)
-    views_changed: int = 0
-
-
-class Progress:
-    """What an apply reports while it works; the CLI draws it, the API ignores it."""
-
-    def stage(self, name: str, total: int) -> None: ...
-
-    def advance(self, stage: str, item: str, seconds: float, ok: bool = True) -> None: ...
-
-    def message(self, text: str) -> None: ...
+from tidegate.plan.results import ApplyResult, Progress, TestResult
+from tidegate.state.store import StateStore
+from tidegate.state.views import physical_schema, swap_views
 
 
 class Applier:
@@ -270,50 +225,6 @@ class Applier:
         )
         self.progress.advance("swap views", plan.environment, time.perf_counter() - started)
         return version
-
-
-def swap_views(
-    engine: EngineAdapter,
-    state: StateStore,
-    environment: str,
-    models: dict[str, SnapshotRecord],
-    *,
-    changed: list[str],
-    removed: list[str],
-    previous: dict[str, SnapshotRecord] | None = None,
-    action: str,
-    source: str | None = None,
-    git_commit: str | None = None,
-    author: str | None = None,
-    message: str | None = None,
-) -> int:
-    """Point the environment's views at `models` and record the new version, in one transaction."""
-    previous = previous or {}
-    with engine.transaction():
-        for schema in sorted({models[name].schema for name in changed}):
-            engine.create_schema(environment_schema(schema, environment))
-        moved = [
-            name for name in changed if name in previous and previous[name].schema != models[name].schema
-        ]
-        for name in [*removed, *moved]:
-            record = previous.get(name) or models.get(name)
-            if record is not None:
-                engine.drop_view(engine.relation(environment_schema(record.schema, environment), name))
-        for name in changed:
-            record = models[name]
-            engine.create_view(
-                engine.relation(environment_schema(record.schema, environment), name),
-                f"SELECT * FROM {record.physical}",
-            )
-        return state.write_version(
-            environment,
-            models,
-            action=action,
-            source=source,
-            git_commit=git_commit,
-            author=author,
-            message=message,
-        )
 
 
 def run_python_model(engine: EngineAdapter, build: Build) -> object:

@@ -69,3 +69,33 @@ def _table(relation: str, original: exp.Table, dialect: str) -> exp.Table:
     if original.args.get("alias") is not None:
         table.set("alias", original.args["alias"].copy())
     return table
+
+
+def resolve_names(sql: str, relations: Mapping[str, str], *, read: str, write: str) -> str:
+    """A user's query with unqualified model names (not CTEs) replaced by `relations`.
+
+    Lets people write `select * from orders` against any environment; the table keeps its name
+    as alias, so `orders.id` still works.
+    """
+    from sqlglot.errors import SqlglotError
+
+    from tidegate.errors import TidegateError
+
+    try:
+        tree = parse_one(sql, read=read)
+    except SqlglotError as error:
+        raise TidegateError(f"SQL syntax error: {str(error).splitlines()[0]}") from None
+    lowered = {name.lower(): relation for name, relation in relations.items()}
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+
+    def replace(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Table) or node.args.get("db") or node.name.lower() in ctes:
+            return node
+        relation = lowered.get(node.name.lower())
+        if relation is None:
+            return node
+        table = exp.to_table(relation, dialect=write)
+        table.set("alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name)))
+        return table
+
+    return tree.transform(replace).sql(dialect=write)

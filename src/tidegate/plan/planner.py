@@ -23,17 +23,7 @@ from tidegate.plan.plan import Build, ModelChange, Plan, SnapshotEntry, TestRun,
 from tidegate.project.model import Kind, Language, Model, ref_placeholder
 from tidegate.project.project import Project
 from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore
-
-INTERNAL_PREFIX = "tidegate__"
-
-
-def physical_schema(schema: str) -> str:
-    return f"{INTERNAL_PREFIX}{schema}"
-
-
-def environment_schema(schema: str, environment: str) -> str:
-    """Where an environment's views live: the schema itself in prod, `<schema>__<env>` elsewhere."""
-    return schema if environment == "prod" else f"{schema}__{environment}"
+from tidegate.state.views import physical_schema
 
 
 @dataclass

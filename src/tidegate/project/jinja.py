@@ -7,10 +7,12 @@ substitution of relation names (see :mod:`tidegate.plan.compile`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -47,11 +49,18 @@ class Renderer:
         macro_files: Mapping[str, str],
         variables: Mapping[str, Any],
         sources: Mapping[tuple[str, str], str],
+        cache_dir: Path | None = None,
     ) -> None:
         self._variables = dict(variables)
         self._sources = dict(sources)
         self._stack: list[_Frame] = []
+        self._texts: dict[str, tuple[str, str]] = {}
+        """Template name -> (text, file): a name per distinct text, so each compiles once."""
         self.env = jinja2.Environment(
+            loader=jinja2.FunctionLoader(self._template_source),
+            bytecode_cache=_bytecode_cache(cache_dir),
+            auto_reload=False,
+            cache_size=-1,
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
@@ -98,12 +107,17 @@ class Renderer:
         return frame.result
 
     def _compile(self, text: str, path: str) -> jinja2.Template:
+        """Compile through the loader, so the bytecode cache skips unchanged templates."""
+        name = f"{path}#{hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()}"
+        self._texts[name] = (text, path)
         try:
-            template = self.env.from_string(text)
+            return self.env.get_template(name)
         except jinja2.TemplateSyntaxError as error:
             raise ProjectError(f"Jinja syntax error: {error.message}", path=path, line=error.lineno) from None
-        template.filename = path
-        return template
+
+    def _template_source(self, name: str) -> tuple[str, str, Callable[[], bool]]:
+        text, path = self._texts[name]
+        return text, path, lambda: True
 
     def _run(self, path: str, template: jinja2.Template, call: Callable[[], Any]) -> Any:
         try:
@@ -201,6 +215,17 @@ class _This:
 
     def __html__(self) -> str:
         return THIS_PLACEHOLDER
+
+
+def _bytecode_cache(directory: Path | None) -> jinja2.BytecodeCache | None:
+    """Compiled templates on disk: compiling Jinja is most of the cost of loading a project."""
+    if directory is None:
+        return None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(directory))
 
 
 def _error_location(error: BaseException, path: str) -> tuple[int | None, str | None]:

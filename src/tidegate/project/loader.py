@@ -15,6 +15,7 @@ from typing import Any
 
 from tidegate.checks.generic import build_generic_test
 from tidegate.errors import ConfigError, ProjectError
+from tidegate.project.cache import CACHE_DIR, SqlCache
 from tidegate.project.config import ProjectConfig, load_config
 from tidegate.project.jinja import Renderer, ref_names
 from tidegate.project.model import (
@@ -47,6 +48,7 @@ class _Loader:
         self.config: ProjectConfig = load_config(root)
         self.variables = {**self.config.vars, **variables}
         self.models: dict[str, Model] = {}
+        self.sql_cache = SqlCache(root, self.config.dialect)
         self._pending_refs: list[tuple[str, str, str, int | None]] = []
         """(user, ref, file, line) of every ref seen, checked once all models are known."""
 
@@ -61,7 +63,10 @@ class _Loader:
         sources = {f"{key[0]}.{key[1]}": source for key, source in properties.sources.items()}
         macros = {self._rel(path): path.read_text() for path in self._files(self.config.macro_paths, ".sql")}
         self.renderer = Renderer(
-            macros, self.variables, {key: s.relation for key, s in properties.sources.items()}
+            macros,
+            self.variables,
+            {key: s.relation for key, s in properties.sources.items()},
+            cache_dir=self.root / CACHE_DIR / "jinja",
         )
         for path in self._files(self.config.seed_paths, ".csv"):
             self._add(self._seed(path, properties.nodes.get(path.stem)))
@@ -82,6 +87,7 @@ class _Loader:
             dashboards=dashboards,
         )
         self._check_references(project)
+        self.sql_cache.save()
         return project
 
     # files ----------------------------------------------------------------------------------
@@ -152,13 +158,11 @@ class _Loader:
         rendered = self.renderer.render(text, rel)
         config = {**(props.config if props else {}), **rendered.config}
         kind = self._kind(config, rel, name)
-        expression = parse_query(rendered.text, self.config.dialect, path=rel, model=name)
+        sql = self._query(rendered.text, rel, name)
         incremental_sql = None
         if kind is Kind.INCREMENTAL:
             incremental = self.renderer.render(text, rel, incremental=True)
-            incremental_sql = normalize(
-                parse_query(incremental.text, self.config.dialect, path=rel, model=name), self.config.dialect
-            )
+            incremental_sql = self._query(incremental.text, rel, name)
         for ref, line in rendered.refs:
             self._pending_refs.append((name, ref, rel, line))
         return Model(
@@ -166,13 +170,20 @@ class _Loader:
             kind=kind,
             language=Language.SQL,
             location=Location(rel),
-            sql=normalize(expression, self.config.dialect),
+            sql=sql,
             incremental_sql=incremental_sql,
             refs=ref_names(rendered),
             sources=tuple(dict.fromkeys(rendered.sources)),
             unique_key=_keys(config.get("unique_key")),
             incremental_strategy=str(config.get("incremental_strategy") or "merge"),
             **self._common(name, props, config),
+        )
+
+    def _query(self, text: str, path: str, model: str | None) -> str:
+        """The normalized form of one rendered query, parsed once per distinct text."""
+        dialect = self.config.dialect
+        return self.sql_cache.normalized(
+            text, lambda: normalize(parse_query(text, dialect, path=path, model=model), dialect)
         )
 
     def _kind(self, config: dict[str, Any], path: str, name: str) -> Kind:
@@ -249,7 +260,7 @@ class _Loader:
         for path in self._files(self.config.test_paths, ".sql"):
             rel = self._rel(path)
             rendered = self.renderer.render(path.read_text(encoding="utf-8"), rel)
-            expression = parse_query(rendered.text, self.config.dialect, path=rel)
+            sql = self._query(rendered.text, rel, None)
             for ref, line in rendered.refs:
                 self._pending_refs.append((path.stem, ref, rel, line))
             severity = str(rendered.config.get("severity", "error")).lower()
@@ -257,7 +268,7 @@ class _Loader:
                 DataTest(
                     name=path.stem,
                     kind="singular",
-                    sql=normalize(expression, self.config.dialect),
+                    sql=sql,
                     models=ref_names(rendered),
                     location=Location(rel),
                     severity=Severity.WARN if severity == "warn" else Severity.ERROR,
@@ -309,7 +320,7 @@ class _Loader:
 
             try:
                 rendered = self.renderer.render(sql, rel)
-                expression = parse_query(rendered.text, self.config.dialect, path=rel, model=entry["name"])
+                normalized = self._query(rendered.text, rel, str(entry["name"]))
             except ProjectError as error:
                 raise ProjectError(
                     error.message,
@@ -322,9 +333,7 @@ class _Loader:
                 self._pending_refs.append(
                     (str(entry["name"]), ref, rel, _yaml_sql_line(sql, sql_line, ref_line))
                 )
-            queries.append(
-                DashboardQuery(query_name, normalize(expression, self.config.dialect), ref_names(rendered))
-            )
+            queries.append(DashboardQuery(query_name, normalized, ref_names(rendered)))
         owner = entry.get("owner")
         if isinstance(owner, dict):
             owner = owner.get("email") or owner.get("name")

@@ -12,11 +12,7 @@ from tidegate.errors import ProjectError
 def parse_query(sql: str, dialect: str, *, path: str, model: str | None = None) -> exp.Query:
     """Parse the single query of a model or test."""
     try:
-        statements = [
-            statement
-            for statement in parse(_without_comments(sql, dialect), read=dialect)
-            if statement is not None
-        ]
+        statements = _parse(sql, dialect)
     except ParseError as error:
         first = error.errors[0] if error.errors else {}
         description = first.get("description") or str(error).splitlines()[0]
@@ -41,6 +37,16 @@ def parse_query(sql: str, dialect: str, *, path: str, model: str | None = None) 
     return statement
 
 
+def _parse(sql: str, dialect: str) -> list[exp.Expr]:
+    """Parse; only a text that fails is parsed again without its comments (see below)."""
+    try:
+        return [statement for statement in parse(sql, read=dialect) if statement is not None]
+    except ParseError:
+        if "--" not in sql and "/*" not in sql:
+            raise
+    return [statement for statement in parse(_without_comments(sql, dialect), read=dialect) if statement]
+
+
 def _without_comments(sql: str, dialect: str) -> str:
     """`sql` with its comments blanked out, keeping every newline so error lines stay right.
 
@@ -62,4 +68,4 @@ def _without_comments(sql: str, dialect: str) -> str:
 
 def normalize(expression: exp.Expr, dialect: str) -> str:
     """Canonical text of a query: whitespace, comments and keyword case do not count."""
-    return expression.sql(dialect=dialect, comments=False)
+    return expression.sql(dialect=dialect, comments=False, copy=False)

@@ -1,0 +1,53 @@
+"""What applying reports: test results, the apply's outcome, and progress callbacks.
+
+Kept apart from the apply machinery so that output code can use them without importing sqlglot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TestResult:
+    name: str
+    kind: str
+    severity: str
+    failures: int
+    models: list[str]
+    details: list[str] = field(default_factory=list)
+    path: str | None = None
+    line: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.failures == 0
+
+    @property
+    def blocking(self) -> bool:
+        return not self.passed and self.severity == "error"
+
+
+@dataclass
+class ApplyResult:
+    environment: str
+    version: int | None = None
+    built: list[str] = field(default_factory=list)
+    """Snapshots materialized by this apply."""
+    reused: list[str] = field(default_factory=list)
+    """Snapshots recorded without building: built by an earlier run, or keeping a physical table."""
+    build_seconds: dict[str, float] = field(default_factory=dict)
+    unit_tests: list[TestResult] = field(default_factory=list)
+    tests: list[TestResult] = field(default_factory=list)
+    views_changed: int = 0
+
+
+class Progress:
+    """What an apply reports while it works; the CLI draws it, the API ignores it."""
+
+    def stage(self, name: str, total: int) -> None: ...
+
+    def advance(self, stage: str, item: str, seconds: float, ok: bool = True) -> None: ...
+
+    def message(self, text: str) -> None: ...
