@@ -446,6 +446,21 @@ class Bench:
             )
         )
 
+        def sample_cold() -> Run:
+            shutil.rmtree(p.root / ".tidegate", ignore_errors=True)
+            return sample_cli()
+
+        self.add(
+            Figure.of_runs(
+                p.models,
+                p.rows,
+                "load-cold",
+                "project load, cold (first load, no .tidegate/cache)",
+                best_of(sample_cold, repeat, 0),
+                detail="every model rendered and parsed; the cache is written for the next load",
+            )
+        )
+
     def build(self, p: Project, api: bool) -> bool:
         """Full build of prod from an empty warehouse, once per mode; returns False on timeout.
 

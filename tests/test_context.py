@@ -373,3 +373,60 @@ def test_janitor_keeps_recent_snapshots_no_version_lists_yet(
     _, result = ctx.plan_and_apply("dev")
     assert result is not None and result.built == []
     assert ctx.query("dev", "select n from order_count").rows == [(40,)]
+
+
+def test_janitor_keeps_a_full_refresh_and_new_environments_reuse_it(
+    prod: Context, open_context: OpenContext
+) -> None:
+    """A full refresh is a new version of the same fingerprint: recorded, kept, and reused."""
+    old = prod.current("prod").models["customer_totals"]
+    _, result = prod.plan_and_apply("prod", full_refresh=["customer_totals"])
+    assert result is not None and result.built == ["customer_totals"]
+    refreshed = prod.current("prod").models["customer_totals"]
+    assert refreshed.fingerprint == old.fingerprint and refreshed.physical != old.physical
+    versions = {(r.model, r.version) for r in prod.state("prod").all_snapshots()}
+    assert {("customer_totals", old.version), ("customer_totals", refreshed.version)} <= versions
+
+    report = prod.janitor(retention="0s")
+    assert report.dropped_snapshots == [f"customer_totals@{old.version}"]
+    assert report.dropped_orphans == []
+    assert prod.query("prod", "select total from customer_totals order by 1").rows == [(7,), (30,)]
+    # an environment planned from the same code, with nothing to start from, finds the refreshed one
+    plan = prod.plan("staging", base="nowhere")
+    assert plan.builds == []
+    assert plan.mapping["customer_totals"].physical == refreshed.physical
+    prod.apply(plan)
+    assert prod.query("staging", "select count(*) from customer_totals").rows == [(2,)]
+
+
+def test_janitor_keeps_what_a_version_superseded_within_the_retention_needs(
+    prod: Context, open_context: OpenContext
+) -> None:
+    """Retention counts from when a version stopped being current, so an old version replaced a
+    minute ago can still be rolled back to."""
+    ctx = change(prod, TIMES_TEN, open_context)
+    engine = ctx.engine("prod")
+    engine.execute(
+        f"UPDATE {SCHEMA}.environment_versions SET created_at = created_at - INTERVAL 30 DAY "
+        "WHERE environment = 'prod' AND version = 1"
+    )
+    engine.execute(f"UPDATE {SCHEMA}.snapshots SET created_at = created_at - INTERVAL 30 DAY")
+    ctx.plan_and_apply("prod")
+    assert ctx.janitor().dropped_snapshots == []
+    assert ctx.rollback("prod") == 3
+    assert ctx.query("prod", "select n from order_count").rows == [(4,)]
+
+
+def test_python_model_reading_an_ephemeral_model_is_a_plan_error(
+    make_project, open_context: OpenContext
+) -> None:
+    root = make_project(
+        {
+            "models/base.sql": "{{ config(materialized='ephemeral') }}\nselect 1 as id",
+            "models/scores.py": "def model(base):\n    return base\n",
+        }
+    )
+    with pytest.raises(PlanError, match="Python models cannot read ephemeral models") as failure:
+        open_context(root).plan("prod")
+    assert failure.value.path == "models/scores.py"
+    assert "base" in failure.value.message

@@ -7,11 +7,13 @@ to `state`. Commands and the demo call it; nothing here prints.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import timedelta
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +26,7 @@ from tidegate.project.config import PROD, ProjectConfig, load_config, parse_dura
 from tidegate.project.model import Kind
 from tidegate.state import EnvironmentVersion, SnapshotRecord, StateStore
 from tidegate.state.store import now
-from tidegate.state.views import INTERNAL_PREFIX, environment_schema, swap_views
+from tidegate.state.views import INTERNAL_PREFIX, environment_schema, physical_schema, point_views, swap_views
 
 if TYPE_CHECKING:
     from tidegate.graph import Fingerprint, Graph
@@ -344,87 +346,128 @@ class Context:
     # incremental runs --------------------------------------------------------------------
 
     def run(self, environment: str, select: Iterable[str] = ()) -> list[str]:
-        """Process new data for the environment's incremental models, in one transaction."""
-        version = self.current(environment)
-        env = version.environment
+        """Process new data for the environment's incremental models, in one transaction.
+
+        Copy on write: outside prod, a table that another environment's current version also
+        uses is first copied into a new version of its snapshot, the run writes into the copy and
+        the environment's view moves to it, so `run dev` never changes what prod reads. Prod
+        writes in place (environments sharing its table see the new rows). The copies, the
+        writes, the data tests and the view swap are one transaction: a failing test changes
+        nothing.
+        """
+        env = self.environment(environment)
         chosen = set(select) or {n for n, m in self.project.models.items() if m.kind is Kind.INCREMENTAL}
-        engine = self.engine(env)
-        mapping = {name: SnapshotEntry.of(record) for name, record in version.models.items()}
+        engine, state = self._warehouse(env)
         planner = self._planner(env)
-        processed = []
-        with self._lock(env), engine.transaction():
-            for name in self.graph.sort(chosen):
-                model = self.project.model(name)
-                record = version.models.get(name)
-                if model.kind is not Kind.INCREMENTAL or record is None or not model.incremental_sql:
-                    raise TidegateError(f"{name!r} is not an incremental model of {env!r}")
-                if record.fingerprint != self.fingerprints[name].data:
-                    raise PlanError(f"{name!r} in {env!r} differs from the project: plan {env!r} first")
-                sql = planner.compile(model.incremental_sql, mapping, this=record.physical)
-                started = time.perf_counter()
-                if model.incremental_strategy == "append":
-                    engine.insert_into(str(record.physical), sql)
-                else:
-                    engine.merge_into(str(record.physical), sql, model.unique_key)
-                self.progress.advance("run", name, time.perf_counter() - started)
-                processed.append(name)
-            # the tests run on this connection, inside the transaction, so they see the new rows
-            failed = []
-            for test in planner.tests_for(mapping, set(processed)):
-                try:
-                    count = int(engine.fetch(f"SELECT count(*) FROM ({test.sql}) AS failures").rows[0][0])
-                except EngineError:
-                    count = 1
-                if count and test.severity == "error":
-                    failed.append(test.name)
-            if failed:
-                raise CheckFailed(f"data tests failed after the run: {', '.join(failed)}; rolled back")
+        processed: list[str] = []
+        copied: list[str] = []
+        with self._lock(env):
+            version = self.current(env)  # read under the lock: nothing moves it until we are done
+            models = dict(version.models)
+            mapping = {name: SnapshotEntry.of(record) for name, record in models.items()}
+            shared = (
+                set()
+                if env == PROD
+                else {  # tables other environments read: their models' own, and those their views read
+                    relation
+                    for other in state.environments()
+                    if other.environment != env
+                    for record in other.models.values()
+                    for relation in (record.physical, *record.parents)
+                    if relation
+                }
+            )
+            with engine.transaction():
+                for name in self.graph.sort(chosen):
+                    model = self.project.model(name)
+                    record = models.get(name)
+                    if model.kind is not Kind.INCREMENTAL or record is None or not model.incremental_sql:
+                        raise TidegateError(f"{name!r} is not an incremental model of {env!r}")
+                    if record.fingerprint != self.fingerprints[name].data:
+                        raise PlanError(f"{name!r} in {env!r} differs from the project: plan {env!r} first")
+                    started = time.perf_counter()
+                    if record.physical in shared:
+                        record = _copy_snapshot(engine, state, record)
+                        models[name], mapping[name] = record, SnapshotEntry.of(record)
+                        copied.append(name)
+                    sql = planner.compile(model.incremental_sql, mapping, this=record.physical)
+                    if model.incremental_strategy == "append":
+                        engine.insert_into(str(record.physical), sql)
+                    else:
+                        engine.merge_into(str(record.physical), sql, model.unique_key)
+                    self.progress.advance("run", name, time.perf_counter() - started)
+                    processed.append(name)
+                # the tests run on this connection, inside the transaction, so they see the new rows
+                failed = []
+                for test in planner.tests_for(mapping, set(processed)):
+                    try:
+                        count = int(engine.fetch(f"SELECT count(*) FROM ({test.sql}) AS failures").rows[0][0])
+                    except EngineError:
+                        count = 1
+                    if count and test.severity == "error":
+                        failed.append(test.name)
+                if failed:
+                    raise CheckFailed(f"data tests failed after the run: {', '.join(failed)}; rolled back")
+                if copied:
+                    point_views(
+                        engine,
+                        state,
+                        env,
+                        models,
+                        changed=sorted(copied),
+                        removed=[],
+                        previous=version.models,
+                        action="run",
+                        author=_author(),
+                        message=f"copied {', '.join(copied)} shared with other environments",
+                    )
         return processed
 
     # janitor -----------------------------------------------------------------------------
 
     def janitor(self, retention: str | None = None, environment_hint: str = PROD) -> JanitorReport:
         """Drop snapshots no environment needs any more, expired pull-request environments, and
-        relations left in internal schemas by killed runs."""
+        relations left in internal schemas by killed runs.
+
+        A snapshot is needed while an environment's current version uses it, while a version that
+        stopped being current less than `retention` ago uses it (so it can be rolled back to), or
+        while it is younger than the retention (an apply running or interrupted: its rerun reuses
+        it). A table any of those versions or needed snapshots reads is never dropped, whichever
+        snapshot record names it.
+
+        Expiring an environment holds its lock (`drop_environment`); the sweep holds the lock of
+        every environment of the warehouse, so no apply, promotion, rollback or run can move one
+        between reading the versions and dropping. An apply of a saved plan that creates a new
+        environment from a snapshot dropped meanwhile fails at its swap and changes nothing.
+        """
         keep_for = timedelta(seconds=parse_duration(retention or self.config.janitor.retention))
         engine, state = self._warehouse(environment_hint)
-        cutoff = now() - keep_for
         expired = self._expire_pull_requests(engine, state)
-        versions = state.all_versions()
-        latest: dict[str, int] = {}
-        for version in versions:
-            latest[version.environment] = max(latest.get(version.environment, 0), version.version)
-        needed: set[tuple[str, str]] = set()
-        physical_needed: set[str] = set()
-        for version in versions:
-            if version.version == latest[version.environment] or version.created_at >= cutoff:
-                for record in version.models.values():
-                    needed.add((record.model, record.fingerprint))
-                    if record.physical:
-                        physical_needed.add(record.physical)
-                    physical_needed.update(record.parents)
-        # snapshots built within the retention that no version lists yet belong to an apply that
-        # is running or was interrupted: its rerun reuses them
-        needed |= state.built_since(cutoff)
-        snapshots = state.snapshots()
-        with engine.transaction():
-            doomed = [
-                record
-                for key, record in snapshots.items()
-                if key not in needed and record.physical not in physical_needed
-            ]
-            keep_physical = physical_needed | {r.physical for k, r in snapshots.items() if k in needed}
-            for record in doomed:
-                if record.physical and record.physical not in keep_physical:
-                    _drop(engine, record)
-            state.delete_snapshots(doomed)
-            known = {r.physical for r in snapshots.values() if r.physical}
-            orphans = []
-            for schema, name, kind in engine.relations(INTERNAL_PREFIX):
-                relation = engine.relation(schema, name)
-                if relation not in known:
-                    (engine.drop_view if kind == "view" else engine.drop_table)(relation)
-                    orphans.append(relation)
+        timeout = parse_duration(self.config.connection_for(environment_hint).lock_timeout)
+        with ExitStack() as locks:
+            for current in state.environments():  # in name order, so two janitors cannot deadlock
+                locks.enter_context(state.lock(current.environment, timeout=timeout, on_wait=self.on_wait))
+            cutoff = now() - keep_for
+            needed, physical_needed = _needed(state.all_versions(), cutoff)
+            needed |= state.built_since(cutoff)
+            records = state.all_snapshots()
+            doomed = [r for r in records if r.identity not in needed and r.physical not in physical_needed]
+            gone = {r.identity for r in doomed}
+            keep_physical = set(physical_needed)
+            for record in records:
+                if record.identity not in gone:
+                    keep_physical.update(p for p in (record.physical, *record.parents) if p)
+            with engine.transaction():
+                for record in doomed:
+                    if record.physical and record.physical not in keep_physical:
+                        _drop(engine, record)
+                state.delete_snapshots(doomed)
+                orphans = []
+                for schema, name, kind in engine.relations(INTERNAL_PREFIX):
+                    relation = engine.relation(schema, name)
+                    if relation not in keep_physical:
+                        (engine.drop_view if kind == "view" else engine.drop_table)(relation)
+                        orphans.append(relation)
         return JanitorReport([f"{r.model}@{r.version}" for r in doomed], orphans, expired)
 
     def _expire_pull_requests(self, engine: EngineAdapter, state: StateStore) -> list[str]:
@@ -453,6 +496,39 @@ class Context:
                     for schema in sorted({r.schema for r in current.models.values()}):
                         engine.drop_schema(environment_schema(schema, environment))
                 self.state(environment).write_version(environment, {}, action="drop", author=_author())
+
+
+def _needed(
+    versions: list[EnvironmentVersion], cutoff: datetime
+) -> tuple[set[tuple[str, str, str]], set[str]]:
+    """Snapshots (and the relations they read) of the versions that are current or stopped
+    being current at or after `cutoff`: a rollback may still return to those."""
+    history: dict[str, list[EnvironmentVersion]] = {}
+    for version in versions:
+        history.setdefault(version.environment, []).append(version)
+    needed: set[tuple[str, str, str]] = set()
+    physical: set[str] = set()
+    for chain in history.values():
+        chain.sort(key=lambda v: v.version)
+        for version, successor in zip(chain, [*chain[1:], None], strict=True):
+            if successor is not None and successor.created_at < cutoff:
+                continue
+            for record in version.models.values():
+                needed.add(record.identity)
+                physical.update(p for p in (record.physical, *record.parents) if p)
+    return needed, physical
+
+
+def _copy_snapshot(engine: EngineAdapter, state: StateStore, record: SnapshotRecord) -> SnapshotRecord:
+    """A new version of `record`'s snapshot holding a copy of its table, recorded in the state."""
+    stamp = now().isoformat()
+    version = hashlib.sha256(f"{record.fingerprint}{record.version}{stamp}".encode()).hexdigest()[:16]
+    physical = engine.relation(physical_schema(record.schema), f"{record.model}__{version}")
+    engine.create_table_as(physical, f"SELECT * FROM {record.physical}")
+    original = state.snapshots([(record.model, record.fingerprint)]).get((record.model, record.fingerprint))
+    copy = replace(record, version=version, physical=physical, query=original.query if original else None)
+    state.record_snapshot(copy)
+    return copy
 
 
 def _drop(engine: EngineAdapter, record: SnapshotRecord) -> None:

@@ -6,7 +6,6 @@ changed, test it, promote it to production without copying data, and roll back.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 import time
@@ -20,9 +19,9 @@ from rich.text import Text
 from tidegate.cli.render import ConsoleProgress, render_apply, render_plan, render_rows, render_tests
 from tidegate.context import Context
 from tidegate.errors import ConfigError
+from tidegate.project.scaffold import create_project
 from tidegate.state.views import INTERNAL_PREFIX
 
-EXAMPLE = Path(__file__).resolve().parent / "examples" / "shop"
 CHANGED_MODEL = "models/marts/fct_orders.sql"
 NEW_COLUMN = "    coalesce(totals.order_total, 0) >= 200               as is_large_order,\n"
 
@@ -42,7 +41,7 @@ def run_demo(console: Console, keep: Path | None = None) -> dict[str, Any]:
 def _story(console: Console, root: Path) -> dict[str, Any]:
     started = time.perf_counter()
     facts: dict[str, Any] = {"project": str(root)}
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__", "*.duckdb*"))
+    create_project(root, "shop")
     _git(root, "init", "-q", "-b", "main")
     _git(root, "add", ".")
     _git(root, "commit", "-q", "-m", "shop: first version")

@@ -84,7 +84,26 @@ class EngineError(TidegateError):
     exit_code = 1
 
 
+class InvalidSQL(EngineError):
+    """The engine refused a statement as written (unknown column or table, syntax it does not
+    support): the project is wrong, not the run. Exit code 2."""
+
+    exit_code = 2
+
+
 class CheckFailed(TidegateError):
     """Tests or checks failed: the work was refused, nothing was changed. Exit code 1."""
 
     exit_code = 1
+
+
+class InternalError(TidegateError):
+    """An unexpected failure inside tidegate: a bug to report, not a problem with the project."""
+
+    exit_code = 3
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            f"internal error: {message}",
+            hint="this is a bug in tidegate; rerun with TIDEGATE_DEBUG=1 for the traceback and report it",
+        )

@@ -28,6 +28,8 @@ def boom(kind: str, project_dir: Path, output: Output) -> int:
         )
     if kind == "code":
         return 1
+    if kind == "bug":
+        raise RuntimeError("something unexpected")
     raise TidegateError("plain")
 
 
@@ -95,3 +97,19 @@ def test_human_output_has_no_colour_codes_in_a_pipe(built: Path, args: tuple[str
     assert ran.code == 0, ran.all
     assert ran.stdout.strip()
     assert "\x1b[" not in ran.all
+
+
+def test_an_unexpected_exception_is_an_internal_error_with_exit_3_and_no_traceback() -> None:
+    code, stdout, stderr = _boom("--kind", "bug")
+    assert code == 3
+    assert "internal error: RuntimeError: something unexpected" in stderr
+    assert "TIDEGATE_DEBUG=1" in stderr
+    assert "Traceback" not in stderr + stdout
+
+
+def test_tidegate_debug_shows_the_real_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    monkeypatch.setenv("TIDEGATE_DEBUG", "1")
+    result = CliRunner().invoke(scratch, ["boom", "--kind", "bug"])
+    assert isinstance(result.exception, RuntimeError)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tidegate.engines.duckdb import DuckDBAdapter
-from tidegate.errors import EngineError, LockError
+from tidegate.errors import EngineError, InvalidSQL, LockError
 
 
 @pytest.fixture
@@ -31,10 +31,18 @@ def test_execute_and_fetch_with_parameters(engine: DuckDBAdapter) -> None:
     assert result.rows == [(1, "a"), (2, "b")]
 
 
-def test_errors_are_engine_errors(engine: DuckDBAdapter) -> None:
-    with pytest.raises(EngineError) as error:
+def test_sql_the_engine_refuses_as_written_is_invalid_sql_exit_2(engine: DuckDBAdapter) -> None:
+    with pytest.raises(InvalidSQL) as error:
         engine.fetch("SELECT * FROM missing_table")
     assert "missing_table" in str(error.value)
+    assert error.value.exit_code == 2
+
+
+def test_failures_while_running_are_engine_errors_exit_1(engine: DuckDBAdapter) -> None:
+    with pytest.raises(EngineError) as error:
+        engine.fetch("SELECT CAST('not a number' AS INTEGER)")
+    assert not isinstance(error.value, InvalidSQL)
+    assert "not a number" in str(error.value)
     assert error.value.exit_code == 1
 
 

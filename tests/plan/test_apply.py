@@ -95,17 +95,27 @@ def test_unit_test_failure_blocks_before_building(layered: Path, open_context) -
     assert ctx.query("prod", "select n from order_count").rows == [(4,)]
 
 
-def test_build_failure_names_the_model_and_changes_nothing(layered: Path, open_context) -> None:
+@pytest.mark.parametrize(
+    ("sql", "exit_code"),
+    [
+        # the engine refuses the query as written: the project is wrong, exit 2
+        ("select sum(amount / status) as n from {{ ref('stg_orders') }}", 2),
+        # the query is valid but fails on the data: the run failed, exit 1
+        ("select sum(cast(status as integer)) as n from {{ ref('stg_orders') }}", 1),
+    ],
+)
+def test_build_failure_names_the_model_and_changes_nothing(
+    layered: Path, open_context, sql: str, exit_code: int
+) -> None:
     ctx = built_prod(layered, open_context)
     ctx.close()
-    write_files(
-        layered, {"models/order_count.sql": "select sum(amount / status) as n from {{ ref('stg_orders') }}"}
-    )
+    write_files(layered, {"models/order_count.sql": sql})
     ctx = open_context(layered)
     plan = ctx.plan("prod")
     with pytest.raises(EngineError, match="building failed") as failure:
         ctx.apply(plan)
-    assert failure.value.model == "order_count" and failure.value.exit_code == 1
+    assert failure.value.model == "order_count" and failure.value.exit_code == exit_code
+    assert failure.value.path == "models/order_count.sql"
     assert ctx.current("prod").version == 1
     assert ctx.query("prod", "select n from order_count").rows == [(4,)]
     assert plan.mapping["order_count"].physical not in relations(ctx)

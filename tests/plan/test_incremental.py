@@ -138,3 +138,59 @@ def test_run_refuses_a_model_that_changed_since_planned(make_project, open_conte
 
     with pytest.raises(PlanError, match="plan 'prod' first"):
         open_context(root).run("prod")
+
+
+def shared_prod_and_dev(make_project, open_context) -> Context:
+    ctx = open_with_raw(project(make_project, MERGE), open_context)
+    ctx.plan_and_apply("prod")
+    ctx.plan_and_apply("dev")
+    assert ctx.current("dev").models["events"].physical == ctx.current("prod").models["events"].physical
+    ctx.engine("prod").execute("insert into landing.events values (2, 'shipped', 3), (3, 'new', 4)")
+    return ctx
+
+
+def test_run_in_dev_copies_the_shared_table_and_leaves_prod_alone(make_project, open_context) -> None:
+    ctx = shared_prod_and_dev(make_project, open_context)
+    prod_before = ctx.current("prod")
+    assert ctx.run("dev") == ["events"]
+    assert rows(ctx, "dev") == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
+    assert rows(ctx) == [(1, "new", 1), (2, "new", 2)]
+    assert ctx.current("prod") == prod_before
+    dev = ctx.current("dev")
+    copy, shared = dev.models["events"], prod_before.models["events"]
+    assert dev.version == 2 and dev.action == "run"
+    assert copy.fingerprint == shared.fingerprint and copy.version != shared.version
+    assert copy.physical != shared.physical
+    assert dev.models["event_count"] == ctx.history("dev")[0].models["event_count"]
+    assert ("events", copy.version) in {(r.model, r.version) for r in ctx.state("dev").all_snapshots()}
+    # dev's table is its own now: the next run writes in place, with no new copy or version
+    ctx.engine("prod").execute("insert into landing.events values (4, 'new', 5)")
+    ctx.run("dev")
+    assert ctx.current("dev").version == 2 and rows(ctx, "dev")[-1] == (4, "new", 5)
+    assert not ctx.plan("dev").has_changes
+    # the janitor keeps both tables: each is some environment's current one
+    ctx.janitor(retention="0s")
+    assert len(rows(ctx, "dev")) == 4 and len(rows(ctx)) == 2
+
+
+def test_run_in_prod_writes_in_place_and_environments_sharing_it_see_it(make_project, open_context) -> None:
+    ctx = shared_prod_and_dev(make_project, open_context)
+    dev_before = ctx.current("dev")
+    assert ctx.run("prod") == ["events"]
+    assert rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
+    assert rows(ctx, "dev") == rows(ctx)
+    assert ctx.current("dev") == dev_before and ctx.current("prod").version == 1
+
+
+def test_a_failing_run_in_dev_copies_and_changes_nothing(make_project, open_context) -> None:
+    ctx = shared_prod_and_dev(make_project, open_context)
+    ctx.engine("prod").execute("insert into landing.events values (null, 'broken', 9)")
+    before = {name: ctx.current(name) for name in ("prod", "dev")}
+    snapshots = ctx.state("prod").all_snapshots()
+    tables = ctx.engine("prod").relations("tidegate__")
+    with pytest.raises(CheckFailed, match="not_null_events_id"):
+        ctx.run("dev")
+    assert {name: ctx.current(name) for name in ("prod", "dev")} == before
+    assert ctx.state("prod").all_snapshots() == snapshots
+    assert ctx.engine("prod").relations("tidegate__") == tables
+    assert rows(ctx, "dev") == rows(ctx) == [(1, "new", 1), (2, "new", 2)]

@@ -158,6 +158,7 @@ def test_snapshots_built_in_dev_are_reused_by_prod(layered: Path, open_context) 
     assert prod.mapping["order_count"].physical == dev.mapping["order_count"].physical
     result = ctx.apply(prod)
     assert result.built == [] and result.views_changed == 1
+    assert result.reused == ["order_count"]  # found already built when planned
     assert ctx.query("prod", "select n from order_count").rows == [(40,)]
 
 
@@ -273,3 +274,16 @@ def test_property_breaking_change_rebuilds_exactly_the_downstream_closure(
         expected = {target} | graph.downstream([target])
         assert rebuilt(plan) == expected
         assert {c.model for c in plan.changes} == expected
+
+
+def test_added_and_removed_models_have_no_breaking_category(layered: Path, open_context) -> None:
+    ctx = open_context(layered)
+    plan = ctx.plan("prod")
+    assert {c.change for c in plan.changes} == {"added"}
+    assert all(c.breaking is None for c in plan.changes)
+    assert '"breaking": null' in plan.model_dump_json(indent=1)
+    ctx.apply(plan)
+    ctx.close()
+    (layered / "models/big_customers.sql").unlink()
+    removed = open_context(layered).plan("prod")
+    assert [(c.model, c.change, c.breaking) for c in removed.changes] == [("big_customers", "removed", None)]

@@ -218,6 +218,34 @@ def test_unit_tests_in_dict_csv_and_sql_formats(load: Load) -> None:
     assert unit.expect_rows == ({"id": 1, "status": "paid"},)
 
 
+def test_csv_rows_keep_words_that_look_like_special_floats(load: Load) -> None:
+    """NaN or Infinity in a CSV cell is text (a name, a code); only finite numbers convert."""
+    project = load(
+        {
+            **MODELS,
+            "models/unit.yml": """
+                unit_tests:
+                  - name: words
+                    model: orders
+                    given:
+                      - input: ref('customers')
+                        format: csv
+                        rows: |
+                          id,name,score
+                          1,NaN,1e3
+                          2,Infinity,-4
+                    expect:
+                      rows: [{id: 1}]
+            """,
+        }
+    )
+    (given,) = project.unit_tests[0].given
+    assert given.rows == (
+        {"id": 1, "name": "NaN", "score": 1000.0},
+        {"id": 2, "name": "Infinity", "score": -4},
+    )
+
+
 @pytest.mark.parametrize(
     ("schema", "line", "words"),
     [

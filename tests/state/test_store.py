@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from tidegate.engines.duckdb import DuckDBAdapter
 from tidegate.errors import LockError
 from tidegate.state import SnapshotRecord, StateStore
-from tidegate.state.store import SCHEMA, now
+from tidegate.state.store import SCHEMA, STATE_VERSION, now
 
 
 @pytest.fixture
@@ -56,7 +57,9 @@ def test_ensure_creates_the_schema_once_and_is_idempotent(engine: DuckDBAdapter)
     assert tables == ["environment_versions", "locks", "meta", "runs", "snapshots"]
     StateStore(engine).ensure()  # a second store on an initialized warehouse changes nothing
     StateStore(engine).ensure()
-    assert engine.fetch(f"SELECT key, value FROM {SCHEMA}.meta").rows == [("state_version", "1")]
+    assert engine.fetch(f"SELECT key, value FROM {SCHEMA}.meta").rows == [
+        ("state_version", str(STATE_VERSION))
+    ]
 
 
 def test_ensure_completes_a_partially_created_schema(engine: DuckDBAdapter) -> None:
@@ -79,6 +82,24 @@ def test_record_and_read_snapshots(store: StateStore, engine: DuckDBAdapter) -> 
     assert store.snapshots([("a", "f" * 16), ("a", "nope")]) == {("a", "f" * 16): a}
     store.delete_snapshots([a])
     assert set(store.snapshots()) == {("b", "e" * 16)}
+
+
+def test_a_fingerprint_can_have_several_versions_and_lookups_find_the_newest(store: StateStore) -> None:
+    """A full refresh or a copy-on-write run records a new version of the same fingerprint."""
+    first = record("a", "f" * 16)
+    second = replace(first, version="refresh1", physical='"tidegate__analytics"."a__refresh1"')
+    store.record_snapshot(first)
+    store.record_snapshot(second)
+    store.record_snapshot(first)  # recording a version twice is still harmless
+    assert store.snapshots() == {("a", "f" * 16): second}
+    assert store.snapshots([("a", "f" * 16)]) == {("a", "f" * 16): second}
+    assert sorted(r.version for r in store.all_snapshots()) == [first.version, "refresh1"]
+    assert store.built_since(now().replace(year=2000)) == {
+        ("a", "f" * 16, first.version),
+        ("a", "f" * 16, "refresh1"),
+    }
+    store.delete_snapshots([second])  # deletes that version only
+    assert store.snapshots() == {("a", "f" * 16): first}
 
 
 def test_versions_are_append_only_and_current_is_the_latest(store: StateStore) -> None:

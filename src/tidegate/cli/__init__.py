@@ -18,10 +18,9 @@ import click
 from rich.console import Console
 
 from tidegate import __version__
-from tidegate.errors import TidegateError
+from tidegate.errors import InternalError, TidegateError
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 class Output:
@@ -74,6 +73,11 @@ def command(group: click.Group, name: str | None = None, **settings: Any) -> Cal
             except KeyboardInterrupt:
                 output.err.print("[red]interrupted[/]: the environment was left as it was")
                 sys.exit(130)
+            except Exception as error:  # a bug in tidegate: say so plainly, traceback on request
+                if os.environ.get("TIDEGATE_DEBUG"):
+                    raise
+                report_error(output, InternalError(f"{type(error).__name__}: {error}"))
+                sys.exit(InternalError.exit_code)
             sys.exit(code or 0)
 
         return function
@@ -142,4 +146,4 @@ def main() -> None:
 
 from tidegate.cli import commands as _commands  # noqa: E402,F401  (registers the commands)
 
-__all__ = ["EXAMPLES", "Output", "cli", "command", "main"]
+__all__ = ["Output", "cli", "command", "main"]

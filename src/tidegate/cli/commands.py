@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import click
 from rich.markup import escape
 from rich.text import Text
 
-from tidegate.cli import EXAMPLES, Output, cli, command, context, parse_vars
+from tidegate.cli import Output, cli, command, context, parse_vars
 from tidegate.errors import ConfigError, EngineError, TidegateError
 
 _VARS = click.option("--vars", "variables", help="Project variables as YAML, e.g. '{limit: 10}'.")
@@ -22,30 +21,10 @@ _VARS = click.option("--vars", "variables", help="Project variables as YAML, e.g
 @click.option("--example", type=click.Choice(["shop"]), help="Start from a working example project.")
 def init(directory: Path | None, example: str | None, project_dir: Path, output: Output) -> int:
     """Create a new project in DIRECTORY (default: the --project directory)."""
+    from tidegate.project.scaffold import create_project
+
     target = (directory or project_dir).resolve()
-    for marker in ("tidegate.yml", "dbt_project.yml"):
-        if (target / marker).exists():
-            raise ConfigError(
-                f"{target} is already a project (it has a {marker})",
-                path=target / marker,
-                hint="choose another directory, e.g. `tidegate init new_project`",
-            )
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"{target} exists and is not a directory")
-    source = EXAMPLES / (example or "minimal")
-    ignore = shutil.ignore_patterns("__pycache__", "*.duckdb*")
-    files = [
-        path.relative_to(source)
-        for path in sorted(source.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts and ".duckdb" not in path.name
-    ]
-    clashes = [str(name) for name in files if (target / name).exists()]
-    if clashes:
-        raise ConfigError(
-            f"{target} already has {', '.join(clashes[:5])}; refusing to overwrite",
-            hint="choose an empty or new directory",
-        )
-    shutil.copytree(source, target, dirs_exist_ok=True, ignore=ignore)
+    files = create_project(target, example or "minimal")
     if output.as_json:
         output.json({"project": str(target), "example": example, "files": [str(f) for f in files]})
     else:

@@ -65,13 +65,8 @@ def render_plan(console: Console, plan: Plan) -> None:
         table.add_column("action", no_wrap=True)
         for change in visible:
             mark, colour = _MARKS[change.change]
-            # Added and removed models have no category: only a modification can break its children.
-            modified = change.change in ("directly_modified", "indirectly_modified")
-            category = (
-                "breaking"
-                if modified and change.breaking
-                else ("non-breaking" if modified and change.breaking is False else "")
-            )
+            # added, removed and metadata changes have no category (breaking is None)
+            category = {True: "breaking", False: "non-breaking", None: ""}[change.breaking]
             entry = plan.mapping.get(change.model)
             if change.change == "removed":
                 action = "drop view"

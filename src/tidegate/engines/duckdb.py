@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tidegate.engines.base import EngineAdapter, QueryResult
-from tidegate.errors import EngineError, LockError
+from tidegate.errors import EngineError, InvalidSQL, LockError
 
 
 class DuckDBAdapter(EngineAdapter):
@@ -62,6 +62,8 @@ class DuckDBAdapter(EngineAdapter):
 
         try:
             return self._connection.execute(sql, list(parameters) or None)
+        except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as error:
+            raise InvalidSQL(str(error).strip()) from None
         except duckdb.Error as error:
             raise EngineError(str(error).strip()) from None
 

@@ -38,6 +38,13 @@ class Applier:
         result.unit_tests = self.run_unit_tests(plan.unit_tests)
         self._raise_if_blocking(result.unit_tests, "unit test")
         self._build_all(plan, result)
+        building = {build.model for build in plan.builds}
+        result.reused += [  # found already built when planned: another environment built them
+            change.model
+            for change in plan.changes
+            if change.change in ("added", "directly_modified", "indirectly_modified")
+            and change.model not in building
+        ]
         result.tests = self.run_tests(plan.tests)
         self._raise_if_blocking(result.tests, "data test")
         result.version = self._swap(plan, action=action, author=author)
@@ -138,8 +145,10 @@ class Applier:
                 if build.reused_from is None:
                     self._materialize(engine, build)
                 self.state.record_snapshot(record, engine)
-        except EngineError as error:
-            raise EngineError(f"building failed: {error.message}", model=build.model) from None
+        except EngineError as error:  # keep the kind (InvalidSQL or not), add where it comes from
+            raise type(error)(
+                f"building failed: {error.message}", path=build.path, model=build.model
+            ) from None
         finally:
             engine.close()
         return time.perf_counter() - started

@@ -85,6 +85,8 @@ class Build(_Frozen):
     kind: str
     language: str
     physical: str
+    path: str | None = None
+    """The model's file, for errors while building."""
     sql: str = ""
     query: str = ""
     python_source: str = ""

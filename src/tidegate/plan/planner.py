@@ -73,6 +73,7 @@ class Planner:
         statuses: dict[str, _Status] = {}
         changes: list[ModelChange] = []
         builds: list[Build] = []
+        self._check_python_inputs()
         for name in self.graph.order:
             model = self.project.models[name]
             entry, status, change, build = self._decide(
@@ -84,7 +85,7 @@ class Planner:
             if build is not None:
                 builds.append(build)
         for name in sorted(set(base_models) - set(self.project.models)):
-            changes.append(ModelChange(model=name, change="removed", breaking=True, reason="model deleted"))
+            changes.append(ModelChange(model=name, change="removed", reason="model deleted"))
 
         current_models = current.models if current else {}
         views_changed = sorted(
@@ -126,6 +127,24 @@ class Planner:
             ),
             full_refresh=sorted(request.full_refresh),
         )
+
+    def _check_python_inputs(self) -> None:
+        """A Python model receives its parents as relations; an ephemeral model has none."""
+        for model in self.project.models.values():
+            if model.language is not Language.PYTHON:
+                continue
+            ephemeral = [
+                name
+                for name in model.refs
+                if name in self.project.models and self.project.models[name].kind is Kind.EPHEMERAL
+            ]
+            if ephemeral:
+                raise PlanError(
+                    f"Python models cannot read ephemeral models: {model.location.path} reads "
+                    f"{', '.join(ephemeral)}",
+                    path=model.location.path,
+                    hint="materialize the parent as a view or a table",
+                )
 
     def _base(self, request: PlanRequest) -> EnvironmentVersion | None:
         if request.base_environment and request.base_environment != request.environment:
@@ -184,7 +203,7 @@ class Planner:
         change = ModelChange(
             model=model.name,
             change=change_type,  # type: ignore[arg-type]
-            breaking=category.breaking,
+            breaking=None if change_type == "added" else category.breaking,  # only a change breaks
             reason="full refresh" if refresh else category.reason,
             added_columns=list(category.added_columns),
             rebuild=build is not None and build.reused_from is None,
@@ -265,6 +284,7 @@ class Planner:
             kind=model.kind.value,
             language=model.language.value,
             physical=entry.physical or "",
+            path=model.location.path,
             query=model.sql,
             depends_on=[p for p in model.refs if p in mapping],
             reused_from=reused_from,

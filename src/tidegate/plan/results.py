@@ -36,7 +36,10 @@ class ApplyResult:
     built: list[str] = field(default_factory=list)
     """Snapshots materialized by this apply."""
     reused: list[str] = field(default_factory=list)
-    """Snapshots recorded without building: built by an earlier run, or keeping a physical table."""
+    """Changed models whose snapshot this apply did not materialize: found already built when
+    planned (the same fingerprint built for another environment) or by an interrupted earlier
+    apply of the plan, or keeping their physical table through a parent's non-breaking change.
+    Ephemeral models are listed too (they have nothing to build); the CLI leaves them out."""
     build_seconds: dict[str, float] = field(default_factory=dict)
     unit_tests: list[TestResult] = field(default_factory=list)
     tests: list[TestResult] = field(default_factory=list)

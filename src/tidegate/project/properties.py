@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -276,7 +277,9 @@ def _csv_value(value: str | None) -> Any:
     text = value.strip()
     for convert in (int, float):
         try:
-            return convert(text)
+            number = convert(text)
         except ValueError:
-            pass
+            continue
+        # "NaN", "inf" or "Infinity" in a CSV cell are words (a name, a code), not numbers.
+        return number if math.isfinite(number) else text
     return text

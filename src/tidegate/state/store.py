@@ -1,5 +1,9 @@
 """The state store: tables in the `_tidegate` schema of the warehouse.
 
+A snapshot is identified by (model, fingerprint, version): a full refresh or a copy-on-write
+`run` records a new version of a fingerprint that was built before. Looking a fingerprint up
+finds its most recently created version.
+
 Environments are append-only: every apply, promotion or rollback writes a new version that lists
 the snapshot of every model, so history and rollback are reads, never reconstructions. The
 current version of an environment is its highest one.
@@ -19,17 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from tidegate.engines.base import EngineAdapter
-from tidegate.errors import EngineError, LockError
+from tidegate.errors import EngineError, LockError, StateError
 
 SCHEMA = "_tidegate"
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 _TABLES = {
     "snapshots": """
         model VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, version VARCHAR NOT NULL,
         kind VARCHAR NOT NULL, schema_name VARCHAR NOT NULL, physical VARCHAR,
         query_hash VARCHAR NOT NULL, query TEXT, parents TEXT NOT NULL, created_at TIMESTAMP NOT NULL,
-        PRIMARY KEY (model, fingerprint)""",
+        PRIMARY KEY (model, fingerprint, version)""",
     "environment_versions": """
         environment VARCHAR NOT NULL, version INTEGER NOT NULL, created_at TIMESTAMP NOT NULL,
         action VARCHAR NOT NULL, source VARCHAR, git_commit VARCHAR, author VARCHAR,
@@ -62,6 +66,11 @@ class SnapshotRecord:
     query: str | None = None
     parents: tuple[str, ...] = ()
     metadata: str = ""
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """What identifies a snapshot: several versions of one fingerprint can exist."""
+        return (self.model, self.fingerprint, self.version)
 
     def entry(self) -> dict[str, Any]:
         """How an environment version lists this snapshot."""
@@ -134,6 +143,12 @@ class StateStore:
                 if "conflict" not in str(error).lower() or attempt == 49:
                     raise
                 time.sleep(0.05)
+        rows = self.engine.fetch(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'state_version'").rows
+        if rows and rows[0][0] != str(STATE_VERSION):
+            raise StateError(
+                f"the state in {SCHEMA} has version {rows[0][0]}; this tidegate reads version {STATE_VERSION}",
+                hint=f"use the tidegate that created it, or drop the {SCHEMA} schema to start afresh",
+            )
         self._ready = True
 
     # snapshots ---------------------------------------------------------------------------
@@ -156,16 +171,22 @@ class StateStore:
         )
 
     def snapshots(self, keys: list[tuple[str, str]] | None = None) -> dict[tuple[str, str], SnapshotRecord]:
-        """Built snapshots by (model, fingerprint); all of them, or those among `keys`."""
+        """Built snapshots by (model, fingerprint), the most recently created version of each;
+        all of them, or those among `keys`."""
+        found = {(r.model, r.fingerprint): r for r in self.all_snapshots()}  # oldest first
+        if keys is None:
+            return found
+        return {key: found[key] for key in keys if key in found}
+
+    def all_snapshots(self) -> list[SnapshotRecord]:
+        """Every recorded snapshot, every version of each fingerprint, oldest first."""
         self.ensure()
-        sql = (
+        rows = self.engine.fetch(
             f"SELECT model, fingerprint, version, kind, schema_name, physical, query_hash, query, parents "
-            f"FROM {SCHEMA}.snapshots"
-        )
-        found = {}
-        for row in self.engine.fetch(sql).rows:
-            model, fingerprint, version, kind, schema, physical, query_hash, query, parents = row
-            record = SnapshotRecord(
+            f"FROM {SCHEMA}.snapshots ORDER BY created_at, model, fingerprint, version"
+        ).rows
+        return [
+            SnapshotRecord(
                 model,
                 fingerprint,
                 version,
@@ -176,24 +197,23 @@ class StateStore:
                 query,
                 tuple(json.loads(parents)),
             )
-            found[(record.model, record.fingerprint)] = record
-        if keys is None:
-            return found
-        return {key: found[key] for key in keys if key in found}
+            for model, fingerprint, version, kind, schema, physical, query_hash, query, parents in rows
+        ]
 
-    def built_since(self, moment: datetime) -> set[tuple[str, str]]:
-        """(model, fingerprint) of the snapshots built at or after `moment`."""
+    def built_since(self, moment: datetime) -> set[tuple[str, str, str]]:
+        """(model, fingerprint, version) of the snapshots recorded at or after `moment`."""
         self.ensure()
         rows = self.engine.fetch(
-            f"SELECT model, fingerprint FROM {SCHEMA}.snapshots WHERE created_at >= ?", [moment]
+            f"SELECT model, fingerprint, version FROM {SCHEMA}.snapshots WHERE created_at >= ?", [moment]
         ).rows
-        return {(str(model), str(fingerprint)) for model, fingerprint in rows}
+        return {(str(model), str(fingerprint), str(version)) for model, fingerprint, version in rows}
 
     def delete_snapshots(self, records: list[SnapshotRecord]) -> None:
+        """Forget these versions of their fingerprints (other versions stay)."""
         for record in records:
             self.engine.execute(
-                f"DELETE FROM {SCHEMA}.snapshots WHERE model = ? AND fingerprint = ?",
-                [record.model, record.fingerprint],
+                f"DELETE FROM {SCHEMA}.snapshots WHERE model = ? AND fingerprint = ? AND version = ?",
+                [record.model, record.fingerprint, record.version],
             )
 
     # environments ------------------------------------------------------------------------

@@ -37,29 +37,59 @@ def swap_views(
     message: str | None = None,
 ) -> int:
     """Point the environment's views at `models` and record the new version, in one transaction."""
-    previous = previous or {}
     with engine.transaction():
-        for schema in sorted({models[name].schema for name in changed}):
-            engine.create_schema(environment_schema(schema, environment))
-        moved = [
-            name for name in changed if name in previous and previous[name].schema != models[name].schema
-        ]
-        for name in [*removed, *moved]:
-            record = previous.get(name) or models.get(name)
-            if record is not None:
-                engine.drop_view(engine.relation(environment_schema(record.schema, environment), name))
-        for name in changed:
-            record = models[name]
-            engine.create_view(
-                engine.relation(environment_schema(record.schema, environment), name),
-                f"SELECT * FROM {record.physical}",
-            )
-        return state.write_version(
+        return point_views(
+            engine,
+            state,
             environment,
             models,
+            changed=changed,
+            removed=removed,
+            previous=previous,
             action=action,
             source=source,
             git_commit=git_commit,
             author=author,
             message=message,
         )
+
+
+def point_views(
+    engine: EngineAdapter,
+    state: StateStore,
+    environment: str,
+    models: dict[str, SnapshotRecord],
+    *,
+    changed: list[str],
+    removed: list[str],
+    previous: dict[str, SnapshotRecord] | None = None,
+    action: str,
+    source: str | None = None,
+    git_commit: str | None = None,
+    author: str | None = None,
+    message: str | None = None,
+) -> int:
+    """`swap_views` inside a transaction the caller holds (a `run` also writes data in it)."""
+    previous = previous or {}
+    for schema in sorted({models[name].schema for name in changed}):
+        engine.create_schema(environment_schema(schema, environment))
+    moved = [name for name in changed if name in previous and previous[name].schema != models[name].schema]
+    for name in [*removed, *moved]:
+        record = previous.get(name) or models.get(name)
+        if record is not None:
+            engine.drop_view(engine.relation(environment_schema(record.schema, environment), name))
+    for name in changed:
+        record = models[name]
+        engine.create_view(
+            engine.relation(environment_schema(record.schema, environment), name),
+            f"SELECT * FROM {record.physical}",
+        )
+    return state.write_version(
+        environment,
+        models,
+        action=action,
+        source=source,
+        git_commit=git_commit,
+        author=author,
+        message=message,
+    )
