@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tidegate.engines import EngineAdapter, QueryResult, connect
-from tidegate.errors import CheckFailed, EngineError, PlanError, StateError, TidegateError
+from tidegate.errors import CheckFailed, PlanError, StateError, TidegateError
 from tidegate.plan.plan import SnapshotEntry
 from tidegate.plan.results import ApplyResult, Progress, TestResult
 from tidegate.project.config import PROD, ProjectConfig, load_config, parse_duration
 from tidegate.project.model import Kind
 from tidegate.state import EnvironmentVersion, SnapshotRecord, StateStore
 from tidegate.state.store import now
-from tidegate.state.views import INTERNAL_PREFIX, environment_schema, physical_schema, point_views, swap_views
+from tidegate.state.views import INTERNAL_PREFIX, environment_schema, physical_schema, swap_views
 
 if TYPE_CHECKING:
     from tidegate.graph import Fingerprint, Graph
@@ -246,29 +246,18 @@ class Context:
         action: str,
         message: str,
     ) -> int:
-        before = previous.models if previous else {}
-        changed = sorted(
-            name
-            for name, record in models.items()
-            if record.physical and (name not in before or before[name].physical != record.physical)
-        )
-        removed = sorted(
-            name
-            for name, record in before.items()
-            if record.physical and (name not in models or not models[name].physical)
-        )
-        return swap_views(
-            self.engine(environment),
-            self.state(environment),
-            environment,
-            models,
-            changed=changed,
-            removed=removed,
-            previous=before,
-            action=action,
-            author=_author(),
-            message=message,
-        )
+        engine = self.engine(environment)
+        with engine.transaction():
+            return swap_views(
+                engine,
+                self.state(environment),
+                environment,
+                models,
+                previous.models if previous else {},
+                action=action,
+                author=_author(),
+                message=message,
+            )
 
     def _require_built(self, environment: str, models: dict[str, SnapshotRecord]) -> None:
         existing = {
@@ -398,25 +387,19 @@ class Context:
                     self.progress.advance("run", name, time.perf_counter() - started)
                     processed.append(name)
                 # the tests run on this connection, inside the transaction, so they see the new rows
-                failed = []
-                for test in planner.tests_for(mapping, set(processed)):
-                    try:
-                        count = int(engine.fetch(f"SELECT count(*) FROM ({test.sql}) AS failures").rows[0][0])
-                    except EngineError:
-                        count = 1
-                    if count and test.severity == "error":
-                        failed.append(test.name)
+                results = self._applier(env).run_tests(
+                    planner.tests_for(mapping, set(processed)), in_transaction=True
+                )
+                failed = [result.name for result in results if result.blocking]
                 if failed:
                     raise CheckFailed(f"data tests failed after the run: {', '.join(failed)}; rolled back")
                 if copied:
-                    point_views(
+                    swap_views(
                         engine,
                         state,
                         env,
                         models,
-                        changed=sorted(copied),
-                        removed=[],
-                        previous=version.models,
+                        version.models,
                         action="run",
                         author=_author(),
                         message=f"copied {', '.join(copied)} shared with other environments",

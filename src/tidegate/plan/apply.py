@@ -11,6 +11,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from pathlib import Path
 
 from tidegate.checks.unit import run_unit_test
@@ -172,16 +173,21 @@ class Applier:
 
     # data tests --------------------------------------------------------------------------
 
-    def run_tests(self, tests: list[TestRun]) -> list[TestResult]:
+    def run_tests(self, tests: list[TestRun], *, in_transaction: bool = False) -> list[TestResult]:
+        """Run data tests in parallel, or one by one on this connection when they must see what
+        the caller's open transaction wrote."""
         if not tests:
             return []
         self.progress.stage("data tests", len(tests))
+        if in_transaction:
+            return [self._run_test(test, self.engine) for test in tests]
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            results = list(pool.map(self._run_test, tests))
-        return results
+            return list(pool.map(self._run_test, tests))
 
-    def _run_test(self, test: TestRun) -> TestResult:
-        engine = self.engine.worker()
+    def _run_test(self, test: TestRun, engine: EngineAdapter | None = None) -> TestResult:
+        if engine is None:
+            with closing(self.engine.worker()) as worker:
+                return self._run_test(test, worker)
         started = time.perf_counter()
         try:
             count = int(engine.fetch(f"SELECT count(*) FROM ({test.sql}) AS failures").rows[0][0])
@@ -191,8 +197,6 @@ class Applier:
             )
         except EngineError as error:
             count, details = 1, [f"the test query failed: {error.message}"]
-        finally:
-            engine.close()
         seconds = time.perf_counter() - started
         self.progress.advance("data tests", test.name, seconds, ok=count == 0 or test.severity == "warn")
         return TestResult(
@@ -219,19 +223,18 @@ class Applier:
         self.progress.stage("swap views", 1)
         started = time.perf_counter()
         current = self.state.current(plan.environment)
-        version = swap_views(
-            self.engine,
-            self.state,
-            plan.environment,
-            plan.records(),
-            changed=plan.views_changed,
-            removed=plan.views_removed,
-            previous=current.models if current else None,
-            action=action,
-            source=plan.id,
-            git_commit=plan.git_commit,
-            author=author,
-        )
+        with self.engine.transaction():
+            version = swap_views(
+                self.engine,
+                self.state,
+                plan.environment,
+                plan.records(),
+                current.models if current else {},
+                action=action,
+                source=plan.id,
+                git_commit=plan.git_commit,
+                author=author,
+            )
         self.progress.advance("swap views", plan.environment, time.perf_counter() - started)
         return version
 

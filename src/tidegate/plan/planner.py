@@ -23,7 +23,7 @@ from tidegate.plan.plan import Build, ModelChange, Plan, SnapshotEntry, TestRun,
 from tidegate.project.model import Kind, Language, Model, ref_placeholder
 from tidegate.project.project import Project
 from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore
-from tidegate.state.views import physical_schema
+from tidegate.state.views import physical_schema, view_changes
 
 
 @dataclass
@@ -87,18 +87,7 @@ class Planner:
         for name in sorted(set(base_models) - set(self.project.models)):
             changes.append(ModelChange(model=name, change="removed", reason="model deleted"))
 
-        current_models = current.models if current else {}
-        views_changed = sorted(
-            name
-            for name, entry in mapping.items()
-            if entry.physical is not None
-            and (name not in current_models or current_models[name].physical != entry.physical)
-        )
-        views_removed = sorted(
-            name
-            for name, record in current_models.items()
-            if record.physical is not None and (name not in mapping or mapping[name].physical is None)
-        )
+        views_changed, views_removed = view_changes(current.models if current else {}, mapping)
         data_changed = {
             name
             for name, entry in mapping.items()

@@ -6,6 +6,9 @@ the environment's views at other snapshots and records the new version. Nothing 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
 from tidegate.engines.base import EngineAdapter
 from tidegate.state.store import SnapshotRecord, StateStore
 
@@ -21,63 +24,54 @@ def environment_schema(schema: str, environment: str) -> str:
     return schema if environment == "prod" else f"{schema}__{environment}"
 
 
+class _Pointer(Protocol):
+    @property
+    def physical(self) -> str | None: ...
+
+
+def view_changes(
+    before: Mapping[str, _Pointer], after: Mapping[str, _Pointer]
+) -> tuple[list[str], list[str]]:
+    """The views to (re)point and the views to drop when an environment goes from `before` to
+    `after` (model name -> snapshot); models without a relation (ephemeral) have no view."""
+    changed = sorted(
+        name
+        for name, snapshot in after.items()
+        if snapshot.physical and (name not in before or before[name].physical != snapshot.physical)
+    )
+    removed = sorted(
+        name
+        for name, snapshot in before.items()
+        if snapshot.physical and (name not in after or not after[name].physical)
+    )
+    return changed, removed
+
+
 def swap_views(
     engine: EngineAdapter,
     state: StateStore,
     environment: str,
     models: dict[str, SnapshotRecord],
+    previous: dict[str, SnapshotRecord],
     *,
-    changed: list[str],
-    removed: list[str],
-    previous: dict[str, SnapshotRecord] | None = None,
     action: str,
     source: str | None = None,
     git_commit: str | None = None,
     author: str | None = None,
     message: str | None = None,
 ) -> int:
-    """Point the environment's views at `models` and record the new version, in one transaction."""
-    with engine.transaction():
-        return point_views(
-            engine,
-            state,
-            environment,
-            models,
-            changed=changed,
-            removed=removed,
-            previous=previous,
-            action=action,
-            source=source,
-            git_commit=git_commit,
-            author=author,
-            message=message,
-        )
+    """Point the environment's views at `models` (from `previous`) and record the new version.
 
-
-def point_views(
-    engine: EngineAdapter,
-    state: StateStore,
-    environment: str,
-    models: dict[str, SnapshotRecord],
-    *,
-    changed: list[str],
-    removed: list[str],
-    previous: dict[str, SnapshotRecord] | None = None,
-    action: str,
-    source: str | None = None,
-    git_commit: str | None = None,
-    author: str | None = None,
-    message: str | None = None,
-) -> int:
-    """`swap_views` inside a transaction the caller holds (a `run` also writes data in it)."""
-    previous = previous or {}
+    Call it inside the caller's transaction: with the data written in the same transaction (a
+    `run`) or alone (apply, promote, rollback), readers see all of the change or none of it.
+    """
+    changed, removed = view_changes(previous, models)
     for schema in sorted({models[name].schema for name in changed}):
         engine.create_schema(environment_schema(schema, environment))
     moved = [name for name in changed if name in previous and previous[name].schema != models[name].schema]
     for name in [*removed, *moved]:
-        record = previous.get(name) or models.get(name)
-        if record is not None:
-            engine.drop_view(engine.relation(environment_schema(record.schema, environment), name))
+        record = previous[name]
+        engine.drop_view(engine.relation(environment_schema(record.schema, environment), name))
     for name in changed:
         record = models[name]
         engine.create_view(
