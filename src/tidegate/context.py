@@ -7,26 +7,21 @@ to `state`. Commands and the demo call it; nothing here prints.
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
-import time
 from collections.abc import Callable, Iterable
-from contextlib import ExitStack
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tidegate.engines import EngineAdapter, QueryResult, connect
-from tidegate.errors import CheckFailed, PlanError, StateError, TidegateError
-from tidegate.plan.plan import SnapshotEntry
+from tidegate.errors import PlanError, StateError, TidegateError
+from tidegate.plan.plan import entries
 from tidegate.plan.results import ApplyResult, Progress, TestResult
 from tidegate.project.config import PROD, ProjectConfig, load_config, parse_duration
-from tidegate.project.model import Kind
 from tidegate.state import EnvironmentVersion, SnapshotRecord, StateStore
-from tidegate.state.store import now
-from tidegate.state.views import INTERNAL_PREFIX, environment_schema, physical_schema, swap_views
+from tidegate.state.janitor import Janitor, JanitorReport
+from tidegate.state.views import environment_schema, environment_view, internal_relations, swap_views
 
 if TYPE_CHECKING:
     from tidegate.graph import Fingerprint, Graph
@@ -35,12 +30,7 @@ if TYPE_CHECKING:
     from tidegate.plan.planner import Planner
     from tidegate.project import Project
 
-
-@dataclass(frozen=True)
-class JanitorReport:
-    dropped_snapshots: list[str]
-    dropped_orphans: list[str]
-    expired_environments: list[str]
+__all__ = ["Context", "JanitorReport"]
 
 
 class Context:
@@ -110,12 +100,14 @@ class Context:
         return self._warehouse(environment)[1]
 
     def _warehouse(self, environment: str) -> tuple[EngineAdapter, StateStore]:
-        connection = self.config.connection_for(environment)
-        key = connection.key(self.root)
+        key = self._warehouse_key(environment)
         if key not in self._warehouses:
-            engine = connect(connection, self.root, on_wait=self.on_wait)
+            engine = connect(self.config.connection_for(environment), self.root, on_wait=self.on_wait)
             self._warehouses[key] = (engine, StateStore(engine))
         return self._warehouses[key]
+
+    def _warehouse_key(self, environment: str) -> str:
+        return self.config.connection_for(environment).key(self.root)
 
     def close(self) -> None:
         for engine, _ in self._warehouses.values():
@@ -129,8 +121,11 @@ class Context:
         self.close()
 
     def _lock(self, environment: str) -> Any:
-        timeout = parse_duration(self.config.connection_for(environment).lock_timeout)
+        timeout = self._lock_timeout(environment)
         return self.state(environment).lock(environment, timeout=timeout, on_wait=self.on_wait)
+
+    def _lock_timeout(self, environment: str) -> float:
+        return parse_duration(self.config.connection_for(environment).lock_timeout)
 
     def _threads(self, environment: str) -> int:
         return self.threads or self.config.connection_for(environment).threads
@@ -158,14 +153,14 @@ class Context:
                 base_environment=base_environment,
                 full_refresh=frozenset(full_refresh),
                 git_commit=git_commit,
-                warehouse=self.config.connection_for(environment).key(self.root),
+                warehouse=self._warehouse_key(environment),
                 skip_unit_tests=skip_unit_tests,
             )
         )
 
     def apply(self, plan: Plan, *, author: str | None = None) -> ApplyResult:
         """Apply a plan under the environment's lock; refuses if the environment moved since."""
-        warehouse = self.config.connection_for(plan.environment).key(self.root)
+        warehouse = self._warehouse_key(plan.environment)
         if plan.warehouse and plan.warehouse != warehouse:
             raise PlanError(
                 f"the plan was made for {plan.warehouse}, but {plan.environment!r} is in {warehouse} here"
@@ -204,9 +199,7 @@ class Context:
         source, target = self.environment(source), self.environment(target)
         if source == target:
             raise PlanError("cannot promote an environment to itself")
-        if self.config.connection_for(source).key(self.root) != self.config.connection_for(target).key(
-            self.root
-        ):
+        if self._warehouse_key(source) != self._warehouse_key(target):
             raise PlanError(f"{source!r} and {target!r} are in different warehouses; plan {target!r} instead")
         origin = self.current(source)
         with self._lock(target):
@@ -260,10 +253,7 @@ class Context:
             )
 
     def _require_built(self, environment: str, models: dict[str, SnapshotRecord]) -> None:
-        existing = {
-            self.engine(environment).relation(schema, name)
-            for schema, name, _ in self.engine(environment).relations(INTERNAL_PREFIX)
-        }
+        existing = internal_relations(self.engine(environment))
         missing = sorted(name for name, r in models.items() if r.physical and r.physical not in existing)
         if missing:
             raise StateError(
@@ -290,7 +280,7 @@ class Context:
         version = self.current(environment)
         engine = self.engine(version.environment)
         views = {
-            name: engine.relation(environment_schema(record.schema, version.environment), name)
+            name: environment_view(engine, version.environment, name, record.schema)
             for name, record in version.models.items()
             if record.physical
         }
@@ -302,7 +292,7 @@ class Context:
         if record is None or not record.physical:
             raise StateError(f"environment {version.environment!r} has no model {model!r}")
         engine = self.engine(version.environment)
-        relation = engine.relation(environment_schema(record.schema, version.environment), model)
+        relation = environment_view(engine, version.environment, model, record.schema)
         return engine.fetch(f"SELECT * FROM {relation} LIMIT {int(limit)}")
 
     # tests -------------------------------------------------------------------------------
@@ -315,9 +305,7 @@ class Context:
             raise TidegateError(f"--select names unknown model(s): {', '.join(sorted(unknown))}")
         env = self.environment(environment or PROD)
         version = self.state(env).current(env)
-        mapping = {
-            name: SnapshotEntry.of(record) for name, record in (version.models if version else {}).items()
-        }
+        mapping = entries(version.models if version else {})
         planner = self._planner(env)
         targets = chosen or set(self.project.models)
         applier = self._applier(env)
@@ -335,133 +323,45 @@ class Context:
     # incremental runs --------------------------------------------------------------------
 
     def run(self, environment: str, select: Iterable[str] = ()) -> list[str]:
-        """Process new data for the environment's incremental models, in one transaction.
+        """Process new data for the environment's incremental models, in one transaction, copying
+        on write what other environments share (see `tidegate.plan.incremental`)."""
+        from tidegate.plan.incremental import IncrementalRun
 
-        Copy on write: outside prod, a table that another environment's current version also
-        uses is first copied into a new version of its snapshot, the run writes into the copy and
-        the environment's view moves to it, so `run dev` never changes what prod reads. Prod
-        writes in place (environments sharing its table see the new rows). The copies, the
-        writes, the data tests and the view swap are one transaction: a failing test changes
-        nothing.
-        """
         env = self.environment(environment)
-        chosen = set(select) or {n for n, m in self.project.models.items() if m.kind is Kind.INCREMENTAL}
         engine, state = self._warehouse(env)
-        planner = self._planner(env)
-        processed: list[str] = []
-        copied: list[str] = []
+        runner = IncrementalRun(
+            self.project,
+            self.graph,
+            self.fingerprints,
+            engine,
+            state,
+            self._planner(env),
+            self._applier(env),
+            self.progress,
+        )
         with self._lock(env):
-            version = self.current(env)  # read under the lock: nothing moves it until we are done
-            models = dict(version.models)
-            mapping = {name: SnapshotEntry.of(record) for name, record in models.items()}
-            shared = (
-                set()
-                if env == PROD
-                else {  # tables other environments read: their models' own, and those their views read
-                    relation
-                    for other in state.environments()
-                    if other.environment != env
-                    for record in other.models.values()
-                    for relation in (record.physical, *record.parents)
-                    if relation
-                }
-            )
-            with engine.transaction():
-                for name in self.graph.sort(chosen):
-                    model = self.project.model(name)
-                    record = models.get(name)
-                    if model.kind is not Kind.INCREMENTAL or record is None or not model.incremental_sql:
-                        raise TidegateError(f"{name!r} is not an incremental model of {env!r}")
-                    if record.fingerprint != self.fingerprints[name].data:
-                        raise PlanError(f"{name!r} in {env!r} differs from the project: plan {env!r} first")
-                    started = time.perf_counter()
-                    if record.physical in shared:
-                        record = _copy_snapshot(engine, state, record)
-                        models[name], mapping[name] = record, SnapshotEntry.of(record)
-                        copied.append(name)
-                    sql = planner.compile(model.incremental_sql, mapping, this=record.physical)
-                    if model.incremental_strategy == "append":
-                        engine.insert_into(str(record.physical), sql)
-                    else:
-                        engine.merge_into(str(record.physical), sql, model.unique_key)
-                    self.progress.advance("run", name, time.perf_counter() - started)
-                    processed.append(name)
-                # the tests run on this connection, inside the transaction, so they see the new rows
-                results = self._applier(env).run_tests(
-                    planner.tests_for(mapping, set(processed)), in_transaction=True
-                )
-                failed = [result.name for result in results if result.blocking]
-                if failed:
-                    raise CheckFailed(f"data tests failed after the run: {', '.join(failed)}; rolled back")
-                if copied:
-                    swap_views(
-                        engine,
-                        state,
-                        env,
-                        models,
-                        version.models,
-                        action="run",
-                        author=_author(),
-                        message=f"copied {', '.join(copied)} shared with other environments",
-                    )
-        return processed
+            # read under the lock: nothing moves it until the run is done
+            return runner.run(self.current(env), select, author=_author())
 
     # janitor -----------------------------------------------------------------------------
 
     def janitor(self, retention: str | None = None, environment_hint: str = PROD) -> JanitorReport:
         """Drop snapshots no environment needs any more, expired pull-request environments, and
-        relations left in internal schemas by killed runs.
-
-        A snapshot is needed while an environment's current version uses it, while a version that
-        stopped being current less than `retention` ago uses it (so it can be rolled back to), or
-        while it is younger than the retention (an apply running or interrupted: its rerun reuses
-        it). A table any of those versions or needed snapshots reads is never dropped, whichever
-        snapshot record names it.
-
-        Expiring an environment holds its lock (`drop_environment`); the sweep holds the lock of
-        every environment of the warehouse, so no apply, promotion, rollback or run can move one
-        between reading the versions and dropping. An apply of a saved plan that creates a new
-        environment from a snapshot dropped meanwhile fails at its swap and changes nothing.
-        """
-        keep_for = timedelta(seconds=parse_duration(retention or self.config.janitor.retention))
+        relations left in internal schemas by killed runs (see `tidegate.state.janitor`)."""
         engine, state = self._warehouse(environment_hint)
-        expired = self._expire_pull_requests(engine, state)
-        timeout = parse_duration(self.config.connection_for(environment_hint).lock_timeout)
-        with ExitStack() as locks:
-            for current in state.environments():  # in name order, so two janitors cannot deadlock
-                locks.enter_context(state.lock(current.environment, timeout=timeout, on_wait=self.on_wait))
-            cutoff = now() - keep_for
-            needed, physical_needed = _needed(state.all_versions(), cutoff)
-            needed |= state.built_since(cutoff)
-            records = state.all_snapshots()
-            doomed = [r for r in records if r.identity not in needed and r.physical not in physical_needed]
-            gone = {r.identity for r in doomed}
-            keep_physical = set(physical_needed)
-            for record in records:
-                if record.identity not in gone:
-                    keep_physical.update(p for p in (record.physical, *record.parents) if p)
-            with engine.transaction():
-                for record in doomed:
-                    if record.physical and record.physical not in keep_physical:
-                        _drop(engine, record)
-                state.delete_snapshots(doomed)
-                orphans = []
-                for schema, name, kind in engine.relations(INTERNAL_PREFIX):
-                    relation = engine.relation(schema, name)
-                    if relation not in keep_physical:
-                        (engine.drop_view if kind == "view" else engine.drop_table)(relation)
-                        orphans.append(relation)
-        return JanitorReport([f"{r.model}@{r.version}" for r in doomed], orphans, expired)
-
-    def _expire_pull_requests(self, engine: EngineAdapter, state: StateStore) -> list[str]:
-        ttl = timedelta(seconds=parse_duration(self.config.pull_requests.ttl))
-        prefix = self.config.pull_requests.environment.split("{", 1)[0]
-        expired = []
-        for version in state.environments():
-            if prefix and version.environment.startswith(prefix) and version.created_at < now() - ttl:
-                self.drop_environment(version.environment)
-                expired.append(version.environment)
-        return expired
+        janitor = Janitor(
+            engine,
+            state,
+            drop_environment=self.drop_environment,
+            lock_timeout=self._lock_timeout(environment_hint),
+            on_wait=self.on_wait,
+        )
+        pull_requests = self.config.pull_requests
+        return janitor.clean(
+            retention=timedelta(seconds=parse_duration(retention or self.config.janitor.retention)),
+            pull_request_prefix=pull_requests.environment.split("{", 1)[0],
+            pull_request_ttl=timedelta(seconds=parse_duration(pull_requests.ttl)),
+        )
 
     def drop_environment(self, environment: str) -> None:
         """Remove an environment's views and schemas; its history stays for the record."""
@@ -474,51 +374,11 @@ class Context:
                     # prod's views live in the models' own schemas, beside what is not tidegate's
                     for name, record in sorted(current.models.items()):
                         if record.physical:
-                            engine.drop_view(engine.relation(environment_schema(record.schema, PROD), name))
+                            engine.drop_view(environment_view(engine, PROD, name, record.schema))
                 else:
                     for schema in sorted({r.schema for r in current.models.values()}):
                         engine.drop_schema(environment_schema(schema, environment))
                 self.state(environment).write_version(environment, {}, action="drop", author=_author())
-
-
-def _needed(
-    versions: list[EnvironmentVersion], cutoff: datetime
-) -> tuple[set[tuple[str, str, str]], set[str]]:
-    """Snapshots (and the relations they read) of the versions that are current or stopped
-    being current at or after `cutoff`: a rollback may still return to those."""
-    history: dict[str, list[EnvironmentVersion]] = {}
-    for version in versions:
-        history.setdefault(version.environment, []).append(version)
-    needed: set[tuple[str, str, str]] = set()
-    physical: set[str] = set()
-    for chain in history.values():
-        chain.sort(key=lambda v: v.version)
-        for version, successor in zip(chain, [*chain[1:], None], strict=True):
-            if successor is not None and successor.created_at < cutoff:
-                continue
-            for record in version.models.values():
-                needed.add(record.identity)
-                physical.update(p for p in (record.physical, *record.parents) if p)
-    return needed, physical
-
-
-def _copy_snapshot(engine: EngineAdapter, state: StateStore, record: SnapshotRecord) -> SnapshotRecord:
-    """A new version of `record`'s snapshot holding a copy of its table, recorded in the state."""
-    stamp = now().isoformat()
-    version = hashlib.sha256(f"{record.fingerprint}{record.version}{stamp}".encode()).hexdigest()[:16]
-    physical = engine.relation(physical_schema(record.schema), f"{record.model}__{version}")
-    engine.create_table_as(physical, f"SELECT * FROM {record.physical}")
-    original = state.snapshots([(record.model, record.fingerprint)]).get((record.model, record.fingerprint))
-    copy = replace(record, version=version, physical=physical, query=original.query if original else None)
-    state.record_snapshot(copy)
-    return copy
-
-
-def _drop(engine: EngineAdapter, record: SnapshotRecord) -> None:
-    if record.kind == "view":
-        engine.drop_view(str(record.physical))
-    else:
-        engine.drop_table(str(record.physical))
 
 
 def _author() -> str:

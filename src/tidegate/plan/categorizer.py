@@ -8,24 +8,11 @@ keeps its snapshot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlglot import exp, parse_one
 from sqlglot.errors import SqlglotError
 
+from tidegate.plan.plan import BREAKING, Category
 from tidegate.project.model import ref_placeholder
-
-_CHANGES_ROWS = (exp.Explode, exp.Unnest, exp.Posexplode)
-
-
-@dataclass(frozen=True)
-class Category:
-    breaking: bool
-    added_columns: tuple[str, ...] = ()
-    reason: str = ""
-
-
-BREAKING = Category(breaking=True, reason="the query changed")
 
 
 def categorize(old_sql: str | None, new_sql: str, dialect: str) -> Category:
@@ -69,7 +56,7 @@ def categorize(old_sql: str | None, new_sql: str, dialect: str) -> Category:
 
 def _changes_rows(old: exp.Select, new: exp.Select, added: list[exp.Expr], *, inserted: bool) -> str:
     """Why added projections would change the rows even though the rest of the query is the same."""
-    if any(projection.find(*_CHANGES_ROWS) for projection in added):
+    if any(projection.find(exp.Explode, exp.Unnest, exp.Posexplode) for projection in added):
         return "an added column changes the number of rows"
     if not _is_aggregation(old) and any(_aggregates(projection, new) for projection in added):
         return "an added aggregate collapses the rows"

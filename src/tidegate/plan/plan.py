@@ -7,6 +7,8 @@ what was reviewed, even if the project files changed since; it refuses if the en
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +20,18 @@ from tidegate.state.store import SnapshotRecord
 
 PLAN_FORMAT = 1
 ChangeType = Literal["added", "removed", "directly_modified", "indirectly_modified", "metadata"]
+
+
+@dataclass(frozen=True)
+class Category:
+    """Whether a change alters the rows children read; adding columns at the top level does not."""
+
+    breaking: bool
+    added_columns: tuple[str, ...] = ()
+    reason: str = ""
+
+
+BREAKING = Category(breaking=True, reason="the query changed")
 
 
 class _Frozen(BaseModel):
@@ -64,6 +78,11 @@ class SnapshotEntry(_Frozen):
             parents=list(record.parents),
             metadata=record.metadata,
         )
+
+
+def entries(records: Mapping[str, SnapshotRecord]) -> dict[str, SnapshotEntry]:
+    """An environment version's snapshots (model name -> record) as plan entries."""
+    return {name: SnapshotEntry.of(record) for name, record in records.items()}
 
 
 class ModelChange(_Frozen):

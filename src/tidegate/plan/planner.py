@@ -12,14 +12,20 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from tidegate.checks.unit import compile_unit_test
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError, PlanError
 from tidegate.graph import Fingerprint, Graph
 from tidegate.graph.fingerprint import query_hash
-from tidegate.plan.categorizer import BREAKING, Category, categorize, reads_changed_columns
-from tidegate.plan.compile import compile_sql
-from tidegate.plan.plan import Build, ModelChange, Plan, SnapshotEntry, TestRun, UnitTestRun
+from tidegate.plan.plan import (
+    BREAKING,
+    Build,
+    Category,
+    ModelChange,
+    Plan,
+    SnapshotEntry,
+    TestRun,
+    UnitTestRun,
+)
 from tidegate.project.model import Kind, Language, Model, ref_placeholder
 from tidegate.project.project import Project
 from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore
@@ -207,10 +213,14 @@ class Planner:
             return Category(False, reason=f"moved to schema {model.schema}")
         if model.language is not Language.SQL or base.kind != model.kind.value:
             return BREAKING
+        from tidegate.plan.categorizer import categorize  # sqlglot: only for a changed query
+
         previous = known.get((model.name, base.fingerprint))
         return categorize(previous.query if previous else None, model.sql, self.project.dialect)
 
     def _indirect_category(self, model: Model, statuses: dict[str, _Status]) -> Category:
+        from tidegate.plan.categorizer import reads_changed_columns  # sqlglot: only for a change
+
         for parent in model.refs:
             status = statuses[parent]
             if status.same:
@@ -301,6 +311,8 @@ class Planner:
             for name, entry in mapping.items()
             if entry.physical is None and name in self.project.models and _references(sql, name)
         }
+        from tidegate.plan.compile import compile_sql  # sqlglot: only when something is compiled
+
         return compile_sql(
             sql,
             relations,
@@ -329,8 +341,10 @@ class Planner:
         tests = [test for test in self.project.unit_tests if test.model in models]
         if not tests:
             return []
+        from tidegate.checks import unit  # sqlglot: only when there are unit tests to compile
+
         return [
-            compile_unit_test(
+            unit.compile_unit_test(
                 test,
                 self.project.models[test.model],
                 read=self.project.dialect,

@@ -23,10 +23,10 @@ class SqlCache:
     """Normalized SQL by hash of (dialect, rendered SQL)."""
 
     def __init__(self, root: Path, dialect: str) -> None:
-        import sqlglot
+        from importlib.metadata import version
 
         self._path = root / CACHE_DIR / "sql.json"
-        self._stamp = f"{CACHE_FORMAT}:{sqlglot.__version__}:{dialect}"
+        self._stamp = f"{CACHE_FORMAT}:{version('sqlglot')}:{dialect}"
         self._dialect = dialect
         self._entries = self._read()
         self._used: dict[str, str] = {}

@@ -30,7 +30,6 @@ from tidegate.project.model import (
 )
 from tidegate.project.project import Project
 from tidegate.project.properties import NodeProperties, Properties, read_properties
-from tidegate.project.sql import normalize, parse_query
 from tidegate.project.yamlio import LineDict, LineList, load_yaml_text
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -182,9 +181,13 @@ class _Loader:
     def _query(self, text: str, path: str, model: str | None) -> str:
         """The normalized form of one rendered query, parsed once per distinct text."""
         dialect = self.config.dialect
-        return self.sql_cache.normalized(
-            text, lambda: normalize(parse_query(text, dialect, path=path, model=model), dialect)
-        )
+
+        def parse() -> str:
+            from tidegate.project.sql import normalize, parse_query  # sqlglot: only for new text
+
+            return normalize(parse_query(text, dialect, path=path, model=model), dialect)
+
+        return self.sql_cache.normalized(text, parse)
 
     def _kind(self, config: dict[str, Any], path: str, name: str) -> Kind:
         materialized = str(config.get("materialized") or "table")

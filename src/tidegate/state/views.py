@@ -24,6 +24,22 @@ def environment_schema(schema: str, environment: str) -> str:
     return schema if environment == "prod" else f"{schema}__{environment}"
 
 
+def environment_view(engine: EngineAdapter, environment: str, model: str, schema: str) -> str:
+    """The relation of `model`'s view in `environment`."""
+    return engine.relation(environment_schema(schema, environment), model)
+
+
+def internal_relations(engine: EngineAdapter) -> dict[str, str]:
+    """Every relation in tidegate's internal schemas, with its kind ("table" or "view")."""
+    return {engine.relation(schema, name): kind for schema, name, kind in engine.relations(INTERNAL_PREFIX)}
+
+
+def relations_read(record: SnapshotRecord) -> list[str]:
+    """The relations an environment using `record` reads: its own table or view, and the tables
+    that view reads (`parents`), which may belong to other snapshot records."""
+    return [relation for relation in (record.physical, *record.parents) if relation]
+
+
 class _Pointer(Protocol):
     @property
     def physical(self) -> str | None: ...
@@ -70,13 +86,11 @@ def swap_views(
         engine.create_schema(environment_schema(schema, environment))
     moved = [name for name in changed if name in previous and previous[name].schema != models[name].schema]
     for name in [*removed, *moved]:
-        record = previous[name]
-        engine.drop_view(engine.relation(environment_schema(record.schema, environment), name))
+        engine.drop_view(environment_view(engine, environment, name, previous[name].schema))
     for name in changed:
         record = models[name]
         engine.create_view(
-            engine.relation(environment_schema(record.schema, environment), name),
-            f"SELECT * FROM {record.physical}",
+            environment_view(engine, environment, name, record.schema), f"SELECT * FROM {record.physical}"
         )
     return state.write_version(
         environment,

@@ -1,0 +1,120 @@
+"""The janitor: drop what no environment needs any more, and expire pull-request environments.
+
+A snapshot is needed while an environment's current version uses it, while a version that
+stopped being current less than the retention ago uses it (so it can be rolled back to), or while
+it is younger than the retention (an apply running or interrupted: its rerun reuses it). A table
+any of those versions or needed snapshots reads is never dropped, whichever snapshot record names
+it.
+
+Expiring an environment holds its lock (the `drop_environment` callback); the sweep holds the lock
+of every environment of the warehouse, so no apply, promotion, rollback or run can move one
+between reading the versions and dropping. An apply of a saved plan that creates a new environment
+from a snapshot dropped meanwhile fails at its swap and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tidegate.engines.base import EngineAdapter
+from tidegate.state.store import EnvironmentVersion, StateStore, now
+from tidegate.state.views import internal_relations, relations_read
+
+
+@dataclass(frozen=True)
+class JanitorReport:
+    dropped_snapshots: list[str]
+    dropped_orphans: list[str]
+    expired_environments: list[str]
+
+
+class Janitor:
+    """Cleans one warehouse. `drop_environment` removes an environment under its own lock."""
+
+    def __init__(
+        self,
+        engine: EngineAdapter,
+        state: StateStore,
+        *,
+        drop_environment: Callable[[str], None],
+        lock_timeout: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.state = state
+        self.drop_environment = drop_environment
+        self.lock_timeout = lock_timeout
+        self.on_wait = on_wait
+
+    def clean(
+        self, retention: timedelta, pull_request_prefix: str, pull_request_ttl: timedelta
+    ) -> JanitorReport:
+        """Expire pull-request environments older than their ttl, then drop the snapshots no
+        environment needs (see the module) and relations left in internal schemas by killed runs."""
+        expired = self._expire_pull_requests(pull_request_prefix, pull_request_ttl)
+        engine, state = self.engine, self.state
+        with ExitStack() as locks:
+            for current in state.environments():  # in name order, so two janitors cannot deadlock
+                locks.enter_context(
+                    state.lock(current.environment, timeout=self.lock_timeout, on_wait=self.on_wait)
+                )
+            cutoff = now() - retention
+            needed, physical_needed = _needed(state.all_versions(), cutoff)
+            needed |= state.built_since(cutoff)
+            records = state.all_snapshots()
+            doomed = [r for r in records if r.identity not in needed and r.physical not in physical_needed]
+            gone = {r.identity for r in doomed}
+            keep = set(physical_needed)
+            for record in records:
+                if record.identity not in gone:
+                    keep.update(relations_read(record))
+            with engine.transaction():
+                for record in doomed:
+                    if record.physical and record.physical not in keep:
+                        _drop(engine, record.physical, record.kind)
+                state.delete_snapshots(doomed)
+                orphans = []
+                for relation, kind in internal_relations(engine).items():
+                    if relation not in keep:
+                        _drop(engine, relation, kind)
+                        orphans.append(relation)
+        return JanitorReport([f"{r.model}@{r.version}" for r in doomed], orphans, expired)
+
+    def _expire_pull_requests(self, prefix: str, ttl: timedelta) -> list[str]:
+        expired = []
+        for version in self.state.environments():
+            if prefix and version.environment.startswith(prefix) and version.created_at < now() - ttl:
+                self.drop_environment(version.environment)
+                expired.append(version.environment)
+        return expired
+
+
+def _needed(
+    versions: list[EnvironmentVersion], cutoff: datetime
+) -> tuple[set[tuple[str, str, str]], set[str]]:
+    """Snapshots (and the relations they read) of the versions that are current or stopped
+    being current at or after `cutoff`: a rollback may still return to those."""
+    history: dict[str, list[EnvironmentVersion]] = {}
+    for version in versions:
+        history.setdefault(version.environment, []).append(version)
+    needed: set[tuple[str, str, str]] = set()
+    physical: set[str] = set()
+    for chain in history.values():
+        chain.sort(key=lambda v: v.version)
+        for version, successor in zip(chain, [*chain[1:], None], strict=True):
+            if successor is not None and successor.created_at < cutoff:
+                continue
+            for record in version.models.values():
+                needed.add(record.identity)
+                physical.update(relations_read(record))
+    return needed, physical
+
+
+def _drop(engine: EngineAdapter, relation: str, kind: str) -> None:
+    if kind == "view":
+        engine.drop_view(relation)
+    else:
+        engine.drop_table(relation)
