@@ -103,14 +103,16 @@ class Context:
         key = self._warehouse_key(environment)
         if key not in self._warehouses:
             engine = connect(self.config.connection_for(environment), self.root, on_wait=self.on_wait)
-            self._warehouses[key] = (engine, StateStore(engine))
+            self._warehouses[key] = (engine, StateStore(engine.state_engine()))
         return self._warehouses[key]
 
     def _warehouse_key(self, environment: str) -> str:
         return self.config.connection_for(environment).key(self.root)
 
     def close(self) -> None:
-        for engine, _ in self._warehouses.values():
+        for engine, state in self._warehouses.values():
+            if state.engine is not engine:
+                state.engine.close()
             engine.close()
         self._warehouses.clear()
 

@@ -1,24 +1,44 @@
-"""Engine adapters behind one protocol (see :mod:`tidegate.engines.base`)."""
+"""Engine adapters behind one protocol (see :mod:`tidegate.engines.base`).
+
+Each engine lives in its own module and is imported only when a project uses it, so DuckDB users
+never import psycopg or PySpark.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
 from tidegate.engines.base import EngineAdapter, QueryResult
-from tidegate.project.config import ConnectionConfig, parse_duration
+from tidegate.errors import ConfigError
+from tidegate.project.config import ConnectionConfig
+
+ADAPTERS = {
+    "duckdb": "tidegate.engines.duckdb:DuckDBAdapter",
+    "postgres": "tidegate.engines.postgres:PostgresAdapter",
+    "spark": "tidegate.engines.spark:SparkAdapter",
+}
+
+
+def adapter_class(engine: str) -> type[EngineAdapter]:
+    module, _, name = ADAPTERS[engine].partition(":")
+    try:
+        adapter: type[EngineAdapter] = getattr(importlib.import_module(module), name)
+        return adapter
+    except ImportError as error:
+        extra = {"postgres": "postgres", "spark": "spark"}.get(engine, engine)
+        raise ConfigError(
+            f"the {engine} engine needs a package that is not installed: {error.name}",
+            hint=f"pip install 'tidegate[{extra}]'",
+        ) from None
 
 
 def connect(
     connection: ConnectionConfig, root: Path, *, on_wait: Callable[[str], None] | None = None
 ) -> EngineAdapter:
     """Open the warehouse a connection describes."""
-    if connection.engine == "duckdb":
-        from tidegate.engines.duckdb import DuckDBAdapter
-
-        path = connection.path if connection.path == ":memory:" else str(root / connection.path)
-        return DuckDBAdapter.open(path, lock_timeout=parse_duration(connection.lock_timeout), on_wait=on_wait)
-    raise NotImplementedError(connection.engine)  # pragma: no cover - pydantic allows only known engines
+    return adapter_class(connection.engine).connect(connection, root, on_wait=on_wait)
 
 
-__all__ = ["EngineAdapter", "QueryResult", "connect"]
+__all__ = ["ADAPTERS", "EngineAdapter", "QueryResult", "adapter_class", "connect"]

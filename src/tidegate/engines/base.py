@@ -11,7 +11,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tidegate.project.config import ConnectionConfig
 
 
 @dataclass(frozen=True)
@@ -27,12 +32,22 @@ class EngineAdapter(abc.ABC):
     """sqlglot dialect that statements for this engine are generated in."""
     SUPPORTS_TRANSACTIONAL_DDL = True
     """Whether CREATE/DROP can be rolled back, so a view swap is atomic."""
+    SUPPORTS_ADVISORY_LOCKS = False
+    """Whether the engine has session locks it releases when a session dies (PostgreSQL);
+    without them the state store keeps a lock table."""
+
+    @classmethod
+    @abc.abstractmethod
+    def connect(
+        cls, connection: ConnectionConfig, root: Path, *, on_wait: Callable[[str], None] | None = None
+    ) -> EngineAdapter:
+        """Open the warehouse of a connection from `tidegate.yml` (paths relative to `root`)."""
 
     # statements --------------------------------------------------------------------------
 
     @abc.abstractmethod
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> None:
-        """Run one statement, discarding any result."""
+        """Run one statement, discarding any result. Parameters are `?` placeholders."""
 
     @abc.abstractmethod
     def fetch(self, sql: str, parameters: Sequence[Any] = ()) -> QueryResult:
@@ -122,7 +137,21 @@ class EngineAdapter(abc.ABC):
     def write_dataframe(self, relation: str, frame: Any) -> None:
         """Create `relation` from what a Python model returned."""
 
-    # locks -------------------------------------------------------------------------------
+    # state and locks ---------------------------------------------------------------------
+
+    def state_engine(self) -> EngineAdapter:
+        """Where tidegate's own state lives: the warehouse itself, unless the engine has no
+        transactions (Spark), in which case its adapter opens a transactional store."""
+        return self
+
+    def try_advisory_lock(self, key: str) -> bool:
+        """Take a lock the engine releases when this session ends (so a killed run never blocks
+        the next); False if another session holds it. Only with SUPPORTS_ADVISORY_LOCKS."""
+        raise NotImplementedError(f"{type(self).__name__} has no advisory locks")
+
+    def advisory_unlock(self, key: str) -> None:
+        """Release a lock taken with `try_advisory_lock`."""
+        raise NotImplementedError(f"{type(self).__name__} has no advisory locks")
 
     @property
     def lock_owner(self) -> str:

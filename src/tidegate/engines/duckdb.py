@@ -15,6 +15,7 @@ from typing import Any
 
 from tidegate.engines.base import EngineAdapter, QueryResult
 from tidegate.errors import EngineError, InvalidSQL, LockError
+from tidegate.project.config import ConnectionConfig, parse_duration
 
 
 class DuckDBAdapter(EngineAdapter):
@@ -23,6 +24,13 @@ class DuckDBAdapter(EngineAdapter):
     def __init__(self, connection: Any, path: str) -> None:
         self._connection = connection
         self.path = path
+
+    @classmethod
+    def connect(
+        cls, connection: ConnectionConfig, root: Path, *, on_wait: Callable[[str], None] | None = None
+    ) -> DuckDBAdapter:
+        path = connection.path if connection.path == ":memory:" else str(root / connection.path)
+        return cls.open(path, lock_timeout=parse_duration(connection.lock_timeout), on_wait=on_wait)
 
     @classmethod
     def open(

@@ -81,25 +81,62 @@ class _Strict(BaseModel):
 
 
 class ConnectionConfig(_Strict):
-    """Where an environment's warehouse is. Several environments share one to share snapshots."""
+    """Where an environment's warehouse is. Several environments share one to share snapshots.
 
-    engine: Literal["duckdb"] = "duckdb"
+    DuckDB takes `path`; PostgreSQL a `dsn` (credentials only as `${VAR}` references, expanded
+    when connecting); Spark a `master` (`local[2]`) or a Spark Connect `remote` (`sc://host:port`).
+    """
+
+    engine: Literal["duckdb", "postgres", "spark"] = "duckdb"
     path: str = "warehouse.duckdb"
+    dsn: str | None = None
+    statement_timeout: str | int | None = None
+    master: str = "local[2]"
+    remote: str | None = None
+    table_format: Literal["parquet", "delta"] = "parquet"
+    warehouse_dir: str = "spark-warehouse"
+    state_path: str = ".tidegate/spark-state.duckdb"
+    """Spark has no transactions: its state lives in this DuckDB file (or in `state_dsn`)."""
+    state_dsn: str | None = None
     per_user: bool = False
     threads: int = Field(default=4, ge=1, le=64)
     lock_timeout: str | int = "60s"
 
-    @field_validator("lock_timeout")
+    @field_validator("lock_timeout", "statement_timeout")
     @classmethod
-    def _valid_timeout(cls, value: str | int) -> str | int:
-        parse_duration(value)
+    def _valid_timeout(cls, value: str | int | None) -> str | int | None:
+        if value is not None and parse_duration(value) < 0:
+            raise ValueError("a timeout cannot be negative")
         return value
 
+    @model_validator(mode="after")
+    def _engine_settings(self) -> ConnectionConfig:
+        if self.engine == "postgres" and not self.dsn:
+            raise ValueError("a postgres environment needs a dsn (e.g. dsn: ${PROD_DSN})")
+        return self
+
     def key(self, root: Path) -> str:
-        """Identity of the warehouse: environments with equal keys share a state store."""
+        """Identity of the warehouse: environments with equal keys share a state store.
+
+        Never contains credentials: it is written into saved plans."""
+        if self.engine == "postgres":
+            return f"postgres:{_dsn_identity(expand_env_refs(self.dsn or ''))}"
+        if self.engine == "spark":
+            return f"spark:{self.remote or self.master}:{(root / self.warehouse_dir).resolve()}"
         if self.path == ":memory:":
             return f"{self.engine}::memory:"
         return f"{self.engine}:{(root / self.path).resolve()}"
+
+
+def _dsn_identity(dsn: str) -> str:
+    """host:port/dbname of a libpq connection string or URL, without user or password."""
+    from urllib.parse import urlparse
+
+    if "://" in dsn:
+        url = urlparse(dsn)
+        return f"{url.hostname or 'localhost'}:{url.port or 5432}{url.path or '/'}"
+    fields = dict(part.split("=", 1) for part in dsn.split() if "=" in part)
+    return f"{fields.get('host', 'localhost')}:{fields.get('port', '5432')}/{fields.get('dbname', '')}"
 
 
 class PullRequestConfig(_Strict):

@@ -154,7 +154,10 @@ class StateStore:
     # snapshots ---------------------------------------------------------------------------
 
     def record_snapshot(self, snapshot: SnapshotRecord, engine: EngineAdapter | None = None) -> None:
-        (engine or self.engine).execute(
+        """Record a built snapshot; on `engine` (a build's worker, inside the build's transaction)
+        when the state lives in that warehouse, so the table and its record commit together."""
+        target = engine if engine is not None and engine.state_engine() is engine else self.engine
+        target.execute(
             f"INSERT INTO {SCHEMA}.snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
                 snapshot.model,
@@ -304,6 +307,40 @@ class StateStore:
         blocks the next one.
         """
         self.ensure()
+        if self.engine.SUPPORTS_ADVISORY_LOCKS:
+            with self._advisory_lock(environment, f"tidegate:{environment}", timeout, on_wait):
+                yield
+        else:
+            with self._table_lock(environment, timeout, on_wait):
+                yield
+
+    @contextmanager
+    def _advisory_lock(
+        self, environment: str, key: str, timeout: float, on_wait: Callable[[str], None] | None
+    ) -> Iterator[None]:
+        """The engine's own session lock (PostgreSQL): released by the server if we die."""
+        deadline = time.monotonic() + timeout
+        announced = False
+        while not self.engine.try_advisory_lock(key):
+            if time.monotonic() >= deadline:
+                raise LockError(
+                    f"environment {environment!r} is locked by another run, which is still running",
+                    hint="wait for it to finish, or raise lock_timeout in tidegate.yml",
+                )
+            if not announced and on_wait is not None:
+                on_wait(f"waiting for the lock on {environment!r}, held by another run")
+                announced = True
+            time.sleep(0.1)
+        try:
+            yield
+        finally:
+            self.engine.advisory_unlock(key)
+
+    @contextmanager
+    def _table_lock(
+        self, environment: str, timeout: float, on_wait: Callable[[str], None] | None
+    ) -> Iterator[None]:
+        """A row in `_tidegate.locks`, for engines without session locks (DuckDB)."""
         deadline = time.monotonic() + timeout
         announced = False
         while not self._try_lock(environment):
