@@ -1,0 +1,107 @@
+"""Projects on every engine: the same behaviour suite runs on DuckDB, PostgreSQL and Spark.
+
+PostgreSQL tests get a fresh database each on the server at 127.0.0.1:5432 and skip when it is
+not there, unless TIDEGATE_REQUIRE_PG=1 (CI) makes that a failure. Spark tests share one local
+session per test process and drop the databases they made.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN_DSN = os.environ.get("TIDEGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+ENGINES = ["duckdb", "postgres", "spark"]
+
+
+def postgres_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+def require_postgres() -> None:
+    if not postgres_available():
+        if os.environ.get("TIDEGATE_REQUIRE_PG") == "1":
+            pytest.fail(f"PostgreSQL is required (TIDEGATE_REQUIRE_PG=1) but {PG_ADMIN_DSN} is unreachable")
+        pytest.skip("PostgreSQL is not running at 127.0.0.1:5432")
+
+
+def require_spark() -> None:
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java")
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A new, empty database; its DSN (no password: trust auth)."""
+    require_postgres()
+    import psycopg
+
+    name = f"tg_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def spark_isolation() -> Iterator[None]:
+    """Drop every Spark database a test made; the session itself is shared."""
+    require_spark()
+    yield
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        for database in session.catalog.listDatabases():
+            if database.name != "default":
+                session.sql(f"DROP DATABASE IF EXISTS `{database.name}` CASCADE")
+
+
+def environment_line(engine: str, request: pytest.FixtureRequest) -> str:
+    """The connection of every environment of the test project, for `engine`."""
+    if engine == "duckdb":
+        return "{engine: duckdb, path: warehouse.duckdb, threads: 2, lock_timeout: 5s}"
+    if engine == "postgres":
+        dsn = request.getfixturevalue("postgres_database")
+        return f'{{engine: postgres, dsn: "{dsn}", threads: 2, lock_timeout: 5s}}'
+    request.getfixturevalue("spark_isolation")
+    return (
+        '{engine: spark, master: "local[1]", warehouse_dir: spark-warehouse, '
+        "state_path: .tidegate/state.duckdb, threads: 1, lock_timeout: 5s}"
+    )
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def engine_project(
+    engine: str, make_project: Callable[..., Path], request: pytest.FixtureRequest
+) -> Callable[..., Path]:
+    """`engine_project(files)`: a project whose environments all live on the engine under test."""
+    connection = environment_line(engine, request)
+    config = (
+        "name: test\ndialect: duckdb\n"
+        f"environments:\n  prod: {connection}\n  dev: {connection}\n"
+        "promotion: [dev, prod]\n"
+    )
+
+    def make(files: dict[str, str]) -> Path:
+        return make_project(files, config=config)
+
+    return make

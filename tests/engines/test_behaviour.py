@@ -1,0 +1,291 @@
+"""One behavioural suite, the same expectations on every engine (DuckDB, PostgreSQL, Spark).
+
+Each test is a short story through the public API (`Context`) on a real engine: load, plan,
+apply, breaking and non-breaking changes, tests, unit tests, seeds, incremental merges,
+promotion, rollback, locking and the janitor.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_files
+from tidegate.context import Context
+from tidegate.errors import CheckFailed, LockError
+from tidegate.state.views import INTERNAL_PREFIX
+
+PROJECT = {
+    "seeds/raw_orders.csv": "id,customer_id,amount,status,ordered_on\n"
+    "1,1,10,paid,2024-01-05\n2,1,20,paid,2024-01-06\n3,2,5,refunded,2024-02-01\n4,3,7,paid,2024-02-03\n",
+    "models/schema.yml": """
+        version: 2
+        seeds:
+          - name: raw_orders
+            config: {column_types: {ordered_on: date}}
+        models:
+          - name: customer_totals
+            columns:
+              - name: customer_id
+                data_tests: [unique, not_null]
+          - name: stg_orders
+            columns:
+              - name: status
+                data_tests:
+                  - accepted_values: {values: [paid, refunded]}
+        unit_tests:
+          - name: totals_count_only_paid_orders
+            model: customer_totals
+            given:
+              - input: ref('stg_orders')
+                rows:
+                  - {customer_id: 1, amount: 10, status: paid}
+                  - {customer_id: 1, amount: 99, status: refunded}
+            expect:
+              rows:
+                - {customer_id: 1, total: 10, orders: 1}
+    """,
+    "models/stg_orders.sql": """
+        {{ config(materialized='view') }}
+        select id as order_id, customer_id, amount, status, ordered_on from {{ ref('raw_orders') }}
+    """,
+    "models/customer_totals.sql": """
+        select customer_id, sum(amount) as total, count(*) as orders
+        from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
+    """,
+    "models/big_customers.sql": "select customer_id, total from {{ ref('customer_totals') }} where total > 8",
+    "models/order_count.sql": "select count(*) as n from {{ ref('stg_orders') }}",
+    "models/passthrough.py": "def model(customer_totals):\n    return customer_totals\n",
+}
+
+
+def rows(ctx: Context, environment: str, sql: str) -> list[tuple[object, ...]]:
+    """Query results with numbers as ints, comparable across engines (Decimal, float, int)."""
+    return [
+        tuple(
+            int(value) if isinstance(value, (int, float)) or type(value).__name__ == "Decimal" else value
+            for value in row
+        )
+        for row in ctx.query(environment, sql).rows
+    ]
+
+
+def internal_relations(ctx: Context) -> set[tuple[str, str]]:
+    return {(schema, name) for schema, name, _ in ctx.engine("prod").relations(INTERNAL_PREFIX)}
+
+
+@pytest.fixture
+def built(engine_project: Callable[..., Path]) -> Callable[..., tuple[Path, Context]]:
+    """Write the project, build prod, and hand back the root and an open context."""
+    contexts: list[Context] = []
+
+    def build(extra: dict[str, str] | None = None) -> tuple[Path, Context]:
+        root = engine_project({**PROJECT, **(extra or {})})
+        ctx = Context(root)
+        contexts.append(ctx)
+        _, result = ctx.plan_and_apply("prod")
+        assert result is not None and result.version == 1
+        return root, ctx
+
+    yield build  # type: ignore[misc]
+    for ctx in contexts:
+        ctx.close()
+
+
+def reopen(root: Path, ctx: Context) -> Context:
+    ctx.close()
+    return Context(root)
+
+
+def test_build_prod_then_a_second_plan_has_nothing_to_do(built) -> None:
+    root, ctx = built()
+    assert rows(ctx, "prod", "select customer_id, total, orders from customer_totals order by 1") == [
+        (1, 30, 2),
+        (3, 7, 1),
+    ]
+    assert rows(ctx, "prod", "select count(*) from passthrough") == [(2,)]
+    assert rows(ctx, "prod", "select count(*) from stg_orders where ordered_on >= date '2024-02-01'") == [
+        (2,)
+    ]
+    ctx = reopen(root, ctx)
+    assert not ctx.plan("prod").has_changes
+    ctx.close()
+
+
+def test_formatting_only_change_plans_nothing(built) -> None:
+    root, ctx = built()
+    write_files(
+        root,
+        {
+            "models/customer_totals.sql": """
+                -- formatted differently
+                SELECT customer_id,
+                       SUM(amount) AS total,
+                       COUNT(*) AS orders
+                FROM {{ ref('stg_orders') }}
+                WHERE status = 'paid'
+                GROUP BY customer_id
+            """
+        },
+    )
+    ctx = reopen(root, ctx)
+    assert not ctx.plan("prod").has_changes
+    ctx.close()
+
+
+def test_breaking_change_in_dev_rebuilds_it_and_downstream_and_leaves_prod(built) -> None:
+    root, ctx = built()
+    write_files(
+        root,
+        {
+            "models/customer_totals.sql": """
+                select customer_id, sum(amount) as total, count(*) as orders
+                from {{ ref('stg_orders') }} where status = 'paid' and amount >= 10 group by customer_id
+            """
+        },
+    )
+    ctx = reopen(root, ctx)
+    plan = ctx.plan("dev")
+    assert {b.model for b in plan.builds if b.reused_from is None} == {
+        "customer_totals",
+        "big_customers",
+        "passthrough",
+    }
+    ctx.apply(plan)
+    assert rows(ctx, "dev", "select count(*) from customer_totals where customer_id = 3") == [(0,)]
+    assert rows(ctx, "prod", "select count(*) from customer_totals where customer_id = 3") == [(1,)]
+    ctx.close()
+
+
+def test_adding_a_column_keeps_children_that_do_not_read_it(built) -> None:
+    root, ctx = built()
+    write_files(
+        root,
+        {
+            "models/customer_totals.sql": """
+                select customer_id, sum(amount) as total, count(*) as orders, max(amount) as biggest
+                from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
+            """
+        },
+    )
+    ctx = reopen(root, ctx)
+    plan = ctx.plan("dev")
+    # big_customers names its columns: it keeps its table; passthrough returns everything: rebuilt
+    assert {b.model for b in plan.builds if b.reused_from is None} == {"customer_totals", "passthrough"}
+    ctx.apply(plan)
+    assert rows(ctx, "dev", "select biggest from customer_totals where customer_id = 1") == [(20,)]
+    ctx.close()
+
+
+def test_promote_copies_nothing_and_rollback_restores(built) -> None:
+    root, ctx = built()
+    write_files(root, {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"})
+    ctx = reopen(root, ctx)
+    ctx.plan_and_apply("dev")
+    before = internal_relations(ctx)
+    assert ctx.promote("dev", "prod") == 2
+    assert internal_relations(ctx) == before
+    assert rows(ctx, "prod", "select n from order_count") == [(40,)]
+    assert ctx.rollback("prod") == 3
+    assert rows(ctx, "prod", "select n from order_count") == [(4,)]
+    assert [v.action for v in ctx.history("prod")] == ["apply", "promote", "rollback"]
+    ctx.close()
+
+
+def test_a_failing_data_test_leaves_the_environment_as_it_was(built) -> None:
+    root, ctx = built()
+    write_files(root, {"seeds/raw_orders.csv": PROJECT["seeds/raw_orders.csv"] + "5,4,1,lost,2024-03-01\n"})
+    ctx = reopen(root, ctx)
+    with pytest.raises(CheckFailed, match="accepted_values"):
+        ctx.plan_and_apply("prod")
+    assert ctx.current("prod").version == 1
+    assert rows(ctx, "prod", "select count(*) from stg_orders") == [(4,)]
+    ctx.close()
+
+
+def test_a_failing_unit_test_blocks_before_building(built) -> None:
+    root, ctx = built()
+    write_files(
+        root,
+        {
+            "models/customer_totals.sql": """
+                select customer_id, sum(amount) as total, count(*) as orders
+                from {{ ref('stg_orders') }} group by customer_id
+            """
+        },
+    )
+    ctx = reopen(root, ctx)
+    plan = ctx.plan("prod")
+    with pytest.raises(CheckFailed, match="unit test"):
+        ctx.apply(plan)
+    assert ctx.current("prod").version == 1
+    assert ("customer_totals", plan.mapping["customer_totals"].fingerprint) not in ctx.state(
+        "prod"
+    ).snapshots()
+    ctx.close()
+
+
+def test_incremental_model_merges_new_source_rows(engine_project: Callable[..., Path]) -> None:
+    root = engine_project(
+        {
+            "models/sources.yml": "sources:\n  - name: raw\n    tables: [{name: events}]\n",
+            "models/events.sql": """
+                {{ config(materialized='incremental', unique_key='id') }}
+                select id, value from {{ source('raw', 'events') }}
+                {% if is_incremental() %} where id >= (select max(id) from {{ this }}) {% endif %}
+            """,
+        }
+    )
+    with Context(root) as ctx:
+        engine = ctx.engine("prod")
+        engine.create_schema("raw")
+        engine.execute("CREATE TABLE raw.events (id INT, value INT)")
+        engine.execute("INSERT INTO raw.events VALUES (1, 10), (2, 20)")
+        ctx.plan_and_apply("prod")
+        engine.execute("INSERT INTO raw.events VALUES (3, 30)")
+        assert ctx.run("prod") == ["events"]
+        # the run re-reads id 2 (>= the max): a merge on id keeps one row of it, an append two
+        assert rows(ctx, "prod", "select id, value from events order by id") == [(1, 10), (2, 20), (3, 30)]
+
+
+def test_a_second_apply_on_a_locked_environment_waits_then_fails_clearly(built) -> None:
+    root, ctx = built()
+    state = ctx.state("prod")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with state.lock("prod", timeout=5):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        other = Context(root)
+        with pytest.raises(LockError, match="prod"), other.state("prod").lock("prod", timeout=0.5):
+            pass
+        other.close()
+    finally:
+        release.set()
+        holder.join()
+    with ctx.state("prod").lock("prod", timeout=2):
+        pass
+    ctx.close()
+
+
+def test_janitor_drops_what_no_environment_needs(built) -> None:
+    root, ctx = built()
+    write_files(root, {"models/order_count.sql": "select count(*) + 1 as n from {{ ref('stg_orders') }}"})
+    ctx = reopen(root, ctx)
+    ctx.plan_and_apply("prod")
+    old = {name for _, name in internal_relations(ctx) if name.startswith("order_count__")}
+    assert len(old) == 2
+    report = ctx.janitor(retention="0s")
+    assert len(report.dropped_snapshots) == 1
+    assert len({name for _, name in internal_relations(ctx) if name.startswith("order_count__")}) == 1
+    assert rows(ctx, "prod", "select n from order_count") == [(5,)]
+    ctx.close()
