@@ -148,8 +148,16 @@ class Context:
         from tidegate.plan.planner import PlanRequest
 
         environment = self.environment(environment)
-        base_environment = base or self.config.pull_requests.base
-        return self._planner(environment).plan(
+        base_environment: str | None = base or self.config.pull_requests.base
+        notes = []
+        if base_environment and self._warehouse_key(base_environment) != self._warehouse_key(environment):
+            # snapshots live in one warehouse: another engine or database cannot read them
+            notes.append(
+                f"{base_environment} is in another warehouse ({self._warehouse_key(base_environment)}): "
+                f"{environment} cannot reuse its snapshots and builds every model"
+            )
+            base_environment = None
+        plan = self._planner(environment).plan(
             PlanRequest(
                 environment=environment,
                 base_environment=base_environment,
@@ -159,6 +167,7 @@ class Context:
                 skip_unit_tests=skip_unit_tests,
             )
         )
+        return plan.model_copy(update={"notes": notes}) if notes else plan
 
     def apply(self, plan: Plan, *, author: str | None = None) -> ApplyResult:
         """Apply a plan under the environment's lock; refuses if the environment moved since."""

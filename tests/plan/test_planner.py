@@ -287,3 +287,25 @@ def test_added_and_removed_models_have_no_breaking_category(layered: Path, open_
     (layered / "models/big_customers.sql").unlink()
     removed = open_context(layered).plan("prod")
     assert [(c.model, c.change, c.breaking) for c in removed.changes] == [("big_customers", "removed", None)]
+
+
+def test_an_environment_in_another_warehouse_rebuilds_everything_and_says_why(
+    make_project, open_context
+) -> None:
+    """Snapshots live in one warehouse: dev on another database cannot point views at prod's."""
+    from tests.conftest import LAYERED
+
+    config = (
+        "name: test\nenvironments:\n"
+        "  prod: {engine: duckdb, path: prod.duckdb}\n"
+        "  dev: {engine: duckdb, path: dev.duckdb}\n"
+    )
+    root = make_project(LAYERED, config=config)
+    ctx = open_context(root)
+    ctx.plan_and_apply("prod")
+    plan = ctx.plan("dev")
+    assert plan.base_environment is None
+    assert {b.model for b in plan.builds} == set(ctx.project.models)
+    assert any("another warehouse" in note and "builds every model" in note for note in plan.notes)
+    ctx.apply(plan)
+    assert ctx.query("dev", "select count(*) from customer_totals").rows == [(2,)]

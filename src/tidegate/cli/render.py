@@ -52,6 +52,8 @@ def render_plan(console: Console, plan: Plan) -> None:
     else:
         where = ": new environment"
     console.print(Text.assemble(("Plan for ", "bold"), (plan.environment, "bold magenta"), where))
+    for note in plan.notes:
+        console.print(Text.assemble(("note: ", "yellow"), note))
     if not plan.has_changes:
         console.print("[green]No changes.[/] The environment already matches the project.")
         return

@@ -159,6 +159,8 @@ class Plan(_Frozen):
     views_removed: list[str] = Field(default_factory=list)
     dashboards_affected: list[str] = Field(default_factory=list)
     full_refresh: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    """What a reviewer should know that the changes do not say (e.g. nothing could be reused)."""
 
     @property
     def has_changes(self) -> bool:
