@@ -41,6 +41,17 @@ def config_error(load_error: LoadError, config: str) -> ConfigError:
         ("dialect: duckdb\n", 1, ["name", "Field required"]),
         ("- name: t\n", 1, ["mapping"]),
         ("name: t\nname: u\n", 2, ["duplicate key 'name'"]),
+        ("name: t\nenvironments:\n  prod: {engine: postgres}\n", 3, ["needs a dsn"]),
+        (
+            "name: t\nenvironments:\n  prod: {engine: postgres, dsn: 'postgresql://me:hunter2@db/x'}\n",
+            3,
+            ["holds a password", "environment"],
+        ),
+        (
+            "name: t\nenvironments:\n  prod: {engine: postgres, dsn: 'host=db password=hunter2'}\n",
+            3,
+            ["password"],
+        ),
     ],
 )
 def test_invalid_config_is_reported_at_its_line(
@@ -105,3 +116,21 @@ def test_without_prod_unlisted_environments_use_the_first_one(load: Callable[...
 )
 def test_durations(text: str | int, seconds: int) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_a_password_in_a_dsn_is_refused_without_being_printed(load_error: LoadError) -> None:
+    error = config_error(
+        load_error,
+        "name: t\nenvironments:\n  prod: {engine: postgres, dsn: 'postgresql://me:hunter2@db/x'}\n",
+    )
+    assert "hunter2" not in str(error) and "hunter2" not in (error.hint or "")
+
+
+def test_the_warehouse_key_of_a_postgres_dsn_has_no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from tidegate.project.config import ConnectionConfig
+
+    monkeypatch.setenv("PROD_DSN", "postgresql://me:hunter2@db.example.com:6543/shop")
+    key = ConnectionConfig(engine="postgres", dsn="${PROD_DSN}").key(Path("."))
+    assert key == "postgres:db.example.com:6543/shop"

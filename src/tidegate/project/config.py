@@ -113,6 +113,12 @@ class ConnectionConfig(_Strict):
     def _engine_settings(self) -> ConnectionConfig:
         if self.engine == "postgres" and not self.dsn:
             raise ValueError("a postgres environment needs a dsn (e.g. dsn: ${PROD_DSN})")
+        for dsn in (self.dsn, self.state_dsn):
+            if dsn and _literal_password(dsn):
+                raise ValueError(
+                    "the dsn holds a password: credentials only come from the environment "
+                    "(dsn: ${PROD_DSN}, or password=${PGPASSWORD} / PGPASSWORD)"
+                )
         return self
 
     def key(self, root: Path) -> str:
@@ -126,6 +132,14 @@ class ConnectionConfig(_Strict):
         if self.path == ":memory:":
             return f"{self.engine}::memory:"
         return f"{self.engine}:{(root / self.path).resolve()}"
+
+
+def _literal_password(dsn: str) -> bool:
+    """Whether a connection string spells out a password instead of referencing a variable."""
+    text = _ENV_REF.sub("", dsn)
+    if re.search(r"(^|\s)password\s*=\s*\S", text):
+        return True
+    return bool(re.search(r"://[^/@\s]*:[^/@\s]+@", text))
 
 
 def _dsn_identity(dsn: str) -> str:
