@@ -98,6 +98,11 @@ class EngineAdapter(abc.ABC):
     def create_view(self, relation: str, query: str) -> None:
         self.execute(f"CREATE OR REPLACE VIEW {relation} AS {query}")
 
+    def lock_relations(self, relations: Sequence[str]) -> None:
+        """Lock views a swap is about to replace, all up front, so readers that lock them in
+        another order cannot deadlock with the swap. Nothing to do where readers take no locks."""
+        return
+
     def drop_table(self, relation: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {relation}")
 

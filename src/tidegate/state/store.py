@@ -140,7 +140,9 @@ class StateStore:
                 break
             except EngineError as error:
                 # another connection to the same database is creating the schema right now
-                if "conflict" not in str(error).lower() or attempt == 49:
+                text = str(error).lower()
+                racing = ("conflict", "duplicate key", "already exists")
+                if not any(word in text for word in racing) or attempt == 49:
                     raise
                 time.sleep(0.05)
         rows = self.engine.fetch(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'state_version'").rows

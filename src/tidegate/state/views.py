@@ -82,9 +82,40 @@ def swap_views(
     `run`) or alone (apply, promote, rollback), readers see all of the change or none of it.
     """
     changed, removed = view_changes(previous, models)
+    try:
+        _point_views(engine, environment, models, previous, changed, removed)
+        return state.write_version(
+            environment,
+            models,
+            action=action,
+            source=source,
+            git_commit=git_commit,
+            author=author,
+            message=message,
+        )
+    except BaseException:
+        if not engine.SUPPORTS_TRANSACTIONAL_DDL:  # no rollback (Spark): undo what we can
+            _restore_views(engine, environment, models, previous, changed, removed)
+        raise
+
+
+def _point_views(
+    engine: EngineAdapter,
+    environment: str,
+    models: dict[str, SnapshotRecord],
+    previous: dict[str, SnapshotRecord],
+    changed: list[str],
+    removed: list[str],
+) -> None:
+    """Create or replace every changed view first, so that on an engine without transactional
+    DDL the state is recorded only once all of them point at their new snapshots."""
     for schema in sorted({models[name].schema for name in changed}):
         engine.create_schema(environment_schema(schema, environment))
     moved = [name for name in changed if name in previous and previous[name].schema != models[name].schema]
+    engine.lock_relations(
+        [environment_view(engine, environment, name, previous[name].schema) for name in [*removed, *moved]]
+        + [environment_view(engine, environment, name, models[name].schema) for name in changed]
+    )
     for name in [*removed, *moved]:
         engine.drop_view(environment_view(engine, environment, name, previous[name].schema))
     for name in changed:
@@ -92,12 +123,32 @@ def swap_views(
         engine.create_view(
             environment_view(engine, environment, name, record.schema), f"SELECT * FROM {record.physical}"
         )
-    return state.write_version(
-        environment,
-        models,
-        action=action,
-        source=source,
-        git_commit=git_commit,
-        author=author,
-        message=message,
-    )
+
+
+def _restore_views(
+    engine: EngineAdapter,
+    environment: str,
+    models: dict[str, SnapshotRecord],
+    previous: dict[str, SnapshotRecord],
+    changed: list[str],
+    removed: list[str],
+) -> None:
+    """Best effort: point the views of a failed swap back where `previous` had them."""
+    from tidegate.errors import EngineError
+
+    for name in sorted({*changed, *removed}):
+        try:
+            if (
+                name in models
+                and models[name].physical
+                and (name not in previous or previous[name].schema != models[name].schema)
+            ):
+                engine.drop_view(environment_view(engine, environment, name, models[name].schema))
+            before = previous.get(name)
+            if before is not None and before.physical:
+                engine.create_view(
+                    environment_view(engine, environment, name, before.schema),
+                    f"SELECT * FROM {before.physical}",
+                )
+        except EngineError:
+            continue
