@@ -26,13 +26,13 @@ from typing import Any
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tidegate.engines.base import EngineAdapter, QueryResult
+from tidegate.engines.placeholders import split_on_placeholders
 from tidegate.errors import ConfigError, EngineError, InvalidSQL, LockError
-from tidegate.project.config import ConnectionConfig, expand_env_refs, parse_duration
+from tidegate.project.config import ConnectionConfig, dsn_identity, expand_env_refs, parse_duration
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL truncates longer identifiers silently (NAMEDATALEN - 1): refuse them instead."""
 
-_ENV_ONLY = re.compile(r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\})+$")
 
 # SQLSTATEs of class 42 ("syntax error or access rule violation") that do not mean the SQL is
 # wrong: permissions, and objects that already exist (a state of the warehouse, not of the SQL).
@@ -75,9 +75,7 @@ class PostgresAdapter(EngineAdapter):
     ) -> PostgresAdapter:
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-        raw = connection.dsn or ""
-        _refuse_written_password(raw)
-        dsn = expand_env_refs(raw)
+        dsn = expand_env_refs(connection.dsn or "")  # config refused a password written in it
         try:
             fields = conninfo_to_dict(dsn)
         except Exception:
@@ -85,7 +83,7 @@ class PostgresAdapter(EngineAdapter):
                 "the dsn is not a valid PostgreSQL connection string (not shown: it may hold a password)",
                 hint="use a URL (postgresql://user@host:5432/db) or key=value pairs (host=... dbname=...)",
             ) from None
-        identity = _identity(fields)
+        identity = dsn_identity(dsn)
         secrets = tuple(s for s in (str(fields.get("password") or ""), dsn) if s)
         extra: dict[str, Any] = {"application_name": fields.get("application_name") or "tidegate"}
         timeout_text = None
@@ -465,59 +463,8 @@ class PostgresAdapter(EngineAdapter):
 def to_pyformat(sql: str) -> str:
     """`?` placeholders to psycopg's `%s`, and a literal `%` to `%%`; a `?` in a string,
     quoted identifier, comment or dollar-quoted body stays as it is."""
-    out: list[str] = []
-    i, n = 0, len(sql)
-    while i < n:
-        char = sql[i]
-        end = i + 1
-        if char in "'\"":
-            end = i + 1
-            while end < n:
-                if sql[end] == char:
-                    if end + 1 < n and sql[end + 1] == char:
-                        end += 2
-                        continue
-                    end += 1
-                    break
-                end += 1
-        elif sql.startswith("--", i):
-            newline = sql.find("\n", i)
-            end = n if newline < 0 else newline
-        elif sql.startswith("/*", i):
-            close = sql.find("*/", i + 2)
-            end = n if close < 0 else close + 2
-        elif char == "$":
-            tag = re.match(r"\$[A-Za-z_0-9]*\$", sql[i:])
-            if tag and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-                close = sql.find(tag.group(0), i + len(tag.group(0)))
-                end = n if close < 0 else close + len(tag.group(0))
-        elif char == "?":
-            out.append("%s")
-            i += 1
-            continue
-        out.append(sql[i:end].replace("%", "%%"))
-        i = end
-    return "".join(out)
-
-
-def _refuse_written_password(dsn: str) -> None:
-    """A password written in tidegate.yml would end up in Git: only `${VAR}` is accepted."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        password = conninfo_to_dict(dsn).get("password")
-    except Exception:
-        return  # e.g. the whole dsn is one ${VAR}
-    if password and not _ENV_ONLY.match(str(password)):
-        raise ConfigError(
-            "the dsn has a password written in tidegate.yml",
-            hint="take it from the environment: dsn: ${PROD_DSN}, or put ${PGPASSWORD_PROD} in its place",
-        )
-
-
-def _identity(fields: dict[str, Any]) -> str:
-    host = str(fields.get("host") or fields.get("hostaddr") or "localhost")
-    return f"{host}:{fields.get('port') or 5432}/{fields.get('dbname') or fields.get('user') or ''}"
+    pieces = split_on_placeholders(sql, dollar_quotes=True)
+    return "%s".join(piece.replace("%", "%%") for piece in pieces)
 
 
 def _seconds_text(seconds: int) -> str:

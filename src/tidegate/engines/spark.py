@@ -42,6 +42,7 @@ from typing import Any
 
 from tidegate.engines.base import EngineAdapter, QueryResult
 from tidegate.engines.duckdb import DuckDBAdapter
+from tidegate.engines.placeholders import split_on_placeholders
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig, parse_duration
 
@@ -525,46 +526,15 @@ def _string(text: str) -> str:
 
 def bind_parameters(sql: str, parameters: Sequence[Any]) -> str:
     """Replace each `?` outside strings, quoted identifiers and comments by a quoted literal."""
-    values = list(parameters)
-    out: list[str] = []
-    i, n, used = 0, len(sql), 0
-    while i < n:
-        char = sql[i]
-        if char in "'\"`":
-            end = i + 1
-            while end < n:
-                if char != "`" and sql[end] == "\\":  # an escaped character in a string
-                    end += 2
-                elif sql[end] == char and char == "`" and sql.startswith("``", end):
-                    end += 2  # a backtick inside a quoted identifier
-                elif sql[end] == char:
-                    break
-                else:
-                    end += 1
-            out.append(sql[i : end + 1])
-            i = end + 1
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            end = n if end < 0 else end
-            out.append(sql[i:end])
-            i = end
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            out.append(sql[i:end])
-            i = end
-        elif char == "?":
-            if used >= len(values):
-                raise InvalidSQL(f"the statement has more ? placeholders than the {len(values)} parameters")
-            out.append(literal(values[used]))
-            used += 1
-            i += 1
-        else:
-            out.append(char)
-            i += 1
-    if used != len(values):
-        raise InvalidSQL(f"the statement has {used} ? placeholders for {len(values)} parameters")
-    return "".join(out)
+    pieces = split_on_placeholders(sql, quotes="'\"`", backslash_escapes=True)
+    if len(pieces) - 1 != len(parameters):
+        raise InvalidSQL(
+            f"the statement has {len(pieces) - 1} ? placeholders for {len(parameters)} parameters"
+        )
+    bound = [pieces[0]]
+    for value, piece in zip(parameters, pieces[1:], strict=True):
+        bound += [literal(value), piece]
+    return "".join(bound)
 
 
 _QUERY = re.compile(

@@ -126,7 +126,7 @@ class ConnectionConfig(_Strict):
 
         Never contains credentials: it is written into saved plans."""
         if self.engine == "postgres":
-            return f"postgres:{_dsn_identity(expand_env_refs(self.dsn or ''))}"
+            return f"postgres:{dsn_identity(expand_env_refs(self.dsn or ''))}"
         if self.engine == "spark":
             return f"spark:{self.remote or self.master}:{(root / self.warehouse_dir).resolve()}"
         if self.path == ":memory:":
@@ -142,7 +142,7 @@ def _literal_password(dsn: str) -> bool:
     return bool(re.search(r"://[^/@\s]*:[^/@\s]+@", text))
 
 
-def _dsn_identity(dsn: str) -> str:
+def dsn_identity(dsn: str) -> str:
     """host:port/dbname of a libpq connection string or URL, without user or password."""
     from urllib.parse import urlparse
 
