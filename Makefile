@@ -25,6 +25,7 @@ typecheck: $(STAMP)
 
 test: lint typecheck  ## install what the tests need, lint, type-check and run the tests
 	$(BIN)/pytest -n 2 -q
+	$(BIN)/python tests/engines/spark_connect.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
