@@ -355,15 +355,6 @@ class SparkAdapter(EngineAdapter):
             self.drop_table(relation)
             self.create_table_as(relation, query)
 
-    def drop_table(self, relation: str) -> None:
-        self.execute(f"DROP TABLE IF EXISTS {relation}")
-
-    def drop_view(self, relation: str) -> None:
-        self.execute(f"DROP VIEW IF EXISTS {relation}")
-
-    def insert_into(self, relation: str, query: str) -> None:
-        self.execute(f"INSERT INTO {relation} {query}")
-
     def merge_into(self, relation: str, query: str, keys: Sequence[str]) -> None:
         """Upsert on `keys`. Delta: one MERGE. Parquet: the table is rewritten (rows not matching
         `query`'s keys, then all of `query`) into a staging table that replaces it; not safe
