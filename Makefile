@@ -2,6 +2,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DBT_VENV := .venv-dbt
+DBT_STAMP := $(DBT_VENV)/.installed
 
 .PHONY: demo test lint typecheck bench clean
 
@@ -20,10 +22,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+# dbt-core in its own virtualenv, for the dbt parity tests (tests/dbt); 1.12 does not install here
+$(DBT_STAMP):
+	$(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/pip install --quiet --upgrade pip
+	$(DBT_VENV)/bin/pip install --quiet 'dbt-core>=1.11,<1.12' 'dbt-duckdb>=1.10,<1.12'
+	touch $(DBT_STAMP)
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck  ## install what the tests need, lint, type-check and run the tests
+test: lint typecheck $(DBT_STAMP)  ## install what the tests need, lint, type-check and run the tests
 	$(BIN)/pytest -n 2 -q
 	$(BIN)/python tests/engines/spark_connect.py
 
@@ -31,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DBT_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -21,7 +21,7 @@ from tidegate.plan.results import ApplyResult, Progress, TestResult
 from tidegate.project.config import PROD, ProjectConfig, load_config, parse_duration
 from tidegate.state import EnvironmentVersion, SnapshotRecord, StateStore
 from tidegate.state.janitor import Janitor, JanitorReport
-from tidegate.state.views import environment_schema, environment_view, internal_relations, swap_views
+from tidegate.state.views import environment_schema, internal_relations, record_view, swap_views
 
 if TYPE_CHECKING:
     from tidegate.graph import Fingerprint, Graph
@@ -291,9 +291,10 @@ class Context:
         version = self.current(environment)
         engine = self.engine(version.environment)
         views = {
-            name: environment_view(engine, version.environment, name, record.schema)
+            key: record_view(engine, version.environment, record)
             for name, record in version.models.items()
             if record.physical
+            for key in dict.fromkeys([record.view_name, name])  # the alias, and the model's name
         }
         return engine.fetch(resolve_names(sql, views, read=self.config.dialect, write=engine.dialect))
 
@@ -303,7 +304,7 @@ class Context:
         if record is None or not record.physical:
             raise StateError(f"environment {version.environment!r} has no model {model!r}")
         engine = self.engine(version.environment)
-        relation = environment_view(engine, version.environment, model, record.schema)
+        relation = record_view(engine, version.environment, record)
         return engine.fetch(f"SELECT * FROM {relation} LIMIT {int(limit)}")
 
     # tests -------------------------------------------------------------------------------
@@ -383,9 +384,9 @@ class Context:
             with engine.transaction():
                 if environment == PROD:
                     # prod's views live in the models' own schemas, beside what is not tidegate's
-                    for name, record in sorted(current.models.items()):
+                    for _, record in sorted(current.models.items()):
                         if record.physical:
-                            engine.drop_view(environment_view(engine, PROD, name, record.schema))
+                            engine.drop_view(record_view(engine, PROD, record))
                 else:
                     for schema in sorted({r.schema for r in current.models.values()}):
                         engine.drop_schema(environment_schema(schema, environment))

@@ -2,11 +2,69 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
 
 from tidegate.errors import ConfigError
 from tidegate.project.model import DataTest, ref_placeholder
 from tidegate.project.properties import TestSpec, parse_target
+
+if TYPE_CHECKING:
+    from tidegate.project.jinja import Renderer
+
+
+class Relation(str):
+    """The relation a custom generic test receives as `model`: text for the SQL, with dbt's
+    `name`, `identifier` and `schema` for macros that read them."""
+
+    __slots__ = ("identifier", "name", "schema")
+    identifier: str
+    name: str
+    schema: str
+
+    def __new__(cls, text: str, name: str) -> Relation:
+        relation = super().__new__(cls, text)
+        relation.name = relation.identifier = name
+        relation.schema = ""
+        return relation
+
+
+def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: dict[str, str]) -> DataTest:
+    """A generic test defined by a `{% test name(model, column_name, ...) %}` block: the macro
+    rendered with `model` as the model's placeholder relation (filtered by `where` as dbt does)."""
+    table = ref_placeholder(spec.model)
+    text = f"(SELECT * FROM {table} WHERE {spec.where}) AS dbt_subquery" if spec.where else table
+    models = [spec.model]
+    arguments: dict[str, Any] = {}
+    for key, value in spec.arguments.items():
+        if isinstance(value, str) and value.strip().startswith(("ref(", "source(")):
+            target, is_source = parse_target(value, spec.location.path, spec.location.line)
+            if is_source:
+                if target not in sources:
+                    raise ConfigError(
+                        f"unknown source {target}", path=spec.location.path, line=spec.location.line
+                    )
+                value = Relation(sources[target], target.split(".")[1])
+            else:
+                value = Relation(ref_placeholder(target), target)
+                models.append(target)
+        arguments[key] = value
+    if spec.column:
+        arguments["column_name"] = spec.column
+    rendered = renderer.call_macro(
+        macro, spec.location.path, spec.location.line, model=Relation(text, spec.model), **arguments
+    )
+    models += [name for name, _ in rendered.refs]
+    return DataTest(
+        name=spec.name or _test_name(spec),
+        kind=spec.test,
+        sql=rendered.text,
+        models=tuple(dict.fromkeys(models)),
+        location=spec.location,
+        column=spec.column,
+        severity=spec.severity,
+    )
 
 
 def _quote(value: Any) -> str:
@@ -97,7 +155,11 @@ def _relationships_sql(column: str, model: str, parent: str, field: str) -> str:
 
 
 def _test_name(spec: TestSpec) -> str:
-    parts = [spec.test, spec.model, spec.column or ""]
+    parts = [spec.test.replace(".", "_"), spec.model, spec.column or ""]
+    if spec.test not in ("not_null", "unique", "accepted_values", "relationships") and spec.arguments:
+        digest = json.dumps(spec.arguments, sort_keys=True, default=str)
+        parts.append(hashlib.sha256(digest.encode()).hexdigest()[:8])
+        return "_".join(part for part in parts if part)
     if spec.test == "relationships":
         target, _ = parse_target(str(spec.arguments["to"]), spec.location.path, spec.location.line)
         parts += [target.replace(".", "_"), str(spec.arguments["field"])]

@@ -131,8 +131,9 @@ class EngineAdapter(abc.ABC):
     # data in and out ---------------------------------------------------------------------
 
     @abc.abstractmethod
-    def load_csv(self, relation: str, path: Path, column_types: dict[str, str]) -> None:
-        """Create `relation` from a CSV file with a header; types inferred unless given."""
+    def load_csv(self, relation: str, path: Path, column_types: dict[str, str], delimiter: str = ",") -> None:
+        """Create `relation` from a CSV file with a header, fields separated by `delimiter`;
+        types inferred unless given."""
 
     @abc.abstractmethod
     def dataframe(self, relation: str) -> Any:

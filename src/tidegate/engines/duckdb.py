@@ -104,8 +104,8 @@ class DuckDBAdapter(EngineAdapter):
     def columns(self, relation: str) -> list[tuple[str, str]]:
         return [(str(row[0]), str(row[1])) for row in self.fetch(f"DESCRIBE {relation}").rows]
 
-    def load_csv(self, relation: str, path: Path, column_types: dict[str, str]) -> None:
-        options = "header = true, auto_detect = true"
+    def load_csv(self, relation: str, path: Path, column_types: dict[str, str], delimiter: str = ",") -> None:
+        options = f"header = true, auto_detect = true, delim = {_literal(delimiter)}"
         if column_types:
             types = ", ".join(f"{_literal(name)}: {_literal(kind)}" for name, kind in column_types.items())
             options += f", types = {{{types}}}"

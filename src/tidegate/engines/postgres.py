@@ -374,13 +374,13 @@ class PostgresAdapter(EngineAdapter):
 
     # data in and out ---------------------------------------------------------------------
 
-    def load_csv(self, relation: str, path: Path, column_types: dict[str, str]) -> None:
+    def load_csv(self, relation: str, path: Path, column_types: dict[str, str], delimiter: str = ",") -> None:
         """Types inferred from the values (bigint, double precision, boolean, date, timestamp,
         text; an empty field is NULL) unless `column_types` names them; loaded with COPY."""
         with path.open(newline="", encoding="utf-8-sig") as handle:
             sample = handle.readline()
             handle.seek(0)
-            reader = csv.reader(handle, delimiter=_delimiter(sample))
+            reader = csv.reader(handle, delimiter=delimiter if delimiter != "," else _delimiter(sample))
             try:
                 header = next(reader)
             except StopIteration:

@@ -384,16 +384,18 @@ class SparkAdapter(EngineAdapter):
 
     # data in and out ---------------------------------------------------------------------
 
-    def load_csv(self, relation: str, path: Path, column_types: dict[str, str]) -> None:
+    def load_csv(self, relation: str, path: Path, column_types: dict[str, str], delimiter: str = ",") -> None:
         """Spark reads the file (types inferred) in local mode; with a remote server the file
         is on this machine, so pandas reads it and its rows are sent."""
         if self.connection.remote:
             import pandas as pd
 
-            frame = self.session.createDataFrame(pd.read_csv(path))
+            frame = self.session.createDataFrame(pd.read_csv(path, sep=delimiter))
         else:
             frame = self._guard(
-                lambda: self.session.read.csv(str(path.resolve()), header=True, inferSchema=True)
+                lambda: self.session.read.csv(
+                    str(path.resolve()), header=True, inferSchema=True, sep=delimiter
+                )
             )
         if column_types:
             from pyspark.sql.functions import col

@@ -57,7 +57,10 @@ def fingerprint_project(graph: Graph) -> dict[str, Fingerprint]:
     for name in graph.order:
         model = graph.models[name]
         parents = sorted((parent, result[parent].data) for parent in set(graph.parents[name]))
+        # an alias (dbt's) moves the model's view; written only when set, so that fingerprints
+        # of models without one stay what they were
+        relation = [model.schema, *([model.alias] if model.alias else [])]
         result[name] = Fingerprint(
-            data=_digest([query_hash(model), model.schema, parents]), metadata=metadata_hash(model)
+            data=_digest([query_hash(model), *relation, parents]), metadata=metadata_hash(model)
         )
     return result

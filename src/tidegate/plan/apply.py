@@ -162,7 +162,10 @@ class Applier:
             if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != build.seed_hash:
                 raise PlanError(f"seed file {path} changed since the plan was made", model=build.model)
             engine.drop_table(build.physical)
-            engine.load_csv(build.physical, path, build.column_types)
+            if build.delimiter != ",":
+                engine.load_csv(build.physical, path, build.column_types, delimiter=build.delimiter)
+            else:
+                engine.load_csv(build.physical, path, build.column_types)
         elif build.language == "python":
             engine.drop_table(build.physical)
             engine.write_dataframe(build.physical, run_python_model(engine, build))

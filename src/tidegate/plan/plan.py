@@ -49,6 +49,8 @@ class SnapshotEntry(_Frozen):
     query_hash: str
     parents: list[str] = Field(default_factory=list)
     metadata: str = ""
+    alias: str | None = None
+    """The view's name when it is not the model's (dbt's `alias`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -64,6 +66,7 @@ class SnapshotEntry(_Frozen):
             query=query,
             parents=tuple(self.parents),
             metadata=self.metadata,
+            alias=self.alias,
         )
 
     @classmethod
@@ -77,6 +80,7 @@ class SnapshotEntry(_Frozen):
             query_hash=record.query_hash,
             parents=list(record.parents),
             metadata=record.metadata,
+            alias=record.alias,
         )
 
 
@@ -113,6 +117,7 @@ class Build(_Frozen):
     seed_path: str = ""
     seed_hash: str = ""
     column_types: dict[str, str] = Field(default_factory=dict)
+    delimiter: str = ","
     depends_on: list[str] = Field(default_factory=list)
     reused_from: str | None = None
 

@@ -170,7 +170,9 @@ class Planner:
 
         if base is None:
             change_type, category = "added", BREAKING
-        elif base.query_hash != own_hash or base.schema != model.schema or refresh:
+        elif (
+            base.query_hash != own_hash or (base.schema, base.alias) != (model.schema, model.alias) or refresh
+        ):
             change_type = "directly_modified"
             category = BREAKING if refresh else self._categorize(model, base, known)
         else:
@@ -178,7 +180,10 @@ class Planner:
 
         existing = None if refresh else known.get((model.name, fingerprint.data))
         if existing is not None:
-            entry = SnapshotEntry.of(existing).model_copy(update={"metadata": fingerprint.metadata})
+            # the snapshots table does not keep aliases: the model says where its view goes
+            entry = SnapshotEntry.of(existing).model_copy(
+                update={"metadata": fingerprint.metadata, "alias": model.alias}
+            )
             build = None
         elif change_type == "indirectly_modified" and not category.breaking and base is not None:
             entry = SnapshotEntry.of(base).model_copy(
@@ -210,7 +215,7 @@ class Planner:
         self, model: Model, base: SnapshotRecord, known: dict[tuple[str, str], SnapshotRecord]
     ) -> Category:
         if base.query_hash == query_hash(model):  # same query and kind, only moved
-            return Category(False, reason=f"moved to schema {model.schema}")
+            return Category(False, reason=f"moved to {model.schema}.{model.view_name}")
         if model.language is not Language.SQL or base.kind != model.kind.value:
             return BREAKING
         from tidegate.plan.categorizer import categorize  # sqlglot: only for a changed query
@@ -256,6 +261,7 @@ class Planner:
             query_hash=own_hash,
             parents=parents,
             metadata=fingerprint.metadata,
+            alias=model.alias,
         )
 
     def _physical_parents(self, model: Model, mapping: dict[str, SnapshotEntry]) -> set[str]:
@@ -296,6 +302,7 @@ class Planner:
                     "seed_path": str(self.project.root / model.location.path),
                     "seed_hash": model.seed_hash,
                     "column_types": dict(model.column_types),
+                    "delimiter": model.delimiter,
                 }
             )
         if model.language is Language.PYTHON:

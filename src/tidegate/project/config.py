@@ -12,10 +12,19 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tidegate.errors import ConfigError
-from tidegate.project.yamlio import line_at, load_yaml
+from tidegate.project.dbt import DBT_PROJECT, DbtProject, is_dbt_project, read_dbt_project
+from tidegate.project.yamlio import LineDict, line_at, load_yaml
 
 CONFIG_FILE = "tidegate.yml"
 PROD = "prod"
@@ -194,6 +203,12 @@ class ProjectConfig(_Strict):
     dashboard_paths: list[str] = Field(default_factory=lambda: ["dashboards"])
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    _dbt: DbtProject | None = PrivateAttr(default=None)
+
+    @property
+    def dbt(self) -> DbtProject | None:
+        """The dbt project this configuration comes from (or is completed by), if any."""
+        return self._dbt
 
     @field_validator("name", "schema_")
     @classmethod
@@ -261,9 +276,13 @@ class ProjectConfig(_Strict):
 
 
 def load_config(root: Path) -> ProjectConfig:
-    """Read and validate `tidegate.yml` in `root`."""
+    """Read and validate `tidegate.yml` in `root`, or a dbt project's `dbt_project.yml` and
+    profile; with both, `tidegate.yml` decides and `dbt_project.yml` fills in what it leaves out
+    (paths, vars, the name, the schema of the profile's target)."""
     path = root / CONFIG_FILE
     if not path.exists():
+        if is_dbt_project(root):
+            return _dbt_config(root)
         raise ConfigError(
             f"no {CONFIG_FILE} in {root}",
             hint="run `tidegate init` to create a project, or pass --project DIR",
@@ -271,6 +290,48 @@ def load_config(root: Path) -> ProjectConfig:
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError("tidegate.yml must be a mapping", path=path, line=1)
+    dbt = read_dbt_project(root, require_profile=False) if is_dbt_project(root) else None
+    if dbt is not None:
+        defaults: dict[str, Any] = {
+            "name": dbt.name,
+            "model_paths": dbt.model_paths,
+            "seed_paths": dbt.seed_paths,
+            "test_paths": dbt.test_paths,
+            "macro_paths": dbt.macro_paths,
+        }
+        if dbt.target is not None:
+            defaults["schema"] = dbt.target.schema
+        for key, value in defaults.items():
+            data.setdefault(key, value)
+        data["vars"] = {**dbt.vars, **(data.get("vars") or {})}
+    config = _validate(data, path)
+    config._dbt = dbt
+    return config
+
+
+def _dbt_config(root: Path) -> ProjectConfig:
+    """A dbt project without tidegate.yml: the profile's default target serves prod and dev."""
+    dbt = read_dbt_project(root, require_profile=True)
+    assert dbt.target is not None and dbt.connection is not None
+    data = LineDict(
+        name=dbt.name,
+        dialect=dbt.target.type,
+        schema=dbt.target.schema,
+        environments={PROD: dbt.connection, "dev": dbt.connection},
+        promotion=["dev", PROD],
+        vars=dbt.vars,
+        model_paths=dbt.model_paths,
+        seed_paths=dbt.seed_paths,
+        test_paths=dbt.test_paths,
+        macro_paths=dbt.macro_paths,
+    )
+    data.line, data.key_lines = 1, {}
+    config = _validate(data, dbt.profiles_path or root / DBT_PROJECT)
+    config._dbt = dbt
+    return config
+
+
+def _validate(data: dict[str, Any], path: Path) -> ProjectConfig:
     try:
         return ProjectConfig.model_validate(data)
     except ValidationError as error:
@@ -280,5 +341,5 @@ def load_config(root: Path) -> ProjectConfig:
             location, message = cause.location, str(cause)
         else:
             location, message = tuple(first["loc"]), first["msg"].removeprefix("Value error, ")
-        field = ".".join(str(part) for part in location) or "tidegate.yml"
+        field = ".".join(str(part) for part in location) or path.name
         raise ConfigError(f"{field}: {message}", path=path, line=line_at(data, location)) from None

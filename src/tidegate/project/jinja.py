@@ -7,10 +7,14 @@ substitution of relation names (see :mod:`tidegate.plan.compile`).
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import itertools
 import os
+import re
 import sys
-from collections.abc import Callable, Mapping
+import types
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,142 @@ from tidegate.errors import ProjectError
 from tidegate.project.model import THIS_PLACEHOLDER, ref_placeholder
 
 _MISSING = object()
+_TEST_BLOCK = re.compile(r"\{%(-?)\s*test\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_END_TEST = re.compile(r"\{%(-?)\s*endtest\s*(-?)%\}")
+_UNSUPPORTED_BLOCK = re.compile(r"\{%-?\s*(materialization|snapshot)\b")
+
+# dbt's default naming macros; a project's own `generate_schema_name` or `generate_alias_name`
+# replaces them (dbt: custom schemas are `<target.schema>_<custom>`).
+BUILTIN_MACROS = """\
+{% macro default__generate_schema_name(custom_schema_name, node) -%}
+    {%- set default_schema = target.schema -%}
+    {%- if custom_schema_name is none -%}
+        {{ default_schema }}
+    {%- else -%}
+        {{ default_schema }}_{{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {{ return(default__generate_schema_name(custom_schema_name, node)) }}
+{%- endmacro %}
+{% macro default__generate_alias_name(custom_alias_name=none, node=none) -%}
+    {%- if custom_alias_name -%}
+        {{ custom_alias_name | trim }}
+    {%- else -%}
+        {{ node.name }}
+    {%- endif -%}
+{%- endmacro %}
+{% macro generate_alias_name(custom_alias_name=none, node=none) -%}
+    {{ return(default__generate_alias_name(custom_alias_name, node)) }}
+{%- endmacro %}
+"""
+BUILTINS_PATH = "<dbt builtins>"
+
+
+class Unsupported(Exception):
+    """A dbt feature tidegate cannot render: it renders a model once, at load time, without a
+    connection to the warehouse, so it refuses rather than produce different SQL than dbt."""
+
+    def __init__(self, feature: str) -> None:
+        super().__init__(
+            f"{feature} is not supported: tidegate renders models once, without querying the "
+            "warehouse, and will not guess what it would return"
+        )
+        self.feature = feature
+
+
+class CompilerError(Exception):
+    """`exceptions.raise_compiler_error(message)` in a model or macro."""
+
+
+class _Return(Exception):
+    """`{{ return(value) }}` in a macro: unwinds to the macro call, which returns `value`."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+
+
+class _ReturningMacro(jinja2.runtime.Macro):
+    """A macro that returns the value of dbt's `return()` instead of its rendered text."""
+
+    def _invoke(self, arguments: list[Any], autoescape: bool) -> Any:
+        try:
+            return super()._invoke(arguments, autoescape)
+        except _Return as returned:
+            return returned.value
+
+
+class _Template(jinja2.Template):
+    """Templates whose macros are :class:`_ReturningMacro`: the compiled code looks `Macro` up
+    in its module namespace, which is filled here before anything runs."""
+
+    @classmethod
+    def _from_namespace(
+        cls, environment: jinja2.Environment, namespace: MutableMapping[str, Any], globals: Any
+    ) -> jinja2.Template:
+        namespace["Macro"] = _ReturningMacro
+        return super()._from_namespace(environment, namespace, globals)
+
+
+def _return(value: Any) -> None:
+    raise _Return(value)
+
+
+class _Refuse:
+    """A dbt object tidegate cannot provide (`graph`): any use of it is an :class:`Unsupported`."""
+
+    def __init__(self, feature: str) -> None:
+        self._feature = feature
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise Unsupported(f"{self._feature}.{name}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise Unsupported(self._feature)
+
+    def __getitem__(self, key: Any) -> Any:
+        raise Unsupported(self._feature)
+
+    def __iter__(self) -> Any:
+        raise Unsupported(self._feature)
+
+    def __str__(self) -> str:
+        raise Unsupported(self._feature)
+
+
+def _refuse(feature: str) -> Callable[..., Any]:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise Unsupported(feature)
+
+    return refuse
+
+
+class _Namespace:
+    """A package's macros, callable as `package.macro(...)`."""
+
+    def __init__(self, name: str, macros: dict[str, Any]) -> None:
+        self._name = name
+        self._macros = macros
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._macros[name]
+        except KeyError:
+            raise AttributeError(f"package {self._name} has no macro {name!r}") from None
+
+
+@dataclass(frozen=True)
+class DbtSettings:
+    """What rendering a dbt project adds: the target, the adapter, packages' macros."""
+
+    target: Mapping[str, Any]
+    packages: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Package name -> {macro file path: text}, from `dbt_packages/<package>/macros/`."""
+    models: frozenset[str] = frozenset()
+    """Every model name of the project, to resolve versioned refs (`ref('m', v=2)`)."""
 
 
 @dataclass
@@ -39,6 +179,7 @@ class _Frame:
     template: jinja2.Template | None
     incremental: bool
     result: Rendered
+    node: Mapping[str, Any] | None = None
 
 
 class Renderer:
@@ -50,8 +191,11 @@ class Renderer:
         variables: Mapping[str, Any],
         sources: Mapping[tuple[str, str], str],
         cache_dir: Path | None = None,
+        dbt: DbtSettings | None = None,
     ) -> None:
         self._variables = dict(variables)
+        self._dbt = dbt
+        self._started = datetime.datetime.now(datetime.UTC)
         self._sources = dict(sources)
         self._stack: list[_Frame] = []
         self._texts: dict[str, tuple[str, str]] = {}
@@ -65,10 +209,25 @@ class Renderer:
             keep_trailing_newline=True,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
         )
+        self.env.template_class = _Template
         self.env.globals.update(self._functions())
         self.macros: dict[str, str] = {}
+        self._project_macros: dict[str, Any] = {}
+        self._builtins: dict[str, Any] = {}
+        self._packages: dict[str, dict[str, Any]] = {}
+        if dbt is not None:
+            self.env.globals.update(self._dbt_functions(dbt))
+            self._load_macros(BUILTINS_PATH, BUILTIN_MACROS, into=self._builtins)
+            self._packages["dbt"] = self._builtins
+            self.env.globals["dbt"] = _Namespace("dbt", self._builtins)
+            for package, files in sorted(dbt.packages.items()):
+                namespace: dict[str, Any] = {}
+                self._packages[package] = namespace
+                self.env.globals[package] = _Namespace(package, namespace)
+                for path, text in sorted(files.items()):
+                    self._load_macros(path, text, into=namespace)
         for path, text in sorted(macro_files.items()):
-            self._load_macros(path, text)
+            self._load_macros(path, text, into=self._project_macros)
 
     def _functions(self) -> dict[str, Any]:
         return {
@@ -80,25 +239,118 @@ class Renderer:
             "is_incremental": self._is_incremental,
             "this": _This(self),
             "log": lambda *args, **kwargs: "",
+            "return": _return,
+            "exceptions": types.SimpleNamespace(
+                raise_compiler_error=_raise_compiler_error,
+                raise_not_implemented=_raise_compiler_error,
+                warn=lambda *args, **kwargs: "",
+            ),
+            "modules": types.SimpleNamespace(datetime=datetime, re=re, itertools=itertools),
+            "run_query": _refuse("run_query"),
+            "statement": _refuse("statement blocks ({% call statement(...) %})"),
+            "load_result": _refuse("load_result"),
+            "graph": _Refuse("graph"),
         }
 
-    def _load_macros(self, path: str, text: str) -> None:
-        template = self._compile(text, path)
+    def _dbt_functions(self, dbt: DbtSettings) -> dict[str, Any]:
+        return {
+            "target": dict(dbt.target),
+            "adapter": _Adapter(self, str(dbt.target.get("type", "default"))),
+            "model": _Node(self),
+            "node": _Node(self),
+            "run_started_at": self._started,
+            "execute": True,
+            "flags": types.SimpleNamespace(FULL_REFRESH=False, WHICH="run"),
+        }
+
+    def _load_macros(self, path: str, text: str, into: dict[str, Any] | None = None) -> None:
+        """Compile one file of macros; `into` is the namespace they join (a package's, the
+        builtins', or the project's, which is global)."""
+        into = self._project_macros if into is None else into
+        unsupported = _UNSUPPORTED_BLOCK.search(text)
+        if unsupported:
+            raise ProjectError(
+                f"{unsupported.group(1)} blocks are not supported in macros",
+                path=path,
+                line=text.count("\n", 0, unsupported.start()) + 1,
+            )
+        # dbt's `{% test name(model, column_name) %}` is the macro `test_name`
+        text = _END_TEST.sub(r"{%\1 endmacro \2%}", _TEST_BLOCK.sub(r"{%\1 macro test_\2(", text))
+        is_project = into is self._project_macros
+        package_globals = None if is_project or into is self._builtins else into
+        template = self._compile(text, path, package_globals)
         module = self._run(path, template, lambda: template.make_module())
         for name in dir(module):
             macro = getattr(module, name)
             if isinstance(macro, jinja2.runtime.Macro):
-                if name in self.macros:
-                    raise ProjectError(
-                        f"macro {name!r} is defined twice (also in {self.macros[name]})", path=path
-                    )
-                self.macros[name] = path
-                self.env.globals[name] = macro
+                if name in into and (is_project or into is self._builtins):
+                    where = self.macros.get(name) if is_project else path
+                    raise ProjectError(f"macro {name!r} is defined twice (also in {where})", path=path)
+                into[name] = macro
+                if is_project or into is self._builtins:
+                    self.macros[name] = path
+                    self.env.globals[name] = macro
 
-    def render(self, text: str, path: str, *, incremental: bool = False) -> Rendered:
-        """Render one model, test or query; errors carry the file and the template line."""
+    # dbt: macros, tests, names --------------------------------------------------------------
+
+    def find_macro(self, name: str) -> Any | None:
+        """A macro by name, `package.name` for a package's; the project's own come first."""
+        package, _, short = name.rpartition(".")
+        if package:
+            return self._packages.get(package, {}).get(short)
+        return self._project_macros.get(name) or self._builtins.get(name)
+
+    def dispatch(self, name: str, namespace: str | None = None) -> Any:
+        """`adapter.dispatch(name, package)`: `<adapter>__name`, then `default__name`, looked up
+        in the project, then in the package."""
+        adapter = str((self._dbt.target if self._dbt else {}).get("type", "default"))
+        spaces = [self._project_macros]
+        if namespace and namespace in self._packages:
+            spaces.append(self._packages[namespace])
+        elif namespace is None:
+            spaces += [self._builtins]
+        for space in spaces:
+            for prefix in dict.fromkeys([adapter, "default"]):
+                macro = space.get(f"{prefix}__{name}")
+                if macro is not None:
+                    return macro
+        raise CompilerError(
+            f"adapter.dispatch('{name}'"
+            + (f", '{namespace}'" if namespace else "")
+            + f"): no macro {adapter}__{name} or default__{name}"
+        )
+
+    def call_macro(
+        self,
+        macro: Any,
+        path: str,
+        line: int | None,
+        *args: Any,
+        node: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Rendered:
+        """Call a macro from Python (a name generator, a generic test) for the file at `path`;
+        refs it makes are collected as when rendering that file."""
+        frame = _Frame(path=path, template=None, incremental=False, result=Rendered(""), node=node)
+        self._stack.append(frame)
+        try:
+            value = macro(*args, **kwargs)
+        except ProjectError:
+            raise
+        except Exception as error:
+            raise _translate(error, path, line, _innermost(error)) from None
+        finally:
+            self._stack.pop()
+        frame.result.text = str(value)
+        return frame.result
+
+    def render(
+        self, text: str, path: str, *, incremental: bool = False, node: Mapping[str, Any] | None = None
+    ) -> Rendered:
+        """Render one model, test or query; errors carry the file and the template line.
+        `node` is what `{{ model }}` shows of it (dbt)."""
         template = self._compile(text, path)
-        frame = _Frame(path=path, template=template, incremental=incremental, result=Rendered(""))
+        frame = _Frame(path=path, template=template, incremental=incremental, result=Rendered(""), node=node)
         self._stack.append(frame)
         try:
             frame.result.text = self._run(path, template, template.render)
@@ -106,12 +358,13 @@ class Renderer:
             self._stack.pop()
         return frame.result
 
-    def _compile(self, text: str, path: str) -> jinja2.Template:
-        """Compile through the loader, so the bytecode cache skips unchanged templates."""
+    def _compile(self, text: str, path: str, globals: dict[str, Any] | None = None) -> jinja2.Template:
+        """Compile through the loader, so the bytecode cache skips unchanged templates.
+        `globals` are a package's own macros, which its macros call without the package name."""
         name = f"{path}#{hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()}"
         self._texts[name] = (text, path)
         try:
-            return self.env.get_template(name)
+            return self.env.get_template(name, globals=globals)
         except jinja2.TemplateSyntaxError as error:
             raise ProjectError(f"Jinja syntax error: {error.message}", path=path, line=error.lineno) from None
 
@@ -125,10 +378,8 @@ class Renderer:
         except ProjectError:
             raise
         except Exception as error:  # a macro may raise anything; the user needs file and line
-            message = error.message if isinstance(error, jinja2.UndefinedError) else None
             line, inner = _error_location(error, path)
-            text = f"Jinja error: {message or f'{type(error).__name__}: {error}'}"
-            raise ProjectError(f"{text} (in {inner})" if inner else text, path=path, line=line) from None
+            raise _translate(error, path, line, inner) from None
 
     @property
     def _frame(self) -> _Frame:
@@ -155,6 +406,16 @@ class Renderer:
         if not args or len(args) > 2:
             raise ProjectError("ref() takes a model name and optionally a package", path=self._frame.path)
         name = str(args[-1])
+        number = v if v is not None else version
+        if number is not None:  # dbt's versioned models are files `<name>_v<version>`
+            versioned = f"{name}_v{str(number).replace('.', '_')}"
+            if self._dbt is None or versioned not in self._dbt.models:
+                raise ProjectError(
+                    f"ref('{name}', v={number!r}): there is no model {versioned}",
+                    path=self._frame.path,
+                    line=self._line(),
+                )
+            name = versioned
         self._frame.result.refs.append((name, self._line()))
         return ref_placeholder(name)
 
@@ -204,6 +465,51 @@ class Renderer:
         return self._frame.incremental
 
 
+class _Adapter:
+    """dbt's `adapter`: `dispatch` and `quote`; everything that would query the warehouse
+    (`get_columns_in_relation`, `get_relation`, ...) is :class:`Unsupported`."""
+
+    def __init__(self, renderer: Renderer, kind: str) -> None:
+        self._renderer = renderer
+        self.type = kind
+
+    def dispatch(self, macro_name: str, macro_namespace: str | None = None, packages: Any = None) -> Any:
+        return self._renderer.dispatch(macro_name, macro_namespace)
+
+    def quote(self, identifier: str) -> str:
+        return '"' + str(identifier).replace('"', '""') + '"'
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise Unsupported(f"adapter.{name}")
+
+
+class _Node:
+    """dbt's `model` (and `node`): the node being rendered, as a few of its fields."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self._renderer = renderer
+
+    def _fields(self) -> Mapping[str, Any]:
+        frame = self._renderer._stack[-1] if self._renderer._stack else None
+        return (frame.node if frame else None) or {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        fields = self._fields()
+        if name in fields:
+            return fields[name]
+        raise Unsupported(f"model.{name}")
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__getattr__(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._fields().get(name, default)
+
+
 class _This:
     """`{{ this }}`: the model's own relation, known only when the model is built."""
 
@@ -226,6 +532,36 @@ def _bytecode_cache(directory: Path | None) -> jinja2.BytecodeCache | None:
     except OSError:
         return None
     return jinja2.FileSystemBytecodeCache(str(directory))
+
+
+def _raise_compiler_error(message: str = "", *args: Any) -> None:
+    raise CompilerError(str(message))
+
+
+def _translate(error: BaseException, path: str, line: int | None, inner: str | None) -> ProjectError:
+    """A ProjectError for an exception raised while rendering `path`."""
+    if isinstance(error, Unsupported):
+        text = str(error)
+    elif isinstance(error, CompilerError):
+        text = f"compilation error: {error}"
+    elif isinstance(error, _Return):
+        text = "return() is only allowed inside a macro"
+    else:
+        message = error.message if isinstance(error, jinja2.UndefinedError) else None
+        text = f"Jinja error: {message or f'{type(error).__name__}: {error}'}"
+    return ProjectError(f"{text} (in {inner})" if inner else text, path=path, line=line)
+
+
+def _innermost(error: BaseException) -> str | None:
+    """`file:line` of the deepest template frame of a traceback."""
+    found = None
+    traceback = error.__traceback__
+    while traceback is not None:
+        filename = traceback.tb_frame.f_code.co_filename
+        if not filename.endswith(".py") and not filename.startswith("<"):
+            found = f"{filename}:{traceback.tb_lineno}"
+        traceback = traceback.tb_next
+    return found
 
 
 def _error_location(error: BaseException, path: str) -> tuple[int | None, str | None]:

@@ -7,17 +7,19 @@ normalized text: everything later (fingerprints, plans, builds) works from that.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tidegate.checks.generic import build_generic_test
+from tidegate.checks.generic import build_custom_test, build_generic_test
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project.cache import CACHE_DIR, SqlCache
 from tidegate.project.config import ProjectConfig, load_config
-from tidegate.project.jinja import Renderer, ref_names
+from tidegate.project.dbt import DBT_PROJECT, FolderConfig
+from tidegate.project.jinja import DbtSettings, Renderer, ref_names
 from tidegate.project.model import (
     Dashboard,
     DashboardQuery,
@@ -29,7 +31,7 @@ from tidegate.project.model import (
     Severity,
 )
 from tidegate.project.project import Project
-from tidegate.project.properties import NodeProperties, Properties, read_properties
+from tidegate.project.properties import GENERIC_TESTS, NodeProperties, Properties, read_properties
 from tidegate.project.yamlio import LineDict, LineList, load_yaml_text
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -50,6 +52,9 @@ class _Loader:
         self.sql_cache = SqlCache(root, self.config.dialect)
         self._pending_refs: list[tuple[str, str, str, int | None]] = []
         """(user, ref, file, line) of every ref seen, checked once all models are known."""
+        self.dbt = self.config.dbt
+        self.disabled: dict[str, str] = {}
+        """Models and seeds switched off with `enabled: false`, and where they are."""
 
     def load(self) -> Project:
         properties = read_properties(
@@ -60,12 +65,14 @@ class _Loader:
             ]
         )
         sources = {f"{key[0]}.{key[1]}": source for key, source in properties.sources.items()}
-        macros = {self._rel(path): path.read_text() for path in self._files(self.config.macro_paths, ".sql")}
+        macro_files = [*self._files(self.config.macro_paths, ".sql"), *self._generic_test_files()]
+        macros = {self._rel(path): path.read_text() for path in macro_files}
         self.renderer = Renderer(
             macros,
             self.variables,
             {key: s.relation for key, s in properties.sources.items()},
             cache_dir=self.root / CACHE_DIR / "jinja",
+            dbt=self._dbt_settings(),
         )
         for path in self._files(self.config.seed_paths, ".csv"):
             self._add(self._seed(path, properties.nodes.get(path.stem)))
@@ -106,7 +113,81 @@ class _Loader:
         """A project YAML file; errors name it relative to the root, like every other error."""
         return load_yaml_text(path.read_text(encoding="utf-8"), self._rel(path))
 
-    def _add(self, model: Model) -> None:
+    def _generic_test_files(self) -> list[Path]:
+        """dbt's custom generic tests in `tests/generic/`: macros, not singular tests."""
+        return [path for path in self._files(self.config.test_paths, ".sql") if self._is_generic_test(path)]
+
+    def _is_generic_test(self, path: Path) -> bool:
+        return any(path.is_relative_to(self.root / folder / "generic") for folder in self.config.test_paths)
+
+    def _dbt_settings(self) -> DbtSettings | None:
+        if self.dbt is None:
+            return None
+        if self.dbt.target is not None:
+            target = self.dbt.target.context()
+        else:  # tidegate.yml decides the warehouse; dbt_project.yml found no profile
+            connection = self.config.connection_for("prod")
+            target = {
+                "name": "prod",
+                "target_name": "prod",
+                "type": connection.engine,
+                "schema": self.config.default_schema,
+                "threads": connection.threads,
+                "database": "",
+                "profile_name": self.dbt.name,
+            }
+        packages: dict[str, dict[str, str]] = {}
+        base = self.root / "dbt_packages"
+        for folder in sorted(base.iterdir()) if base.is_dir() else []:
+            if not (folder / "macros").is_dir():
+                continue
+            name = folder.name
+            if (folder / DBT_PROJECT).is_file():
+                data = self._yaml(folder / DBT_PROJECT)
+                if isinstance(data, dict) and isinstance(data.get("name"), str):
+                    name = data["name"]
+            packages[name] = {
+                self._rel(path): path.read_text(encoding="utf-8")
+                for path in sorted((folder / "macros").rglob("*.sql"))
+            }
+        stems = {path.stem for path in self._files(self.config.model_paths, ".sql", ".py")}
+        return DbtSettings(target=target, packages=packages, models=frozenset(stems))
+
+    def _folder_config(self, resource: str, path: Path, folders: list[str]) -> FolderConfig:
+        """`dbt_project.yml`'s configs for the node in `path` (none without dbt_project.yml)."""
+        if self.dbt is None:
+            return FolderConfig()
+        for folder in folders:
+            if path.is_relative_to(self.root / folder):
+                parts = list(path.relative_to(self.root / folder).with_suffix("").parts)
+                return self.dbt.folder_config(resource, parts)
+        return FolderConfig()
+
+    def _node(self, name: str, rel: str, resource: str, config: dict[str, Any]) -> dict[str, Any]:
+        """What dbt's `model` / `node` shows of a node: its name, file and configs."""
+        project = self.dbt.name if self.dbt else self.config.name
+        return {
+            "name": name,
+            "resource_type": resource,
+            "package_name": project,
+            "original_file_path": rel,
+            "path": rel,
+            "unique_id": f"{resource}.{project}.{name}",
+            "fqn": [project, *Path(rel).with_suffix("").parts[1:]],
+            "config": dict(config),
+            "tags": list(config.get("tags") or []),
+            "version": None,
+        }
+
+    def _enabled(self, name: str, rel: str, config: dict[str, Any]) -> bool:
+        if config.get("enabled", True) is False:
+            self.disabled[name] = rel
+            return False
+        return True
+
+    def _add(self, model: Model | None) -> None:
+        if model is None:  # disabled
+            return
         if not _MODEL_NAME.match(model.name):
             raise ProjectError(
                 f"{model.name!r} is not a valid model name: use letters, digits and _",
@@ -126,21 +207,60 @@ class _Loader:
 
     # models ---------------------------------------------------------------------------------
 
-    def _common(self, name: str, props: NodeProperties | None, config: dict[str, Any]) -> dict[str, Any]:
+    def _common(
+        self, name: str, props: NodeProperties | None, config: dict[str, Any], rel: str, resource: str
+    ) -> dict[str, Any]:
         tags = config.get("tags") or []
+        schema, alias = self._relation_names(name, config, rel, resource)
         return {
-            "schema": str(config.get("schema") or self.config.default_schema),
+            "schema": schema,
+            "alias": alias,
             "description": props.description if props else "",
             "columns": tuple(props.columns) if props else (),
             "tags": tuple([tags] if isinstance(tags, str) else tags),
             "owner": config.get("owner") or (config.get("meta") or {}).get("owner"),
         }
 
-    def _seed(self, path: Path, props: NodeProperties | None) -> Model:
-        config = dict(props.config) if props else {}
+    def _relation_names(
+        self, name: str, config: dict[str, Any], rel: str, resource: str
+    ) -> tuple[str, str | None]:
+        """The schema and the alias of a node's view: `schema` and `alias` configs as they are
+        in a tidegate project; in a dbt project, what `generate_schema_name` and
+        `generate_alias_name` (dbt's, or the project's own) make of them."""
+        custom_alias = config.get("alias")
+        if self.dbt is None:
+            alias = str(custom_alias) if custom_alias else None
+            return str(config.get("schema") or self.config.default_schema), alias
+        node = self._node(name, rel, resource, config)
+        names = []
+        for macro, custom in (
+            ("generate_schema_name", config.get("schema")),
+            ("generate_alias_name", custom_alias),
+        ):
+            rendered = self.renderer.call_macro(
+                self.renderer.find_macro(macro), rel, None, custom, node, node=node
+            )
+            value = rendered.text.strip()
+            if not _MODEL_NAME.match(value):
+                raise ProjectError(
+                    f"{macro} made {value!r}, which is not a valid name (letters, digits and _)",
+                    path=rel,
+                    model=name,
+                )
+            names.append(value)
+        return names[0], (names[1] if names[1] != name else None)
+
+    def _seed(self, path: Path, props: NodeProperties | None) -> Model | None:
+        folder = self._folder_config("seeds", path, self.config.seed_paths)
+        config = {**folder.values, **(props.config if props else {})}
+        if not self._enabled(path.stem, self._rel(path), config):
+            return None
         column_types = config.get("column_types") or {}
         if not isinstance(column_types, dict):
             raise ConfigError("column_types must map column names to types", path=self._rel(path))
+        delimiter = str(config.get("delimiter") or ",")
+        if len(delimiter) != 1:
+            raise ConfigError(f"delimiter must be one character, not {delimiter!r}", path=self._rel(path))
         return Model(
             name=path.stem,
             kind=Kind.SEED,
@@ -148,19 +268,30 @@ class _Loader:
             location=Location(self._rel(path)),
             seed_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
             column_types=tuple(sorted((str(k), str(v)) for k, v in column_types.items())),
-            **self._common(path.stem, props, config),
+            delimiter=delimiter,
+            **self._common(path.stem, props, config, self._rel(path), "seed"),
         )
 
-    def _sql_model(self, path: Path, props: NodeProperties | None) -> Model:
+    def _sql_model(self, path: Path, props: NodeProperties | None) -> Model | None:
         rel, name = self._rel(path), path.stem
         text = path.read_text(encoding="utf-8")
-        rendered = self.renderer.render(text, rel)
-        config = {**(props.config if props else {}), **rendered.config}
-        kind = self._kind(config, rel, name)
+        folder = self._folder_config("models", path, self.config.model_paths)
+        defined = {**folder.values, **(props.config if props else {})}
+        node = self._node(name, rel, "model", defined)
+        rendered = self.renderer.render(text, rel, node=node)
+        config = {**defined, **rendered.config}
+        if "tags" in rendered.config and "tags" in defined:  # dbt adds tags up
+            tags = [*_tags(defined["tags"]), *_tags(rendered.config["tags"])]
+            config["tags"] = list(dict.fromkeys(tags))
+        if not self._enabled(name, rel, config):
+            return None
+        kind = self._kind(
+            config, rel, name, self._origin(folder, "materialized", config, defined, rendered.config)
+        )
         sql = self._query(rendered.text, rel, name)
         incremental_sql = None
         if kind is Kind.INCREMENTAL:
-            incremental = self.renderer.render(text, rel, incremental=True)
+            incremental = self.renderer.render(text, rel, incremental=True, node=node)
             incremental_sql = self._query(incremental.text, rel, name)
         for ref, line in rendered.refs:
             self._pending_refs.append((name, ref, rel, line))
@@ -175,8 +306,21 @@ class _Loader:
             sources=tuple(dict.fromkeys(rendered.sources)),
             unique_key=_keys(config.get("unique_key")),
             incremental_strategy=str(config.get("incremental_strategy") or "merge"),
-            **self._common(name, props, config),
+            **self._common(name, props, config, rel, "model"),
         )
+
+    def _origin(
+        self,
+        folder: FolderConfig,
+        key: str,
+        config: dict[str, Any],
+        defined: dict[str, Any],
+        rendered: dict[str, Any],
+    ) -> tuple[str, int | None] | None:
+        """dbt_project.yml and the line, when `key` of `config` comes from a folder config."""
+        if key in folder.lines and key not in rendered and defined.get(key) == folder.values.get(key):
+            return DBT_PROJECT, folder.lines[key]
+        return None
 
     def _query(self, text: str, path: str, model: str | None) -> str:
         """The normalized form of one rendered query, parsed once per distinct text."""
@@ -189,12 +333,16 @@ class _Loader:
 
         return self.sql_cache.normalized(text, parse)
 
-    def _kind(self, config: dict[str, Any], path: str, name: str) -> Kind:
-        materialized = str(config.get("materialized") or "table")
+    def _kind(
+        self, config: dict[str, Any], path: str, name: str, origin: tuple[str, int | None] | None = None
+    ) -> Kind:
+        # dbt's models are views unless configured otherwise; tidegate's are tables
+        materialized = str(config.get("materialized") or ("view" if self.dbt else "table"))
         if materialized not in _KINDS:
             raise ProjectError(
                 f"unknown materialization {materialized!r} (one of {', '.join(_KINDS)})",
-                path=path,
+                path=origin[0] if origin else path,
+                line=origin[1] if origin else None,
                 model=name,
             )
         kind = _KINDS[materialized]
@@ -210,7 +358,7 @@ class _Loader:
             )
         return kind
 
-    def _python_model(self, path: Path, props: NodeProperties | None) -> Model:
+    def _python_model(self, path: Path, props: NodeProperties | None) -> Model | None:
         rel, name = self._rel(path), path.stem
         source = path.read_text(encoding="utf-8")
         try:
@@ -224,7 +372,10 @@ class _Loader:
         )
         if function is None:
             raise ProjectError("a Python model defines a function model(...)", path=rel, model=name)
-        config = {**(props.config if props else {}), **_literal_config(tree, rel, name)}
+        folder = self._folder_config("models", path, self.config.model_paths)
+        config = {**folder.values, **(props.config if props else {}), **_literal_config(tree, rel, name)}
+        if not self._enabled(name, rel, config):
+            return None
         refs = tuple(arg.arg for arg in function.args.args)
         for ref in refs:
             self._pending_refs.append((name, ref, rel, function.lineno))
@@ -235,21 +386,21 @@ class _Loader:
             location=Location(rel),
             python_source=ast.unparse(_without_docstrings(tree)),
             refs=refs,
-            **self._common(name, props, config),
+            **self._common(name, props, config, rel, "model"),
         )
 
     # tests and dashboards -------------------------------------------------------------------
 
     def _check_properties(self, properties: Properties) -> None:
         for name, node in properties.nodes.items():
-            if name not in self.models:
+            if name not in self.models and name not in self.disabled:
                 raise ConfigError(
                     f"properties are declared for {name!r}, but there is no model or seed of that name",
                     path=node.location.path,
                     line=node.location.line,
                 )
         for unit_test in properties.unit_tests:
-            if unit_test.model not in self.models:
+            if unit_test.model not in self.models and unit_test.model not in self.disabled:
                 raise ConfigError(
                     f"unit test {unit_test.name!r} tests unknown model {unit_test.model!r}",
                     path=unit_test.location.path,
@@ -257,10 +408,29 @@ class _Loader:
                 )
 
     def _data_tests(self, properties: Properties, sources: dict[str, str]) -> tuple[DataTest, ...]:
-        tests = [
-            build_generic_test(spec, sources) for node in properties.nodes.values() for spec in node.tests
-        ]
+        tests = []
+        for node in properties.nodes.values():
+            if node.name in self.disabled:  # dbt skips the tests of disabled models
+                continue
+            for spec in node.tests:
+                macro = self.renderer.find_macro(_test_macro(spec.test))
+                if macro is None and spec.test not in GENERIC_TESTS:
+                    raise ConfigError(
+                        f"unknown test {spec.test!r}; known generic tests: "
+                        f"{', '.join(GENERIC_TESTS)} and {{% test %}} blocks in macros or tests/generic",
+                        path=spec.location.path,
+                        line=spec.location.line,
+                    )
+                if macro is None:
+                    tests.append(build_generic_test(spec, sources))
+                    continue
+                test = build_custom_test(spec, macro, self.renderer, sources)
+                tests.append(dataclasses.replace(test, sql=self._query(test.sql, spec.location.path, None)))
+                for ref in test.models[1:]:
+                    self._pending_refs.append((test.name, ref, spec.location.path, spec.location.line))
         for path in self._files(self.config.test_paths, ".sql"):
+            if self._is_generic_test(path):
+                continue
             rel = self._rel(path)
             rendered = self.renderer.render(path.read_text(encoding="utf-8"), rel)
             sql = self._query(rendered.text, rel, None)
@@ -351,6 +521,13 @@ class _Loader:
 
     def _check_references(self, project: Project) -> None:
         for user, ref, path, line in self._pending_refs:
+            if ref in self.disabled and ref not in self.models:
+                raise ProjectError(
+                    f"ref('{ref}') names a disabled model ({self.disabled[ref]} has enabled: false)",
+                    path=path,
+                    line=line,
+                    model=user,
+                )
             if ref not in self.models:
                 raise ProjectError(
                     f"ref('{ref}') names no model, seed or snapshot of this project",
@@ -375,6 +552,16 @@ def _yaml_sql_line(sql: str, sql_line: int | None, line_in_sql: int | None) -> i
     if sql_line is None or line_in_sql is None or "\n" not in sql.strip():
         return sql_line
     return sql_line + line_in_sql
+
+
+def _tags(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [str(tag) for tag in value or []]
+
+
+def _test_macro(test: str) -> str:
+    """The macro of a generic test: `test_<name>`, or `<package>.test_<name>`."""
+    package, _, name = test.rpartition(".")
+    return f"{package}.test_{name}" if package else f"test_{test}"
 
 
 def _keys(value: Any) -> tuple[str, ...]:

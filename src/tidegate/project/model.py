@@ -82,6 +82,9 @@ class Model:
     language: Language
     schema: str
     location: Location
+    alias: str | None = None
+    """The name of the model's view in environments when it is not the model's name (dbt's
+    `alias`); snapshot tables keep the model's name."""
     sql: str = ""
     """Rendered SQL with refs as placeholders (see :func:`ref_placeholder`)."""
     incremental_sql: str | None = None
@@ -89,6 +92,8 @@ class Model:
     python_source: str = ""
     seed_hash: str = ""
     column_types: tuple[tuple[str, str], ...] = ()
+    delimiter: str = ","
+    """The field separator of a seed's CSV file."""
     refs: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     unique_key: tuple[str, ...] = ()
@@ -100,6 +105,11 @@ class Model:
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
+    def view_name(self) -> str:
+        """The name of the model's view in every environment."""
+        return self.alias or self.name
+
+    @property
     def data_config(self) -> dict[str, Any]:
         """The configuration that determines the model's data, and so its fingerprint."""
         config: dict[str, Any] = {"kind": self.kind.value, "language": self.language.value}
@@ -108,6 +118,8 @@ class Model:
             config["strategy"] = self.incremental_strategy
         if self.column_types:
             config["column_types"] = [list(pair) for pair in self.column_types]
+        if self.delimiter != ",":
+            config["delimiter"] = self.delimiter
         return config
 
 

@@ -164,6 +164,9 @@ def _read_test(
     location = Location(path, item_line)
     if isinstance(item, str):
         test, arguments = item, {}
+    elif isinstance(item, dict) and "test_name" in item:  # dbt's long form: test_name: and arguments
+        arguments = dict(item)
+        test = str(arguments.pop("test_name"))
     elif isinstance(item, dict) and len(item) == 1:
         test, raw = next(iter(item.items()))
         if not isinstance(raw, dict | None):
@@ -171,12 +174,7 @@ def _read_test(
         arguments = dict(raw or {})
     else:
         raise ConfigError("a test is a name or a mapping with one test name", path=path, line=item_line)
-    if test not in GENERIC_TESTS:
-        raise ConfigError(
-            f"unknown test {test!r}; known generic tests: {', '.join(GENERIC_TESTS)}",
-            path=path,
-            line=item_line,
-        )
+    # whether the test exists (built in, or a `{% test %}` macro) is checked once macros are known
     config = _mapping(arguments, "config", path, item_line)
     nested = _mapping(arguments, "arguments", path, item_line)  # dbt 1.10 style
     arguments = {key: value for key, value in arguments.items() if key not in ("config", "arguments")}

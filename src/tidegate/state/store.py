@@ -66,6 +66,12 @@ class SnapshotRecord:
     query: str | None = None
     parents: tuple[str, ...] = ()
     metadata: str = ""
+    alias: str | None = None
+    """The name of the model's view when it is not the model's name (dbt's `alias`)."""
+
+    @property
+    def view_name(self) -> str:
+        return self.alias or self.model
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -77,6 +83,8 @@ class SnapshotRecord:
         data = asdict(self)
         data.pop("query")
         data["parents"] = list(self.parents)
+        if data["alias"] is None:
+            del data["alias"]
         return data
 
     @classmethod
@@ -91,6 +99,7 @@ class SnapshotRecord:
             query_hash=entry["query_hash"],
             parents=tuple(entry.get("parents") or ()),
             metadata=entry.get("metadata", ""),
+            alias=entry.get("alias"),
         )
 
 

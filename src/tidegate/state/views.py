@@ -25,8 +25,14 @@ def environment_schema(schema: str, environment: str) -> str:
 
 
 def environment_view(engine: EngineAdapter, environment: str, model: str, schema: str) -> str:
-    """The relation of `model`'s view in `environment`."""
+    """The relation of `model`'s view in `environment`; `model` is the view's name, which is
+    the alias of a model that has one (see :attr:`SnapshotRecord.view_name`)."""
     return engine.relation(environment_schema(schema, environment), model)
+
+
+def record_view(engine: EngineAdapter, environment: str, record: SnapshotRecord) -> str:
+    """The relation of the view an environment has for a snapshot record."""
+    return environment_view(engine, environment, record.view_name, record.schema)
 
 
 def internal_relations(engine: EngineAdapter) -> dict[str, str]:
@@ -111,18 +117,21 @@ def _point_views(
     DDL the state is recorded only once all of them point at their new snapshots."""
     for schema in sorted({models[name].schema for name in changed}):
         engine.create_schema(environment_schema(schema, environment))
-    moved = [name for name in changed if name in previous and previous[name].schema != models[name].schema]
+    moved = [
+        name
+        for name in changed
+        if name in previous
+        and record_view(engine, environment, previous[name]) != record_view(engine, environment, models[name])
+    ]
     engine.lock_relations(
-        [environment_view(engine, environment, name, previous[name].schema) for name in [*removed, *moved]]
-        + [environment_view(engine, environment, name, models[name].schema) for name in changed]
+        [record_view(engine, environment, previous[name]) for name in [*removed, *moved]]
+        + [record_view(engine, environment, models[name]) for name in changed]
     )
     for name in [*removed, *moved]:
-        engine.drop_view(environment_view(engine, environment, name, previous[name].schema))
+        engine.drop_view(record_view(engine, environment, previous[name]))
     for name in changed:
         record = models[name]
-        engine.create_view(
-            environment_view(engine, environment, name, record.schema), f"SELECT * FROM {record.physical}"
-        )
+        engine.create_view(record_view(engine, environment, record), f"SELECT * FROM {record.physical}")
 
 
 def _restore_views(
@@ -141,14 +150,17 @@ def _restore_views(
             if (
                 name in models
                 and models[name].physical
-                and (name not in previous or previous[name].schema != models[name].schema)
+                and (
+                    name not in previous
+                    or record_view(engine, environment, previous[name])
+                    != record_view(engine, environment, models[name])
+                )
             ):
-                engine.drop_view(environment_view(engine, environment, name, models[name].schema))
+                engine.drop_view(record_view(engine, environment, models[name]))
             before = previous.get(name)
             if before is not None and before.physical:
                 engine.create_view(
-                    environment_view(engine, environment, name, before.schema),
-                    f"SELECT * FROM {before.physical}",
+                    record_view(engine, environment, before), f"SELECT * FROM {before.physical}"
                 )
         except EngineError:
             continue

@@ -1,0 +1,4 @@
+{{ config(alias='products', tags=['catalog']) }}
+
+select product_id, sku, upper(category) as category, list_price
+from {{ ref('products') }}
