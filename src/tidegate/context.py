@@ -44,9 +44,12 @@ class Context:
         progress: Progress | None = None,
         on_wait: Callable[[str], None] | None = None,
         threads: int | None = None,
+        manifest: Path | str | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.variables = variables or {}
+        self.manifest = manifest
+        """A dbt `target/manifest.json` to load the project from instead of rendering its Jinja."""
         self.progress = progress or Progress()
         self.on_wait = on_wait
         self.threads = threads
@@ -62,7 +65,7 @@ class Context:
     def project(self) -> Project:
         from tidegate.project.loader import load_project
 
-        return load_project(self.root, variables=self.variables)
+        return load_project(self.root, variables=self.variables, manifest=self.manifest)
 
     @cached_property
     def graph(self) -> Graph:
@@ -167,7 +170,7 @@ class Context:
                 skip_unit_tests=skip_unit_tests,
             )
         )
-        return plan.model_copy(update={"notes": notes}) if notes else plan
+        return plan.model_copy(update={"notes": [*notes, *plan.notes]}) if notes else plan
 
     def apply(self, plan: Plan, *, author: str | None = None) -> ApplyResult:
         """Apply a plan under the environment's lock; refuses if the environment moved since."""

@@ -13,6 +13,9 @@ A project may have a `parity.yml`:
         load: parity/load_2.sql   # SQL run on the warehouse before this step (an EL tool's load)
     ignore_columns:               # columns whose values depend on when the build ran
       some_snapshot: [dbt_valid_from]
+    manifest: true                # tidegate loads the project from the manifest of `dbt compile`
+                                  # (run with `dbt seed` against a scratch warehouse before each
+                                  # step) instead of rendering its Jinja: for run_query and the like
 
 Every step is one `dbt build`, and one tidegate plan/apply of `prod` (followed by `run prod` from
 the second step on, which processes new data for incremental models).
@@ -71,6 +74,7 @@ class Step:
 class Spec:
     steps: tuple[Step, ...]
     ignore_columns: dict[str, tuple[str, ...]]
+    manifest: bool = False
 
 
 def load_spec(name: str) -> Spec:
@@ -82,7 +86,7 @@ def load_spec(name: str) -> Spec:
         for s in raw.get("steps") or [{}]
     )
     ignore = {k.lower(): tuple(c.lower() for c in v) for k, v in (raw.get("ignore_columns") or {}).items()}
-    return Spec(steps=steps, ignore_columns=ignore)
+    return Spec(steps=steps, ignore_columns=ignore, manifest=bool(raw.get("manifest")))
 
 
 def copy_project(name: str, destination: Path) -> Path:
@@ -172,6 +176,17 @@ def dbt_build(name: str, workdir: Path) -> DbtBuild:
     root = copy_project(name, workdir / name)
     database = root / "dbt.duckdb"
     write_profiles(root, database)
+    started = time.perf_counter()
+    for number, step in enumerate(spec.steps, 1):
+        apply_overlay(root, step)
+        load_data(root, step, database)
+        run_dbt("build", root, root, step.vars, f"{name} (step {number}/{len(spec.steps)})")
+    seconds = time.perf_counter() - started
+    return DbtBuild(root, database, built_relations(root / "target"), seconds)
+
+
+def run_dbt(command: str, root: Path, profiles_dir: Path, variables: dict[str, Any], what: str) -> None:
+    """`dbt <command>` on the project in `root`; raise DbtFailed with the end of its log if it fails."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     env.update(
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
@@ -181,23 +196,27 @@ def dbt_build(name: str, workdir: Path) -> DbtBuild:
         VIRTUAL_ENV=str(DBT_VENV),
         PATH=f"{DBT_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    started = time.perf_counter()
-    for number, step in enumerate(spec.steps, 1):
-        apply_overlay(root, step)
-        load_data(root, step, database)
-        command = [str(DBT), "build", "--profiles-dir", str(root), "--project-dir", str(root)]
-        if step.vars:
-            command += ["--vars", json.dumps(step.vars)]
-        done = subprocess.run(
-            command, cwd=root, env=env, capture_output=True, text=True, timeout=DBT_TIMEOUT, check=False
-        )
-        if done.returncode != 0:
-            log = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-            raise DbtFailed(
-                f"dbt build of {name} (step {number}/{len(spec.steps)}) exited {done.returncode}:\n{log}"
-            )
-    seconds = time.perf_counter() - started
-    return DbtBuild(root, database, built_relations(root / "target"), seconds)
+    arguments = [str(DBT), command, "--profiles-dir", str(profiles_dir), "--project-dir", str(root)]
+    if variables:
+        arguments += ["--vars", json.dumps(variables)]
+    done = subprocess.run(
+        arguments, cwd=root, env=env, capture_output=True, text=True, timeout=DBT_TIMEOUT, check=False
+    )
+    if done.returncode != 0:
+        log = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        raise DbtFailed(f"dbt {command} of {what} exited {done.returncode}:\n{log}")
+
+
+def dbt_compile(root: Path, variables: dict[str, Any]) -> Path:
+    """`dbt seed` and `dbt compile` of the project in `root` against a scratch warehouse (compile
+    queries such as run_query read it), as a user would before `tidegate plan --manifest`;
+    return the manifest."""
+    scratch = root / "parity_compile"
+    scratch.mkdir(exist_ok=True)
+    write_profiles(scratch, scratch / "compile.duckdb")
+    for command in ("seed", "compile"):
+        run_dbt(command, root, scratch, variables, root.name)
+    return root / "target" / "manifest.json"
 
 
 def built_relations(target: Path) -> tuple[Relation, ...]:
@@ -290,7 +309,9 @@ def tidegate_build(name: str, workdir: Path) -> Path:
         for number, step in enumerate(spec.steps, 1):
             apply_overlay(root, step)
             load_data(root, step, database)
-            with Context(root, variables=step.vars) as context:
+            manifest = dbt_compile(root, step.vars) if spec.manifest else None
+            variables = {} if spec.manifest else step.vars  # compiled into the manifest
+            with Context(root, variables=variables, manifest=manifest) as context:
                 context.plan_and_apply(TARGET)
                 if number > 1:
                     context.run(TARGET)

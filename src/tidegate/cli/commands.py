@@ -14,6 +14,13 @@ from tidegate.cli import Output, cli, command, context, parse_vars
 from tidegate.errors import ConfigError, EngineError, TidegateError
 
 _VARS = click.option("--vars", "variables", help="Project variables as YAML, e.g. '{limit: 10}'.")
+_MANIFEST = click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="TIDEGATE_DBT_MANIFEST",
+    help="Load the dbt project from this target/manifest.json (written by `dbt compile`) instead of "
+    "rendering its Jinja. Env: TIDEGATE_DBT_MANIFEST.",
+)
 
 
 @command(cli)
@@ -54,6 +61,7 @@ def _shell_path(path: Path) -> str:
 )
 @click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds (default: from tidegate.yml).")
 @_VARS
+@_MANIFEST
 def plan(
     environment: str,
     auto_apply: bool,
@@ -61,6 +69,7 @@ def plan(
     full_refresh: tuple[str, ...],
     threads: int | None,
     variables: str | None,
+    manifest: Path | None,
     project_dir: Path,
     output: Output,
 ) -> int:
@@ -72,7 +81,9 @@ def plan(
     from tidegate.cli.render import apply_dict, plan_summary, render_apply, render_plan
 
     result = None
-    with context(project_dir, output, variables=parse_vars(variables), threads=threads) as ctx:
+    with context(
+        project_dir, output, variables=parse_vars(variables), threads=threads, manifest=_resolved(manifest)
+    ) as ctx:
         if auto_apply and out is None:
             # Plan and apply under one lock: nothing can move the environment in between.
             the_plan, result = ctx.plan_and_apply(
@@ -112,6 +123,11 @@ def plan(
     return 0
 
 
+def _resolved(manifest: Path | None) -> Path | None:
+    """--manifest is relative to the current directory (the loader's is relative to the project)."""
+    return manifest.resolve() if manifest is not None else None
+
+
 def _confirm(output: Output, out: Path | None) -> bool:
     """On a terminal, ask before applying (never with --json or --out, never in a pipe)."""
     if out is not None or output.as_json or not _stdin_is_terminal():
@@ -126,7 +142,8 @@ def _stdin_is_terminal() -> bool:
 @command(cli)
 @click.argument("target")
 @click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds.")
-def apply(target: str, threads: int | None, project_dir: Path, output: Output) -> int:
+@_MANIFEST
+def apply(target: str, threads: int | None, manifest: Path | None, project_dir: Path, output: Output) -> int:
     """Apply a saved plan (plan.json) or plan and apply ENVIRONMENT.
 
     A saved plan is applied exactly as reviewed; it is refused if the environment changed since.
@@ -134,7 +151,7 @@ def apply(target: str, threads: int | None, project_dir: Path, output: Output) -
     from tidegate.cli.render import apply_dict, render_apply, render_plan
     from tidegate.plan import Plan
 
-    with context(project_dir, output, threads=threads) as ctx:
+    with context(project_dir, output, threads=threads, manifest=_resolved(manifest)) as ctx:
         path = Path(target)
         if target.endswith(".json") or path.is_file():
             the_plan = Plan.load(path)
@@ -168,11 +185,14 @@ def _unchanged(environment: str, version: int | None) -> dict[str, Any]:
 @command(cli)
 @click.argument("environment", required=False)
 @click.option("--select", "-s", multiple=True, help="Only the tests of this model (repeatable).")
-def test(environment: str | None, select: tuple[str, ...], project_dir: Path, output: Output) -> int:
+@_MANIFEST
+def test(
+    environment: str | None, select: tuple[str, ...], manifest: Path | None, project_dir: Path, output: Output
+) -> int:
     """Run unit tests, and data tests against ENVIRONMENT (default prod) when it exists."""
     from tidegate.cli.render import render_tests, test_result_dict
 
-    with context(project_dir, output) as ctx:
+    with context(project_dir, output, manifest=_resolved(manifest)) as ctx:
         results = ctx.test(environment, select)
     render_tests(output.human, results)
     failed = [r for r in results if r.blocking]
@@ -287,12 +307,15 @@ def _print_rows(output: Output, result: Any, limit: int | None, render: Any) -> 
 @command(cli)
 @click.argument("environment")
 @click.option("--select", "-s", multiple=True, help="Only this incremental model (repeatable).")
-def run(environment: str, select: tuple[str, ...], project_dir: Path, output: Output) -> int:
+@_MANIFEST
+def run(
+    environment: str, select: tuple[str, ...], manifest: Path | None, project_dir: Path, output: Output
+) -> int:
     """Process new data for ENVIRONMENT's incremental models (is_incremental() is true).
 
     All models and their tests run in one transaction: if a test fails, nothing changes.
     """
-    with context(project_dir, output) as ctx:
+    with context(project_dir, output, manifest=_resolved(manifest)) as ctx:
         processed = ctx.run(environment, select)
     if processed:
         output.human.print(

@@ -36,6 +36,7 @@ class Applier:
         """Apply `plan`; the caller holds the environment's lock."""
         self._check_not_moved(plan)
         result = ApplyResult(environment=plan.environment)
+        self.run_hooks("on-run-start", plan.on_run_start)
         result.unit_tests = self.run_unit_tests(plan.unit_tests)
         self._raise_if_blocking(result.unit_tests, "unit test")
         self._build_all(plan, result)
@@ -50,7 +51,25 @@ class Applier:
         self._raise_if_blocking(result.tests, "data test")
         result.version = self._swap(plan, action=action, author=author)
         result.views_changed = len(plan.views_changed) + len(plan.views_removed)
+        self.run_hooks(
+            "on-run-end",
+            plan.on_run_end,
+            after=f"after the swap ({plan.environment!r} is at version {result.version})",
+        )
         return result
+
+    def run_hooks(self, which: str, hooks: list[str] | tuple[str, ...], *, after: str | None = None) -> None:
+        """dbt's `on-run-start` / `on-run-end`: each hook in its own transaction. `after` says
+        what already happened, and stays done, when an `on-run-end` hook fails."""
+        for number, sql in enumerate(hooks, 1):
+            try:
+                with self.engine.transaction():
+                    self.engine.execute(sql)
+            except EngineError as error:
+                done = f" {after}" if after else ""
+                raise type(error)(
+                    f"{which} hook {number} failed{done}: {error.message}", path="dbt_project.yml"
+                ) from None
 
     def _check_not_moved(self, plan: Plan) -> None:
         current = self.state.current(plan.environment)
@@ -144,7 +163,9 @@ class Applier:
         try:
             with engine.transaction():
                 if build.reused_from is None:
+                    run_model_hooks(engine, "pre-hook", build.pre_hooks)
                     self._materialize(engine, build)
+                    run_model_hooks(engine, "post-hook", build.post_hooks)
                 self.state.record_snapshot(record, engine)
         except EngineError as error:  # keep the kind (InvalidSQL or not), add where it comes from
             raise type(error)(
@@ -240,6 +261,15 @@ class Applier:
             )
         self.progress.advance("swap views", plan.environment, time.perf_counter() - started)
         return version
+
+
+def run_model_hooks(engine: EngineAdapter, which: str, hooks: list[str]) -> None:
+    """A model's pre- or post-hooks, on the connection (and in the transaction) of its build."""
+    for number, sql in enumerate(hooks, 1):
+        try:
+            engine.execute(sql)
+        except EngineError as error:
+            raise type(error)(f"its {which} {number} failed: {error.message}", model=error.model) from None
 
 
 def run_python_model(engine: EngineAdapter, build: Build) -> object:

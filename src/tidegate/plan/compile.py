@@ -6,6 +6,7 @@ the query is transpiled by sqlglot from the project's dialect to the engine's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from sqlglot import exp, parse_one
@@ -55,6 +56,17 @@ def compile_sql(
         raise KeyError(f"no relation for ref('{model}')")
 
     return tree.transform(replace).sql(dialect=write)
+
+
+def compile_hook(sql: str, this: str | None) -> str:
+    """A hook's SQL with `{{ this }}` replaced by the relation. Hooks run as written, in the
+    warehouse's SQL: they may be any statement, which sqlglot need not understand."""
+    if this is None:
+        return sql
+    return _THIS.sub(lambda _: this, sql)
+
+
+_THIS = re.compile(rf"(?<![A-Za-z0-9_$]){THIS_PLACEHOLDER}(?![A-Za-z0-9_$])", re.IGNORECASE)
 
 
 def _subquery(sql: str, alias: str, dialect: str) -> exp.Subquery:

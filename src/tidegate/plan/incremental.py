@@ -13,11 +13,13 @@ import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import replace
+from functools import partial
 
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import CheckFailed, PlanError, TidegateError
 from tidegate.graph import Fingerprint, Graph
-from tidegate.plan.apply import Applier
+from tidegate.plan import scd2
+from tidegate.plan.apply import Applier, run_model_hooks
 from tidegate.plan.plan import SnapshotEntry, entries
 from tidegate.plan.planner import Planner
 from tidegate.plan.results import Progress
@@ -26,6 +28,9 @@ from tidegate.project.model import Kind
 from tidegate.project.project import Project
 from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore, now
 from tidegate.state.views import physical_schema, relations_read, swap_views
+
+_RUNNABLE = (Kind.INCREMENTAL, Kind.SCD2)
+"""What `run` processes: incremental models, and dbt snapshots (their SCD2 merge)."""
 
 
 class IncrementalRun:
@@ -52,21 +57,23 @@ class IncrementalRun:
         self.progress = progress
 
     def run(self, version: EnvironmentVersion, select: Iterable[str] = (), *, author: str) -> list[str]:
-        """Run the selected models (all incremental ones by default) on `version`, the
+        """Run the selected models (all incremental ones and dbt snapshots by default) on `version`, the
         environment's current version read under its lock; returns the models processed."""
         env = version.environment
-        chosen = set(select) or {n for n, m in self.project.models.items() if m.kind is Kind.INCREMENTAL}
+        chosen = set(select) or {n for n, m in self.project.models.items() if m.kind in _RUNNABLE}
         models = dict(version.models)
         mapping = entries(models)
         shared = self._shared(env)
         processed: list[str] = []
         copied: list[str] = []
+        self.applier.run_hooks("on-run-start", self.project.on_run_start)
         with self.engine.transaction():
             for name in self.graph.sort(chosen):
                 model = self.project.model(name)
                 record = models.get(name)
-                if model.kind is not Kind.INCREMENTAL or record is None or not model.incremental_sql:
-                    raise TidegateError(f"{name!r} is not an incremental model of {env!r}")
+                runnable = model.kind is Kind.SCD2 or bool(model.incremental_sql)
+                if model.kind not in _RUNNABLE or record is None or not runnable:
+                    raise TidegateError(f"{name!r} is not an incremental model or a dbt snapshot of {env!r}")
                 if record.fingerprint != self.fingerprints[name].data:
                     raise PlanError(f"{name!r} in {env!r} differs from the project: plan {env!r} first")
                 started = time.perf_counter()
@@ -74,11 +81,22 @@ class IncrementalRun:
                     record = self._copy_snapshot(record)
                     models[name], mapping[name] = record, SnapshotEntry.of(record)
                     copied.append(name)
+                if model.kind is Kind.SCD2:  # dbt snapshot: close changed rows, insert new versions
+                    this = str(record.physical)
+                    compile_scd2 = partial(self.planner.compile, mapping=mapping, this=this)
+                    scd2.merge(self.engine, this, model, self.project.dialect, compile_scd2)
+                    self.progress.advance("run", name, time.perf_counter() - started)
+                    processed.append(name)
+                    continue
+                assert model.incremental_sql is not None
                 sql = self.planner.compile(model.incremental_sql, mapping, this=record.physical)
+                pre, post = model.incremental_hooks or (model.pre_hooks, model.post_hooks)
+                run_model_hooks(self.engine, "pre-hook", self.planner.hooks(pre, record.physical))
                 if model.incremental_strategy == "append":
                     self.engine.insert_into(str(record.physical), sql)
-                else:
+                else:  # merge and delete+insert: the rows of a unique_key that comes again are replaced
                     self.engine.merge_into(str(record.physical), sql, model.unique_key)
+                run_model_hooks(self.engine, "post-hook", self.planner.hooks(post, record.physical))
                 self.progress.advance("run", name, time.perf_counter() - started)
                 processed.append(name)
             # the tests run on this connection, inside the transaction, so they see the new rows
@@ -98,6 +116,7 @@ class IncrementalRun:
                     author=author,
                     message=f"copied {', '.join(copied)} shared with other environments",
                 )
+        self.applier.run_hooks("on-run-end", self.project.on_run_end, after="after the run was committed")
         return processed
 
     def _shared(self, environment: str) -> set[str]:

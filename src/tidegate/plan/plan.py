@@ -120,6 +120,9 @@ class Build(_Frozen):
     delimiter: str = ","
     depends_on: list[str] = Field(default_factory=list)
     reused_from: str | None = None
+    pre_hooks: list[str] = Field(default_factory=list)
+    """dbt's pre-hooks, compiled (`this` is `physical`): run before the build, in its transaction."""
+    post_hooks: list[str] = Field(default_factory=list)
 
 
 class TestRun(_Frozen):
@@ -164,6 +167,10 @@ class Plan(_Frozen):
     views_removed: list[str] = Field(default_factory=list)
     dashboards_affected: list[str] = Field(default_factory=list)
     full_refresh: list[str] = Field(default_factory=list)
+    on_run_start: list[str] = Field(default_factory=list)
+    """dbt's `on-run-start` hooks: run first, each in its own transaction."""
+    on_run_end: list[str] = Field(default_factory=list)
+    """dbt's `on-run-end` hooks: run once the views are swapped."""
     notes: list[str] = Field(default_factory=list)
     """What a reviewer should know that the changes do not say (e.g. nothing could be reused)."""
 

@@ -100,6 +100,9 @@ class Planner:
             if name not in base_models or base_models[name].physical != entry.physical
         }
         directly = {c.model for c in changes if c.change in ("added", "directly_modified")}
+        from tidegate.plan.scd2 import rebuild_notes
+
+        notes = rebuild_notes(builds, base_models)
         return Plan(
             id=uuid.uuid4().hex[:12],
             project=self.project.name,
@@ -121,6 +124,9 @@ class Planner:
                 d.name for d in self.project.dashboards if data_changed.intersection(d.refs)
             ),
             full_refresh=sorted(request.full_refresh),
+            notes=notes,
+            on_run_start=list(self.project.on_run_start),
+            on_run_end=list(self.project.on_run_end),
         )
 
     def _check_python_inputs(self) -> None:
@@ -296,6 +302,13 @@ class Planner:
         )
         if reused_from is not None or model.kind is Kind.EPHEMERAL:
             return build
+        if model.pre_hooks or model.post_hooks:
+            build = build.model_copy(
+                update={
+                    "pre_hooks": self.hooks(model.pre_hooks, entry.physical),
+                    "post_hooks": self.hooks(model.post_hooks, entry.physical),
+                }
+            )
         if model.language is Language.CSV:
             return build.model_copy(
                 update={
@@ -308,6 +321,10 @@ class Planner:
         if model.language is Language.PYTHON:
             inputs = {parent: mapping[parent].physical or "" for parent in model.refs}
             return build.model_copy(update={"python_source": model.python_source, "inputs": inputs})
+        if model.kind is Kind.SCD2:  # a dbt snapshot: the query with dbt's SCD2 columns
+            from tidegate.plan.scd2 import initial_query
+
+            return build.model_copy(update={"sql": self.compile(initial_query(model), mapping)})
         return build.model_copy(update={"sql": self.compile(model.sql, mapping)})
 
     def compile(self, sql: str, mapping: dict[str, SnapshotEntry], this: str | None = None) -> str:
@@ -328,6 +345,12 @@ class Planner:
             ephemerals=ephemerals,
             this=this,
         )
+
+    def hooks(self, hooks: tuple[str, ...], this: str | None) -> list[str]:
+        """A model's hooks for its snapshot `this`."""
+        from tidegate.plan.compile import compile_hook
+
+        return [compile_hook(sql, this) for sql in hooks]
 
     def tests_for(self, mapping: dict[str, SnapshotEntry], changed: set[str]) -> list[TestRun]:
         return [

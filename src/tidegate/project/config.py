@@ -200,6 +200,7 @@ class ProjectConfig(_Strict):
     seed_paths: list[str] = Field(default_factory=lambda: ["seeds"])
     test_paths: list[str] = Field(default_factory=lambda: ["tests"])
     macro_paths: list[str] = Field(default_factory=lambda: ["macros"])
+    snapshot_paths: list[str] = Field(default_factory=lambda: ["snapshots"])
     dashboard_paths: list[str] = Field(default_factory=lambda: ["dashboards"])
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -298,6 +299,7 @@ def load_config(root: Path) -> ProjectConfig:
             "seed_paths": dbt.seed_paths,
             "test_paths": dbt.test_paths,
             "macro_paths": dbt.macro_paths,
+            "snapshot_paths": dbt.snapshot_paths,
         }
         if dbt.target is not None:
             defaults["schema"] = dbt.target.schema
@@ -324,6 +326,7 @@ def _dbt_config(root: Path) -> ProjectConfig:
         seed_paths=dbt.seed_paths,
         test_paths=dbt.test_paths,
         macro_paths=dbt.macro_paths,
+        snapshot_paths=dbt.snapshot_paths,
     )
     data.line, data.key_lines = 1, {}
     config = _validate(data, dbt.profiles_path or root / DBT_PROJECT)

@@ -74,6 +74,7 @@ class DbtProject:
     seed_paths: list[str]
     test_paths: list[str]
     macro_paths: list[str]
+    snapshot_paths: list[str]
     vars: dict[str, Any]
     target: Target | None
     connection: dict[str, Any] | None
@@ -94,7 +95,10 @@ class DbtProject:
                 if not _is_config(key, value):
                     continue
                 name = key.removeprefix("+")
-                if name == "tags":
+                if name in HOOK_CONFIGS:  # hooks add up, the most general first
+                    name = name.replace("-", "_")
+                    values[name] = [*values.get(name, []), *hook_list(value)]
+                elif name == "tags":
                     tags = [value] if isinstance(value, str) else list(value or [])
                     values["tags"] = list(dict.fromkeys([*values.get("tags", []), *tags]))
                 elif name in _MERGED_CONFIGS and isinstance(value, dict):
@@ -114,6 +118,16 @@ class DbtProject:
         if isinstance(node, dict):
             apply(node)
         return FolderConfig(values, lines)
+
+
+HOOK_CONFIGS = frozenset({"pre-hook", "pre_hook", "post-hook", "post_hook"})
+
+
+def hook_list(value: Any) -> list[Any]:
+    """A hook config as a list: dbt takes one hook (a string, or `{sql: ...}`) or a list."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _is_config(key: str, value: Any) -> bool:
@@ -169,6 +183,7 @@ def read_dbt_project(root: Path, *, require_profile: bool) -> DbtProject:
         seed_paths=paths("seed-paths", "seeds"),
         test_paths=paths("test-paths", "tests"),
         macro_paths=paths("macro-paths", "macros"),
+        snapshot_paths=paths("snapshot-paths", "snapshots"),
         vars=variables,
         target=target,
         connection=connection,

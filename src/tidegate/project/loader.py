@@ -16,11 +16,13 @@ from typing import Any
 
 from tidegate.checks.generic import build_custom_test, build_generic_test
 from tidegate.errors import ConfigError, ProjectError
+from tidegate.project import scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache
 from tidegate.project.config import ProjectConfig, load_config
-from tidegate.project.dbt import DBT_PROJECT, FolderConfig
+from tidegate.project.dbt import DBT_PROJECT, FolderConfig, hook_list
 from tidegate.project.jinja import DbtSettings, Renderer, ref_names
 from tidegate.project.model import (
+    THIS_PLACEHOLDER,
     Dashboard,
     DashboardQuery,
     DataTest,
@@ -35,11 +37,22 @@ from tidegate.project.properties import GENERIC_TESTS, NodeProperties, Propertie
 from tidegate.project.yamlio import LineDict, LineList, load_yaml_text
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_KINDS = {kind.value: kind for kind in Kind if kind is not Kind.SEED}
+_KINDS = {kind.value: kind for kind in Kind if kind not in (Kind.SEED, Kind.SCD2)}
+INCREMENTAL_STRATEGIES = ("merge", "delete+insert", "append")
+"""dbt's strategies tidegate runs: merge and delete+insert replace the rows whose unique_key
+comes again (delete, then insert), append inserts every row."""
 
 
-def load_project(root: Path | str, *, variables: dict[str, Any] | None = None) -> Project:
-    """Read, render and validate the project in `root`; every error names its file and line."""
+def load_project(
+    root: Path | str, *, variables: dict[str, Any] | None = None, manifest: Path | str | None = None
+) -> Project:
+    """Read, render and validate the project in `root`; every error names its file and line.
+    With `manifest` (a dbt `target/manifest.json`, relative to `root`), the SQL dbt compiled is
+    used instead of rendering Jinja (see `tidegate.project.manifest`)."""
+    if manifest is not None:
+        from tidegate.project.manifest import load_manifest_project
+
+        return load_manifest_project(Path(root), manifest, variables=variables)
     return _Loader(Path(root).resolve(), variables or {}).load()
 
 
@@ -57,13 +70,12 @@ class _Loader:
         """Models and seeds switched off with `enabled: false`, and where they are."""
 
     def load(self) -> Project:
-        properties = read_properties(
-            [
-                (self._rel(path), self._yaml(path))
-                for folders in (self.config.model_paths, self.config.seed_paths)
-                for path in self._files(folders, ".yml", ".yaml")
-            ]
-        )
+        documents = [
+            (self._rel(path), self._yaml(path))
+            for folders in (self.config.model_paths, self.config.seed_paths, self.config.snapshot_paths)
+            for path in dict.fromkeys(self._files(folders, ".yml", ".yaml"))
+        ]
+        properties = read_properties(documents)
         sources = {f"{key[0]}.{key[1]}": source for key, source in properties.sources.items()}
         macro_files = [*self._files(self.config.macro_paths, ".sql"), *self._generic_test_files()]
         macros = {self._rel(path): path.read_text() for path in macro_files}
@@ -80,6 +92,8 @@ class _Loader:
             self._add(self._sql_model(path, properties.nodes.get(path.stem)))
         for path in self._files(self.config.model_paths, ".py"):
             self._add(self._python_model(path, properties.nodes.get(path.stem)))
+        for definition in self._snapshot_definitions(documents):
+            self._add(self._snapshot(definition, properties.nodes.get(definition.name)))
         self._check_properties(properties)
         tests = self._data_tests(properties, {key: s.relation for key, s in sources.items()})
         dashboards = tuple(self._dashboards())
@@ -94,6 +108,12 @@ class _Loader:
         )
         self._check_references(project)
         self.sql_cache.save()
+        if self.dbt is not None:
+            project = dataclasses.replace(
+                project,
+                on_run_start=self._run_hooks("on-run-start"),
+                on_run_end=self._run_hooks("on-run-end"),
+            )
         return project
 
     # files ----------------------------------------------------------------------------------
@@ -269,6 +289,12 @@ class _Loader:
             seed_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
             column_types=tuple(sorted((str(k), str(v)) for k, v in column_types.items())),
             delimiter=delimiter,
+            **self._hooks(
+                [folder.values, props.config if props else {}],
+                self._rel(path),
+                path.stem,
+                self._node(path.stem, self._rel(path), "seed", config),
+            ),
             **self._common(path.stem, props, config, self._rel(path), "seed"),
         )
 
@@ -295,6 +321,11 @@ class _Loader:
             incremental_sql = self._query(incremental.text, rel, name)
         for ref, line in rendered.refs:
             self._pending_refs.append((name, ref, rel, line))
+        configs = [folder.values, props.config if props else {}, rendered.config]
+        hooks = self._hooks(configs, rel, name, node)
+        if kind is Kind.INCREMENTAL:
+            run = self._hooks(configs, rel, name, node, incremental=True)
+            hooks["incremental_hooks"] = (run["pre_hooks"], run["post_hooks"])
         return Model(
             name=name,
             kind=kind,
@@ -306,8 +337,77 @@ class _Loader:
             sources=tuple(dict.fromkeys(rendered.sources)),
             unique_key=_keys(config.get("unique_key")),
             incremental_strategy=str(config.get("incremental_strategy") or "merge"),
+            **hooks,
             **self._common(name, props, config, rel, "model"),
         )
+
+    def _hooks(
+        self,
+        configs: list[dict[str, Any]],
+        path: str,
+        name: str,
+        node: dict[str, Any],
+        *,
+        incremental: bool = False,
+    ) -> dict[str, Any]:
+        """`pre_hooks` and `post_hooks` of a node: the hooks of each config level add up, the
+        most general first (dbt_project.yml's folders, properties, then `config()`), each
+        rendered with `{{ this }}` as a placeholder."""
+        found: dict[str, Any] = {}
+        for which in ("pre_hook", "post_hook"):
+            texts: list[str] = []
+            for config in configs:
+                for key in dict.fromkeys([which, which.replace("_", "-")]):
+                    for hook in hook_list(config.get(key)):
+                        texts.append(self._hook_text(hook, path, name, which))
+            rendered = [self._render_hook(text, path, node, incremental=incremental) for text in texts]
+            found[f"{which}s"] = tuple(sql for sql in rendered if sql)
+        return found
+
+    def _hook_text(self, hook: Any, path: str, name: str | None, which: str) -> str:
+        what = which.replace("_", "-")
+        if isinstance(hook, dict):
+            if hook.get("transaction", True) is False:
+                raise ProjectError(
+                    f"{what} with transaction: false is not supported: tidegate runs hooks in the "
+                    "transaction of the build, so that a failed hook leaves nothing",
+                    path=path,
+                    model=name,
+                )
+            hook = hook.get("sql")
+        if not isinstance(hook, str):
+            raise ProjectError(f"a {what} is SQL text (or {{sql: ...}})", path=path, model=name)
+        return hook
+
+    def _render_hook(
+        self, text: str, path: str, node: dict[str, Any] | None, *, incremental: bool = False
+    ) -> str:
+        rendered = self.renderer.render(text, path, node=node, incremental=incremental)
+        if rendered.refs:
+            raise ProjectError(
+                f"ref('{rendered.refs[0][0]}') in a hook is not supported: hooks may use "
+                "{{ this }}, source(), var() and macros",
+                path=path,
+            )
+        return rendered.text.strip().rstrip(";").strip()
+
+    def _run_hooks(self, key: str) -> tuple[str, ...]:
+        """dbt_project.yml's `on-run-start` or `on-run-end`, rendered with the project's context."""
+        assert self.dbt is not None
+        data = self.dbt.data
+        line = data.line_of(key) if key in data else None
+        hooks = []
+        for hook in hook_list(data.get(key)):
+            try:
+                text = self._hook_text(hook, DBT_PROJECT, None, key)
+                sql = self._render_hook(text, DBT_PROJECT, None)
+            except ProjectError as error:
+                raise ProjectError(error.message, path=DBT_PROJECT, line=line, hint=error.hint) from None
+            if THIS_PLACEHOLDER in sql.lower():
+                raise ProjectError(f"{key}: {{{{ this }}}} has no meaning here", path=DBT_PROJECT, line=line)
+            if sql:
+                hooks.append(sql)
+        return tuple(hooks)
 
     def _origin(
         self,
@@ -346,12 +446,16 @@ class _Loader:
                 model=name,
             )
         kind = _KINDS[materialized]
-        strategy = config.get("incremental_strategy", "merge")
-        if kind is Kind.INCREMENTAL and strategy not in ("merge", "append"):
-            raise ProjectError("incremental_strategy must be merge or append", path=path, model=name)
-        if kind is Kind.INCREMENTAL and strategy == "merge" and not config.get("unique_key"):
+        strategy = config.get("incremental_strategy") or "merge"
+        if kind is Kind.INCREMENTAL and strategy not in INCREMENTAL_STRATEGIES:
             raise ProjectError(
-                "an incremental model with the merge strategy needs a unique_key",
+                f"incremental_strategy must be one of {', '.join(INCREMENTAL_STRATEGIES)}, not {strategy!r}",
+                path=path,
+                model=name,
+            )
+        if kind is Kind.INCREMENTAL and strategy != "append" and not config.get("unique_key"):
+            raise ProjectError(
+                f"an incremental model with the {strategy} strategy needs a unique_key",
                 path=path,
                 model=name,
                 hint="set unique_key in config(), or incremental_strategy='append'",
@@ -373,7 +477,8 @@ class _Loader:
         if function is None:
             raise ProjectError("a Python model defines a function model(...)", path=rel, model=name)
         folder = self._folder_config("models", path, self.config.model_paths)
-        config = {**folder.values, **(props.config if props else {}), **_literal_config(tree, rel, name)}
+        literal = _literal_config(tree, rel, name)
+        config = {**folder.values, **(props.config if props else {}), **literal}
         if not self._enabled(name, rel, config):
             return None
         refs = tuple(arg.arg for arg in function.args.args)
@@ -386,7 +491,65 @@ class _Loader:
             location=Location(rel),
             python_source=ast.unparse(_without_docstrings(tree)),
             refs=refs,
+            **self._hooks(
+                [folder.values, props.config if props else {}, literal],
+                rel,
+                name,
+                self._node(name, rel, "model", config),
+            ),
             **self._common(name, props, config, rel, "model"),
+        )
+
+    # dbt snapshots (models of kind scd2) --------------------------------------------------
+
+    def _snapshot_definitions(self, documents: list[tuple[str, Any]]) -> Iterator[scd2.SnapshotDefinition]:
+        for path in self._files(self.config.snapshot_paths, ".sql"):
+            yield from scd2.blocks(path.read_text(encoding="utf-8"), self._rel(path))
+        yield from scd2.yaml_definitions(documents)
+
+    def _snapshot(self, definition: scd2.SnapshotDefinition, props: NodeProperties | None) -> Model | None:
+        """A dbt snapshot: configs from dbt_project.yml's `snapshots:` (by folder, then the
+        snapshot's name), its properties, then its block's `config()`; `target_schema` is the
+        schema as it is (dbt's legacy config), `schema` goes through generate_schema_name."""
+        name, rel = definition.name, definition.path
+        folder = FolderConfig()
+        if self.dbt is not None:
+            base = next(
+                (f for f in self.config.snapshot_paths if (self.root / rel).is_relative_to(self.root / f)),
+                None,
+            )
+            folders = list(Path(rel).relative_to(base).parent.parts) if base else []
+            folder = self.dbt.folder_config("snapshots", [*folders, name])
+        defined = {**folder.values, **(props.config if props else {})}
+        node = self._node(name, rel, "snapshot", defined)
+        try:
+            rendered = self.renderer.render(definition.text, rel, node=node)
+        except ProjectError as error:
+            if not definition.from_yaml:
+                raise
+            raise ProjectError(error.message, path=rel, line=definition.line, model=name) from None
+        config = {**defined, **rendered.config}
+        if not self._enabled(name, rel, config):
+            return None
+        strategy = scd2.scd2_config(config, name, rel, definition.line)
+        for ref, ref_line in rendered.refs:
+            self._pending_refs.append((name, ref, rel, definition.line if definition.from_yaml else ref_line))
+        common = self._common(
+            name, props, {k: v for k, v in config.items() if k != "target_schema"}, rel, "snapshot"
+        )
+        if config.get("target_schema"):
+            common["schema"] = str(config["target_schema"])
+        return Model(
+            name=name,
+            kind=Kind.SCD2,
+            language=Language.SQL,
+            location=Location(rel, definition.line),
+            sql=self._query(rendered.text, rel, name),
+            refs=ref_names(rendered),
+            sources=tuple(dict.fromkeys(rendered.sources)),
+            unique_key=strategy.unique_key,
+            scd2=strategy,
+            **common,
         )
 
     # tests and dashboards -------------------------------------------------------------------

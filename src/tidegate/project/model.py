@@ -27,6 +27,9 @@ class Kind(enum.StrEnum):
     INCREMENTAL = "incremental"
     EPHEMERAL = "ephemeral"
     SEED = "seed"
+    SCD2 = "scd2"
+    """A dbt snapshot: a type-2 slowly changing dimension that `run` merges new versions into
+    (named scd2 here, since tidegate's snapshots are the physical tables of fingerprints)."""
 
     @property
     def has_relation(self) -> bool:
@@ -98,6 +101,15 @@ class Model:
     sources: tuple[str, ...] = ()
     unique_key: tuple[str, ...] = ()
     incremental_strategy: str = "merge"
+    scd2: Scd2Config | None = None
+    """A dbt snapshot's strategy (Kind.SCD2 only)."""
+    pre_hooks: tuple[str, ...] = ()
+    """dbt's `pre-hook`s, rendered (`{{ this }}` as a placeholder): SQL run before the build, in
+    its transaction."""
+    post_hooks: tuple[str, ...] = ()
+    """dbt's `post-hook`s: SQL run after the build, in its transaction."""
+    incremental_hooks: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    """An incremental model's (pre, post) hooks rendered with `is_incremental()` true, for runs."""
     description: str = ""
     columns: tuple[Column, ...] = ()
     tags: tuple[str, ...] = ()
@@ -116,11 +128,36 @@ class Model:
         if self.kind is Kind.INCREMENTAL:
             config["unique_key"] = list(self.unique_key)
             config["strategy"] = self.incremental_strategy
+        if self.scd2 is not None:
+            config["scd2"] = self.scd2.data_config()
         if self.column_types:
             config["column_types"] = [list(pair) for pair in self.column_types]
         if self.delimiter != ",":
             config["delimiter"] = self.delimiter
+        if self.pre_hooks or self.post_hooks:  # written only when set: other fingerprints stay
+            config["hooks"] = [list(self.pre_hooks), list(self.post_hooks)]
+        if self.incremental_hooks and self.incremental_hooks != (self.pre_hooks, self.post_hooks):
+            config["incremental_hooks"] = [list(hooks) for hooks in self.incremental_hooks]
         return config
+
+
+@dataclass(frozen=True)
+class Scd2Config:
+    """How a dbt snapshot detects changed rows: `timestamp` (a newer `updated_at`) or `check`
+    (any of `check_cols` differs; `("*",)` is dbt's `check_cols: all`)."""
+
+    strategy: str
+    unique_key: tuple[str, ...]
+    updated_at: str | None = None
+    check_cols: tuple[str, ...] = ()
+
+    def data_config(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "unique_key": list(self.unique_key),
+            "updated_at": self.updated_at,
+            "check_cols": list(self.check_cols),
+        }
 
 
 @dataclass(frozen=True)

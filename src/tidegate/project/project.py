@@ -18,6 +18,10 @@ class Project:
     tests: tuple[DataTest, ...]
     unit_tests: tuple[UnitTest, ...]
     dashboards: tuple[Dashboard, ...]
+    on_run_start: tuple[str, ...] = ()
+    """dbt_project.yml's `on-run-start` hooks, rendered: SQL run when an apply or a run starts."""
+    on_run_end: tuple[str, ...] = ()
+    """`on-run-end` hooks: SQL run when an apply (after its view swap) or a run ends."""
 
     @property
     def name(self) -> str:

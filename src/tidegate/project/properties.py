@@ -74,7 +74,7 @@ def read_properties(documents: list[tuple[str, Any]]) -> Properties:
             continue
         if not isinstance(data, dict):
             raise ConfigError("a properties file must be a mapping", path=path, line=1)
-        for key in ("models", "seeds"):
+        for key in ("models", "seeds", "snapshots"):
             for entry, line in _entries(data, key, path):
                 _read_node(properties, entry, path, line)
         for entry, line in _entries(data, "sources", path):
