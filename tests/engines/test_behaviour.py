@@ -251,6 +251,33 @@ def test_incremental_model_merges_new_source_rows(engine_project: Callable[..., 
         assert rows(ctx, "prod", "select id, value from events order by id") == [(1, 10), (2, 20), (3, 30)]
 
 
+def test_run_refreshes_the_table_downstream_in_place(engine_project: Callable[..., Path]) -> None:
+    root = engine_project(
+        {
+            "models/sources.yml": "sources:\n  - name: raw\n    tables: [{name: events}]\n",
+            "models/events.sql": """
+                {{ config(materialized='incremental', unique_key='id') }}
+                select id, value from {{ source('raw', 'events') }}
+                {% if is_incremental() %} where id > (select max(id) from {{ this }}) {% endif %}
+            """,
+            "models/total.sql": "select count(*) as n, sum(value) as value from {{ ref('events') }}",
+            "models/report.sql": "{{ config(materialized='view') }} select n from {{ ref('total') }}",
+        }
+    )
+    with Context(root) as ctx:
+        engine = ctx.engine("prod")
+        engine.create_schema("raw")
+        engine.execute("CREATE TABLE raw.events (id INT, value INT)")
+        engine.execute("INSERT INTO raw.events VALUES (1, 10), (2, 20)")
+        ctx.plan_and_apply("prod")
+        before = ctx.current("prod")
+        engine.execute("INSERT INTO raw.events VALUES (3, 30)")
+        assert ctx.run("prod") == ["events"]
+        assert rows(ctx, "prod", "select n, value from total") == [(3, 60)]
+        assert rows(ctx, "prod", "select n from report") == [(3,)]  # the view over the table stays
+        assert ctx.current("prod") == before  # the same table, the same version
+
+
 def test_a_second_apply_on_a_locked_environment_waits_then_fails_clearly(built) -> None:
     root, ctx = built()
     state = ctx.state("prod")

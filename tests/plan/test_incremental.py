@@ -76,8 +76,8 @@ def test_first_build_is_full_then_run_merges_new_rows(make_project, open_context
     ctx.engine("prod").execute("insert into landing.events values (2, 'shipped', 3), (3, 'new', 4)")
     assert ctx.run("prod") == ["events"]
     assert rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
-    # a table built from the incremental model still holds its snapshot until planned again
-    assert ctx.query("prod", "select n from event_count").rows == [(2,)]
+    # the table built from the incremental model is refreshed in place, as a dbt build rebuilds it
+    assert ctx.query("prod", "select n from event_count").rows == [(3,)]
     assert ctx.run("prod") == ["events"]
     assert rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
 
@@ -161,7 +161,11 @@ def test_run_in_dev_copies_the_shared_table_and_leaves_prod_alone(make_project, 
     assert dev.version == 2 and dev.action == "run"
     assert copy.fingerprint == shared.fingerprint and copy.version != shared.version
     assert copy.physical != shared.physical
-    assert dev.models["event_count"] == ctx.history("dev")[0].models["event_count"]
+    # the table downstream, shared with prod too, is copied and refreshed; prod's keeps its rows
+    counted, prod_counted = dev.models["event_count"], prod_before.models["event_count"]
+    assert counted.fingerprint == prod_counted.fingerprint and counted.physical != prod_counted.physical
+    assert ctx.query("dev", "select n from event_count").rows == [(3,)]
+    assert ctx.query("prod", "select n from event_count").rows == [(2,)]
     assert ("events", copy.version) in {(r.model, r.version) for r in ctx.state("dev").all_snapshots()}
     # dev's table is its own now: the next run writes in place, with no new copy or version
     ctx.engine("prod").execute("insert into landing.events values (4, 'new', 5)")

@@ -33,9 +33,9 @@ class Relation(str):
 def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: dict[str, str]) -> DataTest:
     """A generic test defined by a `{% test name(model, column_name, ...) %}` block: the macro
     rendered with `model` as the model's placeholder relation (filtered by `where` as dbt does)."""
-    table = ref_placeholder(spec.model)
+    table = spec.relation or ref_placeholder(spec.model)
     text = f"(SELECT * FROM {table} WHERE {spec.where}) AS dbt_subquery" if spec.where else table
-    models = [spec.model]
+    models = list(_own(spec))
     arguments: dict[str, Any] = {}
     for key, value in spec.arguments.items():
         if isinstance(value, str) and value.strip().startswith(("ref(", "source(")):
@@ -53,7 +53,11 @@ def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: d
     if spec.column:
         arguments["column_name"] = spec.column
     rendered = renderer.call_macro(
-        macro, spec.location.path, spec.location.line, model=Relation(text, spec.model), **arguments
+        macro,
+        spec.location.path,
+        spec.location.line,
+        model=Relation(text, spec.model.rpartition(".")[2]),
+        **arguments,
     )
     models += [name for name, _ in rendered.refs]
     return DataTest(
@@ -64,6 +68,7 @@ def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: d
         location=spec.location,
         column=spec.column,
         severity=spec.severity,
+        store_failures=spec.store_failures,
     )
 
 
@@ -77,8 +82,14 @@ def _quote(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _relation(model: str, where: str | None) -> str:
-    table = ref_placeholder(model)
+def _own(spec: TestSpec) -> tuple[str, ...]:
+    """The model a test is declared on; none for a source table's (the loader attaches those to
+    the models that read the source)."""
+    return () if spec.relation else (spec.model,)
+
+
+def _relation(spec: TestSpec) -> str:
+    table, where = spec.relation or ref_placeholder(spec.model), spec.where
     return f"(SELECT * FROM {table} WHERE {where})" if where else table
 
 
@@ -91,8 +102,8 @@ def _require_column(spec: TestSpec) -> str:
 def build_generic_test(spec: TestSpec, sources: dict[str, str]) -> DataTest:
     """Turn a declared generic test into its query, with refs as placeholders."""
     column = _require_column(spec)
-    model = _relation(spec.model, spec.where)
-    models: tuple[str, ...] = (spec.model,)
+    model = _relation(spec)
+    models: tuple[str, ...] = _own(spec)
     if spec.test == "not_null":
         sql = f"SELECT * FROM {model} AS t WHERE {column} IS NULL"
     elif spec.test == "unique":
@@ -124,6 +135,7 @@ def build_generic_test(spec: TestSpec, sources: dict[str, str]) -> DataTest:
         location=spec.location,
         column=column,
         severity=spec.severity,
+        store_failures=spec.store_failures,
     )
 
 
@@ -141,9 +153,9 @@ def _relationships(
     if is_source:
         if target not in sources:
             raise ConfigError(f"unknown source {target}", path=spec.location.path, line=spec.location.line)
-        parent, models = sources[target], (spec.model,)
+        parent, models = sources[target], _own(spec)
         return _relationships_sql(column, model, parent, field), models
-    return _relationships_sql(column, model, ref_placeholder(target), field), (spec.model, target)
+    return _relationships_sql(column, model, ref_placeholder(target), field), (*_own(spec), target)
 
 
 def _relationships_sql(column: str, model: str, parent: str, field: str) -> str:
@@ -155,7 +167,9 @@ def _relationships_sql(column: str, model: str, parent: str, field: str) -> str:
 
 
 def _test_name(spec: TestSpec) -> str:
-    parts = [spec.test.replace(".", "_"), spec.model, spec.column or ""]
+    # dbt: `source_<test>_<source>_<table>_<column>` for a source table's tests
+    test = f"source_{spec.test}" if spec.relation else spec.test
+    parts = [test.replace(".", "_"), spec.model.replace(".", "_"), spec.column or ""]
     if spec.test not in ("not_null", "unique", "accepted_values", "relationships") and spec.arguments:
         digest = json.dumps(spec.arguments, sort_keys=True, default=str)
         parts.append(hashlib.sha256(digest.encode()).hexdigest()[:8])

@@ -313,7 +313,8 @@ def run(
 ) -> int:
     """Process new data for ENVIRONMENT's incremental models (is_incremental() is true).
 
-    All models and their tests run in one transaction: if a test fails, nothing changes.
+    Then refreshes the tables downstream of them, as a dbt build would. All models and their
+    tests run in one transaction: if a test fails, nothing changes.
     """
     with context(project_dir, output, manifest=_resolved(manifest)) as ctx:
         processed = ctx.run(environment, select)

@@ -112,6 +112,13 @@ class EngineAdapter(abc.ABC):
     def insert_into(self, relation: str, query: str) -> None:
         self.execute(f"INSERT INTO {relation} {query}")
 
+    def refresh_table(self, relation: str, query: str) -> None:
+        """Replace every row of an existing table with the rows of `query` (same columns, in the
+        same order), keeping the table itself: the views that read it stay, and on an engine with
+        transactions the refresh commits or rolls back with the caller's transaction."""
+        self.execute(f"DELETE FROM {relation}")
+        self.execute(f"INSERT INTO {relation} {query}")
+
     def merge_into(self, relation: str, query: str, keys: Sequence[str]) -> None:
         """Upsert the rows of `query` on `keys`: delete the matching rows, then insert all."""
         if not keys:

@@ -355,6 +355,11 @@ class SparkAdapter(EngineAdapter):
             self.drop_table(relation)
             self.create_table_as(relation, query)
 
+    def refresh_table(self, relation: str, query: str) -> None:
+        """One statement that replaces the table's rows (Spark has no transaction to hold a
+        DELETE and an INSERT together)."""
+        self.execute(f"INSERT OVERWRITE TABLE {relation} {query}")
+
     def merge_into(self, relation: str, query: str, keys: Sequence[str]) -> None:
         """Upsert on `keys`. Delta: one MERGE. Parquet: the table is rewritten (rows not matching
         `query`'s keys, then all of `query`) into a staging table that replaces it; not safe

@@ -1,10 +1,16 @@
 """Incremental runs: process new data for an environment's incremental models, in place or on a copy.
 
+After the incremental models and dbt snapshots, every table downstream of them (SQL or Python,
+through views and ephemeral models too) is refreshed as a dbt build would rebuild it: its rows are
+replaced in place (`EngineAdapter.refresh_table`), in topological order, with no new fingerprint
+or snapshot version, since only the data changed. Views read the new rows as they are.
+
 Copy on write: outside prod, a table that another environment's current version also uses is
 first copied into a new version of its snapshot, the run writes into the copy and the
-environment's view moves to it, so `run dev` never changes what prod reads. Prod writes in place
-(environments sharing its table see the new rows). The copies, the writes, the data tests and the
-view swap are one transaction: a failing test changes nothing.
+environment's view moves to it, so `run dev` never changes what prod reads; refreshed tables are
+copied the same way. Prod writes in place (environments sharing its table see the new rows). The
+copies, the writes, the refreshes, the data tests of all of them and the view swap are one
+transaction: a failing test changes nothing.
 """
 
 from __future__ import annotations
@@ -16,21 +22,25 @@ from dataclasses import replace
 from functools import partial
 
 from tidegate.engines.base import EngineAdapter
-from tidegate.errors import CheckFailed, PlanError, TidegateError
+from tidegate.errors import CheckFailed, EngineError, PlanError, TidegateError
 from tidegate.graph import Fingerprint, Graph
 from tidegate.plan import scd2
-from tidegate.plan.apply import Applier, run_model_hooks
-from tidegate.plan.plan import SnapshotEntry, entries
+from tidegate.plan.apply import Applier, run_model_hooks, run_python_model
+from tidegate.plan.plan import Build, SnapshotEntry, entries
 from tidegate.plan.planner import Planner
 from tidegate.plan.results import Progress
 from tidegate.project.config import PROD
-from tidegate.project.model import Kind
+from tidegate.project.model import Kind, Language, Model
 from tidegate.project.project import Project
 from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore, now
 from tidegate.state.views import physical_schema, relations_read, swap_views
 
 _RUNNABLE = (Kind.INCREMENTAL, Kind.SCD2)
 """What `run` processes: incremental models, and dbt snapshots (their SCD2 merge)."""
+_REFRESHED = (Kind.TABLE, Kind.VIEW)
+"""What a run touches downstream of what it processed: tables (SQL or Python) are refreshed, and
+outside prod a view reading a table the run copied gets a new version reading the copy; other
+incremental models and dbt snapshots are left as they are, as are ephemeral models."""
 
 
 class IncrementalRun:
@@ -55,10 +65,13 @@ class IncrementalRun:
         self.planner = planner
         self.applier = applier
         self.progress = progress
+        self.refreshed: list[str] = []
+        """The tables the last `run` refreshed, in the order it refreshed them."""
 
     def run(self, version: EnvironmentVersion, select: Iterable[str] = (), *, author: str) -> list[str]:
         """Run the selected models (all incremental ones and dbt snapshots by default) on `version`, the
-        environment's current version read under its lock; returns the models processed."""
+        environment's current version read under its lock, then refresh the tables downstream of
+        them; returns the models processed (the tables refreshed are in `self.refreshed`)."""
         env = version.environment
         chosen = set(select) or {n for n, m in self.project.models.items() if m.kind in _RUNNABLE}
         models = dict(version.models)
@@ -67,40 +80,54 @@ class IncrementalRun:
         processed: list[str] = []
         copied: list[str] = []
         self.applier.run_hooks("on-run-start", self.project.on_run_start)
+        self.refreshed = []
+        moved: set[str] = set()  # tables copied away from: views reading them get a new version
         with self.engine.transaction():
-            for name in self.graph.sort(chosen):
+            for name in self.graph.sort(chosen | self.graph.downstream(chosen)):
                 model = self.project.model(name)
                 record = models.get(name)
-                runnable = model.kind is Kind.SCD2 or bool(model.incremental_sql)
-                if model.kind not in _RUNNABLE or record is None or not runnable:
-                    raise TidegateError(f"{name!r} is not an incremental model or a dbt snapshot of {env!r}")
-                if record.fingerprint != self.fingerprints[name].data:
-                    raise PlanError(f"{name!r} in {env!r} differs from the project: plan {env!r} first")
                 started = time.perf_counter()
-                if record.physical in shared:
-                    record = self._copy_snapshot(record)
-                    models[name], mapping[name] = record, SnapshotEntry.of(record)
-                    copied.append(name)
-                if model.kind is Kind.SCD2:  # dbt snapshot: close changed rows, insert new versions
-                    this = str(record.physical)
-                    compile_scd2 = partial(self.planner.compile, mapping=mapping, this=this)
-                    scd2.merge(self.engine, this, model, self.project.dialect, compile_scd2)
+                if name in chosen:
+                    runnable = model.kind is Kind.SCD2 or bool(model.incremental_sql)
+                    if model.kind not in _RUNNABLE or record is None or not runnable:
+                        raise TidegateError(
+                            f"{name!r} is not an incremental model or a dbt snapshot of {env!r}"
+                        )
+                    if record.fingerprint != self.fingerprints[name].data:
+                        raise PlanError(f"{name!r} in {env!r} differs from the project: plan {env!r} first")
+                    if record.physical in shared:
+                        moved.add(str(record.physical))
+                        record = self._copy_snapshot(record)
+                        models[name], mapping[name] = record, SnapshotEntry.of(record)
+                        copied.append(name)
+                    self._process(model, record, mapping)
                     self.progress.advance("run", name, time.perf_counter() - started)
                     processed.append(name)
                     continue
-                assert model.incremental_sql is not None
-                sql = self.planner.compile(model.incremental_sql, mapping, this=record.physical)
-                pre, post = model.incremental_hooks or (model.pre_hooks, model.post_hooks)
-                run_model_hooks(self.engine, "pre-hook", self.planner.hooks(pre, record.physical))
-                if model.incremental_strategy == "append":
-                    self.engine.insert_into(str(record.physical), sql)
-                else:  # merge and delete+insert: the rows of a unique_key that comes again are replaced
-                    self.engine.merge_into(str(record.physical), sql, model.unique_key)
-                run_model_hooks(self.engine, "post-hook", self.planner.hooks(post, record.physical))
-                self.progress.advance("run", name, time.perf_counter() - started)
-                processed.append(name)
+                # downstream: refresh the tables, and re-point the views that read a table copied
+                if record is None or record.physical is None or model.kind not in _REFRESHED:
+                    continue
+                if model.kind is Kind.VIEW and not moved.intersection(record.parents):
+                    continue
+                if record.fingerprint != self.fingerprints[name].data:
+                    raise PlanError(
+                        f"{name!r} in {env!r} differs from the project and reads what the run "
+                        f"changes: plan {env!r} first"
+                    )
+                if model.kind is Kind.VIEW:
+                    record = self._new_view(model, record, mapping)
+                elif record.physical in shared:
+                    moved.add(str(record.physical))
+                    record = self._copy_snapshot(record)
+                if record is not models[name]:
+                    models[name], mapping[name] = record, SnapshotEntry.of(record)
+                    copied.append(name)
+                if model.kind is Kind.TABLE:
+                    self._refresh(model, record, mapping)
+                    self.progress.advance("refresh", name, time.perf_counter() - started)
+                    self.refreshed.append(name)
             # the tests run on this connection, inside the transaction, so they see the new rows
-            tests = self.planner.tests_for(mapping, set(processed))
+            tests = self.planner.tests_for(mapping, {*processed, *self.refreshed})
             results = self.applier.run_tests(tests, in_transaction=True)
             failed = [result.name for result in results if result.blocking]
             if failed:
@@ -119,6 +146,80 @@ class IncrementalRun:
         self.applier.run_hooks("on-run-end", self.project.on_run_end, after="after the run was committed")
         return processed
 
+    def _process(self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotEntry]) -> None:
+        """Process new data: a dbt snapshot's SCD2 merge, or an incremental model's strategy."""
+        this = str(record.physical)
+        if model.kind is Kind.SCD2:  # dbt snapshot: close changed rows, insert new versions
+            compile_scd2 = partial(self.planner.compile, mapping=mapping, this=this)
+            scd2.merge(self.engine, this, model, self.project.dialect, compile_scd2)
+            return
+        assert model.incremental_sql is not None
+        sql = self.planner.compile(model.incremental_sql, mapping, this=this)
+        pre, post = model.incremental_hooks or (model.pre_hooks, model.post_hooks)
+        run_model_hooks(self.engine, "pre-hook", self.planner.hooks(pre, this))
+        if model.incremental_strategy == "append":
+            self.engine.insert_into(this, sql)
+        else:  # merge and delete+insert: the rows of a unique_key that comes again are replaced
+            self.engine.merge_into(this, sql, model.unique_key)
+        run_model_hooks(self.engine, "post-hook", self.planner.hooks(post, this))
+
+    def _refresh(self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotEntry]) -> None:
+        """Replace the rows of a table model's table with what its query (or Python) returns now,
+        with its hooks around, as its build did; errors name the model."""
+        try:
+            self._refresh_rows(model, str(record.physical), mapping)
+        except EngineError as error:  # keep the kind (InvalidSQL or not)
+            raise type(error)(
+                f"refreshing it after the run failed: {error.message}",
+                path=model.location.path,
+                model=model.name,
+            ) from None
+
+    def _refresh_rows(self, model: Model, physical: str, mapping: dict[str, SnapshotEntry]) -> None:
+        run_model_hooks(self.engine, "pre-hook", self.planner.hooks(model.pre_hooks, physical))
+        if model.language is Language.PYTHON:
+            build = Build(
+                model=model.name,
+                fingerprint="",
+                version="",
+                kind=model.kind.value,
+                language=model.language.value,
+                physical=physical,
+                python_source=model.python_source,
+                inputs={parent: mapping[parent].physical or "" for parent in model.refs},
+            )
+            staged = self.engine.relation(physical_schema(model.schema), f"{model.name}__tidegate_refresh")
+            self.engine.drop_table(staged)
+            self.engine.write_dataframe(staged, run_python_model(self.engine, build))
+            self.engine.refresh_table(physical, f"SELECT * FROM {staged}")
+            self.engine.drop_table(staged)
+        else:
+            self.engine.refresh_table(physical, self.planner.compile(model.sql, mapping))
+        run_model_hooks(self.engine, "post-hook", self.planner.hooks(model.post_hooks, physical))
+
+    def _new_view(
+        self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotEntry]
+    ) -> SnapshotRecord:
+        """A new version of a view's snapshot reading the relations of `mapping` (the copies the
+        run made), recorded in the state; the previous version stays for other environments."""
+        version = self._new_version(record)
+        physical = self.engine.relation(physical_schema(record.schema), f"{record.model}__{version}")
+        self.engine.create_view(physical, self.planner.compile(model.sql, mapping))
+        parents = tuple(sorted(_physical_parents(self.project, model, mapping)))
+        view = replace(record, version=version, physical=physical, parents=parents, query=self._query(record))
+        self.state.record_snapshot(view)
+        return view
+
+    def _query(self, record: SnapshotRecord) -> str | None:
+        key = (record.model, record.fingerprint)
+        original = self.state.snapshots([key]).get(key)
+        return original.query if original else None
+
+    @staticmethod
+    def _new_version(record: SnapshotRecord) -> str:
+        stamp = now().isoformat()
+        return hashlib.sha256(f"{record.fingerprint}{record.version}{stamp}".encode()).hexdigest()[:16]
+
     def _shared(self, environment: str) -> set[str]:
         """The tables other environments read (their models' own, and those their views read),
         which a run of `environment` must not write in place; prod's run writes in place."""
@@ -134,12 +235,18 @@ class IncrementalRun:
 
     def _copy_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
         """A new version of `record`'s snapshot holding a copy of its table, recorded in the state."""
-        stamp = now().isoformat()
-        version = hashlib.sha256(f"{record.fingerprint}{record.version}{stamp}".encode()).hexdigest()[:16]
+        version = self._new_version(record)
         physical = self.engine.relation(physical_schema(record.schema), f"{record.model}__{version}")
         self.engine.create_table_as(physical, f"SELECT * FROM {record.physical}")
-        key = (record.model, record.fingerprint)
-        original = self.state.snapshots([key]).get(key)
-        copy = replace(record, version=version, physical=physical, query=original.query if original else None)
+        copy = replace(record, version=version, physical=physical, query=self._query(record))
         self.state.record_snapshot(copy)
         return copy
+
+
+def _physical_parents(project: Project, model: Model, mapping: dict[str, SnapshotEntry]) -> set[str]:
+    """The physical relations a view reads, through ephemeral models too."""
+    found: set[str] = set()
+    for parent in model.refs:
+        physical = mapping[parent].physical
+        found |= {physical} if physical else _physical_parents(project, project.models[parent], mapping)
+    return found

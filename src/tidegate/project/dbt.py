@@ -123,6 +123,22 @@ class DbtProject:
 HOOK_CONFIGS = frozenset({"pre-hook", "pre_hook", "post-hook", "post_hook"})
 
 
+def merge_configs(general: FolderConfig, specific: FolderConfig) -> FolderConfig:
+    """`specific` over `general` as dbt merges config levels: hooks and tags add up, mappings
+    merge, anything else is replaced."""
+    values = dict(general.values)
+    for name, value in specific.values.items():
+        if name == "tags":
+            values[name] = list(dict.fromkeys([*values.get(name, []), *value]))
+        elif name in ("pre_hook", "post_hook"):
+            values[name] = [*values.get(name, []), *value]
+        elif name in _MERGED_CONFIGS and isinstance(value, dict) and isinstance(values.get(name), dict):
+            values[name] = {**values[name], **value}
+        else:
+            values[name] = value
+    return FolderConfig(values, {**general.lines, **specific.lines})
+
+
 def hook_list(value: Any) -> list[Any]:
     """A hook config as a list: dbt takes one hook (a string, or `{sql: ...}`) or a list."""
     if value is None:
@@ -138,8 +154,9 @@ def is_dbt_project(root: Path) -> bool:
     return (root / DBT_PROJECT).is_file()
 
 
-def read_dbt_project(root: Path, *, require_profile: bool) -> DbtProject:
-    """Read `dbt_project.yml` in `root` and, when found (or required), its profile's target."""
+def read_dbt_project(root: Path, *, require_profile: bool, profile: bool = True) -> DbtProject:
+    """Read `dbt_project.yml` in `root` and, when found (or required), its profile's target;
+    without `profile` (a package's), no profile is looked for."""
     path = root / DBT_PROJECT
     data = load_yaml(path)
     if not isinstance(data, LineDict):
@@ -165,17 +182,17 @@ def read_dbt_project(root: Path, *, require_profile: bool) -> DbtProject:
     if isinstance(raw_vars.get(name), dict):  # vars scoped to this project
         variables.update(raw_vars[name])
     target, connection, profiles_path = None, None, None
-    profile = data.get("profile", name)
-    profiles_path = find_profiles(root)
+    profile_name = data.get("profile", name)
+    profiles_path = find_profiles(root) if profile else None
     if profiles_path is None and require_profile:
         raise ConfigError(
-            f"no {PROFILES} for profile {profile!r}: looked in $DBT_PROFILES_DIR, {root} and ~/.dbt",
+            f"no {PROFILES} for profile {profile_name!r}: looked in $DBT_PROFILES_DIR, {root} and ~/.dbt",
             path=path,
             line=data.line_of("profile"),
             hint="write profiles.yml beside dbt_project.yml, or add a tidegate.yml with environments",
         )
     if profiles_path is not None:
-        target, connection = read_profile(profiles_path, str(profile), required=require_profile)
+        target, connection = read_profile(profiles_path, str(profile_name), required=require_profile)
     return DbtProject(
         name=name,
         data=data,

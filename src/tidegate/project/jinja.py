@@ -46,6 +46,8 @@ BUILTIN_MACROS = """\
 {% macro default__generate_alias_name(custom_alias_name=none, node=none) -%}
     {%- if custom_alias_name -%}
         {{ custom_alias_name | trim }}
+    {%- elif node.version -%}
+        {{ return(node.name ~ "_v" ~ (node.version | replace(".", "_"))) }}
     {%- else -%}
         {{ node.name }}
     {%- endif -%}
@@ -161,6 +163,10 @@ class DbtSettings:
     """Package name -> {macro file path: text}, from `dbt_packages/<package>/macros/`."""
     models: frozenset[str] = frozenset()
     """Every model name of the project, to resolve versioned refs (`ref('m', v=2)`)."""
+    versions: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
+    """Versioned models (`versions:` in properties): name -> (latest, {version: model})."""
+    model_packages: Mapping[str, str] = field(default_factory=dict)
+    """Model -> the project or package (under `dbt_packages/`) it belongs to."""
 
 
 @dataclass
@@ -171,6 +177,8 @@ class Rendered:
     refs: list[tuple[str, int | None]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    uses_this_names: bool = False
+    """`this.schema` (or another of `this`'s names) was read before the names were known."""
 
 
 @dataclass
@@ -228,6 +236,11 @@ class Renderer:
                     self._load_macros(path, text, into=namespace)
         for path, text in sorted(macro_files.items()):
             self._load_macros(path, text, into=self._project_macros)
+
+    @property
+    def target(self) -> Mapping[str, Any] | None:
+        """dbt's `target` (None outside a dbt project)."""
+        return self._dbt.target if self._dbt else None
 
     def _functions(self) -> dict[str, Any]:
         return {
@@ -407,7 +420,18 @@ class Renderer:
             raise ProjectError("ref() takes a model name and optionally a package", path=self._frame.path)
         name = str(args[-1])
         number = v if v is not None else version
-        if number is not None:  # dbt's versioned models are files `<name>_v<version>`
+        declared = self._dbt.versions.get(name) if self._dbt else None
+        if declared is not None:  # `versions:` in properties: the version asked for, or the latest
+            latest, stems = declared
+            key = latest if number is None else str(number)
+            if key not in stems:
+                raise ProjectError(
+                    f"ref('{name}', v={number!r}): {name} has versions {', '.join(stems)}",
+                    path=self._frame.path,
+                    line=self._line(),
+                )
+            name, number = stems[key], None
+        if number is not None:  # without `versions:`, dbt's versioned models are files `<name>_v<version>`
             versioned = f"{name}_v{str(number).replace('.', '_')}"
             if self._dbt is None or versioned not in self._dbt.models:
                 raise ProjectError(
@@ -416,6 +440,13 @@ class Renderer:
                     line=self._line(),
                 )
             name = versioned
+        owner = self._dbt.model_packages.get(name) if self._dbt else None
+        if len(args) == 2 and owner is not None and owner != args[0]:
+            raise ProjectError(
+                f"ref('{args[0]}', '{args[-1]}'): {name} is a model of {owner}, not of {args[0]}",
+                path=self._frame.path,
+                line=self._line(),
+            )
         self._frame.result.refs.append((name, self._line()))
         return ref_placeholder(name)
 
@@ -511,10 +542,35 @@ class _Node:
 
 
 class _This:
-    """`{{ this }}`: the model's own relation, known only when the model is built."""
+    """`{{ this }}`: the model's own relation, known only when the model is built (its
+    snapshot's table or view, which differs per fingerprint). Its attributes `schema`,
+    `identifier` (and `name`, `table`) and `database` are what dbt gives in prod: the schema and
+    alias of the model's view as dbt names them, and the target's database."""
+
+    _NAMES = {
+        "schema": "schema",
+        "identifier": "alias",
+        "name": "alias",
+        "table": "alias",
+        "database": "database",
+    }
 
     def __init__(self, renderer: Renderer) -> None:
         self._renderer = renderer
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name not in self._NAMES:
+            raise Unsupported(f"this.{name}")
+        frame = self._renderer._frame
+        fields = frame.node or {}
+        if "relation" not in fields:
+            if frame.node is None:
+                raise Unsupported(f"this.{name} outside a model")
+            frame.result.uses_this_names = True  # the loader renders again once names are known
+            return ""
+        return fields["relation"][self._NAMES[name]]
 
     def __str__(self) -> str:
         return THIS_PLACEHOLDER

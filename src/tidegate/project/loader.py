@@ -19,7 +19,14 @@ from tidegate.errors import ConfigError, ProjectError
 from tidegate.project import scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache
 from tidegate.project.config import ProjectConfig, load_config
-from tidegate.project.dbt import DBT_PROJECT, FolderConfig, hook_list
+from tidegate.project.dbt import (
+    DBT_PROJECT,
+    DbtProject,
+    FolderConfig,
+    hook_list,
+    merge_configs,
+    read_dbt_project,
+)
 from tidegate.project.jinja import DbtSettings, Renderer, ref_names
 from tidegate.project.model import (
     THIS_PLACEHOLDER,
@@ -56,6 +63,15 @@ def load_project(
     return _Loader(Path(root).resolve(), variables or {}).load()
 
 
+@dataclasses.dataclass(frozen=True)
+class _Package:
+    """A dbt package under `dbt_packages/` (as `dbt deps` leaves it) with its own project."""
+
+    name: str
+    root: Path
+    dbt: DbtProject
+
+
 class _Loader:
     def __init__(self, root: Path, variables: dict[str, Any]) -> None:
         self.root = root
@@ -68,6 +84,7 @@ class _Loader:
         self.dbt = self.config.dbt
         self.disabled: dict[str, str] = {}
         """Models and seeds switched off with `enabled: false`, and where they are."""
+        self.packages = self._find_packages() if self.dbt is not None else []
 
     def load(self) -> Project:
         documents = [
@@ -75,22 +92,37 @@ class _Loader:
             for folders in (self.config.model_paths, self.config.seed_paths, self.config.snapshot_paths)
             for path in dict.fromkeys(self._files(folders, ".yml", ".yaml"))
         ]
+        documents += [
+            (self._rel(path), self._yaml(path))
+            for path in dict.fromkeys(
+                [
+                    *self._package_files("models", ".yml", ".yaml"),
+                    *self._package_files("seeds", ".yml", ".yaml"),
+                ]
+            )
+        ]
         properties = read_properties(documents)
         sources = {f"{key[0]}.{key[1]}": source for key, source in properties.sources.items()}
         macro_files = [*self._files(self.config.macro_paths, ".sql"), *self._generic_test_files()]
         macros = {self._rel(path): path.read_text() for path in macro_files}
+        self.versions = {
+            stem: (name, number)
+            for name, (_, stems) in properties.versions.items()
+            for number, stem in stems.items()
+        }
+        """File stem of a versioned model -> (its model's name, its version)."""
         self.renderer = Renderer(
             macros,
             self.variables,
             {key: s.relation for key, s in properties.sources.items()},
             cache_dir=self.root / CACHE_DIR / "jinja",
-            dbt=self._dbt_settings(),
+            dbt=self._dbt_settings(properties.versions),
         )
-        for path in self._files(self.config.seed_paths, ".csv"):
+        for path in [*self._files(self.config.seed_paths, ".csv"), *self._package_files("seeds", ".csv")]:
             self._add(self._seed(path, properties.nodes.get(path.stem)))
-        for path in self._files(self.config.model_paths, ".sql"):
+        for path in [*self._files(self.config.model_paths, ".sql"), *self._package_files("models", ".sql")]:
             self._add(self._sql_model(path, properties.nodes.get(path.stem)))
-        for path in self._files(self.config.model_paths, ".py"):
+        for path in [*self._files(self.config.model_paths, ".py"), *self._package_files("models", ".py")]:
             self._add(self._python_model(path, properties.nodes.get(path.stem)))
         for definition in self._snapshot_definitions(documents):
             self._add(self._snapshot(definition, properties.nodes.get(definition.name)))
@@ -126,6 +158,29 @@ class _Loader:
                     path for path in base.rglob("*") if path.suffix in suffixes and path.is_file()
                 )
 
+    def _find_packages(self) -> list[_Package]:
+        """The packages under `dbt_packages/` that are dbt projects (with a dbt_project.yml)."""
+        base = self.root / "dbt_packages"
+        packages = []
+        for folder in sorted(base.iterdir()) if base.is_dir() else []:
+            if (folder / DBT_PROJECT).is_file():
+                dbt = read_dbt_project(folder, require_profile=False, profile=False)
+                packages.append(_Package(dbt.name, folder, dbt))
+        return packages
+
+    def _package_files(self, resource: str, *suffixes: str) -> Iterator[Path]:
+        """The files of every package's `model-paths` (resource `models`) or `seed-paths`."""
+        for package in self.packages:
+            for folder in package.dbt.model_paths if resource == "models" else package.dbt.seed_paths:
+                base = package.root / folder
+                if base.is_dir():
+                    yield from sorted(
+                        path for path in base.rglob("*") if path.suffix in suffixes and path.is_file()
+                    )
+
+    def _package_of(self, path: Path) -> _Package | None:
+        return next((package for package in self.packages if path.is_relative_to(package.root)), None)
+
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
@@ -140,7 +195,7 @@ class _Loader:
     def _is_generic_test(self, path: Path) -> bool:
         return any(path.is_relative_to(self.root / folder / "generic") for folder in self.config.test_paths)
 
-    def _dbt_settings(self) -> DbtSettings | None:
+    def _dbt_settings(self, versions: dict[str, tuple[str, dict[str, str]]]) -> DbtSettings | None:
         if self.dbt is None:
             return None
         if self.dbt.target is not None:
@@ -171,11 +226,33 @@ class _Loader:
                 for path in sorted((folder / "macros").rglob("*.sql"))
             }
         stems = {path.stem for path in self._files(self.config.model_paths, ".sql", ".py")}
-        return DbtSettings(target=target, packages=packages, models=frozenset(stems))
+        owners = {path.stem: self.dbt.name for path in self._files(self.config.model_paths, ".sql", ".py")}
+        for path in self._package_files("models", ".sql", ".py"):
+            package = self._package_of(path)
+            stems.add(path.stem)
+            owners[path.stem] = package.name if package else self.dbt.name
+        return DbtSettings(
+            target=target,
+            packages=packages,
+            models=frozenset(stems),
+            versions=versions,
+            model_packages=owners,
+        )
 
     def _folder_config(self, resource: str, path: Path, folders: list[str]) -> FolderConfig:
         """`dbt_project.yml`'s configs for the node in `path` (none without dbt_project.yml)."""
         if self.dbt is None:
+            return FolderConfig()
+        package = self._package_of(path)
+        if package is not None:  # the package's dbt_project.yml, then the root's `<package>:` configs
+            own = package.dbt.model_paths if resource == "models" else package.dbt.seed_paths
+            for folder in own:
+                if path.is_relative_to(package.root / folder):
+                    parts = list(path.relative_to(package.root / folder).with_suffix("").parts)
+                    root = dataclasses.replace(self.dbt, name=package.name)
+                    return merge_configs(
+                        package.dbt.folder_config(resource, parts), root.folder_config(resource, parts)
+                    )
             return FolderConfig()
         for folder in folders:
             if path.is_relative_to(self.root / folder):
@@ -186,6 +263,12 @@ class _Loader:
     def _node(self, name: str, rel: str, resource: str, config: dict[str, Any]) -> dict[str, Any]:
         """What dbt's `model` / `node` shows of a node: its name, file and configs."""
         project = self.dbt.name if self.dbt else self.config.name
+        package = self._package_of(self.root / rel)
+        if package is not None:
+            project = package.name
+        version = None
+        if name in self.versions and resource == "model":  # dbt: the model's name and version
+            name, version = self.versions[name]
         return {
             "name": name,
             "resource_type": resource,
@@ -196,8 +279,18 @@ class _Loader:
             "fqn": [project, *Path(rel).with_suffix("").parts[1:]],
             "config": dict(config),
             "tags": list(config.get("tags") or []),
-            "version": None,
+            "version": version,
         }
+
+    def _with_relation(
+        self, node: dict[str, Any], name: str, config: dict[str, Any], rel: str, resource: str
+    ) -> dict[str, Any]:
+        """`node` with the names dbt gives the node's relation in prod, for `this.schema`,
+        `this.identifier` and `this.database` (and `model.schema`, `model.alias`)."""
+        schema, alias = self._relation_names(name, config, rel, resource)
+        database = str((self.renderer.target or {}).get("database") or "")
+        relation = {"schema": schema, "alias": alias or name, "database": database}
+        return {**node, "relation": relation, "schema": schema, "alias": alias or name, "database": database}
 
     def _enabled(self, name: str, rel: str, config: dict[str, Any]) -> bool:
         if config.get("enabled", True) is False:
@@ -293,7 +386,13 @@ class _Loader:
                 [folder.values, props.config if props else {}],
                 self._rel(path),
                 path.stem,
-                self._node(path.stem, self._rel(path), "seed", config),
+                self._with_relation(
+                    self._node(path.stem, self._rel(path), "seed", config),
+                    path.stem,
+                    config,
+                    self._rel(path),
+                    "seed",
+                ),
             ),
             **self._common(path.stem, props, config, self._rel(path), "seed"),
         )
@@ -311,6 +410,9 @@ class _Loader:
             config["tags"] = list(dict.fromkeys(tags))
         if not self._enabled(name, rel, config):
             return None
+        node = self._with_relation(node, name, config, rel, "model")
+        if rendered.uses_this_names:  # `this.schema` and the like: render again with the names
+            rendered = self.renderer.render(text, rel, node=node)
         kind = self._kind(
             config, rel, name, self._origin(folder, "materialized", config, defined, rendered.config)
         )
@@ -495,7 +597,7 @@ class _Loader:
                 [folder.values, props.config if props else {}, literal],
                 rel,
                 name,
-                self._node(name, rel, "model", config),
+                self._with_relation(self._node(name, rel, "model", config), name, config, rel, "model"),
             ),
             **self._common(name, props, config, rel, "model"),
         )
@@ -572,25 +674,32 @@ class _Loader:
 
     def _data_tests(self, properties: Properties, sources: dict[str, str]) -> tuple[DataTest, ...]:
         tests = []
-        for node in properties.nodes.values():
-            if node.name in self.disabled:  # dbt skips the tests of disabled models
-                continue
-            for spec in node.tests:
-                macro = self.renderer.find_macro(_test_macro(spec.test))
-                if macro is None and spec.test not in GENERIC_TESTS:
-                    raise ConfigError(
-                        f"unknown test {spec.test!r}; known generic tests: "
-                        f"{', '.join(GENERIC_TESTS)} and {{% test %}} blocks in macros or tests/generic",
-                        path=spec.location.path,
-                        line=spec.location.line,
-                    )
-                if macro is None:
-                    tests.append(build_generic_test(spec, sources))
-                    continue
+        specs = [  # dbt skips the tests of disabled models
+            spec
+            for node in properties.nodes.values()
+            if node.name not in self.disabled
+            for spec in node.tests
+        ]
+        for spec in [*specs, *properties.source_tests]:
+            macro = self.renderer.find_macro(_test_macro(spec.test))
+            if macro is None and spec.test not in GENERIC_TESTS:
+                raise ConfigError(
+                    f"unknown test {spec.test!r}; known generic tests: "
+                    f"{', '.join(GENERIC_TESTS)} and {{% test %}} blocks in macros or tests/generic",
+                    path=spec.location.path,
+                    line=spec.location.line,
+                )
+            if macro is None:
+                test = build_generic_test(spec, sources)
+            else:
                 test = build_custom_test(spec, macro, self.renderer, sources)
-                tests.append(dataclasses.replace(test, sql=self._query(test.sql, spec.location.path, None)))
-                for ref in test.models[1:]:
+                test = dataclasses.replace(test, sql=self._query(test.sql, spec.location.path, None))
+                for ref in test.models[0 if spec.relation else 1 :]:
                     self._pending_refs.append((test.name, ref, spec.location.path, spec.location.line))
+            if spec.relation:  # a source's test: planned with the models that read the source
+                readers = tuple(name for name, model in self.models.items() if spec.model in model.sources)
+                test = dataclasses.replace(test, models=tuple(dict.fromkeys([*readers, *test.models])))
+            tests.append(test)
         for path in self._files(self.config.test_paths, ".sql"):
             if self._is_generic_test(path):
                 continue

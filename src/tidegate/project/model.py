@@ -74,6 +74,11 @@ class Source:
     relation: str
     description: str = ""
     location: Location | None = None
+    loaded_at_field: str | None = None
+    """dbt's `loaded_at_field` (the table's, else its source's); declared, not checked."""
+    freshness: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    """dbt's `freshness:` (`warn_after`/`error_after`/`filter`), the table's over its source's;
+    tidegate stores it but does not run freshness checks."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,8 @@ class DataTest:
     location: Location
     column: str | None = None
     severity: Severity = Severity.ERROR
+    store_failures: bool = False
+    """dbt's `store_failures`: the failing rows are kept in a table after the test runs."""
 
     @property
     def model(self) -> str:

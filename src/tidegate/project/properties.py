@@ -7,6 +7,7 @@ unknown model, a bad test) can point at the exact place in the YAML.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import re
@@ -34,6 +35,9 @@ class TestSpec:
     name: str | None = None
     where: str | None = None
     severity: Severity = Severity.ERROR
+    relation: str | None = None
+    """For a test of a source table (`model` is then `source.table`): the relation it reads."""
+    store_failures: bool = False
 
 
 @dataclass
@@ -55,6 +59,10 @@ class Properties:
     nodes: dict[str, NodeProperties] = field(default_factory=dict)
     sources: dict[tuple[str, str], Source] = field(default_factory=dict)
     unit_tests: list[UnitTest] = field(default_factory=list)
+    source_tests: list[TestSpec] = field(default_factory=list)
+    versions: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    """dbt's versioned models: name -> (latest version, {version: the file stem defining it})."""
+    """Data tests declared on source tables (`sources: tables: columns: data_tests:`)."""
 
 
 def parse_target(text: str, path: str, line: int | None) -> tuple[str, bool]:
@@ -122,6 +130,9 @@ def _line(entry: Any, key: str, default: int | None) -> int | None:
 
 
 def _read_node(properties: Properties, entry: dict[str, Any], path: str, line: int | None) -> None:
+    if entry.get("versions") is not None:
+        _read_versions(properties, entry, path, line)
+        return
     name = str(entry["name"])
     location = Location(path, line)
     if name in properties.nodes:
@@ -144,6 +155,68 @@ def _read_node(properties: Properties, entry: dict[str, Any], path: str, line: i
         for spec in _test_list(column, path, column_line):
             node.tests.append(_read_test(spec, name, column_name, path, column_line))
     properties.nodes[name] = node
+
+
+def _read_versions(properties: Properties, entry: dict[str, Any], path: str, line: int | None) -> None:
+    """A versioned model (dbt's `versions:`): each version is the model of its file
+    (`defined_in`, else `<name>_v<v>`) with the model's properties, then its own; columns
+    declared by a version add to (or replace, by name) the model's."""
+    name = str(entry["name"])
+    versions = entry["versions"]
+    if not isinstance(versions, list) or not versions:
+        raise ConfigError(
+            "versions: must be a list of {v: ...}", path=path, line=_line(entry, "versions", line)
+        )
+    stems: dict[str, str] = {}
+    for index, version in enumerate(versions):
+        version_line = versions.line_of(index) if isinstance(versions, LineList) else line
+        if not isinstance(version, dict) or version.get("v") is None:
+            raise ConfigError("each entry of versions: needs v:", path=path, line=version_line)
+        number = str(version["v"])
+        stem = str(version.get("defined_in") or f"{name}_v{number.replace('.', '_')}")
+        columns = {str(c.get("name")): c for c in entry.get("columns") or [] if isinstance(c, dict)}
+        for column in version.get("columns") or []:
+            if isinstance(column, dict) and "name" in column:
+                columns[str(column["name"])] = column
+        merged = {
+            **{key: value for key, value in entry.items() if key not in ("versions", "latest_version")},
+            "name": stem,
+            "config": {
+                **_mapping(entry, "config", path, line),
+                **_mapping(version, "config", path, version_line),
+            },
+            "columns": list(columns.values()),
+            "data_tests": [
+                *_items(entry, "data_tests"),
+                *_items(entry, "tests"),
+                *_items(version, "data_tests"),
+                *_items(version, "tests"),
+            ],
+        }
+        merged.pop("tests", None)
+        stems[number] = stem
+        _read_node(properties, merged, path, version_line)
+    numbers = sorted(stems, key=_version_key)
+    latest = str(entry.get("latest_version") or numbers[-1])
+    if latest not in stems:
+        raise ConfigError(
+            f"latest_version: {latest} is not one of the versions ({', '.join(numbers)})",
+            path=path,
+            line=_line(entry, "latest_version", line),
+        )
+    properties.versions[name] = (latest, stems)
+
+
+def _items(entry: dict[str, Any], key: str) -> list[Any]:
+    value = entry.get(key)
+    return list(value) if isinstance(value, list) else []
+
+
+def _version_key(number: str) -> tuple[float, str]:
+    try:
+        return float(number), number
+    except ValueError:
+        return float("inf"), number
 
 
 def _test_list(entry: Any, path: str, line: int | None) -> list[tuple[Any, int | None]]:
@@ -187,6 +260,7 @@ def _read_test(
     if severity_text not in ("error", "warn"):
         raise ConfigError(f"severity must be error or warn, not {severity_text!r}", path=path, line=item_line)
     return TestSpec(
+        store_failures=bool(config.get("store_failures", False)),
         test=test,
         model=model,
         column=column,
@@ -213,9 +287,34 @@ def _read_source(properties: Properties, entry: dict[str, Any], path: str, line:
                 path=path,
                 line=table_line,
             )
+        freshness = table["freshness"] if "freshness" in table else entry.get("freshness")
+        if freshness is not None and not isinstance(freshness, dict):
+            raise ConfigError(
+                "freshness: must be a mapping", path=path, line=_line(table, "freshness", table_line)
+            )
+        loaded_at = table.get("loaded_at_field") or entry.get("loaded_at_field")
         properties.sources[(source, name)] = Source(
-            source, name, relation, str(table.get("description") or ""), Location(path, table_line)
+            source,
+            name,
+            relation,
+            str(table.get("description") or ""),
+            Location(path, table_line),
+            loaded_at_field=str(loaded_at) if loaded_at else None,
+            freshness=dict(freshness) if freshness else None,
         )
+        # data tests of the table and its columns read the source relation itself
+        key = f"{source}.{name}"
+        specs = [
+            _read_test(spec, key, None, path, table_line) for spec in _test_list(table, path, table_line)
+        ]
+        for index, column in enumerate(table.get("columns") or []):
+            columns = table["columns"]
+            column_line = columns.line_of(index) if isinstance(columns, LineList) else table_line
+            if not isinstance(column, dict) or "name" not in column:
+                raise ConfigError("each column needs a name", path=path, line=column_line)
+            for spec in _test_list(column, path, column_line):
+                specs.append(_read_test(spec, key, str(column["name"]), path, column_line))
+        properties.source_tests += [dataclasses.replace(spec, relation=relation) for spec in specs]
 
 
 def _read_unit_test(entry: dict[str, Any], path: str, line: int | None) -> UnitTest:
