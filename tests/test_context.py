@@ -430,3 +430,21 @@ def test_python_model_reading_an_ephemeral_model_is_a_plan_error(
         open_context(root).plan("prod")
     assert failure.value.path == "models/scores.py"
     assert "base" in failure.value.message
+
+
+def test_janitor_never_expires_an_environment_the_project_names(
+    make_project, open_context: OpenContext
+) -> None:
+    """With `pr{number}`, `prod` starts like a pull-request environment: only whole names match."""
+    from tests.conftest import CONFIG, LAYERED
+
+    root = make_project(LAYERED, config=CONFIG + "pull_requests: {environment: 'pr{number}', ttl: 1s}\n")
+    ctx = open_context(root)
+    ctx.plan_and_apply("prod")
+    ctx.plan_and_apply("pr12")
+    ctx.plan_and_apply("preview")
+    ctx.engine("prod").execute(
+        f"UPDATE {SCHEMA}.environment_versions SET created_at = created_at - INTERVAL 1 DAY"
+    )
+    assert ctx.janitor().expired_environments == ["pr12"]
+    assert sorted(v.environment for v in ctx.environments()) == ["preview", "prod"]

@@ -6,7 +6,6 @@ to `state`. Commands and the demo call it; nothing here prints.
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -18,7 +17,7 @@ from tidegate.engines import EngineAdapter, QueryResult, connect
 from tidegate.errors import PlanError, StateError, TidegateError
 from tidegate.plan.plan import entries
 from tidegate.plan.results import ApplyResult, Progress, TestResult
-from tidegate.project.config import PROD, ProjectConfig, load_config, parse_duration
+from tidegate.project.config import PROD, ProjectConfig, current_user, load_config, parse_duration
 from tidegate.state import EnvironmentVersion, SnapshotRecord, StateStore
 from tidegate.state.janitor import Janitor, JanitorReport
 from tidegate.state.views import environment_schema, internal_relations, record_view, swap_views
@@ -374,7 +373,10 @@ class Context:
         pull_requests = self.config.pull_requests
         return janitor.clean(
             retention=timedelta(seconds=parse_duration(retention or self.config.janitor.retention)),
-            pull_request_prefix=pull_requests.environment.split("{", 1)[0],
+            pull_requests=pull_requests.pattern(),
+            protected=set(self.config.environments)
+            | set(self.config.promotion)
+            | set(self.config.branches.values()),
             pull_request_ttl=timedelta(seconds=parse_duration(pull_requests.ttl)),
         )
 
@@ -397,4 +399,4 @@ class Context:
 
 
 def _author() -> str:
-    return os.environ.get("TIDEGATE_USER") or os.environ.get("GIT_AUTHOR_NAME") or getpass.getuser()
+    return os.environ.get("TIDEGATE_USER") or os.environ.get("GIT_AUTHOR_NAME") or current_user()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tidegate.errors import InvalidSQL, PlanError
 from tidegate.plan.compile import compile_sql
 from tidegate.project.model import THIS_PLACEHOLDER, ref_placeholder
 
@@ -63,9 +64,18 @@ def test_sources_are_replaced_by_stand_in_queries() -> None:
     assert three_parts == "SELECT id FROM (SELECT 1 AS id) AS orders"
 
 
-def test_a_ref_without_a_relation_is_an_error() -> None:
-    with pytest.raises(KeyError, match="missing"):
+def test_a_ref_without_a_relation_is_a_plan_error() -> None:
+    with pytest.raises(PlanError, match=r"no relation for ref\('missing'\)") as raised:
         compiled(f"select * from {ref_placeholder('missing')}")
+    assert raised.value.exit_code == 2
+
+
+def test_sql_sqlglot_cannot_read_is_invalid_sql() -> None:
+    with pytest.raises(InvalidSQL, match="cannot compile the SQL") as raised:
+        compiled(f"select a, from where {ORDERS}")
+    assert raised.value.exit_code == 2
+    with pytest.raises(InvalidSQL):  # an ephemeral model's query too
+        compiled(f"select * from {ref_placeholder('eph')}", ephemerals={"eph": "select from ("})
 
 
 def test_nested_ephemerals_are_inlined_in_a_real_build(make_project, open_context) -> None:

@@ -134,3 +134,20 @@ def test_the_warehouse_key_of_a_postgres_dsn_has_no_credentials(monkeypatch: pyt
     monkeypatch.setenv("PROD_DSN", "postgresql://me:hunter2@db.example.com:6543/shop")
     key = ConnectionConfig(engine="postgres", dsn="${PROD_DSN}").key(Path("."))
     assert key == "postgres:db.example.com:6543/shop"
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ("name: t\nschema: tidegate_stuff\n", ["reserved"]),
+        ("name: t\nschema: a__b\n", ["'__'"]),
+        ("name: t\nenvironments:\n  prod: {}\n  dev__x: {}\n", ["'__'"]),
+        ("name: t\npull_requests: {environment: pr}\n", ["{number}"]),
+    ],
+)
+def test_names_that_could_collide_with_other_environments_are_refused(
+    load_error: LoadError, config: str, words: list[str]
+) -> None:
+    error = config_error(load_error, config)
+    for word in words:
+        assert word in str(error)

@@ -252,3 +252,23 @@ def test_the_shop_example_loads(load: Load) -> None:
     project = load_project(root)
     assert len(project.models) >= 20 and project.dashboards and project.unit_tests
     Graph(project.models)
+
+
+def test_model_names_that_differ_only_in_case_are_one_relation(load_error: LoadError) -> None:
+    """Refs and relations are case-insensitive: `Orders` and `orders` would be the same table."""
+    error = load_error(
+        {
+            "seeds/Orders.csv": "id\n1\n",
+            "models/a.sql": "select 1 as id",
+            "models/orders.sql": "select 1 as id",
+        },
+        expected=ProjectError,
+    )
+    assert error.message == "two models are named 'orders' (also seeds/Orders.csv)"
+    assert (error.path, error.model) == ("models/orders.sql", "orders")
+
+
+def test_a_model_schema_that_could_collide_with_internal_schemas_is_refused(load_error) -> None:
+    """`tidegate__x` holds snapshots and `<schema>__<env>` views: a model schema may be neither."""
+    error = load_error({"models/a.sql": "{{ config(schema='tidegate_x') }} select 1 as id"})
+    assert "reserved" in str(error) and error.path == "models/a.sql"

@@ -32,6 +32,9 @@ class EngineAdapter(abc.ABC):
     """sqlglot dialect that statements for this engine are generated in."""
     SUPPORTS_TRANSACTIONAL_DDL = True
     """Whether CREATE/DROP can be rolled back, so a view swap is atomic."""
+    SINGLE_WRITER_PROCESS = False
+    """Whether only the process holding the warehouse open can write (a DuckDB file): a lock
+    row left by any other process is then stale."""
     SUPPORTS_ADVISORY_LOCKS = False
     """Whether the engine has session locks it releases when a session dies (PostgreSQL);
     without them the state store keeps a lock table."""

@@ -20,6 +20,7 @@ from tidegate.project.config import ConnectionConfig, parse_duration
 
 class DuckDBAdapter(EngineAdapter):
     dialect = "duckdb"
+    SINGLE_WRITER_PROCESS = True
 
     def __init__(self, connection: Any, path: str) -> None:
         self._connection = connection

@@ -10,7 +10,9 @@ import re
 from collections.abc import Mapping
 
 from sqlglot import exp, parse_one
+from sqlglot.errors import SqlglotError
 
+from tidegate.errors import InvalidSQL, PlanError
 from tidegate.project.model import REF_PREFIX, THIS_PLACEHOLDER
 
 
@@ -29,10 +31,25 @@ def compile_sql(
     `relations` maps model names to physical relations (text in the engine's dialect);
     `ephemerals` maps ephemeral model names to their already compiled queries, and `sources`
     maps `source.table` names to queries that stand in for them (unit tests).
+
+    A ref without a relation is a PlanError; SQL sqlglot cannot read or write, InvalidSQL.
     """
+    try:
+        return _compile(sql, relations, read, write, ephemerals or {}, sources or {}, this)
+    except SqlglotError as error:
+        raise InvalidSQL(f"cannot compile the SQL: {str(error).splitlines()[0]}") from None
+
+
+def _compile(
+    sql: str,
+    relations: Mapping[str, str],
+    read: str,
+    write: str,
+    ephemerals: Mapping[str, str],
+    sources: Mapping[str, str],
+    this: str | None,
+) -> str:
     tree = parse_one(sql, read=read)
-    ephemerals = ephemerals or {}
-    sources = sources or {}
 
     def replace(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Table):
@@ -53,9 +70,9 @@ def compile_sql(
             return _subquery(ephemerals[model], node.alias or model, write)
         if model in relations:
             return _table(relations[model], node, write)
-        raise KeyError(f"no relation for ref('{model}')")
+        raise PlanError(f"no relation for ref('{model}')")
 
-    return tree.transform(replace).sql(dialect=write)
+    return tree.transform(replace, copy=False).sql(dialect=write)  # the tree is our own
 
 
 def compile_hook(sql: str, this: str | None) -> str:
@@ -110,4 +127,4 @@ def resolve_names(sql: str, relations: Mapping[str, str], *, read: str, write: s
         table.set("alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name)))
         return table
 
-    return tree.transform(replace).sql(dialect=write)
+    return tree.transform(replace, copy=False).sql(dialect=write)

@@ -8,12 +8,13 @@ columns it does not read keeps its physical table; everything else is built anew
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tidegate.engines.base import EngineAdapter
-from tidegate.errors import EngineError, PlanError
+from tidegate.errors import EngineError, PlanError, TidegateError
 from tidegate.graph import Fingerprint, Graph
 from tidegate.graph.fingerprint import query_hash
 from tidegate.plan.plan import (
@@ -26,7 +27,7 @@ from tidegate.plan.plan import (
     TestRun,
     UnitTestRun,
 )
-from tidegate.project.model import Kind, Language, Model, ref_placeholder
+from tidegate.project.model import REF_PREFIX, Kind, Language, Model
 from tidegate.project.project import Project
 from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore
 from tidegate.state.views import physical_schema, view_changes
@@ -65,6 +66,10 @@ class Planner:
         self.fingerprints = fingerprints
         self.state = state
         self.engine = engine
+        self._names = {name.lower(): name for name in project.models}
+        """Model names by the lower-cased name their ref placeholders carry."""
+        self._ephemerals: tuple[dict[str, SnapshotEntry], dict[str, str]] | None = None
+        """While planning: the plan's mapping, and its ephemeral models compiled against it."""
 
     def plan(self, request: PlanRequest) -> Plan:
         current = self.state.current(request.environment)
@@ -76,6 +81,9 @@ class Planner:
             raise PlanError(f"--full-refresh names unknown model(s): {', '.join(unknown)}")
 
         mapping: dict[str, SnapshotEntry] = {}
+        # a model's entry is final once decided, and its parents are decided first: an
+        # ephemeral model compiles once for every child (and test) that reads it
+        self._ephemerals = (mapping, {})
         statuses: dict[str, _Status] = {}
         changes: list[ModelChange] = []
         builds: list[Build] = []
@@ -103,7 +111,7 @@ class Planner:
         from tidegate.plan.scd2 import rebuild_notes
 
         notes = rebuild_notes(builds, base_models)
-        return Plan(
+        plan = Plan(
             id=uuid.uuid4().hex[:12],
             project=self.project.name,
             environment=request.environment,
@@ -128,6 +136,8 @@ class Planner:
             on_run_start=list(self.project.on_run_start),
             on_run_end=list(self.project.on_run_end),
         )
+        self._ephemerals = None
+        return plan
 
     def _check_python_inputs(self) -> None:
         """A Python model receives its parents as relations; an ephemeral model has none."""
@@ -324,17 +334,30 @@ class Planner:
         if model.kind is Kind.SCD2:  # a dbt snapshot: the query with dbt's SCD2 columns
             from tidegate.plan.scd2 import initial_query
 
-            return build.model_copy(update={"sql": self.compile(initial_query(model), mapping)})
-        return build.model_copy(update={"sql": self.compile(model.sql, mapping)})
+            query = initial_query(model)
+        else:
+            query = model.sql
+        try:
+            return build.model_copy(update={"sql": self.compile(query, mapping)})
+        except TidegateError as error:
+            raise _located(error, model.location.path, model.location.line, model.name) from None
 
     def compile(self, sql: str, mapping: dict[str, SnapshotEntry], this: str | None = None) -> str:
-        """Compile placeholder SQL against the relations of a mapping."""
-        relations = {name.lower(): entry.physical for name, entry in mapping.items() if entry.physical}
-        ephemerals = {
-            name.lower(): self.compile(self.project.models[name].sql, mapping)
-            for name, entry in mapping.items()
-            if entry.physical is None and name in self.project.models and _references(sql, name)
-        }
+        """Compile placeholder SQL against the relations of a mapping: only the refs the SQL
+        holds are looked up, and ephemeral models are inlined as their compiled queries."""
+        relations: dict[str, str] = {}
+        ephemerals: dict[str, str] = {}
+        for ref in dict.fromkeys(_REF.findall(sql.lower())):
+            name = self._names.get(ref)
+            entry = mapping.get(name) if name is not None else None
+            if entry is None:  # not a model of the project: a relation the mapping may still have
+                name, entry = next(((n, e) for n, e in mapping.items() if n.lower() == ref), (None, None))
+            if entry is None or name is None:
+                continue  # compile_sql reports the ref without a relation
+            if entry.physical:
+                relations[ref] = entry.physical
+            elif entry.physical is None and name in self.project.models:
+                ephemerals[ref] = self._ephemeral(name, mapping)
         from tidegate.plan.compile import compile_sql  # sqlglot: only when something is compiled
 
         return compile_sql(
@@ -346,6 +369,16 @@ class Planner:
             this=this,
         )
 
+    def _ephemeral(self, name: str, mapping: dict[str, SnapshotEntry]) -> str:
+        """An ephemeral model's query compiled against `mapping`; once per plan."""
+        cache = self._ephemerals[1] if self._ephemerals and self._ephemerals[0] is mapping else None
+        if cache is not None and name in cache:
+            return cache[name]
+        compiled = self.compile(self.project.models[name].sql, mapping)
+        if cache is not None:
+            cache[name] = compiled
+        return compiled
+
     def hooks(self, hooks: tuple[str, ...], this: str | None) -> list[str]:
         """A model's hooks for its snapshot `this`."""
         from tidegate.plan.compile import compile_hook
@@ -353,19 +386,26 @@ class Planner:
         return [compile_hook(sql, this) for sql in hooks]
 
     def tests_for(self, mapping: dict[str, SnapshotEntry], changed: set[str]) -> list[TestRun]:
-        return [
-            TestRun(
-                name=test.name,
-                kind=test.kind,
-                sql=self.compile(test.sql, mapping),
-                severity=test.severity.value,
-                models=list(test.models),
-                path=test.location.path,
-                line=test.location.line,
+        runs = []
+        for test in self.project.tests:
+            if not changed.intersection(test.models):
+                continue
+            try:
+                sql = self.compile(test.sql, mapping)
+            except TidegateError as error:
+                raise _located(error, test.location.path, test.location.line, None) from None
+            runs.append(
+                TestRun(
+                    name=test.name,
+                    kind=test.kind,
+                    sql=sql,
+                    severity=test.severity.value,
+                    models=list(test.models),
+                    path=test.location.path,
+                    line=test.location.line,
+                )
             )
-            for test in self.project.tests
-            if changed.intersection(test.models)
-        ]
+        return runs
 
     def unit_tests_for(self, models: set[str], mapping: dict[str, SnapshotEntry]) -> list[UnitTestRun]:
         tests = [test for test in self.project.unit_tests if test.model in models]
@@ -400,5 +440,12 @@ class Planner:
         return types
 
 
-def _references(sql: str, model: str) -> bool:
-    return ref_placeholder(model) in sql.lower()
+_REF = re.compile(rf"{REF_PREFIX}(\w+)")
+"""A ref placeholder in (lower-cased) SQL, and the model name it carries."""
+
+
+def _located(error: TidegateError, path: str, line: int | None, model: str | None) -> TidegateError:
+    """`error` naming the file (and model) whose SQL caused it, unless it already names one."""
+    if error.path is not None:
+        return error
+    return type(error)(error.message, path=path, line=line, model=model or error.model, hint=error.hint)

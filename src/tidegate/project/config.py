@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -51,6 +52,27 @@ def _is_sqlglot_dialect(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def name_clash(name: str, what: str) -> str | None:
+    """Why a schema or environment name would collide with another environment or with
+    tidegate's internal schemas, or None. Views of environment E live in `<schema>__E` and
+    snapshots in `tidegate__<schema>`, so `__` in a name, or a schema starting with `tidegate`,
+    could make two of them the same schema."""
+    if "__" in name:
+        return f"{what} {name!r} contains '__', which separates schema and environment names"
+    if what == "schema" and name.lower().startswith("tidegate"):
+        return f"schema {name!r} starts with 'tidegate', which is reserved for tidegate's own schemas"
+    return None
+
+
+def current_user() -> str:
+    """The operating-system user's name, or "unknown" where there is none (a container
+    running under a uid without a passwd entry)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def parse_duration(text: str | int) -> int:
@@ -167,6 +189,19 @@ class PullRequestConfig(_Strict):
     ttl: str | int = "3d"
     base: str = PROD
 
+    @field_validator("environment")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if value.count("{number}") != 1 or not _NAME.match(value.replace("{number}", "1")):
+            raise ValueError(
+                "the pull-request environment must be a name with {number} once, e.g. pr_{number}"
+            )
+        return value
+
+    def pattern(self) -> re.Pattern[str]:
+        """Which environment names are pull-request environments (`pr_{number}` is `pr_12`)."""
+        return re.compile("^" + re.escape(self.environment).replace(r"\{number\}", r"\d+") + "$")
+
     @field_validator("ttl")
     @classmethod
     def _valid_ttl(cls, value: str | int) -> str | int:
@@ -213,9 +248,11 @@ class ProjectConfig(_Strict):
 
     @field_validator("name", "schema_")
     @classmethod
-    def _identifier(cls, value: str) -> str:
+    def _identifier(cls, value: str, info: ValidationInfo) -> str:
         if not _NAME.match(value):
             raise ValueError(f"{value!r} is not a valid name (letters, digits and _)")
+        if info.field_name == "schema_" and (problem := name_clash(value, "schema")):
+            raise ValueError(problem)
         return value
 
     @field_validator("dialect")
@@ -234,6 +271,8 @@ class ProjectConfig(_Strict):
                 raise _LocatedError(
                     f"environment name {name!r} must be letters, digits and _", ("environments", name)
                 )
+            if problem := name_clash(name, "environment"):
+                raise _LocatedError(problem, ("environments", name))
         for index, env in enumerate(self.promotion):
             if env not in self.environments:
                 raise _LocatedError(
@@ -269,9 +308,11 @@ class ProjectConfig(_Strict):
         """The concrete environment a name means: `dev` with `per_user` is `dev_<user>`."""
         if not _NAME.match(name):
             raise ConfigError(f"environment name {name!r} must be letters, digits and _")
+        if problem := name_clash(name, "environment"):
+            raise ConfigError(problem)
         connection = self.environments.get(name)
         if connection is not None and connection.per_user:
-            user = re.sub(r"[^A-Za-z0-9_]", "_", os.environ.get("TIDEGATE_USER") or getpass.getuser())
+            user = re.sub(r"[^A-Za-z0-9_]", "_", os.environ.get("TIDEGATE_USER") or current_user())
             return f"{name}_{user.lower()}"
         return name
 

@@ -18,7 +18,7 @@ from tidegate.checks.generic import build_custom_test, build_generic_test
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project import scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache
-from tidegate.project.config import ProjectConfig, load_config
+from tidegate.project.config import ProjectConfig, load_config, name_clash
 from tidegate.project.dbt import (
     DBT_PROJECT,
     DbtProject,
@@ -27,6 +27,7 @@ from tidegate.project.dbt import (
     merge_configs,
     read_dbt_project,
 )
+from tidegate.project.files import read_text
 from tidegate.project.jinja import DbtSettings, Renderer, ref_names
 from tidegate.project.model import (
     THIS_PLACEHOLDER,
@@ -78,6 +79,8 @@ class _Loader:
         self.config: ProjectConfig = load_config(root)
         self.variables = {**self.config.vars, **variables}
         self.models: dict[str, Model] = {}
+        self._by_lower_name: dict[str, Model] = {}
+        """The models by lower-cased name, to find two that differ only in case at once."""
         self.sql_cache = SqlCache(root, self.config.dialect)
         self._pending_refs: list[tuple[str, str, str, int | None]] = []
         """(user, ref, file, line) of every ref seen, checked once all models are known."""
@@ -104,7 +107,7 @@ class _Loader:
         properties = read_properties(documents)
         sources = {f"{key[0]}.{key[1]}": source for key, source in properties.sources.items()}
         macro_files = [*self._files(self.config.macro_paths, ".sql"), *self._generic_test_files()]
-        macros = {self._rel(path): path.read_text() for path in macro_files}
+        macros = {self._rel(path): self._read(path) for path in macro_files}
         self.versions = {
             stem: (name, number)
             for name, (_, stems) in properties.versions.items()
@@ -186,7 +189,11 @@ class _Loader:
 
     def _yaml(self, path: Path) -> Any:
         """A project YAML file; errors name it relative to the root, like every other error."""
-        return load_yaml_text(path.read_text(encoding="utf-8"), self._rel(path))
+        return load_yaml_text(read_text(path, self._rel(path), error=ConfigError), self._rel(path))
+
+    def _read(self, path: Path) -> str:
+        """A project file's text; one that is not UTF-8 is a ProjectError naming it."""
+        return read_text(path, self._rel(path))
 
     def _generic_test_files(self) -> list[Path]:
         """dbt's custom generic tests in `tests/generic/`: macros, not singular tests."""
@@ -222,8 +229,7 @@ class _Loader:
                 if isinstance(data, dict) and isinstance(data.get("name"), str):
                     name = data["name"]
             packages[name] = {
-                self._rel(path): path.read_text(encoding="utf-8")
-                for path in sorted((folder / "macros").rglob("*.sql"))
+                self._rel(path): self._read(path) for path in sorted((folder / "macros").rglob("*.sql"))
             }
         stems = {path.stem for path in self._files(self.config.model_paths, ".sql", ".py")}
         owners = {path.stem: self.dbt.name for path in self._files(self.config.model_paths, ".sql", ".py")}
@@ -307,9 +313,11 @@ class _Loader:
                 path=model.location.path,
                 hint="the file name is the model name; rename the file",
             )
+        if problem := name_clash(model.schema, "schema"):
+            raise ProjectError(problem, path=model.location.path, model=model.name)
         # Refs become lower-case placeholders and relation names are case-insensitive, so two
         # names that differ only in case would be the same relation.
-        other = next((m for m in self.models.values() if m.name.lower() == model.name.lower()), None)
+        other = self._by_lower_name.get(model.name.lower())
         if other is not None:
             raise ProjectError(
                 f"two models are named {model.name!r} (also {other.location})",
@@ -317,6 +325,7 @@ class _Loader:
                 model=model.name,
             )
         self.models[model.name] = model
+        self._by_lower_name[model.name.lower()] = model
 
     # models ---------------------------------------------------------------------------------
 
@@ -399,7 +408,7 @@ class _Loader:
 
     def _sql_model(self, path: Path, props: NodeProperties | None) -> Model | None:
         rel, name = self._rel(path), path.stem
-        text = path.read_text(encoding="utf-8")
+        text = self._read(path)
         folder = self._folder_config("models", path, self.config.model_paths)
         defined = {**folder.values, **(props.config if props else {})}
         node = self._node(name, rel, "model", defined)
@@ -535,6 +544,17 @@ class _Loader:
 
         return self.sql_cache.normalized(text, parse)
 
+    def _test_query(self, test: DataTest) -> str:
+        """The normalized query of a generic test; errors name the line that declares it, as
+        its SQL comes from the properties file (a column, an argument, a `where`)."""
+        path, line = test.location.path, test.location.line
+        try:
+            return self._query(test.sql, path, None)
+        except ProjectError as error:
+            raise ProjectError(
+                f"test {test.name!r}: {error.message}", path=path, line=line, hint=error.hint
+            ) from None
+
     def _kind(
         self, config: dict[str, Any], path: str, name: str, origin: tuple[str, int | None] | None = None
     ) -> Kind:
@@ -566,7 +586,7 @@ class _Loader:
 
     def _python_model(self, path: Path, props: NodeProperties | None) -> Model | None:
         rel, name = self._rel(path), path.stem
-        source = path.read_text(encoding="utf-8")
+        source = self._read(path)
         try:
             tree = ast.parse(source, filename=rel)
         except SyntaxError as error:
@@ -606,7 +626,7 @@ class _Loader:
 
     def _snapshot_definitions(self, documents: list[tuple[str, Any]]) -> Iterator[scd2.SnapshotDefinition]:
         for path in self._files(self.config.snapshot_paths, ".sql"):
-            yield from scd2.blocks(path.read_text(encoding="utf-8"), self._rel(path))
+            yield from scd2.blocks(self._read(path), self._rel(path))
         yield from scd2.yaml_definitions(documents)
 
     def _snapshot(self, definition: scd2.SnapshotDefinition, props: NodeProperties | None) -> Model | None:
@@ -693,7 +713,8 @@ class _Loader:
                 test = build_generic_test(spec, sources)
             else:
                 test = build_custom_test(spec, macro, self.renderer, sources)
-                test = dataclasses.replace(test, sql=self._query(test.sql, spec.location.path, None))
+            test = dataclasses.replace(test, sql=self._test_query(test))
+            if macro is not None:
                 for ref in test.models[0 if spec.relation else 1 :]:
                     self._pending_refs.append((test.name, ref, spec.location.path, spec.location.line))
             if spec.relation:  # a source's test: planned with the models that read the source
@@ -704,7 +725,7 @@ class _Loader:
             if self._is_generic_test(path):
                 continue
             rel = self._rel(path)
-            rendered = self.renderer.render(path.read_text(encoding="utf-8"), rel)
+            rendered = self.renderer.render(self._read(path), rel)
             sql = self._query(rendered.text, rel, None)
             for ref, line in rendered.refs:
                 self._pending_refs.append((path.stem, ref, rel, line))

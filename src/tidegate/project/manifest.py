@@ -36,6 +36,7 @@ from sqlglot import exp
 
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project.config import ProjectConfig, load_config
+from tidegate.project.files import read_text
 from tidegate.project.model import (
     THIS_PLACEHOLDER,
     Column,
@@ -445,7 +446,7 @@ class _ManifestLoader:
         files = [
             (
                 path.relative_to(self.root).as_posix(),
-                load_yaml_text(path.read_text(encoding="utf-8"), str(path)),
+                load_yaml_text(read_text(path, error=ConfigError), str(path)),
             )
             for path in self._files(self.config.model_paths, (".yml", ".yaml"))
         ]
@@ -486,7 +487,7 @@ class _ManifestLoader:
             file = self.root / path
             if not file.is_file():
                 raise self._stale(f"{path} is in the manifest but no longer exists", self.rel)
-            text = file.read_bytes().decode("utf-8").strip()
+            text = read_text(file, path, universal_newlines=False).strip()
             if hashlib.sha256(text.encode("utf-8")).hexdigest() != checksum.get("checksum"):
                 raise self._stale(f"{path} changed since dbt compiled it", path)
         disabled = {
@@ -517,7 +518,7 @@ class _ManifestLoader:
             rel = file.relative_to(self.root).as_posix()
             if rel in listed:
                 continue  # a singular test, checked above
-            text = file.read_text(encoding="utf-8")
+            text = read_text(file, rel)
             if rel not in macros:
                 if "{%" in text:
                     raise self._stale(f"{rel} is not in the manifest", rel)

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from tidegate.errors import ConfigError
+from tidegate.project.files import read_text
 
 
 class LineDict(dict[str, Any]):
@@ -90,7 +91,7 @@ def load_yaml_text(text: str, path: str | Path) -> Any:
 
 
 def load_yaml(path: Path) -> Any:
-    return load_yaml_text(path.read_text(encoding="utf-8"), path)
+    return load_yaml_text(read_text(path, error=ConfigError), path)
 
 
 def line_at(data: Any, location: tuple[str | int, ...]) -> int | None:

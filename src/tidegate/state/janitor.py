@@ -14,7 +14,8 @@ from a snapshot dropped meanwhile fails at its swap and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,11 +51,15 @@ class Janitor:
         self.on_wait = on_wait
 
     def clean(
-        self, retention: timedelta, pull_request_prefix: str, pull_request_ttl: timedelta
+        self,
+        retention: timedelta,
+        pull_requests: re.Pattern[str],
+        pull_request_ttl: timedelta,
+        protected: Collection[str] = (),
     ) -> JanitorReport:
         """Expire pull-request environments older than their ttl, then drop the snapshots no
         environment needs (see the module) and relations left in internal schemas by killed runs."""
-        expired = self._expire_pull_requests(pull_request_prefix, pull_request_ttl)
+        expired = self._expire_pull_requests(pull_requests, pull_request_ttl, protected)
         engine, state = self.engine, self.state
         with ExitStack() as locks:
             for current in state.environments():  # in name order, so two janitors cannot deadlock
@@ -83,12 +88,17 @@ class Janitor:
                         orphans.append(relation)
         return JanitorReport([f"{r.model}@{r.version}" for r in doomed], orphans, expired)
 
-    def _expire_pull_requests(self, prefix: str, ttl: timedelta) -> list[str]:
+    def _expire_pull_requests(
+        self, names: re.Pattern[str], ttl: timedelta, protected: Collection[str]
+    ) -> list[str]:
+        """Pull-request environments (the whole name matches the pattern) past their ttl; never
+        an environment the project names (prod, a promotion step, a branch's target)."""
         expired = []
         for version in self.state.environments():
-            if prefix and version.environment.startswith(prefix) and version.created_at < now() - ttl:
-                self.drop_environment(version.environment)
-                expired.append(version.environment)
+            name = version.environment
+            if name not in protected and names.match(name) and version.created_at < now() - ttl:
+                self.drop_environment(name)
+                expired.append(name)
         return expired
 
 

@@ -356,7 +356,7 @@ class StateStore:
         announced = False
         while not self._try_lock(environment):
             holder = self._lock_holder(environment)
-            if holder is not None and _is_dead(holder):
+            if holder is not None and (_is_dead(holder) or self._held_by_another_process(holder)):
                 self._release(environment, holder[0])
                 continue
             if time.monotonic() >= deadline:
@@ -373,6 +373,12 @@ class StateStore:
             yield
         finally:
             self._release(environment, self.engine.lock_owner)
+
+    def _held_by_another_process(self, holder: tuple[str, str, int]) -> bool:
+        """On an engine only one process can write at a time (a DuckDB file we hold open), a
+        lock row of any other process, on any host, was left by a run that is gone."""
+        _, host, pid = holder
+        return self.engine.SINGLE_WRITER_PROCESS and (host, pid) != (socket.gethostname(), os.getpid())
 
     def _try_lock(self, environment: str) -> bool:
         try:

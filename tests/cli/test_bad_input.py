@@ -1,0 +1,63 @@
+"""Bad input the loader and the compiler once let through as internal errors (exit 3): each
+exits 2 naming the file, and the line where one is known."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import invoke
+from tests.conftest import LAYERED
+
+
+def _exit_2(root: Path, *expected: str) -> str:
+    ran = invoke(root, "plan", "prod")
+    output = ran.stdout + ran.stderr
+    assert ran.code == 2, output
+    assert "internal error" not in output and "Traceback" not in output
+    for text in expected:
+        assert text in output
+    return output
+
+
+BAD_COLUMN = """\
+version: 2
+models:
+  - name: customer_totals
+    columns:
+      - name: id id
+        data_tests: [not_null]
+"""
+
+
+def test_a_generic_test_on_a_column_that_is_not_sql_names_the_properties_line(
+    make_project: Callable[..., Path],
+) -> None:
+    root = make_project({**LAYERED, "models/schema.yml": BAD_COLUMN})
+    _exit_2(root, "models/schema.yml:6", "not_null_customer_totals_id id", "SQL syntax error")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        ("models/order_count.sql", b"select count(*) as n\n-- caf\xe9\nfrom {{ ref('stg_orders') }}", 2),
+        ("models/schema.yml", b"version: 2\n\n# caf\xe9\nmodels: []\n", 3),
+        ("tidegate.yml", b"# caf\xe9\n", 1),
+        ("macros/helpers.sql", b"{% macro m() %}caf\xe9{% endmacro %}", 1),
+        ("tests/assert_positive.sql", b"select 1\n-- caf\xe9\n", 2),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_named(
+    make_project: Callable[..., Path], name: str, text: bytes, line: int
+) -> None:
+    """Latin-1 text (\\xe9 is é) is not UTF-8: the file and line are named, not a decoding error."""
+    root = make_project(LAYERED)
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if name == "tidegate.yml":
+        text += path.read_bytes()
+    path.write_bytes(text)
+    output = _exit_2(root, f"{name}:{line}", "not UTF-8")
+    assert "UnicodeDecodeError" not in output
