@@ -448,3 +448,17 @@ def test_janitor_never_expires_an_environment_the_project_names(
     )
     assert ctx.janitor().expired_environments == ["pr12"]
     assert sorted(v.environment for v in ctx.environments()) == ["preview", "prod"]
+
+
+def test_promotion_and_rollback_record_the_commit_of_the_snapshots_they_point_at(
+    layered: Path, open_context: OpenContext
+) -> None:
+    """`history prod` must say which commit prod runs, whether it got there by apply or promote."""
+    ctx = open_context(layered)
+    ctx.plan_and_apply("prod", git_commit="a" * 40)
+    write_files(layered, {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"})
+    ctx = open_context(layered)
+    ctx.plan_and_apply("dev", git_commit="b" * 40)
+    ctx.promote("dev", "prod")
+    ctx.rollback("prod")
+    assert [v.git_commit for v in ctx.history("prod")] == ["a" * 40, "b" * 40, "a" * 40]

@@ -218,7 +218,12 @@ class Context:
         with self._lock(target):
             previous = self.state(target).current(target)
             return self._switch(
-                target, origin.models, previous, action="promote", message=f"from {source} v{origin.version}"
+                target,
+                origin.models,
+                previous,
+                action="promote",
+                message=f"from {source} v{origin.version}",
+                git_commit=origin.git_commit,
             )
 
     def rollback(self, environment: str, to: int | None = None) -> int:
@@ -240,7 +245,12 @@ class Context:
                 raise StateError(f"{environment!r} is already at version {number}")
             self._require_built(environment, target.models)
             return self._switch(
-                environment, target.models, current, action="rollback", message=f"to v{number}"
+                environment,
+                target.models,
+                current,
+                action="rollback",
+                message=f"to v{number}",
+                git_commit=target.git_commit,
             )
 
     def _switch(
@@ -251,7 +261,9 @@ class Context:
         *,
         action: str,
         message: str,
+        git_commit: str | None,
     ) -> int:
+        """Swap to `models`; the new version records the commit those snapshots were built from."""
         engine = self.engine(environment)
         with engine.transaction():
             return swap_views(
@@ -263,6 +275,7 @@ class Context:
                 action=action,
                 author=_author(),
                 message=message,
+                git_commit=git_commit,
             )
 
     def _require_built(self, environment: str, models: dict[str, SnapshotRecord]) -> None:
