@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from tidegate.errors import ProjectError, TidegateError
@@ -36,3 +37,11 @@ def read_text(
     if not universal_newlines:
         return text
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def project_files(root: Path, folders: list[str], *suffixes: str) -> Iterator[Path]:
+    """The files below `root`'s `folders` ending in one of `suffixes`, sorted per folder."""
+    for folder in folders:
+        base = root / folder
+        if base.is_dir():
+            yield from sorted(path for path in base.rglob("*") if path.suffix in suffixes and path.is_file())

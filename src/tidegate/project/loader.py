@@ -27,7 +27,7 @@ from tidegate.project.dbt import (
     merge_configs,
     read_dbt_project,
 )
-from tidegate.project.files import read_text
+from tidegate.project.files import project_files, read_text
 from tidegate.project.jinja import DbtSettings, Renderer, ref_names
 from tidegate.project.model import (
     THIS_PLACEHOLDER,
@@ -154,12 +154,7 @@ class _Loader:
     # files ----------------------------------------------------------------------------------
 
     def _files(self, folders: list[str], *suffixes: str) -> Iterator[Path]:
-        for folder in folders:
-            base = self.root / folder
-            if base.is_dir():
-                yield from sorted(
-                    path for path in base.rglob("*") if path.suffix in suffixes and path.is_file()
-                )
+        return project_files(self.root, folders, *suffixes)
 
     def _find_packages(self) -> list[_Package]:
         """The packages under `dbt_packages/` that are dbt projects (with a dbt_project.yml)."""

@@ -36,7 +36,7 @@ from sqlglot import exp
 
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project.config import ProjectConfig, load_config
-from tidegate.project.files import read_text
+from tidegate.project.files import project_files, read_text
 from tidegate.project.model import (
     THIS_PLACEHOLDER,
     Column,
@@ -463,10 +463,7 @@ class _ManifestLoader:
     # a manifest of these files ---------------------------------------------------------------
 
     def _files(self, folders: list[str], suffixes: tuple[str, ...]) -> Iterator[Path]:
-        for folder in folders:
-            base = self.root / folder
-            if base.is_dir():
-                yield from sorted(p for p in base.rglob("*") if p.suffix in suffixes and p.is_file())
+        return project_files(self.root, folders, *suffixes)
 
     def _stale(self, message: str, path: str) -> ProjectError:
         return ProjectError(f"{self.rel} is older than the project: {message}", path=path, hint=_HINT)

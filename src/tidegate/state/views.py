@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from tidegate.engines.base import EngineAdapter
+from tidegate.errors import EngineError
 from tidegate.state.store import SnapshotRecord, StateStore
 
 INTERNAL_PREFIX = "tidegate__"
@@ -120,8 +121,7 @@ def _point_views(
     moved = [
         name
         for name in changed
-        if name in previous
-        and record_view(engine, environment, previous[name]) != record_view(engine, environment, models[name])
+        if name in previous and _moved(engine, environment, previous[name], models[name])
     ]
     engine.lock_relations(
         [record_view(engine, environment, previous[name]) for name in [*removed, *moved]]
@@ -134,6 +134,11 @@ def _point_views(
         engine.create_view(record_view(engine, environment, record), f"SELECT * FROM {record.physical}")
 
 
+def _moved(engine: EngineAdapter, environment: str, before: SnapshotRecord, after: SnapshotRecord) -> bool:
+    """Whether a model's view changes place (schema or alias), so the old one must be dropped."""
+    return record_view(engine, environment, before) != record_view(engine, environment, after)
+
+
 def _restore_views(
     engine: EngineAdapter,
     environment: str,
@@ -143,18 +148,12 @@ def _restore_views(
     removed: list[str],
 ) -> None:
     """Best effort: point the views of a failed swap back where `previous` had them."""
-    from tidegate.errors import EngineError
-
     for name in sorted({*changed, *removed}):
         try:
             if (
                 name in models
                 and models[name].physical
-                and (
-                    name not in previous
-                    or record_view(engine, environment, previous[name])
-                    != record_view(engine, environment, models[name])
-                )
+                and (name not in previous or _moved(engine, environment, previous[name], models[name]))
             ):
                 engine.drop_view(record_view(engine, environment, models[name]))
             before = previous.get(name)
