@@ -20,7 +20,13 @@ from tidegate.plan.results import ApplyResult, Progress, TestResult
 from tidegate.project.config import PROD, ProjectConfig, current_user, load_config, parse_duration
 from tidegate.state import EnvironmentVersion, SnapshotRecord, StateStore
 from tidegate.state.janitor import Janitor, JanitorReport
-from tidegate.state.views import environment_schema, internal_relations, record_view, swap_views
+from tidegate.state.views import (
+    drop_failures,
+    environment_schema,
+    internal_relations,
+    record_view,
+    swap_views,
+)
 
 if TYPE_CHECKING:
     from tidegate.graph import Fingerprint, Graph
@@ -44,8 +50,12 @@ class Context:
         on_wait: Callable[[str], None] | None = None,
         threads: int | None = None,
         manifest: Path | str | None = None,
+        workspace: Path | str | None = None,
     ) -> None:
         self.root = Path(root).resolve()
+        self.workspace = Path(workspace).resolve() if workspace is not None else self.root
+        """Where relative warehouse paths resolve: the project directory, also when the files
+        come from a checkout of another commit (`tidegate ci`, `tidegate deploy`)."""
         self.variables = variables or {}
         self.manifest = manifest
         """A dbt `target/manifest.json` to load the project from instead of rendering its Jinja."""
@@ -104,12 +114,12 @@ class Context:
     def _warehouse(self, environment: str) -> tuple[EngineAdapter, StateStore]:
         key = self._warehouse_key(environment)
         if key not in self._warehouses:
-            engine = connect(self.config.connection_for(environment), self.root, on_wait=self.on_wait)
+            engine = connect(self.config.connection_for(environment), self.workspace, on_wait=self.on_wait)
             self._warehouses[key] = (engine, StateStore(engine.state_engine()))
         return self._warehouses[key]
 
     def _warehouse_key(self, environment: str) -> str:
-        return self.config.connection_for(environment).key(self.root)
+        return self.config.connection_for(environment).key(self.workspace)
 
     def close(self) -> None:
         for engine, state in self._warehouses.values():
@@ -144,6 +154,7 @@ class Context:
         base: str | None = None,
         git_commit: str | None = None,
         skip_unit_tests: bool = False,
+        rebase: bool = False,
     ) -> Plan:
         """What applying the project to `environment` would do. A new environment starts from
         production (`pull_requests.base`), so it builds only what differs from it."""
@@ -167,25 +178,32 @@ class Context:
                 git_commit=git_commit,
                 warehouse=self._warehouse_key(environment),
                 skip_unit_tests=skip_unit_tests,
+                rebase=rebase,
             )
         )
         return plan.model_copy(update={"notes": [*notes, *plan.notes]}) if notes else plan
 
-    def apply(self, plan: Plan, *, author: str | None = None) -> ApplyResult:
-        """Apply a plan under the environment's lock; refuses if the environment moved since."""
+    def apply(self, plan: Plan, *, author: str | None = None, **options: Any) -> ApplyResult:
+        """Apply a plan under the environment's lock; refuses if the environment moved since.
+        `options` go to `Applier.apply` (`action`, `message`, `gate`)."""
         warehouse = self._warehouse_key(plan.environment)
         if plan.warehouse and plan.warehouse != warehouse:
             raise PlanError(
                 f"the plan was made for {plan.warehouse}, but {plan.environment!r} is in {warehouse} here"
             )
         with self._lock(plan.environment):
-            return self._applier(plan.environment).apply(plan, author=author or _author())
+            return self._applier(plan.environment).apply(plan, author=author or _author(), **options)
 
     def plan_and_apply(
-        self, environment: str, *, on_plan: Callable[[Plan], None] | None = None, **options: Any
+        self,
+        environment: str,
+        *,
+        on_plan: Callable[[Plan], None] | None = None,
+        apply_options: dict[str, Any] | None = None,
+        **options: Any,
     ) -> tuple[Plan, ApplyResult | None]:
         """Plan and apply under one lock, so no other run can move the environment in between.
-        `on_plan` sees the plan before it is applied (to show it)."""
+        `on_plan` sees the plan before it is applied (to show it); `on_plan` may raise to stop."""
         environment = self.environment(environment)
         with self._lock(environment):
             plan = self.plan(environment, **options)
@@ -193,7 +211,7 @@ class Context:
                 on_plan(plan)
             if not plan.has_changes:
                 return plan, None
-            return plan, self._applier(environment).apply(plan, author=_author())
+            return plan, self._applier(environment).apply(plan, author=_author(), **(apply_options or {}))
 
     # environments ------------------------------------------------------------------------
 
@@ -297,6 +315,20 @@ class Context:
             raise StateError(f"environment {environment!r} has no history")
         return versions
 
+    def history_or_empty(self, environment: str) -> list[EnvironmentVersion]:
+        """Every version of an environment, none if it never existed (a gate reads it)."""
+        return self.state(environment).history(self.environment(environment))
+
+    def record_run(self, command: str, environment: str, detail: dict[str, Any]) -> None:
+        """Keep what a command did (a deployment with its plan) in the state's `runs`."""
+        import uuid
+
+        from tidegate.state.store import now
+
+        state = self.state(environment)
+        state.ensure()
+        state.record_run(uuid.uuid4().hex[:12], command, environment, now(), "success", detail)
+
     # reading data ------------------------------------------------------------------------
 
     def query(self, environment: str, sql: str) -> QueryResult:
@@ -312,6 +344,21 @@ class Context:
             for key in dict.fromkeys([record.view_name, name])  # the alias, and the model's name
         }
         return engine.fetch(resolve_names(sql, views, read=self.config.dialect, write=engine.dialect))
+
+    def compile(self, environment: str, sql: str) -> str:
+        """Placeholder SQL (a dashboard query's, refs as placeholders) for the engine, with refs
+        resolved to the environment's views and ephemeral models inlined."""
+        version = self.current(environment)
+        engine = self.engine(version.environment)
+        mapping = {
+            name: entry.model_copy(
+                update={"physical": record_view(engine, version.environment, version.models[name])}
+            )
+            if entry.physical
+            else entry
+            for name, entry in entries(version.models).items()
+        }
+        return self._planner(version.environment).compile(sql, mapping)
 
     def show(self, environment: str, model: str, limit: int = 20) -> QueryResult:
         version = self.current(environment)
@@ -344,8 +391,14 @@ class Context:
                 raise StateError(
                     f"{env!r} does not have model(s) {', '.join(missing[:5])}: plan it first",
                 )
-            results += applier.run_tests(planner.tests_for(mapping, targets))
+            results += applier.run_tests(planner.tests_for(mapping, targets, environment=env))
         return results
+
+    def check(self, plan: Plan) -> tuple[list[TestResult], list[TestResult]]:
+        """Run a plan's unit tests and data tests against its environment as it is now (after
+        an apply that did not run them, as `tidegate ci` does to time and report them apart)."""
+        applier = self._applier(plan.environment)
+        return applier.run_unit_tests(plan.unit_tests), applier.run_tests(plan.tests)
 
     # incremental runs --------------------------------------------------------------------
 
@@ -394,7 +447,8 @@ class Context:
         )
 
     def drop_environment(self, environment: str) -> None:
-        """Remove an environment's views and schemas; its history stays for the record."""
+        """Remove an environment's views and schemas, and the relations where its tests kept
+        their failing rows; its history stays for the record."""
         environment = self.environment(environment)
         with self._lock(environment):
             current = self.current(environment)
@@ -408,7 +462,10 @@ class Context:
                 else:
                     for schema in sorted({r.schema for r in current.models.values()}):
                         engine.drop_schema(environment_schema(schema, environment))
-                self.state(environment).write_version(environment, {}, action="drop", author=_author())
+                state = self.state(environment)
+                failures = state.stored_failures(environment)
+                drop_failures(engine, state, failures, schemas=environment != PROD)
+                state.write_version(environment, {}, action="drop", author=_author())
 
 
 def _author() -> str:

@@ -1,11 +1,14 @@
 """`tidegate demo`: the whole story on the example shop, in a temporary git repository.
 
 Build production, change a model on a branch, plan a dev environment that rebuilds only what
-changed, test it, promote it to production without copying data, and roll back.
+changed, test it, promote it to production without copying data, and roll back. Then the
+pipeline: a pull request that breaks a dashboard fails CI, its fix passes, and merging deploys
+to staging and then prod without building anything again.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 import time
@@ -23,6 +26,8 @@ from tidegate.project.scaffold import create_project
 from tidegate.state.views import INTERNAL_PREFIX
 
 CHANGED_MODEL = "models/marts/fct_orders.sql"
+RENAMED_MODEL = "models/marts/dim_products.sql"
+DASHBOARDS = "dashboards/revenue.yml"
 NEW_COLUMN = "    coalesce(totals.order_total, 0) >= 200               as is_large_order,\n"
 
 
@@ -119,13 +124,87 @@ def _story(console: Console, root: Path) -> dict[str, Any]:
         from tidegate.cli.render import render_history
 
         render_history(console, ctx.history("prod"))
+    _pipeline_chapters(console, root, facts)
     facts["seconds"] = round(time.perf_counter() - started, 2)
     console.print(f"\n[bold green]Demo finished[/] in {facts['seconds']:.1f}s.")
     return facts
 
 
-def _context(console: Console, root: Path) -> Context:
-    return Context(root, progress=_QuietProgress(console))
+def _pipeline_chapters(console: Console, root: Path, facts: dict[str, Any]) -> None:
+    _chapter(console, "7. A pull request breaks a dashboard", f"rename units_sold in {RENAMED_MODEL}")
+    _git(root, "checkout", "-q", "main")
+    _git(root, "checkout", "-q", "-b", "rename-units-sold")
+    _edit(root, RENAMED_MODEL, r"(coalesce\(sales\.units_sold, 0\)\s+as) units_sold,", r"\1 quantity_sold,")
+    _git(root, "commit", "-q", "-am", "dim_products: units_sold is quantity_sold")
+    report = _ci(console, root, facts, "broken")
+    for step in report.steps:
+        for finding in step.findings:
+            console.print(Text.assemble(("  ✗ ", "red"), f"{finding.path}:{finding.line} {finding.message}"))
+
+    _chapter(console, "8. The fix passes", "the dashboard reads the new name")
+    _edit(root, DASHBOARDS, r"sum\(units_sold\) as units_sold", "sum(quantity_sold) as units_sold")
+    _git(root, "commit", "-q", "-am", "revenue dashboard: read quantity_sold")
+    _ci(console, root, facts, "fixed")
+
+    _chapter(console, "9. Merge: deploy to staging, then prod", "what CI built and tested is what ships")
+    _git(root, "checkout", "-q", "main")
+    _git(root, "merge", "-q", "--no-ff", "rename-units-sold", "-m", "Merge pull request #1")
+    facts["staging"] = _deploy(console, root, "main")
+    _git(root, "checkout", "-q", "-b", "production")
+    facts["deployed"] = _deploy(console, root, "production")
+
+
+def _ci(console: Console, root: Path, facts: dict[str, Any], name: str) -> Any:
+    from tidegate.ci.pipeline import CiRequest, Pipeline
+    from tidegate.ci.report import markdown
+    from tidegate.cli.pipeline import StepLines
+
+    request = CiRequest(project_dir=root, base="main", head="HEAD", pull_request=1)
+    report = Pipeline(request, StepLines(console)).run(
+        lambda files, workspace: _context(console, files, workspace)
+    )
+    saved = root / ".tidegate" / f"ci-report-{name}.md"
+    saved.write_text(markdown(report), encoding="utf-8")
+    verdict = ("passed", "green") if report.passed else ("failed", "red")
+    console.print(
+        Text.assemble(
+            "CI ",
+            verdict,
+            f" in {report.seconds:.1f}s (exit code {report.exit_code}); the pull-request comment: {saved}",
+        )
+    )
+    facts[f"ci_{name}"] = {
+        "passed": report.passed,
+        "failed": [s.name for s in report.steps if s.status == "failed"],
+    }
+    return report
+
+
+def _deploy(console: Console, root: Path, branch: str) -> dict[str, Any]:
+    from tidegate.ci.deploy import DeployRequest, deploy
+
+    deployment = deploy(
+        DeployRequest(project_dir=root, branch=branch),
+        lambda files, workspace: _context(console, files, workspace),
+    )
+    version = deployment.result.version if deployment.result else None
+    console.print(
+        f"{branch} → {deployment.environment}: version {version}, "
+        f"{len(deployment.built)} snapshot(s) built, commit {deployment.commit[:10]}"
+    )
+    return {"environment": deployment.environment, "version": version, "built": deployment.built}
+
+
+def _edit(root: Path, name: str, pattern: str, replacement: str) -> None:
+    path = root / name
+    text, count = re.subn(pattern, replacement, path.read_text())
+    if count != 1:
+        raise ConfigError(f"the demo could not edit {name}")
+    path.write_text(text)
+
+
+def _context(console: Console, root: Path, workspace: Path | None = None) -> Context:
+    return Context(root, progress=_QuietProgress(console), workspace=workspace)
 
 
 class _QuietProgress(ConsoleProgress):

@@ -72,6 +72,10 @@ class StateError(TidegateError):
     """The state in the warehouse does not allow the operation (missing version, dropped snapshot)."""
 
 
+class GitError(TidegateError):
+    """Git cannot answer as asked: not a repository, an unknown ref, a file missing at a commit."""
+
+
 class LockError(TidegateError):
     """Another run holds the environment; raised after waiting for it as long as allowed."""
 

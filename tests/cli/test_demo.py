@@ -18,6 +18,9 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
         "4. Test dev",
         "5. Promote dev to prod",
         "6. Roll prod back",
+        "7. A pull request breaks a dashboard",
+        "8. The fix passes",
+        "9. Merge: deploy to staging, then prod",
         "Demo finished",
     ]
     positions = [out.index(chapter) for chapter in chapters]
@@ -30,6 +33,12 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
     assert "(1 new snapshot(s))" in dev
     assert "prod is now version 2" in out
     assert "prod is now version 3; is_large_order in prod: False" in out
+    broken, fixed, merged = (out[positions[i] : positions[i + 1]] for i in (6, 7, 8))
+    assert "CI failed" in broken and "revenue_overview" in broken and "revenue_by_category" in broken
+    assert "units_sold" in broken
+    assert "CI passed" in fixed
+    assert "main → staging: version 1, 0 snapshot(s) built" in merged
+    assert "production → prod: version 4, 0 snapshot(s) built" in merged
     assert "\x1b[" not in out
     assert (tmp_path / "shop" / "warehouse.duckdb").exists()
 
@@ -42,6 +51,9 @@ def test_demo_json_and_a_used_keep_directory(tmp_path: Path) -> None:
     assert facts["promoted"]["version"] == 2
     assert facts["rolled_back"]["version"] == 3
     assert facts["tests"]["passed"] == facts["tests"]["total"] > 0
+    assert facts["ci_broken"] == {"passed": False, "failed": ["impact"]}
+    assert facts["ci_fixed"]["passed"] is True
+    assert facts["deployed"] == {"environment": "prod", "version": 4, "built": []}
     assert "Demo finished" in ran.stderr
     ran = invoke(None, "demo", "--keep", str(tmp_path))
     assert ran.code == 2

@@ -49,6 +49,30 @@ def test_failing_data_test_exits_1_with_the_failing_rows(built: Path) -> None:
     ]
 
 
+def test_a_test_that_stores_its_failures_says_where(built: Path) -> None:
+    """dbt's store_failures: the output names the relation holding every failing row."""
+    write_files(
+        built,
+        {
+            "tests/paid_only.sql": "{{ config(store_failures=true) }}\n"
+            "select * from {{ ref('stg_orders') }} where status <> 'paid'"
+        },
+    )
+    ran = invoke(built, "test", "prod")
+    assert ran.code == 1, ran.all
+    relation = '"analytics_dbt_test__audit"."paid_only"'
+    assert f"failing rows stored in {relation}" in ran.stdout
+    assert "refunded" in ran.stdout
+
+    document = invoke(built, "test", "prod", "--json").json()
+    stored = {t["name"]: t["failures_relation"] for t in document["tests"]}
+    assert stored == {
+        "paid_only": relation,
+        "unique_customer_totals_customer_id": None,
+        "not_null_customer_totals_customer_id": None,
+    }
+
+
 def test_warn_severity_does_not_fail(built: Path) -> None:
     write_files(
         built,

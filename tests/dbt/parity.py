@@ -16,9 +16,12 @@ A project may have a `parity.yml`:
     manifest: true                # tidegate loads the project from the manifest of `dbt compile`
                                   # (run with `dbt seed` against a scratch warehouse before each
                                   # step) instead of rendering its Jinja: for run_query and the like
+    seed_first: true              # each step is `dbt seed`, then `dbt build` of everything else,
+                                  # for projects whose models read their seeds through source()
 
 Every step is one `dbt build`, and one tidegate plan/apply of `prod` (followed by `run prod` from
-the second step on, which processes new data for incremental models).
+the second step on, which processes new data for incremental models). Both run in the project's
+directory, against which relative paths in the project (dbt-duckdb's external files) resolve.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class Spec:
     steps: tuple[Step, ...]
     ignore_columns: dict[str, tuple[str, ...]]
     manifest: bool = False
+    seed_first: bool = False
 
 
 def load_spec(name: str) -> Spec:
@@ -86,7 +90,12 @@ def load_spec(name: str) -> Spec:
         for s in raw.get("steps") or [{}]
     )
     ignore = {k.lower(): tuple(c.lower() for c in v) for k, v in (raw.get("ignore_columns") or {}).items()}
-    return Spec(steps=steps, ignore_columns=ignore, manifest=bool(raw.get("manifest")))
+    return Spec(
+        steps=steps,
+        ignore_columns=ignore,
+        manifest=bool(raw.get("manifest")),
+        seed_first=bool(raw.get("seed_first")),
+    )
 
 
 def copy_project(name: str, destination: Path) -> Path:
@@ -166,6 +175,10 @@ class DbtBuild:
     seconds: float
 
 
+_BUILT = {"success", "pass", "warn", "fail"}
+"""Statuses of a node whose relation dbt (re)built: a model's success, or a test's outcome."""
+
+
 def dbt_available() -> bool:
     return DBT.is_file()
 
@@ -177,15 +190,29 @@ def dbt_build(name: str, workdir: Path) -> DbtBuild:
     database = root / "dbt.duckdb"
     write_profiles(root, database)
     started = time.perf_counter()
+    seeded: tuple[Relation, ...] = ()
     for number, step in enumerate(spec.steps, 1):
         apply_overlay(root, step)
         load_data(root, step, database)
-        run_dbt("build", root, root, step.vars, f"{name} (step {number}/{len(spec.steps)})")
+        what = f"{name} (step {number}/{len(spec.steps)})"
+        if spec.seed_first:
+            run_dbt("seed", root, root, step.vars, what)
+            seeded = built_relations(root / "target")
+        build = ("--exclude", "resource_type:seed") if spec.seed_first else ()
+        run_dbt("build", root, root, step.vars, what, build)
     seconds = time.perf_counter() - started
-    return DbtBuild(root, database, built_relations(root / "target"), seconds)
+    relations = sorted({*built_relations(root / "target"), *seeded}, key=lambda r: (r.schema, r.name))
+    return DbtBuild(root, database, tuple(relations), seconds)
 
 
-def run_dbt(command: str, root: Path, profiles_dir: Path, variables: dict[str, Any], what: str) -> None:
+def run_dbt(
+    command: str,
+    root: Path,
+    profiles_dir: Path,
+    variables: dict[str, Any],
+    what: str,
+    options: tuple[str, ...] = (),
+) -> None:
     """`dbt <command>` on the project in `root`; raise DbtFailed with the end of its log if it fails."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     env.update(
@@ -196,7 +223,7 @@ def run_dbt(command: str, root: Path, profiles_dir: Path, variables: dict[str, A
         VIRTUAL_ENV=str(DBT_VENV),
         PATH=f"{DBT_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    arguments = [str(DBT), command, "--profiles-dir", str(profiles_dir), "--project-dir", str(root)]
+    arguments = [str(DBT), command, "--profiles-dir", str(profiles_dir), "--project-dir", str(root), *options]
     if variables:
         arguments += ["--vars", json.dumps(variables)]
     done = subprocess.run(
@@ -220,16 +247,19 @@ def dbt_compile(root: Path, variables: dict[str, Any]) -> Path:
 
 
 def built_relations(target: Path) -> tuple[Relation, ...]:
-    """The models, seeds and snapshots the last `dbt build` materialized, from run_results.json and
-    manifest.json (ephemeral models and tests have no relation)."""
+    """The models, seeds and snapshots the last `dbt build` materialized, and the relations where
+    tests keep their failing rows (`store_failures`), from run_results.json and manifest.json
+    (ephemeral models, and tests that keep nothing, have no relation)."""
     manifest = json.loads((target / "manifest.json").read_text())
     results = json.loads((target / "run_results.json").read_text())["results"]
     relations = []
     for result in results:
         node = manifest["nodes"].get(result["unique_id"])
-        if node is None or node["resource_type"] not in {"model", "seed", "snapshot"}:
+        if node is None or node["resource_type"] not in {"model", "seed", "snapshot", "test"}:
             continue
-        if node["config"].get("materialized") == "ephemeral" or result["status"] != "success":
+        if node["resource_type"] == "test" and not result.get("relation_name"):
+            continue
+        if node["config"].get("materialized") == "ephemeral" or result["status"] not in _BUILT:
             continue
         relations.append(
             Relation(node["schema"], node["alias"] or node["name"], node["unique_id"], node["resource_type"])
@@ -305,7 +335,7 @@ def tidegate_build(name: str, workdir: Path) -> Path:
     root = copy_project(name, workdir / name)
     database = root / "tidegate.duckdb"
     write_profiles(root, database)
-    with _environ(DBT_PROFILES_DIR=str(root)):
+    with _environ(DBT_PROFILES_DIR=str(root)), contextlib.chdir(root):
         for number, step in enumerate(spec.steps, 1):
             apply_overlay(root, step)
             load_data(root, step, database)

@@ -92,3 +92,22 @@ def test_compare_reports_the_relation_and_rows_that_differ(dbt_cache: Path, tmp_
         == "main.region_summary (model.layered.region_summary): missing in tidegate's warehouse"
     )
     assert extra == "main.extra: built by tidegate, not by dbt"
+
+
+def test_stored_failures_are_compared(dbt_cache: Path) -> None:
+    """The relations where dbt keeps failing rows are among those compared: tables and a view,
+    a custom schema and alias, a hashed name, an empty table of a passing test; none for a test
+    that keeps nothing (`store_failures_as: ephemeral`, or no store_failures at all)."""
+    build = parity.cached_dbt_build("store_failures", dbt_cache)
+    stored = {(r.schema, r.name) for r in build.relations if r.resource_type == "test"}
+    audit = "main_dbt_test__audit"
+    assert stored == {
+        (audit, "accepted_values_orders_b85d3aa7fa0bd1435f99b561c544c6fe"),
+        (audit, "customer_ids_are_unique"),
+        (audit, "not_null_orders_amount"),
+        (audit, "not_null_stg_customers_name"),
+        (audit, "orders_have_positive_amounts"),
+        (audit, "relationships_orders_customer_id__customer_id__ref_customers_"),
+        (audit, "unique_orders_order_id"),
+        ("main_quality", "duplicate_customer_emails"),
+    }

@@ -316,3 +316,66 @@ def test_janitor_drops_what_no_environment_needs(built) -> None:
     assert len({name for _, name in internal_relations(ctx) if name.startswith("order_count__")}) == 1
     assert rows(ctx, "prod", "select n from order_count") == [(5,)]
     ctx.close()
+
+
+STORING_FAILURES = {
+    # dbt's store_failures: a table of the failing rows, and a view of the test's query
+    "tests/refunded_orders.sql": """
+        {{ config(store_failures=true, severity='warn') }}
+        select order_id, customer_id, amount from {{ ref('stg_orders') }} where status = 'refunded'
+    """,
+    "tests/small_orders.sql": """
+        {{ config(store_failures_as='view', severity='warn') }}
+        select order_id from {{ ref('stg_orders') }} where amount < 8
+    """,
+}
+
+
+def failing_rows(ctx: Context, relation: str) -> list[tuple[object, ...]]:
+    fetched = ctx.engine("prod").fetch(f"select * from {relation} order by 1").rows
+    return [tuple(int(value) for value in row) for row in fetched]
+
+
+def test_stored_failures_stay_in_each_environment_until_it_is_dropped(built) -> None:
+    root, ctx = built(STORING_FAILURES)
+    engine = ctx.engine("prod")
+    results = {result.name: result for result in ctx.test("prod")}
+    refunded, small = results["refunded_orders"], results["small_orders"]
+    assert refunded.failures_relation == engine.relation("analytics_dbt_test__audit", "refunded_orders")
+    assert refunded.details[0] == f"failing rows stored in {refunded.failures_relation}"
+    assert failing_rows(ctx, refunded.failures_relation) == [(3, 2, 5)]
+    assert failing_rows(ctx, str(small.failures_relation)) == [(3,), (4,)]
+
+    # dev drops the small orders: its failures are its own, empty where its tests pass
+    write_files(
+        root,
+        {
+            "models/stg_orders.sql": """
+                {{ config(materialized='view') }}
+                select id as order_id, customer_id, amount, status, ordered_on
+                from {{ ref('raw_orders') }} where amount >= 6
+            """
+        },
+    )
+    ctx = reopen(root, ctx)
+    _, applied = ctx.plan_and_apply("dev")
+    assert applied is not None
+    dev = {result.name: result for result in applied.tests}
+    dev_schema = "analytics_dbt_test__audit__dev"
+    assert dev["refunded_orders"].failures_relation == engine.relation(dev_schema, "refunded_orders")
+    assert dev["refunded_orders"].passed and failing_rows(ctx, dev["refunded_orders"].failures_relation) == []
+    assert failing_rows(ctx, str(dev["small_orders"].failures_relation)) == [(4,)]
+    assert failing_rows(ctx, refunded.failures_relation) == [(3, 2, 5)]  # prod's are untouched
+
+    # promoted, prod no longer reads the snapshot its view of failures reads: the janitor drops
+    # that view before the snapshot (PostgreSQL would refuse to drop a snapshot a view reads)
+    ctx.promote("dev", "prod")
+    report = ctx.janitor(retention="0s")
+    assert report.dropped_failures == [small.failures_relation]
+    assert failing_rows(ctx, refunded.failures_relation) == [(3, 2, 5)]  # a table: kept
+
+    ctx.drop_environment("dev")
+    schemas = {schema.lower() for schema, _, _ in ctx.engine("prod").relations("analytics_dbt_test__audit")}
+    assert schemas == {"analytics_dbt_test__audit"}
+    assert [record.environment for record in ctx.state("prod").stored_failures()] == ["prod"]
+    ctx.close()

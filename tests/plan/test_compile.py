@@ -118,3 +118,25 @@ def test_sources_compile_to_the_declared_relation(make_project, open_context) ->
     plan, _ = ctx.plan_and_apply("prod")
     assert "landing.orders_v2" in plan.builds[0].sql
     assert ctx.query("prod", "select id from stg").rows == [(7,)]
+
+
+def test_normalized_sql_in_the_engine_dialect_swaps_names_without_parsing() -> None:
+    """The loader's SQL is sqlglot's own: the result equals what the parser's way would write."""
+    sql = f"SELECT o.id, c.name FROM {ORDERS} AS o JOIN {ref_placeholder('customers')} AS c ON o.customer_id = c.id"
+    relations = {
+        "orders": '"tidegate__analytics"."orders__abc"',
+        "customers": '"tidegate__analytics"."customers__def"',
+    }
+    quick = compile_sql(sql, relations, read="duckdb", write="duckdb", normalized=True)
+    assert quick == compile_sql(sql, relations, read="duckdb", write="duckdb")
+    with pytest.raises(PlanError, match="no relation"):  # a ref without a relation still says so
+        compile_sql(sql, {"orders": "x"}, read="duckdb", write="duckdb", normalized=True)
+    eph = compile_sql(
+        f"SELECT x FROM {ref_placeholder('eph')}",
+        {},
+        read="duckdb",
+        write="duckdb",
+        ephemerals={"eph": "SELECT 1 AS x"},
+        normalized=True,
+    )
+    assert eph == "SELECT x FROM (SELECT 1 AS x) AS eph"

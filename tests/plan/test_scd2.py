@@ -224,7 +224,7 @@ def test_dev_run_does_not_change_prods_snapshot_table(
         ("strategy='check', check_cols='all'", "needs a unique_key"),
         ("unique_key='id', strategy='latest'", "strategy must be timestamp or check"),
         ("unique_key='id', strategy='check'", "check_cols"),
-        ("unique_key='id', strategy='check', check_cols='all', hard_deletes='invalidate'", "hard_deletes"),
+        ("unique_key='id', strategy='check', check_cols='all', hard_deletes='new_record'", "hard_deletes"),
     ],
 )
 def test_invalid_snapshot_configs_are_refused_with_the_file_and_line(

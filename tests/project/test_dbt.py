@@ -229,8 +229,16 @@ def test_raise_compiler_error_names_file_and_line(dbt_project: Callable[..., Pat
 @pytest.mark.parametrize(
     ("text", "feature"),
     [
-        ("{% set rows = run_query('select 1') %}select 1", "run_query"),
-        ("{% call statement('x', fetch_result=True) %}select 1{% endcall %}select 1", "statement"),
+        (
+            "{% set rows = run_query('select max(id) from raw.orders') %}select 1",
+            "run_query reading raw.orders",
+        ),
+        (
+            "{% call statement('x', fetch_result=True) %}select * from {{ ref('stg_orders') }}{% endcall %}select 1",
+            "statement blocks ({% call statement(...) %}) reading ref('stg_orders')",
+        ),
+        ("{% call statement('x') %}create table t (x int){% endcall %}select 1", "running `create table"),
+        ("{% if load_relation(ref('stg_orders')) %}select 1{% endif %}", "load_relation"),
         (
             "select {{ adapter.get_columns_in_relation(ref('stg_orders')) }}",
             "adapter.get_columns_in_relation",
@@ -252,7 +260,7 @@ def test_unsupported_feature_in_a_macro_names_the_macro(dbt_project: Callable[..
     root = dbt_project(
         LAYERED,
         **{
-            "macros/cols.sql": "{% macro cols() %}\n{{ return(run_query('select 1')) }}\n{% endmacro %}\n",
+            "macros/cols.sql": "{% macro cols() %}\n{{ return(run_query('select * from raw.t')) }}\n{% endmacro %}\n",
             "models/bad.sql": "select 1\n{{ cols() }}",
         },
     )

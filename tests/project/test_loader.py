@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -241,15 +242,14 @@ def test_model_paths_from_the_config_are_read(load: Load) -> None:
     assert set(project.models) == {"a", "b", "c"}
 
 
-def test_the_shop_example_loads(load: Load) -> None:
-    """The example `tidegate init --example shop` writes must always be a valid project."""
-    from importlib.resources import files as package_files
-    from pathlib import Path
-
+def test_the_shop_example_loads(tmp_path: Path) -> None:
+    """The example `tidegate init --example shop` writes must always be a valid project (loaded
+    from a copy: loading writes a cache beside the project, never into the package)."""
     from tidegate.project import load_project
+    from tidegate.project.scaffold import create_project
 
-    root = Path(str(package_files("tidegate") / "examples" / "shop"))
-    project = load_project(root)
+    create_project(tmp_path / "shop", "shop")
+    project = load_project(tmp_path / "shop")
     assert len(project.models) >= 20 and project.dashboards and project.unit_tests
     Graph(project.models)
 

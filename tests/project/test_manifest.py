@@ -113,7 +113,8 @@ FILES = {
     "models:\n  shop:\n    +materialized: table\n",
     "seeds/people.csv": "id,kind,amount\n1,a,10\n2,b,20\n3,a,5\n4,c,7\n",
     "macros/kinds.sql": "{% macro kinds() %}\n"
-    "{% if execute %}{{ return(run_query(\"select 'a' union all select 'b' order by 1\").columns[0].values()) }}"
+    "{% if execute %}{{ return(run_query(\"select kind from (values ('a'), ('b')) as t(kind) "
+    'where exists (select 1 from information_schema.schemata) order by 1").columns[0].values()) }}'
     "{% else %}{{ return([]) }}{% endif %}\n{% endmacro %}\n",
     "models/stg_people.sql": "{{ config(materialized='view') }}\nselect * from {{ ref('people') }}",
     "models/recent.sql": "{{ config(materialized='ephemeral') }}\nselect * from {{ ref('stg_people') }} where id > 1",
@@ -139,6 +140,10 @@ def _write(root: Path, files: dict[str, str]) -> None:
 @pytest.fixture
 def compiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The project above and the manifest of a real `dbt compile`."""
+    return _compiled(tmp_path, monkeypatch, FILES)
+
+
+def _compiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> Path:
     if not parity.dbt_available():
         message = f"dbt is not installed in {parity.DBT_VENV} (run `make .venv-dbt`)"
         if os.environ.get("TIDEGATE_REQUIRE_DBT") == "1":
@@ -146,7 +151,7 @@ def compiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         pytest.skip(message)
     root = tmp_path / "shop"
     root.mkdir()
-    _write(root, FILES)
+    _write(root, files)
     compile_dir = tmp_path / "compile"  # dbt compiles against its own scratch warehouse
     compile_dir.mkdir()
     parity.write_profiles(compile_dir, compile_dir / "scratch.duckdb")
@@ -233,3 +238,27 @@ def test_vars_and_a_missing_manifest_are_refused(compiled: Path) -> None:
         load_project(compiled, manifest="target/manifest.json", variables={"x": 1})
     with pytest.raises(ConfigError, match="no dbt manifest"):
         load_project(compiled, manifest="target/other.json")
+
+
+SNAPSHOT = {
+    "dbt_project.yml": "name: shop\nversion: '1.0'\nconfig-version: 2\nprofile: shop\n",
+    "seeds/people.csv": "id,kind,updated_at\n1,a,2024-01-01\n2,b,2024-01-02\n",
+    "snapshots/people_history.sql": "{% snapshot people_history %}\n"
+    "{{ config(target_schema='history', unique_key='id', strategy='timestamp', updated_at='updated_at',"
+    " hard_deletes='invalidate') }}\nselect * from {{ ref('people') }}\n{% endsnapshot %}\n",
+    "models/current.sql": "select id, kind from {{ ref('people_history') }} where dbt_valid_to is null",
+}
+
+
+def test_snapshots_load_from_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project tidegate cannot render may have dbt snapshots: the manifest has their compiled
+    query and configs (with every `snapshot_meta_column_names` entry, unset ones null)."""
+    root = _compiled(tmp_path, monkeypatch, SNAPSHOT)
+    project = load_project(root, manifest="target/manifest.json")
+    history = project.models["people_history"]
+    assert (history.kind, history.schema, history.refs) == (Kind.SCD2, "history", ("people",))
+    assert history.scd2 is not None and history.scd2.hard_deletes == "invalidate"
+    assert history.scd2.updated_at == "updated_at" and history.unique_key == ("id",)
+    with Context(root, manifest="target/manifest.json") as context:
+        context.plan_and_apply("prod")
+        assert context.query("prod", "select count(*) from main.current").rows == [(2,)]

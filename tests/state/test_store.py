@@ -18,7 +18,7 @@ import pytest
 from tidegate.engines.duckdb import DuckDBAdapter
 from tidegate.errors import LockError
 from tidegate.state import SnapshotRecord, StateStore
-from tidegate.state.store import SCHEMA, STATE_VERSION, now
+from tidegate.state.store import SCHEMA, STATE_VERSION, FailuresRecord, now
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def record(
 def test_ensure_creates_the_schema_once_and_is_idempotent(engine: DuckDBAdapter) -> None:
     StateStore(engine).ensure()
     tables = sorted(name for schema, name, _ in engine.relations(SCHEMA) if schema == SCHEMA)
-    assert tables == ["environment_versions", "locks", "meta", "runs", "snapshots"]
+    assert tables == ["environment_versions", "locks", "meta", "runs", "snapshots", "stored_failures"]
     StateStore(engine).ensure()  # a second store on an initialized warehouse changes nothing
     StateStore(engine).ensure()
     assert engine.fetch(f"SELECT key, value FROM {SCHEMA}.meta").rows == [
@@ -66,7 +66,21 @@ def test_ensure_completes_a_partially_created_schema(engine: DuckDBAdapter) -> N
     engine.create_schema(SCHEMA)
     engine.execute(f"CREATE TABLE {SCHEMA}.meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
     StateStore(engine).ensure()
-    assert len([n for s, n, _ in engine.relations(SCHEMA) if s == SCHEMA]) == 5
+    assert len([n for s, n, _ in engine.relations(SCHEMA) if s == SCHEMA]) == 6
+
+
+def test_stored_failures_are_recorded_once_per_relation_and_forgotten(store: StateStore) -> None:
+    """Where tests kept failing rows: a rerun updates the record, dropping forgets it."""
+    table = FailuresRecord("dev", "a_dbt_test__audit__dev", "t", '"a_dbt_test__audit__dev"."t"', "table")
+    store.record_failures(table)
+    view = replace(table, kind="view", parents=('"tidegate__a"."m__1"',))
+    store.record_failures(view)  # the same relation, now a view reading a snapshot
+    prod = replace(table, environment="prod", schema="a_dbt_test__audit", relation='"a_dbt_test__audit"."t"')
+    store.record_failures(prod)
+    assert store.stored_failures("dev") == [view]
+    assert store.stored_failures() == [view, prod]
+    store.forget_failures([view])
+    assert store.stored_failures() == [prod]
 
 
 def test_record_and_read_snapshots(store: StateStore, engine: DuckDBAdapter) -> None:

@@ -68,7 +68,6 @@ def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: d
         location=spec.location,
         column=spec.column,
         severity=spec.severity,
-        store_failures=spec.store_failures,
     )
 
 
@@ -135,7 +134,6 @@ def build_generic_test(spec: TestSpec, sources: dict[str, str]) -> DataTest:
         location=spec.location,
         column=column,
         severity=spec.severity,
-        store_failures=spec.store_failures,
     )
 
 

@@ -145,5 +145,8 @@ def main() -> None:
 
 
 from tidegate.cli import commands as _commands  # noqa: E402,F401  (registers the commands)
+from tidegate.cli import diff as _diff  # noqa: E402,F401
+from tidegate.cli import lint as _lint  # noqa: E402,F401
+from tidegate.cli import pipeline as _pipeline  # noqa: E402,F401
 
 __all__ = ["Output", "cli", "command", "main"]

@@ -26,19 +26,57 @@ _MANIFEST = click.option(
 @command(cli)
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--example", type=click.Choice(["shop"]), help="Start from a working example project.")
-def init(directory: Path | None, example: str | None, project_dir: Path, output: Output) -> int:
-    """Create a new project in DIRECTORY (default: the --project directory)."""
-    from tidegate.project.scaffold import create_project
+@click.option(
+    "--ci",
+    type=click.Choice(["github", "gitlab"]),
+    help="Also write the CI/CD pipeline: .github/workflows/tidegate.yml or .gitlab-ci.yml.",
+)
+def init(
+    directory: Path | None, example: str | None, ci: str | None, project_dir: Path, output: Output
+) -> int:
+    """Create a new project in DIRECTORY (default: the --project directory).
+
+    --ci also writes the pipeline, at the top of the project's git repository: `tidegate ci` on
+    pull requests, `tidegate deploy` on pushes to the branches of `branches:`, and the janitor
+    every night. In an existing project, --ci writes only the pipeline. Existing files are never
+    overwritten.
+    """
+    from tidegate.project.scaffold import create_project, is_project, pipeline_path, write_pipeline
 
     target = (directory or project_dir).resolve()
-    files = create_project(target, example or "minimal")
+    pipeline_only = ci is not None and example is None and is_project(target)
+    if ci is not None:
+        pipeline_path(target, ci)  # an existing pipeline refuses before anything is written
+    files = [] if pipeline_only else create_project(target, example or "minimal")
+    pipeline = write_pipeline(target, ci) if ci is not None else None
     if output.as_json:
-        output.json({"project": str(target), "example": example, "files": [str(f) for f in files]})
-    else:
+        output.json(
+            {
+                "project": str(target),
+                "example": example,
+                "files": [str(f) for f in files],
+                "pipeline": str(pipeline) if pipeline else None,
+            }
+        )
+        return 0
+    if not pipeline_only:
         output.out.print(Text.assemble("Created a tidegate project in ", (str(target), "bold")))
+    if pipeline is not None:
+        _print_pipeline(output, target, pipeline)
+    if not pipeline_only:
         move = "" if target == Path.cwd().resolve() else f"cd {_shell_path(target)} && "
         output.out.print(f"Next: [bold]{escape(move)}tidegate plan prod --auto-apply[/] to build production.")
     return 0
+
+
+def _print_pipeline(output: Output, project: Path, pipeline: Path) -> None:
+    """Where the pipeline is and the secrets it needs before its first run."""
+    from tidegate.project.ci_files import credential_variables
+
+    output.out.print(Text.assemble("Wrote the CI/CD pipeline ", (str(pipeline), "bold")))
+    needed = credential_variables(project)
+    if needed:
+        output.out.print(f"Give the pipeline these secrets before its first run: {', '.join(needed)}")
 
 
 def _shell_path(path: Path) -> str:
@@ -60,10 +98,12 @@ def _shell_path(path: Path) -> str:
     "--full-refresh", "full_refresh", multiple=True, help="Rebuild this incremental model from scratch."
 )
 @click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds (default: from tidegate.yml).")
+@click.option("--ref", help="Plan the project as committed at this git ref instead of the working tree.")
 @_VARS
 @_MANIFEST
 def plan(
     environment: str,
+    ref: str | None,
     auto_apply: bool,
     out: Path | None,
     full_refresh: tuple[str, ...],
@@ -76,21 +116,36 @@ def plan(
     """Show what applying the project to ENVIRONMENT would change, and apply it if asked.
 
     A new environment starts from production and builds only what differs from it. On a
-    terminal, asks before applying; --auto-apply applies without asking.
+    terminal, asks before applying; --auto-apply applies without asking. The plan records the
+    commit it was made from (--ref, or HEAD when the working tree is clean).
     """
+    from tidegate.ci.workspace import project_at
     from tidegate.cli.render import apply_dict, plan_summary, render_apply, render_plan
 
+    if ref is not None and out is not None:
+        raise ConfigError("--out saves a plan of the working tree: check the ref out to save its plan")
     result = None
-    with context(
-        project_dir, output, variables=parse_vars(variables), threads=threads, manifest=_resolved(manifest)
-    ) as ctx:
+    with (
+        project_at(project_dir.resolve(), ref) as (files, commit),
+        context(
+            files,
+            output,
+            variables=parse_vars(variables),
+            threads=threads,
+            manifest=_resolved(manifest),
+            workspace=project_dir,
+        ) as ctx,
+    ):
         if auto_apply and out is None:
             # Plan and apply under one lock: nothing can move the environment in between.
             the_plan, result = ctx.plan_and_apply(
-                environment, full_refresh=full_refresh, on_plan=lambda p: render_plan(output.human, p)
+                environment,
+                full_refresh=full_refresh,
+                git_commit=commit,
+                on_plan=lambda p: render_plan(output.human, p),
             )
         else:
-            the_plan = ctx.plan(environment, full_refresh=full_refresh)
+            the_plan = ctx.plan(environment, full_refresh=full_refresh, git_commit=commit)
             render_plan(output.human, the_plan)
             if out is not None:
                 the_plan.save(out)
@@ -349,6 +404,8 @@ def janitor(retention: str | None, project_dir: Path, output: Output) -> int:
         output.human.print(Text(f"  dropped snapshot {name}"))
     for name in report.dropped_orphans:
         output.human.print(Text(f"  dropped orphan relation {name}"))
+    for name in report.dropped_failures:
+        output.human.print(Text(f"  dropped view of failing rows {name} (it read a dropped snapshot)"))
     for name in report.expired_environments:
         output.human.print(Text(f"  expired environment {name}"))
     output.human.print(
@@ -360,6 +417,7 @@ def janitor(retention: str | None, project_dir: Path, output: Output) -> int:
             {
                 "dropped_snapshots": report.dropped_snapshots,
                 "dropped_orphans": report.dropped_orphans,
+                "dropped_failures": report.dropped_failures,
                 "expired_environments": report.expired_environments,
             }
         )

@@ -144,7 +144,8 @@ def render_tests(console: Console, results: list[TestResult], *, only_problems: 
         console.print(
             Text.assemble(label, f" {result.name} ({result.kind}, {result.failures} failing)", where)
         )
-        for detail in result.details[:5]:
+        # where the failing rows are kept (dbt's store_failures), then up to five of them
+        for detail in result.details[: 5 + (result.failures_relation is not None)]:
             console.print(f"     {detail}", markup=False, highlight=False)
 
 
@@ -157,6 +158,7 @@ def test_result_dict(result: TestResult) -> dict[str, Any]:
         "failures": result.failures,
         "models": result.models,
         "details": result.details,
+        "failures_relation": result.failures_relation,
         "path": result.path,
         "line": result.line,
     }

@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing
 from pathlib import Path
 
+from tidegate.checks import failures
 from tidegate.checks.unit import run_unit_test
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import CheckFailed, EngineError, PlanError
@@ -32,13 +33,24 @@ class Applier:
         self.threads = max(1, threads)
         self.progress = progress or Progress()
 
-    def apply(self, plan: Plan, *, action: str = "apply", author: str | None = None) -> ApplyResult:
-        """Apply `plan`; the caller holds the environment's lock."""
+    def apply(
+        self,
+        plan: Plan,
+        *,
+        action: str = "apply",
+        author: str | None = None,
+        message: str | None = None,
+        gate: bool = True,
+    ) -> ApplyResult:
+        """Apply `plan`; the caller holds the environment's lock. Without `gate` (a pull-request
+        environment, a sandbox for review) failed tests are reported but do not stop the swap, so
+        reviewers and the CI's later steps see what the change built."""
         self._check_not_moved(plan)
         result = ApplyResult(environment=plan.environment)
         self.run_hooks("on-run-start", plan.on_run_start)
         result.unit_tests = self.run_unit_tests(plan.unit_tests)
-        self._raise_if_blocking(result.unit_tests, "unit test")
+        if gate:
+            self._raise_if_blocking(result.unit_tests, "unit test")
         self._build_all(plan, result)
         building = {build.model for build in plan.builds}
         result.reused += [  # found already built when planned: another environment built them
@@ -48,8 +60,9 @@ class Applier:
             and change.model not in building
         ]
         result.tests = self.run_tests(plan.tests)
-        self._raise_if_blocking(result.tests, "data test")
-        result.version = self._swap(plan, action=action, author=author)
+        if gate:
+            self._raise_if_blocking(result.tests, "data test")
+        result.version = self._swap(plan, action=action, author=author, message=message)
         result.views_changed = len(plan.views_changed) + len(plan.views_removed)
         self.run_hooks(
             "on-run-end",
@@ -199,32 +212,54 @@ class Applier:
 
     def run_tests(self, tests: list[TestRun], *, in_transaction: bool = False) -> list[TestResult]:
         """Run data tests in parallel, or one by one on this connection when they must see what
-        the caller's open transaction wrote."""
+        the caller's open transaction wrote (and keep their failing rows in it)."""
         if not tests:
             return []
         self.progress.stage("data tests", len(tests))
+        existing = failures.prepare(self.engine, self.state, [t.failures for t in tests if t.failures])
         if in_transaction:
-            return [self._run_test(test, self.engine) for test in tests]
+            return [self._run_test(test, existing, self.engine, nested=True) for test in tests]
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            return list(pool.map(self._run_test, tests))
+            return list(pool.map(lambda test: self._run_test(test, existing), tests))
 
-    def _run_test(self, test: TestRun, engine: EngineAdapter | None = None) -> TestResult:
+    def _run_test(
+        self,
+        test: TestRun,
+        existing: dict[str, str],
+        engine: EngineAdapter | None = None,
+        nested: bool = False,
+    ) -> TestResult:
+        """Count the failing rows and show a few. A test that keeps them replaces its relation
+        first and counts what it kept, as dbt does (in the caller's transaction when `nested`)."""
         if engine is None:
             with closing(self.engine.worker()) as worker:
-                return self._run_test(test, worker)
+                return self._run_test(test, existing, worker)
         started = time.perf_counter()
+        stored, step, source = test.failures, "the test query", f"({test.sql}) AS failures"
         try:
-            count = int(engine.fetch(f"SELECT count(*) FROM ({test.sql}) AS failures").rows[0][0])
-            sample = engine.fetch(f"SELECT * FROM ({test.sql}) AS failures LIMIT 5") if count else None
-            details = (
-                [str(dict(zip(sample.columns, row, strict=True))) for row in sample.rows] if sample else []
-            )
+            if stored is not None:
+                step = f"storing the failing rows in {stored.relation}"
+                known = existing.get(stored.relation.lower())
+                failures.store(engine, stored, test.sql, known, nested=nested)
+                step, source = "the test query", stored.relation
+            count, details = _failing_rows(engine, source)
         except EngineError as error:
-            count, details = 1, [f"the test query failed: {error.message}"]
+            count, details = 1, [f"{step} failed: {error.message}"]
+        if stored is not None:
+            details.insert(0, f"failing rows stored in {stored.relation}")
         seconds = time.perf_counter() - started
         self.progress.advance("data tests", test.name, seconds, ok=count == 0 or test.severity == "warn")
         return TestResult(
-            test.name, test.kind, test.severity, count, test.models, details, test.path, test.line, seconds
+            test.name,
+            test.kind,
+            test.severity,
+            count,
+            test.models,
+            details,
+            test.path,
+            test.line,
+            seconds,
+            failures_relation=stored.relation if stored else None,
         )
 
     @staticmethod
@@ -243,7 +278,7 @@ class Applier:
 
     # swap --------------------------------------------------------------------------------
 
-    def _swap(self, plan: Plan, *, action: str, author: str | None) -> int:
+    def _swap(self, plan: Plan, *, action: str, author: str | None, message: str | None) -> int:
         self.progress.stage("swap views", 1)
         started = time.perf_counter()
         current = self.state.current(plan.environment)
@@ -258,9 +293,20 @@ class Applier:
                 source=plan.id,
                 git_commit=plan.git_commit,
                 author=author,
+                message=message,
             )
         self.progress.advance("swap views", plan.environment, time.perf_counter() - started)
         return version
+
+
+def _failing_rows(engine: EngineAdapter, source: str) -> tuple[int, list[str]]:
+    """How many rows `source` (a test's query, or the relation keeping its rows) has, and the
+    first few, each as a line."""
+    count = int(engine.fetch(f"SELECT count(*) FROM {source}").rows[0][0])
+    if not count:
+        return 0, []
+    sample = engine.fetch(f"SELECT * FROM {source} LIMIT 5")
+    return count, [str(dict(zip(sample.columns, row, strict=True))) for row in sample.rows]
 
 
 def run_model_hooks(engine: EngineAdapter, which: str, hooks: list[str]) -> None:

@@ -25,6 +25,7 @@ def compile_sql(
     ephemerals: Mapping[str, str] | None = None,
     sources: Mapping[str, str] | None = None,
     this: str | None = None,
+    normalized: bool = False,
 ) -> str:
     """`sql` with each `ref` placeholder replaced.
 
@@ -33,11 +34,32 @@ def compile_sql(
     maps `source.table` names to queries that stand in for them (unit tests).
 
     A ref without a relation is a PlanError; SQL sqlglot cannot read or write, InvalidSQL.
+    `normalized` SQL (as the loader keeps a model's) was written by sqlglot in `read` already.
     """
+    if normalized and read == write and not sources and this is None:
+        quick = _substitute(sql, relations, ephemerals or {})
+        if quick is not None:
+            return quick
     try:
         return _compile(sql, relations, read, write, ephemerals or {}, sources or {}, this)
     except SqlglotError as error:
         raise InvalidSQL(f"cannot compile the SQL: {str(error).splitlines()[0]}") from None
+
+
+_PLACEHOLDER = re.compile(rf"(?<![\w$\"'.]){REF_PREFIX}(\w+)(?![\w$\"'.])", re.IGNORECASE)
+
+
+def _substitute(sql: str, relations: Mapping[str, str], ephemerals: Mapping[str, str]) -> str | None:
+    """Without a dialect to translate, a ref is only a name to swap: sqlglot wrote `sql` in
+    this dialect, so each placeholder is a whole table name. Parsing a query
+    again costs more than building the table it names; refs to ephemeral models (subqueries)
+    and anything unusual take the parser's way (None)."""
+    models = {match.lower() for match in _PLACEHOLDER.findall(sql)}
+    if sql.lower().count(REF_PREFIX) != len(_PLACEHOLDER.findall(sql)) or models & set(ephemerals):
+        return None
+    if not models <= set(relations):
+        return None
+    return _PLACEHOLDER.sub(lambda match: relations[match.group(1).lower()], sql)
 
 
 def _compile(

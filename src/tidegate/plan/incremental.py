@@ -127,7 +127,7 @@ class IncrementalRun:
                     self.progress.advance("refresh", name, time.perf_counter() - started)
                     self.refreshed.append(name)
             # the tests run on this connection, inside the transaction, so they see the new rows
-            tests = self.planner.tests_for(mapping, {*processed, *self.refreshed})
+            tests = self.planner.tests_for(mapping, {*processed, *self.refreshed}, environment=env)
             results = self.applier.run_tests(tests, in_transaction=True)
             failed = [result.name for result in results if result.blocking]
             if failed:

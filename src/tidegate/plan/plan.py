@@ -125,6 +125,22 @@ class Build(_Frozen):
     post_hooks: list[str] = Field(default_factory=list)
 
 
+class StoredFailures(_Frozen):
+    """Where a test keeps its failing rows (dbt's `store_failures`): each run replaces the
+    relation, empty when the test passes, in the environment's own schema of failures."""
+
+    environment: str
+    kind: Literal["table", "view"]
+    schema_: str = Field(alias="schema")
+    name: str
+    relation: str
+    """`schema.name`, quoted for the engine."""
+    parents: list[str] = Field(default_factory=list)
+    """The snapshots the test reads: a view of the failing rows reads them too."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
 class TestRun(_Frozen):
     name: str
     kind: str
@@ -133,6 +149,7 @@ class TestRun(_Frozen):
     models: list[str]
     path: str | None = None
     line: int | None = None
+    failures: StoredFailures | None = None
 
 
 class UnitTestRun(_Frozen):

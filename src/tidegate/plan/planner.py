@@ -24,13 +24,14 @@ from tidegate.plan.plan import (
     ModelChange,
     Plan,
     SnapshotEntry,
+    StoredFailures,
     TestRun,
     UnitTestRun,
 )
-from tidegate.project.model import REF_PREFIX, Kind, Language, Model
+from tidegate.project.model import REF_PREFIX, DataTest, Kind, Language, Model
 from tidegate.project.project import Project
 from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore
-from tidegate.state.views import physical_schema, view_changes
+from tidegate.state.views import failures_schema, physical_schema, view_changes
 
 
 @dataclass
@@ -50,6 +51,9 @@ class PlanRequest:
     warehouse: str = ""
     skip_unit_tests: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
+    rebase: bool = False
+    """Compare with the base environment even when the environment exists: a pull request's
+    environment always shows (and tests) everything the pull request changes against prod."""
 
 
 class Planner:
@@ -73,7 +77,7 @@ class Planner:
 
     def plan(self, request: PlanRequest) -> Plan:
         current = self.state.current(request.environment)
-        base = current or self._base(request)
+        base = (self._base(request) if request.rebase else None) or current or self._base(request)
         base_models = base.models if base else {}
         known = self.state.snapshots()
         unknown = sorted(request.full_refresh - set(self.project.models))
@@ -124,7 +128,7 @@ class Planner:
             mapping=mapping,
             changes=changes,
             builds=builds,
-            tests=self.tests_for(mapping, data_changed),
+            tests=self.tests_for(mapping, data_changed, environment=request.environment),
             unit_tests=[] if request.skip_unit_tests else self.unit_tests_for(directly, mapping),
             views_changed=views_changed,
             views_removed=views_removed,
@@ -367,6 +371,7 @@ class Planner:
             write=self.engine.dialect,
             ephemerals=ephemerals,
             this=this,
+            normalized=True,
         )
 
     def _ephemeral(self, name: str, mapping: dict[str, SnapshotEntry]) -> str:
@@ -385,7 +390,11 @@ class Planner:
 
         return [compile_hook(sql, this) for sql in hooks]
 
-    def tests_for(self, mapping: dict[str, SnapshotEntry], changed: set[str]) -> list[TestRun]:
+    def tests_for(
+        self, mapping: dict[str, SnapshotEntry], changed: set[str], *, environment: str
+    ) -> list[TestRun]:
+        """The data tests of the models in `changed`, compiled against `mapping`, the
+        snapshots `environment` has (or will have) for its models."""
         runs = []
         for test in self.project.tests:
             if not changed.intersection(test.models):
@@ -403,9 +412,33 @@ class Planner:
                     models=list(test.models),
                     path=test.location.path,
                     line=test.location.line,
+                    failures=self._stored_failures(test, mapping, environment),
                 )
             )
         return runs
+
+    def _stored_failures(
+        self, test: DataTest, mapping: dict[str, SnapshotEntry], environment: str
+    ) -> StoredFailures | None:
+        """Where the test keeps its failing rows in `environment`, if it keeps them."""
+        if not test.store_failures:
+            return None
+        schema = failures_schema(test.audit_schema, environment)
+        parents: set[str] = set()
+        for name in test.models:
+            entry = mapping.get(name)
+            if entry is not None and entry.physical:
+                parents |= {entry.physical, *entry.parents}
+            elif entry is not None and name in self.project.models:  # ephemeral: what it reads
+                parents |= self._physical_parents(self.project.models[name], mapping)
+        return StoredFailures(
+            environment=environment,
+            kind="view" if test.store_failures_as == "view" else "table",
+            schema=schema,
+            name=test.audit_name,
+            relation=self.engine.relation(schema, test.audit_name),
+            parents=sorted(parents),
+        )
 
     def unit_tests_for(self, models: set[str], mapping: dict[str, SnapshotEntry]) -> list[UnitTestRun]:
         tests = [test for test in self.project.unit_tests if test.model in models]

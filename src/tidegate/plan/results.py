@@ -19,6 +19,8 @@ class TestResult:
     path: str | None = None
     line: int | None = None
     seconds: float = 0.0
+    failures_relation: str | None = None
+    """Where the test keeps its failing rows (dbt's `store_failures`): empty when it passed."""
 
     @property
     def passed(self) -> bool:

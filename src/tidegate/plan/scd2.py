@@ -1,7 +1,7 @@
 """dbt snapshots (models of kind `scd2`): the first build, the merge a run applies, plan notes.
 
-The SQL follows dbt-core's snapshot materialization (1.9+, `hard_deletes: ignore`), so the
-tables hold the same rows as dbt's:
+The SQL follows dbt-core's snapshot materialization (1.9+, `hard_deletes: ignore` or
+`invalidate`), so the tables hold the same rows as dbt's:
 
 - The first build is the query with `dbt_scd_id` (md5 of the unique key and the row's stamp),
   `dbt_updated_at` and `dbt_valid_from` (the stamp) and `dbt_valid_to` (null: current).
@@ -10,7 +10,8 @@ tables hold the same rows as dbt's:
 - A run (`tidegate run ENV`) stages the query against the table's current rows: a key not seen
   before, or a changed row (timestamp: `dbt_valid_from < updated_at`; check: any of `check_cols`
   differs, null-safe), is inserted as a new current version, and the version it replaces gets
-  `dbt_valid_to` = the new stamp. Rows deleted from the source stay current. Columns the query
+  `dbt_valid_to` = the new stamp. Rows deleted from the source stay current, unless
+  `hard_deletes: invalidate`: then their current version gets `dbt_valid_to` = the run's time. Columns the query
   gained are added to the table; with `check_cols: all` a new column counts as a change.
 
 The table is a tidegate snapshot like any other: built once per fingerprint, written in place
@@ -23,8 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-
-from sqlglot import exp
 
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError
@@ -86,6 +85,8 @@ def staging_query(model: Model, dialect: str, check_cols: list[str], column_adde
     elif column_added:
         changed = "(TRUE)"
     else:
+        from sqlglot import exp  # only here: a no-op plan imports this module, not sqlglot
+
         tests = []
         for column in check_cols:
             name = exp.to_identifier(column, quoted=True).sql(dialect=dialect)
@@ -95,6 +96,18 @@ def staging_query(model: Model, dialect: str, check_cols: list[str], column_adde
                 f"OR ((NOT {old} IS NULL) AND ({new} IS NULL)))"
             )
         changed = f"({' OR '.join(tests) or 'FALSE'})"
+    deletes_source, deletes = "", ""
+    if config.hard_deletes == "invalidate":  # current versions whose key the query lost
+        deletes_source = f"""deletes_source_data AS (
+    SELECT *, {key_fields} FROM snapshot_query
+), """
+        deletes = f"""
+UNION ALL
+SELECT 'delete' AS dbt_change_type, source_data.*, {RUN_TIME} AS dbt_valid_from,
+    {RUN_TIME} AS dbt_updated_at, {RUN_TIME} AS dbt_valid_to, snapshotted_data.dbt_scd_id
+FROM snapshotted_data
+LEFT JOIN deletes_source_data AS source_data ON {join}
+WHERE source_data.{key_names[0]} IS NULL"""
     return f"""
 WITH snapshot_query AS (
     {model.sql}
@@ -108,7 +121,7 @@ WITH snapshot_query AS (
     SELECT *, {key_fields}, {stamp} AS dbt_updated_at, {stamp} AS dbt_valid_from,
         {stamp} AS dbt_valid_to
     FROM snapshot_query
-), insertions AS (
+), {deletes_source}insertions AS (
     SELECT 'insert' AS dbt_change_type, source_data.*
     FROM insertions_source_data AS source_data
     LEFT OUTER JOIN snapshotted_data ON {join}
@@ -120,7 +133,7 @@ WITH snapshot_query AS (
     JOIN snapshotted_data ON {join}
     WHERE {changed}
 )
-SELECT * FROM insertions UNION ALL SELECT * FROM updates"""
+SELECT * FROM insertions UNION ALL SELECT * FROM updates{deletes}"""
 
 
 def merge(
@@ -164,9 +177,9 @@ def merge(
         engine.execute(
             f"UPDATE {physical} SET dbt_valid_to = ("
             f"SELECT min(staged.dbt_valid_to) FROM {staged} AS staged "
-            f"WHERE staged.dbt_change_type = 'update' AND staged.dbt_scd_id = {physical}.dbt_scd_id) "
+            f"WHERE staged.dbt_change_type IN ('update', 'delete') AND staged.dbt_scd_id = {physical}.dbt_scd_id) "
             f"WHERE dbt_valid_to IS NULL AND dbt_scd_id IN ("
-            f"SELECT staged.dbt_scd_id FROM {staged} AS staged WHERE staged.dbt_change_type = 'update')"
+            f"SELECT staged.dbt_scd_id FROM {staged} AS staged WHERE staged.dbt_change_type IN ('update', 'delete'))"
         )
         listed = ", ".join(columns)
         engine.execute(

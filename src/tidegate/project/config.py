@@ -58,11 +58,14 @@ def name_clash(name: str, what: str) -> str | None:
     """Why a schema or environment name would collide with another environment or with
     tidegate's internal schemas, or None. Views of environment E live in `<schema>__E` and
     snapshots in `tidegate__<schema>`, so `__` in a name, or a schema starting with `tidegate`,
-    could make two of them the same schema."""
+    could make two of them the same schema; so could a schema ending with `dbt_test`, whose views
+    in an environment `audit` would be in dbt's schema of stored test failures."""
     if "__" in name:
         return f"{what} {name!r} contains '__', which separates schema and environment names"
     if what == "schema" and name.lower().startswith("tidegate"):
         return f"schema {name!r} starts with 'tidegate', which is reserved for tidegate's own schemas"
+    if what == "schema" and name.lower().endswith("dbt_test"):
+        return f"schema {name!r} ends with 'dbt_test', which names dbt's schemas of test failures"
     return None
 
 
@@ -219,6 +222,33 @@ class JanitorConfig(_Strict):
         return value
 
 
+class DiffConfig(_Strict):
+    """`ci: diff:`: how the data diff of a pull request's changed models is judged."""
+
+    fail_above: float | None = Field(default=None, ge=0, le=100)
+    """Fail a model whose differing rows exceed this percentage of its rows (None: never)."""
+    samples: int = Field(default=5, ge=0, le=1000)
+    """Sample rows to show of each kind (added, removed, changed)."""
+    keys: dict[str, list[str]] = Field(default_factory=dict)
+    """Primary keys of models that declare none (a `unique` test or a `unique_key` config)."""
+
+
+class CiConfig(_Strict):
+    """`ci:` in tidegate.yml: what `tidegate ci` checks beyond building and testing."""
+
+    lint: bool = True
+    dashboards: bool = True
+    """Run the queries of the dashboards a pull request reaches against its environment."""
+    diff: DiffConfig = Field(default_factory=DiffConfig)
+
+
+class DeployConfig(_Strict):
+    """`deploy: {gates: {prod: [staging]}}`: prod only takes what staging already ran, i.e. the
+    snapshots of every model were some version of staging (what was tested is what ships)."""
+
+    gates: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class ProjectConfig(_Strict):
     """The validated content of `tidegate.yml`."""
 
@@ -231,6 +261,8 @@ class ProjectConfig(_Strict):
     pull_requests: PullRequestConfig = Field(default_factory=PullRequestConfig)
     vars: dict[str, Any] = Field(default_factory=dict)
     janitor: JanitorConfig = Field(default_factory=JanitorConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    ci: CiConfig = Field(default_factory=CiConfig)
     model_paths: list[str] = Field(default_factory=lambda: ["models"])
     seed_paths: list[str] = Field(default_factory=lambda: ["seeds"])
     test_paths: list[str] = Field(default_factory=lambda: ["tests"])
@@ -283,6 +315,10 @@ class ProjectConfig(_Strict):
                 raise _LocatedError(
                     f"branch {branch!r} maps to {env!r}, which is not in environments", ("branches", branch)
                 )
+        for env, required in self.deploy.gates.items():
+            for name in [env, *required]:
+                if name not in self.environments:
+                    raise _LocatedError(f"{name!r} is not in environments", ("deploy", "gates", env))
         base = self.pull_requests.base
         if "base" in self.pull_requests.model_fields_set and base not in self.environments:
             raise _LocatedError(f"{base!r} is not in environments", ("pull_requests", "base"))

@@ -80,6 +80,8 @@ class DbtProject:
     connection: dict[str, Any] | None
     """ConnectionConfig fields of the target, None when no profile was found."""
     profiles_path: Path | None = None
+    dispatch: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """`dispatch:`: macro namespace -> the packages `adapter.dispatch` searches, in order."""
 
     def folder_config(self, resource: str, parts: list[str]) -> FolderConfig:
         """Configs of `models:` or `seeds:` for a node at `parts` (folders, then the file's
@@ -194,6 +196,7 @@ def read_dbt_project(root: Path, *, require_profile: bool, profile: bool = True)
     if profiles_path is not None:
         target, connection = read_profile(profiles_path, str(profile_name), required=require_profile)
     return DbtProject(
+        dispatch=_dispatch(data, path),
         name=name,
         data=data,
         model_paths=paths("model-paths", "models"),
@@ -206,6 +209,30 @@ def read_dbt_project(root: Path, *, require_profile: bool, profile: bool = True)
         connection=connection,
         profiles_path=profiles_path,
     )
+
+
+def _dispatch(data: LineDict, path: Path) -> dict[str, tuple[str, ...]]:
+    """`dispatch: [{macro_namespace: x, search_order: [a, b]}]` as {x: (a, b)}."""
+    entries = data.get("dispatch") or []
+    line = data.line_of("dispatch") if "dispatch" in data else None
+    if not isinstance(entries, list):
+        raise ConfigError("dispatch: must be a list of {macro_namespace, search_order}", path=path, line=line)
+    orders = {}
+    for entry in entries:
+        namespace = entry.get("macro_namespace") if isinstance(entry, dict) else None
+        order = entry.get("search_order") if isinstance(entry, dict) else None
+        if (
+            not isinstance(namespace, str)
+            or not isinstance(order, list)
+            or not all(isinstance(p, str) for p in order)
+        ):
+            raise ConfigError(
+                "each dispatch: entry needs macro_namespace: and search_order: [packages]",
+                path=path,
+                line=entry.line if isinstance(entry, LineDict) else line,
+            )
+        orders[namespace] = tuple(order)
+    return orders
 
 
 def find_profiles(root: Path) -> Path | None:

@@ -7,6 +7,8 @@ substitution of relation names (see :mod:`tidegate.plan.compile`).
 
 from __future__ import annotations
 
+import collections
+import collections.abc
 import datetime
 import hashlib
 import itertools
@@ -22,41 +24,23 @@ from typing import Any
 import jinja2
 
 from tidegate.errors import ProjectError
+from tidegate.project.dbt_builtins import (
+    BUILTIN_MACROS,
+    BUILTINS_PATH,
+    Column,
+    ConstantQueries,
+    Table,
+    relations_read,
+)
 from tidegate.project.model import THIS_PLACEHOLDER, ref_placeholder
 
 _MISSING = object()
 _TEST_BLOCK = re.compile(r"\{%(-?)\s*test\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _END_TEST = re.compile(r"\{%(-?)\s*endtest\s*(-?)%\}")
+_MACRO_NAMES = re.compile(r"\{%-?\s*(macro|test)\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _UNSUPPORTED_BLOCK = re.compile(r"\{%-?\s*(materialization|snapshot)\b")
-
-# dbt's default naming macros; a project's own `generate_schema_name` or `generate_alias_name`
-# replaces them (dbt: custom schemas are `<target.schema>_<custom>`).
-BUILTIN_MACROS = """\
-{% macro default__generate_schema_name(custom_schema_name, node) -%}
-    {%- set default_schema = target.schema -%}
-    {%- if custom_schema_name is none -%}
-        {{ default_schema }}
-    {%- else -%}
-        {{ default_schema }}_{{ custom_schema_name | trim }}
-    {%- endif -%}
-{%- endmacro %}
-{% macro generate_schema_name(custom_schema_name, node) -%}
-    {{ return(default__generate_schema_name(custom_schema_name, node)) }}
-{%- endmacro %}
-{% macro default__generate_alias_name(custom_alias_name=none, node=none) -%}
-    {%- if custom_alias_name -%}
-        {{ custom_alias_name | trim }}
-    {%- elif node.version -%}
-        {{ return(node.name ~ "_v" ~ (node.version | replace(".", "_"))) }}
-    {%- else -%}
-        {{ node.name }}
-    {%- endif -%}
-{%- endmacro %}
-{% macro generate_alias_name(custom_alias_name=none, node=none) -%}
-    {{ return(default__generate_alias_name(custom_alias_name, node)) }}
-{%- endmacro %}
-"""
-BUILTINS_PATH = "<dbt builtins>"
+_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
+"""sqlglot's dialect for the SQL a target's macros write."""
 
 
 class Unsupported(Exception):
@@ -105,8 +89,83 @@ class _Template(jinja2.Template):
         return super()._from_namespace(environment, namespace, globals)
 
 
+class _Context(jinja2.runtime.Context):
+    """A template context in which dbt's own macros (`dateadd`, `generate_schema_name`...) are
+    global names looked up last, after the project's: they are not in the environment's globals,
+    which every render copies, so a project pays for the few it calls."""
+
+    def resolve_or_missing(self, key: str) -> Any:
+        if key in self.vars:
+            return self.vars[key]
+        if key in self.parent:
+            return self.parent[key]
+        return getattr(self.environment, "dbt_builtins", _NO_BUILTINS).get(key, jinja2.utils.missing)
+
+
+_NO_BUILTINS: dict[str, Any] = {}
+
+
 def _return(value: Any) -> None:
     raise _Return(value)
+
+
+def _refuse(feature: str) -> Callable[..., Any]:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise Unsupported(feature)
+
+    return refuse
+
+
+class Relation(str):
+    """What `ref()` gives: the placeholder text the SQL needs, with the fields of dbt's
+    Relation that macros read (`identifier`, `schema`, `is_cte`...). A Relation is also a
+    mapping to dbt_utils' `_is_relation` (`obj is mapping` with a `metadata.type`)."""
+
+    metadata = {"type": "Relation"}
+    is_cte = False
+    type = None
+
+    def __new__(cls, text: str, call: str, name: str, names: Mapping[str, str] | None) -> Relation:
+        relation = super().__new__(cls, text)
+        relation._call = call
+        relation._names = {"identifier": name, "name": name, "table": name, **_relation_fields(names)}
+        return relation
+
+    _call: str
+    _names: dict[str, str]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in ("schema", "database", "identifier", "name", "table"):
+            if name not in self._names:  # a model loaded later: its names are not known yet
+                raise Unsupported(f"{self._call}.{name} before that model is loaded")
+            return self._names[name]
+        raise Unsupported(f"{self._call}.{name}")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metadata if key == "metadata" else default
+
+    def include(self, *args: Any, **kwargs: Any) -> Relation:
+        return self
+
+    def render(self) -> str:
+        return str(self)
+
+
+def _relation_fields(names: Mapping[str, str] | None) -> dict[str, str]:
+    if names is None:
+        return {}
+    return {
+        "schema": names["schema"],
+        "database": names["database"],
+        "identifier": names["alias"],
+        "name": names["alias"],
+        "table": names["alias"],
+    }
+
+
+collections.abc.Mapping.register(Relation)
 
 
 class _Refuse:
@@ -133,11 +192,38 @@ class _Refuse:
         raise Unsupported(self._feature)
 
 
-def _refuse(feature: str) -> Callable[..., Any]:
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise Unsupported(feature)
+class _PackageMacros(dict[str, Any]):
+    """A package's macros, each file compiled when one of its macros is first asked for: a
+    package such as dbt_utils has hundreds of macros in as many files, and a project calls a few.
+    Reading it as a mapping (`get`, `in`, `[]`, as dispatch and Jinja's globals do) loads."""
 
-    return refuse
+    def __init__(self, files: Mapping[str, str], load: Callable[..., None]) -> None:
+        super().__init__()
+        self._files = files
+        self._load = load
+        self._index: dict[str, str] = {}
+        """Macro name -> the file that defines it (`{% macro name(` or `{% test name(`)."""
+        for path, text in sorted(files.items()):
+            for kind, name in _MACRO_NAMES.findall(text):
+                self._index.setdefault(f"test_{name}" if kind == "test" else name, path)
+        self._loaded: set[str] = set()
+
+    def __missing__(self, name: str) -> Any:
+        path = self._index.get(name)
+        if path is None or path in self._loaded:
+            raise KeyError(name)
+        self._loaded.add(path)
+        self._load(path, self._files[path], into=self)
+        return dict.__getitem__(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or name in self._index
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
 
 
 class _Namespace:
@@ -167,6 +253,10 @@ class DbtSettings:
     """Versioned models (`versions:` in properties): name -> (latest, {version: model})."""
     model_packages: Mapping[str, str] = field(default_factory=dict)
     """Model -> the project or package (under `dbt_packages/`) it belongs to."""
+    project: str = ""
+    """The root project's name (dbt_project.yml's `name`)."""
+    dispatch: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """dbt_project.yml's `dispatch:`: macro namespace -> the packages to search, in order."""
 
 
 @dataclass
@@ -188,6 +278,8 @@ class _Frame:
     incremental: bool
     result: Rendered
     node: Mapping[str, Any] | None = None
+    variables: Mapping[str, Any] | None = None
+    """The variables `var()` sees here, when not the project's (dbt_project.yml's own Jinja)."""
 
 
 class Renderer:
@@ -205,7 +297,13 @@ class Renderer:
         self._dbt = dbt
         self._started = datetime.datetime.now(datetime.UTC)
         self._sources = dict(sources)
+        self._source_models: dict[str, str] = {}
+        self.relations: dict[str, Mapping[str, str]] = {}
+        """Model -> dbt's names of its relation in prod (`database`, `schema`, `alias`), for
+        `ref('m').schema` and the like: filled by the loader as it loads models."""
         self._stack: list[_Frame] = []
+        self._constants: ConstantQueries | None = None
+        self._statement_results: dict[str, dict[str, Any]] = {}
         self._texts: dict[str, tuple[str, str]] = {}
         """Template name -> (text, file): a name per distinct text, so each compiles once."""
         self.env = jinja2.Environment(
@@ -218,6 +316,7 @@ class Renderer:
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
         )
         self.env.template_class = _Template
+        self.env.context_class = _Context
         self.env.globals.update(self._functions())
         self.macros: dict[str, str] = {}
         self._project_macros: dict[str, Any] = {}
@@ -225,15 +324,14 @@ class Renderer:
         self._packages: dict[str, dict[str, Any]] = {}
         if dbt is not None:
             self.env.globals.update(self._dbt_functions(dbt))
+            self.env.dbt_builtins = self._builtins  # type: ignore[attr-defined]
             self._load_macros(BUILTINS_PATH, BUILTIN_MACROS, into=self._builtins)
             self._packages["dbt"] = self._builtins
             self.env.globals["dbt"] = _Namespace("dbt", self._builtins)
             for package, files in sorted(dbt.packages.items()):
-                namespace: dict[str, Any] = {}
+                namespace = _PackageMacros(files, self._load_macros)
                 self._packages[package] = namespace
                 self.env.globals[package] = _Namespace(package, namespace)
-                for path, text in sorted(files.items()):
-                    self._load_macros(path, text, into=namespace)
         for path, text in sorted(macro_files.items()):
             self._load_macros(path, text, into=self._project_macros)
 
@@ -259,9 +357,10 @@ class Renderer:
                 warn=lambda *args, **kwargs: "",
             ),
             "modules": types.SimpleNamespace(datetime=datetime, re=re, itertools=itertools),
-            "run_query": _refuse("run_query"),
-            "statement": _refuse("statement blocks ({% call statement(...) %})"),
-            "load_result": _refuse("load_result"),
+            "run_query": self._run_query,
+            "statement": self._statement,
+            "load_result": self._load_result,
+            "load_relation": _refuse("load_relation (adapter.get_relation)"),
             "graph": _Refuse("graph"),
         }
 
@@ -269,6 +368,9 @@ class Renderer:
         return {
             "target": dict(dbt.target),
             "adapter": _Adapter(self, str(dbt.target.get("type", "default"))),
+            "api": types.SimpleNamespace(Column=Column),
+            "should_store_failures": self._should_store_failures,
+            "should_full_refresh": lambda: False,
             "model": _Node(self),
             "node": _Node(self),
             "run_started_at": self._started,
@@ -292,9 +394,8 @@ class Renderer:
         is_project = into is self._project_macros
         package_globals = None if is_project or into is self._builtins else into
         template = self._compile(text, path, package_globals)
-        module = self._run(path, template, lambda: template.make_module())
-        for name in dir(module):
-            macro = getattr(module, name)
+        defined = self._run(path, template, lambda: _defined_names(template))
+        for name, macro in sorted(defined.items()):
             if isinstance(macro, jinja2.runtime.Macro):
                 if name in into and (is_project or into is self._builtins):
                     where = self.macros.get(name) if is_project else path
@@ -302,6 +403,7 @@ class Renderer:
                 into[name] = macro
                 if is_project or into is self._builtins:
                     self.macros[name] = path
+                if is_project:  # dbt's own are found last, through _Context (and `dbt.name`)
                     self.env.globals[name] = macro
 
     # dbt: macros, tests, names --------------------------------------------------------------
@@ -313,15 +415,27 @@ class Renderer:
             return self._packages.get(package, {}).get(short)
         return self._project_macros.get(name) or self._builtins.get(name)
 
+    def is_dbts(self, name: str) -> bool:
+        """Whether the macro `name` is dbt's own (the project does not define one of that name)."""
+        return name not in self._project_macros and name in self._builtins
+
     def dispatch(self, name: str, namespace: str | None = None) -> Any:
         """`adapter.dispatch(name, package)`: `<adapter>__name`, then `default__name`, looked up
         in the project, then in the package."""
         adapter = str((self._dbt.target if self._dbt else {}).get("type", "default"))
-        spaces = [self._project_macros]
-        if namespace and namespace in self._packages:
-            spaces.append(self._packages[namespace])
-        elif namespace is None:
-            spaces += [self._builtins]
+        order = self._dbt.dispatch.get(namespace) if self._dbt and namespace else None
+        if order is not None:  # dbt_project.yml's `dispatch:` search_order for the namespace
+            project = self._dbt.project if self._dbt else None
+            spaces = [
+                self._project_macros if package == project else self._packages.get(package, {})
+                for package in order
+            ]
+        else:
+            spaces = [self._project_macros]
+            if namespace and namespace in self._packages:
+                spaces.append(self._packages[namespace])
+            elif namespace is None:
+                spaces += [self._builtins]
         for space in spaces:
             for prefix in dict.fromkeys([adapter, "default"]):
                 macro = space.get(f"{prefix}__{name}")
@@ -358,12 +472,26 @@ class Renderer:
         return frame.result
 
     def render(
-        self, text: str, path: str, *, incremental: bool = False, node: Mapping[str, Any] | None = None
+        self,
+        text: str,
+        path: str,
+        *,
+        incremental: bool = False,
+        node: Mapping[str, Any] | None = None,
+        variables: Mapping[str, Any] | None = None,
     ) -> Rendered:
         """Render one model, test or query; errors carry the file and the template line.
-        `node` is what `{{ model }}` shows of it (dbt)."""
+        `node` is what `{{ model }}` shows of it (dbt); `variables`, when given, are all that
+        `var()` sees (dbt renders dbt_project.yml with the command line's variables only)."""
         template = self._compile(text, path)
-        frame = _Frame(path=path, template=template, incremental=incremental, result=Rendered(""), node=node)
+        frame = _Frame(
+            path=path,
+            template=template,
+            incremental=incremental,
+            result=Rendered(""),
+            node=node,
+            variables=variables,
+        )
         self._stack.append(frame)
         try:
             frame.result.text = self._run(path, template, template.render)
@@ -415,7 +543,7 @@ class Renderer:
             python_frame = python_frame.f_back  # type: ignore[assignment]
         return None
 
-    def _ref(self, *args: str, version: Any = None, v: Any = None) -> str:
+    def _ref(self, *args: str, version: Any = None, v: Any = None) -> Relation:
         if not args or len(args) > 2:
             raise ProjectError("ref() takes a model name and optionally a package", path=self._frame.path)
         name = str(args[-1])
@@ -448,9 +576,18 @@ class Renderer:
                 line=self._line(),
             )
         self._frame.result.refs.append((name, self._line()))
-        return ref_placeholder(name)
+        return Relation(ref_placeholder(name), f"ref('{name}')", name, self.relations.get(name))
+
+    def read_sources_from(self, models: Mapping[str, str]) -> None:
+        """Sources (`source.table`) that read a model of the project: `source()` renders as
+        `ref()` of that model."""
+        self._source_models = dict(models)
 
     def _source(self, source: str, table: str) -> str:
+        model = self._source_models.get(f"{source}.{table}")
+        if model is not None:
+            self._frame.result.refs.append((model, self._line()))
+            return ref_placeholder(model)
         relation = self._sources.get((source, table))
         if relation is None:
             raise ProjectError(
@@ -470,8 +607,11 @@ class Renderer:
         return ""
 
     def _var(self, name: str, default: Any = _MISSING) -> Any:
-        if name in self._variables:
-            return self._variables[name]
+        variables = (
+            self._frame.variables if self._stack and self._frame.variables is not None else self._variables
+        )
+        if name in variables:
+            return variables[name]
         if default is _MISSING:
             raise ProjectError(
                 f"var('{name}') is not defined",
@@ -495,6 +635,62 @@ class Renderer:
     def _is_incremental(self) -> bool:
         return self._frame.incremental
 
+    def _should_store_failures(self) -> bool:
+        """dbt's `should_store_failures()`: the node's `store_failures` config (tests read it to
+        select every column of the failing rows rather than a constant)."""
+        node = self._stack[-1].node if self._stack else None
+        return bool(((node or {}).get("config") or {}).get("store_failures"))
+
+    # run_query and statement blocks: only queries that read no relation -------------------
+
+    def _run_query(self, sql: Any) -> Table:
+        return self._constant_query(str(sql), "run_query")
+
+    def _statement(
+        self,
+        name: str | None = None,
+        fetch_result: bool = False,
+        auto_begin: bool = True,
+        language: str = "sql",
+        caller: Callable[[], Any] | None = None,
+    ) -> str:
+        feature = "statement blocks ({% call statement(...) %})"
+        if language != "sql":
+            raise Unsupported(f"{feature} in {language}")
+        table = self._constant_query(str(caller()) if caller else "", feature)
+        if name is not None:
+            self._statement_results[name] = {
+                "response": types.SimpleNamespace(code="SELECT", rows_affected=len(table)),
+                "data": [list(row) for row in table.rows],
+                "table": table,
+            }
+        return ""
+
+    def _load_result(self, name: str) -> Any:
+        return self._statement_results.get(name)
+
+    def _constant_query(self, sql: str, feature: str) -> Table:
+        """Run a query that reads no table (see :class:`ConstantQueries`); one that reads the
+        warehouse is :class:`Unsupported`, naming what it reads."""
+        dialect = _DIALECTS.get(str((self.target or {}).get("type")), "duckdb")
+        read = relations_read(sql, dialect)
+        if read is None:
+            statement = " ".join(sql.split())[:80]
+            raise Unsupported(f"{feature} running `{statement}`")
+        if read:
+            raise Unsupported(f"{feature} reading {', '.join(read)}")
+        if self._constants is None:
+            self._constants = ConstantQueries(dialect)
+        try:
+            return self._constants.run(sql)
+        except Exception as error:  # the query is the project's: say which one failed
+            raise CompilerError(f"{feature}: the query failed: {error}") from None
+
+    def close(self) -> None:
+        """Release the in-memory database of constant queries, if one was opened."""
+        if self._constants is not None:
+            self._constants.close()
+
 
 class _Adapter:
     """dbt's `adapter`: `dispatch` and `quote`; everything that would query the warehouse
@@ -502,7 +698,7 @@ class _Adapter:
 
     def __init__(self, renderer: Renderer, kind: str) -> None:
         self._renderer = renderer
-        self.type = kind
+        self.type = _AdapterType(kind)
 
     def dispatch(self, macro_name: str, macro_namespace: str | None = None, packages: Any = None) -> Any:
         return self._renderer.dispatch(macro_name, macro_namespace)
@@ -514,6 +710,13 @@ class _Adapter:
         if name.startswith("__"):
             raise AttributeError(name)
         raise Unsupported(f"adapter.{name}")
+
+
+class _AdapterType(str):
+    """`adapter.type`: dbt's is a method (`adapter.type()`); reading it as a value works too."""
+
+    def __call__(self) -> str:
+        return str(self)
 
 
 class _Node:
@@ -577,6 +780,20 @@ class _This:
 
     def __html__(self) -> str:
         return THIS_PLACEHOLDER
+
+
+def _defined_names(template: jinja2.Template) -> dict[str, Any]:
+    """Every name a file of macros defines, `_private` ones included: Jinja's modules leave
+    those out, but dbt's packages call them (`dbt_utils._is_relation`)."""
+    # The file's context looks names up in the template's globals as they are when a macro
+    # runs (not a copy made now): a macro may call one that a later file or package defines.
+    names: Any = template.globals
+    if isinstance(names, collections.ChainMap) and all(type(m) is dict and not m for m in names.maps[:-1]):
+        names = names.maps[-1]  # the environment's globals alone: a dict is faster to look up
+    context = template.new_context(names, shared=True)
+    for _ in template.root_render_func(context):
+        pass
+    return dict(context.vars)
 
 
 def _bytecode_cache(directory: Path | None) -> jinja2.BytecodeCache | None:

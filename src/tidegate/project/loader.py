@@ -19,6 +19,7 @@ from tidegate.errors import ConfigError, ProjectError
 from tidegate.project import scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache
 from tidegate.project.config import ProjectConfig, load_config, name_clash
+from tidegate.project.datatests import AUDIT_SCHEMA, check_audit_schema, dbt_test_names, store_failures_as
 from tidegate.project.dbt import (
     DBT_PROJECT,
     DbtProject,
@@ -39,6 +40,8 @@ from tidegate.project.model import (
     Location,
     Model,
     Severity,
+    UnitTest,
+    ref_placeholder,
 )
 from tidegate.project.project import Project
 from tidegate.project.properties import GENERIC_TESTS, NodeProperties, Properties, read_properties
@@ -78,6 +81,7 @@ class _Loader:
         self.root = root
         self.config: ProjectConfig = load_config(root)
         self.variables = {**self.config.vars, **variables}
+        self.command_line_variables = dict(variables)
         self.models: dict[str, Model] = {}
         self._by_lower_name: dict[str, Model] = {}
         """The models by lower-cased name, to find two that differ only in case at once."""
@@ -88,6 +92,10 @@ class _Loader:
         self.disabled: dict[str, str] = {}
         """Models and seeds switched off with `enabled: false`, and where they are."""
         self.packages = self._find_packages() if self.dbt is not None else []
+        self._configs_have_jinja = any(
+            _has_jinja(project.data) for project in [self.dbt, *(p.dbt for p in self.packages)] if project
+        )
+        """Whether any dbt_project.yml has Jinja (in a config, or a hook), to render configs only then."""
 
     def load(self) -> Project:
         documents = [
@@ -105,6 +113,7 @@ class _Loader:
             )
         ]
         properties = read_properties(documents)
+        self._read_external_sources(properties)
         sources = {f"{key[0]}.{key[1]}": source for key, source in properties.sources.items()}
         macro_files = [*self._files(self.config.macro_paths, ".sql"), *self._generic_test_files()]
         macros = {self._rel(path): self._read(path) for path in macro_files}
@@ -123,6 +132,8 @@ class _Loader:
         )
         for path in [*self._files(self.config.seed_paths, ".csv"), *self._package_files("seeds", ".csv")]:
             self._add(self._seed(path, properties.nodes.get(path.stem)))
+        self.seed_sources = self._seed_sources(properties)
+        self.renderer.read_sources_from(self.seed_sources)
         for path in [*self._files(self.config.model_paths, ".sql"), *self._package_files("models", ".sql")]:
             self._add(self._sql_model(path, properties.nodes.get(path.stem)))
         for path in [*self._files(self.config.model_paths, ".py"), *self._package_files("models", ".py")]:
@@ -130,7 +141,13 @@ class _Loader:
         for definition in self._snapshot_definitions(documents):
             self._add(self._snapshot(definition, properties.nodes.get(definition.name)))
         self._check_properties(properties)
-        tests = self._data_tests(properties, {key: s.relation for key, s in sources.items()})
+        tests = self._data_tests(
+            properties,
+            {
+                key: ref_placeholder(self.seed_sources[key]) if key in self.seed_sources else s.relation
+                for key, s in sources.items()
+            },
+        )
         dashboards = tuple(self._dashboards())
         project = Project(
             root=self.root,
@@ -138,10 +155,11 @@ class _Loader:
             models=self.models,
             sources=sources,
             tests=tests,
-            unit_tests=tuple(properties.unit_tests),
+            unit_tests=tuple(self._unit_test(test) for test in properties.unit_tests),
             dashboards=dashboards,
         )
         self._check_references(project)
+        self.renderer.close()
         self.sql_cache.save()
         if self.dbt is not None:
             project = dataclasses.replace(
@@ -150,6 +168,56 @@ class _Loader:
                 on_run_end=self._run_hooks("on-run-end"),
             )
         return project
+
+    def _read_external_sources(self, properties: Properties) -> None:
+        """On DuckDB, a source with dbt-duckdb's `external_location` reads that file or table
+        function: it is the source's relation (and that of its tests)."""
+        if self.dbt is None:
+            return
+        engine = self.dbt.target.type if self.dbt.target else self.config.connection_for("prod").engine
+        if engine != "duckdb":
+            return
+        for key, source in list(properties.sources.items()):
+            if source.external_location is not None:
+                properties.sources[key] = dataclasses.replace(source, relation=source.external_location)
+        properties.source_tests = [
+            dataclasses.replace(spec, relation=properties.sources[(source, table)].relation)
+            for spec in properties.source_tests
+            for source, _, table in [spec.model.partition(".")]
+        ]
+
+    def _seed_sources(self, properties: Properties) -> dict[str, str]:
+        """Sources (`source.table`) whose relation is one of this project's seeds as dbt names it
+        in prod: a project that loads its raw data with `dbt seed` and reads it back with
+        source(). Those sources read the seed, in whichever environment is built."""
+        if self.dbt is None:
+            return {}
+        seeds = {
+            (model.schema.lower(), (model.alias or model.name).lower()): model.name
+            for model in self.models.values()
+            if model.kind is Kind.SEED
+        }
+        database = str((self.renderer.target or {}).get("database") or "").lower()
+        found = {}
+        for (source, table), declared in properties.sources.items():
+            *catalog, schema, identifier = declared.relation.lower().split(".")
+            if catalog and catalog[0] != database:
+                continue
+            seed = seeds.get((schema, identifier))
+            if seed is not None:
+                found[f"{source}.{table}"] = seed
+        return found
+
+    def _unit_test(self, test: UnitTest) -> UnitTest:
+        """A unit test whose given rows stand for a source that is a seed (see `_seed_sources`)
+        gives them for the seed, which the model reads."""
+        given = tuple(
+            dataclasses.replace(item, target=self.seed_sources[item.target], is_source=False)
+            if item.is_source and item.target in self.seed_sources
+            else item
+            for item in test.given
+        )
+        return dataclasses.replace(test, given=given)
 
     # files ----------------------------------------------------------------------------------
 
@@ -238,10 +306,46 @@ class _Loader:
             models=frozenset(stems),
             versions=versions,
             model_packages=owners,
+            project=self.dbt.name,
+            dispatch=self.dbt.dispatch,
         )
 
     def _folder_config(self, resource: str, path: Path, folders: list[str]) -> FolderConfig:
         """`dbt_project.yml`'s configs for the node in `path` (none without dbt_project.yml)."""
+        return self._rendered(self._project_folder_config(resource, path, folders))
+
+    def _rendered(self, config: FolderConfig) -> FolderConfig:
+        """Folder configs with their Jinja rendered, as dbt renders `dbt_project.yml`
+        (`+enabled: "{{ var('load_raw', false) }}"`): a value that renders to a Python literal
+        (`False`, `3`) becomes that value. `var()` sees the command line's variables only (those
+        of `vars:` are not defined yet). Hooks are rendered later, per node."""
+        if not self._configs_have_jinja or not any(
+            _has_jinja(value) for key, value in config.values.items() if key not in _HOOKS
+        ):
+            return config
+        values = {
+            key: value if key in _HOOKS else self._render_value(value, config.lines.get(key))
+            for key, value in config.values.items()
+        }
+        return FolderConfig(values, config.lines)
+
+    def _render_value(self, value: Any, line: int | None) -> Any:
+        if isinstance(value, list):
+            return [self._render_value(item, line) for item in value]
+        if isinstance(value, dict):
+            return {key: self._render_value(item, line) for key, item in value.items()}
+        if not _has_jinja(value):
+            return value
+        try:
+            text = self.renderer.render(value, DBT_PROJECT, variables=self.command_line_variables).text
+        except ProjectError as error:
+            raise ProjectError(error.message, path=DBT_PROJECT, line=line, hint=error.hint) from None
+        try:
+            return ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            return text
+
+    def _project_folder_config(self, resource: str, path: Path, folders: list[str]) -> FolderConfig:
         if self.dbt is None:
             return FolderConfig()
         package = self._package_of(path)
@@ -321,6 +425,13 @@ class _Loader:
             )
         self.models[model.name] = model
         self._by_lower_name[model.name.lower()] = model
+        if self.dbt is not None:  # for `ref('m').schema` in the models loaded after it
+            database = str((self.renderer.target or {}).get("database") or "")
+            self.renderer.relations[model.name] = {
+                "database": database,
+                "schema": model.schema,
+                "alias": model.alias or model.name,
+            }
 
     # models ---------------------------------------------------------------------------------
 
@@ -354,10 +465,13 @@ class _Loader:
             ("generate_schema_name", config.get("schema")),
             ("generate_alias_name", custom_alias),
         ):
-            rendered = self.renderer.call_macro(
-                self.renderer.find_macro(macro), rel, None, custom, node, node=node
-            )
-            value = rendered.text.strip()
+            if self.renderer.is_dbts(macro):  # dbt's own: the same names, without Jinja
+                value = _dbt_name(macro, custom, node, self.renderer.target or {})
+            else:
+                rendered = self.renderer.call_macro(
+                    self.renderer.find_macro(macro), rel, None, custom, node, node=node
+                )
+                value = rendered.text.strip()
             if not _MODEL_NAME.match(value):
                 raise ProjectError(
                     f"{macro} made {value!r}, which is not a valid name (letters, digits and _)",
@@ -442,7 +556,7 @@ class _Loader:
             refs=ref_names(rendered),
             sources=tuple(dict.fromkeys(rendered.sources)),
             unique_key=_keys(config.get("unique_key")),
-            incremental_strategy=str(config.get("incremental_strategy") or "merge"),
+            incremental_strategy=self._strategy(config),
             **hooks,
             **self._common(name, props, config, rel, "model"),
         )
@@ -563,7 +677,7 @@ class _Loader:
                 model=name,
             )
         kind = _KINDS[materialized]
-        strategy = config.get("incremental_strategy") or "merge"
+        strategy = self._strategy(config)
         if kind is Kind.INCREMENTAL and strategy not in INCREMENTAL_STRATEGIES:
             raise ProjectError(
                 f"incremental_strategy must be one of {', '.join(INCREMENTAL_STRATEGIES)}, not {strategy!r}",
@@ -578,6 +692,15 @@ class _Loader:
                 hint="set unique_key in config(), or incremental_strategy='append'",
             )
         return kind
+
+    def _strategy(self, config: dict[str, Any]) -> str:
+        """An incremental model's strategy: its `incremental_strategy`, else `merge`; in a dbt
+        project without a `unique_key`, `append` (dbt-duckdb's and dbt-postgres' default then
+        inserts every row)."""
+        strategy = config.get("incremental_strategy")
+        if strategy:
+            return str(strategy)
+        return "append" if self.dbt is not None and not config.get("unique_key") else "merge"
 
     def _python_model(self, path: Path, props: NodeProperties | None) -> Model | None:
         rel, name = self._rel(path), path.stem
@@ -636,7 +759,7 @@ class _Loader:
                 None,
             )
             folders = list(Path(rel).relative_to(base).parent.parts) if base else []
-            folder = self.dbt.folder_config("snapshots", [*folders, name])
+            folder = self._rendered(self.dbt.folder_config("snapshots", [*folders, name]))
         defined = {**folder.values, **(props.config if props else {})}
         node = self._node(name, rel, "snapshot", defined)
         try:
@@ -673,12 +796,15 @@ class _Loader:
 
     def _check_properties(self, properties: Properties) -> None:
         for name, node in properties.nodes.items():
-            if name not in self.models and name not in self.disabled:
-                raise ConfigError(
-                    f"properties are declared for {name!r}, but there is no model or seed of that name",
-                    path=node.location.path,
-                    line=node.location.line,
-                )
+            if name in self.models or name in self.disabled:
+                continue
+            if self.dbt is not None:  # dbt only warns, and ignores those properties and their tests
+                continue
+            raise ConfigError(
+                f"properties are declared for {name!r}, but there is no model or seed of that name",
+                path=node.location.path,
+                line=node.location.line,
+            )
         for unit_test in properties.unit_tests:
             if unit_test.model not in self.models and unit_test.model not in self.disabled:
                 raise ConfigError(
@@ -690,12 +816,12 @@ class _Loader:
     def _data_tests(self, properties: Properties, sources: dict[str, str]) -> tuple[DataTest, ...]:
         tests = []
         specs = [  # dbt skips the tests of disabled models
-            spec
-            for node in properties.nodes.values()
-            if node.name not in self.disabled
-            for spec in node.tests
+            spec for node in properties.nodes.values() if node.name in self.models for spec in node.tests
         ]
         for spec in [*specs, *properties.source_tests]:
+            seed = self.seed_sources.get(spec.model) if spec.relation else None
+            if seed is not None:  # the source is a seed of this project: test the seed
+                spec = dataclasses.replace(spec, relation=ref_placeholder(seed))
             macro = self.renderer.find_macro(_test_macro(spec.test))
             if macro is None and spec.test not in GENERIC_TESTS:
                 raise ConfigError(
@@ -714,8 +840,9 @@ class _Loader:
                     self._pending_refs.append((test.name, ref, spec.location.path, spec.location.line))
             if spec.relation:  # a source's test: planned with the models that read the source
                 readers = tuple(name for name, model in self.models.items() if spec.model in model.sources)
-                test = dataclasses.replace(test, models=tuple(dict.fromkeys([*readers, *test.models])))
-            tests.append(test)
+                own = (seed,) if seed is not None else ()
+                test = dataclasses.replace(test, models=tuple(dict.fromkeys([*own, *readers, *test.models])))
+            tests.append(self._configured(test, spec.config, dbt_test_names(spec)))
         for path in self._files(self.config.test_paths, ".sql"):
             if self._is_generic_test(path):
                 continue
@@ -724,17 +851,10 @@ class _Loader:
             sql = self._query(rendered.text, rel, None)
             for ref, line in rendered.refs:
                 self._pending_refs.append((path.stem, ref, rel, line))
-            severity = str(rendered.config.get("severity", "error")).lower()
-            tests.append(
-                DataTest(
-                    name=path.stem,
-                    kind="singular",
-                    sql=sql,
-                    models=ref_names(rendered),
-                    location=Location(rel),
-                    severity=Severity.WARN if severity == "warn" else Severity.ERROR,
-                )
+            test = DataTest(
+                name=path.stem, kind="singular", sql=sql, models=ref_names(rendered), location=Location(rel)
             )
+            tests.append(self._configured(test, dict(rendered.config), (path.stem, path.stem)))
         names: dict[str, DataTest] = {}
         for test in tests:
             if test.name in names:
@@ -745,6 +865,64 @@ class _Loader:
                 )
             names[test.name] = test
         return tuple(tests)
+
+    def _configured(self, test: DataTest, own: dict[str, Any], names: tuple[str, str]) -> DataTest:
+        """`test` with the configs it sets itself over those `dbt_project.yml` gives its folder
+        (`data_tests:` or `tests:`): its severity, and where it keeps its failing rows. `names`
+        are dbt's name and alias of the test, which name that relation."""
+        folder = self._test_folder_config(test.location.path, names[0])
+        config = {**folder.values, **own}
+
+        def origin(key: str) -> tuple[str | None, int | None]:
+            if key in own or key not in folder.lines:
+                return test.location.path, test.location.line
+            return DBT_PROJECT, folder.lines[key]
+
+        severity = str(config.get("severity", test.severity.value)).lower()
+        if severity not in ("error", "warn"):
+            path, line = origin("severity")
+            raise ConfigError(f"severity must be error or warn, not {severity!r}", path=path, line=line)
+        test = dataclasses.replace(test, severity=Severity(severity))
+        key = "store_failures_as" if config.get("store_failures_as") is not None else "store_failures"
+        kind = store_failures_as(config, *origin(key))
+        if kind is None:
+            return test
+        schema, name = self._audit_relation(test, config, names)
+        check_audit_schema(schema, test.name, *origin("schema"))
+        return dataclasses.replace(
+            test, store_failures=True, store_failures_as=kind, audit_schema=schema, audit_name=name
+        )
+
+    def _test_folder_config(self, rel: str, name: str) -> FolderConfig:
+        """`dbt_project.yml`'s test configs for the test `name` declared in `rel`: as dbt does,
+        the test sits under the folders of its file, below the models' or tests' folder."""
+        if self.dbt is None:
+            return FolderConfig()
+        path, projects = Path(rel), [self.dbt]
+        package = self._package_of(self.root / rel)
+        if package is not None:  # the package's dbt_project.yml, then the root's `<package>:` configs
+            path = (self.root / rel).relative_to(package.root)
+            projects = [package.dbt, dataclasses.replace(self.dbt, name=package.name)]
+        parts = [*path.parts[1:-1], name]
+        config = FolderConfig()
+        for project in projects:
+            for resource in ("tests", "data_tests"):
+                config = merge_configs(config, project.folder_config(resource, parts))
+        return config
+
+    def _audit_relation(
+        self, test: DataTest, config: dict[str, Any], names: tuple[str, str]
+    ) -> tuple[str, str]:
+        """dbt's schema and name of the relation keeping a test's failing rows in prod: the
+        test's `schema` config (dbt's `dbt_test__audit` by default) through
+        `generate_schema_name`, and its `alias` (or dbt's) through `generate_alias_name`."""
+        name, alias = names
+        alias = str(config.get("alias") or alias)
+        if self.dbt is None:  # as a model's: the schema config as it is
+            return str(config.get("schema") or f"{self.config.default_schema}_{AUDIT_SCHEMA}"), alias
+        custom = {"schema": config.get("schema") or AUDIT_SCHEMA, "alias": alias}
+        schema, generated = self._relation_names(name, custom, test.location.path, "test")
+        return schema, generated or name
 
     def _dashboards(self) -> Iterator[Dashboard]:
         seen: dict[str, Location] = {}
@@ -832,6 +1010,31 @@ class _Loader:
                         path=test.location.path,
                         line=test.location.line,
                     )
+
+
+_HOOKS = frozenset({"pre_hook", "post_hook"})
+
+
+def _dbt_name(macro: str, custom: Any, node: dict[str, Any], target: Any) -> str:
+    """What dbt's own `generate_schema_name` or `generate_alias_name` (see
+    `tidegate.project.dbt_builtins`) makes of `custom`: `<target schema>_<custom>` or the
+    target's schema; the custom alias, `<name>_v<version>` or the name."""
+    if macro == "generate_schema_name":
+        schema = str(target.get("schema"))
+        return schema if custom is None else f"{schema}_{str(custom).strip()}"
+    if custom:
+        return str(custom).strip()
+    if node.get("version"):
+        return f"{node['name']}_v{str(node['version']).replace('.', '_')}"
+    return str(node["name"])
+
+
+def _has_jinja(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_has_jinja(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_jinja(item) for item in value.values())
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def _yaml_sql_line(sql: str, sql_line: int | None, line_in_sql: int | None) -> int | None:

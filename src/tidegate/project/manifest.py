@@ -28,7 +28,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from sqlglot import exp
 
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project.config import ProjectConfig, load_config
+from tidegate.project.datatests import check_audit_schema, store_failures_as
 from tidegate.project.files import project_files, read_text
 from tidegate.project.model import (
     THIS_PLACEHOLDER,
@@ -309,13 +310,6 @@ class _ManifestLoader:
         path = self._location(node)
         config = node.get("config") or {}
         resource = node["resource_type"]
-        if resource == "snapshot":
-            raise ProjectError(
-                "snapshots are not loaded from a dbt manifest yet",
-                path=path,
-                model=name,
-                hint="load the project without --manifest",
-            )
         common: dict[str, Any] = {
             "schema": str(node.get("schema") or self.config.default_schema),
             "alias": str(node["alias"]) if node.get("alias") and node["alias"] != name else None,
@@ -329,6 +323,8 @@ class _ManifestLoader:
         }
         if resource == "seed":
             return self._seed(name, path, config, common)
+        if resource == "snapshot":
+            return self._snapshot(node, name, path, config, relations, common)
         if node.get("language", "sql") != "sql":
             raise ProjectError("Python models are not loaded from a dbt manifest", path=path, model=name)
         materialized = str(config.get("materialized") or "view")
@@ -384,6 +380,38 @@ class _ManifestLoader:
             **common,
         )
 
+    def _snapshot(
+        self,
+        node: dict[str, Any],
+        name: str,
+        path: str,
+        config: dict[str, Any],
+        relations: Relations,
+        common: dict[str, Any],
+    ) -> Model:
+        """A dbt snapshot: the query dbt compiled from its block, with its strategy (see
+        `tidegate.project.scd2`); its schema is the one dbt gave it (`target_schema` or
+        `generate_schema_name`)."""
+        from tidegate.project.scd2 import scd2_config
+        from tidegate.project.sql import normalize
+
+        if config.get("pre-hook") or config.get("post-hook"):
+            raise ProjectError("hooks on snapshots are not supported", path=path, model=name)
+        strategy = scd2_config(config, name, path, None)
+        rewritten = self._query(node, name, path, relations)
+        return Model(
+            name=name,
+            kind=Kind.SCD2,
+            language=Language.SQL,
+            location=Location(path),
+            sql=normalize(rewritten.query, self.dialect),
+            refs=rewritten.refs,
+            sources=rewritten.sources,
+            unique_key=strategy.unique_key,
+            scd2=strategy,
+            **common,
+        )
+
     def _seed(self, name: str, path: str, config: dict[str, Any], common: dict[str, Any]) -> Model:
         file = self.root / path
         if not file.is_file():
@@ -426,7 +454,7 @@ class _ManifestLoader:
             name = test_name if test_name not in seen else unique_id.rsplit(".", 1)[-1]
             seen.add(name)
             metadata = node.get("test_metadata") or {}
-            yield DataTest(
+            test = DataTest(
                 name=name,
                 kind=str(metadata.get("name") or "singular"),
                 sql=normalize(rewritten.query, self.dialect),
@@ -437,6 +465,7 @@ class _ManifestLoader:
                 if str(config.get("severity", "error")).lower() == "warn"
                 else Severity.ERROR,
             )
+            yield _stored_failures(test, node, config)
 
     def _unit_tests(self, models: dict[str, Model]) -> tuple[Any, ...]:
         """dbt unit tests, read from the properties files as without a manifest."""
@@ -576,3 +605,14 @@ def _list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     return [str(item) for item in value]
+
+
+def _stored_failures(test: DataTest, node: dict[str, Any], config: dict[str, Any]) -> DataTest:
+    """`test` keeping its failing rows where dbt would: the manifest has the test's schema and
+    alias as dbt made them (through the project's `generate_schema_name` and friends)."""
+    kind = store_failures_as(config, test.location.path, test.location.line)
+    if kind is None:
+        return test
+    schema = check_audit_schema(str(node["schema"]), test.name, test.location.path, test.location.line)
+    name = str(node.get("alias") or node["name"])
+    return replace(test, store_failures=True, store_failures_as=kind, audit_schema=schema, audit_name=name)

@@ -79,6 +79,9 @@ class Source:
     freshness: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     """dbt's `freshness:` (`warn_after`/`error_after`/`filter`), the table's over its source's;
     tidegate stores it but does not run freshness checks."""
+    external_location: str | None = None
+    """dbt-duckdb's `external_location` (meta or config), formatted and quoted: on DuckDB the
+    source reads that file or table function instead of `relation`."""
 
 
 @dataclass(frozen=True)
@@ -155,14 +158,20 @@ class Scd2Config:
     unique_key: tuple[str, ...]
     updated_at: str | None = None
     check_cols: tuple[str, ...] = ()
+    hard_deletes: str = "ignore"
+    """dbt's `hard_deletes`: `ignore` (rows deleted from the query stay current) or
+    `invalidate` (a run closes them, `dbt_valid_to` = the run's time)."""
 
     def data_config(self) -> dict[str, Any]:
-        return {
+        config = {
             "strategy": self.strategy,
             "unique_key": list(self.unique_key),
             "updated_at": self.updated_at,
             "check_cols": list(self.check_cols),
         }
+        if self.hard_deletes != "ignore":  # absent otherwise: fingerprints stay as they were
+            config["hard_deletes"] = self.hard_deletes
+        return config
 
 
 @dataclass(frozen=True)
@@ -178,7 +187,14 @@ class DataTest:
     column: str | None = None
     severity: Severity = Severity.ERROR
     store_failures: bool = False
-    """dbt's `store_failures`: the failing rows are kept in a table after the test runs."""
+    """dbt's `store_failures`: each run replaces a relation with the test's failing rows."""
+    store_failures_as: str = "table"
+    """That relation: a `table` of the rows, or a `view` of the test's query."""
+    audit_schema: str = ""
+    """Its schema in prod (dbt's `<target schema>_dbt_test__audit`); other environments have
+    their own (see `tidegate.state.views.failures_schema`)."""
+    audit_name: str = ""
+    """Its name: dbt's alias of the test."""
 
     @property
     def model(self) -> str:

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,24 @@ from tidegate.project.yamlio import LineDict, LineList
 _REF = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$""")
 _SOURCE = re.compile(r"""^\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*$""")
 GENERIC_TESTS = ("not_null", "unique", "accepted_values", "relationships")
+TEST_CONFIGS = (
+    "severity",
+    "tags",
+    "enabled",
+    "where",
+    "limit",
+    "warn_if",
+    "error_if",
+    "fail_calc",
+    "store_failures",
+    "store_failures_as",
+    "meta",
+    "database",
+    "schema",
+    "alias",
+)
+"""dbt's configs that a test may also give among its arguments (the legacy form): configs, not
+arguments of the test's macro, nor part of the test's name."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +56,9 @@ class TestSpec:
     severity: Severity = Severity.ERROR
     relation: str | None = None
     """For a test of a source table (`model` is then `source.table`): the relation it reads."""
-    store_failures: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    """The test's own configs (`config:` and the legacy keys among its arguments); the loader
+    lays them over `dbt_project.yml`'s (`store_failures`, `schema`, ...)."""
 
 
 @dataclass
@@ -252,7 +273,7 @@ def _read_test(
     nested = _mapping(arguments, "arguments", path, item_line)  # dbt 1.10 style
     arguments = {key: value for key, value in arguments.items() if key not in ("config", "arguments")}
     arguments.update(nested)
-    for key in ("where", "severity"):
+    for key in TEST_CONFIGS:
         if key in arguments:
             config.setdefault(key, arguments.pop(key))
     column = arguments.pop("column_name", column)
@@ -260,7 +281,6 @@ def _read_test(
     if severity_text not in ("error", "warn"):
         raise ConfigError(f"severity must be error or warn, not {severity_text!r}", path=path, line=item_line)
     return TestSpec(
-        store_failures=bool(config.get("store_failures", False)),
         test=test,
         model=model,
         column=column,
@@ -269,6 +289,7 @@ def _read_test(
         name=arguments.pop("name", None),
         where=config.get("where"),
         severity=Severity(severity_text),
+        config=config,
     )
 
 
@@ -301,6 +322,7 @@ def _read_source(properties: Properties, entry: dict[str, Any], path: str, line:
             Location(path, table_line),
             loaded_at_field=str(loaded_at) if loaded_at else None,
             freshness=dict(freshness) if freshness else None,
+            external_location=_external_location(entry, table, schema, database, path, table_line),
         )
         # data tests of the table and its columns read the source relation itself
         key = f"{source}.{name}"
@@ -315,6 +337,56 @@ def _read_source(properties: Properties, entry: dict[str, Any], path: str, line:
             for spec in _test_list(column, path, column_line):
                 specs.append(_read_test(spec, key, str(column["name"]), path, column_line))
         properties.source_tests += [dataclasses.replace(spec, relation=relation) for spec in specs]
+
+
+def _external_location(
+    source: dict[str, Any],
+    table: dict[str, Any],
+    schema: str,
+    database: str | None,
+    path: str,
+    line: int | None,
+) -> str | None:
+    """dbt-duckdb's `external_location` of a source table (in `meta:` or `config:`, of the
+    source or the table): the file or table function the table is read from, formatted with the
+    table's `name`, `identifier`, `schema` and the meta's keys, and quoted when it is a path."""
+    meta: dict[str, Any] = {}
+    for level in (source, table):
+        raw = level.get("config")
+        config = raw if isinstance(raw, dict) else {}
+        for values in (level.get("meta"), config.get("meta"), config):
+            if isinstance(values, dict):
+                meta.update({k: v for k, v in values.items() if k != "meta"})
+    template = meta.get("external_location")
+    if template is None:
+        return None
+    name = str(table["name"])
+    fields = {
+        "name": name,
+        "identifier": str(table.get("identifier") or name),
+        "schema": schema,
+        "database": database or "",
+        **meta,
+    }
+    formatter = meta.get("formatter", "newstyle")
+    try:
+        if formatter == "newstyle":
+            location = str(template).format_map(fields)
+        elif formatter == "oldstyle":
+            location = str(template) % fields
+        elif formatter == "template":
+            location = string.Template(str(template)).substitute(fields)
+        else:
+            raise ConfigError(
+                f"formatter: {formatter!r} is not one of newstyle, oldstyle, template", path=path, line=line
+            )
+    except (KeyError, ValueError, TypeError) as error:
+        raise ConfigError(
+            f"external_location {template!r} cannot be formatted: {error}", path=path, line=line
+        ) from None
+    if "(" not in location and not location.startswith("'"):
+        location = f"'{location}'"
+    return location
 
 
 def _read_unit_test(entry: dict[str, Any], path: str, line: int | None) -> UnitTest:

@@ -1,4 +1,5 @@
-"""New projects: copy a built-in example (`minimal` or `shop`) into a directory.
+"""New projects: copy a built-in example (`minimal` or `shop`) into a directory, and write the
+CI/CD pipeline file of a project (`tidegate init --ci github|gitlab`).
 
 Shared by `tidegate init` and `tidegate demo`, so what the demo shows is what a user gets.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tidegate.errors import ConfigError
+from tidegate.errors import ConfigError, GitError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 GITIGNORE = """\
@@ -27,13 +28,22 @@ def example_files(example: str) -> list[Path]:
     return [
         path.relative_to(source)
         for path in sorted(source.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts and ".duckdb" not in path.name
+        if path.is_file()
+        and not {"__pycache__", ".tidegate"} & set(path.parts)  # caches are never part of an example
+        and ".duckdb" not in path.name
     ]
+
+
+PROJECT_MARKERS = ("tidegate.yml", "dbt_project.yml")
+
+
+def is_project(directory: Path) -> bool:
+    return any((directory / marker).is_file() for marker in PROJECT_MARKERS)
 
 
 def create_project(target: Path, example: str = "minimal") -> list[Path]:
     """Copy `example` into `target` without overwriting anything; returns the files written."""
-    for marker in ("tidegate.yml", "dbt_project.yml"):
+    for marker in PROJECT_MARKERS:
         if (target / marker).exists():
             raise ConfigError(
                 f"{target} is already a project (it has a {marker})",
@@ -57,3 +67,44 @@ def create_project(target: Path, example: str = "minimal") -> list[Path]:
         (target / ".gitignore").write_text(GITIGNORE)
         files.append(Path(".gitignore"))
     return files
+
+
+def pipeline_path(project_dir: Path, provider: str) -> Path:
+    """Where the CI system reads its pipeline: at the top of the project's repository (a project
+    not in one yet will be its top). An existing file is the user's and is never overwritten."""
+    from tidegate.project.ci_files import PIPELINE_FILES
+
+    path = _repository_root(project_dir) / PIPELINE_FILES[provider]
+    if path.exists():
+        raise ConfigError(
+            f"{path} already exists; refusing to overwrite it",
+            path=path,
+            hint="move it away and run `tidegate init --ci` again, then merge your own jobs back into it",
+        )
+    return path
+
+
+def write_pipeline(project_dir: Path, provider: str) -> Path:
+    """Write the `github` or `gitlab` pipeline of the project, with the branches, credentials and
+    engines of its tidegate.yml, and return its path."""
+    from tidegate.project.ci_files import pipeline_settings, render_pipeline
+    from tidegate.project.config import load_config
+
+    path = pipeline_path(project_dir, provider)
+    settings = pipeline_settings(project_dir, _repository_root(project_dir), load_config(project_dir))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_pipeline(provider, settings), encoding="utf-8")
+    return path
+
+
+def _repository_root(directory: Path) -> Path:
+    """The top of the git repository `directory` is (or will be, once created) in; the directory
+    itself when it is in none."""
+    from tidegate.ci.git import Repository
+
+    directory = directory.resolve()
+    existing = next(p for p in (directory, *directory.parents) if p.is_dir())
+    try:
+        return Repository(existing).root
+    except GitError:
+        return directory

@@ -33,8 +33,8 @@ from tidegate.project.yamlio import LineDict, LineList
 _START = re.compile(r"\{%-?\s*snapshot\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}")
 _END = re.compile(r"\{%-?\s*endsnapshot\s*-?%\}")
 STRATEGIES = ("timestamp", "check")
+HARD_DELETES = ("ignore", "invalidate")
 UNSUPPORTED = {
-    "invalidate_hard_deletes": "invalidate_hard_deletes (hard deletes stay current rows)",
     "dbt_valid_to_current": "dbt_valid_to_current (current rows have dbt_valid_to null)",
     "snapshot_meta_column_names": "snapshot_meta_column_names (the columns are dbt_scd_id, "
     "dbt_updated_at, dbt_valid_from, dbt_valid_to)",
@@ -111,11 +111,18 @@ def scd2_config(config: dict[str, Any], name: str, path: str, line: int | None) 
         return ProjectError(f"snapshot {name}: {message}", path=path, line=line, model=name, hint=hint)
 
     for key, feature in UNSUPPORTED.items():
-        if config.get(key) not in (None, False, [], ()):
+        value = config.get(key)
+        if isinstance(value, dict):  # a manifest lists every meta column name, unset ones as null
+            value = {name: column for name, column in value.items() if column is not None}
+        if value not in (None, False, [], (), {}):
             raise fail(f"{feature} is not supported")
-    hard_deletes = config.get("hard_deletes") or "ignore"
-    if hard_deletes != "ignore":
-        raise fail(f"hard_deletes: {hard_deletes} is not supported (only ignore: deleted rows stay current)")
+    legacy = config.get("invalidate_hard_deletes") is True  # dbt < 1.9's spelling of invalidate
+    hard_deletes = config.get("hard_deletes") or ("invalidate" if legacy else "ignore")
+    if hard_deletes not in HARD_DELETES:
+        raise fail(
+            f"hard_deletes: {hard_deletes} is not supported (ignore: deleted rows stay current, or "
+            "invalidate: a run closes them)"
+        )
     strategy = config.get("strategy")
     if strategy not in STRATEGIES:
         raise fail(f"strategy must be timestamp or check, not {strategy!r}")
@@ -127,13 +134,15 @@ def scd2_config(config: dict[str, Any], name: str, path: str, line: int | None) 
     if strategy == "timestamp":
         if not isinstance(updated_at, str) or not updated_at:
             raise fail("the timestamp strategy needs updated_at, the column that says when a row changed")
-        return Scd2Config("timestamp", unique_key, updated_at=updated_at)
+        return Scd2Config("timestamp", unique_key, updated_at=updated_at, hard_deletes=hard_deletes)
     stamp = updated_at if isinstance(updated_at, str) and updated_at else None  # else the run's time
     columns = config.get("check_cols")
     if columns == "all":
-        return Scd2Config("check", unique_key, updated_at=stamp, check_cols=("*",))
+        return Scd2Config("check", unique_key, updated_at=stamp, check_cols=("*",), hard_deletes=hard_deletes)
     if isinstance(columns, str):
         columns = [columns]
     if not isinstance(columns, list | tuple) or not columns or not all(isinstance(c, str) for c in columns):
         raise fail("the check strategy needs check_cols: a list of columns, or all")
-    return Scd2Config("check", unique_key, updated_at=stamp, check_cols=tuple(columns))
+    return Scd2Config(
+        "check", unique_key, updated_at=stamp, check_cols=tuple(columns), hard_deletes=hard_deletes
+    )

@@ -4,7 +4,7 @@ A snapshot is needed while an environment's current version uses it, while a ver
 stopped being current less than the retention ago uses it (so it can be rolled back to), or while
 it is younger than the retention (an apply running or interrupted: its rerun reuses it). A table
 any of those versions or needed snapshots reads is never dropped, whichever snapshot record names
-it.
+it. A view of a test's failing rows that reads a snapshot being dropped goes first.
 
 Expiring an environment holds its lock (the `drop_environment` callback); the sweep holds the lock
 of every environment of the warehouse, so no apply, promotion, rollback or run can move one
@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tidegate.engines.base import EngineAdapter
-from tidegate.state.store import EnvironmentVersion, StateStore, now
-from tidegate.state.views import internal_relations, relations_read
+from tidegate.state.store import EnvironmentVersion, FailuresRecord, StateStore, now
+from tidegate.state.views import drop_failures, internal_relations, relations_read
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class JanitorReport:
     dropped_snapshots: list[str]
     dropped_orphans: list[str]
     expired_environments: list[str]
+    dropped_failures: list[str] = field(default_factory=list)
+    """Views of a test's failing rows (dbt's `store_failures_as: view`) that read a dropped
+    snapshot: dropped first, as an engine that tracks dependencies (PostgreSQL) would refuse to
+    drop the snapshot, and a view of data gone answers nothing."""
 
 
 class Janitor:
@@ -76,7 +80,9 @@ class Janitor:
             for record in records:
                 if record.identity not in gone:
                     keep.update(relations_read(record))
+            stale = _stale_failure_views(state, {r.physical for r in doomed if r.physical} - keep)
             with engine.transaction():
+                drop_failures(engine, state, stale, schemas=False)  # they read what goes next
                 for record in doomed:
                     if record.physical and record.physical not in keep:
                         _drop(engine, record.physical, record.kind)
@@ -86,7 +92,9 @@ class Janitor:
                     if relation not in keep:
                         _drop(engine, relation, kind)
                         orphans.append(relation)
-        return JanitorReport([f"{r.model}@{r.version}" for r in doomed], orphans, expired)
+        return JanitorReport(
+            [f"{r.model}@{r.version}" for r in doomed], orphans, expired, [f.relation for f in stale]
+        )
 
     def _expire_pull_requests(
         self, names: re.Pattern[str], ttl: timedelta, protected: Collection[str]
@@ -121,6 +129,12 @@ def _needed(
                 needed.add(record.identity)
                 physical.update(relations_read(record))
     return needed, physical
+
+
+def _stale_failure_views(state: StateStore, dropping: set[str]) -> list[FailuresRecord]:
+    """The views of failing rows (dbt's `store_failures_as: view`) that read a relation about
+    to be dropped."""
+    return [f for f in state.stored_failures() if f.kind == "view" and dropping.intersection(f.parents)]
 
 
 def _drop(engine: EngineAdapter, relation: str, kind: str) -> None:

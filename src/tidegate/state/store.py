@@ -45,6 +45,10 @@ _TABLES = {
         id VARCHAR NOT NULL, command VARCHAR NOT NULL, environment VARCHAR,
         started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL, detail TEXT""",
     "meta": "key VARCHAR NOT NULL PRIMARY KEY, value VARCHAR NOT NULL",
+    "stored_failures": """
+        environment VARCHAR NOT NULL, schema_name VARCHAR NOT NULL, name VARCHAR NOT NULL,
+        relation VARCHAR NOT NULL, kind VARCHAR NOT NULL, parents TEXT NOT NULL,
+        PRIMARY KEY (environment, schema_name, name)""",
 }
 
 
@@ -101,6 +105,19 @@ class SnapshotRecord:
             metadata=entry.get("metadata", ""),
             alias=entry.get("alias"),
         )
+
+
+@dataclass(frozen=True)
+class FailuresRecord:
+    """A relation where a test keeps an environment's failing rows (dbt's `store_failures`):
+    dropped with the environment, and, for a view, before the snapshots it reads."""
+
+    environment: str
+    schema: str
+    name: str
+    relation: str
+    kind: str
+    parents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -305,6 +322,49 @@ class StateStore:
             [environment, number, now(), action, source, git_commit, author, message, payload],
         )
         return number
+
+    # stored test failures ----------------------------------------------------------------
+
+    def record_failures(self, record: FailuresRecord) -> None:
+        """Remember a relation of failing rows before it is created, so that nothing can create
+        one that dropping its environment would miss."""
+        self.ensure()
+        self.engine.execute(
+            f"INSERT INTO {SCHEMA}.stored_failures VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (environment, schema_name, name) DO UPDATE SET "
+            "relation = excluded.relation, kind = excluded.kind, parents = excluded.parents",
+            [
+                record.environment,
+                record.schema,
+                record.name,
+                record.relation,
+                record.kind,
+                json.dumps(list(record.parents)),
+            ],
+        )
+
+    def stored_failures(self, environment: str | None = None) -> list[FailuresRecord]:
+        """The relations of failing rows of one environment, or of all."""
+        self.ensure()
+        where, parameters = ("WHERE environment = ?", [environment]) if environment is not None else ("", [])
+        rows = self.engine.fetch(
+            f"SELECT environment, schema_name, name, relation, kind, parents FROM {SCHEMA}.stored_failures "
+            f"{where} ORDER BY environment, schema_name, name",
+            parameters,
+        ).rows
+        return [
+            FailuresRecord(
+                str(env), str(schema), str(name), str(relation), str(kind), tuple(json.loads(parents))
+            )
+            for env, schema, name, relation, kind, parents in rows
+        ]
+
+    def forget_failures(self, records: list[FailuresRecord]) -> None:
+        for record in records:
+            self.engine.execute(
+                f"DELETE FROM {SCHEMA}.stored_failures WHERE environment = ? AND schema_name = ? AND name = ?",
+                [record.environment, record.schema, record.name],
+            )
 
     # locks -------------------------------------------------------------------------------
 

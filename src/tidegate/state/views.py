@@ -11,7 +11,7 @@ from typing import Protocol
 
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError
-from tidegate.state.store import SnapshotRecord, StateStore
+from tidegate.state.store import FailuresRecord, SnapshotRecord, StateStore
 
 INTERNAL_PREFIX = "tidegate__"
 
@@ -23,6 +23,32 @@ def physical_schema(schema: str) -> str:
 def environment_schema(schema: str, environment: str) -> str:
     """Where an environment's views live: the schema itself in prod, `<schema>__<env>` elsewhere."""
     return schema if environment == "prod" else f"{schema}__{environment}"
+
+
+def failures_schema(audit_schema: str, environment: str) -> str:
+    """Where an environment keeps the failing rows of tests that store them: dbt's schema
+    (`<schema>_dbt_test__audit` by default) in prod, `<that>__<env>` elsewhere, like views.
+    Such a schema has no `__` but dbt's own (see `tidegate.project.datatests`), so
+    `..._dbt_test__audit__<env>` is neither another environment's schema of views (one `__`)
+    nor another environment's schema of failures, and never starts with `tidegate__`."""
+    return environment_schema(audit_schema, environment)
+
+
+def drop_failures(
+    engine: EngineAdapter, state: StateStore, records: list[FailuresRecord], *, schemas: bool
+) -> None:
+    """Drop relations of failing rows and forget them; with `schemas`, their whole schemas,
+    which an environment other than prod owns (prod's are dbt's, maybe shared with dbt runs)."""
+    if schemas:
+        for schema in sorted({record.schema for record in records}):
+            engine.drop_schema(schema)
+    else:
+        for record in records:
+            if record.kind == "view":
+                engine.drop_view(record.relation)
+            else:
+                engine.drop_table(record.relation)
+    state.forget_failures(records)
 
 
 def environment_view(engine: EngineAdapter, environment: str, model: str, schema: str) -> str:

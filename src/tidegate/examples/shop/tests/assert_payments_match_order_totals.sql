@@ -6,5 +6,6 @@ select
     order_total,
     amount_paid
 from {{ ref('fct_orders') }}
-where (status <> 'placed' or payment_count > 0)
-  and amount_paid <> order_total
+where
+    (status <> 'placed' or payment_count > 0)
+    and amount_paid <> order_total

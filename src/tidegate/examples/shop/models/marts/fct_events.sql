@@ -9,5 +9,5 @@ select
     customer_id is null                                 as is_anonymous
 from {{ ref('stg_events') }}
 {% if is_incremental() %}
-where occurred_at > (select max(occurred_at) from {{ this }})
+    where occurred_at > (select max(occurred_at) from {{ this }})
 {% endif %}

@@ -1,0 +1,164 @@
+"""`tidegate deploy`: bring the environment a branch maps to up to a commit.
+
+A deployment plans the environment at the commit and applies it. Every snapshot already built
+for the same fingerprint is reused, wherever it was built: a pull request merged to main, then
+main merged to production, builds nothing new, so what was tested is what ships. Gates
+(`deploy: {gates: {prod: [staging]}}`) refuse a deployment whose snapshots the required
+environments never had. Each deployment is recorded with its commit, author, time and plan.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tidegate.errors import CheckFailed, ConfigError
+
+if TYPE_CHECKING:
+    from tidegate.context import Context
+    from tidegate.plan.plan import Plan
+    from tidegate.plan.results import ApplyResult
+    from tidegate.state.store import EnvironmentVersion
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    project_dir: Path
+    branch: str | None = None
+    environment: str | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    environment: str
+    branch: str | None
+    commit: str
+    author: str
+    plan: Plan
+    result: ApplyResult | None
+    gates: tuple[str, ...]
+    """The environments whose versions this deployment's snapshots were checked against."""
+    seconds: float
+
+    @property
+    def built(self) -> list[str]:
+        return self.result.built if self.result else []
+
+
+def target(request: DeployRequest, branches: Mapping[str, str]) -> tuple[str, str]:
+    """(environment, ref) a deployment request means: `--branch` maps through `branches:`."""
+    if request.branch is not None:
+        if request.environment is not None:
+            raise ConfigError("give --branch or --env, not both")
+        environment = branches.get(request.branch)
+        if environment is None:
+            known = ", ".join(f"{b} -> {e}" for b, e in branches.items()) or "none"
+            raise ConfigError(
+                f"branch {request.branch!r} deploys no environment (branches: {known})",
+                path="tidegate.yml",
+                hint="map it under `branches:` in tidegate.yml, or use --env",
+            )
+        return environment, request.ref or request.branch
+    if request.environment is None:
+        raise ConfigError("say what to deploy: --branch BRANCH, or --env ENV [--ref REF]")
+    return request.environment, request.ref or "HEAD"
+
+
+def deploy(
+    request: DeployRequest,
+    open_context: Callable[[Path, Path], AbstractContextManager[Context]],
+    *,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> Deployment:
+    """Deploy under the environment's lock (plan and apply cannot be separated by another run)."""
+    from tidegate.ci.git import Repository
+    from tidegate.ci.workspace import project_files
+    from tidegate.project.config import load_config
+
+    started = time.perf_counter()
+    repo = Repository(request.project_dir)
+    environment, ref = target(request, load_config(request.project_dir).branches)
+    commit = repo.resolve(_branch_ref(repo, ref))
+    info = repo.commit(commit)
+    with (
+        project_files(repo, commit) as files,
+        open_context(files, request.project_dir) as context,
+    ):
+        environment = context.environment(environment)
+        gates = tuple(context.config.deploy.gates.get(environment, ()))
+
+        def checked(plan: Plan) -> None:
+            if on_plan is not None:
+                on_plan(plan)
+            for required in gates:
+                _check_gate(plan, required, context.history_or_empty(required))
+
+        message = f"deploy {request.branch or ref} @ {info.short_sha}"
+        plan, result = context.plan_and_apply(
+            environment,
+            git_commit=commit,
+            on_plan=checked,
+            apply_options={"action": "deploy", "message": message},
+        )
+        deployment = Deployment(
+            environment=environment,
+            branch=request.branch,
+            commit=commit,
+            author=info.author,
+            plan=plan,
+            result=result,
+            gates=gates,
+            seconds=time.perf_counter() - started,
+        )
+        context.record_run("deploy", environment, deployment_record(deployment))
+    return deployment
+
+
+def _branch_ref(repo: Any, ref: str) -> str:
+    """A branch name may exist only as its remote-tracking branch in a CI checkout."""
+    if repo.exists(ref) or not repo.exists(f"origin/{ref}"):
+        return str(ref)
+    return f"origin/{ref}"
+
+
+def _check_gate(plan: Plan, required: str, history: list[EnvironmentVersion]) -> None:
+    """Every model's snapshot must be one `required` had in some version: what ships is what
+    ran there. A deployment that builds nothing new passes by construction."""
+    wanted = {name: entry.fingerprint for name, entry in plan.mapping.items() if entry.physical}
+    best: list[str] | None = None
+    for version in history:
+        had = {name: record.fingerprint for name, record in version.models.items() if record.physical}
+        differing = sorted(name for name, fingerprint in wanted.items() if had.get(name) != fingerprint)
+        if not differing:
+            return
+        if best is None or len(differing) < len(best):
+            best = differing
+    missing = best if best is not None else sorted(wanted)
+    raise CheckFailed(
+        f"{plan.environment} only takes what passed {required}, and {len(missing)} model(s) never ran "
+        f"there as this commit has them: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}",
+        hint=f"deploy this commit to {required} first",
+    )
+
+
+def deployment_record(deployment: Deployment) -> dict[str, Any]:
+    """What `runs` keeps of a deployment, and what `--json` prints."""
+    from tidegate.cli.render import plan_summary
+
+    return {
+        "environment": deployment.environment,
+        "branch": deployment.branch,
+        "commit": deployment.commit,
+        "author": deployment.author,
+        "version": deployment.result.version if deployment.result else None,
+        "built": deployment.built,
+        "gates": list(deployment.gates),
+        "seconds": round(deployment.seconds, 3),
+        "summary": plan_summary(deployment.plan),
+        "plan": deployment.plan.model_dump(mode="json", by_alias=True),
+    }

@@ -1,0 +1,492 @@
+"""`tidegate ci`: everything a pull request must pass, in one process, each step timed.
+
+The order is the order of cost and of dependence: lint and DAG checks read only files; the plan
+builds the pull-request environment on top of production (only what the pull request changed and
+its breaking downstream; everything else is production's snapshots); tests, impact and data diff
+read that environment. A step that cannot run because an earlier one failed says so.
+
+Problems in the pull request's files are failed checks (exit 1) or bad input (exit 2), and the
+report is written either way, so the pull request always gets its comment.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tidegate.ci.report import Case, Finding, Report, Step, Table
+from tidegate.errors import ConfigError, TidegateError
+
+if TYPE_CHECKING:
+    from tidegate.ci.git import ChangedFile, Repository
+    from tidegate.ci.lint import LintResult
+    from tidegate.context import Context
+    from tidegate.plan.plan import Plan
+    from tidegate.plan.results import TestResult
+
+
+@dataclass(frozen=True)
+class CiRequest:
+    project_dir: Path
+    base: str
+    head: str
+    pull_request: int | None
+    threads: int | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+class StepProgress:
+    """What the pipeline says while it works; the CLI prints it, the API ignores it."""
+
+    def started(self, title: str) -> None: ...
+
+    def finished(self, step: Step) -> None: ...
+
+
+@dataclass
+class _Run:
+    """What one CI run knows so far, shared by its steps."""
+
+    request: CiRequest
+    repo: Repository
+    prefix: str
+    """The project directory relative to the repository's top level ("" at the top)."""
+    changed: list[ChangedFile]
+    context: Context
+    environment: str
+    plan: Plan | None = None
+    lint_job: Future[LintResult] | None = None
+    """Linting runs in another process while the pull request's environment is built."""
+
+    def repo_path(self, path: str | None) -> str | None:
+        """A project-relative path as GitHub annotates it: relative to the repository."""
+        return f"{self.prefix}{path}" if path else None
+
+    @property
+    def changed_paths(self) -> list[str]:
+        return [change.path for change in self.changed if change.status != "deleted"]
+
+
+class Pipeline:
+    def __init__(self, request: CiRequest, progress: StepProgress | None = None) -> None:
+        self.request = request
+        self.progress = progress or StepProgress()
+
+    def run(self, context_factory: Callable[[Path, Path], Context]) -> Report:
+        """Run every step against the pull request's head; `context_factory(files, workspace)`
+        opens the project read from `files` whose warehouses resolve in `workspace`."""
+        from tidegate.ci.git import Repository
+        from tidegate.ci.workspace import project_files
+
+        started = time.perf_counter()
+        request = self.request
+        repo = Repository(request.project_dir)
+        base, head = repo.resolve(request.base), repo.resolve(request.head)
+        changed = repo.changed_files(base, head)
+        if request.pull_request is None:
+            raise ConfigError("no pull-request number: pass --pr N (CI systems give it in pull-request jobs)")
+        with (
+            project_files(repo, head) as files,
+            context_factory(files, request.project_dir) as context,
+            ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool,
+        ):
+            pattern = context.config.pull_requests.environment
+            run = _Run(
+                request,
+                repo,
+                f"{repo.prefix}/" if repo.prefix else "",
+                changed,
+                context,
+                context.environment(pattern.format(number=request.pull_request)),
+            )
+            if context.config.ci.lint and run.changed_paths:
+                run.lint_job = pool.submit(_lint, files, run.changed_paths)
+            # the background step is collected last, so that it overlaps the others
+            ran = {
+                name: self._step(run, name, title, body)
+                for name, title, body in sorted(_STEPS, key=lambda s: s[2] is lint_step)
+            }
+            steps = [ran[name] for name, _, _ in _STEPS]
+        return Report(
+            project=context.config.name,
+            environment=run.environment,
+            base=base,
+            head=head,
+            pull_request=request.pull_request,
+            changed_files=tuple(run.repo_path(c.path) or "" for c in changed),
+            steps=tuple(steps),
+            seconds=time.perf_counter() - started,
+        )
+
+    def _step(self, run: _Run, name: str, title: str, body: Callable[[_Run], Step]) -> Step:
+        self.progress.started(title)
+        started = time.perf_counter()
+        try:
+            step = body(run)
+        except TidegateError as error:
+            step = _error_step(run, title, error)
+        step = replace(step, name=name, title=title, seconds=step.seconds or time.perf_counter() - started)
+        self.progress.finished(step)
+        return step
+
+
+def _lint(root: Path, paths: list[str]) -> LintResult:
+    from tidegate.ci.lint import lint
+
+    return lint(root, paths)
+
+
+def _error_step(run: _Run, title: str, error: TidegateError) -> Step:
+    """A step stopped by bad input in the pull request: a failed check with its file and line."""
+    finding = Finding(
+        error.message + (f" ({error.hint})" if error.hint else ""),
+        path=run.repo_path(str(error.path)) if error.path else None,
+        line=error.line,
+        title=f"{title}{f' ({error.model})' if error.model else ''}",
+    )
+    return Step(
+        status="failed",
+        summary=f"stopped: {error.message}",
+        findings=(finding,),
+        data={"error": error.to_dict()},
+    )
+
+
+# steps ---------------------------------------------------------------------------------------
+
+
+def _skipped(why: str) -> Step:
+    return Step(status="skipped", summary=why)
+
+
+def lint_step(run: _Run) -> Step:
+    if not run.context.config.ci.lint:
+        return _skipped("turned off (ci: lint: false)")
+    if run.lint_job is None:
+        return _skipped("no changed files")
+    try:
+        result = run.lint_job.result()
+    except BrokenProcessPool:  # the linting process could not start or died: lint here
+        result = _lint(run.context.root, run.changed_paths)
+    findings = tuple(
+        Finding(f.message, run.repo_path(f.path), f.line, f.column, f.severity, f"{f.tool} {f.code}".strip())
+        for f in result.findings
+    )
+    errors = sum(1 for f in findings if f.severity == "error")
+    by_file: dict[str, list[str]] = {}
+    for f in result.findings:
+        if f.severity == "error":
+            by_file.setdefault(f.path, []).append(f"{f.line}:{f.column} {f.code} {f.message}")
+    cases = tuple(
+        Case(path, failure="\n".join(by_file[path]) if path in by_file else None, path=run.repo_path(path))
+        for path in result.paths
+    )
+    warnings = len(findings) - errors
+    summary = f"{len(result.paths)} file(s): " + (
+        f"{errors} error(s), {warnings} warning(s)" if findings else "no problems"
+    )
+    return Step(
+        seconds=sum(result.timings.values()),
+        status="failed" if errors else "passed",
+        summary=summary,
+        findings=findings,
+        cases=cases,
+        data=result.to_dict(),
+    )
+
+
+def dags_step(run: _Run) -> Step:
+    """Changed Airflow DAG files must at least compile (the Airflow checks build on this)."""
+    dag_files = [p for p in run.changed_paths if p.startswith("dags/") and p.endswith(".py")]
+    if not dag_files:
+        return _skipped("no changed DAG files")
+    findings, cases = [], []
+    for path in dag_files:
+        source = (run.context.root / path).read_bytes()
+        try:
+            compile(source, path, "exec")
+            cases.append(Case(path, path=run.repo_path(path)))
+        except SyntaxError as error:
+            message = f"{error.msg}"
+            findings.append(Finding(message, run.repo_path(path), error.lineno, error.offset, title="DAG"))
+            cases.append(Case(path, failure=f"line {error.lineno}: {message}", path=run.repo_path(path)))
+    return Step(
+        status="failed" if findings else "passed",
+        summary=f"{len(dag_files)} DAG file(s) compiled"
+        if not findings
+        else f"{len(findings)} DAG file(s) broken",
+        findings=tuple(findings),
+        cases=tuple(cases),
+    )
+
+
+def plan_step(run: _Run) -> Step:
+    """Plan the pull-request environment against production and apply it without running the
+    tests (the next step runs and reports them); it is a sandbox, so its views always move."""
+    from tidegate.cli.render import plan_summary
+
+    context = run.context
+    plan = context.plan(
+        run.environment,
+        base=context.config.pull_requests.base,
+        git_commit=run.repo.resolve(run.request.head),
+        rebase=True,
+    )
+    run.plan = plan
+    applied = None
+    if plan.has_changes:
+        untested = plan.model_copy(update={"tests": [], "unit_tests": []})
+        applied = context.apply(untested, action="ci", message=f"pull request #{run.request.pull_request}")
+    changes = [c for c in plan.changes if c.change != "metadata"]
+    built = applied.built if applied else []
+    rows = tuple(
+        (
+            c.model,
+            c.change.replace("_", " "),
+            {True: "breaking", False: "non-breaking", None: ""}[c.breaking],
+            "built" if c.model in built else ("dropped" if c.change == "removed" else "reused"),
+        )
+        for c in changes
+    )
+    seconds = sum(applied.build_seconds.values()) if applied else 0.0
+    return Step(
+        status="passed",
+        summary=f"{len(changes)} model change(s) against {plan.base_environment or 'nothing'}, "
+        f"{len(built)} built ({seconds:.1f} s of builds), the rest reused",
+        tables=(Table("Changes", ("model", "change", "category", "snapshot"), rows),),
+        notes=tuple(plan.notes),
+        data={"plan": plan_summary(plan), "built": built},
+    )
+
+
+def tests_step(run: _Run) -> Step:
+    if run.plan is None:
+        return _skipped("the plan did not finish")
+    unit, data = run.context.check(run.plan)
+    results = [*unit, *data]
+    if not results:
+        return _skipped("no tests cover the changed models")
+    failed = [r for r in results if r.blocking]
+    warned = [r for r in results if not r.passed and not r.blocking]
+    findings = tuple(_test_finding(run, r) for r in [*failed, *warned])
+    rows = tuple(
+        (r.name, r.kind, "passed" if r.passed else f"{r.failures} failing row(s)", "; ".join(r.details)[:300])
+        for r in [*failed, *warned]
+    )
+    return Step(
+        status="failed" if failed else "passed",
+        summary=f"{len(unit)} unit test(s), {len(data)} data test(s): "
+        + (f"{len(failed)} failed" if failed else "all passed")
+        + (f", {len(warned)} warning(s)" if warned else ""),
+        findings=findings,
+        tables=(Table("Tests that did not pass", ("test", "kind", "result", "details"), rows),),
+        cases=tuple(_test_case(run, r) for r in results),
+        data={"tests": [_test_dict(r) for r in results]},
+    )
+
+
+def _test_finding(run: _Run, result: TestResult) -> Finding:
+    return Finding(
+        f"{result.name} ({result.kind}): {result.failures} failing row(s). {' '.join(result.details[:2])}",
+        run.repo_path(result.path),
+        result.line,
+        severity="error" if result.blocking else "warning",
+        title="test failed" if result.blocking else "test warning",
+    )
+
+
+def _test_case(run: _Run, result: TestResult) -> Case:
+    failure = (
+        None if not result.blocking else "\n".join([f"{result.failures} failing row(s)", *result.details])
+    )
+    return Case(result.name, result.seconds, failure=failure, path=run.repo_path(result.path))
+
+
+def _test_dict(result: TestResult) -> dict[str, Any]:
+    from tidegate.cli.render import test_result_dict
+
+    return test_result_dict(result)
+
+
+def impact_step(run: _Run) -> Step:
+    """Column-level lineage from each changed column to models and dashboards, and every
+    dashboard query the change reaches run against the pull request's environment."""
+    from tidegate.ci.impact import run_dashboards
+    from tidegate.ci.lineage import compare
+
+    if run.plan is None:
+        return _skipped("the plan did not finish")
+    context, base = run.context, run.plan.base_environment
+    changed = [c.model for c in run.plan.changes if c.change in ("added", "directly_modified", "removed")]
+    if not changed:
+        return _skipped("no model changed")
+    lineage = compare(context, base=base, head=run.environment) if base else None
+    if not context.config.ci.dashboards:
+        impact = None
+    else:
+        impact = run_dashboards(context, run.environment, changed, lineage=lineage, base=base)
+    failures = impact.failures if impact else ()
+    findings = tuple(
+        Finding(
+            f"dashboard {q.dashboard}, query {q.query} fails in {run.environment}"
+            + (f": column {q.missing_column} is gone" if q.missing_column else "")
+            + f" ({q.error})",
+            run.repo_path(q.path),
+            q.line,
+            title="dashboard broken",
+        )
+        for q in failures
+    )
+    columns = lineage.changes if lineage else ()
+    column_rows = tuple(
+        (
+            f"{c.model}.{c.column}",
+            c.change + (f" (was {c.previous})" if c.previous else ""),
+            ", ".join(f"{r.model}.{r.column}" for r in c.downstream[:8])
+            + (" …" if len(c.downstream) > 8 else ""),
+            ", ".join(f"{q.dashboard}/{q.query}" for q in c.queries),
+        )
+        for c in columns
+    )
+    query_rows = tuple(
+        (
+            q.dashboard,
+            q.query,
+            "passed" if q.passed else "FAILED",
+            q.missing_column or "",
+            f"{q.seconds:.2f} s",
+            "" if q.passed else (q.error or "")[:200],
+        )
+        for q in (impact.runs if impact else ())
+    )
+    dashboards = impact.dashboards if impact else (lineage.dashboards if lineage else ())
+    summary = f"{len(columns)} changed column(s), {len(dashboards)} dashboard(s) reached" + (
+        f", {len(failures)} dashboard quer(ies) broken" if failures else ""
+    )
+    return Step(
+        status="failed" if failures else "passed",
+        summary=summary,
+        findings=findings,
+        tables=(
+            Table(
+                "Changed columns and what reads them",
+                ("column", "change", "downstream", "dashboards"),
+                column_rows,
+            ),
+            Table(
+                "Dashboard queries",
+                ("dashboard", "query", "result", "missing column", "time", "error"),
+                query_rows,
+            ),
+        ),
+        cases=tuple(
+            Case(
+                f"{q.dashboard}.{q.query}",
+                q.seconds,
+                failure=None if q.passed else str(q),
+                path=run.repo_path(q.path),
+            )
+            for q in (impact.runs if impact else ())
+        ),
+        data={
+            "dashboards": list(dashboards),
+            "queries": [q.__dict__ for q in (impact.runs if impact else ())],
+            "columns": [
+                {"model": c.model, "column": c.column, "change": c.change, "previous": c.previous}
+                for c in columns
+            ],
+        },
+    )
+
+
+def diff_step(run: _Run) -> Step:
+    """The rows of each changed model against production, counted by the engine."""
+    from tidegate.ci.diff import diff_environments
+
+    if run.plan is None:
+        return _skipped("the plan did not finish")
+    base = run.plan.base_environment
+    mapping = run.plan.mapping
+    changed = [
+        c.model
+        for c in run.plan.changes
+        if c.change == "directly_modified" and c.model in mapping and mapping[c.model].physical
+    ]
+    if base is None or not changed:
+        return _skipped("no changed model exists in production" if changed else "no model changed")
+    config = run.context.config.ci.diff
+    result = diff_environments(run.context, base, run.environment, changed, config)
+    failing = {d.model for d in result.failures(config)}
+    rows = tuple(
+        (
+            d.model,
+            ", ".join(d.key) or "(whole rows)",
+            f"{d.rows_before} → {d.rows_after}",
+            str(d.added),
+            str(d.removed),
+            "" if d.changed is None else str(d.changed),
+            f"{d.percent:.1f} %",
+            ", ".join(f"{c.column} ({c.changed})" for c in d.columns if c.changed)
+            + "".join(f" +{name}" for name in d.columns_added)
+            + "".join(f" -{name}" for name in d.columns_removed),
+        )
+        for d in result.models
+    )
+    samples = tuple(_samples(d) for d in result.models if not d.same)
+    return Step(
+        status="failed" if failing else "passed",
+        summary=f"{len(result.models)} model(s) compared with {base}: "
+        + (
+            f"{len(failing)} above the {config.fail_above} % threshold"
+            if failing
+            else f"{sum(not d.same for d in result.models)} differ"
+        ),
+        tables=(
+            Table(
+                f"Rows against {base}",
+                ("model", "key", "rows", "added", "removed", "changed", "differing", "changed columns"),
+                rows,
+            ),
+            *(table for group in samples for table in group),
+        ),
+        cases=tuple(
+            Case(
+                d.model,
+                d.seconds,
+                failure=f"{d.percent:.1f} % of rows differ (threshold {config.fail_above} %)"
+                if d.model in failing
+                else None,
+            )
+            for d in result.models
+        ),
+        data=result.to_dict(),
+    )
+
+
+def _samples(diff: Any) -> tuple[Table, ...]:
+    tables = []
+    for kind, sample in (
+        ("added", diff.samples_added),
+        ("removed", diff.samples_removed),
+        ("changed", diff.samples_changed),
+    ):
+        if sample is not None and sample.rows:
+            rows = tuple(tuple("" if v is None else str(v) for v in row) for row in sample.rows)
+            tables.append(Table(f"{diff.model}: rows {kind} (sample)", tuple(sample.columns), rows))
+    return tuple(tables)
+
+
+_STEPS: list[tuple[str, str, Callable[[_Run], Step]]] = [
+    ("lint", "Lint", lint_step),
+    ("dags", "DAG checks", dags_step),
+    ("plan", "Plan and build", plan_step),
+    ("tests", "Tests", tests_step),
+    ("impact", "Impact on models and dashboards", impact_step),
+    ("diff", "Data diff", diff_step),
+]

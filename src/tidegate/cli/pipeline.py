@@ -1,0 +1,188 @@
+"""`tidegate ci` and `tidegate deploy`: the commands a CI system runs on pull requests and merges."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.text import Text
+
+from tidegate.ci.pipeline import StepProgress
+from tidegate.cli import Output, cli, command, context, parse_vars
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from tidegate.ci.report import Step
+    from tidegate.context import Context
+
+
+@command(cli)
+@click.option("--base", help="The pull request's base (default: from the CI's variables).")
+@click.option("--head", help="The pull request's head (default: from the CI's variables, else HEAD).")
+@click.option(
+    "--pr", "pull_request", type=click.IntRange(min=1), help="Pull-request number (default: the CI's)."
+)
+@click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    metavar="FORMAT[=PATH]",
+    help="md (the pull-request comment; default, on stdout), json, junit=PATH, github (annotations "
+    "and the job summary). Repeatable.",
+)
+@click.option("--close", is_flag=True, help="Tear down the pull request's environment (when it is closed).")
+@click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds.")
+@click.option("--vars", "variables", help="Project variables as YAML, e.g. '{limit: 10}'.")
+def ci(
+    base: str | None,
+    head: str | None,
+    pull_request: int | None,
+    reports: tuple[str, ...],
+    close: bool,
+    threads: int | None,
+    variables: str | None,
+    project_dir: Path,
+    output: Output,
+) -> int:
+    """Check a pull request: lint, DAG checks, build its environment on top of production,
+    tests, impact on models and dashboards, and a data diff against production.
+
+    \b
+    Exit codes: 0 every check passed, 1 a check failed, 2 bad input.
+    Examples:
+      tidegate ci --base origin/main --head HEAD --pr 12 --report md=report.md --report junit=junit.xml
+      tidegate ci --close --pr 12
+    """
+    from tidegate.ci.git import ci_refs, pull_request_number
+    from tidegate.ci.pipeline import CiRequest, Pipeline
+    from tidegate.ci.report import parse_targets, to_json, write
+
+    number = pull_request_number(pull_request)
+    if close:
+        return _close(project_dir, output, number)
+    targets = parse_targets(reports or ["md"])
+    default_base, default_head = ci_refs()
+    if not (base or default_base):
+        from tidegate.errors import ConfigError
+
+        raise ConfigError("no base to compare with: pass --base REF (e.g. origin/main)")
+    request = CiRequest(
+        project_dir=project_dir.resolve(),
+        base=base or default_base or "",
+        head=head or default_head or "HEAD",
+        pull_request=number,
+        threads=threads,
+        variables=parse_vars(variables),
+    )
+    report = Pipeline(request, StepLines(output.err)).run(_opener(output, request.variables, threads))
+    if output.as_json:
+        targets = [(kind, path) for kind, path in targets if path is not None or kind == "github"]
+    write(report, targets, sys.stdout)
+    if output.as_json:
+        sys.stdout.write(to_json(report))
+    verdict = ("passed", "green") if report.passed else ("failed", "red")
+    output.err.print(Text.assemble("CI ", verdict, f" in {report.seconds:.1f} s"))
+    return report.exit_code
+
+
+def _close(project_dir: Path, output: Output, number: int | None) -> int:
+    from tidegate.errors import ConfigError, StateError
+
+    if number is None:
+        raise ConfigError("--close needs the pull request: --pr N")
+    with context(project_dir, output) as ctx:
+        environment = ctx.config.pull_requests.environment.format(number=number)
+        try:
+            ctx.drop_environment(environment)
+            closed = True
+        except StateError:
+            closed = False
+    text = f"Closed {environment}" if closed else f"{environment} does not exist: nothing to close"
+    output.human.print(text)
+    if output.as_json:
+        output.json({"environment": environment, "closed": closed})
+    return 0
+
+
+class StepLines(StepProgress):
+    """One line per step, so a CI log shows where the time went."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def started(self, title: str) -> None:
+        self.console.print(Text.assemble(("▶ ", "bold"), (title, "bold")))
+
+    def finished(self, step: Step) -> None:
+        marks = {"passed": ("✓", "green"), "failed": ("✗", "red"), "skipped": ("-", "dim")}
+        self.console.print(
+            Text.assemble(
+                "  ", marks[step.status], f" {step.title}: {step.summary} ", (f"{step.seconds:.2f}s", "dim")
+            ),
+            highlight=False,
+        )
+
+
+def _opener(output: Output, variables: dict[str, Any], threads: int | None) -> Any:
+    @contextmanager
+    def open_context(files: Path, workspace: Path) -> Iterator[Context]:
+        with context(files, output, variables=variables, threads=threads, workspace=workspace) as ctx:
+            yield ctx
+
+    return open_context
+
+
+@command(cli)
+@click.option("--branch", help="Deploy the environment this branch maps to (`branches:` in tidegate.yml).")
+@click.option("--env", "environment", help="Deploy this environment (with --ref; default HEAD).")
+@click.option("--ref", help="The commit to deploy (default: the branch's head, or HEAD).")
+@click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds.")
+def deploy(
+    branch: str | None,
+    environment: str | None,
+    ref: str | None,
+    threads: int | None,
+    project_dir: Path,
+    output: Output,
+) -> int:
+    """Bring an environment to a commit after a merge, reusing every snapshot already built and
+    tested for the same fingerprints; only what is missing is built. Gates in tidegate.yml
+    (`deploy: {gates: {prod: [staging]}}`) refuse what did not pass the required environments.
+
+    \b
+    Examples:
+      tidegate deploy --branch main
+      tidegate deploy --env prod --ref v1.4.0
+    """
+    from tidegate.ci.deploy import DeployRequest, deploy, deployment_record
+    from tidegate.ci.git import deploy_branch
+    from tidegate.cli.render import render_apply, render_plan
+
+    request = DeployRequest(
+        project_dir=project_dir.resolve(),
+        branch=branch or (None if environment else deploy_branch()),
+        environment=environment,
+        ref=ref,
+    )
+    deployment = deploy(
+        request, _opener(output, {}, threads), on_plan=lambda plan: render_plan(output.human, plan)
+    )
+    if deployment.result is not None:
+        render_apply(output.human, deployment.result, deployment.plan)
+    output.human.print(
+        Text.assemble(
+            ("Deployed ", "green"),
+            deployment.commit[:10],
+            " to ",
+            (deployment.environment, "bold magenta"),
+            f": {len(deployment.built)} snapshot(s) built, {deployment.seconds:.1f} s",
+        )
+    )
+    if output.as_json:
+        output.json(deployment_record(deployment))
+    return 0

@@ -1,0 +1,73 @@
+"""Git repositories holding a project, for the CI and deployment tests: a main branch with
+production built from it, and helpers to make pull-request branches."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.conftest import CONFIG, LAYERED, write_files
+
+PIPELINE_CONFIG = (
+    CONFIG.replace("promotion: [dev, prod]", "promotion: [dev, staging, prod]").replace(
+        "  dev: {",
+        "  staging: {engine: duckdb, path: warehouse.duckdb, threads: 2, lock_timeout: 5s}\n  dev: {",
+    )
+    + "branches: {main: staging, production: prod}\n"
+    + "deploy: {gates: {prod: [staging]}}\n"
+)
+
+DASHBOARD = {
+    "dashboards/sales.yml": """
+        dashboards:
+          - name: sales
+            description: Sales by customer
+            queries:
+              - name: top_customers
+                sql: select customer_id, total from {{ ref('customer_totals') }} order by total desc
+              - name: order_volume
+                sql: select n from {{ ref('order_count') }}
+    """,
+    ".gitignore": ".tidegate/\n*.duckdb\n*.duckdb.wal\n",
+}
+
+
+def git(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            "GIT_AUTHOR_NAME": "Ada",
+            "GIT_AUTHOR_EMAIL": "ada@example.com",
+            "GIT_COMMITTER_NAME": "Ada",
+            "GIT_COMMITTER_EMAIL": "ada@example.com",
+            "HOME": str(root),
+            "PATH": "/usr/bin:/bin:/usr/local/bin",
+        },
+    )
+    return done.stdout.strip()
+
+
+def make_repository(root: Path) -> Path:
+    """The layered project with a dashboard, committed on `main`."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_files(root, {"tidegate.yml": PIPELINE_CONFIG, **LAYERED, **DASHBOARD})
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "the project")
+    return root
+
+
+def commit(root: Path, message: str) -> str:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+def change(root: Path, name: str, old: str, new: str) -> None:
+    path = root / name
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {name}"
+    path.write_text(text.replace(old, new))

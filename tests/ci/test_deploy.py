@@ -1,0 +1,106 @@
+"""`tidegate deploy`: merged commits reach their environments, building only what is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.ci.repos import change, commit, git, make_repository
+from tests.cli.conftest import Ran, invoke
+
+
+def deploy(root: Path, *args: str) -> Ran:
+    return invoke(root, "deploy", *args, "--json")
+
+
+@pytest.fixture
+def deployed(tmp_path: Path) -> Path:
+    """main deployed to staging, then production (the same commit) to prod."""
+    root = make_repository(tmp_path / "repo")
+    assert deploy(root, "--branch", "main").code == 0
+    git(root, "branch", "production")
+    ran = deploy(root, "--branch", "production")
+    assert ran.code == 0, ran.all
+    return root
+
+
+def test_a_branch_deploys_its_environment_at_its_head(tmp_path: Path) -> None:
+    root = make_repository(tmp_path / "repo")
+    head = git(root, "rev-parse", "HEAD")
+
+    ran = deploy(root, "--branch", "main")
+
+    assert ran.code == 0, ran.all
+    record = ran.json()
+    assert (record["environment"], record["commit"], record["version"]) == ("staging", head, 1)
+    assert "customer_totals" in record["built"]
+    history = invoke(root, "history", "staging", "--json").json()
+    assert history[-1]["git_commit"] == head
+
+
+def test_promoting_the_same_commit_builds_nothing(deployed: Path) -> None:
+    prod = invoke(deployed, "history", "prod", "--json").json()
+
+    assert len(prod) == 1
+    assert invoke(deployed, "query", "prod", "select n from order_count", "--json").json()["rows"] == [[4]]
+
+
+def test_a_merged_pull_request_builds_nothing_new_on_its_way_to_prod(deployed: Path) -> None:
+    git(deployed, "checkout", "-q", "-b", "feature")
+    change(deployed, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    commit(deployed, "one more order")
+    ci = invoke(deployed, "ci", "--base", "main", "--pr", "3", "--json")
+    assert ci.code == 0, ci.all
+    built_in_ci = next(s for s in ci.json()["steps"] if s["name"] == "plan")["data"]["built"]
+    assert built_in_ci
+
+    git(deployed, "checkout", "-q", "main")
+    git(deployed, "merge", "-q", "--no-ff", "feature", "-m", "Merge pull request #3")
+    to_staging = deploy(deployed, "--branch", "main")
+    git(deployed, "checkout", "-q", "production")
+    git(deployed, "merge", "-q", "--no-ff", "main", "-m", "release")
+    to_prod = deploy(deployed, "--branch", "production")
+
+    assert to_staging.code == 0 and to_prod.code == 0, to_staging.all + to_prod.all
+    assert to_staging.json()["built"] == [] and to_prod.json()["built"] == []
+    assert invoke(deployed, "query", "prod", "select n from order_count", "--json").json()["rows"] == [[5]]
+
+
+def test_prod_refuses_what_staging_never_ran(deployed: Path) -> None:
+    git(deployed, "checkout", "-q", "production")
+    change(deployed, "models/order_count.sql", "count(*) as n", "count(*) + 0 as n")
+    commit(deployed, "hotfix straight to production")
+
+    ran = deploy(deployed, "--branch", "production")
+
+    assert ran.code == 1, ran.all
+    assert "order_count" in ran.stderr and "staging" in ran.stderr
+    assert len(invoke(deployed, "history", "prod", "--json").json()) == 1
+
+
+def test_a_deployment_can_be_rolled_back(deployed: Path) -> None:
+    change(deployed, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    commit(deployed, "one more order")
+    assert deploy(deployed, "--branch", "main").code == 0
+
+    assert invoke(deployed, "rollback", "staging").code == 0
+
+    rows = invoke(deployed, "query", "staging", "select n from order_count", "--json").json()["rows"]
+    assert rows == [[4]]
+
+
+def test_an_unmapped_branch_is_bad_input(deployed: Path) -> None:
+    ran = deploy(deployed, "--branch", "nightly")
+
+    assert ran.code == 2
+    assert "nightly" in ran.stderr and "branches" in ran.stderr
+
+
+def test_env_and_ref_deploy_a_tag(deployed: Path) -> None:
+    git(deployed, "tag", "v1")
+
+    ran = deploy(deployed, "--env", "dev", "--ref", "v1")
+
+    assert ran.code == 0, ran.all
+    assert ran.json()["built"] == []

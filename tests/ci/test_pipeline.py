@@ -1,0 +1,141 @@
+"""`tidegate ci` on real git repositories: what a pull request builds, checks and reports."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.ci.repos import change, commit, git, make_repository
+from tests.cli.conftest import Ran, invoke
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """main with production built from it, and a branch `feature` checked out."""
+    root = make_repository(tmp_path / "repo")
+    ran = invoke(root, "plan", "prod", "--auto-apply")
+    assert ran.code == 0, ran.all
+    git(root, "checkout", "-q", "-b", "feature")
+    return root
+
+
+def ci(root: Path, *args: str) -> Ran:
+    return invoke(root, "ci", "--base", "main", "--head", "HEAD", "--pr", "7", *args)
+
+
+def test_a_non_breaking_change_builds_one_table_and_passes(repo: Path) -> None:
+    change(
+        repo, "models/customer_totals.sql", "count(*) as orders", "count(*) as orders, max(amount) as biggest"
+    )
+    commit(repo, "add a column")
+
+    ran = ci(repo, "--json")
+
+    assert ran.code == 0, ran.all
+    report = ran.json()
+    assert report["passed"] is True
+    plan = next(step for step in report["steps"] if step["name"] == "plan")
+    assert plan["data"]["built"] == ["customer_totals"]
+    assert report["environment"] == "pr_7"
+    assert "models/customer_totals.sql" in report["changed_files"]
+
+
+def test_the_pull_request_environment_holds_the_change_and_prod_does_not(repo: Path) -> None:
+    change(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    commit(repo, "one more order")
+
+    assert ci(repo).code == 0
+
+    pr = invoke(repo, "query", "pr_7", "select n from order_count", "--json").json()
+    prod = invoke(repo, "query", "prod", "select n from order_count", "--json").json()
+    assert (pr["rows"], prod["rows"]) == ([[5]], [[4]])
+
+
+def test_a_column_rename_that_breaks_a_dashboard_fails_and_names_it(repo: Path, tmp_path: Path) -> None:
+    change(repo, "models/customer_totals.sql", "sum(amount) as total", "sum(amount) as total_amount")
+    change(
+        repo,
+        "models/big_customers.sql",
+        "select customer_id, total from",
+        "select customer_id, total_amount from",
+    )
+    change(repo, "models/big_customers.sql", "where total > 8", "where total_amount > 8")
+    commit(repo, "rename total")
+
+    ran = ci(repo, "--report", f"md={tmp_path / 'r.md'}", "--report", f"junit={tmp_path / 'j.xml'}")
+
+    assert ran.code == 1, ran.all
+    markdown = (tmp_path / "r.md").read_text()
+    assert "sales" in markdown and "top_customers" in markdown and "total" in markdown
+    suites = ET.parse(tmp_path / "j.xml").getroot()
+    failures = [case.get("name") for case in suites.iter("testcase") if case.find("failure") is not None]
+    assert any("top_customers" in (name or "") for name in failures), failures
+
+
+def test_a_failing_data_test_fails_ci_with_an_annotation_on_the_file(repo: Path) -> None:
+    change(repo, "models/customer_totals.sql", "group by customer_id", "group by customer_id, amount")
+    commit(repo, "break uniqueness")
+
+    ran = ci(repo, "--report", "github")
+
+    assert ran.code == 1, ran.all
+    assert "::error file=models/schema.yml" in ran.stdout
+
+
+def test_bad_sql_in_the_pull_request_is_reported_with_its_file(repo: Path) -> None:
+    change(repo, "models/order_count.sql", "select count(*)", "select count(*) frm")
+    commit(repo, "typo")
+
+    ran = ci(repo, "--json")
+
+    assert ran.code in (1, 2), ran.all
+    report = ran.json()
+    assert report["passed"] is False
+    findings = [f for step in report["steps"] for f in step["findings"]]
+    assert any(f["path"] == "models/order_count.sql" for f in findings), findings
+
+
+def test_head_can_be_another_commit_and_the_working_tree_is_left_alone(repo: Path) -> None:
+    change(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    head = commit(repo, "one more order")
+    git(repo, "checkout", "-q", "main")
+    (repo / "scratch.txt").write_text("mine")
+
+    ran = invoke(repo, "ci", "--base", "main", "--head", head, "--pr", "8", "--json")
+
+    assert ran.code == 0, ran.all
+    assert (repo / "scratch.txt").read_text() == "mine"
+    assert git(repo, "status", "--porcelain") == "?? scratch.txt"
+    rows = invoke(repo, "query", "pr_8", "select n from order_count", "--json").json()["rows"]
+    assert rows == [[5]]
+
+
+def test_close_tears_the_environment_down(repo: Path) -> None:
+    change(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    commit(repo, "one more order")
+    assert ci(repo).code == 0
+
+    closed = invoke(repo, "ci", "--close", "--pr", "7", "--json")
+
+    assert closed.code == 0 and closed.json()["closed"] is True
+    assert "pr_7" not in [e["environment"] for e in invoke(repo, "envs", "--json").json()]
+
+
+def test_an_unknown_base_is_bad_input(repo: Path) -> None:
+    ran = invoke(repo, "ci", "--base", "nope", "--pr", "7")
+
+    assert ran.code == 2
+    assert "nope" in ran.stderr
+
+
+def test_the_report_is_json_with_every_step(repo: Path) -> None:
+    change(repo, "models/order_count.sql", "count(*) as n", "count(*) as n, 1 as one")
+    commit(repo, "add a constant")
+
+    report = json.loads(ci(repo, "--json").stdout)
+
+    assert [s["name"] for s in report["steps"]][:4] == ["lint", "dags", "plan", "tests"]
+    assert all(isinstance(s["seconds"], float) for s in report["steps"])

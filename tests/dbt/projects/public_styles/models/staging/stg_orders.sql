@@ -1,0 +1,21 @@
+select
+    id,
+    customer,
+    {{ dbt.date_trunc('month', 'ordered_at') }} as order_month,
+    {{ dbt.dateadd('day', 7, 'ordered_at') }} as due_at,
+    {{ dbt.dateadd('quarter', 1, 'ordered_at') }} as next_quarter,
+    {{ dbt.datediff('ordered_at', "cast('2024-06-30' as timestamp)", 'day') }} as days_to_end,
+    {{ dbt.datediff('ordered_at', "cast('2024-06-30' as timestamp)", 'week') }} as weeks_to_end,
+    {{ dbt.datediff('ordered_at', "cast('2024-06-30' as timestamp)", 'month') }} as months_to_end,
+    {{ dbt.last_day('ordered_at', 'month') }} as month_end,
+    {{ dbt.last_day('ordered_at', 'quarter') }} as quarter_end,
+    {{ dbt.split_part('code', "'-'", 2) }} as code_number,
+    {{ dbt.safe_cast('amount', dbt.type_numeric()) }} as amount,
+    {{ dbt.cast_bool_to_text('amount > 10') }} as is_big,
+    {{ dbt.length('code') }} as code_length,
+    {{ dbt.right('code', 2) }} as code_tail,
+    {{ dbt.position("'-'", 'code') }} as dash_at,
+    {{ dbt.replace('code', "'-'", "'_'") }} as code_key,
+    cast({{ dbt.hash('id') }} as {{ dbt.type_string() }}) as id_hash,
+    {{ parity_dates.label('customer') }} as customer_label
+from {{ source('raw', 'orders') }}
