@@ -16,7 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +95,7 @@ class Pipeline:
         with (
             project_files(repo, head) as files,
             context_factory(files, request.project_dir) as context,
-            ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool,
+            ProcessPoolExecutor(max_workers=1, mp_context=_process_context()) as pool,
         ):
             pattern = context.config.pull_requests.environment
             run = _Run(
@@ -134,6 +135,12 @@ class Pipeline:
         step = replace(step, name=name, title=title, seconds=step.seconds or time.perf_counter() - started)
         self.progress.finished(step)
         return step
+
+
+def _process_context() -> BaseContext:
+    """Fork where it exists: the linting process then starts with tidegate already imported.
+    Nothing is connected yet when it forks (the context opens its warehouses lazily)."""
+    return get_context("fork" if "fork" in get_all_start_methods() else "spawn")
 
 
 def _lint(root: Path, paths: list[str]) -> LintResult:
