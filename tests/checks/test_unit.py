@@ -200,3 +200,28 @@ def test_dates_compare_with_their_text() -> None:
     )
     engine = _Engine(["d", "ts"], [(dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, 3, 4, 5))])
     assert run_unit_test(engine, test) == []  # type: ignore[arg-type]
+
+
+def test_given_rows_may_leave_out_columns_of_a_built_upstream(make_project, open_context) -> None:
+    """As in dbt: the columns a test does not give are NULLs of the upstream's types."""
+    tests = """
+        unit_tests:
+          - name: unnamed_customers
+            model: labels
+            given:
+              - input: ref('customers')
+                rows:
+                  - {id: 7}
+            expect:
+              rows:
+                - {id: 7, label: unknown}
+    """
+    models = {name: text for name, text in MODELS.items() if name != "models/paid.sql"}  # no source data
+    labels = "select id, coalesce(name, 'unknown') as label from {{ ref('customers') }}"
+    root = make_project({**models, "models/labels.sql": labels, "models/unit.yml": tests})
+    context = open_context(root)
+    context.plan_and_apply("prod", skip_unit_tests=True)
+
+    results = [r for r in context.test("prod") if r.kind == "unit"]
+
+    assert [(r.name, r.details) for r in results] == [("unnamed_customers", [])]

@@ -70,8 +70,14 @@ def compile_unit_test(
 
 
 def _values(rows: tuple[dict[str, Any], ...], types: dict[str, str], quote: Any) -> str:
-    """A query returning `rows`, with columns cast to the upstream's types when known."""
-    columns = list(dict.fromkeys(column for row in rows for column in row))
+    """A query returning `rows`, with columns cast to the upstream's types when known. As in
+    dbt, given rows name only the columns a test is about: the upstream's other columns are
+    NULLs of their types, so the model's query still finds every column it reads."""
+    given = {column.lower(): column for row in rows for column in row}
+    columns = [given.pop(c.lower(), c) for c in types] + list(given.values())
+    types = {
+        column: kind for column in columns for name, kind in types.items() if name.lower() == column.lower()
+    }
     if not rows:
         if not types:
             return "SELECT NULL AS __empty WHERE FALSE"
