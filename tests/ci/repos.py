@@ -64,10 +64,3 @@ def commit(root: Path, message: str) -> str:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", message)
     return git(root, "rev-parse", "HEAD")
-
-
-def change(root: Path, name: str, old: str, new: str) -> None:
-    path = root / name
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {name}"
-    path.write_text(text.replace(old, new))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.repos import change, commit, git, make_repository
-from tests.cli.conftest import Ran, invoke
+from tests.ci.repos import commit, git, make_repository
+from tests.cli.conftest import Ran, edit, invoke
 
 
 def deploy(root: Path, *args: str) -> Ran:
@@ -48,7 +48,7 @@ def test_promoting_the_same_commit_builds_nothing(deployed: Path) -> None:
 
 def test_a_merged_pull_request_builds_nothing_new_on_its_way_to_prod(deployed: Path) -> None:
     git(deployed, "checkout", "-q", "-b", "feature")
-    change(deployed, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    edit(deployed, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
     commit(deployed, "one more order")
     ci = invoke(deployed, "ci", "--base", "main", "--pr", "3", "--json")
     assert ci.code == 0, ci.all
@@ -69,7 +69,7 @@ def test_a_merged_pull_request_builds_nothing_new_on_its_way_to_prod(deployed: P
 
 def test_prod_refuses_what_staging_never_ran(deployed: Path) -> None:
     git(deployed, "checkout", "-q", "production")
-    change(deployed, "models/order_count.sql", "count(*) as n", "count(*) + 0 as n")
+    edit(deployed, "models/order_count.sql", "count(*) as n", "count(*) + 0 as n")
     commit(deployed, "hotfix straight to production")
 
     ran = deploy(deployed, "--branch", "production")
@@ -80,7 +80,7 @@ def test_prod_refuses_what_staging_never_ran(deployed: Path) -> None:
 
 
 def test_a_deployment_can_be_rolled_back(deployed: Path) -> None:
-    change(deployed, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    edit(deployed, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
     commit(deployed, "one more order")
     assert deploy(deployed, "--branch", "main").code == 0
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.repos import change, commit, git, make_repository
-from tests.cli.conftest import Ran, invoke
+from tests.ci.repos import commit, git, make_repository
+from tests.cli.conftest import Ran, edit, invoke
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def ci(root: Path, *args: str) -> Ran:
 
 
 def test_a_non_breaking_change_builds_one_table_and_passes(repo: Path) -> None:
-    change(
+    edit(
         repo, "models/customer_totals.sql", "count(*) as orders", "count(*) as orders, max(amount) as biggest"
     )
     commit(repo, "add a column")
@@ -44,7 +44,7 @@ def test_a_non_breaking_change_builds_one_table_and_passes(repo: Path) -> None:
 
 
 def test_the_pull_request_environment_holds_the_change_and_prod_does_not(repo: Path) -> None:
-    change(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    edit(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
     commit(repo, "one more order")
 
     assert ci(repo).code == 0
@@ -55,14 +55,14 @@ def test_the_pull_request_environment_holds_the_change_and_prod_does_not(repo: P
 
 
 def test_a_column_rename_that_breaks_a_dashboard_fails_and_names_it(repo: Path, tmp_path: Path) -> None:
-    change(repo, "models/customer_totals.sql", "sum(amount) as total", "sum(amount) as total_amount")
-    change(
+    edit(repo, "models/customer_totals.sql", "sum(amount) as total", "sum(amount) as total_amount")
+    edit(
         repo,
         "models/big_customers.sql",
         "select customer_id, total from",
         "select customer_id, total_amount from",
     )
-    change(repo, "models/big_customers.sql", "where total > 8", "where total_amount > 8")
+    edit(repo, "models/big_customers.sql", "where total > 8", "where total_amount > 8")
     commit(repo, "rename total")
 
     ran = ci(repo, "--report", f"md={tmp_path / 'r.md'}", "--report", f"junit={tmp_path / 'j.xml'}")
@@ -76,7 +76,7 @@ def test_a_column_rename_that_breaks_a_dashboard_fails_and_names_it(repo: Path, 
 
 
 def test_a_failing_data_test_fails_ci_with_an_annotation_on_the_file(repo: Path) -> None:
-    change(repo, "models/customer_totals.sql", "group by customer_id", "group by customer_id, amount")
+    edit(repo, "models/customer_totals.sql", "group by customer_id", "group by customer_id, amount")
     commit(repo, "break uniqueness")
 
     ran = ci(repo, "--report", "github")
@@ -86,7 +86,7 @@ def test_a_failing_data_test_fails_ci_with_an_annotation_on_the_file(repo: Path)
 
 
 def test_bad_sql_in_the_pull_request_is_reported_with_its_file(repo: Path) -> None:
-    change(repo, "models/order_count.sql", "select count(*)", "select count(*) frm")
+    edit(repo, "models/order_count.sql", "select count(*)", "select count(*) frm")
     commit(repo, "typo")
 
     ran = ci(repo, "--json")
@@ -99,7 +99,7 @@ def test_bad_sql_in_the_pull_request_is_reported_with_its_file(repo: Path) -> No
 
 
 def test_head_can_be_another_commit_and_the_working_tree_is_left_alone(repo: Path) -> None:
-    change(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    edit(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
     head = commit(repo, "one more order")
     git(repo, "checkout", "-q", "main")
     (repo / "scratch.txt").write_text("mine")
@@ -114,7 +114,7 @@ def test_head_can_be_another_commit_and_the_working_tree_is_left_alone(repo: Pat
 
 
 def test_close_tears_the_environment_down(repo: Path) -> None:
-    change(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    edit(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
     commit(repo, "one more order")
     assert ci(repo).code == 0
 
@@ -132,7 +132,7 @@ def test_an_unknown_base_is_bad_input(repo: Path) -> None:
 
 
 def test_the_report_is_json_with_every_step(repo: Path) -> None:
-    change(repo, "models/order_count.sql", "count(*) as n", "count(*) as n, 1 as one")
+    edit(repo, "models/order_count.sql", "count(*) as n", "count(*) as n, 1 as one")
     commit(repo, "add a constant")
 
     report = json.loads(ci(repo, "--json").stdout)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.ci.repos import change, commit, git, make_repository
-from tests.cli.conftest import invoke
+from tests.ci.repos import commit, git, make_repository
+from tests.cli.conftest import edit, invoke
 
 
 def test_a_plan_of_a_clean_checkout_records_its_commit(tmp_path: Path) -> None:
@@ -18,7 +18,7 @@ def test_a_plan_of_a_clean_checkout_records_its_commit(tmp_path: Path) -> None:
 
 def test_a_plan_of_uncommitted_changes_records_no_commit(tmp_path: Path) -> None:
     root = make_repository(tmp_path / "repo")
-    change(root, "models/order_count.sql", "count(*) as n", "count(*) + 0 as n")
+    edit(root, "models/order_count.sql", "count(*) as n", "count(*) + 0 as n")
 
     ran = invoke(root, "plan", "prod", "--auto-apply", "--json")
 
@@ -28,9 +28,9 @@ def test_a_plan_of_uncommitted_changes_records_no_commit(tmp_path: Path) -> None
 def test_plan_ref_builds_another_commit_and_leaves_the_working_tree(tmp_path: Path) -> None:
     root = make_repository(tmp_path / "repo")
     first = git(root, "rev-parse", "HEAD")
-    change(root, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    edit(root, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
     commit(root, "one more order")
-    change(root, "models/order_count.sql", "count(*) as n", "count(*) * 100 as n")  # uncommitted
+    edit(root, "models/order_count.sql", "count(*) as n", "count(*) * 100 as n")  # uncommitted
 
     ran = invoke(root, "plan", "prod", "--ref", first, "--auto-apply", "--json")
 

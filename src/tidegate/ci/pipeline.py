@@ -56,6 +56,8 @@ class _Run:
 
     request: CiRequest
     repo: Repository
+    head: str
+    """The commit being checked."""
     prefix: str
     """The project directory relative to the repository's top level ("" at the top)."""
     changed: list[ChangedFile]
@@ -101,6 +103,7 @@ class Pipeline:
             run = _Run(
                 request,
                 repo,
+                head,
                 f"{repo.prefix}/" if repo.prefix else "",
                 changed,
                 context,
@@ -242,7 +245,7 @@ def plan_step(run: _Run) -> Step:
     plan = context.plan(
         run.environment,
         base=context.config.pull_requests.base,
-        git_commit=run.repo.resolve(run.request.head),
+        git_commit=run.head,
         rebase=True,
     )
     run.plan = plan
