@@ -309,10 +309,9 @@ class Context:
         return self.state(environment_hint).environments()
 
     def history(self, environment: str) -> list[EnvironmentVersion]:
-        environment = self.environment(environment)
-        versions = self.state(environment).history(environment)
+        versions = self.history_or_empty(environment)
         if not versions:
-            raise StateError(f"environment {environment!r} has no history")
+            raise StateError(f"environment {self.environment(environment)!r} has no history")
         return versions
 
     def history_or_empty(self, environment: str) -> list[EnvironmentVersion]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tidegate.errors import CheckFailed, ConfigError
 
 if TYPE_CHECKING:
+    from tidegate.ci.git import Repository
     from tidegate.context import Context
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
@@ -119,10 +120,10 @@ def deploy(
     return deployment
 
 
-def _branch_ref(repo: Any, ref: str) -> str:
+def _branch_ref(repo: Repository, ref: str) -> str:
     """A branch name may exist only as its remote-tracking branch in a CI checkout."""
     if repo.exists(ref) or not repo.exists(f"origin/{ref}"):
-        return str(ref)
+        return ref
     return f"origin/{ref}"
 
 
