@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import write_files
 from tidegate.context import Context
-from tidegate.errors import CheckFailed, LockError
+from tidegate.errors import CheckFailed, InvalidSQL, LockError
 from tidegate.state.views import INTERNAL_PREFIX
 
 PROJECT = {
@@ -249,6 +249,30 @@ def test_incremental_model_merges_new_source_rows(engine_project: Callable[..., 
         assert ctx.run("prod") == ["events"]
         # the run re-reads id 2 (>= the max): a merge on id keeps one row of it, an append two
         assert rows(ctx, "prod", "select id, value from events order by id") == [(1, 10), (2, 20), (3, 30)]
+
+
+def test_an_enforced_contract_is_checked_and_orders_the_table(engine_project: Callable[..., Path]) -> None:
+    contract = """
+        models:
+          - name: totals
+            config: {contract: {enforced: true}}
+            columns:
+              - {name: id, data_type: integer, constraints: [{type: not_null}]}
+              - {name: total, data_type: bigint}
+    """
+    root = engine_project(
+        {
+            "models/totals.sql": "select cast(sum(1) as bigint) as total, 1 as id",
+            "models/totals.yml": contract,
+        }
+    )
+    with Context(root) as ctx:
+        ctx.plan_and_apply("prod")
+        assert ctx.query("prod", "select * from totals").columns == ["id", "total"]
+        assert rows(ctx, "prod", "select id, total from totals") == [(1, 1)]
+    write_files(root, {"models/totals.sql": "select 1 as total, 1 as id"})  # an integer, not a bigint
+    with Context(root) as ctx, pytest.raises(InvalidSQL, match="total: data type mismatch"):
+        ctx.plan_and_apply("prod")
 
 
 def test_run_refreshes_the_table_downstream_in_place(engine_project: Callable[..., Path]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import LAYERED, write_files
 from tests.plan.conftest import built_prod, rebuilt
 from tidegate.context import Context
-from tidegate.errors import CheckFailed, EngineError
+from tidegate.errors import CheckFailed, EngineError, StateError
 from tidegate.state.views import INTERNAL_PREFIX
 
 DUPLICATING = """
@@ -93,6 +93,46 @@ def test_unit_test_failure_blocks_before_building(layered: Path, open_context) -
     assert relations(ctx) == before
     assert plan.mapping["order_count"].physical not in relations(ctx)
     assert ctx.query("prod", "select n from order_count").rows == [(4,)]
+
+
+LABELS_UNIT_TEST = """
+    unit_tests:
+      - name: unknown_status
+        model: labels
+        given:
+          - input: ref('stg_orders')
+            rows: [{order_id: 1}]
+        expect:
+          rows: [{order_id: 1, label: %s}]
+"""
+
+
+@pytest.mark.parametrize("expected", ["none", "paid"])
+def test_unit_test_typed_by_an_upstream_the_plan_builds_runs_after_the_builds(
+    layered: Path, open_context, expected: str
+) -> None:
+    """On a fresh environment the upstream has no table yet when the plan is made: the given
+    rows take its column types after the builds, still before anything is swapped."""
+    write_files(
+        layered,
+        {
+            "models/labels.sql": "select order_id, coalesce(status, 'none') as label from {{ ref('stg_orders') }}",
+            "models/unit.yml": LABELS_UNIT_TEST % expected,
+        },
+    )
+    ctx = open_context(layered)
+    plan = ctx.plan("prod")
+    assert [test.given_later[0].relation for test in plan.unit_tests] == [plan.mapping["stg_orders"].physical]
+    if expected == "none":
+        result = ctx.apply(plan)
+        assert [(r.name, r.failures) for r in result.unit_tests] == [("unknown_status", 0)]
+        assert result.version == 1
+        return
+    with pytest.raises(CheckFailed, match="unknown_status"):
+        ctx.apply(plan)
+    with pytest.raises(StateError, match="does not exist"):
+        ctx.current("prod")
+    assert plan.mapping["labels"].physical in relations(ctx)  # built: a fixed rerun reuses it
 
 
 @pytest.mark.parametrize(

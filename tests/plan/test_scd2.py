@@ -186,22 +186,63 @@ def test_check_all_adds_new_source_columns_and_counts_them_as_a_change(
     assert history == sorted([(1, None, False), (1, "EU", True), (2, None, True), (3, None, True)], key=repr)
 
 
-def test_a_changed_snapshot_is_rebuilt_and_the_plan_says_its_history_starts_over(
+SEEDED = {
+    "seeds/tiers.csv": "id,tier\n1,gold\n2,silver\n",
+    "snapshots/tiers.yml": """
+        snapshots:
+          - name: tier_history
+            relation: ref('tiers')
+            config: {unique_key: id, strategy: check, check_cols: [tier], target_schema: audit}
+    """,
+}
+
+
+def test_a_snapshot_whose_input_changed_merges_into_a_copy_of_its_history(
+    project: Callable[..., Path], open_context: Callable[..., Context]
+) -> None:
+    """As `dbt build` after a seed changed: the snapshot keeps its table's history and merges
+    the new rows; the previous table stays as it was, for rollback."""
+    root = project(**SEEDED)
+    ctx = open_context(root)
+    load(ctx, FIRST)
+    ctx.plan_and_apply("prod")
+    first = ctx.current("prod").models["tier_history"].physical
+    ctx.close()
+    write_files(root, {"seeds/tiers.csv": "id,tier\n1,platinum\n2,silver\n3,bronze\n"})
+    ctx = open_context(root)
+    plan = ctx.plan("prod")
+    [build] = [b for b in plan.builds if b.model == "tier_history"]
+    assert build.history_from == first
+    [note] = [n for n in plan.notes if "tier_history" in n]
+    assert "history included" in note
+
+    ctx.apply(plan)
+
+    history = rows(ctx, "select id, tier, dbt_valid_to is null from audit.tier_history")
+    assert history == sorted(
+        [(1, "gold", False), (1, "platinum", True), (2, "silver", True), (3, "bronze", True)], key=repr
+    )
+    assert rows(ctx, f"select id, tier from {first}") == [(1, "gold"), (2, "silver")]
+
+
+def test_a_full_refresh_of_a_snapshot_starts_its_history_over_and_the_plan_says_so(
     project: Callable[..., Path], open_context: Callable[..., Context]
 ) -> None:
     root = project()
     ctx = open_context(root)
     load(ctx, FIRST)
     ctx.plan_and_apply("prod")
-    ctx.close()
-    changed = FILES["snapshots/customers.sql"].replace("select id, tier,", "select id, upper(tier) as tier,")
-    write_files(root, {"snapshots/customers.sql": changed})
-    ctx = open_context(root)
-    plan = ctx.plan("prod")
-    assert {b.model for b in plan.builds if b.reused_from is None} == {"customers_ts", "current"}
+    load(ctx, [(1, "silver", "2024-02-01")])
+    ctx.run("prod", ["customers_ts"])
+    assert rows(ctx, "select count(*) from main_history.customers_ts") == [(4,)]
+
+    plan = ctx.plan("prod", full_refresh={"customers_ts"})
     [note] = [n for n in plan.notes if "customers_ts" in n]
-    assert "history" in note and "starts over" in note
+    assert "starts over" in note
     assert not [n for n in plan.notes if "customers_check" in n]
+    ctx.apply(plan)
+
+    assert rows(ctx, "select id, tier from main_history.customers_ts") == [(1, "silver")]
 
 
 def test_dev_run_does_not_change_prods_snapshot_table(

@@ -16,7 +16,7 @@ from typing import Any
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import ConfigError
 from tidegate.plan.compile import compile_sql
-from tidegate.plan.plan import UnitTestRun
+from tidegate.plan.plan import GivenLater, UnitTestRun
 from tidegate.project.model import Model, UnitTest
 
 
@@ -29,8 +29,11 @@ def compile_unit_test(
     column_types: Mapping[str, dict[str, str]],
     source_relations: Mapping[str, str],
     quote: Any,
+    typed_later: Mapping[str, str] | None = None,
 ) -> UnitTestRun:
-    """The model's SQL with its refs and sources replaced by the given rows."""
+    """The model's SQL with its refs and sources replaced by the given rows. Rows for an input
+    in `typed_later` (name: the relation the plan builds for it) are read from a name that the
+    run binds to them once that relation exists and has column types (`run_unit_test`)."""
     path, line = test.location.path, test.location.line
     if not model.sql:
         raise ConfigError(
@@ -47,9 +50,15 @@ def compile_unit_test(
                 f"unit test {test.name!r} gives no rows for source('{name}', '{table}')", path=path, line=line
             )
     inline: dict[str, str] = {}
+    later: list[GivenLater] = []
     for key, item in given.items():
         if item.sql is not None:
             inline[key] = item.sql
+        elif key in (typed_later or {}) and key not in column_types:
+            name = f"__tidegate_given_{len(later) + 1}"
+            rows = [{column: _jsonable(value) for column, value in row.items()} for row in item.rows]
+            later.append(GivenLater(name=name, relation=(typed_later or {})[key], rows=rows))
+            inline[key] = f"SELECT * FROM {name}"
         else:
             inline[key] = _values(item.rows, column_types.get(key, {}), quote)
     sources = {
@@ -66,6 +75,7 @@ def compile_unit_test(
         expected_sql=test.expect_sql,
         path=path,
         line=line,
+        given_later=later,
     )
 
 
@@ -96,6 +106,19 @@ def _values(rows: tuple[dict[str, Any], ...], types: dict[str, str], quote: Any)
             )
         selects.append("SELECT " + ", ".join(values))
     return " UNION ALL ".join(selects)
+
+
+def _bind_given_later(engine: EngineAdapter, test: UnitTestRun) -> str:
+    """The test's query with its late inputs bound: each is the given rows cast to the types
+    of the relation built for it, as a common table expression around the query."""
+    if not test.given_later:
+        return test.sql
+    bound = ", ".join(
+        f"{engine.quote(given.name)} AS ("
+        f"{_values(tuple(given.rows), dict(engine.columns(given.relation)), engine.quote)})"
+        for given in test.given_later
+    )
+    return f"WITH {bound} SELECT * FROM ({test.sql}) AS __tidegate_unit_test"
 
 
 def _literal(value: Any) -> str:
@@ -139,7 +162,7 @@ def _normal(value: Any) -> Any:
 
 def run_unit_test(engine: EngineAdapter, test: UnitTestRun) -> list[str]:
     """Run one unit test; the list of differences is empty when it passes."""
-    actual = engine.fetch(test.sql)
+    actual = engine.fetch(_bind_given_later(engine, test))
     expected_rows = test.expected_rows
     if test.expected_sql is not None:
         expected = engine.fetch(test.expected_sql)

@@ -92,6 +92,16 @@ class EngineAdapter(abc.ABC):
     def columns(self, relation: str) -> list[tuple[str, str]]:
         """(name, type) of each column of a relation; EngineError if it does not exist."""
 
+    def query_columns(self, query: str) -> list[tuple[str, str]]:
+        """(name, type) of each column `query` returns, typed as `columns` types a relation's.
+        By default through a temporary view, dropped again in the caller's transaction."""
+        view = self.quote("__tidegate_query_columns")
+        self.execute(f"CREATE TEMPORARY VIEW {view} AS {query}")
+        try:
+            return self.columns(view)
+        finally:
+            self.execute(f"DROP VIEW IF EXISTS {view}")
+
     def create_table_as(self, relation: str, query: str) -> None:
         self.execute(f"CREATE TABLE {relation} AS {query}")
 

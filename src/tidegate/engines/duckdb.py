@@ -105,6 +105,9 @@ class DuckDBAdapter(EngineAdapter):
     def columns(self, relation: str) -> list[tuple[str, str]]:
         return [(str(row[0]), str(row[1])) for row in self.fetch(f"DESCRIBE {relation}").rows]
 
+    def query_columns(self, query: str) -> list[tuple[str, str]]:
+        return self.columns(f"({query})")
+
     def load_csv(self, relation: str, path: Path, column_types: dict[str, str], delimiter: str = ",") -> None:
         options = f"header = true, auto_detect = true, delim = {_literal(delimiter)}"
         if column_types:

@@ -345,6 +345,10 @@ class SparkAdapter(EngineAdapter):
         schema = self._guard(lambda: self.session.table(relation).schema)
         return [(field.name, field.dataType.simpleString()) for field in schema.fields]
 
+    def query_columns(self, query: str) -> list[tuple[str, str]]:
+        schema = self._guard(lambda: self.session.sql(query).schema)
+        return [(field.name, field.dataType.simpleString()) for field in schema.fields]
+
     def create_table_as(self, relation: str, query: str) -> None:
         self.execute(f"CREATE TABLE {relation} USING {self.table_format} AS {query}")
 

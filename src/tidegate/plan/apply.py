@@ -1,5 +1,8 @@
 """Apply a plan in stages: unit tests, builds, data tests, then one atomic view swap.
 
+Unit tests whose given rows take the column types of an upstream the plan builds run right after
+the builds.
+
 Nothing a user can query changes before the last stage. Snapshots are recorded in the same
 transaction that builds them, so a failed or killed apply leaves the environment as it was and a
 rerun reuses every snapshot already built.
@@ -18,6 +21,8 @@ from tidegate.checks import failures
 from tidegate.checks.unit import run_unit_test
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import CheckFailed, EngineError, PlanError
+from tidegate.plan import scd2
+from tidegate.plan.contract import create_table, enforce
 from tidegate.plan.plan import Build, Plan, TestRun, UnitTestRun
 from tidegate.plan.results import ApplyResult, Progress, TestResult
 from tidegate.state.store import StateStore
@@ -48,10 +53,14 @@ class Applier:
         self._check_not_moved(plan)
         result = ApplyResult(environment=plan.environment)
         self.run_hooks("on-run-start", plan.on_run_start)
-        result.unit_tests = self.run_unit_tests(plan.unit_tests)
+        early = [test for test in plan.unit_tests if not test.given_later]
+        result.unit_tests = self.run_unit_tests(early)
         if gate:
             self._raise_if_blocking(result.unit_tests, "unit test")
         self._build_all(plan, result)
+        result.unit_tests += self.run_unit_tests([test for test in plan.unit_tests if test.given_later])
+        if gate:  # the builds are snapshots nothing reads yet: a rerun reuses them
+            self._raise_if_blocking(result.unit_tests, "unit test")
         building = {build.model for build in plan.builds}
         result.reused += [  # found already built when planned: another environment built them
             change.model
@@ -204,7 +213,14 @@ class Applier:
             engine.drop_table(build.physical)
             engine.write_dataframe(build.physical, run_python_model(engine, build))
         elif build.kind == "view":
+            if build.contract is not None:  # checked; as in dbt, a view keeps its query's order
+                enforce(engine, build.contract, build.sql)
             engine.create_view(build.physical, build.sql)
+        elif build.history_from is not None:  # a dbt snapshot: its history, then a run's merge
+            engine.replace_table_as(build.physical, f"SELECT * FROM {build.history_from}")
+            scd2.apply_merge(engine, build.physical, build.merge_sql)
+        elif build.contract is not None:
+            create_table(engine, build.physical, build.contract, build.sql)
         else:
             engine.replace_table_as(build.physical, build.sql)
 

@@ -26,6 +26,7 @@ from tidegate.errors import CheckFailed, EngineError, PlanError, TidegateError
 from tidegate.graph import Fingerprint, Graph
 from tidegate.plan import scd2
 from tidegate.plan.apply import Applier, run_model_hooks, run_python_model
+from tidegate.plan.contract import contract_spec, enforce
 from tidegate.plan.plan import Build, SnapshotEntry, entries
 from tidegate.plan.planner import Planner
 from tidegate.plan.results import Progress
@@ -154,7 +155,7 @@ class IncrementalRun:
             scd2.merge(self.engine, this, model, self.project.dialect, compile_scd2)
             return
         assert model.incremental_sql is not None
-        sql = self.planner.compile(model.incremental_sql, mapping, this=this)
+        sql = self._ordered(model, self.planner.compile(model.incremental_sql, mapping, this=this))
         pre, post = model.incremental_hooks or (model.pre_hooks, model.post_hooks)
         run_model_hooks(self.engine, "pre-hook", self.planner.hooks(pre, this))
         if model.incremental_strategy == "append":
@@ -194,8 +195,16 @@ class IncrementalRun:
             self.engine.refresh_table(physical, f"SELECT * FROM {staged}")
             self.engine.drop_table(staged)
         else:
-            self.engine.refresh_table(physical, self.planner.compile(model.sql, mapping))
+            self.engine.refresh_table(
+                physical, self._ordered(model, self.planner.compile(model.sql, mapping))
+            )
         run_model_hooks(self.engine, "post-hook", self.planner.hooks(model.post_hooks, physical))
+
+    def _ordered(self, model: Model, query: str) -> str:
+        """A contracted model's query checked and with its columns in the table's order."""
+        if model.contract is None:
+            return query
+        return enforce(self.engine, contract_spec(self.engine, model.contract, self.project.dialect), query)
 
     def _new_view(
         self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotEntry]

@@ -99,6 +99,16 @@ class ModelChange(_Frozen):
     path: str | None = None
 
 
+class ContractSpec(_Frozen):
+    """A model's enforced contract, for the engine (see `tidegate.plan.contract`)."""
+
+    columns: list[tuple[str, str]]
+    """(name, declared type), in the contract's order."""
+    definitions: list[str] = Field(default_factory=list)
+    """Each column's definition in a CREATE TABLE, constraints included."""
+    table_constraints: list[str] = Field(default_factory=list)
+
+
 class Build(_Frozen):
     """One snapshot to build: compiled for the engine, with everything the apply needs."""
 
@@ -123,6 +133,10 @@ class Build(_Frozen):
     pre_hooks: list[str] = Field(default_factory=list)
     """dbt's pre-hooks, compiled (`this` is `physical`): run before the build, in its transaction."""
     post_hooks: list[str] = Field(default_factory=list)
+    contract: ContractSpec | None = None
+    history_from: str | None = None
+    """A dbt snapshot's previous table: the build copies it and applies `merge_sql` to the copy."""
+    merge_sql: str = ""
 
 
 class StoredFailures(_Frozen):
@@ -152,6 +166,17 @@ class TestRun(_Frozen):
     failures: StoredFailures | None = None
 
 
+class GivenLater(_Frozen):
+    """Given rows standing for an upstream this plan builds: as in dbt, the columns they leave
+    out are NULLs of the upstream's types, which are known once it is built."""
+
+    name: str
+    """The relation name the unit test's query reads them from."""
+    relation: str
+    """The upstream's physical relation, whose column types the rows take."""
+    rows: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class UnitTestRun(_Frozen):
     name: str
     model: str
@@ -161,6 +186,8 @@ class UnitTestRun(_Frozen):
     expected_sql: str | None = None
     path: str | None = None
     line: int | None = None
+    given_later: list[GivenLater] = Field(default_factory=list)
+    """Inputs typed by upstreams this plan builds: the test runs after the builds."""
 
 
 class Plan(_Frozen):

@@ -12,6 +12,8 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError, PlanError, TidegateError
@@ -216,7 +218,7 @@ class Planner:
                 stamp = datetime.now(UTC).isoformat()
                 version = hashlib.sha256(f"{version}{stamp}".encode()).hexdigest()[:16]
             entry = self._new_entry(model, fingerprint, version, own_hash, mapping)
-            build = self._build(model, entry, mapping)
+            build = self._build(model, entry, mapping, history=None if refresh else base)
 
         same = base is not None and entry.physical == base.physical and entry.version == base.version
         status = _Status(same=same, category=category)
@@ -301,7 +303,10 @@ class Planner:
         entry: SnapshotEntry,
         mapping: dict[str, SnapshotEntry],
         reused_from: str | None = None,
+        history: SnapshotRecord | None = None,
     ) -> Build:
+        """How to build `model`'s new snapshot; a dbt snapshot (scd2) carries the `history` of
+        the table it had (see `tidegate.plan.scd2`)."""
         build = Build(
             model=model.name,
             fingerprint=entry.fingerprint,
@@ -335,16 +340,47 @@ class Planner:
         if model.language is Language.PYTHON:
             inputs = {parent: mapping[parent].physical or "" for parent in model.refs}
             return build.model_copy(update={"python_source": model.python_source, "inputs": inputs})
-        if model.kind is Kind.SCD2:  # a dbt snapshot: the query with dbt's SCD2 columns
-            from tidegate.plan.scd2 import initial_query
-
-            query = initial_query(model)
-        else:
-            query = model.sql
         try:
-            return build.model_copy(update={"sql": self.compile(query, mapping)})
+            if model.kind is Kind.SCD2:
+                return self._scd2_build(model, build, mapping, history)
+            update: dict[str, Any] = {"sql": self.compile(model.sql, mapping)}
+            if model.contract is not None:
+                from tidegate.plan.contract import contract_spec
+
+                update["contract"] = contract_spec(self.engine, model.contract, self.project.dialect)
+            return build.model_copy(update=update)
         except TidegateError as error:
             raise _located(error, model.location.path, model.location.line, model.name) from None
+
+    def _scd2_build(
+        self, model: Model, build: Build, mapping: dict[str, SnapshotEntry], history: SnapshotRecord | None
+    ) -> Build:
+        """A dbt snapshot: its query with dbt's SCD2 columns, or, when the environment had a
+        table for it, a merge of its query into a copy of that table."""
+        from tidegate.plan import scd2
+
+        columns = self._history_columns(history)
+        if history is None or history.physical is None or not columns:
+            return build.model_copy(update={"sql": self.compile(scd2.initial_query(model), mapping)})
+        merge_sql = scd2.merge_query(
+            self.engine,
+            model,
+            self.project.dialect,
+            partial(self.compile, mapping=mapping, this=build.physical),
+            columns,
+        )
+        return build.model_copy(update={"history_from": history.physical, "merge_sql": merge_sql})
+
+    def _history_columns(self, history: SnapshotRecord | None) -> list[str]:
+        """The columns of a snapshot's previous table; none if there is none to merge into."""
+        if history is None or history.physical is None or history.kind != Kind.SCD2.value:
+            return []
+        if self.engine.dialect == "spark":  # merges are not implemented there
+            return []
+        try:
+            return [name for name, _ in self.engine.columns(history.physical)]
+        except EngineError:  # dropped by the janitor
+            return []
 
     def compile(self, sql: str, mapping: dict[str, SnapshotEntry], this: str | None = None) -> str:
         """Compile placeholder SQL against the relations of a mapping: only the refs the SQL
@@ -446,31 +482,39 @@ class Planner:
             return []
         from tidegate.checks import unit  # sqlglot: only when there are unit tests to compile
 
-        return [
-            unit.compile_unit_test(
-                test,
-                self.project.models[test.model],
-                read=self.project.dialect,
-                write=self.engine.dialect,
-                column_types=self._input_types(test.model, mapping),
-                source_relations={key: source.relation for key, source in self.project.sources.items()},
-                quote=self.engine.quote,
+        runs = []
+        for test in tests:
+            types, later = self._input_types(test.model, mapping)
+            runs.append(
+                unit.compile_unit_test(
+                    test,
+                    self.project.models[test.model],
+                    read=self.project.dialect,
+                    write=self.engine.dialect,
+                    column_types=types,
+                    source_relations={key: source.relation for key, source in self.project.sources.items()},
+                    quote=self.engine.quote,
+                    typed_later=later,
+                )
             )
-            for test in tests
-        ]
+        return runs
 
-    def _input_types(self, model: str, mapping: dict[str, SnapshotEntry]) -> dict[str, dict[str, str]]:
-        """Column types of a model's inputs where their relations already exist, for given rows."""
+    def _input_types(
+        self, model: str, mapping: dict[str, SnapshotEntry]
+    ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+        """Column types of a model's inputs whose relations already exist, for given rows; and
+        the inputs this plan is about to build (name: relation), whose types come later."""
         types: dict[str, dict[str, str]] = {}
+        later: dict[str, str] = {}
         for parent in self.project.models[model].refs:
             entry = mapping.get(parent)  # absent when testing before the environment exists
             if entry is None or entry.physical is None:
                 continue
             try:
                 types[parent.lower()] = dict(self.engine.columns(entry.physical))
-            except EngineError:  # not built yet: the given rows keep their literal types
-                continue
-        return types
+            except EngineError:  # not built yet: typed once the plan has built it
+                later[parent.lower()] = entry.physical
+        return types, later
 
 
 _REF = re.compile(rf"{REF_PREFIX}(\w+)")

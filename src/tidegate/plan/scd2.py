@@ -16,8 +16,11 @@ The SQL follows dbt-core's snapshot materialization (1.9+, `hard_deletes: ignore
 
 The table is a tidegate snapshot like any other: built once per fingerprint, written in place
 by `run prod`, copied on write by runs of other environments (see `tidegate.plan.incremental`).
-A changed definition is a new fingerprint, so a new table built from the query's current rows:
-the history of the previous table is not carried over, and the plan says so (`rebuild_notes`).
+A changed definition or changed inputs make a new fingerprint, so a new table: it starts as a copy
+of the environment's previous table, history included, and the query's current rows are merged
+into it, as dbt's next snapshot run would (the previous table stays as it was, for rollback). A
+full refresh, or Spark, where merges are not implemented, builds it from the query's current rows
+instead, and the plan says the history starts over (`rebuild_notes`).
 """
 
 from __future__ import annotations
@@ -145,27 +148,51 @@ def merge(
 ) -> None:
     """Apply a run to the snapshot table `physical`, in the caller's transaction.
     `compile_sql` compiles placeholder SQL for the engine, with `{{ this }}` as `physical`."""
+    columns = [name for name, _ in engine.columns(physical)]
+    apply_merge(engine, physical, merge_query(engine, model, dialect, compile_sql, columns))
+
+
+def merge_query(
+    engine: EngineAdapter,
+    model: Model,
+    dialect: str,
+    compile_sql: Callable[[str], str],
+    columns: list[str],
+) -> str:
+    """The compiled staging query of a run on a snapshot table that has `columns`."""
     if engine.dialect == "spark":
         raise EngineError(
             f"dbt snapshots (scd2) are not merged on Spark yet: {model.name} keeps the rows of its build",
             model=model.name,
         )
     config = _config(model)
-    existing = {name.lower() for name, _ in engine.columns(physical)}
+    existing = {name.lower() for name in columns}
     check_cols: list[str] = []
     column_added = False
     if config.strategy == "check":
         wanted = list(config.check_cols)
         if wanted == ["*"]:
-            source = compile_sql(model.sql)
-            wanted = engine.fetch(f"SELECT * FROM ({source}) AS snapshot_query LIMIT 0").columns
+            wanted = _query_columns(engine, compile_sql(model.sql)) or [
+                name for name in columns if name.lower() not in SCD2_COLUMNS
+            ]
         check_cols = [c for c in wanted if c.lower() in existing]
         column_added = len(check_cols) < len(wanted)
+    return compile_sql(staging_query(model, dialect, check_cols, column_added))
+
+
+def _query_columns(engine: EngineAdapter, query: str) -> list[str]:
+    """The columns of a snapshot's query; none while its upstream is not built yet (a plan)."""
+    try:
+        return engine.fetch(f"SELECT * FROM ({query}) AS snapshot_query LIMIT 0").columns
+    except EngineError:
+        return []
+
+
+def apply_merge(engine: EngineAdapter, physical: str, staging: str) -> None:
+    """Close the versions `staging` (a `merge_query`) replaces and insert its new ones."""
+    existing = {name.lower() for name, _ in engine.columns(physical)}
     staged = engine.quote(_STAGED)
-    engine.execute(
-        f"CREATE TEMPORARY TABLE {staged} AS "
-        + compile_sql(staging_query(model, dialect, check_cols, column_added))
-    )
+    engine.execute(f"CREATE TEMPORARY TABLE {staged} AS {staging}")
     try:
         columns = []
         for name, kind in engine.columns(staged):
@@ -193,8 +220,8 @@ def merge(
 
 
 def rebuild_notes(builds: list[Build], base_models: Mapping[str, SnapshotRecord]) -> list[str]:
-    """What a reviewer must know before a snapshot (scd2) table is built again: its history
-    does not come along."""
+    """What a reviewer must know before a snapshot (scd2) gets a new table: whether its history
+    comes along."""
     notes = []
     for build in builds:
         base = base_models.get(build.model)
@@ -202,10 +229,17 @@ def rebuild_notes(builds: list[Build], base_models: Mapping[str, SnapshotRecord]
             continue
         if base.physical == build.physical:
             continue
+        if build.history_from is not None:
+            notes.append(
+                f"{build.model} is a dbt snapshot (scd2) whose definition or inputs changed: its new "
+                f"table starts as a copy of {build.history_from}, history included, and merges the "
+                f"query's current rows into it, as a dbt snapshot run would; the previous table stays "
+                f"as it was (rollback returns to it) until the janitor drops it"
+            )
+            continue
         notes.append(
-            f"{build.model} is a dbt snapshot (scd2) whose definition or inputs changed: it is built "
-            f"again from its query's current rows, so its history (versions closed by earlier runs) "
-            f"starts over in the new table; the previous table {base.physical} keeps it (rollback "
-            f"returns to it) until the janitor drops it"
+            f"{build.model} is a dbt snapshot (scd2) built again from its query's current rows "
+            f"(a full refresh, or an engine that cannot merge snapshots), so its history (versions closed by earlier runs) starts over in the new table; the "
+            f"previous table {base.physical} keeps it (rollback returns to it) until the janitor drops it"
         )
     return notes

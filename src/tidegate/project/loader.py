@@ -44,7 +44,13 @@ from tidegate.project.model import (
     ref_placeholder,
 )
 from tidegate.project.project import Project
-from tidegate.project.properties import GENERIC_TESTS, NodeProperties, Properties, read_properties
+from tidegate.project.properties import (
+    GENERIC_TESTS,
+    NodeProperties,
+    Properties,
+    read_contract,
+    read_properties,
+)
 from tidegate.project.yamlio import LineDict, LineList, load_yaml_text
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -557,6 +563,14 @@ class _Loader:
             sources=tuple(dict.fromkeys(rendered.sources)),
             unique_key=_keys(config.get("unique_key")),
             incremental_strategy=self._strategy(config),
+            contract=read_contract(
+                config,
+                tuple(props.columns) if props else (),
+                tuple(props.constraints) if props else (),
+                kind,
+                props.location if props else Location(rel),
+                name,
+            ),
             **hooks,
             **self._common(name, props, config, rel, "model"),
         )

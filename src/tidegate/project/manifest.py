@@ -51,6 +51,7 @@ from tidegate.project.model import (
     ref_placeholder,
 )
 from tidegate.project.project import Project
+from tidegate.project.properties import read_constraints, read_contract
 
 MANIFEST_ENV = "TIDEGATE_DBT_MANIFEST"
 EPHEMERAL_PREFIX = "__dbt__cte__"
@@ -315,7 +316,12 @@ class _ManifestLoader:
             "alias": str(node["alias"]) if node.get("alias") and node["alias"] != name else None,
             "description": str(node.get("description") or ""),
             "columns": tuple(
-                Column(str(c.get("name") or key), str(c.get("description") or ""), c.get("data_type"))
+                Column(
+                    str(c.get("name") or key),
+                    str(c.get("description") or ""),
+                    None if c.get("data_type") is None else str(c["data_type"]),
+                    read_constraints(c, path, None),
+                )
                 for key, c in (node.get("columns") or {}).items()
             ),
             "tags": tuple(str(tag) for tag in _list(config.get("tags"))),
@@ -377,6 +383,9 @@ class _ManifestLoader:
             incremental_strategy=strategy,
             pre_hooks=_hooks(config.get("pre-hook"), "pre-hook", path, name),
             post_hooks=_hooks(config.get("post-hook"), "post-hook", path, name),
+            contract=read_contract(
+                config, common["columns"], read_constraints(node, path, None), kind, Location(path), name
+            ),
             **common,
         )
 

@@ -58,11 +58,45 @@ class Location:
         return f"{self.path}:{self.line}" if self.line else self.path
 
 
+CONSTRAINT_TYPES = ("not_null", "unique", "primary_key", "check", "foreign_key", "custom")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A dbt constraint of a contracted model: on a column, or on the model (`columns`)."""
+
+    type: str
+    expression: str | None = None
+    """A `check`'s condition, a `custom` constraint's SQL, a `foreign_key`'s reference."""
+    columns: tuple[str, ...] = ()
+    name: str | None = None
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     description: str = ""
     data_type: str | None = None
+    constraints: tuple[Constraint, ...] = ()
+
+
+@dataclass(frozen=True)
+class Contract:
+    """dbt's enforced model contract: the query must return exactly these columns with these
+    types (as the engine names them), and a table is created with them, in this order, and the
+    constraints."""
+
+    columns: tuple[Column, ...]
+    constraints: tuple[Constraint, ...] = ()
+
+    def data_config(self) -> dict[str, Any]:
+        def constraints(items: tuple[Constraint, ...]) -> list[list[Any]]:
+            return [[c.type, c.expression, list(c.columns)] for c in items]
+
+        return {
+            "columns": [[c.name, c.data_type, constraints(c.constraints)] for c in self.columns],
+            "constraints": constraints(self.constraints),
+        }
 
 
 @dataclass(frozen=True)
@@ -111,6 +145,8 @@ class Model:
     incremental_strategy: str = "merge"
     scd2: Scd2Config | None = None
     """A dbt snapshot's strategy (Kind.SCD2 only)."""
+    contract: Contract | None = None
+    """dbt's `contract: {enforced: true}`: checked when the model is built."""
     pre_hooks: tuple[str, ...] = ()
     """dbt's `pre-hook`s, rendered (`{{ this }}` as a placeholder): SQL run before the build, in
     its transaction."""
@@ -138,6 +174,8 @@ class Model:
             config["strategy"] = self.incremental_strategy
         if self.scd2 is not None:
             config["scd2"] = self.scd2.data_config()
+        if self.contract is not None:
+            config["contract"] = self.contract.data_config()
         if self.column_types:
             config["column_types"] = [list(pair) for pair in self.column_types]
         if self.delimiter != ",":

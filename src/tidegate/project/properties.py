@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidegate.errors import ConfigError
-from tidegate.project.model import Column, Location, Severity, Source, UnitInput, UnitTest
+from tidegate.project.model import (
+    CONSTRAINT_TYPES,
+    Column,
+    Constraint,
+    Contract,
+    Kind,
+    Location,
+    Severity,
+    Source,
+    UnitInput,
+    UnitTest,
+)
 from tidegate.project.yamlio import LineDict, LineList
 
 _REF = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)\s*$""")
@@ -71,6 +82,8 @@ class NodeProperties:
     columns: list[Column] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     tests: list[TestSpec] = field(default_factory=list)
+    constraints: list[Constraint] = field(default_factory=list)
+    """Model-level constraints (dbt's `constraints:` beside `columns:`)."""
 
 
 @dataclass
@@ -163,6 +176,7 @@ def _read_node(properties: Properties, entry: dict[str, Any], path: str, line: i
         )
     config = _mapping(entry, "config", path, line)
     node = NodeProperties(name, location, str(entry.get("description") or ""), config=config)
+    node.constraints = list(read_constraints(entry, path, line))
     for spec in _test_list(entry, path, line):
         node.tests.append(_read_test(spec, name, None, path, line))
     for index, column in enumerate(entry.get("columns") or []):
@@ -171,11 +185,75 @@ def _read_node(properties: Properties, entry: dict[str, Any], path: str, line: i
             raise ConfigError("each column needs a name", path=path, line=column_line)
         column_name = str(column["name"])
         node.columns.append(
-            Column(column_name, str(column.get("description") or ""), column.get("data_type"))
+            Column(
+                column_name,
+                str(column.get("description") or ""),
+                None if column.get("data_type") is None else str(column["data_type"]),
+                read_constraints(column, path, column_line),
+            )
         )
         for spec in _test_list(column, path, column_line):
             node.tests.append(_read_test(spec, name, column_name, path, column_line))
     properties.nodes[name] = node
+
+
+def read_contract(
+    config: dict[str, Any],
+    columns: tuple[Column, ...],
+    constraints: tuple[Constraint, ...],
+    kind: Kind,
+    where: Location,
+    name: str,
+) -> Contract | None:
+    """A model's contract when its config enforces one (dbt's `contract: {enforced: true}`):
+    as in dbt, every column declared with a `data_type`, and not on an ephemeral model."""
+    contract = config.get("contract")
+    if not (isinstance(contract, dict) and contract.get("enforced")):
+        return None
+    if kind not in (Kind.TABLE, Kind.VIEW, Kind.INCREMENTAL):
+        raise ConfigError(
+            f"{name}: contracts are enforced on tables, views and incremental models, not {kind.value} ones",
+            path=where.path,
+            line=where.line,
+        )
+    untyped = [column.name for column in columns if not column.data_type]
+    if not columns or untyped:
+        listed = f" (no data_type for {', '.join(untyped)})" if untyped else ""
+        raise ConfigError(
+            f"{name} has an enforced contract: declare each of its columns with a data_type{listed}",
+            path=where.path,
+            line=where.line,
+        )
+    return Contract(columns=columns, constraints=constraints)
+
+
+def read_constraints(entry: dict[str, Any], path: str, line: int | None) -> tuple[Constraint, ...]:
+    """dbt's `constraints:` of a column or a model, checked for their types."""
+    found = []
+    listed = entry.get("constraints")
+    for index, item in enumerate(_items(entry, "constraints")):
+        item_line = listed.line_of(index) if isinstance(listed, LineList) else line
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind not in CONSTRAINT_TYPES:
+            raise ConfigError(
+                f"a constraint's type must be one of {', '.join(CONSTRAINT_TYPES)}, not {kind!r}",
+                path=path,
+                line=item_line,
+            )
+        expression = item.get("expression")
+        if kind == "foreign_key" and expression is None and item.get("to"):
+            expression = f"{item['to']} ({', '.join(map(str, item.get('to_columns') or []))})"
+        if kind in ("check", "custom") and not expression:
+            raise ConfigError(f"a {kind} constraint needs an expression", path=path, line=item_line)
+        found.append(
+            Constraint(
+                type=kind,
+                expression=None if expression is None else str(expression),
+                columns=tuple(str(c) for c in item.get("columns") or ()),
+                name=None if item.get("name") is None else str(item["name"]),
+            )
+        )
+    return tuple(found)
 
 
 def _read_versions(properties: Properties, entry: dict[str, Any], path: str, line: int | None) -> None:
