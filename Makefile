@@ -33,7 +33,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck $(DBT_STAMP)  ## install what the tests need, lint, type-check and run the tests
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadgroup -q
 	$(BIN)/python tests/engines/spark_connect.py
 
 bench: $(STAMP)

@@ -134,7 +134,8 @@ class Context:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _lock(self, environment: str) -> Any:
+    def lock(self, environment: str) -> Any:
+        """The environment's lock, held while anything changes it."""
         timeout = self._lock_timeout(environment)
         return self.state(environment).lock(environment, timeout=timeout, on_wait=self.on_wait)
 
@@ -191,7 +192,7 @@ class Context:
             raise PlanError(
                 f"the plan was made for {plan.warehouse}, but {plan.environment!r} is in {warehouse} here"
             )
-        with self._lock(plan.environment):
+        with self.lock(plan.environment):
             return self._applier(plan.environment).apply(plan, author=author or _author(), **options)
 
     def plan_and_apply(
@@ -205,7 +206,7 @@ class Context:
         """Plan and apply under one lock, so no other run can move the environment in between.
         `on_plan` sees the plan before it is applied (to show it); `on_plan` may raise to stop."""
         environment = self.environment(environment)
-        with self._lock(environment):
+        with self.lock(environment):
             plan = self.plan(environment, **options)
             if on_plan is not None:
                 on_plan(plan)
@@ -233,7 +234,7 @@ class Context:
         if self._warehouse_key(source) != self._warehouse_key(target):
             raise PlanError(f"{source!r} and {target!r} are in different warehouses; plan {target!r} instead")
         origin = self.current(source)
-        with self._lock(target):
+        with self.lock(target):
             previous = self.state(target).current(target)
             return self._switch(
                 target,
@@ -247,7 +248,7 @@ class Context:
     def rollback(self, environment: str, to: int | None = None) -> int:
         """Return an environment to an earlier version (the previous one by default)."""
         environment = self.environment(environment)
-        with self._lock(environment):
+        with self.lock(environment):
             state = self.state(environment)
             current = state.current(environment)
             if current is None:
@@ -418,7 +419,7 @@ class Context:
             self._applier(env),
             self.progress,
         )
-        with self._lock(env):
+        with self.lock(env):
             # read under the lock: nothing moves it until the run is done
             return runner.run(self.current(env), select, author=_author())
 
@@ -449,7 +450,7 @@ class Context:
         """Remove an environment's views and schemas, and the relations where its tests kept
         their failing rows; its history stays for the record."""
         environment = self.environment(environment)
-        with self._lock(environment):
+        with self.lock(environment):
             current = self.current(environment)
             engine = self.engine(environment)
             with engine.transaction():

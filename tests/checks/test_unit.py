@@ -11,7 +11,7 @@ import pytest
 
 from tidegate.checks.unit import run_unit_test
 from tidegate.context import Context
-from tidegate.errors import ConfigError
+from tidegate.errors import ConfigError, EngineError
 from tidegate.plan.plan import UnitTestRun
 
 MODELS = {
@@ -168,6 +168,9 @@ class _Engine:
     def fetch(self, sql: str) -> object:
         return self.result
 
+    def query_columns(self, sql: str) -> object:
+        raise EngineError("no types here: the expected rows are compared as written")
+
 
 @pytest.mark.parametrize(
     ("actual", "expected", "passes"),
@@ -200,6 +203,26 @@ def test_dates_compare_with_their_text() -> None:
     )
     engine = _Engine(["d", "ts"], [(dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, 3, 4, 5))])
     assert run_unit_test(engine, test) == []  # type: ignore[arg-type]
+
+
+def test_expected_rows_take_the_types_of_the_models_columns(make_project, open_context) -> None:
+    """As in dbt: a date expected of a timestamp column is that day's midnight, and a number
+    written as text is a number."""
+    tests = """
+        unit_tests:
+          - name: truncates_to_the_day
+            model: days
+            given:
+              - input: ref('customers')
+                rows: [{id: 1, name: Ann}]
+            expect:
+              rows: [{id: '1', day: '2024-05-01'}]
+    """
+    days = "select id, cast(date_trunc('day', timestamp '2024-05-01 10:30:00') as timestamp) as day from {{ ref('customers') }}"
+    models = {name: text for name, text in MODELS.items() if name != "models/paid.sql"}
+    root = make_project({**models, "models/days.sql": days, "models/unit.yml": tests})
+    results = [r for r in open_context(root).test(None) if r.kind == "unit"]
+    assert [(r.name, r.failures, r.details) for r in results] == [("truncates_to_the_day", 0, [])]
 
 
 def test_given_rows_may_leave_out_columns_of_a_built_upstream(make_project, open_context) -> None:

@@ -104,3 +104,24 @@ def test_env_and_ref_deploy_a_tag(deployed: Path) -> None:
 
     assert ran.code == 0, ran.all
     assert ran.json()["built"] == []
+
+
+def test_the_infrastructure_is_applied_before_the_models(deployed: Path) -> None:
+    git(deployed, "checkout", "-q", "main")
+    (deployed / "infra").mkdir()
+    (deployed / "infra" / "schemas.yml").write_text("schemas:\n  - name: landing\n")
+    commit(deployed, "a landing schema")
+
+    ran = deploy(deployed, "--branch", "main")
+
+    assert ran.code == 0, ran.all
+    assert ran.json()["infra"] == {"create": 1, "update": 0, "delete": 0}
+    schemas = invoke(
+        deployed,
+        "query",
+        "staging",
+        "select schema_name from duckdb_schemas() where schema_name = 'landing'",
+        "--json",
+    ).json()
+    assert schemas["rows"] == [["landing"]]
+    assert deploy(deployed, "--branch", "main").json()["infra"] == {"create": 0, "update": 0, "delete": 0}

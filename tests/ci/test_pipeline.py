@@ -139,3 +139,33 @@ def test_the_report_is_json_with_every_step(repo: Path) -> None:
 
     assert [s["name"] for s in report["steps"]][:4] == ["lint", "dags", "plan", "tests"]
     assert all(isinstance(s["seconds"], float) for s in report["steps"])
+
+
+def test_the_infrastructure_plan_of_production_is_in_the_report(repo: Path) -> None:
+    (repo / "infra").mkdir()
+    (repo / "infra" / "schemas.yml").write_text("schemas:\n  - name: landing\n  - name: archive\n")
+    commit(repo, "two schemas")
+
+    ran = ci(repo, "--json")
+
+    assert ran.code == 0, ran.all
+    infra = next(step for step in ran.json()["steps"] if step["name"] == "infra")
+    assert infra["summary"] == "prod: 2 to create, 0 to update, 0 to delete"
+    assert [c["name"] for c in infra["data"]["changes"]] == ["archive", "landing"]
+    markdown = ci(repo, "--report", "md").stdout
+    assert "Infrastructure plan" in markdown and "schema landing" in markdown
+
+
+def test_broken_infrastructure_files_fail_ci_naming_the_file(repo: Path) -> None:
+    (repo / "infra").mkdir()
+    (repo / "infra" / "roles.yml").write_text(
+        "grants:\n  - {to: nobody, privileges: [select], on: {schema: s}}\n"
+    )
+    commit(repo, "a grant to a role nobody declared")
+
+    ran = ci(repo, "--json")
+
+    assert ran.code == 1
+    infra = next(step for step in ran.json()["steps"] if step["name"] == "infra")
+    assert infra["status"] == "failed"
+    assert infra["findings"][0]["path"] == "infra/roles.yml" and infra["findings"][0]["line"] == 2

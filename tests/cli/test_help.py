@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 import pytest
 
 from tests.cli.conftest import invoke
@@ -9,11 +10,17 @@ from tidegate import __version__
 from tidegate.cli import cli
 
 COMMANDS = sorted(cli.commands)
+SUBCOMMANDS = [
+    (name, sub)
+    for name, command in sorted(cli.commands.items())
+    for sub in ([None] if not isinstance(command, click.Group) else sorted(command.commands))
+]
 
 
 def test_the_commands_of_the_contract_exist() -> None:
     contract = {"init", "plan", "apply", "test", "promote", "rollback", "envs", "history", "query", "show"}
-    assert contract | {"run", "janitor", "demo"} <= set(COMMANDS)
+    assert contract | {"run", "janitor", "demo", "ci", "deploy", "lint", "diff", "infra"} <= set(COMMANDS)
+    assert {"plan", "apply", "drift", "import", "export"} <= set(cli.commands["infra"].commands)
 
 
 def test_version() -> None:
@@ -30,11 +37,12 @@ def test_top_level_help_lists_commands_and_exit_codes() -> None:
     assert "Exit codes" in ran.stdout
 
 
-@pytest.mark.parametrize("name", COMMANDS)
-def test_every_option_is_explained(name: str) -> None:
-    ran = invoke(None, name, "--help")
+@pytest.mark.parametrize(("name", "sub"), SUBCOMMANDS)
+def test_every_option_is_explained(name: str, sub: str | None) -> None:
+    ran = invoke(None, name, *([sub] if sub else []), "--help")
     assert ran.code == 0, ran.all
-    command = cli.commands[name]
+    group = cli.commands[name]
+    command = group.commands[sub] if isinstance(group, click.Group) and sub else group
     text = " ".join(ran.stdout.split())
     assert command.help and " ".join(command.help.split("\n")[0].split()) in text
     for parameter in command.params:

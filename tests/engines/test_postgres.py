@@ -479,7 +479,15 @@ def test_state_store_ensure_from_many_sessions_at_once(pg_dsn: str, tmp_path: Pa
             thread.join()
         assert errors == []
         tables = sorted(name for schema, name, _ in engines[0].relations(SCHEMA) if schema == SCHEMA)
-        assert tables == ["environment_versions", "locks", "meta", "runs", "snapshots", "stored_failures"]
+        assert tables == [
+            "environment_versions",
+            "infra_resources",
+            "locks",
+            "meta",
+            "runs",
+            "snapshots",
+            "stored_failures",
+        ]
     finally:
         for engine in engines:
             engine.close()

@@ -386,3 +386,18 @@ def test_properties_of_a_node_the_project_lacks_are_ignored_as_dbt_does(make: Ca
     )
     project = load_project(root)
     assert set(project.models) == {"m"} and project.tests == ()
+
+
+def test_seed_whole_numbers_are_integers_as_dbt_types_them(make: Callable[..., Path]) -> None:
+    """dbt's CSV reader makes whole numbers 32-bit integers: the contracts and types of models
+    built on seeds then match dbt's. Numbers too big, and configured types, stay as they are."""
+    root = make(
+        {
+            "seeds/accounts.csv": "id,balance,big,code\n1,2.5,9000000000,7\n2,3.0,1,8\n",
+            "seeds/properties.yml": "seeds:\n  - name: accounts\n    config: {column_types: {code: bigint}}\n",
+        }
+    )
+    with Context(root) as context:
+        context.plan_and_apply("prod")
+        types = dict(context.engine("prod").columns("main.accounts"))
+    assert types == {"id": "INTEGER", "balance": "DOUBLE", "big": "BIGINT", "code": "BIGINT"}

@@ -54,7 +54,15 @@ def record(
 def test_ensure_creates_the_schema_once_and_is_idempotent(engine: DuckDBAdapter) -> None:
     StateStore(engine).ensure()
     tables = sorted(name for schema, name, _ in engine.relations(SCHEMA) if schema == SCHEMA)
-    assert tables == ["environment_versions", "locks", "meta", "runs", "snapshots", "stored_failures"]
+    assert tables == [
+        "environment_versions",
+        "infra_resources",
+        "locks",
+        "meta",
+        "runs",
+        "snapshots",
+        "stored_failures",
+    ]
     StateStore(engine).ensure()  # a second store on an initialized warehouse changes nothing
     StateStore(engine).ensure()
     assert engine.fetch(f"SELECT key, value FROM {SCHEMA}.meta").rows == [
@@ -66,7 +74,7 @@ def test_ensure_completes_a_partially_created_schema(engine: DuckDBAdapter) -> N
     engine.create_schema(SCHEMA)
     engine.execute(f"CREATE TABLE {SCHEMA}.meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
     StateStore(engine).ensure()
-    assert len([n for s, n, _ in engine.relations(SCHEMA) if s == SCHEMA]) == 6
+    assert len([n for s, n, _ in engine.relations(SCHEMA) if s == SCHEMA]) == 7
 
 
 def test_stored_failures_are_recorded_once_per_relation_and_forgotten(store: StateStore) -> None:

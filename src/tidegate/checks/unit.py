@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from tidegate.engines.base import EngineAdapter
-from tidegate.errors import ConfigError
+from tidegate.errors import ConfigError, EngineError
 from tidegate.plan.compile import compile_sql
 from tidegate.plan.plan import GivenLater, UnitTestRun
 from tidegate.project.model import Model, UnitTest
@@ -162,7 +162,8 @@ def _normal(value: Any) -> Any:
 
 def run_unit_test(engine: EngineAdapter, test: UnitTestRun) -> list[str]:
     """Run one unit test; the list of differences is empty when it passes."""
-    actual = engine.fetch(_bind_given_later(engine, test))
+    sql = _bind_given_later(engine, test)
+    actual = engine.fetch(sql)
     expected_rows = test.expected_rows
     if test.expected_sql is not None:
         expected = engine.fetch(test.expected_sql)
@@ -172,11 +173,36 @@ def run_unit_test(engine: EngineAdapter, test: UnitTestRun) -> list[str]:
     missing = [column for column in columns if column.lower() not in lowered]
     if missing:
         return [f"the model returns no column {', '.join(missing)} (it returns {', '.join(actual.columns)})"]
+    if test.expected_sql is None:
+        expected_rows = _typed(engine, sql, expected_rows, columns)
     got = Counter(tuple(_normal(row[lowered[c.lower()]]) for c in columns) for row in actual.rows)
     want = Counter(tuple(_normal(row.get(c)) for c in columns) for row in expected_rows)
     if got == want:
         return []
-    problems = [f"columns: {', '.join(columns)}"]
-    problems += [f"expected but missing: {row}" for row in (want - got).elements()][:10]
+    problems = [f"expected but missing: {row}" for row in (want - got).elements()][:10]
     problems += [f"returned but not expected: {row}" for row in (got - want).elements()][:10]
-    return problems
+    return [f"{_HEADER}{', '.join(columns)}", *problems]
+
+
+_HEADER = "columns: "
+
+
+def failure_count(problems: list[str]) -> int:
+    """How many rows (or problems) a unit test's details report: the header line is not one."""
+    return sum(1 for problem in problems if not problem.startswith(_HEADER))
+
+
+def _typed(
+    engine: EngineAdapter, sql: str, rows: list[dict[str, Any]], columns: list[str]
+) -> list[dict[str, Any]]:
+    """The expected rows cast to the types of the model's columns, as dbt compares them (a
+    date written for a timestamp column is that day's midnight); as written if a cast fails."""
+    if not rows:
+        return rows
+    try:
+        types = {name.lower(): kind for name, kind in engine.query_columns(sql)}
+        typed = {column: types[column.lower()] for column in columns}
+        result = engine.fetch(_values(tuple(rows), typed, engine.quote))
+    except EngineError:
+        return rows
+    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]

@@ -45,6 +45,8 @@ class Deployment:
     gates: tuple[str, ...]
     """The environments whose versions this deployment's snapshots were checked against."""
     seconds: float
+    infra: dict[str, int] | None = None
+    """What the infrastructure apply did (created, updated, deleted), when infra/ declares any."""
 
     @property
     def built(self) -> list[str]:
@@ -79,6 +81,7 @@ def deploy(
     """Deploy under the environment's lock (plan and apply cannot be separated by another run)."""
     from tidegate.ci.git import Repository
     from tidegate.ci.workspace import project_files
+    from tidegate.infra.apply import apply_plan, declares_infra
     from tidegate.project.config import load_config
 
     started = time.perf_counter()
@@ -93,11 +96,17 @@ def deploy(
         environment = context.environment(environment)
         gates = tuple(context.config.deploy.gates.get(environment, ()))
 
+        infra: dict[str, int] | None = None
+
         def checked(plan: Plan) -> None:
+            """Under the lock, once the gates pass: the infrastructure first, then the models."""
+            nonlocal infra
             if on_plan is not None:
                 on_plan(plan)
             for required in gates:
                 _check_gate(plan, required, context.history_or_empty(required))
+            if declares_infra(context):
+                infra = apply_plan(context, environment, locked=True).counts
 
         message = f"deploy {request.branch or ref} @ {info.short_sha}"
         plan, result = context.plan_and_apply(
@@ -115,6 +124,7 @@ def deploy(
             result=result,
             gates=gates,
             seconds=time.perf_counter() - started,
+            infra=infra,
         )
         context.record_run("deploy", environment, deployment_record(deployment))
     return deployment
@@ -159,6 +169,7 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         "version": deployment.result.version if deployment.result else None,
         "built": deployment.built,
         "gates": list(deployment.gates),
+        "infra": deployment.infra,
         "seconds": round(deployment.seconds, 3),
         "summary": plan_summary(deployment.plan),
         "plan": deployment.plan.model_dump(mode="json", by_alias=True),

@@ -492,6 +492,54 @@ def _samples(diff: Any) -> tuple[Table, ...]:
     return tuple(tables)
 
 
+def infra_step(run: _Run) -> Step:
+    """The infrastructure plan of production, for review beside the models: what merging
+    would create, change and drop in the warehouse (`tidegate deploy` applies it)."""
+    from tidegate.infra.apply import declares_infra, make_plan
+
+    if not declares_infra(run.context):
+        return _skipped("no infra/*.yml")
+    environment = run.context.config.pull_requests.base
+    plan = make_plan(run.context, environment)
+    rows = tuple(
+        (
+            change.action,
+            change.resource.label,
+            "; ".join(f"{a}: {b!r} -> {c!r}" for a, b, c in change.differences),
+            change.destructive or "",
+        )
+        for change in plan.changes
+    )
+    findings = tuple(
+        Finding(
+            f"{change.resource.label}: {change.destructive}; the deploy needs "
+            f"`tidegate infra apply {environment} --allow-destroy`",
+            run.repo_path(change.resource.location.path) if change.resource.location else None,
+            change.resource.location.line if change.resource.location else None,
+            severity="warning",
+            title="Destructive infrastructure change",
+        )
+        for change in plan.destructive
+    )
+    counts = plan.counts
+    return Step(
+        status="passed",
+        summary=f"{environment}: {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['delete']} to delete" + (f", {len(findings)} destructive" if findings else ""),
+        findings=findings,
+        tables=(
+            Table(
+                f"Infrastructure changes in {environment}",
+                ("action", "resource", "changes", "destroys"),
+                rows,
+            ),
+        )
+        if rows
+        else (),
+        data=plan.to_dict(),
+    )
+
+
 _STEPS: list[tuple[str, str, Callable[[_Run], Step]]] = [
     ("lint", "Lint", lint_step),
     ("dags", "DAG checks", dags_step),
@@ -499,4 +547,5 @@ _STEPS: list[tuple[str, str, Callable[[_Run], Step]]] = [
     ("tests", "Tests", tests_step),
     ("impact", "Impact on models and dashboards", impact_step),
     ("diff", "Data diff", diff_step),
+    ("infra", "Infrastructure plan", infra_step),
 ]

@@ -155,6 +155,25 @@ class EngineAdapter(abc.ABC):
         """Create `relation` from a CSV file with a header, fields separated by `delimiter`;
         types inferred unless given."""
 
+    def narrow_integers(self, relation: str, keep: set[str]) -> None:
+        """Make the 64-bit integer columns of a loaded seed 32-bit where every value fits, as
+        dbt's CSV reader types them; the columns in `keep` have the types a config gave them."""
+        wide = [
+            name
+            for name, kind in self.columns(relation)
+            if kind.lower() in ("bigint", "int8") and name not in keep
+        ]
+        if not wide:
+            return
+        checks = ", ".join(
+            f"coalesce(min({self.quote(name)}) >= -2147483648 AND max({self.quote(name)}) <= 2147483647, FALSE)"
+            for name in wide
+        )
+        fits = self.fetch(f"SELECT {checks} FROM {relation}").rows[0]
+        for name, ok in zip(wide, fits, strict=True):
+            if ok:
+                self.execute(f"ALTER TABLE {relation} ALTER COLUMN {self.quote(name)} TYPE INTEGER")
+
     @abc.abstractmethod
     def dataframe(self, relation: str) -> Any:
         """The engine's native dataframe over a relation, handed to Python models."""

@@ -345,6 +345,9 @@ class SparkAdapter(EngineAdapter):
         schema = self._guard(lambda: self.session.table(relation).schema)
         return [(field.name, field.dataType.simpleString()) for field in schema.fields]
 
+    def narrow_integers(self, relation: str, keep: set[str]) -> None:
+        """dbt-spark's seeds keep 64-bit integers too."""
+
     def query_columns(self, query: str) -> list[tuple[str, str]]:
         schema = self._guard(lambda: self.session.sql(query).schema)
         return [(field.name, field.dataType.simpleString()) for field in schema.fields]

@@ -18,7 +18,7 @@ from contextlib import closing
 from pathlib import Path
 
 from tidegate.checks import failures
-from tidegate.checks.unit import run_unit_test
+from tidegate.checks.unit import failure_count, run_unit_test
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import CheckFailed, EngineError, PlanError
 from tidegate.plan import scd2
@@ -123,7 +123,7 @@ class Applier:
                     test.name,
                     "unit",
                     "error",
-                    len(problems),
+                    failure_count(problems),
                     [test.model],
                     problems,
                     test.path,
@@ -209,6 +209,8 @@ class Applier:
                 engine.load_csv(build.physical, path, build.column_types, delimiter=build.delimiter)
             else:
                 engine.load_csv(build.physical, path, build.column_types)
+            if build.narrow_integers:
+                engine.narrow_integers(build.physical, set(build.column_types))
         elif build.language == "python":
             engine.drop_table(build.physical)
             engine.write_dataframe(build.physical, run_python_model(engine, build))
@@ -216,9 +218,9 @@ class Applier:
             if build.contract is not None:  # checked; as in dbt, a view keeps its query's order
                 enforce(engine, build.contract, build.sql)
             engine.create_view(build.physical, build.sql)
-        elif build.history_from is not None:  # a dbt snapshot: its history, then a run's merge
+        elif build.history_from is not None:  # its previous rows, then what a run adds
             engine.replace_table_as(build.physical, f"SELECT * FROM {build.history_from}")
-            scd2.apply_merge(engine, build.physical, build.merge_sql)
+            merge(engine, build)
         elif build.contract is not None:
             create_table(engine, build.physical, build.contract, build.sql)
         else:
@@ -323,6 +325,18 @@ def _failing_rows(engine: EngineAdapter, source: str) -> tuple[int, list[str]]:
         return 0, []
     sample = engine.fetch(f"SELECT * FROM {source} LIMIT 5")
     return count, [str(dict(zip(sample.columns, row, strict=True))) for row in sample.rows]
+
+
+def merge(engine: EngineAdapter, build: Build) -> None:
+    """A run's merge into the copy of a snapshot's or an incremental model's previous table."""
+    if build.merge_strategy == "scd2":
+        scd2.apply_merge(engine, build.physical, build.merge_sql)
+        return
+    sql = build.merge_sql if build.contract is None else enforce(engine, build.contract, build.merge_sql)
+    if build.merge_strategy == "append":
+        engine.insert_into(build.physical, sql)
+    else:  # merge and delete+insert: the rows of a unique_key that comes again are replaced
+        engine.merge_into(build.physical, sql, build.merge_keys)
 
 
 def run_model_hooks(engine: EngineAdapter, which: str, hooks: list[str]) -> None:

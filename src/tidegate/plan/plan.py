@@ -128,6 +128,7 @@ class Build(_Frozen):
     seed_hash: str = ""
     column_types: dict[str, str] = Field(default_factory=dict)
     delimiter: str = ","
+    narrow_integers: bool = False
     depends_on: list[str] = Field(default_factory=list)
     reused_from: str | None = None
     pre_hooks: list[str] = Field(default_factory=list)
@@ -135,8 +136,12 @@ class Build(_Frozen):
     post_hooks: list[str] = Field(default_factory=list)
     contract: ContractSpec | None = None
     history_from: str | None = None
-    """A dbt snapshot's previous table: the build copies it and applies `merge_sql` to the copy."""
+    """The previous table of a dbt snapshot or of an incremental model whose inputs changed:
+    the build copies it and merges `merge_sql` into the copy, as a dbt run would."""
     merge_sql: str = ""
+    merge_strategy: str = "scd2"
+    """How `merge_sql` goes in: `scd2`, or an incremental strategy (`merge`, `delete+insert`, `append`)."""
+    merge_keys: list[str] = Field(default_factory=list)
 
 
 class StoredFailures(_Frozen):

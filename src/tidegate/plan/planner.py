@@ -218,7 +218,9 @@ class Planner:
                 stamp = datetime.now(UTC).isoformat()
                 version = hashlib.sha256(f"{version}{stamp}".encode()).hexdigest()[:16]
             entry = self._new_entry(model, fingerprint, version, own_hash, mapping)
-            build = self._build(model, entry, mapping, history=None if refresh else base)
+            # a dbt snapshot keeps its history, an incremental model its rows, as dbt runs them
+            carried = model.kind is Kind.SCD2 or change_type == "indirectly_modified"
+            build = self._build(model, entry, mapping, history=base if carried and not refresh else None)
 
         same = base is not None and entry.physical == base.physical and entry.version == base.version
         status = _Status(same=same, category=category)
@@ -305,8 +307,8 @@ class Planner:
         reused_from: str | None = None,
         history: SnapshotRecord | None = None,
     ) -> Build:
-        """How to build `model`'s new snapshot; a dbt snapshot (scd2) carries the `history` of
-        the table it had (see `tidegate.plan.scd2`)."""
+        """How to build `model`'s new snapshot; a dbt snapshot (scd2) or an incremental model
+        carries the `history` of the table it had (see `tidegate.plan.scd2`)."""
         build = Build(
             model=model.name,
             fingerprint=entry.fingerprint,
@@ -335,6 +337,7 @@ class Planner:
                     "seed_hash": model.seed_hash,
                     "column_types": dict(model.column_types),
                     "delimiter": model.delimiter,
+                    "narrow_integers": model.narrow_integers,
                 }
             )
         if model.language is Language.PYTHON:
@@ -348,6 +351,8 @@ class Planner:
                 from tidegate.plan.contract import contract_spec
 
                 update["contract"] = contract_spec(self.engine, model.contract, self.project.dialect)
+            if model.kind is Kind.INCREMENTAL and self._history_columns(history, Kind.INCREMENTAL):
+                update |= self._incremental_history(model, build, mapping, history)
             return build.model_copy(update=update)
         except TidegateError as error:
             raise _located(error, model.location.path, model.location.line, model.name) from None
@@ -371,11 +376,27 @@ class Planner:
         )
         return build.model_copy(update={"history_from": history.physical, "merge_sql": merge_sql})
 
-    def _history_columns(self, history: SnapshotRecord | None) -> list[str]:
-        """The columns of a snapshot's previous table; none if there is none to merge into."""
-        if history is None or history.physical is None or history.kind != Kind.SCD2.value:
+    def _incremental_history(
+        self, model: Model, build: Build, mapping: dict[str, SnapshotEntry], history: SnapshotRecord | None
+    ) -> dict[str, Any]:
+        """An incremental model whose inputs changed, as a dbt run processes it: its previous
+        table, copied, takes the rows its incremental query selects (`{{ this }}` is the copy)."""
+        assert history is not None and model.incremental_sql is not None
+        pre, post = model.incremental_hooks or (model.pre_hooks, model.post_hooks)
+        return {
+            "history_from": history.physical,
+            "merge_sql": self.compile(model.incremental_sql, mapping, this=build.physical),
+            "merge_keys": list(model.unique_key),
+            "merge_strategy": model.incremental_strategy,
+            "pre_hooks": self.hooks(pre, build.physical),
+            "post_hooks": self.hooks(post, build.physical),
+        }
+
+    def _history_columns(self, history: SnapshotRecord | None, kind: Kind = Kind.SCD2) -> list[str]:
+        """The columns of a model's previous table of `kind`; none if there is none to merge into."""
+        if history is None or history.physical is None or history.kind != kind.value:
             return []
-        if self.engine.dialect == "spark":  # merges are not implemented there
+        if kind is Kind.SCD2 and self.engine.dialect == "spark":  # merges are not implemented there
             return []
         try:
             return [name for name, _ in self.engine.columns(history.physical)]

@@ -225,6 +225,13 @@ def rebuild_notes(builds: list[Build], base_models: Mapping[str, SnapshotRecord]
     notes = []
     for build in builds:
         base = base_models.get(build.model)
+        if build.kind == "incremental" and build.history_from is not None:
+            notes.append(
+                f"{build.model} is an incremental model whose inputs changed: its new table starts as a "
+                f"copy of {build.history_from} and takes the rows its incremental query selects, as a dbt "
+                f"run would (--full-refresh {build.model} builds it from its whole query instead)"
+            )
+            continue
         if build.kind != "scd2" or build.reused_from is not None or base is None:
             continue
         if base.physical == build.physical:

@@ -506,6 +506,7 @@ class _Loader:
             seed_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
             column_types=tuple(sorted((str(k), str(v)) for k, v in column_types.items())),
             delimiter=delimiter,
+            narrow_integers=self.dbt is not None,
             **self._hooks(
                 [folder.values, props.config if props else {}],
                 self._rel(path),

@@ -139,6 +139,9 @@ class Model:
     column_types: tuple[tuple[str, str], ...] = ()
     delimiter: str = ","
     """The field separator of a seed's CSV file."""
+    narrow_integers: bool = False
+    """A dbt seed's whole numbers are 32-bit integers when they fit, as dbt's CSV reader makes
+    them (tidegate's own seeds keep the engine's 64-bit ones)."""
     refs: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     unique_key: tuple[str, ...] = ()
@@ -180,6 +183,8 @@ class Model:
             config["column_types"] = [list(pair) for pair in self.column_types]
         if self.delimiter != ",":
             config["delimiter"] = self.delimiter
+        if self.narrow_integers:
+            config["narrow_integers"] = True
         if self.pre_hooks or self.post_hooks:  # written only when set: other fingerprints stay
             config["hooks"] = [list(self.pre_hooks), list(self.post_hooks)]
         if self.incremental_hooks and self.incremental_hooks != (self.pre_hooks, self.post_hooks):

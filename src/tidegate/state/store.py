@@ -45,6 +45,10 @@ _TABLES = {
         id VARCHAR NOT NULL, command VARCHAR NOT NULL, environment VARCHAR,
         started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL, detail TEXT""",
     "meta": "key VARCHAR NOT NULL PRIMARY KEY, value VARCHAR NOT NULL",
+    "infra_resources": """
+        environment VARCHAR NOT NULL, kind VARCHAR NOT NULL, name VARCHAR NOT NULL,
+        attributes TEXT NOT NULL, prevent_destroy BOOLEAN NOT NULL, applied_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (environment, kind, name)""",
     "stored_failures": """
         environment VARCHAR NOT NULL, schema_name VARCHAR NOT NULL, name VARCHAR NOT NULL,
         relation VARCHAR NOT NULL, kind VARCHAR NOT NULL, parents TEXT NOT NULL,
@@ -465,6 +469,30 @@ class StateStore:
         )
 
     # runs --------------------------------------------------------------------------------
+
+    def infra_resources(self) -> list[tuple[str, str, str, dict[str, Any], bool]]:
+        """What `tidegate infra apply` manages: (environment, kind, name, attributes, prevent_destroy)."""
+        self.ensure()
+        rows = self.engine.fetch(
+            f"SELECT environment, kind, name, attributes, prevent_destroy FROM {SCHEMA}.infra_resources "
+            "ORDER BY environment, kind, name"
+        ).rows
+        return [
+            (env, kind, name, json.loads(attributes), bool(keep))
+            for env, kind, name, attributes, keep in rows
+        ]
+
+    def record_infra(self, environment: str, rows: list[tuple[str, str, dict[str, Any], bool]]) -> None:
+        """Replace what `environment` manages with `rows` (kind, name, attributes, prevent_destroy),
+        in the caller's transaction."""
+        self.ensure()
+        self.engine.execute(f"DELETE FROM {SCHEMA}.infra_resources WHERE environment = ?", [environment])
+        stamp = now()
+        for kind, name, attributes, keep in rows:
+            self.engine.execute(
+                f"INSERT INTO {SCHEMA}.infra_resources VALUES (?, ?, ?, ?, ?, ?)",
+                [environment, kind, name, json.dumps(attributes, sort_keys=True), keep, stamp],
+            )
 
     def record_run(
         self, run_id: str, command: str, environment: str | None, started: datetime, status: str, detail: Any

@@ -1,0 +1,10 @@
+"""Warehouse infrastructure as code: `infra/*.yml` declares databases, schemas, roles, users and
+grants per environment; tidegate reads the live catalog, plans the difference and applies it.
+
+- `resources`: the resource values every other module shares;
+- `files`: reading and validating `infra/*.yml` for one environment;
+- `catalog`: what a warehouse has (PostgreSQL, DuckDB, a saved state file);
+- `diff`: desired against actual, as a plan of changes with their safety;
+- `sql`: the statements of a plan, per dialect (PostgreSQL, DuckDB, Snowflake);
+- `apply`, `terraform`: applying plans, and handing over to or reading from Terraform.
+"""

@@ -1,0 +1,247 @@
+"""Plan, apply and check an environment's infrastructure, under its lock.
+
+`apply` makes the plan again and refuses if it differs from the one reviewed; the statements
+run in one transaction with the record of what is managed, so a failing statement changes
+nothing. What PostgreSQL refuses inside a transaction (creating and dropping databases) runs
+around it: databases are created first and dropped again if the transaction fails, and
+dropped only after it commits.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext, suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tidegate.errors import CheckFailed, ConfigError, EngineError, PlanError
+from tidegate.infra.catalog import Catalog, catalog_for
+from tidegate.infra.diff import Change, Impact, Managed, compare
+from tidegate.infra.files import infra_files, load_infra
+from tidegate.infra.resources import Inventory, Kind, Resource, resource
+from tidegate.infra.sql import Statement, statements
+from tidegate.project.config import PROD
+
+if TYPE_CHECKING:
+    from tidegate.context import Context
+    from tidegate.infra.terraform import TerraformPlan
+
+
+@dataclass(frozen=True)
+class InfraPlan:
+    environment: str
+    dialect: str
+    changes: list[Change]
+    statements: list[Statement]
+    unmanaged: list[Resource] = field(default_factory=list)
+    desired: Inventory = field(default_factory=Inventory)
+    """What the files declare: an apply records it as what the environment manages."""
+    terraform: TerraformPlan | None = None
+    """A Terraform plan shown alongside (`--terraform-plan`)."""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            action: sum(c.action == action for c in self.changes) for action in ("create", "update", "delete")
+        }
+
+    @property
+    def destructive(self) -> list[Change]:
+        return [change for change in self.changes if change.destructive]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "dialect": self.dialect,
+            "counts": self.counts,
+            "changes": [change.to_dict() for change in self.changes],
+            "statements": [statement.shown for statement in self.statements],
+            "destructive": [change.resource.label for change in self.destructive],
+            "terraform": self.terraform.to_dict() if self.terraform is not None else None,
+        }
+
+
+def desired(context: Context, environment: str, dialect: str) -> Inventory:
+    inventory = load_infra(context.root, environment)
+    if dialect == "duckdb":
+        _check_duckdb(inventory)
+    return inventory
+
+
+def _check_duckdb(inventory: Inventory) -> None:
+    for item in inventory.resources.values():
+        what = None
+        if item.kind in (Kind.ROLE, Kind.MEMBERSHIP, Kind.GRANT):
+            what = "roles, users or grants"
+        elif item.kind is Kind.DATABASE:
+            what = "databases to create (attach database files in the connection instead)"
+        elif item.get("owner") or item.get("comment"):
+            what = "owners or comments on schemas"
+        if what:
+            raise ConfigError(
+                f"{item.label}: DuckDB has no {what}",
+                path=item.location.path if item.location else None,
+                line=item.location.line if item.location else None,
+                hint="limit it to the PostgreSQL environments with only: [...]",
+            )
+
+
+def managed_in(context: Context, environment: str) -> dict[tuple[str, str], Managed]:
+    """What earlier applies of `environment` made, and which other environments manage it too."""
+    rows = context.state(environment).infra_resources()
+    others: dict[tuple[str, str], list[str]] = {}
+    for env, kind, name, _, _ in rows:
+        if env != environment:
+            others.setdefault((kind, name), []).append(env)
+    found = {}
+    for env, kind, name, attributes, keep in rows:
+        if env == environment:
+            item = resource(Kind(kind), name, prevent_destroy=keep, **_attributes(attributes))
+            found[(kind, name)] = Managed(item, tuple(others.get((kind, name), ())))
+    return found
+
+
+def _attributes(stored: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
+
+
+def make_plan(
+    context: Context,
+    environment: str,
+    catalog: Catalog | None = None,
+    managed: dict[tuple[str, str], Managed] | None = None,
+) -> InfraPlan:
+    """The plan of `environment` against its warehouse, or against `catalog` (a state file) with
+    what `managed` says earlier applies made (by default: the environment's state)."""
+    environment = context.environment(environment)
+    catalog = catalog or catalog_for(context.engine(environment))
+    wanted = desired(context, environment, catalog.dialect)
+    actual = catalog.read()
+    diff = compare(
+        wanted,
+        actual,
+        managed_in(context, environment) if managed is None else managed,
+        production=environment == PROD,
+        impact=Impact(catalog.objects_in_schema, catalog.objects_owned_by),
+    )
+    roles = [*wanted.of_kind(Kind.ROLE), *actual.of_kind(Kind.ROLE)]  # a user being dropped too
+    users = frozenset(item.name for item in roles if item.get("login"))
+    return InfraPlan(
+        environment,
+        catalog.dialect,
+        diff.changes,
+        statements(diff.changes, catalog.dialect, users),
+        diff.unmanaged,
+        wanted,
+    )
+
+
+def apply_plan(
+    context: Context,
+    environment: str,
+    *,
+    allow_destroy: bool = False,
+    reviewed: dict[str, Any] | None = None,
+    locked: bool = False,
+) -> InfraPlan:
+    """Apply the environment's infrastructure plan under its lock (`locked`: the caller holds
+    it); `reviewed` (a saved plan's `to_dict()`) must still be what the plan is."""
+    environment = context.environment(environment)
+    with nullcontext() if locked else context.lock(environment):
+        plan = make_plan(context, environment)
+        if reviewed is not None and _comparable(reviewed) != _comparable(plan.to_dict()):
+            raise PlanError(
+                "the infrastructure plan changed since it was reviewed (the files or the warehouse moved)",
+                hint=f"make a new plan: tidegate infra plan {environment}",
+            )
+        if plan.destructive and not allow_destroy:
+            labels = "; ".join(f"{c.resource.label}: {c.destructive}" for c in plan.destructive)
+            raise CheckFailed(
+                f"the infrastructure plan destroys: {labels}",
+                hint=f"review it, then run tidegate infra apply {environment} --allow-destroy",
+            )
+        _execute(context, environment, plan)  # with no change, it records what is managed
+        return plan
+
+
+def declares_infra(context: Context) -> bool:
+    return bool(infra_files(context.root))
+
+
+def _comparable(document: dict[str, Any]) -> Any:
+    return [(c["action"], c["kind"], c["name"], c["attributes"]) for c in document["changes"]]
+
+
+def _execute(context: Context, environment: str, plan: InfraPlan) -> None:
+    engine = context.engine(environment)
+    state = context.state(environment)
+    before = [s for s in plan.statements if not s.transactional and s.sql.startswith("CREATE")]
+    after = [s for s in plan.statements if not s.transactional and not s.sql.startswith("CREATE")]
+    inside = [s for s in plan.statements if s.transactional]
+    executable = {id(s): s.executable() for s in plan.statements}  # every secret is there first
+    done: list[Statement] = []
+    try:
+        for statement in before:
+            _run(engine, statement, executable)
+            done.append(statement)
+        with engine.transaction():
+            for statement in inside:
+                _run(engine, statement, executable)
+            state.record_infra(
+                environment,
+                [
+                    (item.kind.value, item.name, {k: v for k, v in item.attributes}, item.prevent_destroy)
+                    for _, item in sorted(plan.desired.resources.items())
+                ],
+            )
+    except BaseException:
+        for statement in reversed(done):  # databases this apply created
+            with suppress(EngineError):
+                engine.execute(
+                    statement.sql.replace("CREATE DATABASE", "DROP DATABASE", 1).split(" OWNER ")[0]
+                )
+        raise
+    for statement in after:
+        _run(engine, statement, executable)
+
+
+def _run(engine: Any, statement: Statement, executable: dict[int, str]) -> None:
+    try:
+        engine.execute(executable[id(statement)])
+    except EngineError as error:
+        raise type(error)(f"{statement.shown}: {error.message}") from None
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What changed by hand: managed resources that no longer match, and hand-made grants and
+    memberships that touch what tidegate manages."""
+
+    changed: list[Change]
+    unmanaged: list[Resource]
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.unmanaged)
+
+
+def drift(context: Context, environment: str) -> Drift:
+    environment = context.environment(environment)
+    plan = make_plan(context, environment)
+    managed = managed_in(context, environment)
+    changed = [
+        change for change in plan.changes if change.resource.key in managed and change.action != "delete"
+    ]
+    names = {
+        name for kind, name in managed if kind in (Kind.ROLE.value, Kind.SCHEMA.value, Kind.DATABASE.value)
+    }
+    touching = [
+        item
+        for item in plan.unmanaged
+        if item.kind in (Kind.GRANT, Kind.MEMBERSHIP) and _touches(item, names)
+    ]
+    return Drift(changed, touching)
+
+
+def _touches(item: Resource, names: set[str]) -> bool:
+    obj = item.get("object") or ""
+    related = {item.get("grantee"), item.get("role"), item.get("group"), obj, obj.split(".", 1)[0]}
+    return bool(related & names)

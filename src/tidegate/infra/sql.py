@@ -1,0 +1,230 @@
+"""The statements of an infrastructure plan, per warehouse dialect.
+
+Each dialect is a small subclass that says how one change is written; the plan's order (roles
+before what they own, drops in reverse) is already the order the statements run in. A password
+is read from its environment variable only when a statement is executed, and every statement
+has a `shown` text with the password masked, which is what plans, logs and errors print.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import ClassVar
+
+from tidegate.errors import ConfigError
+from tidegate.infra.diff import Change
+from tidegate.infra.resources import Resource
+
+MASK = "'********'"
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    """The SQL to run; `PASSWORD_PLACEHOLDER` stands where a secret goes."""
+    shown: str
+    transactional: bool = True
+    """False for what the engine refuses inside a transaction (PostgreSQL's CREATE DATABASE)."""
+    secret_env: str | None = None
+
+    def executable(self) -> str:
+        """The SQL with its secret, read from the environment now."""
+        if self.secret_env is None:
+            return self.sql
+        value = os.environ.get(self.secret_env)
+        if value is None:
+            raise ConfigError(
+                f"the environment variable {self.secret_env} (a password) is not set",
+                hint=f"export {self.secret_env} before applying",
+            )
+        return self.sql.replace(PASSWORD_PLACEHOLDER, "'" + value.replace("'", "''") + "'")
+
+
+PASSWORD_PLACEHOLDER = "__tidegate_password__"
+
+
+class InfraDialect:
+    """PostgreSQL's statements; other dialects override what differs."""
+
+    name: ClassVar[str] = "postgres"
+
+    def __init__(self, users: frozenset[str] = frozenset()) -> None:
+        self.users = users
+        """The roles that are users (they log in): some dialects grant to them differently."""
+
+    def quote(self, name: str) -> str:
+        if name == "public":
+            return "PUBLIC"
+        return '"' + name.replace('"', '""') + '"'
+
+    def literal(self, text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    def table(self, name: str) -> str:
+        return ".".join(self.quote(part) for part in name.split("."))
+
+    def statements(self, change: Change) -> list[Statement]:
+        """The statements of one change; methods are named `_{action}_{kind}`."""
+        method = getattr(self, f"_{change.action}_{change.resource.kind.value}")
+        return [self._statement(sql) if isinstance(sql, str) else sql for sql in method(change)]
+
+    def _statement(self, sql: str, *, transactional: bool = True) -> Statement:
+        return Statement(sql, sql, transactional)
+
+    # databases -------------------------------------------------------------------------
+
+    def _create_database(self, change: Change) -> list[str | Statement]:
+        item = change.resource
+        owner = f" OWNER {self.quote(item.get('owner'))}" if item.get("owner") else ""
+        found: list[str | Statement] = [
+            self._statement(f"CREATE DATABASE {self.quote(item.name)}{owner}", transactional=False)
+        ]
+        return found + self._comment("DATABASE", item)
+
+    def _update_database(self, change: Change) -> list[str | Statement]:
+        return self._owner_and_comment("DATABASE", change)
+
+    def _delete_database(self, change: Change) -> list[str | Statement]:
+        return [self._statement(f"DROP DATABASE {self.quote(change.resource.name)}", transactional=False)]
+
+    # schemas ---------------------------------------------------------------------------
+
+    def _create_schema(self, change: Change) -> list[str | Statement]:
+        item = change.resource
+        owner = f" AUTHORIZATION {self.quote(item.get('owner'))}" if item.get("owner") else ""
+        return [f"CREATE SCHEMA {self.quote(item.name)}{owner}", *self._comment("SCHEMA", item)]
+
+    def _update_schema(self, change: Change) -> list[str | Statement]:
+        return self._owner_and_comment("SCHEMA", change)
+
+    def _delete_schema(self, change: Change) -> list[str | Statement]:
+        cascade = " CASCADE" if change.destructive else ""
+        return [f"DROP SCHEMA {self.quote(change.resource.name)}{cascade}"]
+
+    # roles and users -------------------------------------------------------------------
+
+    def _create_role(self, change: Change) -> list[str | Statement]:
+        item = change.resource
+        sql = f"CREATE ROLE {self.quote(item.name)} {'LOGIN' if item.get('login') else 'NOLOGIN'}"
+        found: list[str | Statement] = []
+        if item.get("password_env"):
+            found.append(
+                Statement(
+                    f"{sql} PASSWORD {PASSWORD_PLACEHOLDER}",
+                    f"{sql} PASSWORD {MASK}",
+                    secret_env=item.get("password_env"),
+                )
+            )
+        else:
+            found.append(sql)
+        return found + self._comment("ROLE", item)
+
+    def _update_role(self, change: Change) -> list[str | Statement]:
+        found: list[str | Statement] = []
+        for attribute, _, value in change.differences:
+            if attribute == "login":
+                found.append(
+                    f"ALTER ROLE {self.quote(change.resource.name)} {'LOGIN' if value else 'NOLOGIN'}"
+                )
+        return found + self._comment("ROLE", change.resource, change)
+
+    def _delete_role(self, change: Change) -> list[str | Statement]:
+        name = self.quote(change.resource.name)
+        if change.destructive and "owns" in change.destructive:  # hand its objects to the applier
+            return [f"REASSIGN OWNED BY {name} TO CURRENT_USER", f"DROP OWNED BY {name}", f"DROP ROLE {name}"]
+        return [f"DROP ROLE {name}"]
+
+    def _create_membership(self, change: Change) -> list[str | Statement]:
+        item = change.resource
+        return [f"GRANT {self.quote(item.get('group'))} TO {self.quote(item.get('role'))}"]
+
+    def _update_membership(self, change: Change) -> list[str | Statement]:
+        return []
+
+    def _delete_membership(self, change: Change) -> list[str | Statement]:
+        item = change.resource
+        return [f"REVOKE {self.quote(item.get('group'))} FROM {self.quote(item.get('role'))}"]
+
+    # grants ----------------------------------------------------------------------------
+
+    def _create_grant(self, change: Change) -> list[str | Statement]:
+        return self._grants(change.resource, change.resource.get("privileges"), grant=True)
+
+    def _update_grant(self, change: Change) -> list[str | Statement]:
+        before = set(change.before.get("privileges") or ()) if change.before else set()
+        after = set(change.resource.get("privileges") or ())
+        return [
+            *self._grants(change.resource, sorted(after - before), grant=True),
+            *self._grants(change.resource, sorted(before - after), grant=False),
+        ]
+
+    def _delete_grant(self, change: Change) -> list[str | Statement]:
+        return self._grants(change.resource, change.resource.get("privileges"), grant=False)
+
+    def _grants(
+        self, item: Resource, privileges: list[str] | tuple[str, ...], *, grant: bool
+    ) -> list[str | Statement]:
+        if not privileges:
+            return []
+        listed = ", ".join(p.upper() for p in privileges)
+        grantee = self.quote(item.get("grantee"))
+        target, obj = item.get("target"), item.get("object")
+        on = {
+            "database": f"DATABASE {self.quote(obj)}",
+            "schema": f"SCHEMA {self.quote(obj)}",
+            "table": f"TABLE {self.table(obj)}",
+            "all_tables_in_schema": f"ALL TABLES IN SCHEMA {self.quote(obj)}",
+        }[target]
+        verb = f"GRANT {listed} ON {on} TO {grantee}" if grant else f"REVOKE {listed} ON {on} FROM {grantee}"
+        found: list[str | Statement] = [verb]
+        if target == "all_tables_in_schema":  # and the tables created from now on
+            future = (
+                f"GRANT {listed} ON TABLES TO {grantee}"
+                if grant
+                else f"REVOKE {listed} ON TABLES FROM {grantee}"
+            )
+            found.append(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {self.quote(obj)} {future}")
+        return found
+
+    # shared ----------------------------------------------------------------------------
+
+    def _comment(self, what: str, item: Resource, change: Change | None = None) -> list[str | Statement]:
+        if change is not None and "comment" not in [a for a, _, _ in change.differences]:
+            return []
+        comment = item.get("comment")
+        if comment is None:
+            return []
+        return [f"COMMENT ON {what} {self.quote(item.name)} IS {self.literal(comment)}"]
+
+    def _owner_and_comment(self, what: str, change: Change) -> list[str | Statement]:
+        found: list[str | Statement] = []
+        if "owner" in [a for a, _, _ in change.differences]:
+            found.append(
+                f"ALTER {what} {self.quote(change.resource.name)} OWNER TO {self.quote(change.resource.get('owner'))}"
+            )
+        return found + self._comment(what, change.resource, change)
+
+
+class DuckDBDialect(InfraDialect):
+    """DuckDB: schemas only (`tidegate.infra.apply` refuses the rest before planning)."""
+
+    name: ClassVar[str] = "duckdb"
+
+
+DIALECTS: dict[str, type[InfraDialect]] = {"postgres": InfraDialect, "duckdb": DuckDBDialect}
+
+
+def dialect(name: str, users: frozenset[str] = frozenset()) -> InfraDialect:
+    if name == "snowflake" and name not in DIALECTS:
+        from tidegate.infra.snowflake import SnowflakeDialect
+
+        DIALECTS[name] = SnowflakeDialect
+    if name not in DIALECTS:
+        raise ConfigError(f"no infrastructure statements for {name!r} (one of {', '.join(sorted(DIALECTS))})")
+    return DIALECTS[name](users)
+
+
+def statements(changes: list[Change], name: str, users: frozenset[str] = frozenset()) -> list[Statement]:
+    writer = dialect(name, users)
+    return [statement for change in changes for statement in writer.statements(change)]
