@@ -44,7 +44,9 @@ class DuckDBAdapter(EngineAdapter):
         announced = False
         while True:
             try:
-                return cls(duckdb.connect(path), path)
+                adapter = cls(duckdb.connect(path), path)
+                adapter.attach_databases()
+                return adapter
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower():
                     raise EngineError(f"cannot open {path}: {error}") from None
@@ -85,6 +87,21 @@ class DuckDBAdapter(EngineAdapter):
             self.execute("ROLLBACK")
             raise
         self.execute("COMMIT")
+
+    @property
+    def databases_dir(self) -> str | None:
+        """Where the warehouse's other databases are (`tidegate infra` creates them): DuckDB
+        files beside it, attached by name on every connection."""
+        if self.path == ":memory:":
+            return None
+        return str(Path(self.path).with_suffix(".databases"))
+
+    def attach_databases(self) -> None:
+        folder = Path(self.databases_dir) if self.databases_dir else None
+        if folder is None or not folder.is_dir():
+            return
+        for file in sorted(folder.glob("*.duckdb")):
+            self.execute(f"ATTACH IF NOT EXISTS {_literal(str(file))} AS {self.quote(file.stem)}")
 
     def worker(self) -> DuckDBAdapter:
         return DuckDBAdapter(self._connection.cursor(), self.path)

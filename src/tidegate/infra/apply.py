@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tidegate.errors import CheckFailed, ConfigError, EngineError, PlanError
@@ -72,10 +73,8 @@ def _check_duckdb(inventory: Inventory) -> None:
         what = None
         if item.kind in (Kind.ROLE, Kind.MEMBERSHIP, Kind.GRANT):
             what = "roles, users or grants"
-        elif item.kind is Kind.DATABASE:
-            what = "databases to create (attach database files in the connection instead)"
         elif item.get("owner") or item.get("comment"):
-            what = "owners or comments on schemas"
+            what = f"owners or comments on {item.kind.value}s"
         if what:
             raise ConfigError(
                 f"{item.label}: DuckDB has no {what}",
@@ -129,7 +128,7 @@ def make_plan(
         environment,
         catalog.dialect,
         diff.changes,
-        statements(diff.changes, catalog.dialect, users),
+        statements(diff.changes, catalog.dialect, users, getattr(catalog, "databases_dir", None)),
         diff.unmanaged,
         wanted,
     )
@@ -174,18 +173,18 @@ def _comparable(document: dict[str, Any]) -> Any:
 def _execute(context: Context, environment: str, plan: InfraPlan) -> None:
     engine = context.engine(environment)
     state = context.state(environment)
-    before = [s for s in plan.statements if not s.transactional and s.sql.startswith("CREATE")]
-    after = [s for s in plan.statements if not s.transactional and not s.sql.startswith("CREATE")]
+    before = [s for s in plan.statements if not s.transactional and s.undo is not None]
+    after = [s for s in plan.statements if not s.transactional and s.undo is None]
     inside = [s for s in plan.statements if s.transactional]
     executable = {id(s): s.executable() for s in plan.statements}  # every secret is there first
     done: list[Statement] = []
     try:
         for statement in before:
-            _run(engine, statement, executable)
+            _run(engine, statement, executable[id(statement)])
             done.append(statement)
         with engine.transaction():
             for statement in inside:
-                _run(engine, statement, executable)
+                _run(engine, statement, executable[id(statement)])
             state.record_infra(
                 environment,
                 [
@@ -194,21 +193,24 @@ def _execute(context: Context, environment: str, plan: InfraPlan) -> None:
                 ],
             )
     except BaseException:
-        for statement in reversed(done):  # databases this apply created
-            with suppress(EngineError):
-                engine.execute(
-                    statement.sql.replace("CREATE DATABASE", "DROP DATABASE", 1).split(" OWNER ")[0]
-                )
+        for statement in reversed(done):  # the databases this apply created
+            if statement.undo is not None:
+                with suppress(EngineError, OSError):
+                    _run(engine, statement.undo, statement.undo.sql)
         raise
     for statement in after:
-        _run(engine, statement, executable)
+        _run(engine, statement, executable[id(statement)])
 
 
-def _run(engine: Any, statement: Statement, executable: dict[int, str]) -> None:
+def _run(engine: Any, statement: Statement, sql: str) -> None:
+    if statement.creates_file is not None:
+        Path(statement.creates_file).parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine.execute(executable[id(statement)])
+        engine.execute(sql)
     except EngineError as error:
         raise type(error)(f"{statement.shown}: {error.message}") from None
+    if statement.remove_file is not None:
+        Path(statement.remove_file).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -187,12 +187,14 @@ class PostgresCatalog:
 
 
 class DuckDBCatalog:
-    """DuckDB has schemas (with comments) and no roles, users, grants or owners."""
+    """DuckDB has schemas, and databases: files in the warehouse's databases folder, which
+    every connection attaches; no roles, users, grants or owners."""
 
     dialect = "duckdb"
 
     def __init__(self, engine: EngineAdapter) -> None:
         self.engine = engine
+        self.databases_dir: str | None = getattr(engine, "databases_dir", None)
 
     def read(self) -> Inventory:
         rows = self.engine.fetch(
@@ -200,7 +202,13 @@ class DuckDBCatalog:
             "WHERE database_name = current_database() AND NOT internal "
             f"AND schema_name NOT IN ('main', '{STATE_SCHEMA}') AND schema_name NOT LIKE '{INTERNAL_PREFIX}%'"
         ).rows
-        return Inventory.of([resource(Kind.SCHEMA, name, comment=comment) for name, comment in rows])
+        items = [resource(Kind.SCHEMA, name, comment=comment) for name, comment in rows]
+        if self.databases_dir and Path(self.databases_dir).is_dir():
+            items += [
+                resource(Kind.DATABASE, file.stem)
+                for file in sorted(Path(self.databases_dir).glob("*.duckdb"))
+            ]
+        return Inventory.of(items)
 
     def objects_in_schema(self, schema: str) -> int:
         rows = self.engine.fetch(

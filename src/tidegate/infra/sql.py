@@ -25,8 +25,14 @@ class Statement:
     """The SQL to run; `PASSWORD_PLACEHOLDER` stands where a secret goes."""
     shown: str
     transactional: bool = True
-    """False for what the engine refuses inside a transaction (PostgreSQL's CREATE DATABASE)."""
+    """False for what the engine refuses inside a transaction (PostgreSQL's CREATE DATABASE):
+    with an `undo` it runs before the transaction (and is undone if that fails), else after."""
     secret_env: str | None = None
+    undo: Statement | None = None
+    remove_file: str | None = None
+    """A file to delete once the statement ran (a DuckDB database detached to be dropped)."""
+    creates_file: str | None = None
+    """A file the statement creates, whose folder must exist first (a DuckDB database)."""
 
     def executable(self) -> str:
         """The SQL with its secret, read from the environment now."""
@@ -49,9 +55,11 @@ class InfraDialect:
 
     name: ClassVar[str] = "postgres"
 
-    def __init__(self, users: frozenset[str] = frozenset()) -> None:
+    def __init__(self, users: frozenset[str] = frozenset(), databases_dir: str | None = None) -> None:
         self.users = users
         """The roles that are users (they log in): some dialects grant to them differently."""
+        self.databases_dir = databases_dir
+        """Where an embedded engine keeps the files of its databases."""
 
     def quote(self, name: str) -> str:
         if name == "public":
@@ -77,9 +85,9 @@ class InfraDialect:
     def _create_database(self, change: Change) -> list[str | Statement]:
         item = change.resource
         owner = f" OWNER {self.quote(item.get('owner'))}" if item.get("owner") else ""
-        found: list[str | Statement] = [
-            self._statement(f"CREATE DATABASE {self.quote(item.name)}{owner}", transactional=False)
-        ]
+        undo = self._statement(f"DROP DATABASE {self.quote(item.name)}", transactional=False)
+        sql = f"CREATE DATABASE {self.quote(item.name)}{owner}"
+        found: list[str | Statement] = [Statement(sql, sql, transactional=False, undo=undo)]
         return found + self._comment("DATABASE", item)
 
     def _update_database(self, change: Change) -> list[str | Statement]:
@@ -207,24 +215,43 @@ class InfraDialect:
 
 
 class DuckDBDialect(InfraDialect):
-    """DuckDB: schemas only (`tidegate.infra.apply` refuses the rest before planning)."""
+    """DuckDB: schemas, and databases, which are files in the warehouse's databases folder
+    that every connection attaches (`DuckDBAdapter.databases_dir`); `tidegate.infra.apply`
+    refuses the rest before planning."""
 
     name: ClassVar[str] = "duckdb"
+
+    def _path(self, name: str) -> str:
+        if self.databases_dir is None:
+            raise ConfigError("an in-memory DuckDB warehouse keeps no databases")
+        return os.path.join(self.databases_dir, f"{name}.duckdb")
+
+    def _create_database(self, change: Change) -> list[str | Statement]:
+        name, path = self.quote(change.resource.name), self._path(change.resource.name)
+        undo = Statement(f"DETACH {name}", f"DETACH {name}", transactional=False, remove_file=path)
+        sql = f"ATTACH {self.literal(path)} AS {name}"
+        return [Statement(sql, sql, transactional=False, undo=undo, creates_file=path)]
+
+    def _delete_database(self, change: Change) -> list[str | Statement]:
+        name, path = self.quote(change.resource.name), self._path(change.resource.name)
+        return [Statement(f"DETACH {name}", f"DETACH {name} (and delete {path})", False, remove_file=path)]
 
 
 DIALECTS: dict[str, type[InfraDialect]] = {"postgres": InfraDialect, "duckdb": DuckDBDialect}
 
 
-def dialect(name: str, users: frozenset[str] = frozenset()) -> InfraDialect:
+def dialect(name: str, users: frozenset[str] = frozenset(), databases_dir: str | None = None) -> InfraDialect:
     if name == "snowflake" and name not in DIALECTS:
         from tidegate.infra.snowflake import SnowflakeDialect
 
         DIALECTS[name] = SnowflakeDialect
     if name not in DIALECTS:
         raise ConfigError(f"no infrastructure statements for {name!r} (one of {', '.join(sorted(DIALECTS))})")
-    return DIALECTS[name](users)
+    return DIALECTS[name](users, databases_dir)
 
 
-def statements(changes: list[Change], name: str, users: frozenset[str] = frozenset()) -> list[Statement]:
-    writer = dialect(name, users)
+def statements(
+    changes: list[Change], name: str, users: frozenset[str] = frozenset(), databases_dir: str | None = None
+) -> list[Statement]:
+    writer = dialect(name, users, databases_dir)
     return [statement for change in changes for statement in writer.statements(change)]

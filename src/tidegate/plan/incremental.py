@@ -83,6 +83,7 @@ class IncrementalRun:
         self.applier.run_hooks("on-run-start", self.project.on_run_start)
         self.refreshed = []
         moved: set[str] = set()  # tables copied away from: views reading them get a new version
+        self.progress.stage("run", len(chosen))
         with self.engine.transaction():
             for name in self.graph.sort(chosen | self.graph.downstream(chosen)):
                 model = self.project.model(name)
@@ -124,6 +125,8 @@ class IncrementalRun:
                     models[name], mapping[name] = record, SnapshotEntry.of(record)
                     copied.append(name)
                 if model.kind is Kind.TABLE:
+                    if not self.refreshed:  # the tables downstream, counted once the run is done
+                        self.progress.stage("refresh", self._tables_downstream(chosen, models))
                     self._refresh(model, record, mapping)
                     self.progress.advance("refresh", name, time.perf_counter() - started)
                     self.refreshed.append(name)
@@ -146,6 +149,16 @@ class IncrementalRun:
                 )
         self.applier.run_hooks("on-run-end", self.project.on_run_end, after="after the run was committed")
         return processed
+
+    def _tables_downstream(self, chosen: set[str], models: dict[str, SnapshotRecord]) -> int:
+        return sum(
+            1
+            for name in self.graph.downstream(chosen)
+            if name not in chosen
+            and self.project.model(name).kind is Kind.TABLE
+            and name in models
+            and models[name].physical is not None
+        )
 
     def _process(self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotEntry]) -> None:
         """Process new data: a dbt snapshot's SCD2 merge, or an incremental model's strategy."""

@@ -240,6 +240,8 @@ class Planner:
     ) -> Category:
         if base.query_hash == query_hash(model):  # same query and kind, only moved
             return Category(False, reason=f"moved to {model.schema}.{model.view_name}")
+        if model.language is Language.CSV:
+            return Category(True, reason="the seed's file changed")
         if model.language is not Language.SQL or base.kind != model.kind.value:
             return BREAKING
         from tidegate.plan.categorizer import categorize  # sqlglot: only for a changed query
