@@ -4,6 +4,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DBT_VENV := .venv-dbt
 DBT_STAMP := $(DBT_VENV)/.installed
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
 .PHONY: demo test lint typecheck bench clean
 
@@ -29,10 +31,18 @@ $(DBT_STAMP):
 	$(DBT_VENV)/bin/pip install --quiet 'dbt-core>=1.11,<1.12' 'dbt-duckdb>=1.10,<1.12'
 	touch $(DBT_STAMP)
 
+# Apache Airflow 3 in its own virtualenv (it pins many packages), with tidegate installed in it
+# for the DAGs `tidegate dags generate` writes; tidegate reaches it through a subprocess
+$(AIRFLOW_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/pip install --quiet 'apache-airflow>=3.1,<4' -e .
+	touch $(AIRFLOW_STAMP)
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck $(DBT_STAMP)  ## install what the tests need, lint, type-check and run the tests
+test: lint typecheck $(DBT_STAMP) $(AIRFLOW_STAMP)  ## install what the tests need, lint, type-check and run the tests
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 	$(BIN)/python tests/engines/spark_connect.py
 
@@ -40,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(DBT_VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DBT_VENV) $(AIRFLOW_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -212,27 +212,38 @@ def lint_step(run: _Run) -> Step:
 
 
 def dags_step(run: _Run) -> Step:
-    """Changed Airflow DAG files must at least compile (the Airflow checks build on this)."""
-    dag_files = [p for p in run.changed_paths if p.startswith("dags/") and p.endswith(".py")]
+    """`tidegate dags check` of the changed DAG files: the static rules, and a real import with
+    the project's Airflow when one is configured (the whole folder, as the scheduler loads it)."""
+    from tidegate.orchestrate.check import check_dags
+
+    config = run.context.config.orchestration.airflow
+    folder = config.dags.rstrip("/") + "/"
+    dag_files = [
+        p
+        for p in run.changed_paths
+        if p.startswith(folder) and p.endswith(".py") and (run.context.root / p).exists()
+    ]
     if not dag_files:
         return _skipped("no changed DAG files")
-    findings, cases = [], []
-    for path in dag_files:
-        source = (run.context.root / path).read_bytes()
-        try:
-            compile(source, path, "exec")
-            cases.append(Case(path, path=run.repo_path(path)))
-        except SyntaxError as error:
-            message = f"{error.msg}"
-            findings.append(Finding(message, run.repo_path(path), error.lineno, error.offset, title="DAG"))
-            cases.append(Case(path, failure=f"line {error.lineno}: {message}", path=run.repo_path(path)))
+    result = check_dags(run.context.root, config, dag_files)
+    findings = tuple(
+        Finding(p.message, run.repo_path(p.path), p.line, title=f"DAG {p.rule}") for p in result.problems
+    )
+    by_file: dict[str, list[str]] = {}
+    for p in result.problems:
+        by_file.setdefault(p.path, []).append(f"{p.line or '-'}: [{p.rule}] {p.message}")
+    cases = tuple(
+        Case(path, failure="\n".join(by_file[path]) if path in by_file else None, path=run.repo_path(path))
+        for path in dag_files
+    )
+    how = "imported with Airflow" if result.airflow else "static checks only"
     return Step(
-        status="failed" if findings else "passed",
-        summary=f"{len(dag_files)} DAG file(s) compiled"
-        if not findings
-        else f"{len(findings)} DAG file(s) broken",
-        findings=tuple(findings),
-        cases=tuple(cases),
+        status="passed" if result.passed else "failed",
+        summary=f"{len(dag_files)} DAG file(s), {how}: "
+        + (f"{len(result.problems)} problem(s)" if result.problems else "no problems"),
+        findings=findings,
+        cases=cases,
+        data=result.to_dict(),
     )
 
 

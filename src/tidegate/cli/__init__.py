@@ -150,4 +150,5 @@ from tidegate.cli import lint as _lint  # noqa: E402,F401
 from tidegate.cli import pipeline as _pipeline  # noqa: E402,F401
 
 __all__ = ["Output", "cli", "command", "main"]
+from tidegate.cli import dags as _dags  # noqa: E402,F401
 from tidegate.cli import infra as _infra  # noqa: E402,F401

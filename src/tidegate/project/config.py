@@ -249,6 +249,39 @@ class DeployConfig(_Strict):
     gates: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class DagRules(_Strict):
+    """`orchestration: airflow: rules:`: the static checks of DAG files, each on by default."""
+
+    owner: bool = True
+    """Every DAG names an owner (in default_args)."""
+    retries: bool = True
+    """Every DAG sets retries (in default_args)."""
+    tags: bool = True
+    """Every DAG has tags."""
+    import_time_work: bool = True
+    """No Variable.get, connection, database or network call runs when the file is imported."""
+    static_start_date: bool = True
+    """No start_date computed from the current time (datetime.now(), days_ago...)."""
+
+
+class AirflowConfig(_Strict):
+    """`orchestration: airflow:` in tidegate.yml: where Airflow and the DAG files are."""
+
+    python: str | None = None
+    """The Python of the user's Airflow (an image's or a virtualenv's); also
+    TIDEGATE_AIRFLOW_PYTHON. Without it, `dags check` runs the static checks only."""
+    dags: str = "dags"
+    import_budget: float = Field(default=2.0, gt=0)
+    """Seconds a DAG file may take to import before it is reported."""
+    rules: DagRules = Field(default_factory=DagRules)
+    releases: int = Field(default=5, ge=1)
+    """Releases `dags deploy` keeps for rollback."""
+
+
+class OrchestrationConfig(_Strict):
+    airflow: AirflowConfig = Field(default_factory=AirflowConfig)
+
+
 class ProjectConfig(_Strict):
     """The validated content of `tidegate.yml`."""
 
@@ -263,6 +296,7 @@ class ProjectConfig(_Strict):
     janitor: JanitorConfig = Field(default_factory=JanitorConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     ci: CiConfig = Field(default_factory=CiConfig)
+    orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
     model_paths: list[str] = Field(default_factory=lambda: ["models"])
     seed_paths: list[str] = Field(default_factory=lambda: ["seeds"])
     test_paths: list[str] = Field(default_factory=lambda: ["tests"])

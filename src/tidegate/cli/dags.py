@@ -1,0 +1,138 @@
+"""`tidegate dags check|deploy`: Airflow DAG files checked and released (DESIGN section 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from tidegate.cli import Output, cli, command
+from tidegate.errors import CheckFailed
+
+if TYPE_CHECKING:
+    from tidegate.orchestrate.check import DagCheck
+    from tidegate.project.config import AirflowConfig
+
+
+@cli.group("dags")
+def dags() -> None:
+    """Airflow DAG files: check them, release them into a DAGs folder, generate one from the models.
+
+    Airflow is found through `orchestration: airflow: python` in tidegate.yml or
+    TIDEGATE_AIRFLOW_PYTHON (the Python of your Airflow image or virtualenv); DAG files are in
+    `dags/` unless `orchestration: airflow: dags` says otherwise.
+    """
+
+
+def _config(project_dir: Path) -> AirflowConfig:
+    """Read without opening a warehouse: DAG checks need none."""
+    from tidegate.project.config import load_config
+
+    return load_config(project_dir).orchestration.airflow
+
+
+@command(dags, "check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def check_command(paths: tuple[Path, ...], project_dir: Path, output: Output) -> int:
+    """Check DAG files (default: all of them): syntax; static rules (no work at import time, a
+    fixed start_date, owner, retries and tags); then a real import with Airflow: import errors
+    with file and line, cycles, duplicate dag_ids, import time against the budget. Exit 1 if
+    any check fails."""
+    from tidegate.orchestrate.check import check_dags
+
+    config = _config(project_dir)
+    files = [_relative(project_dir, path) for path in paths] or None
+    result = check_dags(project_dir, config, files)
+    if output.as_json:
+        output.json(result.to_dict())
+    render_check(output.human, result)
+    return 0 if result.passed else 1
+
+
+def _relative(root: Path, path: Path) -> str:
+    absolute = path if path.is_absolute() else Path.cwd() / path
+    try:
+        return absolute.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def render_check(console: Console, result: DagCheck) -> None:
+    how = (
+        f"imported with {result.airflow}" if result.airflow else "static checks only (no Airflow configured)"
+    )
+    console.print(Text.assemble(("DAG checks", "bold"), f": {len(result.files)} file(s), {how}"))
+    for problem in result.problems:
+        where = f"{problem.path}:{problem.line}" if problem.line else problem.path
+        console.print(Text.assemble(("  ✗ ", "red"), (where, "bold"), f" [{problem.rule}] {problem.message}"))
+    if result.passed:
+        console.print("[green]All DAG checks passed[/]")
+
+
+@command(dags, "deploy")
+@click.option(
+    "--to",
+    "target",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The deployment folder: releases go in releases/, Airflow reads current/.",
+)
+@click.option("--rollback", is_flag=True, help="Switch current/ back to the release before it.")
+@click.option("--release", "release", help="With --rollback: the release to switch to.")
+@click.option(
+    "--image",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the build context of an Airflow image with this release (building it needs Docker).",
+)
+@click.option(
+    "--keep", type=click.IntRange(1), help="Releases to keep (default: orchestration: airflow: releases, 5)."
+)
+def deploy_command(
+    target: Path | None,
+    rollback: bool,
+    release: str | None,
+    image: Path | None,
+    keep: int | None,
+    project_dir: Path,
+    output: Output,
+) -> int:
+    """Release the DAG files once every check passes: a new releases/<commit>/ and an atomic
+    switch of current/ (point Airflow's dags_folder at DIR/current/dags), or --rollback."""
+    from tidegate.errors import ConfigError
+    from tidegate.orchestrate import release as releases
+    from tidegate.orchestrate.check import check_dags
+    from tidegate.orchestrate.dagbag import airflow_python
+
+    config = _config(project_dir)
+    if (target is None) == (image is None):
+        raise ConfigError("give --to DIR (a DAGs folder) or --image DIR (an image's build context)")
+    if rollback:
+        if target is None:
+            raise ConfigError("--rollback needs --to DIR")
+        done = releases.rollback(target, release)
+        output.human.print(f"[green]Rolled back[/]: current/ is release {done.id} (was {done.previous})")
+        if output.as_json:
+            output.json(done.to_dict())
+        return 0
+    checked = check_dags(project_dir, config)
+    if not checked.passed:
+        render_check(output.err, checked)
+        raise CheckFailed(f"{len(checked.problems)} DAG check(s) failed: nothing was deployed")
+    if image is not None:
+        python = airflow_python(config.python, project_dir)
+        releases.write_image_context(project_dir, config.dags, image, python)
+        output.human.print(f"Wrote the image build context to {image}: docker build {image}")
+        if output.as_json:
+            output.json({"image": str(image)})
+        return 0
+    assert target is not None
+    done = releases.deploy(project_dir, config.dags, target, keep=keep or config.releases)
+    if output.as_json:
+        output.json(done.to_dict())
+    output.human.print(
+        f"[green]Deployed[/] release {done.id} ({len(done.files)} file(s)) to {target}/current"
+        + (f", replacing {done.previous}" if done.previous and done.previous != done.id else "")
+    )
+    return 0

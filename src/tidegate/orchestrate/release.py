@@ -1,0 +1,203 @@
+"""`tidegate dags deploy`: versioned releases of the DAG files, switched atomically.
+
+A release is a folder `releases/<id>/` (the DAG files, `plugins/`, `requirements.txt` and a
+manifest of file hashes), written under a temporary name and renamed into place. Airflow's DAGs
+folder is the `current` symlink, replaced in one `rename`, so the scheduler sees the old
+release or the new one, never a mix. `deployments.jsonl` keeps the order of switches for
+`--rollback`; only the newest releases are kept. `--image` writes the build context of an image
+that bakes one release in, with the packages of the Airflow that checked it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tidegate.errors import ConfigError, StateError
+
+CURRENT = "current"
+LOG = "deployments.jsonl"
+MANIFEST = "tidegate-release.json"
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    path: Path
+    files: dict[str, str]
+    """Each file of the release (relative path) and its sha256."""
+    previous: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "release": self.id,
+            "path": str(self.path),
+            "files": len(self.files),
+            "previous": self.previous,
+        }
+
+
+def release_id(root: Path) -> str:
+    """The commit of the working tree (its short hash, marked when the tree has changes)."""
+    from tidegate.ci.git import Repository
+    from tidegate.errors import GitError
+
+    try:
+        repo = Repository(root)
+        commit = repo.resolve("HEAD")[:12]
+        return commit if repo.is_clean() else f"{commit}-dirty-{uuid.uuid4().hex[:6]}"
+    except GitError:
+        return f"local-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
+
+
+def _sources(root: Path, dags: str) -> dict[str, Path]:
+    """What a release holds: the DAG folder's files, plugins/ and requirements.txt."""
+    found: dict[str, Path] = {}
+    for folder, prefix in ((root / dags, "dags"), (root / "plugins", "plugins")):
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    found[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path
+    if (root / "requirements.txt").is_file():
+        found["requirements.txt"] = root / "requirements.txt"
+    return found
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def deploy(root: Path, dags: str, target: Path, *, keep: int, identifier: str | None = None) -> Release:
+    """Write a release of the project's DAGs into `target` and switch `current` to it."""
+    sources = _sources(root, dags)
+    if not any(name.startswith("dags/") for name in sources):
+        raise ConfigError(f"no DAG files in {dags}/ to deploy")
+    identifier = identifier or release_id(root)
+    releases = target / "releases"
+    final = releases / identifier
+    previous = current_release(target)
+    if not final.exists():
+        staging = releases / f".incoming-{identifier}-{uuid.uuid4().hex[:6]}"
+        for name, source in sources.items():
+            destination = staging / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+        manifest = {"release": identifier, "files": {name: _digest(p) for name, p in sources.items()}}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        staging.rename(final)  # a release appears whole or not at all
+    _switch(target, identifier)
+    _prune(target, keep)
+    files = json.loads((final / MANIFEST).read_text())["files"]
+    return Release(identifier, final, files, previous)
+
+
+def current_release(target: Path) -> str | None:
+    link = target / CURRENT
+    return Path(os.readlink(link)).name if link.is_symlink() else None
+
+
+def _switch(target: Path, identifier: str) -> None:
+    """Point `current` at a release in one rename (atomic on POSIX), and log it."""
+    link = target / CURRENT
+    if link.exists() and not link.is_symlink():
+        raise StateError(f"{link} exists and is not tidegate's symlink: will not replace it")
+    temporary = target / f".{CURRENT}-{uuid.uuid4().hex[:8]}"
+    temporary.symlink_to(Path("releases") / identifier, target_is_directory=True)
+    os.replace(temporary, link)
+    with (target / LOG).open("a") as log:
+        log.write(json.dumps({"release": identifier, "at": datetime.now(UTC).isoformat()}) + "\n")
+
+
+def _history(target: Path) -> list[str]:
+    log = target / LOG
+    if not log.exists():
+        return []
+    return [json.loads(line)["release"] for line in log.read_text().splitlines() if line.strip()]
+
+
+def rollback(target: Path, to: str | None = None) -> Release:
+    """Switch back to the release before the current one (or to `to`)."""
+    current = current_release(target)
+    history = [r for r in _history(target) if (target / "releases" / r).is_dir()]
+    if to is None:
+        earlier: list[str] = []
+        if current in history:
+            last = len(history) - 1 - history[::-1].index(current)
+            earlier = [r for r in history[:last] if r != current]
+        if not earlier:
+            raise StateError(
+                "there is no earlier release to roll back to", hint=f"releases are in {target / 'releases'}"
+            )
+        to = earlier[-1]
+    if not (target / "releases" / to).is_dir():
+        raise ConfigError(f"no release {to!r} in {target / 'releases'}")
+    _switch(target, to)
+    files = json.loads((target / "releases" / to / MANIFEST).read_text())["files"]
+    return Release(to, target / "releases" / to, files, current)
+
+
+def _prune(target: Path, keep: int) -> None:
+    """Keep the `keep` releases deployed last (and the current one)."""
+    history = _history(target)
+    recent = list(dict.fromkeys(reversed(history)))[:keep]
+    current = current_release(target)
+    for folder in (target / "releases").iterdir():
+        if folder.name not in recent and folder.name != current and not folder.name.startswith(".incoming-"):
+            shutil.rmtree(folder)
+
+
+def write_image_context(
+    root: Path, dags: str, out: Path, python: str | None, identifier: str | None = None
+) -> Path:
+    """The build context of an Airflow image with one release baked in: the release, the
+    packages of the Airflow that checked it (`pip freeze`, so the image runs what was tested),
+    a Dockerfile and the manifest of file hashes. Building it needs Docker."""
+    out.mkdir(parents=True, exist_ok=True)
+    release = deploy(root, dags, out / "build", keep=1, identifier=identifier)
+    locked = out / "requirements.lock"
+    version = "3.1.0"
+    if python is not None:
+        frozen = subprocess.run(
+            [python, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True, text=True, check=False
+        )
+        pins = [
+            line for line in frozen.stdout.splitlines() if line and not line.startswith(("-e ", "tidegate"))
+        ]
+        version = next(
+            (line.split("==", 1)[1] for line in pins if line.lower().startswith("apache-airflow==")), version
+        )
+        locked.write_text("\n".join(pins) + "\n")
+    elif "requirements.txt" in release.files:
+        shutil.copy2(release.path / "requirements.txt", locked)
+    else:
+        locked.write_text("")
+    (out / "Dockerfile").write_text(
+        f"""# Written by tidegate dags deploy --image: release {release.id}
+FROM apache/airflow:{version}
+COPY requirements.lock /requirements.lock
+RUN pip install --no-cache-dir -r /requirements.lock
+COPY build/releases/{release.id}/dags/ /opt/airflow/dags/
+COPY build/releases/{release.id}/ /opt/tidegate-release/
+"""
+        + (
+            f"COPY build/releases/{release.id}/plugins/ /opt/airflow/plugins/\n"
+            if any(n.startswith("plugins/") for n in release.files)
+            else ""
+        )
+    )
+    manifest = {
+        "release": release.id,
+        "airflow": version,
+        "files": release.files,
+        "requirements": _digest(locked),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
