@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.ci.repos import commit, git, make_repository
 from tests.cli.conftest import invoke
 from tests.conftest import write_files

@@ -50,9 +50,8 @@ class Applier:
         """Apply `plan`; the caller holds the environment's lock. Without `gate` (a pull-request
         environment, a sandbox for review) failed tests are reported but do not stop the swap, so
         reviewers and the CI's later steps see what the change built."""
-        self._check_not_moved(plan)
+        self.start(plan)
         result = ApplyResult(environment=plan.environment)
-        self.run_hooks("on-run-start", plan.on_run_start)
         early = [test for test in plan.unit_tests if not test.given_later]
         result.unit_tests = self.run_unit_tests(early)
         if gate:
@@ -71,14 +70,58 @@ class Applier:
         result.tests = self.run_tests(plan.tests)
         if gate:
             self._raise_if_blocking(result.tests, "data test")
-        result.version = self._swap(plan, action=action, author=author, message=message)
+        result.version = self._swap_and_end(plan, action=action, author=author, message=message)
         result.views_changed = len(plan.views_changed) + len(plan.views_removed)
+        return result
+
+    # the stages one by one, for an orchestrator's tasks (see `tidegate.orchestrate.tasks`) ---
+
+    def start(self, plan: Plan) -> None:
+        """The first stage: refuse if the environment moved since the plan, then run the
+        `on-run-start` hooks."""
+        self._check_not_moved(plan)
+        self.run_hooks("on-run-start", plan.on_run_start)
+
+    def build(self, plan: Plan, model: str) -> float | None:
+        """Build one model's snapshot as `apply` does, once the builds it depends on are done;
+        the seconds it took, or None when the plan does not build it or it is built already."""
+        pending = self._pending([build for build in plan.builds if build.model == model])
+        if model not in pending:
+            return None
+        self.engine.create_schema(physical_schema(plan.mapping[model].schema_))
+        return self._build_one(plan, pending[model])
+
+    def test(self, plan: Plan, model: str) -> list[TestResult]:
+        """Run a model's unit tests and the plan's data tests defined on it (their first model),
+        once what they read is built; raises `CheckFailed` when one blocks, as `apply` does."""
+        results = self.run_unit_tests([test for test in plan.unit_tests if test.model == model])
+        results += self.run_tests([test for test in plan.tests if test.models[0] == model])
+        self._raise_if_blocking(results, "test")
+        return results
+
+    def finish(
+        self, plan: Plan, *, action: str = "apply", author: str | None = None, message: str | None = None
+    ) -> int:
+        """The last stage, once every test passed: swap the views in one transaction and record
+        the environment's new version, then run the `on-run-end` hooks. Refuses if the
+        environment moved or a snapshot of the plan is not built."""
+        self._check_not_moved(plan)
+        missing = sorted(self._pending(plan.builds))
+        if missing:
+            raise PlanError(
+                f"not built: {', '.join(missing[:5])}{' and more' if len(missing) > 5 else ''}; "
+                f"the views of {plan.environment!r} were not swapped"
+            )
+        return self._swap_and_end(plan, action=action, author=author, message=message)
+
+    def _swap_and_end(self, plan: Plan, *, action: str, author: str | None, message: str | None) -> int:
+        version = self._swap(plan, action=action, author=author, message=message)
         self.run_hooks(
             "on-run-end",
             plan.on_run_end,
-            after=f"after the swap ({plan.environment!r} is at version {result.version})",
+            after=f"after the swap ({plan.environment!r} is at version {version})",
         )
-        return result
+        return version
 
     def run_hooks(self, which: str, hooks: list[str] | tuple[str, ...], *, after: str | None = None) -> None:
         """dbt's `on-run-start` / `on-run-end`: each hook in its own transaction. `after` says
@@ -136,12 +179,7 @@ class Applier:
     # builds ------------------------------------------------------------------------------
 
     def _build_all(self, plan: Plan, result: ApplyResult) -> None:
-        built = self.state.snapshots([(b.model, b.fingerprint) for b in plan.builds])
-        pending = {  # a full refresh is a new version of a fingerprint that was built before
-            b.model: b
-            for b in plan.builds
-            if (b.model, b.fingerprint) not in built or built[(b.model, b.fingerprint)].version != b.version
-        }
+        pending = self._pending(plan.builds)
         result.reused = [b.model for b in plan.builds if b.model not in pending]
         if not pending:
             return
@@ -176,6 +214,15 @@ class Applier:
                         deps.discard(name)
             if failure is not None:
                 raise failure
+
+    def _pending(self, builds: list[Build]) -> dict[str, Build]:
+        """The builds whose snapshot is not recorded yet, by model."""
+        built = self.state.snapshots([(b.model, b.fingerprint) for b in builds])
+        return {  # a full refresh is a new version of a fingerprint that was built before
+            b.model: b
+            for b in builds
+            if (b.model, b.fingerprint) not in built or built[(b.model, b.fingerprint)].version != b.version
+        }
 
     def _build_one(self, plan: Plan, build: Build) -> float:
         started = time.perf_counter()
