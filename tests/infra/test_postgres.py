@@ -92,6 +92,12 @@ def test_plan_apply_then_the_second_plan_is_empty(
     assert psql(
         project, f"SELECT has_table_privilege('{prefix}transformer', 'analytics.orders', 'SELECT')"
     ) == [(False,)]
+    # and so are the tables the schema's owner creates (dbt's role, say)
+    psql(project, f'SET ROLE "{prefix}transformer"; CREATE TABLE analytics.by_dbt AS SELECT 1 AS id')
+    assert psql(project, f"SELECT has_table_privilege('{prefix}analyst', 'analytics.by_dbt', 'SELECT')") == [
+        (True,)
+    ]
+    assert plan_json(project)["counts"] == {"create": 0, "update": 0, "delete": 0}
 
 
 def test_only_limits_resources_to_environments(applied: Path, prefix: str) -> None:
@@ -119,6 +125,7 @@ def test_changes_by_hand_show_as_drift_and_the_plan_restores_them(applied: Path,
         f"{prefix}intruder:schema:staging",
         f"{prefix}transformer:{prefix}intruder",
     ]
+    assert f"{prefix}intruder" in [item["name"] for item in found["not_declared"]]  # listed, left alone
     # the plan restores what is managed and leaves the rest alone
     plan = plan_json(applied)
     assert [(c["action"], c["name"]) for c in plan["changes"]] == [
@@ -204,3 +211,46 @@ def test_a_saved_plan_is_refused_once_the_warehouse_moved(applied: Path, prefix:
     psql(applied, f'CREATE ROLE "{prefix}late"')
     refused = invoke(applied, "infra", "apply", "prod", "--plan", str(saved))
     assert refused.code == 2 and "changed since it was reviewed" in refused.all
+
+
+def test_a_database_owned_by_a_role_the_same_apply_creates(
+    pg_project: Callable[[dict[str, str]], Path], prefix: str
+) -> None:
+    project = pg_project(
+        {
+            "infra/dbs.yml": "roles:\n  - name: {p}owner\ndatabases:\n  - name: {p}shop\n    owner: {p}owner\n"
+            "grants:\n  - {to: {p}owner, privileges: [usage], on: {schema: public}}\n"
+        }
+    )
+    saved = project / "plan.json"
+    assert invoke(project, "infra", "plan", "prod", "--out", str(saved)).code == 0
+    applied = invoke(project, "infra", "apply", "prod", "--plan", str(saved))  # a reviewed plan with a grant
+    assert applied.code == 0, applied.all
+    assert psql(
+        project, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{prefix}shop'"
+    ) == [(f"{prefix}owner",)]
+    assert plan_json(project)["counts"] == {"create": 0, "update": 0, "delete": 0}  # public's grants are read
+
+
+def test_dropping_a_schema_names_the_views_of_other_schemas_it_takes_along(
+    applied: Path, prefix: str
+) -> None:
+    psql(applied, "CREATE TABLE staging.raw AS SELECT 1 AS id; CREATE SCHEMA elsewhere")
+    psql(applied, "CREATE VIEW elsewhere.reads_raw AS SELECT * FROM staging.raw")
+    declared = INFRA.replace("{p}", prefix).replace(
+        f"  - name: staging\n    owner: {prefix}transformer\n", ""
+    )
+    write_files(applied, {"infra/warehouse.yml": declared})
+    [drop] = [c for c in plan_json(applied)["changes"] if c["action"] == "delete"]
+    assert "elsewhere.reads_raw" in drop["destructive"]
+
+
+def test_mixed_case_names_are_kept_as_written(
+    pg_project: Callable[[dict[str, str]], Path], prefix: str
+) -> None:
+    project = pg_project({})
+    psql(project, f'CREATE ROLE "{prefix}Analyst"; CREATE SCHEMA "Sales"')
+    psql(project, f'GRANT USAGE ON SCHEMA "Sales" TO "{prefix}Analyst"')
+    assert invoke(project, "infra", "import", "prod").code == 0
+    plan = plan_json(project)
+    assert [c for c in plan["changes"] if prefix.lower() in c["name"].lower() or c["name"] == "Sales"] == []

@@ -131,11 +131,11 @@ def test_the_export_declares_every_resource(tmp_path: Path) -> None:
 def test_the_export_adopts_what_exists(tmp_path: Path) -> None:
     """The warehouse already has what tidegate made: Terraform imports it instead of creating it."""
     assert exported(tmp_path)["import"] == [
-        {"to": "postgresql_database.shop_prod", "id": "shop_prod"},
         *(
             {"to": f"postgresql_role.{name}", "id": name}
             for name in ("analyst", "ci_bot", "reporting", "transformer")
         ),
+        {"to": "postgresql_database.shop_prod", "id": "shop_prod"},
         {"to": "postgresql_schema.analytics", "id": "${var.postgresql_database}.analytics"},
         {"to": "postgresql_schema.staging", "id": "${var.postgresql_database}.staging"},
     ]

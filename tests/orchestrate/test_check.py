@@ -69,6 +69,19 @@ def test_a_clean_folder_passes_with_airflow(tmp_path: Path, airflow_python: str)
     assert ran.json()["dags"] == {"clean": "dags/clean.py"}
 
 
+def test_a_duplicate_dag_id_is_reported_for_either_file(tmp_path: Path, airflow_python: str) -> None:
+    """Airflow names the file it loaded second; checking the other one alone finds it too."""
+    files = {
+        "dags/a_new.py": CLEAN.format(dag_id="shared", cycle=""),
+        "dags/z_old.py": CLEAN.format(dag_id="shared", cycle=""),
+    }
+    root = project(tmp_path, airflow_python, files)
+    for path in files:
+        ran = invoke(root, "dags", "check", str(root / path), "--json")
+        assert ran.code == 1, ran.all
+        assert [p["rule"] for p in ran.json()["problems"]] == ["duplicate_dag_id"]
+
+
 def test_without_airflow_the_static_checks_still_run(tmp_path: Path) -> None:
     write_files(
         tmp_path,

@@ -41,7 +41,7 @@ def current(target: Path) -> str:
 def test_a_release_is_switched_in_whole_and_rolled_back(repo: Path, tmp_path: Path) -> None:
     target = tmp_path / "airflow"
     first = deploy(repo, "--to", str(target))["release"]
-    assert first == git(repo, "rev-parse", "HEAD")[:12] and current(target) == first
+    assert first.startswith(git(repo, "rev-parse", "HEAD")[:12] + "-") and current(target) == first
     original = (repo / "dags" / "sales.py").read_text()
     assert (target / "current" / "dags" / "sales.py").read_text() == original
     assert (target / "current" / "plugins" / "helpers.py").exists()
@@ -67,7 +67,30 @@ def test_only_the_newest_releases_are_kept(repo: Path, tmp_path: Path) -> None:
         write_files(repo, {"dags/sales.py": DAG + f"# {number}\n"})
         ids.append(commit(repo, f"change {number}")[:12])
         deploy(repo, "--to", str(target), "--keep", "2")
-    assert sorted(p.name for p in (target / "releases").iterdir()) == sorted(ids[1:])
+    assert sorted(p.name.split("-")[0] for p in (target / "releases").iterdir()) == sorted(ids[1:])
+
+
+def test_rolling_back_twice_goes_further_back(repo: Path, tmp_path: Path) -> None:
+    target = tmp_path / "airflow"
+    releases = []
+    for number in range(3):
+        write_files(repo, {"dags/sales.py": DAG + f"# {number}\n"})
+        commit(repo, f"change {number}")
+        releases.append(deploy(repo, "--to", str(target))["release"])
+    assert deploy(repo, "--to", str(target), "--rollback")["release"] == releases[1]
+    assert deploy(repo, "--to", str(target), "--rollback")["release"] == releases[0]
+    assert invoke(repo, "dags", "deploy", "--to", str(target), "--rollback").code == 2
+
+
+def test_the_same_commit_with_other_files_is_another_release(repo: Path, tmp_path: Path) -> None:
+    """Files git ignores (generated ones) are released too: the release follows their content."""
+    target = tmp_path / "airflow"
+    write_files(repo, {".gitignore": "dags/generated.py\n", "dags/generated.py": "# v1\n"})
+    commit(repo, "ignore generated DAGs")
+    first = deploy(repo, "--to", str(target))["release"]
+    write_files(repo, {"dags/generated.py": "# v2\n"})
+    second = deploy(repo, "--to", str(target))["release"]
+    assert second != first and (target / "current" / "dags" / "generated.py").read_text() == "# v2\n"
 
 
 def test_nothing_is_deployed_when_a_check_fails(repo: Path, tmp_path: Path) -> None:

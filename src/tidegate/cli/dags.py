@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tidegate.cli import Output, cli, command
-from tidegate.errors import CheckFailed
+from tidegate.errors import CheckFailed, ConfigError
 
 if TYPE_CHECKING:
     from tidegate.orchestrate.check import DagCheck
@@ -44,12 +44,21 @@ def check_command(paths: tuple[Path, ...], project_dir: Path, output: Output) ->
     from tidegate.orchestrate.check import check_dags
 
     config = _config(project_dir)
-    files = [_relative(project_dir, path) for path in paths] or None
+    files = [_relative(project_dir, file) for path in paths for file in _python_files(path)] or None
     result = check_dags(project_dir, config, files)
     if output.as_json:
         output.json(result.to_dict())
     render_check(output.human, result)
     return 0 if result.passed else 1
+
+
+def _python_files(path: Path) -> list[Path]:
+    """A file as it is, a folder as the Python files in it."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
+    if not path.exists():
+        raise ConfigError(f"no such DAG file: {path}")
+    return [path]
 
 
 def _relative(root: Path, path: Path) -> str:

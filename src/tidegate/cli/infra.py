@@ -152,6 +152,9 @@ def drift_command(environment: str, project_dir: Path, output: Output) -> int:
                 "unmanaged": [
                     {"kind": r.kind.value, "name": r.name, "label": r.label} for r in found.unmanaged
                 ],
+                "not_declared": [
+                    {"kind": r.kind.value, "name": r.name, "label": r.label} for r in found.other
+                ],
             }
         )
     render_drift(output.human, environment, found)
@@ -271,6 +274,8 @@ def render_change(console: Console, change: Change) -> None:
 def render_drift(console: Console, environment: str, found: Drift) -> None:
     if not found:
         console.print(f"[green]No drift[/]: {environment}'s warehouse matches what tidegate applied")
+        if found.other:
+            console.print(f"[dim]{len(found.other)} role(s) and schema(s) are not declared in infra/*.yml[/]")
         return
     console.print(Text.assemble(("Drift in ", "bold"), (environment, "bold magenta")))
     for change in found.changed:
@@ -279,3 +284,8 @@ def render_drift(console: Console, environment: str, found: Drift) -> None:
         console.print(
             Text.assemble(("  ? ", "yellow"), (item.label, "bold"), " (made by hand, not in infra/*.yml)")
         )
+    if found.other:
+        listed = ", ".join(item.label for item in found.other[:10]) + (
+            " ..." if len(found.other) > 10 else ""
+        )
+        console.print(f"[dim]Not declared in infra/*.yml, left alone: {listed}[/]")

@@ -9,7 +9,8 @@ dropped only after it commits.
 
 from __future__ import annotations
 
-from contextlib import nullcontext, suppress
+import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,15 +121,21 @@ def make_plan(
         actual,
         managed_in(context, environment) if managed is None else managed,
         production=environment == PROD,
-        impact=Impact(catalog.objects_in_schema, catalog.objects_owned_by),
+        impact=Impact(
+            catalog.objects_in_schema,
+            catalog.objects_owned_by,
+            getattr(catalog, "dependents_outside", lambda schema: []),
+        ),
     )
     roles = [*wanted.of_kind(Kind.ROLE), *actual.of_kind(Kind.ROLE)]  # a user being dropped too
     users = frozenset(item.name for item in roles if item.get("login"))
+    schemas = [*actual.of_kind(Kind.SCHEMA), *wanted.of_kind(Kind.SCHEMA)]  # the declared owner wins
+    owners = {item.name: item.get("owner") for item in schemas if item.get("owner")}
     return InfraPlan(
         environment,
         catalog.dialect,
         diff.changes,
-        statements(diff.changes, catalog.dialect, users, getattr(catalog, "databases_dir", None)),
+        statements(diff.changes, catalog.dialect, users, getattr(catalog, "databases_dir", None), owners),
         diff.unmanaged,
         wanted,
     )
@@ -167,7 +174,12 @@ def declares_infra(context: Context) -> bool:
 
 
 def _comparable(document: dict[str, Any]) -> Any:
-    return [(c["action"], c["kind"], c["name"], c["attributes"]) for c in document["changes"]]
+    """What a reviewer approved: each change (before and after) and the statements, as JSON
+    has them (a saved plan's tuples are lists)."""
+    reviewed = json.loads(json.dumps({"changes": document["changes"], "statements": document["statements"]}))
+    for change in reviewed["changes"]:
+        change.pop("location", None)  # moving a declaration in its file changes nothing
+    return reviewed
 
 
 def _execute(context: Context, environment: str, plan: InfraPlan) -> None:
@@ -177,6 +189,10 @@ def _execute(context: Context, environment: str, plan: InfraPlan) -> None:
     after = [s for s in plan.statements if not s.transactional and s.undo is None]
     inside = [s for s in plan.statements if s.transactional]
     executable = {id(s): s.executable() for s in plan.statements}  # every secret is there first
+    # what is dropped after the transaction stays managed until its drop succeeded: a rerun retries it
+    dropping_after = [
+        c.resource for c in plan.changes if c.action == "delete" and c.resource.kind is Kind.DATABASE
+    ]
     done: list[Statement] = []
     try:
         for statement in before:
@@ -185,21 +201,36 @@ def _execute(context: Context, environment: str, plan: InfraPlan) -> None:
         with engine.transaction():
             for statement in inside:
                 _run(engine, statement, executable[id(statement)])
-            state.record_infra(
-                environment,
-                [
-                    (item.kind.value, item.name, {k: v for k, v in item.attributes}, item.prevent_destroy)
-                    for _, item in sorted(plan.desired.resources.items())
-                ],
-            )
-    except BaseException:
+            _record(state, environment, plan, dropping_after)
+    except BaseException as error:
+        failed_undo = []
         for statement in reversed(done):  # the databases this apply created
             if statement.undo is not None:
-                with suppress(EngineError, OSError):
+                try:
                     _run(engine, statement.undo, statement.undo.sql)
+                except (EngineError, OSError):
+                    failed_undo.append(statement.undo.shown)
+        if failed_undo and isinstance(error, EngineError):
+            raise type(error)(
+                f"{error.message}; could not undo, do it by hand: {'; '.join(failed_undo)}"
+            ) from None
         raise
     for statement in after:
         _run(engine, statement, executable[id(statement)])
+    if dropping_after:
+        with engine.transaction():
+            _record(state, environment, plan, [])
+
+
+def _record(state: Any, environment: str, plan: InfraPlan, also: list[Resource]) -> None:
+    managed = [*plan.desired.resources.values(), *also]
+    state.record_infra(
+        environment,
+        [
+            (item.kind.value, item.name, dict(item.attributes), item.prevent_destroy)
+            for item in sorted(managed, key=lambda r: r.key)
+        ],
+    )
 
 
 def _run(engine: Any, statement: Statement, sql: str) -> None:
@@ -215,11 +246,13 @@ def _run(engine: Any, statement: Statement, sql: str) -> None:
 
 @dataclass(frozen=True)
 class Drift:
-    """What changed by hand: managed resources that no longer match, and hand-made grants and
-    memberships that touch what tidegate manages."""
+    """What changed by hand: managed resources that no longer match their declaration and
+    hand-made grants and memberships on what tidegate manages (these fail `drift`), and, for
+    information, the roles and schemas no file declares (a server has many of its own)."""
 
     changed: list[Change]
     unmanaged: list[Resource]
+    other: list[Resource] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.changed or self.unmanaged)
@@ -240,7 +273,8 @@ def drift(context: Context, environment: str) -> Drift:
         for item in plan.unmanaged
         if item.kind in (Kind.GRANT, Kind.MEMBERSHIP) and _touches(item, names)
     ]
-    return Drift(changed, touching)
+    other = [item for item in plan.unmanaged if item.kind in (Kind.ROLE, Kind.SCHEMA)]
+    return Drift(changed, touching, other)
 
 
 def _touches(item: Resource, names: set[str]) -> bool:

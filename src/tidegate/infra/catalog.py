@@ -21,6 +21,12 @@ from tidegate.state.store import SCHEMA as STATE_SCHEMA
 from tidegate.state.views import INTERNAL_PREFIX
 
 _SYSTEM_ROLE = "(r.rolname LIKE 'pg\\_%' OR r.oid = 10 OR r.rolname = current_user)"
+_GRANT_SCHEMAS = (
+    "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' "
+    f"AND n.nspname <> '{STATE_SCHEMA}' AND n.nspname NOT LIKE '{STATE_SCHEMA}\\_%' "
+    f"AND n.nspname NOT LIKE '{INTERNAL_PREFIX.replace('_', chr(92) + '_')}%'"
+)
+"""Schemas whose grants are read: `public` too, which is not a schema to create or drop."""
 _USER_SCHEMAS = (
     "n.nspname NOT LIKE 'pg\\_%' AND n.nspname NOT IN ('information_schema', 'public') "
     f"AND n.nspname <> '{STATE_SCHEMA}' AND n.nspname NOT LIKE '{STATE_SCHEMA}\\_%' "
@@ -130,7 +136,7 @@ class PostgresCatalog:
     def _schema_grants(self) -> list[Resource]:
         acl = self._acl(
             "SELECT n.nspname, a.grantee, a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a "
-            f"WHERE {_USER_SCHEMAS} AND a.grantee <> n.nspowner"
+            f"WHERE {_GRANT_SCHEMAS} AND a.grantee <> n.nspowner"
         )
         return [
             grant(grantee, "schema", obj, privileges) for (grantee, obj), privileges in sorted(acl.items())
@@ -140,18 +146,19 @@ class PostgresCatalog:
         tables = self._acl(
             "SELECT n.nspname || '.' || c.relname, a.grantee, a.privilege_type "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a "
-            f"WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND {_USER_SCHEMAS} AND a.grantee <> c.relowner"
+            f"WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND {_GRANT_SCHEMAS} AND a.grantee <> c.relowner"
         )
         future = self._acl(
             "SELECT n.nspname, a.grantee, a.privilege_type FROM pg_default_acl d "
             "JOIN pg_namespace n ON n.oid = d.defaclnamespace, aclexplode(d.defaclacl) a "
-            f"WHERE d.defaclobjtype = 'r' AND d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
-            f"AND {_USER_SCHEMAS}"
+            "WHERE d.defaclobjtype = 'r' AND (d.defaclrole = n.nspowner "
+            "OR d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)) "
+            f"AND {_GRANT_SCHEMAS}"
         )
         in_schema: dict[str, list[str]] = defaultdict(list)
         for (table,) in self._rows(
             "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            f"WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND {_USER_SCHEMAS}"
+            f"WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND {_GRANT_SCHEMAS}"
         ):
             in_schema[table.split(".", 1)[0]].append(table)
         items = []
@@ -175,6 +182,20 @@ class PostgresCatalog:
             [schema],
         )
         return int(rows[0][0])
+
+    def dependents_outside(self, schema: str) -> list[str]:
+        """Views in other schemas that read the schema's relations: DROP SCHEMA ... CASCADE
+        would drop them too."""
+        rows = self._rows(
+            "SELECT DISTINCT dn.nspname || '.' || dc.relname FROM pg_depend d "
+            "JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class dc ON dc.oid = r.ev_class "
+            "JOIN pg_namespace dn ON dn.oid = dc.relnamespace JOIN pg_class sc ON sc.oid = d.refobjid "
+            "JOIN pg_namespace sn ON sn.oid = sc.relnamespace "
+            "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
+            "AND sn.nspname = ? AND dn.nspname <> ? ORDER BY 1",
+            [schema, schema],
+        )
+        return [str(name) for (name,) in rows]
 
     def objects_owned_by(self, role: str) -> int:
         rows = self._rows(

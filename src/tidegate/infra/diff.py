@@ -71,6 +71,8 @@ class Impact:
 
     objects_in_schema: Callable[[str], int | None] = lambda schema: 0
     objects_owned_by: Callable[[str], int | None] = lambda role: 0
+    dependents_outside: Callable[[str], list[str]] = lambda schema: []
+    """Views of other schemas that read a schema's relations, which dropping it drops too."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,15 @@ def _destroys(item: Resource, production: bool, impact: Impact) -> str | None:
         count = impact.objects_in_schema(item.name)
         if count is None:
             return "drops a schema, and whatever tables it holds (the state file does not say)"
-        return f"drops a schema that holds {count} table(s) or view(s)" if count else None
+        if not count:
+            return None
+        outside = impact.dependents_outside(item.name)
+        also = (
+            f", and {len(outside)} view(s) of other schemas that read them: {', '.join(outside)}"
+            if outside
+            else ""
+        )
+        return f"drops a schema that holds {count} table(s) or view(s){also}"
     if item.kind is Kind.ROLE:
         count = impact.objects_owned_by(item.name)
         if count is None:

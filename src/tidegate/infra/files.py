@@ -1,5 +1,6 @@
 """Read `infra/*.yml` for one environment: `{{ env }}` rendered, `only:` applied, every
-reference checked, each problem a ConfigError naming the file and line."""
+reference checked, each problem a ConfigError naming the file and line. Names are kept as
+written: statements quote them, so `Sales` and `sales` are different schemas, as in the catalog."""
 
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ def _names(entry: dict[str, Any], key: str, where: Location) -> list[str]:
         raise ConfigError(
             f"{key}: is a list of role names", path=where.path, line=_line(entry, key) or where.line
         )
-    return [n.lower() for n in names]
+    return list(names)
 
 
 def _resources(section: str, entry: dict[str, Any], where: Location) -> list[Resource]:
@@ -131,9 +132,9 @@ def _resources(section: str, entry: dict[str, Any], where: Location) -> list[Res
     comment = None if entry.get("comment") is None else str(entry["comment"])
     if section == "grants":
         return _grants(entry, where, keep)
-    name = str(entry["name"]).lower()
+    name = str(entry["name"])
     if section in ("databases", "schemas"):
-        owner = None if entry.get("owner") is None else str(entry["owner"]).lower()
+        owner = None if entry.get("owner") is None else str(entry["owner"])
         kind = Kind.DATABASE if section == "databases" else Kind.SCHEMA
         return [resource(kind, name, where, prevent_destroy=keep, owner=owner, comment=comment)]
     login = section == "users"
@@ -184,9 +185,13 @@ def _grants(entry: dict[str, Any], where: Location, keep: bool) -> list[Resource
             path=where.path,
             line=line,
         )
+    if kind == "table" and "." not in str(obj):
+        raise ConfigError(
+            f"a table is named with its schema (schema.table), not {obj!r}", path=where.path, line=line
+        )
     found = []
     for grantee in _names(entry, "to", where):
-        item = grant(grantee, kind, str(obj).lower(), wanted, where)
+        item = grant(grantee, kind, str(obj), wanted, where)
         found.append(Resource(item.kind, item.name, item.attributes, item.location, keep))
     return found
 

@@ -22,8 +22,8 @@ class Kind(StrEnum):
     GRANT = "grant"
 
 
-ORDER = (Kind.DATABASE, Kind.ROLE, Kind.MEMBERSHIP, Kind.SCHEMA, Kind.GRANT)
-"""Creation order: a schema's owner and a grant's grantee exist first; drops go in reverse."""
+ORDER = (Kind.ROLE, Kind.MEMBERSHIP, Kind.DATABASE, Kind.SCHEMA, Kind.GRANT)
+"""Creation order: an owner and a grantee exist first; drops go in reverse."""
 
 GRANT_TARGETS = ("database", "schema", "table", "all_tables_in_schema")
 PRIVILEGES = {

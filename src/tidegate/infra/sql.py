@@ -55,11 +55,18 @@ class InfraDialect:
 
     name: ClassVar[str] = "postgres"
 
-    def __init__(self, users: frozenset[str] = frozenset(), databases_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        users: frozenset[str] = frozenset(),
+        databases_dir: str | None = None,
+        schema_owners: dict[str, str] | None = None,
+    ) -> None:
         self.users = users
         """The roles that are users (they log in): some dialects grant to them differently."""
         self.databases_dir = databases_dir
         """Where an embedded engine keeps the files of its databases."""
+        self.schema_owners = schema_owners or {}
+        """Each schema's owner: the role whose new tables a grant on all tables covers."""
 
     def quote(self, name: str) -> str:
         if name == "public":
@@ -83,11 +90,14 @@ class InfraDialect:
     # databases -------------------------------------------------------------------------
 
     def _create_database(self, change: Change) -> list[str | Statement]:
+        """Created before the transaction (PostgreSQL refuses it inside one), without its owner,
+        who may be a role this apply creates: the owner is set inside, after the roles."""
         item = change.resource
-        owner = f" OWNER {self.quote(item.get('owner'))}" if item.get("owner") else ""
         undo = self._statement(f"DROP DATABASE {self.quote(item.name)}", transactional=False)
-        sql = f"CREATE DATABASE {self.quote(item.name)}{owner}"
+        sql = f"CREATE DATABASE {self.quote(item.name)}"
         found: list[str | Statement] = [Statement(sql, sql, transactional=False, undo=undo)]
+        if item.get("owner"):
+            found.append(f"ALTER DATABASE {self.quote(item.name)} OWNER TO {self.quote(item.get('owner'))}")
         return found + self._comment("DATABASE", item)
 
     def _update_database(self, change: Change) -> list[str | Statement]:
@@ -192,7 +202,12 @@ class InfraDialect:
                 if grant
                 else f"REVOKE {listed} ON TABLES FROM {grantee}"
             )
-            found.append(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {self.quote(obj)} {future}")
+            found.append(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {self.quote(obj)} {future}")  # ours
+            owner = self.schema_owners.get(obj)  # and the tables its owner creates (dbt's role)
+            if owner:
+                found.append(
+                    f"ALTER DEFAULT PRIVILEGES FOR ROLE {self.quote(owner)} IN SCHEMA {self.quote(obj)} {future}"
+                )
         return found
 
     # shared ----------------------------------------------------------------------------
@@ -240,18 +255,27 @@ class DuckDBDialect(InfraDialect):
 DIALECTS: dict[str, type[InfraDialect]] = {"postgres": InfraDialect, "duckdb": DuckDBDialect}
 
 
-def dialect(name: str, users: frozenset[str] = frozenset(), databases_dir: str | None = None) -> InfraDialect:
+def dialect(
+    name: str,
+    users: frozenset[str] = frozenset(),
+    databases_dir: str | None = None,
+    schema_owners: dict[str, str] | None = None,
+) -> InfraDialect:
     if name == "snowflake" and name not in DIALECTS:
         from tidegate.infra.snowflake import SnowflakeDialect
 
         DIALECTS[name] = SnowflakeDialect
     if name not in DIALECTS:
         raise ConfigError(f"no infrastructure statements for {name!r} (one of {', '.join(sorted(DIALECTS))})")
-    return DIALECTS[name](users, databases_dir)
+    return DIALECTS[name](users, databases_dir, schema_owners)
 
 
 def statements(
-    changes: list[Change], name: str, users: frozenset[str] = frozenset(), databases_dir: str | None = None
+    changes: list[Change],
+    name: str,
+    users: frozenset[str] = frozenset(),
+    databases_dir: str | None = None,
+    schema_owners: dict[str, str] | None = None,
 ) -> list[Statement]:
-    writer = dialect(name, users, databases_dir)
+    writer = dialect(name, users, databases_dir, schema_owners)
     return [statement for change in changes for statement in writer.statements(change)]

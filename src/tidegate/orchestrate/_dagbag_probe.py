@@ -15,7 +15,8 @@ except ImportError:  # Airflow 2
 imported = time.perf_counter() - started
 bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
 print(
-    json.dumps(
+    "\nTIDEGATE-DAGBAG "
+    + json.dumps(
         {
             "airflow_import_seconds": imported,
             "import_errors": {str(path): str(error) for path, error in bag.import_errors.items()},

@@ -44,6 +44,14 @@ def dag_files(root: Path, config: AirflowConfig) -> list[str]:
     )
 
 
+def _involves(problem: DagProblem, chosen: set[str]) -> bool:
+    """A problem of a chosen file, or one a chosen file takes part in: a duplicate dag_id is
+    reported on the file loaded second, which may be the one that did not change."""
+    if problem.path in chosen:
+        return True
+    return problem.rule in ("duplicate_dag_id", "cycle") and any(path in problem.message for path in chosen)
+
+
 def check_dags(root: Path, config: AirflowConfig, files: list[str] | None = None) -> DagCheck:
     """Check `files` (default: every DAG file); Airflow imports the whole folder, as the
     scheduler does, so duplicates and cycles across files are found, and reports on `files`."""
@@ -55,13 +63,8 @@ def check_dags(root: Path, config: AirflowConfig, files: list[str] | None = None
     if python is None or not chosen:
         return DagCheck(chosen, problems)
     imported = import_dags(python, root, config.dags, config.import_budget)
-    wanted = set(chosen)
-    static = {(p.path, p.line) for p in problems if p.rule == "syntax"}
-    problems += [
-        p
-        for p in imported.problems
-        if p.path in wanted and (p.path, p.line) not in static and p.rule != "syntax"
-    ]
+    broken = {p.path for p in problems if p.rule == "syntax"}  # Airflow says the same again
+    problems += [p for p in imported.problems if p.path not in broken and _involves(p, set(chosen))]
     return DagCheck(
         chosen,
         sorted(problems, key=lambda p: (p.path, p.line or 0, p.rule)),

@@ -21,6 +21,7 @@ from tidegate.errors import ConfigError
 from tidegate.orchestrate.rules import DagProblem
 
 PROBE = Path(__file__).with_name("_dagbag_probe.py")
+_MARK = "TIDEGATE-DAGBAG "
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,10 @@ def import_dags(python: str, root: Path, folder: str, budget: float, timeout: fl
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
         raise ConfigError(f"Airflow ({python}) could not load the DAG folder:\n{tail}")
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    marked = [line for line in done.stdout.splitlines() if line.startswith(_MARK)]  # DAGs may print too
+    if not marked:
+        raise ConfigError(f"Airflow ({python}) printed no report on the DAG folder")
+    report = json.loads(marked[-1][len(_MARK) :])
     return _read(report, root, dags_dir, budget)
 
 

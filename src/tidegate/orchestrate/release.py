@@ -53,7 +53,7 @@ def release_id(root: Path) -> str:
     try:
         repo = Repository(root)
         commit = repo.resolve("HEAD")[:12]
-        return commit if repo.is_clean() else f"{commit}-dirty-{uuid.uuid4().hex[:6]}"
+        return commit if repo.is_clean() else f"{commit}-dirty"
     except GitError:
         return f"local-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
 
@@ -80,7 +80,9 @@ def deploy(root: Path, dags: str, target: Path, *, keep: int, identifier: str | 
     sources = _sources(root, dags)
     if not any(name.startswith("dags/") for name in sources):
         raise ConfigError(f"no DAG files in {dags}/ to deploy")
-    identifier = identifier or release_id(root)
+    digests = {name: _digest(path) for name, path in sources.items()}
+    content = hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()[:8]
+    identifier = identifier or f"{release_id(root)}-{content}"  # same commit, other files: another release
     releases = target / "releases"
     final = releases / identifier
     previous = current_release(target)
@@ -90,7 +92,7 @@ def deploy(root: Path, dags: str, target: Path, *, keep: int, identifier: str | 
             destination = staging / name
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination)
-        manifest = {"release": identifier, "files": {name: _digest(p) for name, p in sources.items()}}
+        manifest = {"release": identifier, "files": digests}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         staging.rename(final)  # a release appears whole or not at all
     _switch(target, identifier)
@@ -104,7 +106,7 @@ def current_release(target: Path) -> str | None:
     return Path(os.readlink(link)).name if link.is_symlink() else None
 
 
-def _switch(target: Path, identifier: str) -> None:
+def _switch(target: Path, identifier: str, *, rollback: bool = False) -> None:
     """Point `current` at a release in one rename (atomic on POSIX), and log it."""
     link = target / CURRENT
     if link.exists() and not link.is_symlink():
@@ -113,25 +115,41 @@ def _switch(target: Path, identifier: str) -> None:
     temporary.symlink_to(Path("releases") / identifier, target_is_directory=True)
     os.replace(temporary, link)
     with (target / LOG).open("a") as log:
-        log.write(json.dumps({"release": identifier, "at": datetime.now(UTC).isoformat()}) + "\n")
+        entry = {"release": identifier, "at": datetime.now(UTC).isoformat(), "rollback": rollback}
+        log.write(json.dumps(entry) + "\n")
 
 
-def _history(target: Path) -> list[str]:
+def _log(target: Path) -> list[dict[str, Any]]:
     log = target / LOG
     if not log.exists():
         return []
-    return [json.loads(line)["release"] for line in log.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def _history(target: Path) -> list[str]:
+    return [entry["release"] for entry in _log(target)]
+
+
+def _stack(target: Path) -> list[str]:
+    """The releases deployed one over the other, as rollbacks left them: a rollback removes
+    the release it leaves, so a second one goes further back instead of forth."""
+    stack: list[str] = []
+    for entry in _log(target):
+        if entry.get("rollback"):
+            while stack and stack[-1] != entry["release"]:
+                stack.pop()
+            if not stack:
+                stack.append(entry["release"])
+        else:
+            stack.append(entry["release"])
+    return stack
 
 
 def rollback(target: Path, to: str | None = None) -> Release:
-    """Switch back to the release before the current one (or to `to`)."""
+    """Switch back to the release deployed before the current one (or to `to`)."""
     current = current_release(target)
-    history = [r for r in _history(target) if (target / "releases" / r).is_dir()]
     if to is None:
-        earlier: list[str] = []
-        if current in history:
-            last = len(history) - 1 - history[::-1].index(current)
-            earlier = [r for r in history[:last] if r != current]
+        earlier = [r for r in _stack(target)[:-1] if (target / "releases" / r).is_dir() and r != current]
         if not earlier:
             raise StateError(
                 "there is no earlier release to roll back to", hint=f"releases are in {target / 'releases'}"
@@ -139,7 +157,7 @@ def rollback(target: Path, to: str | None = None) -> Release:
         to = earlier[-1]
     if not (target / "releases" / to).is_dir():
         raise ConfigError(f"no release {to!r} in {target / 'releases'}")
-    _switch(target, to)
+    _switch(target, to, rollback=True)
     files = json.loads((target / "releases" / to / MANIFEST).read_text())["files"]
     return Release(to, target / "releases" / to, files, current)
 
