@@ -45,6 +45,20 @@ with DAG("good", start_date=datetime(2024, 1, 1), schedule="@daily", tags=["sale
             "from airflow.sdk import dag\n@dag(schedule=None)\ndef flow():\n    pass\n",
             [(2, "owner"), (2, "retries"), (2, "tags")],
         ),
+        (
+            "from airflow.sdk import dag\n@dag\ndef flow():\n    pass\n",
+            [(2, "owner"), (2, "retries"), (2, "tags")],
+        ),
+        (
+            "from h import PostgresHook\nhook = PostgresHook('c')\nrows = hook.get_records('q')\n",
+            [(3, "import_time_work")],
+        ),
+        (
+            GOOD.replace("datetime(2024, 1, 1)", "START").replace(
+                "DEFAULTS =", "START = pendulum.now()\nDEFAULTS ="
+            ),
+            [(4, "static_start_date")],
+        ),
     ],
 )
 def test_static_rules(source: str, expected: list[tuple[int, str]]) -> None:

@@ -147,6 +147,7 @@ def main() -> None:
 from tidegate.cli import commands as _commands  # noqa: E402,F401  (registers the commands)
 from tidegate.cli import dags as _dags  # noqa: E402,F401
 from tidegate.cli import dags_generate as _dags_generate  # noqa: E402,F401
+from tidegate.cli import databricks as _databricks  # noqa: E402,F401
 from tidegate.cli import diff as _diff  # noqa: E402,F401
 from tidegate.cli import infra as _infra  # noqa: E402,F401
 from tidegate.cli import lint as _lint  # noqa: E402,F401

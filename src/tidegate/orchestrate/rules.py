@@ -114,14 +114,31 @@ def _module_level_calls(tree: ast.Module) -> list[ast.Call]:
     return found
 
 
+def _module_assignments(tree: ast.Module) -> dict[str, ast.expr]:
+    """Module-level `name = value`s: a hook or a date kept in a name is used later."""
+    return {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
 def _import_time_work(tree: ast.Module, path: str) -> list[DagProblem]:
     problems = []
+    hooks = {  # names bound to a hook at module level: `hook = PostgresHook(...)`
+        name
+        for name, value in _module_assignments(tree).items()
+        if isinstance(value, ast.Call) and _name(value.func).endswith("Hook")
+    }
     for call in _module_level_calls(tree):
         name = _name(call.func)
         what = _IMPORT_TIME_CALLS.get(name) or next(
             (why for known, why in _IMPORT_TIME_CALLS.items() if name.endswith("." + known)), None
         )
-        if what is None and "()." in name and name.rsplit(".", 1)[-1] in _HOOK_CALLS and "Hook" in name:
+        base, _, method = name.rpartition(".")
+        if what is None and method in _HOOK_CALLS and (("()" in base and "Hook" in base) or base in hooks):
             what = "queries through a hook"
         if what:
             problems.append(
@@ -138,6 +155,7 @@ def _import_time_work(tree: ast.Module, path: str) -> list[DagProblem]:
 
 def _dynamic_start_dates(tree: ast.Module, path: str) -> list[DagProblem]:
     problems = []
+    assigned = _module_assignments(tree)
     for node in ast.walk(tree):
         value = None
         if isinstance(node, ast.keyword) and node.arg == "start_date":
@@ -148,6 +166,8 @@ def _dynamic_start_dates(tree: ast.Module, path: str) -> list[DagProblem]:
                     value = item
         if value is None:
             continue
+        if isinstance(value, ast.Name) and value.id in assigned:  # START = pendulum.now()
+            value = assigned[value.id]
         calls = [c for c in ast.walk(value) if isinstance(c, ast.Call) and _name(c.func) in _NOW_CALLS]
         if calls:
             problems.append(
@@ -164,15 +184,16 @@ def _dynamic_start_dates(tree: ast.Module, path: str) -> list[DagProblem]:
 
 def _dag_arguments(tree: ast.Module, path: str, rules: DagRules) -> list[DagProblem]:
     """owner and retries (in default_args) and tags of each DAG(...) or @dag(...)."""
-    assigned = {
-        target.id: node.value
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
+    assigned = _module_assignments(tree)
     problems = []
-    for call in [n for n in ast.walk(tree) if isinstance(n, ast.Call)]:
+    bare = [  # `@dag` without arguments: a DAG with none of them
+        ast.Call(func=decorator, args=[], keywords=[], lineno=decorator.lineno, col_offset=0)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for decorator in node.decorator_list
+        if not isinstance(decorator, ast.Call) and _name(decorator).rsplit(".", 1)[-1] == "dag"
+    ]
+    for call in [*[n for n in ast.walk(tree) if isinstance(n, ast.Call)], *bare]:
         if _name(call.func).rsplit(".", 1)[-1] not in ("DAG", "dag"):
             continue
         arguments = {k.arg: k.value for k in call.keywords if k.arg}

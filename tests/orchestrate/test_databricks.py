@@ -1,0 +1,781 @@
+"""`tidegate databricks run` against a local Databricks workspace: a real HTTP server (Starlette
+served by uvicorn in a thread) implementing the Jobs API 2.1 endpoints tidegate uses, as
+documented, with Databricks' error JSON; real git repositories in tmp_path."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from click.testing import CliRunner
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.ci.repos import commit, git
+from tests.conftest import write_files
+from tidegate.cli import cli
+from tidegate.cli import databricks as _databricks  # noqa: F401  (registers `tidegate databricks`)
+from tidegate.errors import ConfigError
+from tidegate.orchestrate.databricks import (
+    Credentials,
+    GitCommit,
+    JobsClient,
+    https_url,
+    infer_provider,
+    job_submission,
+)
+from tidegate.orchestrate.databricks import run as run_at_commit
+
+TOKEN = "dapi-0123456789abcdef-SECRET"
+SUCCESS = [("PENDING", None, "Waiting for cluster"), ("RUNNING", None, ""), ("TERMINATED", "SUCCESS", "")]
+
+# -- the workspace -----------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+
+
+class Workspace:
+    """Jobs API 2.1: `jobs/get`, `jobs/runs/submit`, `jobs/runs/get`, `jobs/runs/cancel`.
+
+    A submitted run walks through the states of the next script in `scripts` (the default one
+    succeeds), one step per `runs/get`, staying on the last; a step may give tasks their own
+    state. `runs/cancel` ends it CANCELED."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.runs: dict[int, dict[str, Any]] = {}
+        self.calls: list[Call] = []
+        self.scripts: list[list[tuple[Any, ...]]] = []
+        self._steps: dict[int, list[tuple[Any, ...]]] = {}
+        self._tokens: dict[str, int] = {}
+        self._next_run = 9000
+        self.broken_after_submit = False
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/api/2.1/jobs/get", self._guard(self.get_job), methods=["GET"]),
+                Route("/api/2.1/jobs/runs/submit", self._guard(self.submit), methods=["POST"]),
+                Route("/api/2.1/jobs/runs/get", self._guard(self.get_run), methods=["GET"]),
+                Route("/api/2.1/jobs/runs/cancel", self._guard(self.cancel), methods=["POST"]),
+            ]
+        )
+
+    def paths(self) -> list[str]:
+        return [call.path.removeprefix("/api/2.1/jobs/") for call in self.calls]
+
+    def submitted(self) -> dict[str, Any]:
+        (body,) = [call.body for call in self.calls if call.path.endswith("runs/submit")]
+        return body
+
+    def _guard(self, handler: Any) -> Any:
+        async def endpoint(request: Request) -> JSONResponse:
+            body = await request.json() if request.method == "POST" else None
+            self.calls.append(Call(request.method, request.url.path, dict(request.query_params), body))
+            if request.headers.get("authorization") != f"Bearer {TOKEN}":
+                return _error(401, "UNAUTHENTICATED", "Invalid access token.")
+            return handler(dict(request.query_params), body)
+
+        return endpoint
+
+    def get_job(self, query: dict[str, str], body: Any) -> JSONResponse:
+        job = self.jobs.get(int(query.get("job_id", "0")))
+        if job is None:
+            return _error(400, "INVALID_PARAMETER_VALUE", f"Job {query.get('job_id')} does not exist.")
+        return JSONResponse(job)
+
+    def submit(self, query: dict[str, str], body: dict[str, Any]) -> JSONResponse:
+        token = str(body.get("idempotency_token"))
+        if token in self._tokens:
+            return JSONResponse({"run_id": self._tokens[token]})
+        source = body.get("git_source") or {}
+        refs = [key for key in ("git_branch", "git_tag", "git_commit") if key in source]
+        if source and (len(refs) != 1 or not source.get("git_url") or not source.get("git_provider")):
+            return _error(
+                400, "INVALID_PARAMETER_VALUE", "git_source needs git_url, git_provider and one ref"
+            )
+        tasks = body.get("tasks") or []
+        for task in tasks:
+            if "job_cluster_key" in task or "task_key" not in task:
+                return _error(400, "INVALID_PARAMETER_VALUE", "Invalid task for a one-time run")
+        self._next_run += 1
+        run_id = self._next_run
+        self._tokens[token] = run_id
+        self._steps[run_id] = self.scripts.pop(0) if self.scripts else list(SUCCESS)
+        self.runs[run_id] = {
+            "job_id": 5550000 + run_id,
+            "run_id": run_id,
+            "run_name": body.get("run_name", "Untitled"),
+            "run_page_url": f"{self.url}/?o=1#job/{5550000 + run_id}/run/{run_id}",
+            "run_type": "SUBMIT_RUN",
+            "state": {},
+            "tasks": [
+                {"run_id": run_id * 10 + i, "task_key": task["task_key"], "state": {}}
+                for i, task in enumerate(tasks)
+            ],
+        }
+        return JSONResponse({"run_id": run_id})
+
+    def get_run(self, query: dict[str, str], body: Any) -> JSONResponse:
+        run_id = int(query.get("run_id", "0"))
+        if self.broken_after_submit:
+            return _error(500, "INTERNAL_ERROR", "The service at /api/2.1/jobs/runs/get is unavailable.")
+        run = self.runs.get(run_id)
+        if run is None:
+            return _error(400, "INVALID_PARAMETER_VALUE", f"Run {run_id} does not exist.")
+        steps = self._steps[run_id]
+        step = steps.pop(0) if len(steps) > 1 else steps[0]
+        lifecycle, result, message, *tasks = step
+        _set_state(run, lifecycle, result, message)
+        for task in run["tasks"]:
+            own = tasks[0].get(task["task_key"]) if tasks else None
+            _set_state(task, *(own or (lifecycle, result, "")))
+            task["run_page_url"] = f"{run['run_page_url']}/task/{task['task_key']}"
+        return JSONResponse(copy.deepcopy(run))
+
+    def cancel(self, query: dict[str, str], body: dict[str, Any]) -> JSONResponse:
+        run_id = int(body["run_id"])
+        if run_id not in self.runs:
+            return _error(400, "INVALID_PARAMETER_VALUE", f"Run {run_id} does not exist.")
+        self._steps[run_id] = [("TERMINATED", "CANCELED", "Run cancelled.")]
+        return JSONResponse({})
+
+
+def _set_state(item: dict[str, Any], lifecycle: str, result: str | None, message: str) -> None:
+    item["state"] = {"life_cycle_state": lifecycle, "state_message": message}
+    if result:
+        item["state"]["result_state"] = result
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+
+@pytest.fixture
+def workspace() -> Iterator[Workspace]:
+    fake = Workspace()
+    config = uvicorn.Config(fake.app(), host="127.0.0.1", port=0, log_level="error", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the local Databricks workspace did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    fake.url = f"http://127.0.0.1:{port}"
+    yield fake
+    server.should_exit = True
+    thread.join(10)
+
+
+# -- the repository and the command ------------------------------------------------------
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """Two commits on main; origin is GitHub over SSH."""
+    root = tmp_path / "lakehouse"
+    write_files(
+        root,
+        {
+            "notebooks/etl.py": "# Databricks notebook source\nprint('etl')\n",
+            "jobs/load.py": "print('load')\n",
+        },
+    )
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "first")
+    (root / "jobs" / "load.py").write_text("print('load v2')\n")
+    commit(root, "second")
+    git(root, "remote", "add", "origin", "git@github.com:acme/lakehouse.git")
+    return root
+
+
+def sha(root: Path, ref: str = "HEAD") -> str:
+    return git(root, "rev-parse", ref)
+
+
+@dataclass
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def all(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run(root: Path, workspace: Workspace | None, *args: str, **env: str | None) -> Ran:
+    """`tidegate databricks run ARGS --project ROOT`, credentials for `workspace` unless overridden."""
+    variables: dict[str, str | None] = {
+        "DATABRICKS_HOST": workspace.url if workspace else None,
+        "DATABRICKS_TOKEN": TOKEN,
+        "DATABRICKS_CONFIG_FILE": str(root / "no-databrickscfg"),
+        **env,
+    }
+    result = CliRunner().invoke(
+        cli, ["databricks", "run", *args, "--poll-interval", "0.02", "--project", str(root)], env=variables
+    )
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    ran = Ran(result.exit_code, result.stdout, result.stderr)
+    assert TOKEN not in ran.all, "the token was printed"
+    return ran
+
+
+def nightly_job(job_id: int = 42) -> dict[str, Any]:
+    """A production job on the main branch: two tasks on a shared job cluster, a job parameter."""
+    return {
+        "job_id": job_id,
+        "creator_user_name": "ada@example.com",
+        "settings": {
+            "name": "nightly lakehouse",
+            "git_source": {
+                "git_url": "https://github.com/acme/lakehouse",
+                "git_provider": "gitHub",
+                "git_branch": "main",
+            },
+            "job_clusters": [
+                {
+                    "job_cluster_key": "shared",
+                    "new_cluster": {
+                        "spark_version": "15.4.x-scala2.12",
+                        "node_type_id": "i3.xlarge",
+                        "num_workers": 2,
+                    },
+                }
+            ],
+            "parameters": [{"name": "env", "default": "prod"}],
+            "tasks": [
+                {
+                    "task_key": "etl",
+                    "job_cluster_key": "shared",
+                    "notebook_task": {"notebook_path": "notebooks/etl", "base_parameters": {"day": "today"}},
+                },
+                {
+                    "task_key": "load",
+                    "depends_on": [{"task_key": "etl"}],
+                    "job_cluster_key": "shared",
+                    "spark_python_task": {
+                        "python_file": "jobs/load.py",
+                        "parameters": ["--env", "{{job.parameters.env}}"],
+                    },
+                },
+            ],
+            "schedule": {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC"},
+            "max_concurrent_runs": 1,
+            "timeout_seconds": 7200,
+            "email_notifications": {"on_failure": ["data@example.com"]},
+        },
+    }
+
+
+# -- a job at a commit -------------------------------------------------------------------
+
+
+def test_a_job_runs_as_a_one_time_run_pinned_to_the_commit(repo: Path, workspace: Workspace) -> None:
+    workspace.jobs[42] = nightly_job()
+
+    ran = run(repo, workspace, "--job-id", "42", "--ref", "main~1")
+
+    assert ran.code == 0, ran.all
+    body = workspace.submitted()
+    assert body["git_source"] == {
+        "git_url": "https://github.com/acme/lakehouse",
+        "git_provider": "gitHub",
+        "git_commit": sha(repo, "main~1"),
+    }
+    etl, load = body["tasks"]
+    cluster = nightly_job()["settings"]["job_clusters"][0]["new_cluster"]
+    assert etl["new_cluster"] == load["new_cluster"] == cluster
+    assert "job_cluster_key" not in etl and "job_cluster_key" not in load
+    assert etl["notebook_task"] == {
+        "notebook_path": "notebooks/etl",
+        "base_parameters": {"day": "today", "env": "prod"},
+    }
+    assert load["spark_python_task"]["parameters"] == ["--env", "prod"]
+    assert load["depends_on"] == [{"task_key": "etl"}]
+    assert body["timeout_seconds"] == 7200
+    assert body["email_notifications"] == {"on_failure": ["data@example.com"]}
+    assert "schedule" not in body and "max_concurrent_runs" not in body
+    assert sha(repo, "main~1")[:12] in body["run_name"] and "nightly lakehouse" in body["run_name"]
+    assert body["idempotency_token"].startswith("tidegate-")
+    # the job was read, never changed
+    assert set(workspace.paths()) == {"get", "runs/submit", "runs/get"}
+    assert workspace.jobs[42] == nightly_job()
+    run_id = next(iter(workspace.runs))
+    assert "SUCCESS" in ran.stdout and workspace.runs[run_id]["run_page_url"] in ran.stdout
+    assert "RUNNING" in ran.stderr  # progress while it ran
+
+
+def test_json_prints_the_run_as_one_document(repo: Path, workspace: Workspace) -> None:
+    workspace.jobs[42] = nightly_job()
+
+    ran = run(repo, workspace, "--job-id", "42", "--json")
+
+    assert ran.code == 0, ran.all
+    document = json.loads(ran.stdout)
+    assert document["succeeded"] is True
+    assert document["result"] == "SUCCESS"
+    assert document["job_id"] == 42
+    assert document["commit"] == {
+        "sha": sha(repo),
+        "ref": "HEAD",
+        "git_url": "https://github.com/acme/lakehouse",
+        "git_provider": "gitHub",
+    }
+    assert [task["task_key"] for task in document["tasks"]] == ["etl", "load"]
+    assert document["run_url"] == workspace.runs[document["run_id"]]["run_page_url"]
+    assert document["run_name"] == workspace.runs[document["run_id"]]["run_name"]
+
+
+def test_a_failed_run_exits_1_naming_the_run_url(repo: Path, workspace: Workspace) -> None:
+    workspace.jobs[42] = nightly_job()
+    message = "Task load failed with message: Workload failed, see run output for details."
+    workspace.scripts.append(
+        [
+            ("RUNNING", None, ""),
+            (
+                "TERMINATED",
+                "FAILED",
+                message,
+                {
+                    "etl": ("TERMINATED", "SUCCESS", ""),
+                    "load": ("TERMINATED", "FAILED", "ValueError: bad row"),
+                },
+            ),
+        ]
+    )
+
+    ran = run(repo, workspace, "--job-id", "42")
+
+    assert ran.code == 1
+    url = next(iter(workspace.runs.values()))["run_page_url"]
+    assert "failed:" in ran.stderr and "FAILED" in ran.stderr
+    assert message in ran.stderr and url in ran.stderr
+    assert "failed task(s): load" in ran.stderr
+    assert "ValueError: bad row" in ran.stderr
+
+
+def test_a_failed_run_with_json_is_one_document_with_the_run(repo: Path, workspace: Workspace) -> None:
+    workspace.jobs[42] = nightly_job()
+    workspace.scripts.append([("TERMINATED", "FAILED", "Task etl failed.")])
+
+    ran = run(repo, workspace, "--job-id", "42", "--json")
+
+    assert ran.code == 1
+    document = json.loads(ran.stdout)
+    assert document["error"] == "RunFailed"
+    assert document["run"]["result"] == "FAILED"
+    assert document["run"]["run_url"] in document["message"]
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "result"),
+    [("TERMINATED", "CANCELED"), ("TERMINATED", "TIMEDOUT"), ("SKIPPED", None), ("INTERNAL_ERROR", "FAILED")],
+)
+def test_cancelled_skipped_timed_out_and_broken_runs_exit_1(
+    repo: Path, workspace: Workspace, lifecycle: str, result: str | None
+) -> None:
+    workspace.jobs[42] = nightly_job()
+    workspace.scripts.append([(lifecycle, result, "it ended")])
+
+    ran = run(repo, workspace, "--job-id", "42")
+
+    assert ran.code == 1, ran.all
+    assert (result or lifecycle) in ran.stderr
+
+
+def test_past_the_timeout_the_run_is_cancelled_and_exits_1(repo: Path, workspace: Workspace) -> None:
+    workspace.jobs[42] = nightly_job()
+    workspace.scripts.append([("PENDING", None, ""), ("RUNNING", None, "")])
+
+    started = time.monotonic()
+    ran = run(repo, workspace, "--job-id", "42", "--timeout", "0.5")
+
+    assert ran.code == 1
+    assert time.monotonic() - started < 30
+    (run_id,) = workspace.runs
+    cancels = [call.body for call in workspace.calls if call.path.endswith("runs/cancel")]
+    assert cancels == [{"run_id": run_id}]
+    assert workspace.runs[run_id]["state"]["result_state"] == "CANCELED"
+    assert "did not finish in time: tidegate cancelled it" in ran.stderr
+    assert workspace.runs[run_id]["run_page_url"] in ran.stderr
+
+
+def test_losing_track_of_a_started_run_exits_1_naming_it(repo: Path, workspace: Workspace) -> None:
+    workspace.jobs[42] = nightly_job()
+    workspace.broken_after_submit = True
+
+    ran = run(repo, workspace, "--job-id", "42")
+
+    assert ran.code == 1
+    (run_id,) = workspace.runs
+    assert f"lost track of Databricks run {run_id}" in ran.stderr
+    assert "is unavailable" in ran.stderr
+
+
+def test_an_unknown_job_exits_2(repo: Path, workspace: Workspace) -> None:
+    ran = run(repo, workspace, "--job-id", "999")
+
+    assert ran.code == 2
+    assert "job 999 does not exist" in ran.stderr and "Job 999 does not exist." in ran.stderr
+    assert "runs/submit" not in workspace.paths()
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ({"DATABRICKS_HOST": None}, "DATABRICKS_HOST is not set"),
+        ({"DATABRICKS_TOKEN": None}, "DATABRICKS_TOKEN is not set"),
+        (
+            {"DATABRICKS_HOST": None, "DATABRICKS_TOKEN": ""},
+            "DATABRICKS_HOST and DATABRICKS_TOKEN are not set",
+        ),
+    ],
+)
+def test_missing_credentials_exit_2(
+    repo: Path, workspace: Workspace, missing: dict[str, str | None], named: str
+) -> None:
+    workspace.jobs[42] = nightly_job()
+
+    ran = run(repo, workspace, "--job-id", "42", **missing)
+
+    assert ran.code == 2
+    assert named in ran.stderr
+    assert workspace.calls == []
+
+
+def test_a_refused_token_exits_2_without_printing_it(repo: Path, workspace: Workspace) -> None:
+    workspace.jobs[42] = nightly_job()
+
+    ran = run(repo, workspace, "--job-id", "42", DATABRICKS_TOKEN="dapi-wrong-token")
+
+    assert ran.code == 2
+    assert "Invalid access token" in ran.stderr
+    assert "dapi-wrong-token" not in ran.all
+    assert "runs/submit" not in workspace.paths()
+
+
+def test_an_unreachable_host_exits_2_at_once(repo: Path, workspace: Workspace) -> None:
+    started = time.monotonic()
+    ran = run(repo, None, "--job-id", "42", DATABRICKS_HOST="http://127.0.0.1:9")
+
+    assert ran.code == 2
+    assert "cannot reach the Databricks workspace http://127.0.0.1:9" in ran.stderr
+    assert time.monotonic() - started < 20
+
+
+def test_an_unknown_ref_exits_2_before_calling_databricks(repo: Path, workspace: Workspace) -> None:
+    workspace.jobs[42] = nightly_job()
+
+    ran = run(repo, workspace, "--job-id", "42", "--ref", "no-such-branch")
+
+    assert ran.code == 2
+    assert "unknown ref 'no-such-branch'" in ran.stderr
+    assert workspace.calls == []
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda s: s.pop("git_source"), "it has no Git source"),
+        (
+            lambda s: s["tasks"][0]["notebook_task"].update(source="WORKSPACE"),
+            "task etl takes its notebook from the workspace",
+        ),
+        (
+            lambda s: s["tasks"][1]["spark_python_task"].update(python_file="dbfs:/jobs/load.py"),
+            "task load takes its Python file from the workspace or a file system (dbfs:/jobs/load.py)",
+        ),
+        (
+            lambda s: s["tasks"].append({"task_key": "next", "run_job_task": {"job_id": 7}}),
+            "task next runs another job",
+        ),
+    ],
+)
+def test_a_job_that_would_not_run_the_commit_is_refused(
+    repo: Path, workspace: Workspace, change: Any, reason: str
+) -> None:
+    job = nightly_job()
+    change(job["settings"])
+    workspace.jobs[42] = job
+
+    ran = run(repo, workspace, "--job-id", "42")
+
+    assert ran.code == 2
+    assert "job 42 (nightly lakehouse) cannot run at a commit" in ran.stderr
+    assert reason in ran.stderr
+    assert "runs/submit" not in workspace.paths()
+
+
+def test_dry_run_prints_the_payload_and_runs_nothing(repo: Path, workspace: Workspace) -> None:
+    workspace.jobs[42] = nightly_job()
+
+    ran = run(repo, workspace, "--job-id", "42", "--dry-run", "--json")
+
+    assert ran.code == 0, ran.all
+    document = json.loads(ran.stdout)
+    assert document["dry_run"] is True
+    assert document["payload"]["git_source"]["git_commit"] == sha(repo)
+    assert workspace.paths() == ["get"]
+
+
+def test_an_interrupted_wait_cancels_the_run(repo: Path, workspace: Workspace) -> None:
+    workspace.scripts.append([("RUNNING", None, "")])
+    client = JobsClient(Credentials(workspace.url, TOKEN))
+    commit = GitCommit("https://github.com/acme/lakehouse", "gitHub", sha(repo), "HEAD")
+    submission = job_submission(nightly_job(), commit)
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_at_commit(client, submission, sleep=interrupt)
+
+    (run_id,) = workspace.runs
+    assert [call.body for call in workspace.calls if call.path.endswith("runs/cancel")] == [
+        {"run_id": run_id}
+    ]
+
+
+# -- one-time runs of a file -------------------------------------------------------------
+
+
+def test_a_notebook_runs_once_at_the_commit_on_a_cluster(repo: Path, workspace: Workspace) -> None:
+    ran = run(repo, workspace, "--notebook", "notebooks/etl.py", "--cluster-id", "0123-456789-abcdef")
+
+    assert ran.code == 0, ran.all
+    body = workspace.submitted()
+    assert body["git_source"] == {
+        "git_url": "https://github.com/acme/lakehouse",
+        "git_provider": "gitHub",
+        "git_commit": sha(repo),
+    }
+    assert body["tasks"] == [
+        {
+            "task_key": "etl",
+            "notebook_task": {"notebook_path": "notebooks/etl", "source": "GIT"},
+            "existing_cluster_id": "0123-456789-abcdef",
+        }
+    ]
+    assert "jobs/get" not in workspace.paths()
+
+
+def test_a_python_file_runs_once_on_a_new_cluster(repo: Path, workspace: Workspace, tmp_path: Path) -> None:
+    spec = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}
+    (tmp_path / "cluster.json").write_text(json.dumps(spec))
+    git(
+        repo,
+        "remote",
+        "set-url",
+        "origin",
+        "https://gitlab-ci-token:glpat-secret@gitlab.com/acme/lakehouse.git",
+    )
+
+    ran = run(
+        repo,
+        workspace,
+        "--python-file",
+        "jobs/load.py",
+        "--new-cluster-json",
+        str(tmp_path / "cluster.json"),
+        "--ref",
+        "main~1",
+    )
+
+    assert ran.code == 0, ran.all
+    body = workspace.submitted()
+    assert body["git_source"] == {
+        "git_url": "https://gitlab.com/acme/lakehouse",
+        "git_provider": "gitLab",
+        "git_commit": sha(repo, "main~1"),
+    }
+    assert body["tasks"] == [
+        {
+            "task_key": "load",
+            "spark_python_task": {"python_file": "jobs/load.py", "source": "GIT"},
+            "new_cluster": spec,
+        }
+    ]
+    assert "glpat-secret" not in json.dumps(body) and "glpat-secret" not in ran.all
+
+
+def test_a_notebook_given_without_its_extension_is_found(repo: Path, workspace: Workspace) -> None:
+    ran = run(
+        repo,
+        workspace,
+        "--notebook",
+        "notebooks/etl",
+        "--cluster-id",
+        "c1",
+        "--git-url",
+        "https://git.acme.io/data/lakehouse",
+        "--git-provider",
+        "gitlabenterpriseedition",
+    )
+
+    assert ran.code == 0, ran.all
+    body = workspace.submitted()
+    assert body["tasks"][0]["notebook_task"]["notebook_path"] == "notebooks/etl"
+    assert body["git_source"]["git_url"] == "https://git.acme.io/data/lakehouse"
+    assert body["git_source"]["git_provider"] == "gitLabEnterpriseEdition"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--notebook", "notebooks/missing.py", "--cluster-id", "c1"],
+            "notebooks/missing.py is not in the repository",
+        ),
+        (["--notebook", "/Users/ada/etl", "--cluster-id", "c1"], "is not a path inside the repository"),
+        (["--notebook", "notebooks/etl.py"], "give either --cluster-id or --new-cluster-json"),
+        (
+            ["--notebook", "notebooks/etl.py", "--python-file", "jobs/load.py", "--cluster-id", "c1"],
+            "either --notebook or --python-file",
+        ),
+        ([], "nothing to run"),
+        (["--job-id", "42", "--notebook", "notebooks/etl.py"], "not both"),
+        (
+            ["--notebook", "notebooks/etl.py", "--cluster-id", "c1", "--git-url", "https://git.acme.io/x"],
+            "cannot tell the Git provider of git.acme.io",
+        ),
+    ],
+)
+def test_bad_one_time_runs_exit_2(repo: Path, workspace: Workspace, args: list[str], message: str) -> None:
+    ran = run(repo, workspace, *args)
+
+    assert ran.code == 2, ran.all
+    assert message in ran.stderr
+    assert "runs/submit" not in workspace.paths()
+
+
+def test_help_explains_the_command() -> None:
+    result = CliRunner().invoke(cli, ["databricks", "run", "--help"])
+
+    assert result.exit_code == 0
+    for text in (
+        "--job-id",
+        "--notebook",
+        "--python-file",
+        "--new-cluster-json",
+        "runs/submit",
+        "DATABRICKS_TOKEN",
+    ):
+        assert text in result.output
+
+
+# -- pieces ------------------------------------------------------------------------------
+
+
+def test_a_job_copy_keeps_its_sparse_checkout_and_resolves_loops() -> None:
+    job = nightly_job()
+    settings = job["settings"]
+    settings["git_source"]["sparse_checkout"] = {"patterns": ["notebooks", "jobs"]}
+    settings["tasks"].append(
+        {
+            "task_key": "per_day",
+            "for_each_task": {
+                "inputs": '["mon", "tue"]',
+                "task": {
+                    "task_key": "per_day_iteration",
+                    "job_cluster_key": "shared",
+                    "notebook_task": {
+                        "notebook_path": "notebooks/etl",
+                        "base_parameters": {"day": "{{input}}"},
+                    },
+                },
+            },
+        }
+    )
+    before = copy.deepcopy(job)
+    commit = GitCommit("https://github.com/acme/lakehouse", "gitHub", "a" * 40, "main")
+
+    payload = job_submission(job, commit).payload
+
+    assert job == before  # the job read is left as it was
+    assert payload["git_source"] == {
+        "git_url": "https://github.com/acme/lakehouse",
+        "git_provider": "gitHub",
+        "git_commit": "a" * 40,
+        "sparse_checkout": {"patterns": ["notebooks", "jobs"]},
+    }
+    inner = payload["tasks"][2]["for_each_task"]["task"]
+    assert "job_cluster_key" not in inner and inner["new_cluster"]["num_workers"] == 2
+    assert inner["notebook_task"]["base_parameters"] == {"day": "{{input}}", "env": "prod"}
+
+
+def test_a_task_on_an_undefined_job_cluster_is_refused() -> None:
+    job = nightly_job()
+    job["settings"]["tasks"][0]["job_cluster_key"] = "missing"
+    commit = GitCommit("https://github.com/acme/lakehouse", "gitHub", "a" * 40, "main")
+
+    with pytest.raises(ConfigError, match="task etl runs on job cluster 'missing'"):
+        job_submission(job, commit)
+
+
+@pytest.mark.parametrize(
+    ("url", "https"),
+    [
+        ("git@github.com:acme/lakehouse.git", "https://github.com/acme/lakehouse"),
+        ("ssh://git@github.com:22/acme/lakehouse.git", "https://github.com/acme/lakehouse"),
+        ("https://x-access-token:ghs_abc@github.com/acme/lakehouse.git", "https://github.com/acme/lakehouse"),
+        ("https://github.com/acme/lakehouse/", "https://github.com/acme/lakehouse"),
+        ("git@ssh.dev.azure.com:v3/acme/data/lakehouse", "https://dev.azure.com/acme/data/_git/lakehouse"),
+        (
+            "https://acme@dev.azure.com/acme/data/_git/lakehouse",
+            "https://dev.azure.com/acme/data/_git/lakehouse",
+        ),
+    ],
+)
+def test_origin_urls_become_https_without_credentials(url: str, https: str) -> None:
+    assert https_url(url) == https
+
+
+@pytest.mark.parametrize("url", ["/srv/git/lakehouse.git", "file:///srv/git/lakehouse.git"])
+def test_a_local_origin_is_not_a_url_databricks_can_clone(url: str) -> None:
+    with pytest.raises(ConfigError, match="not the URL of a hosted repository"):
+        https_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "provider"),
+    [
+        ("https://github.com/a/b", "gitHub"),
+        ("https://gitlab.com/a/b", "gitLab"),
+        ("https://bitbucket.org/a/b", "bitbucketCloud"),
+        ("https://dev.azure.com/a/b/_git/c", "azureDevOpsServices"),
+        ("https://acme.visualstudio.com/b/_git/c", "azureDevOpsServices"),
+        ("https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/c", "awsCodeCommit"),
+    ],
+)
+def test_the_provider_of_hosted_services_is_known(url: str, provider: str) -> None:
+    assert infer_provider(url) == provider
+
+
+def test_credentials_never_show_the_token() -> None:
+    credentials = Credentials.from_env(
+        {"DATABRICKS_HOST": "acme.cloud.databricks.com", "DATABRICKS_TOKEN": TOKEN}
+    )
+
+    assert credentials.host == "https://acme.cloud.databricks.com"
+    assert TOKEN not in repr(credentials)
