@@ -254,3 +254,30 @@ def test_mixed_case_names_are_kept_as_written(
     assert invoke(project, "infra", "import", "prod").code == 0
     plan = plan_json(project)
     assert [c for c in plan["changes"] if prefix.lower() in c["name"].lower() or c["name"] == "Sales"] == []
+
+
+def test_an_adopted_user_gets_its_password_and_a_new_variable_rotates_it(
+    pg_project: Callable[[dict[str, str]], Path], prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOT_PASSWORD", "first-Secret")
+    monkeypatch.setenv("BOT_PASSWORD_2", "second-Secret")
+    project = pg_project({"infra/users.yml": "users:\n  - name: {p}bot\n    password: ${BOT_PASSWORD}\n"})
+    psql(project, f'CREATE ROLE "{prefix}bot" LOGIN')  # made by hand, without a password
+
+    def password() -> object:
+        return psql(project, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{prefix}bot'")[0][0]
+
+    [change] = plan_json(project)["changes"]
+    assert change["action"] == "update" and change["changes"] == [
+        {"attribute": "password", "from": None, "to": "${BOT_PASSWORD}"}
+    ]
+    assert invoke(project, "infra", "apply", "prod").code == 0
+    first = password()
+    assert first is not None and "Secret" not in str(first)  # stored hashed
+    assert plan_json(project)["changes"] == []
+
+    write_files(
+        project, {"infra/users.yml": f"users:\n  - name: {prefix}bot\n    password: ${{BOT_PASSWORD_2}}\n"}
+    )
+    assert invoke(project, "infra", "apply", "prod").code == 0
+    assert password() != first

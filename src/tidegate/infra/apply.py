@@ -121,6 +121,7 @@ def make_plan(
         actual,
         managed_in(context, environment) if managed is None else managed,
         production=environment == PROD,
+        passwords=managed is None,  # a state file says nothing of the passwords set
         impact=Impact(
             catalog.objects_in_schema,
             catalog.objects_owned_by,

@@ -29,6 +29,9 @@ class Change:
     destructive: str | None = None
     """Why the change destroys something (data, access), when it does: such changes need
     `--allow-destroy`."""
+    sets_password: bool = False
+    """An existing user gets the password of its `password_env`: one tidegate never set (a
+    user adopted from the warehouse), or another variable's (a rotation)."""
 
     @property
     def differences(self) -> list[tuple[str, Any, Any]]:
@@ -36,11 +39,14 @@ class Change:
         if self.before is None:
             return []
         before, after = dict(self.before.attributes), dict(self.resource.attributes)
-        return [
+        found = [
             (key, before.get(key), after[key])
             for key in sorted(after)
             if key not in UNREADABLE and before.get(key) != after[key]
         ]
+        if self.sets_password:
+            found.append(("password", None, f"${{{after['password_env']}}}"))
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,9 +99,11 @@ def compare(
     *,
     production: bool,
     impact: Impact | None = None,
+    passwords: bool = False,
 ) -> InfraDiff:
     """The changes that bring the managed resources of `actual` to `desired`, in the order they
-    must run: creations and updates by kind (roles before what they own), then drops in reverse."""
+    must run: creations and updates by kind (roles before what they own), then drops in reverse.
+    With `passwords`, `managed` is the state's record, which says whose passwords tidegate set."""
     impact = impact or Impact()
     changes: list[Change] = []
     for kind in ORDER:
@@ -103,8 +111,9 @@ def compare(
             current = actual.resources.get(item.key)
             if current is None:
                 changes.append(Change("create", item))
-            elif _differs(item, current):
-                change = Change("update", item, current)
+            elif _differs(item, current) or (passwords and _password_pending(item, managed.get(item.key))):
+                pending = passwords and _password_pending(item, managed.get(item.key))
+                change = Change("update", item, current, sets_password=pending)
                 changes.append(replace(change, destructive=_revokes(change, production)))
     drops = [
         record
@@ -135,6 +144,13 @@ def _differs(desired: Resource, actual: Resource) -> bool:
     """An attribute the declaration leaves out (a comment, an owner) is not managed."""
     found = dict(actual.attributes)
     return any(found.get(k) != v for k, v in desired.attributes if k not in UNREADABLE)
+
+
+def _password_pending(desired: Resource, record: Managed | None) -> bool:
+    """A user's password is set when tidegate creates it; an existing one gets it when tidegate
+    did not manage it with this variable before (adopted, or the variable changed: a rotation)."""
+    wanted = desired.get("password_env")
+    return bool(wanted) and (record is None or record.resource.get("password_env") != wanted)
 
 
 def _revokes(change: Change, production: bool) -> str | None:

@@ -178,7 +178,18 @@ class SnowflakeDialect(InfraDialect):
                 **_at(item),
                 hint="declare it under a new name, apply, then remove the old one",
             )
-        return self._owner_and_comment(self._role_kind(item), change)
+        found = self._owner_and_comment(self._role_kind(item), change)
+        if change.sets_password:  # a user adopted, or its password's variable changed
+            sql = f"ALTER USER {self.quote(item.name)} SET PASSWORD ="
+            found.append(
+                _SecretStatement(
+                    f"{sql} {PASSWORD_PLACEHOLDER}",
+                    f"{sql} {MASK}",
+                    transactional=False,
+                    secret_env=item.get("password_env"),
+                )
+            )
+        return found
 
     def _delete_role(self, change: Change) -> list[str | Statement]:
         return [f"DROP {self._role_kind(change.resource)} {self.quote(change.resource.name)}"]

@@ -145,6 +145,15 @@ class InfraDialect:
                 found.append(
                     f"ALTER ROLE {self.quote(change.resource.name)} {'LOGIN' if value else 'NOLOGIN'}"
                 )
+        if change.sets_password:
+            sql = f"ALTER ROLE {self.quote(change.resource.name)} PASSWORD"
+            found.append(
+                Statement(
+                    f"{sql} {PASSWORD_PLACEHOLDER}",
+                    f"{sql} {MASK}",
+                    secret_env=change.resource.get("password_env"),
+                )
+            )
         return found + self._comment("ROLE", change.resource, change)
 
     def _delete_role(self, change: Change) -> list[str | Statement]:
