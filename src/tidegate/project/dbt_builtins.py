@@ -224,7 +224,25 @@ _DEFAULTS = """\
 {% endmacro %}
 """
 
-_DUCKDB = """\
+
+def _last_day(adapter: str) -> str:
+    """dbt-duckdb's and dbt-postgres's `last_day`, the same macro: a quarter's last day is the
+    day before the next quarter starts (their `default_last_day` would add one quarter's
+    interval, which neither engine has)."""
+    return (
+        f"{{% macro {adapter}__last_day(date, datepart) -%}}\n"
+        """    {%- if datepart == 'quarter' -%}
+        cast({{ dbt.dateadd('day', '-1', dbt.dateadd('month', '3', dbt.date_trunc(datepart, date))) }} as date)
+    {%- else -%}
+        {{ dbt.default_last_day(date, datepart) }}
+    {%- endif -%}
+{%- endmacro %}
+"""
+    )
+
+
+_DUCKDB = (
+    """\
 {% macro duckdb__any_value(expression) -%} arbitrary({{ expression }}) {%- endmacro %}
 {% macro duckdb__date(year, month, day) -%} make_date({{ year }}, {{ month }}, {{ day }}) {%- endmacro %}
 {% macro duckdb__dateadd(datepart, interval, from_date_or_timestamp) -%}
@@ -251,14 +269,9 @@ _DUCKDB = """\
 {% macro duckdb__generate_series(upper_bound) -%}
     select generate_series as generated_number from generate_series(1, {{ upper_bound }})
 {%- endmacro %}
-{% macro duckdb__last_day(date, datepart) -%}
-    {%- if datepart == 'quarter' -%}
-        cast({{ dbt.dateadd('day', '-1', dbt.dateadd('month', '3', dbt.date_trunc(datepart, date))) }} as date)
-    {%- else -%}
-        {{ dbt.default_last_day(date, datepart) }}
-    {%- endif -%}
-{%- endmacro %}
-{% macro duckdb__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+"""
+    + _last_day("duckdb")
+    + """{% macro duckdb__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
     {%- if limit_num -%}
         list_aggr((array_agg({{ measure }} {{ order_by_clause or '' }}))[1:{{ limit_num }}],
             'string_agg', {{ delimiter_text }})
@@ -272,8 +285,10 @@ _DUCKDB = """\
 {% macro duckdb__current_timestamp() -%} now() {%- endmacro %}
 {% macro duckdb__snapshot_get_time() -%} {{ current_timestamp() }}::timestamp {%- endmacro %}
 """
+)
 
-_POSTGRES = """\
+_POSTGRES = (
+    """\
 {% macro postgres__any_value(expression) -%} min({{ expression }}) {%- endmacro %}
 {% macro postgres__dateadd(datepart, interval, from_date_or_timestamp) -%}
     {{ from_date_or_timestamp }} + ((interval '1 {{ datepart }}') * ({{ interval }}))
@@ -317,14 +332,9 @@ _POSTGRES = """\
         {{ exceptions.raise_compiler_error("unsupported datepart for datediff on postgres: " ~ datepart) }}
     {%- endif -%}
 {%- endmacro %}
-{% macro postgres__last_day(date, datepart) -%}
-    {%- if datepart == 'quarter' -%}
-        cast({{ dbt.dateadd('day', '-1', dbt.dateadd('month', '3', dbt.date_trunc(datepart, date))) }} as date)
-    {%- else -%}
-        {{ dbt.default_last_day(date, datepart) }}
-    {%- endif -%}
-{%- endmacro %}
-{% macro postgres__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+"""
+    + _last_day("postgres")
+    + """{% macro postgres__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
     {%- if limit_num -%}
         array_to_string((array_agg({{ measure }} {{ order_by_clause or '' }}))[1:{{ limit_num }}],
             {{ delimiter_text }})
@@ -346,6 +356,7 @@ _POSTGRES = """\
 {%- endmacro %}
 {% macro postgres__snapshot_get_time() -%} {{ current_timestamp() }}::timestamp without time zone {%- endmacro %}
 """
+)
 
 BUILTIN_MACROS = _NAMING + _dispatchers() + _DEFAULTS + _DUCKDB + _POSTGRES
 
