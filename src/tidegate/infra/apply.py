@@ -122,11 +122,7 @@ def make_plan(
         managed_in(context, environment) if managed is None else managed,
         production=environment == PROD,
         passwords=managed is None,  # a state file says nothing of the passwords set
-        impact=Impact(
-            catalog.objects_in_schema,
-            catalog.objects_owned_by,
-            getattr(catalog, "dependents_outside", lambda schema: []),
-        ),
+        impact=Impact(catalog.objects_in_schema, catalog.objects_owned_by, catalog.dependents_outside),
     )
     roles = [*wanted.of_kind(Kind.ROLE), *actual.of_kind(Kind.ROLE)]  # a user being dropped too
     users = frozenset(item.name for item in roles if item.get("login"))
@@ -136,7 +132,7 @@ def make_plan(
         environment,
         catalog.dialect,
         diff.changes,
-        statements(diff.changes, catalog.dialect, users, getattr(catalog, "databases_dir", None), owners),
+        statements(diff.changes, catalog.dialect, users, catalog.databases_dir, owners),
         diff.unmanaged,
         wanted,
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tidegate.engines.base import EngineAdapter
+from tidegate.engines.duckdb import DuckDBAdapter
 from tidegate.errors import ConfigError
 from tidegate.infra.resources import Inventory, Kind, Resource, grant, membership, resource
 from tidegate.state.store import SCHEMA as STATE_SCHEMA
@@ -37,6 +38,8 @@ _PRIVILEGES = {"TEMPORARY": "temporary", "TEMP": "temporary"}
 
 class Catalog(Protocol):
     dialect: str
+    databases_dir: str | None
+    """Where an embedded engine keeps its databases' files (None: the server keeps them)."""
 
     def read(self) -> Inventory: ...
 
@@ -44,17 +47,20 @@ class Catalog(Protocol):
 
     def objects_owned_by(self, role: str) -> int | None: ...
 
+    def dependents_outside(self, schema: str) -> list[str]: ...
+
 
 def catalog_for(engine: EngineAdapter) -> Catalog:
     if engine.dialect == "postgres":
         return PostgresCatalog(engine)
-    if engine.dialect == "duckdb":
+    if isinstance(engine, DuckDBAdapter):
         return DuckDBCatalog(engine)
     raise ConfigError(f"tidegate infra does not manage {engine.dialect} warehouses yet")
 
 
 class PostgresCatalog:
     dialect = "postgres"
+    databases_dir: str | None = None
 
     def __init__(self, engine: EngineAdapter) -> None:
         self.engine = engine
@@ -213,9 +219,9 @@ class DuckDBCatalog:
 
     dialect = "duckdb"
 
-    def __init__(self, engine: EngineAdapter) -> None:
+    def __init__(self, engine: DuckDBAdapter) -> None:
         self.engine = engine
-        self.databases_dir: str | None = getattr(engine, "databases_dir", None)
+        self.databases_dir = engine.databases_dir
 
     def read(self) -> Inventory:
         rows = self.engine.fetch(
@@ -246,6 +252,9 @@ class DuckDBCatalog:
     def objects_owned_by(self, role: str) -> int:
         return 0
 
+    def dependents_outside(self, schema: str) -> list[str]:
+        return []  # DuckDB does not track what views read
+
 
 class StateFileCatalog:
     """A warehouse as a saved state file describes it (`Inventory.to_json`), for planning in a
@@ -254,6 +263,7 @@ class StateFileCatalog:
     def __init__(self, path: Path, dialect: str) -> None:
         self.path = path
         self.dialect = dialect
+        self.databases_dir: str | None = None
 
     def read(self) -> Inventory:
         import json
@@ -278,3 +288,6 @@ class StateFileCatalog:
 
     def objects_owned_by(self, role: str) -> int | None:
         return None
+
+    def dependents_outside(self, schema: str) -> list[str]:
+        return []
