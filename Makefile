@@ -6,8 +6,10 @@ DBT_VENV := .venv-dbt
 DBT_STAMP := $(DBT_VENV)/.installed
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+SQLMESH_VENV := .venv-sqlmesh
+SQLMESH_STAMP := $(SQLMESH_VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench bench-detail clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +41,15 @@ $(AIRFLOW_STAMP): pyproject.toml
 	$(AIRFLOW_VENV)/bin/pip install --quiet 'apache-airflow>=3.1,<4' -e .
 	touch $(AIRFLOW_STAMP)
 
+# SQLMesh in its own virtualenv, for the side-by-side benchmark (bench/peers/sqlmesh.py): it pins its
+# own duckdb and sqlglot, which must not replace tidegate's; pinned exactly because the bench parses
+# its output, whose wording changes between versions
+$(SQLMESH_STAMP):
+	$(PYTHON) -m venv $(SQLMESH_VENV)
+	$(SQLMESH_VENV)/bin/pip install --quiet --upgrade pip
+	$(SQLMESH_VENV)/bin/pip install --quiet 'sqlmesh[duckdb]==0.236.4'
+	touch $(SQLMESH_STAMP)
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
@@ -46,8 +57,21 @@ test: lint typecheck $(DBT_STAMP) $(AIRFLOW_STAMP)  ## install what the tests ne
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 	$(BIN)/python tests/engines/spark_connect.py
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+# matplotlib, for the plot of the benchmark, in tidegate's virtualenv
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# tidegate, dbt-core and SQLMesh side by side at 200, 2,000 and 10,000 models (about an hour on 2
+# cores): writes bench/RESULTS.md, bench/results.json and bench/results.png.  BENCH_ARGS narrows it,
+# e.g. make bench BENCH_ARGS='--models 200 --repeat 1'
+bench: $(BENCH_STAMP) $(DBT_STAMP) $(SQLMESH_STAMP)
+	$(BIN)/python bench/compare.py $(BENCH_ARGS)
+
+# tidegate alone, deeper: in-process next to CLI figures, promotion at two data sizes (RESULTS-detail.md)
+bench-detail: $(BENCH_STAMP)
+	$(BIN)/python bench/detail.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DBT_VENV) $(AIRFLOW_VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DBT_VENV) $(AIRFLOW_VENV) $(SQLMESH_VENV) .mypy_cache .pytest_cache .ruff_cache

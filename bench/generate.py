@@ -56,7 +56,7 @@ STATUS_WEIGHTS: tuple[tuple[str, int], ...] = (
     ("cancelled", 10),
     ("refunded", 8),
 )
-# Statuses a model may filter out; the breaking change excludes one more (see _breaking_edit).
+# Statuses a model may filter out; the breaking change excludes one more (see breaking_variant).
 EXCLUDABLE_STATUSES: tuple[str, ...] = ("cancelled", "cancelled", "refunded", "pending")
 
 SEED_EPOCH = datetime(2023, 1, 1)
@@ -757,8 +757,12 @@ def choose_change_target(project_dir: Path) -> Path:
     return files[best]
 
 
-def _breaking_edit(sql: str) -> str:
-    """Exclude one more status in the first staging roll-up, so aggregates (and rows) change."""
+def breaking_variant(sql: str, number: int | None = None) -> str:
+    """Exclude one more status in the first staging roll-up, so aggregates (and rows) change.
+
+    With ``number``, the filter also names a status that never occurs (``never_<number>``): the same
+    data, but a new query, so each benchmark repetition is a change no tool has seen before.
+    """
     match = STATUS_FILTER_RE.search(sql)
     if match is None:
         raise ValueError(
@@ -766,7 +770,9 @@ def _breaking_edit(sql: str) -> str:
         )
     excluded = match.group(1)
     extra = next(s for s in ("pending", "shipped", "refunded") if s != excluded)
-    return sql[: match.start()] + f"where status not in ('{excluded}', '{extra}')" + sql[match.end() :]
+    statuses = [excluded, extra] + ([f"never_{number}"] if number is not None else [])
+    listed = ", ".join(f"'{status}'" for status in statuses)
+    return sql[: match.start()] + f"where status not in ({listed})" + sql[match.end() :]
 
 
 def _nonbreaking_edit(sql: str) -> str:
@@ -797,7 +803,7 @@ def _format_edit(sql: str) -> str:
     return "\n".join(out) + "\n\n"
 
 
-CHANGES = {"breaking": _breaking_edit, "nonbreaking": _nonbreaking_edit, "format": _format_edit}
+CHANGES = {"breaking": breaking_variant, "nonbreaking": _nonbreaking_edit, "format": _format_edit}
 
 
 def apply_change(project_dir: Path, kind: str) -> str:

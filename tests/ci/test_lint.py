@@ -161,7 +161,7 @@ def test_broken_jinja_and_unparsable_sql_are_findings(result: LintResult) -> Non
     assert findings(result, "models/broken_jinja.sql") == [(2, "TMP")]
     assert (3, "PRS") in findings(result, "models/unparsable.sql")
     [unparsable] = [f for f in result.findings if f.code == "PRS" and f.path == "models/unparsable.sql"]
-    assert unparsable.message == "Found unparsable section: 'where and and'"
+    assert unparsable.message.startswith("Found unparsable section: 'where and and'")
 
 
 def test_an_unknown_macro_is_reported_where_it_is_called(result: LintResult) -> None:

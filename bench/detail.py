@@ -11,9 +11,8 @@ ones.  This runner generates such projects with ``bench/generate.py`` and times,
 - a dev plan+apply after a breaking and after a non-breaking change, with how many snapshots were built,
 - a promotion (``tidegate promote dev prod``) at two data sizes, to show it does not grow with the data.
 
-With ``--dbt-parse``, the same models are also generated as a dbt project (``dbt_project.yml``, no
-``tidegate.yml``) and tidegate's load and no-op plan of it are set against ``dbt parse`` of the same
-files, with and without partial parsing (dbt-core from ``.venv-dbt``, ``make .venv-dbt``).
+The side-by-side comparison with dbt-core and SQLMesh is ``compare.py`` (``make bench``); this runner
+goes deeper into tidegate alone: the in-process cost next to the CLI's, and promotion at two data sizes.
 
 Every figure is taken twice: through the real CLI in a subprocess (what a user waits for, Python start-up
 and imports included) and in-process through the Python API (what tidegate itself costs once imported).
@@ -22,56 +21,43 @@ the least noisy estimate of what the code costs; builds run once, since a second
 
 Usage::
 
-    python bench/run.py                          # 200 models at 1,000 and 100,000 rows per seed
-    python bench/run.py --models 200,2000,10000  # above --full-max-models only load, build, no-op plan
-    python bench/run.py --profile                # also cProfile the no-op plan, promotion and load
-    python bench/run.py --dbt-parse              # also tidegate's load of a dbt project vs `dbt parse`
-    python bench/run.py --only-dbt-parse --results bench/RESULTS-dbt-parse.md   # that measure alone
+    python bench/detail.py                          # 200 models at 1,000 and 100,000 rows per seed
+    python bench/detail.py --models 200,2000,10000  # above --full-max-models only load, build, no-op plan
+    python bench/detail.py --profile                # also cProfile the no-op plan, promotion and load
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import json
 import os
-import platform
 import pstats
 import shutil
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
 from generate import apply_change, choose_change_target, generate_project
+from measure import BenchError, Run, load_average, log, machine, run_process
 from tidegate.context import Context
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 DEFAULT_WORK_DIR = BENCH_DIR / "out"  # gitignored: projects and warehouses can be hundreds of MB
-DEFAULT_RESULTS = BENCH_DIR / "RESULTS.md"
+DEFAULT_RESULTS = BENCH_DIR / "RESULTS-detail.md"
 WAREHOUSE = "warehouse.duckdb"  # the path generate.py writes into tidegate.yml
 BACKUP_SUFFIX = ".prod-built"
 GOAL_MODELS = 200  # the issue states its goals for the 200-model project
 
 # What `tidegate` pays before any command does its work: interpreter start-up, imports, project load.
 LOAD_SNIPPET = "import sys\nfrom tidegate.context import Context\nContext(sys.argv[1]).project\n"
-DEFAULT_DBT = REPO_DIR / ".venv-dbt" / "bin" / "dbt"
 
 
 T = TypeVar("T")
-
-
-class BenchError(RuntimeError):
-    """A step of the benchmark did not do what it must (a command failed, a plan was not a no-op)."""
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -166,19 +152,6 @@ class Verdict:
 # ------------------------------------------------------------------------------------- subprocesses
 
 
-@dataclass
-class Run:
-    """A finished CLI process: its wall time, output and its own peak memory."""
-
-    seconds: float
-    returncode: int
-    stdout: str
-    stderr: str
-    maxrss_kib: int
-    cpu_seconds: float
-    timed_out: bool = False
-
-
 def tidegate_executable() -> list[str]:
     """The venv's ``tidegate`` entry point, exactly what a user runs (not ``python -m``)."""
     beside = Path(sys.executable).parent / "tidegate"
@@ -188,75 +161,6 @@ def tidegate_executable() -> list[str]:
     if found is None:
         raise BenchError("no `tidegate` executable next to this Python or on PATH; run `make bench`")
     return [found]
-
-
-def child_env() -> dict[str, str]:
-    """A stable environment: a fixed author (no getpass lookup) and plain output (no colour codes)."""
-    env = dict(os.environ)
-    env.update({"TIDEGATE_USER": "bench", "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"})
-    return env
-
-
-def dbt_env(root: Path) -> dict[str, str]:
-    """For dbt and tidegate on a generated dbt project: its profiles.yml, and no dbt telemetry."""
-    env = child_env()
-    env.update(
-        DBT_PROFILES_DIR=str(root),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        DBT_USE_COLORS="false",
-    )
-    return env
-
-
-@contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def run_process(
-    args: Sequence[str], cwd: Path, timeout: float | None = None, env: dict[str, str] | None = None
-) -> Run:
-    """Run one process and return its wall time and peak RSS.
-
-    Why ``os.wait4`` instead of ``subprocess.run``: ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is a
-    high-water mark over *all* children waited for so far, so it cannot attribute memory to one command;
-    ``wait4`` returns the same kernel counter for exactly this child.  Output goes to temporary files so
-    a chatty build cannot block on a full pipe while we wait.
-    """
-    killed = threading.Event()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            list(args), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env or child_env()
-        )
-
-        def kill() -> None:
-            killed.set()
-            proc.kill()
-
-        timer = threading.Timer(timeout, kill) if timeout else None
-        if timer is not None:
-            timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            if timer is not None:
-                timer.cancel()
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; tell Popen
-        out.seek(0)
-        err.seek(0)
-        cpu = usage.ru_utime + usage.ru_stime
-        return Run(seconds, proc.returncode, out.read(), err.read(), usage.ru_maxrss, cpu, killed.is_set())
 
 
 def cli(project: Path, *command: str, timeout: float | None = None, check: bool = True) -> Run:
@@ -321,11 +225,6 @@ def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
-
-
-def log(text: str) -> None:
-    """Progress on stdout, flushed, because a 10,000-model run is silent for minutes otherwise."""
-    print(text, flush=True)
 
 
 # ------------------------------------------------------------------------------------------ project
@@ -408,9 +307,6 @@ class Options:
     results: Path
     profile: bool
     check: bool
-    dbt_parse: bool = False
-    only_dbt_parse: bool = False
-    dbt: Path = DEFAULT_DBT
 
 
 class Bench:
@@ -680,120 +576,10 @@ class Bench:
 
     # driver ----------------------------------------------------------------------------------------
 
-    def load_vs_dbt_parse(self, models: int, rows: int) -> None:
-        """A dbt project as tidegate loads it (no ``tidegate.yml``) against ``dbt parse`` of it.
-
-        Why: a dbt team adopts tidegate on its project as it is, so what tidegate pays to read it is
-        set against what dbt pays for the same files: a full parse (``--no-partial-parse``, as in CI
-        from a clean checkout) and a parse that reuses ``target/partial_parse.msgpack`` (an unchanged
-        project on a developer's machine). tidegate is timed cold (no ``.tidegate/cache``) and warm,
-        then its no-op plan after a build, which is what `tidegate plan prod` costs on that project.
-        """
-        o = self.options
-        if not o.dbt.is_file():
-            self.notes.append(f"load vs dbt parse skipped: no dbt at {o.dbt} (run `make .venv-dbt`)")
-            log(f"  load vs dbt parse: no dbt at {o.dbt}; skipped")
-            return
-        root = o.work_dir / f"dbt-m{models}-r{rows}"
-        if root.exists():
-            shutil.rmtree(root)
-        generate_project(root, models, "dbt", rows)
-        log(f"\n== a dbt project of {models} models ({rows:,} rows per seed) -> {root}")
-        version = run_process([str(o.dbt), "--version"], root).stdout.split("\n")
-        core = next((line.split(":")[-1].strip() for line in version if "installed" in line), "?")
-
-        def dbt_parse(*flags: str) -> Callable[[], Run]:
-            def sample() -> Run:
-                run = run_process([str(o.dbt), "parse", *flags], root, env=dbt_env(root))
-                if run.returncode != 0:
-                    raise BenchError(f"`dbt parse {' '.join(flags)}` failed:\n{run.stdout[-2000:]}")
-                return run
-
-            return sample
-
-        full = best_of(dbt_parse("--no-partial-parse"), o.repeat)
-        partial = best_of(dbt_parse(), o.repeat)  # the warm-up run writes partial_parse.msgpack
-        self.add(
-            Figure.of_runs(models, rows, "dbt_parse_full", "`dbt parse --no-partial-parse`", full, [], core)
-        )
-        self.add(
-            Figure.of_runs(
-                models,
-                rows,
-                "dbt_parse_partial",
-                "`dbt parse`, partial parsing (unchanged)",
-                partial,
-                [],
-                core,
-            )
-        )
-        args = [sys.executable, "-c", LOAD_SNIPPET, str(root)]
-
-        def load_cold() -> Run:
-            shutil.rmtree(root / ".tidegate", ignore_errors=True)
-            return self._checked(run_process(args, root, env=dbt_env(root)), "loading the dbt project")
-
-        def load_warm() -> Run:
-            return self._checked(run_process(args, root, env=dbt_env(root)), "loading the dbt project")
-
-        def load_api() -> float:
-            with _environment(DBT_PROFILES_DIR=str(root)):
-                return timed(lambda: Context(root).project)
-
-        self.add(
-            Figure.of_runs(
-                models,
-                rows,
-                "dbt_load_cold",
-                "tidegate load of it, cold (no .tidegate/cache)",
-                best_of(load_cold, o.repeat, warmup=False),
-            )
-        )
-        self.add(
-            Figure.of_runs(
-                models,
-                rows,
-                "dbt_load",
-                "tidegate load of it",
-                best_of(load_warm, o.repeat),
-                best_of(load_api, o.repeat),
-            )
-        )
-        tidegate = [*tidegate_executable(), "plan", "prod", "--project", str(root)]
-        self._checked(run_process([*tidegate, "--auto-apply"], root, env=dbt_env(root)), "building it")
-
-        def noop() -> Run:
-            run = self._checked(run_process(tidegate, root, env=dbt_env(root)), "planning it")
-            if "No changes" not in run.stdout + run.stderr:
-                raise BenchError(f"the plan of the dbt project is not a no-op:\n{run.stdout[-2000:]}")
-            return run
-
-        self.add(
-            Figure.of_runs(
-                models,
-                rows,
-                "dbt_noop_plan",
-                "tidegate no-op plan of it",
-                best_of(noop, o.repeat),
-                detail='"No changes" checked',
-            )
-        )
-
-    @staticmethod
-    def _checked(run: Run, what: str) -> Run:
-        if run.returncode != 0:
-            raise BenchError(f"{what} failed:\n{(run.stderr or run.stdout)[-2000:]}")
-        return run
-
     def run(self) -> None:
         """Measure every size; sizes above --full-max-models get only load, build and no-op plan."""
         o = self.options
         o.work_dir.mkdir(parents=True, exist_ok=True)
-        if o.dbt_parse or o.only_dbt_parse:
-            for models in o.models:
-                self.load_vs_dbt_parse(models, o.rows[0])
-        if o.only_dbt_parse:
-            return
         self.startup()
         for models in o.models:
             full = models <= o.full_max_models
@@ -862,51 +648,6 @@ def shorten(filename: str) -> str:
     return filename
 
 
-def load_average() -> str:
-    """The 1-minute load average: figures taken while other work competes for the CPUs are inflated, and
-    the report must say so rather than let them pass for tidegate's own cost."""
-    try:
-        return f"{os.getloadavg()[0]:.2f}"
-    except OSError:
-        return "?"
-
-
-def machine(start_load: str) -> dict[str, str]:
-    """What the figures depend on, so results from different machines are not compared blindly."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=REPO_DIR, capture_output=True, text=True, check=False
-    ).stdout.strip()
-    return {
-        "CPU": cpu,
-        "cores": f"{os.cpu_count()} ({usable} usable)",
-        "RAM": ram,
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
-        "duckdb": metadata.version("duckdb"),
-        "sqlglot": metadata.version("sqlglot"),
-        "tidegate": f"{metadata.version('tidegate')} ({commit or 'no git'})",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "load average (1 min) at start / end": f"{start_load} / {load_average()}",
-    }
-
-
 def seconds(value: float | None) -> str:
     """A table cell: milliseconds resolution is all a wall-clock benchmark can claim."""
     return "—" if value is None else f"{value:.3f}"
@@ -918,17 +659,16 @@ def report(bench: Bench, argv: Sequence[str]) -> str:
     lines = [
         "# tidegate benchmark results",
         "",
-        f"Generated by `python bench/run.py {' '.join(argv)}`".rstrip() + "; do not edit by hand.",
+        f"Generated by `python bench/detail.py {' '.join(argv)}`".rstrip() + "; do not edit by hand.",
     ]
-    if not o.only_dbt_parse:
-        lines += [
-            "",
-            f"## Goals ({GOAL_MODELS}-model project)",
-            "",
-            "| goal | data size (rows/seed) | best (s) | result |",
-            "|---|---:|---:|---|",
-        ]
-    for v in bench.verdicts() if not o.only_dbt_parse else []:
+    lines += [
+        "",
+        f"## Goals ({GOAL_MODELS}-model project)",
+        "",
+        "| goal | data size (rows/seed) | best (s) | result |",
+        "|---|---:|---:|---|",
+    ]
+    for v in bench.verdicts():
         rows = f"{v.rows:,}" if v.rows else "—"
         lines.append(f"| {v.goal.text} | {rows} | {seconds(v.seconds)} | **{v.status}** |")
     promotions = [f for f in bench.figures if f.key == "promote" and f.models == GOAL_MODELS and f.cli]
@@ -979,14 +719,6 @@ def report(bench: Bench, argv: Sequence[str]) -> str:
         "- Peak RSS: `ru_maxrss` of the CLI build process alone (`os.wait4`; "
         "`getrusage(RUSAGE_CHILDREN)` would be a high-water mark over every child).",
     ]
-    if o.dbt_parse or o.only_dbt_parse:
-        lines.append(
-            "- Load vs dbt parse (`--dbt-parse`): the same generated models as a dbt project (no "
-            "`tidegate.yml`). `dbt parse --no-partial-parse` is a full parse; `dbt parse` reuses "
-            "`target/partial_parse.msgpack` of the unchanged project. tidegate's load of it is "
-            "`python -c 'Context(root).project'` (CLI) and `Context(root).project` (API), cold without "
-            "`.tidegate/cache`; its no-op plan is `tidegate plan prod` after a build."
-        )
     if bench.profiles:
         lines += ["", "## Profiles (cProfile)", ""]
         lines += [f"Full profiles: `{o.work_dir.name}/profiles/*.prof` (`python -m pstats FILE`).", ""]
@@ -1043,13 +775,6 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="default bench/RESULTS.md")
     parser.add_argument("--profile", action="store_true", help="cProfile no-op plan, promotion and load")
     parser.add_argument("--check", action="store_true", help="exit 1 if a goal fails (for CI)")
-    parser.add_argument(
-        "--dbt-parse",
-        action="store_true",
-        help="also time tidegate's load of the models as a dbt project against `dbt parse`",
-    )
-    parser.add_argument("--only-dbt-parse", action="store_true", help="time only that (implies --dbt-parse)")
-    parser.add_argument("--dbt", type=Path, default=DEFAULT_DBT, help="dbt executable (default .venv-dbt)")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -1064,9 +789,6 @@ def parse_args(argv: Sequence[str]) -> Options:
         results=args.results,
         profile=args.profile,
         check=args.check,
-        dbt_parse=args.dbt_parse,
-        only_dbt_parse=args.only_dbt_parse,
-        dbt=args.dbt,
     )
 
 
@@ -1086,7 +808,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    verdicts = bench.verdicts() if not options.only_dbt_parse else []
+    verdicts = bench.verdicts()
     if verdicts:
         log(f"\nGoals on the {GOAL_MODELS}-model project:")
     for v in verdicts:

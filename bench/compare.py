@@ -1,0 +1,389 @@
+#!/usr/bin/env python
+"""tidegate, dbt-core and SQLMesh side by side on the same generated projects (what `make bench` runs).
+
+Why: speed is why a team switches tools, so the claim is measured against the tools it replaces, in
+one run, on one machine, on the same files, each in its best configuration:
+
+- dbt-core 1.11 with dbt-duckdb: slim CI (``build -s state:modified+ --defer --state``), partial parsing;
+- SQLMesh: native models, ``virtual_environment_mode: full`` (promotion is a virtual update);
+- tidegate: its CLI on the dbt project as it is, in a git repository.
+
+For each project size and each tool: load (cold, then warm), full build of prod, no-op plan, CI for
+one breaking change to a mid-graph model, and promotion of that change to prod; peak memory of every
+command.  The same number of threads for all.  Each figure is the best of ``--repeat`` runs (after an
+untimed warm-up for the quick ones); builds run once.  Projects above ``--full-max-models`` get only
+the load measures.  Figures go to ``bench/results.json`` as they are taken, and from there to
+``bench/RESULTS.md`` and ``bench/results.png``.
+
+    python bench/compare.py                                  # 200, 2,000 and 10,000 models
+    python bench/compare.py --models 200 --repeat 3 --peers tidegate,dbt
+    python bench/compare.py --report-only                    # rewrite RESULTS.md and the plot
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generate import breaking_variant, choose_change_target, generate_project
+from measure import BenchError, load_average, log, machine
+from peers.base import Change, Peer, Sample
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_JSON = BENCH_DIR / "results.json"
+RESULTS_MD = BENCH_DIR / "RESULTS.md"
+PLOT = BENCH_DIR / "results.png"
+# --peers name: (module in bench/peers, class); imported only when asked for
+PEERS = {
+    "tidegate": ("tidegate", "TidegatePeer"),
+    "dbt": ("dbt", "DbtPeer"),
+    "sqlmesh": ("sqlmesh", "SQLMeshPeer"),
+}
+TIDEGATE = "tidegate"
+
+
+@dataclass(frozen=True)
+class Measure:
+    key: str
+    label: str
+    short: str  # for the plot's axis
+
+
+MEASURES = (
+    Measure("load_cold", "load, cold (no caches)", "load\ncold"),
+    Measure("load_warm", "load, warm (caches kept)", "load\nwarm"),
+    Measure("build", "full build of prod", "full\nbuild"),
+    Measure("noop", "no-op plan of prod", "no-op\nplan"),
+    Measure("ci", "CI for one breaking change", "CI, one\nbreaking change"),
+    Measure("promote", "promotion of that change to prod", "promotion\nto prod"),
+)
+LOAD_MEASURES = ("load_cold", "load_warm")
+
+
+@dataclass
+class Results:
+    """Every sample taken, keyed by project size, tool and measure; saved after each measure."""
+
+    command: str
+    machine: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, dict[str, dict[str, list[Sample]]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, models: int, peer: str, measure: str, sample: Sample) -> None:
+        self.samples.setdefault(str(models), {}).setdefault(peer, {}).setdefault(measure, []).append(sample)
+
+    def best(self, models: int, peer: str, measure: str) -> Sample | None:
+        """The fastest run: the minimum is what a tool costs without the machine's noise."""
+        runs = self.samples.get(str(models), {}).get(peer, {}).get(measure, [])
+        return min(runs, key=lambda s: s.seconds) if runs else None
+
+    def peak_mib(self, models: int, peer: str) -> float | None:
+        runs = [s for ms in self.samples.get(str(models), {}).get(peer, {}).values() for s in ms]
+        return max(s.peak_mib for s in runs) if runs else None
+
+    @property
+    def sizes(self) -> list[int]:
+        return sorted(int(models) for models in self.samples)
+
+    @property
+    def peers(self) -> list[str]:
+        seen = {peer for by_peer in self.samples.values() for peer in by_peer}
+        return [name for name in (TIDEGATE, "dbt-core", "SQLMesh") if name in seen]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> Results:
+        data: dict[str, Any] = json.loads(path.read_text())
+        samples = {
+            models: {
+                peer: {m: [Sample(**s) for s in runs] for m, runs in measures.items()}
+                for peer, measures in by_peer.items()
+            }
+            for models, by_peer in data["samples"].items()
+        }
+        return cls(data["command"], data["machine"], data["versions"], samples, data["notes"])
+
+
+class Runner:
+    """Runs each tool through the measures on each project, one command at a time."""
+
+    def __init__(self, options: argparse.Namespace, results: Results) -> None:
+        self.options = options
+        self.results = results
+
+    def run(self, peers: Sequence[Peer]) -> None:
+        for models in self.options.models:
+            source = self.options.work_dir / f"source-{models}"
+            shutil.rmtree(source, ignore_errors=True)
+            stats = generate_project(source, models, "dbt")
+            target = choose_change_target(source)
+            log(f"\n== {models} models ({stats.seeds} seeds, depth {stats.depth}); the change: {target.stem}")
+            for peer in peers:
+                work = self.options.work_dir / f"{peer.name}-{models}"
+                shutil.rmtree(work, ignore_errors=True)
+                try:
+                    self.run_peer(peer, models, source, work, target.relative_to(source))
+                except BenchError as error:
+                    note = f"{models} models, {peer.name}: stopped: {error}"
+                    self.results.notes.append(note.splitlines()[0])
+                    log(f"  {note}")
+                finally:
+                    peer.cleanup()
+                    self.results.save(self.options.json)
+                    if not self.options.keep:
+                        shutil.rmtree(work, ignore_errors=True)
+
+    def run_peer(self, peer: Peer, models: int, source: Path, work: Path, target: Path) -> None:
+        log(f"-- {peer.name}")
+        peer.setup(source, work, self.options.threads)
+        full = models <= self.options.full_max_models
+        repeat = self.options.repeat if full else 1
+        self.sample(peer, models, "load_cold", lambda: peer.load(cold=True), repeat, warmup=full)
+        self.sample(peer, models, "load_warm", lambda: peer.load(cold=False), repeat, warmup=True)
+        if not full:
+            return
+        self.sample(peer, models, "build", peer.build, 1, warmup=False)
+        peer.save_built()
+        self.sample(peer, models, "noop", peer.noop, repeat, warmup=True)
+        original = (source / target).read_text()
+        for number in range(1, repeat + 1):
+            change = Change(number, target, breaking_variant(original, number))
+            peer.restore_built()
+            self.sample(peer, models, "ci", lambda c=change: peer.ci(c), 1, warmup=False)
+            self.sample(peer, models, "promote", lambda c=change: peer.promote(c), 1, warmup=False)
+
+    def sample(
+        self, peer: Peer, models: int, measure: str, take: Callable[[], Sample], repeat: int, warmup: bool
+    ) -> None:
+        if warmup:
+            take()
+        for _ in range(repeat):
+            sample = take()
+            self.results.add(models, peer.name, measure, sample)
+            log(f"  {measure:<10} {sample.seconds:8.2f} s  {sample.peak_mib:7.0f} MiB  {sample.detail}")
+        self.results.save(self.options.json)
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A goal of the issue: a limit on a tidegate figure, or a ratio against a peer."""
+
+    text: str
+    models: int
+    measure: str
+    limit: float | None = None  # seconds tidegate must stay under
+    peer: str | None = None  # or: the peer tidegate must be `ratio` times faster than
+    ratio: float | None = None
+
+    def verdict(self, results: Results) -> tuple[str, str]:
+        ours = results.best(self.models, TIDEGATE, self.measure)
+        if self.peer is None:
+            if ours is None or self.limit is None:
+                return "n/a", "not measured"
+            return _pass(ours.seconds < self.limit), f"{ours.seconds:.2f} s"
+        theirs = results.best(self.models, self.peer, self.measure)
+        if ours is None or theirs is None or self.ratio is None:
+            return "n/a", "not measured"
+        ratio = theirs.seconds / ours.seconds
+        return _pass(ratio >= self.ratio), f"{theirs.seconds:.2f} s / {ours.seconds:.2f} s = {ratio:.1f}x"
+
+
+GOALS = (
+    Goal("CI at least 10x faster than dbt slim CI", 200, "ci", peer="dbt-core", ratio=10),
+    Goal("CI at least 10x faster than SQLMesh plan dev", 200, "ci", peer="SQLMesh", ratio=10),
+    Goal("promotion under 0.3 s", 200, "promote", limit=0.3),
+    Goal("no-op plan under 0.5 s", 200, "noop", limit=0.5),
+    Goal("loading 10,000 models under 5 s, warm", 10_000, "load_warm", limit=5),
+    Goal("loading 10,000 models under 5 s, cold", 10_000, "load_cold", limit=5),
+)
+
+
+def _pass(ok: bool) -> str:
+    return "**PASS**" if ok else "**FAIL**"
+
+
+def _seconds(sample: Sample | None) -> str:
+    if sample is None:
+        return "—"
+    return f"{sample.seconds:.2f}" if sample.seconds < 100 else f"{sample.seconds:.0f}"
+
+
+def _ratio(theirs: Sample | None, ours: Sample | None) -> str:
+    if theirs is None or ours is None:
+        return "—"
+    return f"{theirs.seconds / ours.seconds:.1f}x"
+
+
+def report(results: Results, plot: Path | None) -> str:
+    """RESULTS.md: the goals, one table per project size, peak memory, what each command did."""
+    others = [peer for peer in results.peers if peer != TIDEGATE]
+    lines = [
+        "# tidegate against dbt-core and SQLMesh",
+        "",
+        f"Generated by `{results.command}`; do not edit by hand. Seconds of wall time, best of the runs "
+        "of each measure; ratios are the peer's time over tidegate's (higher is better for tidegate).",
+        "",
+        "## Goals",
+        "",
+        "| goal | result | figure |",
+        "|---|---|---|",
+    ]
+    for goal in GOALS:
+        status, figure = goal.verdict(results)
+        lines.append(f"| {goal.text} ({goal.models:,} models) | {status} | {figure} |")
+    if plot is not None:
+        lines += ["", f"![tidegate, dbt-core and SQLMesh side by side]({plot.name})"]
+    for models in results.sizes:
+        lines += ["", f"## {models:,} models", ""]
+        header = "| measure | " + " | ".join(f"{peer} (s)" for peer in results.peers)
+        header += "".join(f" | {peer} / tidegate" for peer in others) + " |"
+        lines += [header, "|---" * (1 + len(results.peers) + len(others)) + "|"]
+        for measure in MEASURES:
+            best = {peer: results.best(models, peer, measure.key) for peer in results.peers}
+            if not any(best.values()):
+                continue
+            cells = [_seconds(best[peer]) for peer in results.peers]
+            cells += [_ratio(best[peer], best.get(TIDEGATE)) for peer in others]
+            lines.append(f"| {measure.label} | " + " | ".join(cells) + " |")
+        peaks = [results.peak_mib(models, peer) for peer in results.peers]
+        lines.append(
+            "| peak memory of one command (MiB) | "
+            + " | ".join("—" if p is None else f"{p:.0f}" for p in peaks)
+            + " |" * (len(others) + 1)
+        )
+    lines += ["", "## What each command did (best run)", ""]
+    lines += ["| models | tool | measure | runs | detail |", "|---:|---|---|---:|---|"]
+    for models in results.sizes:
+        for peer in results.peers:
+            for measure in MEASURES:
+                runs = results.samples[str(models)].get(peer, {}).get(measure.key, [])
+                best = results.best(models, peer, measure.key)
+                if best is not None:
+                    detail = best.detail.replace("|", "/")
+                    lines.append(f"| {models:,} | {peer} | {measure.label} | {len(runs)} | {detail} |")
+    if results.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in results.notes]
+    lines += ["", "## Machine", "", "| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in {**results.machine, **results.versions}.items()]
+    lines += ["", METHOD]
+    return "\n".join(lines) + "\n"
+
+
+METHOD = """## Method
+
+- Projects come from `bench/generate.py` (deterministic): staging, intermediate and mart layers with
+  joins and aggregates, `unique` and `not_null` tests, in dbt's layout. Every tool reads the same files;
+  SQLMesh gets them converted to native models (its fastest loader), with the same tests as audits.
+- The change: one more status excluded in the filter of the mid-graph intermediate model with the most
+  consumers (`generate.py`'s `choose_change_target`). Each repetition excludes a different status that
+  never occurs, so the data is the same but no tool finds the previous repetition's work; warehouse and
+  state are restored to right after the production build before each repetition.
+- Load: dbt `parse` (cold: `target/` removed, so no partial parsing); SQLMesh `info --skip-connection`
+  (cold: `.cache/` removed); tidegate `python -c 'Context(root).project'` (cold: `.tidegate/cache`
+  removed). Interpreter start-up and imports are included for all three.
+- Full build: `dbt build`; `sqlmesh plan --auto-apply` of prod; `tidegate plan prod --auto-apply`.
+  Each builds every model and runs every test.
+- No-op plan, with nothing changed: `dbt build -s state:modified+ --state prod-artifacts` (dbt has no
+  plan; this is how it finds there is nothing to do); `sqlmesh plan --auto-apply`; `tidegate plan prod`.
+- CI: `dbt build -s state:modified+ --defer --state prod-artifacts --target ci` (slim CI);
+  `sqlmesh plan <pr environment> --auto-apply`; `tidegate ci --base main --head HEAD --pr N` on a
+  pull-request branch, which also lints, tests, checks impact and diffs the data.
+- Promotion to prod after the merge: dbt has none, so its deploy job rebuilds `state:modified+` in
+  prod; `sqlmesh plan --auto-apply` of prod (a virtual update: checked that no batch ran);
+  `tidegate promote <pr environment> prod` (views swapped, no data copied).
+- Peak memory: `ru_maxrss` of each command's own process (`os.wait4`), the largest over the measures.
+"""
+
+
+# --------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--models", default="200,2000,10000", help="project sizes (default 200,2000,10000)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measure (default 3)")
+    parser.add_argument("--threads", type=int, default=4, help="threads for every tool (default 4)")
+    parser.add_argument("--peers", default="tidegate,dbt,sqlmesh", help="tools (default all three)")
+    parser.add_argument(
+        "--full-max-models",
+        type=int,
+        default=2000,
+        help="larger projects get only the load measures, once each (default 2000)",
+    )
+    parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "out" / "compare")
+    parser.add_argument("--keep", action="store_true", help="keep each tool's project and warehouse")
+    parser.add_argument("--json", type=Path, default=RESULTS_JSON, help="default bench/results.json")
+    parser.add_argument("--results", type=Path, default=RESULTS_MD, help="default bench/RESULTS.md")
+    parser.add_argument("--plot", type=Path, default=PLOT, help="default bench/results.png")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from --json")
+    args = parser.parse_args(argv)
+    args.models = [int(part.replace("_", "")) for part in args.models.split(",")]
+    args.peers = [part.strip() for part in args.peers.split(",")]
+    unknown = set(args.peers) - set(PEERS)
+    if unknown:
+        parser.error(f"unknown peers {sorted(unknown)}; choose from {sorted(PEERS)}")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    args.work_dir = args.work_dir.resolve()
+    return args
+
+
+def make_peer(name: str) -> Peer:
+    module, cls = PEERS[name]
+    peer: Peer = getattr(importlib.import_module(f"peers.{module}"), cls)()
+    return peer
+
+
+def write_report(results: Results, options: argparse.Namespace) -> None:
+    from plot import plot
+
+    plotted = plot(results, options.plot)
+    options.results.write_text(report(results, options.plot if plotted else None))
+    log(f"\nwrote {options.results}" + (f" and {options.plot}" if plotted else ""))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    options = parse_args(argv)
+    if options.report_only:
+        write_report(Results.read(options.json), options)
+        return 0
+    peers = [make_peer(name) for name in options.peers]
+    missing = [f"{peer.name}: {reason}" for peer in peers if (reason := peer.unavailable())]
+    if missing:
+        print("error: " + "; ".join(missing), file=sys.stderr)
+        return 2
+    start_load = load_average()
+    command = "python bench/compare.py " + " ".join(argv) if argv else "make bench"
+    results = Results(command, versions={peer.name: peer.version() for peer in peers})
+    options.work_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    try:
+        Runner(options, results).run(peers)
+    finally:
+        results.machine = machine(start_load)
+        results.save(options.json)
+    log(f"\n{time.perf_counter() - started:.0f} s in all")
+    write_report(results, options)
+    for goal in GOALS:
+        status, figure = goal.verdict(results)
+        log(f"  {status.strip('*'):<4}  {goal.text} ({goal.models:,} models): {figure}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
