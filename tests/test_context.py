@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -462,3 +463,40 @@ def test_promotion_and_rollback_record_the_commit_of_the_snapshots_they_point_at
     ctx.promote("dev", "prod")
     ctx.rollback("prod")
     assert [v.git_commit for v in ctx.history("prod")] == ["a" * 40, "b" * 40, "a" * 40]
+
+
+def test_a_plan_loads_the_project_before_opening_the_warehouse(
+    layered: Path, open_context: OpenContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process has one thread while the project loads (its queries may be parsed in
+    processes forked from it); a database connection starts threads of its own."""
+    import tidegate.context
+    import tidegate.project.loader
+
+    events: list[str] = []
+    load_project, connect = tidegate.project.loader.load_project, tidegate.context.connect
+
+    def loading(*args: Any, **kwargs: Any) -> Any:
+        events.append("load")
+        return load_project(*args, **kwargs)
+
+    def connecting(*args: Any, **kwargs: Any) -> Any:
+        events.append("connect")
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(tidegate.project.loader, "load_project", loading)
+    monkeypatch.setattr(tidegate.context, "connect", connecting)
+    open_context(layered).plan("prod")
+    assert events == ["load", "connect"]
+
+
+def test_when_project_and_warehouse_both_fail_the_warehouse_s_error_is_reported(
+    make_project: Callable[..., Path], open_context: OpenContext
+) -> None:
+    config = "name: test\nenvironments:\n  prod: {engine: duckdb, path: missing/dir/w.duckdb}\n"
+    root = make_project({"models/a.sql": "select from from"}, config)
+    with pytest.raises(TidegateError, match="cannot open"):
+        open_context(root).plan("prod")
+    (root / "missing/dir").mkdir(parents=True)
+    with pytest.raises(TidegateError, match="SQL syntax error"):
+        open_context(root).plan("prod")

@@ -91,8 +91,22 @@ class Context:
     def _planner(self, environment: str) -> Planner:
         from tidegate.plan.planner import Planner
 
+        self._load_before_connecting(environment)
         engine, state = self._warehouse(environment)
         return Planner(self.project, self.graph, self.fingerprints, state, engine)
+
+    def _load_before_connecting(self, environment: str) -> None:
+        """Load the project before the environment's warehouse opens: a large project's queries
+        are parsed in processes forked from this one, which is safe only while it has a single
+        thread, and a database connection starts its own. When both fail, the warehouse's error
+        is the one reported, as when it was opened first."""
+        if self._warehouse_key(environment) in self._warehouses:
+            return
+        try:
+            self.fingerprints  # noqa: B018  (loads the project, its graph and its fingerprints)
+        except Exception:
+            self._warehouse(environment)
+            raise
 
     def _applier(self, environment: str, threads: int | None = None) -> Applier:
         from tidegate.plan.apply import Applier
@@ -408,6 +422,7 @@ class Context:
         from tidegate.plan.incremental import IncrementalRun
 
         env = self.environment(environment)
+        self._load_before_connecting(env)
         engine, state = self._warehouse(env)
         runner = IncrementalRun(
             self.project,

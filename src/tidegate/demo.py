@@ -157,7 +157,7 @@ def _pipeline_chapters(console: Console, root: Path, facts: dict[str, Any]) -> N
 def _ci(console: Console, root: Path, facts: dict[str, Any], name: str) -> Any:
     from tidegate.ci.pipeline import CiRequest, Pipeline
     from tidegate.ci.report import markdown
-    from tidegate.cli.pipeline import StepLines
+    from tidegate.cli.steps import StepLines
 
     request = CiRequest(project_dir=root, base="main", head="HEAD", pull_request=1)
     report = Pipeline(request, StepLines(console)).run(

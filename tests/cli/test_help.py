@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import click
 import pytest
 
@@ -13,7 +16,9 @@ COMMANDS = sorted(cli.commands)
 SUBCOMMANDS = [
     (name, sub)
     for name, command in sorted(cli.commands.items())
-    for sub in ([None] if not isinstance(command, click.Group) else sorted(command.commands))
+    for sub in (
+        [None] if not isinstance(command, click.Group) else command.list_commands(click.Context(command))
+    )
 ]
 
 
@@ -42,7 +47,10 @@ def test_every_option_is_explained(name: str, sub: str | None) -> None:
     ran = invoke(None, name, *([sub] if sub else []), "--help")
     assert ran.code == 0, ran.all
     group = cli.commands[name]
-    command = group.commands[sub] if isinstance(group, click.Group) and sub else group
+    command = (
+        group.get_command(click.Context(group), sub) if isinstance(group, click.Group) and sub else group
+    )
+    assert command is not None
     text = " ".join(ran.stdout.split())
     assert command.help and " ".join(command.help.split("\n")[0].split()) in text
     for parameter in command.params:
@@ -52,3 +60,32 @@ def test_every_option_is_explained(name: str, sub: str | None) -> None:
         assert parameter.opts[0] in ran.stdout
     assert "--project" in ran.stdout
     assert "--json" in ran.stdout
+
+
+def test_the_command_line_starts_without_the_libraries_of_its_commands() -> None:
+    """Start-up: `tidegate --help` (and every command, until it needs them) imports no engine,
+    no SQL or template library and no orchestrator client."""
+    heavy = [
+        "duckdb",
+        "jinja2",
+        "pydantic",
+        "sqlglot",
+        "yaml",
+        "rich.table",
+        "multiprocessing",
+        "tidegate.ci.pipeline",
+        "tidegate.context",
+        "tidegate.orchestrate.databricks",
+        "tidegate.project.loader",
+    ]
+    code = f"import sys, tidegate.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "[]"
+
+
+def test_a_lazy_group_lists_and_runs_its_commands() -> None:
+    group = cli.commands["databricks"]
+    assert "run" in group.list_commands(click.Context(group))
+    ran = invoke(None, "databricks", "run", "--help")
+    assert ran.code == 0, ran.all
+    assert "--git-provider" in ran.stdout and "gitHub" in ran.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tidegate.errors import ConfigError
-from tidegate.project.yamlio import LineDict, LineList, line_at, load_yaml_text
+from tidegate.project.yamlio import LineDict, LineList, from_cache, line_at, load_yaml_text, to_cache
 
 TEXT = """\
 name: shop
@@ -138,3 +139,62 @@ def test_line_at_reports_the_line_of_every_generated_key(document: dict[str, Any
     assert data == document
     for location, line in where.items():
         assert line_at(data, location) == line, (location, text)
+
+
+# The cache of loaded YAML: what it gives back is what loading gives, lines included.
+
+
+def same(loaded: Any, cached: Any) -> None:
+    """Equal data, types and lines, and no object shared between the two."""
+    assert type(cached) is type(loaded) and cached == loaded
+    if isinstance(loaded, LineDict):
+        assert cached is not loaded and (cached.line, cached.key_lines) == (loaded.line, loaded.key_lines)
+        for key in loaded:
+            same(loaded[key], cached[key])
+    elif isinstance(loaded, LineList):
+        assert cached is not loaded and (cached.line, cached.item_lines) == (loaded.line, loaded.item_lines)
+        for item, cached_item in zip(loaded, cached, strict=True):
+            same(item, cached_item)
+
+
+def cached(data: Any) -> Any:
+    encoded = to_cache(data)
+    assert encoded is not None
+    return from_cache(marshal.loads(marshal.dumps(encoded))[0])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        TEXT,
+        "",
+        "just a scalar\n",
+        "- 1\n- [2.5, .inf, null, true, 'x', {a: ~}]\n- {}\n- []\n",
+        "models:\n  - name: m\n    config: {tags: [a, b], meta: {owner: ana}}\n    description: >\n      folded\n",
+        "on: 1\nyes: {no: off}\n'quoted': \"é ü 漢字\"\n",
+    ],
+)
+def test_cached_yaml_is_the_yaml_loaded(text: str) -> None:
+    loaded = load_yaml_text(text, "x.yml")
+    same(loaded, cached(loaded))
+
+
+@settings(max_examples=50, deadline=None)
+@given(documents)
+def test_cached_generated_yaml_is_the_yaml_loaded(document: dict[str, Any]) -> None:
+    lines: list[str] = []
+    emit(document, 0, (), lines, {})
+    loaded = load_yaml_text("\n".join(lines) + "\n", "generated.yml")
+    same(loaded, cached(loaded))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "base: &b {threads: 2}\nprod: *b\n",  # one mapping in two places: the loader may rely on it
+        "when: 2024-01-01\n",  # a date
+        "tags: !!set {a, b}\n",
+    ],
+)
+def test_yaml_the_cache_cannot_give_back_the_same_is_not_cached(text: str) -> None:
+    assert to_cache(load_yaml_text(text, "x.yml")) is None

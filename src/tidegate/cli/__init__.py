@@ -85,6 +85,26 @@ def command(group: click.Group, name: str | None = None, **settings: Any) -> Cal
     return decorate
 
 
+class LazyGroup(click.Group):
+    """A group whose commands live in modules imported only when one of them is asked for (run,
+    or listed by the group's `--help`): `lazy_commands` maps a command's name to its module,
+    which registers it with `command(group)`."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.lazy_commands:
+            import importlib
+
+            importlib.import_module(self.lazy_commands[name])
+        return super().get_command(ctx, name)
+
+
 def report_error(output: Output, error: TidegateError) -> None:
     """The error once, on stderr (and as the JSON document with --json); failed tests first."""
     from rich.text import Text
@@ -153,4 +173,4 @@ from tidegate.cli import infra as _infra  # noqa: E402,F401
 from tidegate.cli import lint as _lint  # noqa: E402,F401
 from tidegate.cli import pipeline as _pipeline  # noqa: E402,F401
 
-__all__ = ["Output", "cli", "command", "main"]
+__all__ = ["LazyGroup", "Output", "cli", "command", "main"]

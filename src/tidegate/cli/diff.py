@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from tidegate.cli import Output, cli, command, context
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from tidegate.ci.diff import EnvironmentDiff, ModelDiff, Sample
 
 
@@ -59,6 +59,8 @@ def render_diff(console: Console, result: EnvironmentDiff) -> None:
     )
     compared = [d for d in result.models if d.status != "identical"]
     if compared:
+        from rich.table import Table  # imported when a table is printed: the CLI starts faster
+
         table = Table(box=None, show_edge=False)
         for column in ("model", "key", result.before, result.after, "added", "removed", "changed", "%"):
             table.add_column(
@@ -130,6 +132,7 @@ def _details(console: Console, diff: ModelDiff) -> None:
 
 def _sample(console: Console, sample: Sample) -> None:
     from rich.padding import Padding
+    from rich.table import Table
 
     table = Table(box=None, show_edge=False)
     for column in sample.columns:

@@ -11,13 +11,9 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.text import Text
 
-from tidegate.ci.pipeline import StepProgress
 from tidegate.cli import Output, cli, command, context, parse_vars
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from tidegate.ci.report import Step
     from tidegate.context import Context
 
 
@@ -61,6 +57,7 @@ def ci(
     from tidegate.ci.git import ci_refs, pull_request_number
     from tidegate.ci.pipeline import CiRequest, Pipeline
     from tidegate.ci.report import parse_targets, to_json, write
+    from tidegate.cli.steps import StepLines
 
     number = pull_request_number(pull_request)
     if close:
@@ -107,25 +104,6 @@ def _close(project_dir: Path, output: Output, number: int | None) -> int:
     if output.as_json:
         output.json({"environment": environment, "closed": closed})
     return 0
-
-
-class StepLines(StepProgress):
-    """One line per step, so a CI log shows where the time went."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    def started(self, title: str) -> None:
-        self.console.print(Text.assemble(("▶ ", "bold"), (title, "bold")))
-
-    def finished(self, step: Step) -> None:
-        marks = {"passed": ("✓", "green"), "failed": ("✗", "red"), "skipped": ("-", "dim")}
-        self.console.print(
-            Text.assemble(
-                "  ", marks[step.status], f" {step.title}: {step.summary} ", (f"{step.seconds:.2f}s", "dim")
-            ),
-            highlight=False,
-        )
 
 
 def _opener(output: Output, variables: dict[str, Any], threads: int | None) -> Any:

@@ -12,6 +12,7 @@ import collections.abc
 import datetime
 import hashlib
 import itertools
+import marshal
 import os
 import re
 import sys
@@ -24,6 +25,8 @@ from typing import Any
 import jinja2
 
 from tidegate.errors import ProjectError
+from tidegate.project import plain
+from tidegate.project.cache import read_entries, write_entries
 from tidegate.project.dbt_builtins import (
     BUILTIN_MACROS,
     BUILTINS_PATH,
@@ -280,6 +283,12 @@ class _Frame:
     node: Mapping[str, Any] | None = None
     variables: Mapping[str, Any] | None = None
     """The variables `var()` sees here, when not the project's (dbt_project.yml's own Jinja)."""
+    line: int | None = None
+    """The line of the call being made, in a template rendered without Jinja (see `plain`)."""
+
+
+_PLAIN_NAMES = ("ref", "source", "config", "var", "env_var", "this")
+"""What a template rendered without Jinja may call (or, `this`, show): tidegate's own functions."""
 
 
 class Renderer:
@@ -302,13 +311,14 @@ class Renderer:
         """Model -> dbt's names of its relation in prod (`database`, `schema`, `alias`), for
         `ref('m').schema` and the like: filled by the loader as it loads models."""
         self._stack: list[_Frame] = []
+        self._bytecode = _BytecodeFile(cache_dir / "jinja.bin") if cache_dir is not None else None
         self._constants: ConstantQueries | None = None
         self._statement_results: dict[str, dict[str, Any]] = {}
         self._texts: dict[str, tuple[str, str]] = {}
         """Template name -> (text, file): a name per distinct text, so each compiles once."""
         self.env = jinja2.Environment(
             loader=jinja2.FunctionLoader(self._template_source),
-            bytecode_cache=_bytecode_cache(cache_dir),
+            bytecode_cache=self._bytecode,
             auto_reload=False,
             cache_size=-1,
             undefined=jinja2.StrictUndefined,
@@ -318,6 +328,8 @@ class Renderer:
         self.env.template_class = _Template
         self.env.context_class = _Context
         self.env.globals.update(self._functions())
+        self._plain: dict[str, Any] = {name: self.env.globals[name] for name in _PLAIN_NAMES}
+        """The functions a plain template calls, while the project's macros do not replace them."""
         self.macros: dict[str, str] = {}
         self._project_macros: dict[str, Any] = {}
         self._builtins: dict[str, Any] = {}
@@ -482,7 +494,24 @@ class Renderer:
     ) -> Rendered:
         """Render one model, test or query; errors carry the file and the template line.
         `node` is what `{{ model }}` shows of it (dbt); `variables`, when given, are all that
-        `var()` sees (dbt renders dbt_project.yml with the command line's variables only)."""
+        `var()` sees (dbt renders dbt_project.yml with the command line's variables only).
+        A plain template (`tidegate.project.plain`) is rendered without Jinja, to the same result."""
+        pieces = plain.split(text)
+        if pieces is not None:
+            rendered = self._render_plain(pieces, path, incremental, node, variables)
+            if rendered is not None:
+                return rendered
+        return self._render_jinja(text, path, incremental, node, variables)
+
+    def _render_jinja(
+        self,
+        text: str,
+        path: str,
+        incremental: bool = False,
+        node: Mapping[str, Any] | None = None,
+        variables: Mapping[str, Any] | None = None,
+    ) -> Rendered:
+        """Render any template with Jinja (see `render`)."""
         template = self._compile(text, path)
         frame = _Frame(
             path=path,
@@ -497,6 +526,42 @@ class Renderer:
             frame.result.text = self._run(path, template, template.render)
         finally:
             self._stack.pop()
+        return frame.result
+
+    def _render_plain(
+        self,
+        pieces: list[str | plain.Call],
+        path: str,
+        incremental: bool,
+        node: Mapping[str, Any] | None,
+        variables: Mapping[str, Any] | None,
+    ) -> Rendered | None:
+        """A plain template rendered without Jinja, exactly as Jinja renders it (`str()` of what
+        each call returns); None when a call is not tidegate's own function (a macro of the
+        project replaces it) or fails: Jinja then renders it, and reports the error as always."""
+        frame = _Frame(path, None, incremental, Rendered(""), node, variables)
+        self._stack.append(frame)
+        parts = []
+        try:
+            for piece in pieces:
+                if isinstance(piece, str):
+                    parts.append(piece)
+                    continue
+                function = self._plain.get(piece.name)
+                if (
+                    function is None
+                    or self.env.globals.get(piece.name) is not function
+                    or (piece.args is None) != (piece.name == "this")  # `{{ this }}`, `{{ ref(...) }}`
+                ):
+                    return None
+                frame.line = piece.line
+                call = self._plain[piece.name]
+                parts.append(str(call if piece.args is None else call(*piece.args, **piece.kwargs)))
+        except Exception:
+            return None
+        finally:
+            self._stack.pop()
+        frame.result.text = "".join(parts)
         return frame.result
 
     def _compile(self, text: str, path: str, globals: dict[str, Any] | None = None) -> jinja2.Template:
@@ -532,7 +597,7 @@ class Renderer:
         """The template line being rendered, read from the Python frames Jinja compiled."""
         template = self._frame.template
         if template is None:
-            return None
+            return self._frame.line
         # Match on the template's own globals: a macro from macros/ also runs as "<template>"
         # code, and its Python line numbers mean nothing in the model's template.
         namespace = template.root_render_func.__globals__
@@ -687,7 +752,9 @@ class Renderer:
             raise CompilerError(f"{feature}: the query failed: {error}") from None
 
     def close(self) -> None:
-        """Release the in-memory database of constant queries, if one was opened."""
+        """Keep the templates compiled, and release the in-memory database of constant queries."""
+        if self._bytecode is not None:
+            self._bytecode.save()
         if self._constants is not None:
             self._constants.close()
 
@@ -796,15 +863,36 @@ def _defined_names(template: jinja2.Template) -> dict[str, Any]:
     return dict(context.vars)
 
 
-def _bytecode_cache(directory: Path | None) -> jinja2.BytecodeCache | None:
-    """Compiled templates on disk: compiling Jinja is most of the cost of loading a project."""
-    if directory is None:
-        return None
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(directory))
+class _BytecodeFile(jinja2.BytecodeCache):
+    """Compiled templates on disk, all in one file: compiling Jinja is most of the cost of
+    loading a project, and reading one file is much faster than reading one per template. The
+    file keeps what the last load used; like every cache, it is only ever an optimisation (Jinja
+    checks each entry's checksum and Python version, and a file that cannot be read is ignored).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stamp = f"1:{jinja2.__version__}"
+        self._entries: dict[str, bytes] = read_entries(path, self._stamp, marshal.loads)
+        self._used: dict[str, bytes] = {}
+        self._changed = False
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        data = self._entries.get(bucket.key)
+        if isinstance(data, bytes):
+            bucket.bytecode_from_string(data)  # resets the bucket when stale
+            if bucket.code is not None:
+                self._used[bucket.key] = data
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._used[bucket.key] = bucket.bytecode_to_string()
+        self._changed = True
+
+    def save(self) -> None:
+        """Write what this load used, when it differs from the file; best effort."""
+        if not self._changed and self._used.keys() == self._entries.keys():
+            return
+        write_entries(self._path, self._stamp, self._used, marshal.dumps)
 
 
 def _raise_compiler_error(message: str = "", *args: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from tidegate.checks.generic import build_custom_test, build_generic_test
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project import scd2
-from tidegate.project.cache import CACHE_DIR, SqlCache
+from tidegate.project.cache import CACHE_DIR, SqlCache, YamlCache
 from tidegate.project.config import ProjectConfig, load_config, name_clash
 from tidegate.project.datatests import AUDIT_SCHEMA, check_audit_schema, dbt_test_names, store_failures_as
 from tidegate.project.dbt import (
@@ -28,7 +29,7 @@ from tidegate.project.dbt import (
     merge_configs,
     read_dbt_project,
 )
-from tidegate.project.files import project_files, read_text
+from tidegate.project.files import read_text
 from tidegate.project.jinja import DbtSettings, Renderer, ref_names
 from tidegate.project.model import (
     THIS_PLACEHOLDER,
@@ -51,7 +52,8 @@ from tidegate.project.properties import (
     read_contract,
     read_properties,
 )
-from tidegate.project.yamlio import LineDict, LineList, load_yaml_text
+from tidegate.project.queries import OnError, Queries
+from tidegate.project.yamlio import LineDict, LineList
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KINDS = {kind.value: kind for kind in Kind if kind not in (Kind.SEED, Kind.SCD2)}
@@ -85,6 +87,10 @@ class _Package:
 class _Loader:
     def __init__(self, root: Path, variables: dict[str, Any]) -> None:
         self.root = root
+        self._root_prefix = os.path.join(str(root), "")
+        self._folder_prefixes: dict[str, str] = {}
+        self._listings: dict[str, list[Path]] = {}
+        """Folder -> every file below it, sorted: see `_files`."""
         self.config: ProjectConfig = load_config(root)
         self.variables = {**self.config.vars, **variables}
         self.command_line_variables = dict(variables)
@@ -92,6 +98,8 @@ class _Loader:
         self._by_lower_name: dict[str, Model] = {}
         """The models by lower-cased name, to find two that differ only in case at once."""
         self.sql_cache = SqlCache(root, self.config.dialect)
+        self.yaml_cache = YamlCache(root)
+        self.queries = Queries(self.sql_cache, self.config.dialect)
         self._pending_refs: list[tuple[str, str, str, int | None]] = []
         """(user, ref, file, line) of every ref seen, checked once all models are known."""
         self.dbt = self.config.dbt
@@ -104,6 +112,29 @@ class _Loader:
         """Whether any dbt_project.yml has Jinja (in a config, or a hook), to render configs only then."""
 
     def load(self) -> Project:
+        try:
+            try:
+                project = self._load()
+            except Exception:
+                # Queries are parsed after rendering: one read before this error that fails is
+                # the error to report, as when each query was parsed as soon as it was read.
+                self.queries.resolve()
+                raise
+            project = _with_queries(project, self.queries.resolve())
+        finally:
+            self.queries.close()
+        self.renderer.close()
+        self.sql_cache.save()
+        self.yaml_cache.save()
+        if self.dbt is not None:
+            project = dataclasses.replace(
+                project,
+                on_run_start=self._run_hooks("on-run-start"),
+                on_run_end=self._run_hooks("on-run-end"),
+            )
+        return project
+
+    def _load(self) -> Project:
         documents = [
             (self._rel(path), self._yaml(path))
             for folders in (self.config.model_paths, self.config.seed_paths, self.config.snapshot_paths)
@@ -133,7 +164,7 @@ class _Loader:
             macros,
             self.variables,
             {key: s.relation for key, s in properties.sources.items()},
-            cache_dir=self.root / CACHE_DIR / "jinja",
+            cache_dir=self.root / CACHE_DIR,
             dbt=self._dbt_settings(properties.versions),
         )
         for path in [*self._files(self.config.seed_paths, ".csv"), *self._package_files("seeds", ".csv")]:
@@ -165,14 +196,6 @@ class _Loader:
             dashboards=dashboards,
         )
         self._check_references(project)
-        self.renderer.close()
-        self.sql_cache.save()
-        if self.dbt is not None:
-            project = dataclasses.replace(
-                project,
-                on_run_start=self._run_hooks("on-run-start"),
-                on_run_end=self._run_hooks("on-run-end"),
-            )
         return project
 
     def _read_external_sources(self, properties: Properties) -> None:
@@ -228,7 +251,15 @@ class _Loader:
     # files ----------------------------------------------------------------------------------
 
     def _files(self, folders: list[str], *suffixes: str) -> Iterator[Path]:
-        return project_files(self.root, folders, *suffixes)
+        """As `project_files`; each folder is listed once per load (the models' folder is read
+        for properties, SQL and Python models, and dbt's model names)."""
+        for folder in folders:
+            listing = self._listings.get(folder)
+            if listing is None:
+                base = self.root / folder
+                found = (path for path in base.rglob("*") if path.is_file()) if base.is_dir() else ()
+                listing = self._listings[folder] = sorted(found)
+            yield from (path for path in listing if path.suffix in suffixes)
 
     def _find_packages(self) -> list[_Package]:
         """The packages under `dbt_packages/` that are dbt projects (with a dbt_project.yml)."""
@@ -253,12 +284,19 @@ class _Loader:
     def _package_of(self, path: Path) -> _Package | None:
         return next((package for package in self.packages if path.is_relative_to(package.root)), None)
 
+    def _package_of_rel(self, rel: str) -> _Package | None:
+        return self._package_of(self.root / rel) if self.packages else None
+
     def _rel(self, path: Path) -> str:
+        text = str(path)
+        if text.startswith(self._root_prefix):  # what relative_to gives, without its cost
+            return text[len(self._root_prefix) :].replace(os.sep, "/")
         return path.relative_to(self.root).as_posix()
 
     def _yaml(self, path: Path) -> Any:
         """A project YAML file; errors name it relative to the root, like every other error."""
-        return load_yaml_text(read_text(path, self._rel(path), error=ConfigError), self._rel(path))
+        rel = self._rel(path)
+        return self.yaml_cache.load(read_text(path, rel, error=ConfigError), rel)
 
     def _read(self, path: Path) -> str:
         """A project file's text; one that is not UTF-8 is a ProjectError naming it."""
@@ -366,15 +404,28 @@ class _Loader:
                     )
             return FolderConfig()
         for folder in folders:
-            if path.is_relative_to(self.root / folder):
-                parts = list(path.relative_to(self.root / folder).with_suffix("").parts)
-                return self.dbt.folder_config(resource, parts)
+            below = self._parts_below(path, folder)
+            if below is not None:
+                return self.dbt.folder_config(resource, below)
         return FolderConfig()
+
+    def _parts_below(self, path: Path, folder: str) -> list[str] | None:
+        """The folders and stem of `path` below the project's `folder`; None if not below it."""
+        base = self._folder_prefixes.get(folder)
+        if base is None:
+            base = self._folder_prefixes[folder] = os.path.join(str(self.root / folder), "")
+        text = str(path)
+        if text.startswith(base):  # what relative_to gives, without its cost
+            *folders, name = text[len(base) :].split(os.sep)
+            return [*folders, _without_suffix(name)]
+        if path.is_relative_to(self.root / folder):
+            return list(path.relative_to(self.root / folder).with_suffix("").parts)
+        return None
 
     def _node(self, name: str, rel: str, resource: str, config: dict[str, Any]) -> dict[str, Any]:
         """What dbt's `model` / `node` shows of a node: its name, file and configs."""
         project = self.dbt.name if self.dbt else self.config.name
-        package = self._package_of(self.root / rel)
+        package = self._package_of_rel(rel)
         if package is not None:
             project = package.name
         version = None
@@ -387,7 +438,7 @@ class _Loader:
             "original_file_path": rel,
             "path": rel,
             "unique_id": f"{resource}.{project}.{name}",
-            "fqn": [project, *Path(rel).with_suffix("").parts[1:]],
+            "fqn": [project, *_fqn_parts(rel)],
             "config": dict(config),
             "tags": list(config.get("tags") or []),
             "version": version,
@@ -588,6 +639,8 @@ class _Loader:
         """`pre_hooks` and `post_hooks` of a node: the hooks of each config level add up, the
         most general first (dbt_project.yml's folders, properties, then `config()`), each
         rendered with `{{ this }}` as a placeholder."""
+        if all(config.get(key) is None for config in configs for key in _HOOK_KEYS):
+            return {"pre_hooks": (), "post_hooks": ()}  # most nodes: nothing to render
         found: dict[str, Any] = {}
         for which in ("pre_hook", "post_hook"):
             texts: list[str] = []
@@ -657,27 +710,20 @@ class _Loader:
             return DBT_PROJECT, folder.lines[key]
         return None
 
-    def _query(self, text: str, path: str, model: str | None) -> str:
-        """The normalized form of one rendered query, parsed once per distinct text."""
-        dialect = self.config.dialect
-
-        def parse() -> str:
-            from tidegate.project.sql import normalize, parse_query  # sqlglot: only for new text
-
-            return normalize(parse_query(text, dialect, path=path, model=model), dialect)
-
-        return self.sql_cache.normalized(text, parse)
+    def _query(self, text: str, path: str, model: str | None, on_error: OnError | None = None) -> str:
+        """The normalized form of one rendered query: a placeholder until the load resolves
+        its queries (see `tidegate.project.queries`)."""
+        return self.queries.normalized(text, path, model, on_error)
 
     def _test_query(self, test: DataTest) -> str:
         """The normalized query of a generic test; errors name the line that declares it, as
         its SQL comes from the properties file (a column, an argument, a `where`)."""
         path, line = test.location.path, test.location.line
-        try:
-            return self._query(test.sql, path, None)
-        except ProjectError as error:
-            raise ProjectError(
-                f"test {test.name!r}: {error.message}", path=path, line=line, hint=error.hint
-            ) from None
+
+        def on_error(error: ProjectError) -> ProjectError:
+            return ProjectError(f"test {test.name!r}: {error.message}", path=path, line=line, hint=error.hint)
+
+        return self._query(test.sql, path, None, on_error)
 
     def _kind(
         self, config: dict[str, Any], path: str, name: str, origin: tuple[str, int | None] | None = None
@@ -830,6 +876,11 @@ class _Loader:
 
     def _data_tests(self, properties: Properties, sources: dict[str, str]) -> tuple[DataTest, ...]:
         tests = []
+        readers: dict[str, list[str]] = {}
+        """Source (`source.table`) -> the models that read it."""
+        for name, model in self.models.items():
+            for source in model.sources:
+                readers.setdefault(source, []).append(name)
         specs = [  # dbt skips the tests of disabled models
             spec for node in properties.nodes.values() if node.name in self.models for spec in node.tests
         ]
@@ -854,9 +905,9 @@ class _Loader:
                 for ref in test.models[0 if spec.relation else 1 :]:
                     self._pending_refs.append((test.name, ref, spec.location.path, spec.location.line))
             if spec.relation:  # a source's test: planned with the models that read the source
-                readers = tuple(name for name, model in self.models.items() if spec.model in model.sources)
                 own = (seed,) if seed is not None else ()
-                test = dataclasses.replace(test, models=tuple(dict.fromkeys([*own, *readers, *test.models])))
+                reading = readers.get(spec.model, [])
+                test = dataclasses.replace(test, models=tuple(dict.fromkeys([*own, *reading, *test.models])))
             tests.append(self._configured(test, spec.config, dbt_test_names(spec)))
         for path in self._files(self.config.test_paths, ".sql"):
             if self._is_generic_test(path):
@@ -914,7 +965,7 @@ class _Loader:
         if self.dbt is None:
             return FolderConfig()
         path, projects = Path(rel), [self.dbt]
-        package = self._package_of(self.root / rel)
+        package = self._package_of_rel(rel)
         if package is not None:  # the package's dbt_project.yml, then the root's `<package>:` configs
             path = (self.root / rel).relative_to(package.root)
             projects = [package.dbt, dataclasses.replace(self.dbt, name=package.name)]
@@ -972,17 +1023,20 @@ class _Loader:
             sql = str(query["sql"])
             sql_line = query.line_of("sql") if isinstance(query, LineDict) else query_line
 
-            try:
-                rendered = self.renderer.render(sql, rel)
-                normalized = self._query(rendered.text, rel, str(entry["name"]))
-            except ProjectError as error:
-                raise ProjectError(
+            def in_yaml(error: ProjectError, sql: str = sql, sql_line: int | None = sql_line) -> ProjectError:
+                return ProjectError(
                     error.message,
                     path=rel,
                     line=_yaml_sql_line(sql, sql_line, error.line),
                     model=error.model,
                     hint=error.hint,
-                ) from None
+                )
+
+            try:
+                rendered = self.renderer.render(sql, rel)
+            except ProjectError as error:
+                raise in_yaml(error) from None
+            normalized = self._query(rendered.text, rel, str(entry["name"]), in_yaml)
             for ref, ref_line in rendered.refs:
                 self._pending_refs.append(
                     (str(entry["name"]), ref, rel, _yaml_sql_line(sql, sql_line, ref_line))
@@ -1028,6 +1082,7 @@ class _Loader:
 
 
 _HOOKS = frozenset({"pre_hook", "post_hook"})
+_HOOK_KEYS = ("pre_hook", "pre-hook", "post_hook", "post-hook")
 
 
 def _dbt_name(macro: str, custom: Any, node: dict[str, Any], target: Any) -> str:
@@ -1042,6 +1097,52 @@ def _dbt_name(macro: str, custom: Any, node: dict[str, Any], target: Any) -> str
     if node.get("version"):
         return f"{node['name']}_v{str(node['version']).replace('.', '_')}"
     return str(node["name"])
+
+
+def _with_queries(project: Project, normalized: dict[str, str]) -> Project:
+    """`project` with the placeholders of its queries replaced by the normalized queries."""
+    if not normalized:
+        return project
+
+    def sql(text: str) -> str:
+        return normalized.get(text, text)
+
+    models = {
+        name: dataclasses.replace(
+            model,
+            sql=sql(model.sql),
+            incremental_sql=sql(model.incremental_sql) if model.incremental_sql is not None else None,
+        )
+        if model.sql in normalized or model.incremental_sql in normalized
+        else model
+        for name, model in project.models.items()
+    }
+    tests = tuple(
+        dataclasses.replace(test, sql=sql(test.sql)) if test.sql in normalized else test
+        for test in project.tests
+    )
+    dashboards = tuple(
+        dataclasses.replace(
+            dashboard,
+            queries=tuple(dataclasses.replace(query, sql=sql(query.sql)) for query in dashboard.queries),
+        )
+        for dashboard in project.dashboards
+    )
+    return dataclasses.replace(project, models=models, tests=tests, dashboards=dashboards)
+
+
+def _fqn_parts(rel: str) -> list[str]:
+    """dbt's fqn of the node in `rel` (a relative POSIX path, as `_rel` gives), after the
+    project's name: its folders and stem below the resource's folder
+    (`models/staging/stg_orders.sql` -> `staging`, `stg_orders`)."""
+    *folders, name = rel.split("/")
+    return [*folders, _without_suffix(name)][1:]
+
+
+def _without_suffix(name: str) -> str:
+    """A file name without its suffix, as pathlib's `with_suffix("")` makes it."""
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def _has_jinja(value: Any) -> bool:

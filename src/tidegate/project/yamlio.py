@@ -90,6 +90,62 @@ def load_yaml_text(text: str, path: str | Path) -> Any:
         raise ConfigError(f"invalid YAML: {error}", path=path) from None
 
 
+FORMAT = 1
+"""The version of what the constructors above build: part of `CACHE_STAMP`, so a change to them
+must change it."""
+CACHE_STAMP = f"{FORMAT}:{yaml.__version__}:{_Loader.__mro__[1].__name__}"
+"""What data cached with `to_cache` depends on (with the Python version, which `marshal` does)."""
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def to_cache(data: Any) -> tuple[Any] | None:
+    """`data` (what `load_yaml_text` returns) as plain tuples and scalars that `marshal` stores,
+    in a 1-tuple; None when that would not give back the same data: a value of another type
+    (a date, a set), or a mapping or list reached twice (a YAML alias: the loader would see one
+    object where the cache gives two)."""
+    seen: set[int] = set()
+
+    def encode(value: Any) -> Any:
+        kind = type(value)
+        if kind in _SCALARS:
+            return value
+        if (kind is not LineDict and kind is not LineList) or id(value) in seen:
+            raise _NotPlain
+        seen.add(id(value))
+        if kind is LineDict:
+            keys = tuple(value)
+            lines = tuple(value.key_lines[key] for key in keys)
+            return (0, value.line, keys, lines, tuple(encode(item) for item in value.values()))
+        return (1, value.line, tuple(value.item_lines), tuple(encode(item) for item in value))
+
+    try:
+        return (encode(data),)
+    except _NotPlain:
+        return None
+
+
+def from_cache(encoded: Any) -> Any:
+    """The data `to_cache` encoded, built anew (each load gets its own objects)."""
+    if type(encoded) is not tuple:
+        return encoded
+    if encoded[0] == 0:
+        _, line, keys, lines, values = encoded
+        mapping = LineDict(
+            zip(keys, [v if type(v) is not tuple else from_cache(v) for v in values], strict=True)
+        )
+        mapping.line, mapping.key_lines = line, dict(zip(keys, lines, strict=True))
+        return mapping
+    _, line, lines, values = encoded
+    sequence = LineList([v if type(v) is not tuple else from_cache(v) for v in values])
+    sequence.line, sequence.item_lines = line, list(lines)
+    return sequence
+
+
+class _NotPlain(Exception):
+    pass
+
+
 def load_yaml(path: Path) -> Any:
     return load_yaml_text(read_text(path, error=ConfigError), path)
 

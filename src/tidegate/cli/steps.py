@@ -1,0 +1,33 @@
+"""The progress of `tidegate ci` (and the demo's pipeline) as one line per step."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+
+from tidegate.ci.pipeline import StepProgress
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from tidegate.ci.report import Step
+
+
+class StepLines(StepProgress):
+    """One line per step, so a CI log shows where the time went."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def started(self, title: str) -> None:
+        self.console.print(Text.assemble(("▶ ", "bold"), (title, "bold")))
+
+    def finished(self, step: Step) -> None:
+        marks = {"passed": ("✓", "green"), "failed": ("✗", "red"), "skipped": ("-", "dim")}
+        self.console.print(
+            Text.assemble(
+                "  ", marks[step.status], f" {step.title}: {step.summary} ", (f"{step.seconds:.2f}s", "dim")
+            ),
+            highlight=False,
+        )
