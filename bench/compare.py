@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from generate import breaking_variant, choose_change_target, generate_project
-from measure import BenchError, load_average, log, machine
+from measure import load_average, log, machine
 from peers.base import Change, Peer, Sample
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -66,7 +66,7 @@ MEASURES = (
     Measure("ci", "CI for one breaking change", "CI, one\nbreaking change"),
     Measure("promote", "promotion of that change to prod", "promotion\nto prod"),
 )
-LOAD_MEASURES = ("load_cold", "load_warm")
+LOAD_MEASURES = ("load_cold", "load_warm")  # all that sizes above --full-max-models get
 
 
 @dataclass
@@ -81,6 +81,15 @@ class Results:
 
     def add(self, models: int, peer: str, measure: str, sample: Sample) -> None:
         self.samples.setdefault(str(models), {}).setdefault(peer, {}).setdefault(measure, []).append(sample)
+
+    def complete(self, models: int, peer: str, measures: Sequence[str]) -> bool:
+        taken = self.samples.get(str(models), {}).get(peer, {})
+        return all(taken.get(measure) for measure in measures)
+
+    def forget(self, models: int, peer: str) -> None:
+        """Drop a tool's figures of one size (a partial run, measured again)."""
+        self.samples.get(str(models), {}).pop(peer, None)
+        self.notes = [note for note in self.notes if not note.startswith(f"{models} models, {peer}:")]
 
     def best(self, models: int, peer: str, measure: str) -> Sample | None:
         """The fastest run: the minimum is what a tool costs without the machine's noise."""
@@ -131,12 +140,16 @@ class Runner:
             target = choose_change_target(source)
             log(f"\n== {models} models ({stats.seeds} seeds, depth {stats.depth}); the change: {target.stem}")
             for peer in peers:
+                if self.results.complete(models, peer.name, self.expected(models)):
+                    log(f"-- {peer.name}: measured already (--resume)")
+                    continue
+                self.results.forget(models, peer.name)
                 work = self.options.work_dir / f"{peer.name}-{models}"
                 shutil.rmtree(work, ignore_errors=True)
                 try:
                     self.run_peer(peer, models, source, work, target.relative_to(source))
-                except BenchError as error:
-                    note = f"{models} models, {peer.name}: stopped: {error}"
+                except Exception as error:  # one tool failing must not lose the others' figures
+                    note = f"{models} models, {peer.name}: stopped: {type(error).__name__}: {error}"
                     self.results.notes.append(note.splitlines()[0])
                     log(f"  {note}")
                 finally:
@@ -144,6 +157,11 @@ class Runner:
                     self.results.save(self.options.json)
                     if not self.options.keep:
                         shutil.rmtree(work, ignore_errors=True)
+
+    def expected(self, models: int) -> tuple[str, ...]:
+        if models > self.options.full_max_models:
+            return LOAD_MEASURES
+        return tuple(measure.key for measure in MEASURES)
 
     def run_peer(self, peer: Peer, models: int, source: Path, work: Path, target: Path) -> None:
         log(f"-- {peer.name}")
@@ -340,6 +358,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=RESULTS_MD, help="default bench/RESULTS.md")
     parser.add_argument("--plot", type=Path, default=PLOT, help="default bench/results.png")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from --json")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the figures in --json; measure only what they lack"
+    )
     args = parser.parse_args(argv)
     args.models = [int(part.replace("_", "")) for part in args.models.split(",")]
     args.peers = [part.strip() for part in args.peers.split(",")]
@@ -379,7 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     start_load = load_average()
     command = "python bench/compare.py " + " ".join(argv) if argv else "make bench"
-    results = Results(command, versions={peer.name: peer.version() for peer in peers})
+    results = Results.read(options.json) if options.resume else Results(command)
+    results.command = command
+    results.versions.update({peer.name: peer.version() for peer in peers})
     options.work_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:

@@ -52,6 +52,7 @@ class DbtPeer:
     def setup(self, source: Path, work: Path, threads: int) -> None:
         self.root, self.threads = work, threads
         self.built = BuiltWarehouse(work, WAREHOUSE)
+        self.changed = ChangedFiles()
         shutil.copytree(source, work)
         (work / "profiles.yml").write_text(PROFILES.format(warehouse=WAREHOUSE, threads=threads))
 

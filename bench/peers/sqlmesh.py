@@ -197,6 +197,7 @@ class SQLMeshPeer:
     def setup(self, source: Path, work: Path, threads: int) -> None:
         self.root = work
         self.built = BuiltWarehouse(work, WAREHOUSE)
+        self.changed = ChangedFiles()
         self.specs = model_specs(source)
         work.mkdir(parents=True)
         shutil.copytree(source / "seeds", work / "seeds")

@@ -44,6 +44,17 @@ def test_the_report_sets_tools_side_by_side(tmp_path: Path) -> None:
     assert report(Results.read(tmp_path / "r.json"), None) == text
 
 
+def test_a_resumed_run_measures_only_what_is_missing() -> None:
+    taken = results(0.5, 6.0)
+    taken.notes.append("200 models, dbt-core: stopped: BenchError: dbt failed")
+    assert taken.complete(200, "tidegate", ("ci", "promote"))
+    assert not taken.complete(200, "dbt-core", ("ci", "promote"))
+    taken.forget(200, "dbt-core")
+    assert taken.best(200, "dbt-core", "ci") is None
+    assert taken.notes == []
+    assert taken.best(200, "tidegate", "ci") is not None
+
+
 @pytest.mark.slow
 def test_tidegate_and_dbt_run_the_same_sequence_on_the_same_project(tmp_path: Path) -> None:
     if not (REPO_DIR / ".venv-dbt" / "bin" / "dbt").exists():
