@@ -63,7 +63,7 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# tidegate, dbt-core and SQLMesh side by side at 200, 2,000 and 10,000 models (about an hour on 2
+# tidegate, dbt-core and SQLMesh side by side at 200, 2,000 and 10,000 models (about 35 minutes on 2
 # cores): writes bench/RESULTS.md, bench/results.json and bench/results.png.  BENCH_ARGS narrows it,
 # e.g. make bench BENCH_ARGS='--models 200 --repeat 1'
 bench: $(BENCH_STAMP) $(DBT_STAMP) $(SQLMESH_STAMP)
