@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import pstats
 import shutil
@@ -42,7 +41,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from generate import apply_change, choose_change_target, generate_project
-from measure import BenchError, Run, load_average, log, machine, run_process
+from measure import BenchError, Run, json_document, load_average, log, machine, run_process
+from peers.base import BuiltWarehouse
 from tidegate.context import Context
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -50,7 +50,6 @@ REPO_DIR = BENCH_DIR.parent
 DEFAULT_WORK_DIR = BENCH_DIR / "out"  # gitignored: projects and warehouses can be hundreds of MB
 DEFAULT_RESULTS = BENCH_DIR / "RESULTS-detail.md"
 WAREHOUSE = "warehouse.duckdb"  # the path generate.py writes into tidegate.yml
-BACKUP_SUFFIX = ".prod-built"
 GOAL_MODELS = 200  # the issue states its goals for the 200-model project
 
 # What `tidegate` pays before any command does its work: interpreter start-up, imports, project load.
@@ -197,15 +196,6 @@ def change_counts(document: dict[str, Any]) -> dict[str, int]:
     return {}
 
 
-def json_document(run: Run) -> dict[str, Any]:
-    """The JSON document a ``--json`` command printed on stdout (human output goes to stderr)."""
-    try:
-        document: dict[str, Any] = json.loads(run.stdout)
-    except json.JSONDecodeError as error:
-        raise BenchError(f"expected one JSON document on stdout, got: {run.stdout[:300]!r}") from error
-    return document
-
-
 # -------------------------------------------------------------------------------------------- timing
 
 
@@ -244,6 +234,7 @@ class Project:
         self.rows = rows
         self.target: Path | None = None
         self.target_text = ""
+        self.built = BuiltWarehouse(root, WAREHOUSE)
 
     @classmethod
     def generate(cls, work_dir: Path, models: int, rows: int) -> Project:
@@ -261,25 +252,17 @@ class Project:
         project.target_text = project.target.read_text()
         return project
 
-    def warehouse_files(self) -> list[Path]:
-        """The warehouse and its write-ahead log, if one was left."""
-        return [p for p in self.root.glob(WAREHOUSE + "*") if not p.name.endswith(BACKUP_SUFFIX)]
-
     def drop_warehouse(self) -> None:
         """Start from nothing, as a first `tidegate plan prod` does."""
-        for path in self.warehouse_files():
-            path.unlink()
+        self.built.drop()
 
     def save_built(self) -> None:
         """Keep the state right after the prod build (every Context was closed, so it is checkpointed)."""
-        for path in self.warehouse_files():
-            shutil.copy2(path, path.with_name(path.name + BACKUP_SUFFIX))
+        self.built.save()
 
     def restore_built(self) -> None:
         """Return warehouse and models to the state right after the prod build."""
-        self.drop_warehouse()
-        for backup in self.root.glob(WAREHOUSE + "*" + BACKUP_SUFFIX):
-            shutil.copy2(backup, backup.with_name(backup.name.removesuffix(BACKUP_SUFFIX)))
+        self.built.restore()
         if self.target is not None:
             self.target.write_text(self.target_text)
 

@@ -6,6 +6,7 @@ figures (``run.py``) must time processes the same way, or their numbers could no
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 
@@ -107,6 +109,15 @@ def checked(run: Run, what: str, ok: tuple[int, ...] = (0,)) -> Run:
     if run.returncode not in ok:
         raise BenchError(f"{what} exited {run.returncode}:\n{run.tail()}")
     return run
+
+
+def json_document(run: Run) -> dict[str, Any]:
+    """The JSON document a ``--json`` command printed on stdout (human output goes to stderr)."""
+    try:
+        document: dict[str, Any] = json.loads(run.stdout)
+    except json.JSONDecodeError as error:
+        raise BenchError(f"expected one JSON document on stdout, got: {run.stdout[:300]!r}") from error
+    return document
 
 
 def log(text: str) -> None:

@@ -120,13 +120,17 @@ class BuiltWarehouse:
     def _live(self) -> list[Path]:
         return [p for p in self.root.glob(self.name + "*") if not p.name.endswith(self.SUFFIX)]
 
+    def drop(self) -> None:
+        """Start from nothing, as a first build does (what was saved stays)."""
+        for path in self._live():
+            path.unlink()
+
     def save(self) -> None:
         for path in self._live():
             shutil.copy2(path, path.with_name(path.name + self.SUFFIX))
 
     def restore(self) -> None:
-        for path in self._live():
-            path.unlink()
+        self.drop()
         for backup in self.root.glob(self.name + "*" + self.SUFFIX):
             shutil.copy2(backup, backup.with_name(backup.name.removesuffix(self.SUFFIX)))
 

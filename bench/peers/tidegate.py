@@ -12,9 +12,8 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
-from measure import BenchError, Run, checked, child_env, run_process
+from measure import BenchError, Run, checked, child_env, json_document, run_process
 from peers.base import BuiltWarehouse, Change, Sample
 
 WAREHOUSE = "warehouse.duckdb"
@@ -76,7 +75,7 @@ class TidegatePeer:
 
     def build(self) -> Sample:
         run = self._run("plan", "prod", "--auto-apply", "--json", "--threads", str(self.threads))
-        built = len((_document(run).get("apply") or {}).get("built") or [])
+        built = len((json_document(run).get("apply") or {}).get("built") or [])
         return Sample.of(run, f"{built} snapshots built and tested")
 
     def save_built(self) -> None:
@@ -136,11 +135,3 @@ class TidegatePeer:
 
     def _git(self, *args: str) -> None:
         checked(run_process(["git", *args], self.root, env=child_env(GIT_IDENTITY)), f"git {args[0]}")
-
-
-def _document(run: Run) -> dict[str, Any]:
-    try:
-        document: dict[str, Any] = json.loads(run.stdout)
-    except json.JSONDecodeError as error:
-        raise BenchError(f"expected one JSON document on stdout, got: {run.stdout[:300]!r}") from error
-    return document
