@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import (
@@ -271,11 +271,20 @@ class AirflowConfig(_Strict):
     """The Python of the user's Airflow (an image's or a virtualenv's); also
     TIDEGATE_AIRFLOW_PYTHON. Without it, `dags check` runs the static checks only."""
     dags: str = "dags"
+    """The folder of the DAG files, relative to the project."""
     import_budget: float = Field(default=2.0, gt=0)
     """Seconds a DAG file may take to import before it is reported."""
     rules: DagRules = Field(default_factory=DagRules)
     releases: int = Field(default=5, ge=1)
     """Releases `dags deploy` keeps for rollback."""
+
+    def holds(self, path: str) -> bool:
+        """Whether `path` (relative to the project, with `/`) lies in the DAG folder: the one rule
+        `lint`, `ci` and `dags check` use to tell a DAG file, whatever spelling `dags` has
+        (`dags`, `./dags/`, `airflow/dags`)."""
+        folder = PurePosixPath(self.dags).parts
+        parts = PurePosixPath(path).parts
+        return len(parts) > len(folder) and parts[: len(folder)] == folder
 
 
 class OrchestrationConfig(_Strict):
