@@ -29,6 +29,8 @@ MASK = "***"
 _URL = re.compile(r"^(?P<scheme>\s*[A-Za-z][A-Za-z0-9+.-]*://)(?P<netloc>[^/?#;]*)(?P<rest>.*)$", re.DOTALL)
 # libpq's key=value form: a value is single-quoted (with backslash escapes) or runs to a space.
 _PAIR = re.compile(r"(?P<key>[^\s=']+)(?P<equals>\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s']*)", re.DOTALL)
+# A setting anywhere in a string: a libpq pair, a URL's query parameter, a Spark Connect parameter.
+_SETTING = re.compile(r"(?P<key>[\w.-]+)(?P<equals>\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s&;']*)", re.DOTALL)
 # Keys whose value is a secret (libpq's password and sslpassword, Spark Connect's token...);
 # not sslkey or passfile, which name files.
 _SECRET_KEY = re.compile(r"password|passwd|pwd|secret|token|credential|api_?key|access_?key", re.IGNORECASE)
@@ -90,10 +92,8 @@ def mask(text: str) -> str:
     """`text` (a URL, a libpq string, or a message quoting one) with every password, token and
     user-information password replaced by `***`."""
     text = re.sub(r"(://[^/?#@\s:]*:)[^/?#@\s]*@", lambda m: f"{m[1]}{MASK}@", text)
-    return re.sub(
-        r"(?P<key>[\w.-]+)(?P<equals>\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s&;']*)",
-        lambda m: f"{m['key']}{m['equals']}{MASK}" if _SECRET_KEY.search(m["key"]) else m[0],
-        text,
+    return _SETTING.sub(
+        lambda m: f"{m['key']}{m['equals']}{MASK}" if _SECRET_KEY.search(m["key"]) else m[0], text
     )
 
 
@@ -222,7 +222,7 @@ def _secrets_of(text: str) -> tuple[str, ...]:
     if url:
         password = _split_netloc(url["netloc"])[0].partition(":")[2]
         found.append(password)
-    for pair in re.finditer(r"([\w.-]+)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&;']*)", text):
-        if _SECRET_KEY.search(pair[1]):
-            found += [pair[2], pair[2].strip("'")]
+    for setting in _SETTING.finditer(text):
+        if _SECRET_KEY.search(setting["key"]):
+            found += [setting["value"], _unquoted(setting["value"])]
     return tuple(s for s in found if s)
