@@ -115,7 +115,9 @@ def test_the_infrastructure_is_applied_before_the_models(deployed: Path) -> None
     ran = deploy(deployed, "--branch", "main")
 
     assert ran.code == 0, ran.all
-    assert ran.json()["infra"] == {"create": 1, "update": 0, "delete": 0}
+    infra = ran.json()["infra"]
+    assert (infra["create"], infra["update"], infra["delete"], infra["destroyed"]) == (1, 0, 0, [])
+    assert [(c["action"], c["label"]) for c in infra["changes"]] == [("create", "schema landing")]
     schemas = invoke(
         deployed,
         "query",
@@ -124,4 +126,73 @@ def test_the_infrastructure_is_applied_before_the_models(deployed: Path) -> None
         "--json",
     ).json()
     assert schemas["rows"] == [["landing"]]
-    assert deploy(deployed, "--branch", "main").json()["infra"] == {"create": 0, "update": 0, "delete": 0}
+    again = deploy(deployed, "--branch", "main").json()["infra"]
+    assert (again["create"], again["update"], again["delete"], again["changes"]) == (0, 0, 0, [])
+
+
+def test_the_infrastructure_changes_are_listed(deployed: Path) -> None:
+    git(deployed, "checkout", "-q", "main")
+    (deployed / "infra").mkdir()
+    (deployed / "infra" / "schemas.yml").write_text("schemas:\n  - name: landing\n")
+    commit(deployed, "a landing schema")
+
+    ran = invoke(deployed, "deploy", "--branch", "main")
+
+    assert ran.code == 0, ran.all
+    lines = [line.strip() for line in ran.stdout.splitlines()]
+    assert lines.index("Infrastructure of staging (duckdb)") < lines.index(
+        "+ schema landing  (infra/schemas.yml:2)"
+    )
+    assert "Applied: 1 created, 0 updated, 0 deleted" in lines
+
+
+@pytest.fixture
+def landing_with_a_table(deployed: Path) -> Path:
+    """staging has a managed schema holding a table, and main no longer declares the schema."""
+    import duckdb
+
+    git(deployed, "checkout", "-q", "main")
+    (deployed / "infra").mkdir()
+    (deployed / "infra" / "schemas.yml").write_text("schemas:\n  - name: landing\n")
+    commit(deployed, "a landing schema")
+    assert deploy(deployed, "--branch", "main").code == 0
+    with duckdb.connect(str(deployed / "warehouse.duckdb")) as warehouse:
+        warehouse.execute("create table landing.files as select 1 as id")
+    (deployed / "infra" / "schemas.yml").write_text("schemas: []\n")
+    commit(deployed, "no landing schema")
+    return deployed
+
+
+def test_a_destructive_infrastructure_change_stops_the_deployment(landing_with_a_table: Path) -> None:
+    versions = len(invoke(landing_with_a_table, "history", "staging", "--json").json())
+
+    ran = deploy(landing_with_a_table, "--branch", "main")
+
+    assert ran.code == 1, ran.all
+    assert "the infrastructure plan destroys: schema landing" in ran.stderr
+    assert "deploy again with --allow-destroy" in ran.stderr
+    assert len(invoke(landing_with_a_table, "history", "staging", "--json").json()) == versions
+    rows = invoke(landing_with_a_table, "query", "staging", "select id from landing.files", "--json")
+    assert rows.json()["rows"] == [[1]]
+
+
+def test_allow_destroy_lets_it_through_and_the_record_says_so(landing_with_a_table: Path) -> None:
+    edit(landing_with_a_table, "models/order_count.sql", "count(*) as n", "count(*) as n, 1 as one")
+    commit(landing_with_a_table, "and a model change")
+
+    ran = deploy(landing_with_a_table, "--branch", "main", "--allow-destroy")
+
+    assert ran.code == 0, ran.all
+    record = ran.json()
+    assert record["allow_destroy"] is True
+    assert (record["infra"]["delete"], record["infra"]["destroyed"]) == (1, ["schema landing"])
+    last = invoke(landing_with_a_table, "history", "staging", "--json").json()[-1]
+    assert "--allow-destroy: schema landing" in last["message"]
+    gone = invoke(landing_with_a_table, "query", "staging", "select id from landing.files")
+    assert gone.code != 0
+
+
+def test_deploy_help_names_allow_destroy() -> None:
+    ran = invoke(None, "deploy", "--help")
+
+    assert "--allow-destroy" in ran.stdout

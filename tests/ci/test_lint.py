@@ -371,6 +371,17 @@ def test_which_files_are_linted(path: str, kind: str | None) -> None:
     assert file_kind(path, ProjectConfig(name="p")) == kind
 
 
+@pytest.mark.parametrize("folder", ["airflow/dags", "./airflow/dags/"])
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [("airflow/dags/daily.py", "python"), ("airflow/dags/sub/hourly.py", "python"), ("dags/old.py", None)],
+)
+def test_dag_files_are_those_of_the_configured_folder(folder: str, path: str, kind: str | None) -> None:
+    config = ProjectConfig.model_validate({"name": "p", "orchestration": {"airflow": {"dags": folder}}})
+
+    assert file_kind(path, config) == kind
+
+
 @pytest.mark.parametrize("example", ["shop", "minimal"])
 def test_the_built_in_examples_lint_clean(tmp_path: Path, example: str) -> None:
     root = tmp_path / example

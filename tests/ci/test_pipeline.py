@@ -169,3 +169,20 @@ def test_broken_infrastructure_files_fail_ci_naming_the_file(repo: Path) -> None
     infra = next(step for step in ran.json()["steps"] if step["name"] == "infra")
     assert infra["status"] == "failed"
     assert infra["findings"][0]["path"] == "infra/roles.yml" and infra["findings"][0]["line"] == 2
+
+
+def test_a_dag_in_the_configured_folder_is_linted_and_checked(repo: Path) -> None:
+    config = (repo / "tidegate.yml").read_text() + "orchestration: {airflow: {dags: airflow/dags}}\n"
+    (repo / "tidegate.yml").write_text(config)
+    (repo / "airflow/dags").mkdir(parents=True)
+    (repo / "airflow/dags/daily.py").write_text("import os\n")
+    commit(repo, "a DAG file")
+
+    report = ci(repo, "--json").json()
+
+    steps = {step["name"]: step for step in report["steps"]}
+    assert [(f["path"], f["title"]) for f in steps["lint"]["findings"]] == [
+        ("airflow/dags/daily.py", "ruff F401")
+    ]
+    assert steps["dags"]["status"] == "passed"
+    assert steps["dags"]["data"]["files"] == ["airflow/dags/daily.py"]

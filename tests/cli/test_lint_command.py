@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import invoke
+from tests.conftest import CONFIG
 
 DIRTY = {
     "models/clean.sql": "select id from {{ ref('raw') }}\n",
@@ -77,6 +78,19 @@ def test_paths_are_relative_to_the_current_directory(
 
     assert ran.code == 0, ran.all
     assert ran.json()["paths"] == ["models/clean.sql"]
+
+
+def test_without_paths_the_configured_dag_folder_is_linted(make_project: Callable[..., Path]) -> None:
+    unused = "import os\n"
+    root = make_project(
+        {"airflow/dags/daily.py": unused, "dags/not_dags.py": unused},
+        config=CONFIG + "orchestration: {airflow: {dags: airflow/dags}}\n",
+    )
+
+    ran = invoke(root, "lint", "--json")
+
+    assert ran.code == 1, ran.all
+    assert [(f["path"], f["code"]) for f in ran.json()["findings"]] == [("airflow/dags/daily.py", "F401")]
 
 
 def test_warnings_do_not_fail(make_project: Callable[..., Path]) -> None:

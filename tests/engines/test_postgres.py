@@ -542,6 +542,57 @@ def test_dsn_from_environment_variables_and_no_password_in_messages(
     assert "s3cret" not in str(invalid.value)
 
 
+@pytest.fixture
+def role_with_a_hard_password() -> Iterator[tuple[str, str]]:
+    """A login role (unique name, dropped after) whose password has every character a URL or a
+    key=value string gives a meaning to."""
+    name = f"tg_user_{uuid.uuid4().hex[:8]}@x"
+    password = "p@ss/w:rd'\\ x%41?#&;=end"
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
+        )
+    yield name, password
+    admin(f'DROP ROLE IF EXISTS "{name}"')
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "postgresql://${TG_PG_USER}:${TG_PG_PASSWORD}@127.0.0.1:5432/${TG_PG_DB}",
+        "host=127.0.0.1 user=${TG_PG_USER} password=${TG_PG_PASSWORD} dbname=${TG_PG_DB} port=5432",
+    ],
+)
+def test_a_password_with_any_characters_connects_and_is_never_shown(
+    pg_dsn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    role_with_a_hard_password: tuple[str, str],
+    template: str,
+) -> None:
+    user, password = role_with_a_hard_password
+    monkeypatch.setenv("TG_PG_USER", user)
+    monkeypatch.setenv("TG_PG_PASSWORD", password)
+    monkeypatch.setenv("TG_PG_DB", pg_dsn.rsplit("/", 1)[1])
+
+    adapter = open_engine(template, tmp_path)
+    try:
+        assert adapter.fetch("SELECT current_user").rows == [(user,)]
+    finally:
+        adapter.close()
+
+    monkeypatch.setenv("TG_PG_DB", "tg_no_such_database")
+    with pytest.raises(EngineError) as refused:
+        open_engine(template, tmp_path)
+    message = str(refused.value)
+    assert "127.0.0.1:5432/tg_no_such_database" in message and "does not exist" in message
+    for part in ("p@ss", "w:rd", "x%41", "end", password, "%40ss"):
+        assert part not in message, part
+
+
 # Context stories -------------------------------------------------------------------------
 
 CONFIG = """\

@@ -527,16 +527,101 @@ def test_a_job_that_would_not_run_the_commit_is_refused(
     assert "runs/submit" not in workspace.paths()
 
 
-def test_dry_run_prints_the_payload_and_runs_nothing(repo: Path, workspace: Workspace) -> None:
-    workspace.jobs[42] = nightly_job()
+OFFLINE = {"DATABRICKS_HOST": None, "DATABRICKS_TOKEN": None}
+"""No credentials: what a dry run must do without."""
 
-    ran = run(repo, workspace, "--job-id", "42", "--dry-run", "--json")
+
+def test_a_dry_run_prints_the_request_offline_with_secrets_masked(repo: Path, tmp_path: Path) -> None:
+    spec = {
+        "spark_version": "15.4.x-scala2.12",
+        "num_workers": 1,
+        "spark_conf": {
+            "fs.azure.account.key.acme": "AZURE-KEY-SECRET",
+            "spark.x.password": "{{secrets/s/k}}",
+        },
+    }
+    (tmp_path / "cluster.json").write_text(json.dumps(spec))
+    args = [
+        "--notebook",
+        "notebooks/etl.py",
+        "--new-cluster-json",
+        str(tmp_path / "cluster.json"),
+        "--dry-run",
+    ]
+
+    for host in (None, "https://ada:hunter2@workspace.invalid"):  # none, and one that does not resolve
+        ran = run(repo, None, *args, **{**OFFLINE, "DATABRICKS_HOST": host})
+        assert ran.code == 0, ran.all
+        assert f"Would run notebooks/etl.py at {sha(repo)[:12]} (HEAD)" in ran.stdout
+        assert "AZURE-KEY-SECRET" not in ran.all and "hunter2" not in ran.all
+    assert "POST https://***@workspace.invalid/api/2.1/jobs/runs/submit\n{" in ran.stdout
+
+    document = json.loads(run(repo, None, *args, "--json", **OFFLINE).stdout)
+
+    (request,) = document["requests"]
+    assert (request["method"], request["path"], document["complete"]) == (
+        "POST",
+        "/api/2.1/jobs/runs/submit",
+        True,
+    )
+    body = request["body"]
+    assert body["git_source"] == {
+        "git_url": "https://github.com/acme/lakehouse",
+        "git_provider": "gitHub",
+        "git_commit": sha(repo),
+    }
+    assert body["tasks"][0]["new_cluster"]["spark_conf"] == {
+        "fs.azure.account.key.acme": "***",
+        "spark.x.password": "{{secrets/s/k}}",
+    }
+    assert body["idempotency_token"].startswith("tidegate-")
+
+
+def test_a_dry_run_of_a_job_reads_its_definition_from_a_file(
+    repo: Path, workspace: Workspace, tmp_path: Path
+) -> None:
+    (tmp_path / "job.json").write_text(json.dumps(nightly_job()))
+
+    ran = run(
+        repo, workspace, "--job-id", "42", "--job-json", str(tmp_path / "job.json"), "--dry-run", "--json"
+    )
 
     assert ran.code == 0, ran.all
     document = json.loads(ran.stdout)
-    assert document["dry_run"] is True
-    assert document["payload"]["git_source"]["git_commit"] == sha(repo)
-    assert workspace.paths() == ["get"]
+    assert [(r["method"], r["path"]) for r in document["requests"]] == [
+        ("GET", "/api/2.1/jobs/get"),
+        ("POST", "/api/2.1/jobs/runs/submit"),
+    ]
+    body = document["requests"][1]["body"]
+    assert body["git_source"]["git_commit"] == sha(repo)
+    assert body["tasks"][0]["new_cluster"]["num_workers"] == 2  # the job cluster, made a new cluster
+    assert workspace.calls == []
+
+
+def test_a_dry_run_of_a_job_without_its_definition_says_what_it_cannot_show(repo: Path) -> None:
+    ran = run(repo, None, "--job-id", "42", "--dry-run", **{**OFFLINE, "DATABRICKS_HOST": "acme.invalid"})
+
+    assert ran.code == 0, ran.all
+    assert "GET https://acme.invalid/api/2.1/jobs/get?job_id=42" in ran.stdout
+    assert "give --job-json FILE" in ran.stdout
+
+
+def test_job_json_is_only_for_dry_runs(repo: Path, workspace: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "job.json").write_text(json.dumps(nightly_job()))
+
+    ran = run(repo, workspace, "--job-id", "42", "--job-json", str(tmp_path / "job.json"))
+
+    assert ran.code == 2
+    assert "--job-json goes with --dry-run" in ran.stderr
+    assert workspace.calls == []
+
+
+def test_a_password_in_the_host_is_never_shown(repo: Path) -> None:
+    ran = run(repo, None, "--job-id", "42", DATABRICKS_HOST="http://ada:hunter2@127.0.0.1:9")
+
+    assert ran.code == 2
+    assert "cannot reach the Databricks workspace http://***@127.0.0.1:9" in ran.stderr
+    assert "hunter2" not in ran.all and "ada:" not in ran.all
 
 
 def test_an_interrupted_wait_cancels_the_run(repo: Path, workspace: Workspace) -> None:

@@ -128,3 +128,74 @@ def test_the_image_context_pins_the_packages_of_the_airflow_that_checked_it(
     assert (
         "dags/sales.py" in manifest["files"] and (out / "build" / "releases" / manifest["release"]).is_dir()
     )
+
+
+@pytest.fixture
+def two_releases(repo: Path, tmp_path: Path) -> tuple[Path, str, str]:
+    """Two releases in tmp_path/airflow, the second current: (target, first, second)."""
+    target = tmp_path / "airflow"
+    first = deploy(repo, "--to", str(target))["release"]
+    write_files(repo, {"dags/sales.py": DAG + "# two\n"})
+    commit(repo, "second")
+    return target, first, deploy(repo, "--to", str(target))["release"]
+
+
+@pytest.mark.parametrize(
+    ("release", "message"),
+    [
+        ("/tmp", "'/tmp' is not a release"),
+        ("../..", "'../..' is not a release"),
+        ("..", "'..' is not a release"),
+        ("releases/x", "'releases/x' is not a release"),
+        (".incoming-x", "'.incoming-x' is not a release"),
+        ("0123456789ab-deadbeef", "no release '0123456789ab-deadbeef'"),
+    ],
+)
+def test_a_rollback_to_what_is_not_a_release_switches_and_records_nothing(
+    repo: Path, two_releases: tuple[Path, str, str], release: str, message: str
+) -> None:
+    target, first, second = two_releases
+    log = (target / "deployments.jsonl").read_text()
+
+    ran = invoke(repo, "dags", "deploy", "--to", str(target), "--rollback", "--release", release)
+
+    assert ran.code == 2, ran.all
+    assert message in ran.stderr and first in ran.stderr  # the hint lists the releases there are
+    assert current(target) == second
+    assert (target / "deployments.jsonl").read_text() == log
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda folder: (folder / "tidegate-release.json").write_text("{not json"), "no readable manifest"),
+        (lambda folder: (folder / "tidegate-release.json").unlink(), "no readable manifest"),
+        (lambda folder: (folder / "dags" / "sales.py").write_text("# changed\n"), "dags/sales.py"),
+    ],
+)
+def test_a_rollback_to_a_damaged_release_switches_and_records_nothing(
+    repo: Path, two_releases: tuple[Path, str, str], damage: object, message: str
+) -> None:
+    target, first, second = two_releases
+    damage(target / "releases" / first)  # type: ignore[operator]
+    log = (target / "deployments.jsonl").read_text()
+
+    ran = invoke(repo, "dags", "deploy", "--to", str(target), "--rollback", "--release", first)
+
+    assert ran.code == 2, ran.all
+    assert f"release {first}" in ran.stderr and message in ran.stderr
+    assert "nothing was switched" in ran.stderr
+    assert current(target) == second
+    assert (target / "deployments.jsonl").read_text() == log
+
+
+def test_a_rollback_to_a_named_release_switches_and_records_it(
+    repo: Path, two_releases: tuple[Path, str, str]
+) -> None:
+    target, first, second = two_releases
+
+    back = deploy(repo, "--to", str(target), "--rollback", "--release", first)
+
+    assert (back["release"], back["previous"], current(target)) == (first, second, first)
+    last = json.loads((target / "deployments.jsonl").read_text().splitlines()[-1])
+    assert (last["release"], last["rollback"]) == (first, True)

@@ -151,3 +151,28 @@ def test_names_that_could_collide_with_other_environments_are_refused(
     error = config_error(load_error, config)
     for word in words:
         assert word in str(error)
+
+
+def test_a_key_after_a_password_reference_is_not_a_password(tmp_path: Path) -> None:
+    (tmp_path / "tidegate.yml").write_text(
+        "name: t\nenvironments:\n  prod: {engine: postgres, dsn: 'host=db password=${PGPW} dbname=shop'}\n"
+    )
+
+    assert load_config(tmp_path).environments["prod"].dsn == "host=db password=${PGPW} dbname=shop"
+
+
+def test_a_token_written_in_a_spark_remote_is_refused(load_error: LoadError) -> None:
+    error = config_error(
+        load_error,
+        "name: t\nenvironments:\n  prod: {engine: spark, remote: 'sc://acme:443/;token=dapi-hunter2'}\n",
+    )
+    assert "holds a token" in str(error) and "hunter2" not in str(error)
+
+
+def test_the_warehouse_key_of_a_spark_remote_has_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tidegate.project.config import ConnectionConfig
+
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-hunter2")
+    config = ConnectionConfig(engine="spark", remote="sc://acme:443/;token=${DATABRICKS_TOKEN}")
+
+    assert config.key(Path("/w")) == "spark:sc://acme:443/;token=***:/w/spark-warehouse"

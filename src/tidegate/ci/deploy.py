@@ -21,6 +21,7 @@ from tidegate.errors import CheckFailed, ConfigError
 if TYPE_CHECKING:
     from tidegate.ci.git import Repository
     from tidegate.context import Context
+    from tidegate.infra.apply import InfraPlan
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
     from tidegate.state.store import EnvironmentVersion
@@ -32,6 +33,8 @@ class DeployRequest:
     branch: str | None = None
     environment: str | None = None
     ref: str | None = None
+    allow_destroy: bool = False
+    """Let destructive infrastructure changes through (dropping a schema that holds tables...)."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,9 @@ class Deployment:
     gates: tuple[str, ...]
     """The environments whose versions this deployment's snapshots were checked against."""
     seconds: float
-    infra: dict[str, int] | None = None
-    """What the infrastructure apply did (created, updated, deleted), when infra/ declares any."""
+    infra: InfraPlan | None = None
+    """The infrastructure plan applied first, when infra/ declares any."""
+    allow_destroy: bool = False
 
     @property
     def built(self) -> list[str]:
@@ -96,7 +100,8 @@ def deploy(
         environment = context.environment(environment)
         gates = tuple(context.config.deploy.gates.get(environment, ()))
 
-        infra: dict[str, int] | None = None
+        infra: InfraPlan | None = None
+        apply_options = {"action": "deploy", "message": f"deploy {request.branch or ref} @ {info.short_sha}"}
 
         def checked(plan: Plan) -> None:
             """Under the lock, once the gates pass: the infrastructure first, then the models."""
@@ -106,14 +111,19 @@ def deploy(
             for required in gates:
                 _check_gate(plan, required, context.history_or_empty(required))
             if declares_infra(context):
-                infra = apply_plan(context, environment, locked=True).counts
+                infra = apply_plan(
+                    context,
+                    environment,
+                    locked=True,
+                    allow_destroy=request.allow_destroy,
+                    allow_hint=f"review it (tidegate infra plan {environment}), then deploy again "
+                    "with --allow-destroy",
+                )
+                if infra.destructive:  # the environment's history says what was let through
+                    apply_options["message"] += f"; --allow-destroy: {_destroyed(infra)}"
 
-        message = f"deploy {request.branch or ref} @ {info.short_sha}"
         plan, result = context.plan_and_apply(
-            environment,
-            git_commit=commit,
-            on_plan=checked,
-            apply_options={"action": "deploy", "message": message},
+            environment, git_commit=commit, on_plan=checked, apply_options=apply_options
         )
         deployment = Deployment(
             environment=environment,
@@ -125,6 +135,7 @@ def deploy(
             gates=gates,
             seconds=time.perf_counter() - started,
             infra=infra,
+            allow_destroy=request.allow_destroy,
         )
         context.record_run("deploy", environment, deployment_record(deployment))
     return deployment
@@ -169,8 +180,24 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         "version": deployment.result.version if deployment.result else None,
         "built": deployment.built,
         "gates": list(deployment.gates),
-        "infra": deployment.infra,
+        "infra": _infra_record(deployment.infra),
+        "allow_destroy": deployment.allow_destroy,
         "seconds": round(deployment.seconds, 3),
         "summary": plan_summary(deployment.plan),
         "plan": deployment.plan.model_dump(mode="json", by_alias=True),
     }
+
+
+def _infra_record(plan: InfraPlan | None) -> dict[str, Any] | None:
+    """The counts of the infrastructure apply, each change, and what it destroyed."""
+    if plan is None:
+        return None
+    return {
+        **plan.counts,
+        "changes": [change.to_dict() for change in plan.changes],
+        "destroyed": [change.resource.label for change in plan.destructive],
+    }
+
+
+def _destroyed(plan: InfraPlan) -> str:
+    return "; ".join(f"{change.resource.label} ({change.destructive})" for change in plan.destructive)

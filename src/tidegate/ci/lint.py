@@ -244,7 +244,8 @@ def file_kind(rel: str, config: ProjectConfig) -> Kind | None:
     if path.suffix in (".yml", ".yaml"):
         return "yaml"
     if path.suffix == ".py":
-        return "python" if _under(path, [*config.model_paths, "dags"]) else None
+        dag = config.orchestration.airflow.holds(rel)
+        return "python" if dag or _under(path, config.model_paths) else None
     if path.suffix != ".sql":
         return None
     generic_tests = [f"{folder}/generic" for folder in config.test_paths]

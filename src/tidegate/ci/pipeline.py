@@ -217,11 +217,10 @@ def dags_step(run: _Run) -> Step:
     from tidegate.orchestrate.check import check_dags
 
     config = run.context.config.orchestration.airflow
-    folder = config.dags.rstrip("/") + "/"
     dag_files = [
         p
         for p in run.changed_paths
-        if p.startswith(folder) and p.endswith(".py") and (run.context.root / p).exists()
+        if config.holds(p) and p.endswith(".py") and (run.context.root / p).exists()
     ]
     if not dag_files:
         return _skipped("no changed DAG files")

@@ -89,7 +89,9 @@ def render_check(console: Console, result: DagCheck) -> None:
     help="The deployment folder: releases go in releases/, Airflow reads current/.",
 )
 @click.option("--rollback", is_flag=True, help="Switch current/ back to the release before it.")
-@click.option("--release", "release", help="With --rollback: the release to switch to.")
+@click.option(
+    "--release", "release", help="With --rollback: the release to switch to (a folder name in DIR/releases/)."
+)
 @click.option(
     "--image",
     type=click.Path(file_okay=False, path_type=Path),
@@ -107,8 +109,10 @@ def deploy_command(
     project_dir: Path,
     output: Output,
 ) -> int:
-    """Release the DAG files once every check passes: a new releases/<commit>/ and an atomic
-    switch of current/ (point Airflow's dags_folder at DIR/current/dags), or --rollback."""
+    """Release the DAG files once every check passes: a new releases/<commit>-<digest>/ and an
+    atomic switch of current/ (point Airflow's dags_folder at DIR/current/dags), or --rollback
+    (to the release before, or --release ID: a folder name in DIR/releases/, checked against its
+    manifest before current/ moves)."""
     from tidegate.errors import ConfigError
     from tidegate.orchestrate import release as releases
     from tidegate.orchestrate.check import check_dags

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from tidegate.orchestrate.databricks import PROVIDERS
 
 if TYPE_CHECKING:
     from tidegate.orchestrate.databricks import RunResult, RunState, Submission
+    from tidegate.orchestrate.databricks_dry_run import DryRun
 
 
 class Duration(click.ParamType):
@@ -93,7 +95,17 @@ class Duration(click.ParamType):
     help="Seconds between two looks at the run's state.",
 )
 @click.option(
-    "--dry-run", is_flag=True, help="Print what would be submitted (runs/submit's body), run nothing."
+    "--dry-run",
+    is_flag=True,
+    help="Print the requests that would be sent (method, path, runs/submit's body with secrets "
+    "masked) and send none: needs no credentials and no network.",
+)
+@click.option(
+    "--job-json",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="FILE",
+    help="With --dry-run --job-id: the job's definition (the answer of jobs/get, e.g. "
+    "`databricks jobs get N --output json`), so the body of runs/submit is shown offline.",
 )
 def run_command(
     job_id: int | None,
@@ -107,6 +119,7 @@ def run_command(
     timeout: float,
     poll_interval: float,
     dry_run: bool,
+    job_json: Path | None,
     project_dir: Path,
     output: Output,
 ) -> int:
@@ -125,6 +138,8 @@ def run_command(
     \b
     Progress is printed on stderr while the run goes; past --timeout, or on Ctrl-C, the run
     is cancelled. --json prints the run (id, URL, state, result, tasks) as one JSON document.
+    --dry-run prints the requests instead (secrets masked) and sends none, without
+    credentials; for a job, --job-json FILE gives its definition offline.
     Exit codes: 0 the run succeeded, 1 it failed, was cancelled or skipped, or timed out,
     2 bad input (unknown job or ref, missing DATABRICKS_HOST/DATABRICKS_TOKEN, ...).
     Examples:
@@ -145,21 +160,25 @@ def run_command(
         raise ConfigError(
             "--cluster-id and --new-cluster-json are for one-time runs: a job has its own compute"
         )
-    credentials = api.Credentials.from_env()
+    if job_json is not None and not (dry_run and job_id is not None):
+        raise ConfigError(
+            "--job-json goes with --dry-run and --job-id: a run reads the job from the workspace"
+        )
     repo = Repository(project_dir)
     repo.resolve(ref)  # an unknown ref is bad input, before talking to Databricks
-    client = api.JobsClient(credentials)
-    if job_id is not None:
-        job = client.get_job(job_id)
-        source = (job.get("settings") or {}).get("git_source")
-        commit = api.resolve_commit(repo, ref, git_url=git_url, git_provider=git_provider, job_source=source)
-        submission = api.job_submission(job, commit)
-    else:
+
+    def submission_of(job: dict[str, Any] | None) -> Submission:
+        if job is not None:
+            source = (job.get("settings") or {}).get("git_source")
+            commit = api.resolve_commit(
+                repo, ref, git_url=git_url, git_provider=git_provider, job_source=source
+            )
+            return api.job_submission(job, commit)
         commit = api.resolve_commit(repo, ref, git_url=git_url, git_provider=git_provider)
         new_cluster = None
         if new_cluster_json is not None:
             new_cluster = api.load_cluster_spec(new_cluster_json.read_text(), str(new_cluster_json))
-        submission = api.task_submission(
+        return api.task_submission(
             repo,
             commit,
             notebook=notebook,
@@ -167,12 +186,23 @@ def run_command(
             cluster_id=cluster_id,
             new_cluster=new_cluster,
         )
+
     if dry_run:
+        from tidegate.orchestrate import databricks_dry_run as dry
+
+        host = os.environ.get("DATABRICKS_HOST")
+        if job_id is not None and job_json is None:
+            planned = dry.of_unread_job(job_id, repo.resolve(ref), ref, host)
+        else:
+            job = dry.load_job(job_json.read_text(), str(job_json), job_id) if job_json and job_id else None
+            planned = dry.of_submission(submission_of(job), host)
         if output.as_json:
-            output.json({"dry_run": True, **submission.to_dict()})
-        _render_submission(output.human, submission, dry_run=True)
+            output.json(planned.to_dict())
+        _render_dry_run(output.human, planned)
         return 0
-    _render_submission(output.err, submission, dry_run=False)
+    client = api.JobsClient(api.Credentials.from_env())
+    submission = submission_of(client.get_job(job_id) if job_id is not None else None)
+    _render_submission(output.err, submission)
     result = api.run(
         client,
         submission,
@@ -219,12 +249,12 @@ class _Progress:
         )
 
 
-def _render_submission(console: Console, submission: Submission, *, dry_run: bool) -> None:
+def _render_submission(console: Console, submission: Submission) -> None:
     commit = submission.commit
     what = f"job {submission.job_id} ({submission.name})" if submission.job_id else submission.name
     console.print(
         Text.assemble(
-            ("Would run " if dry_run else "Running ", "bold"),
+            ("Running ", "bold"),
             (what, "bold magenta"),
             " at ",
             (commit.sha[:12], "bold"),
@@ -232,10 +262,21 @@ def _render_submission(console: Console, submission: Submission, *, dry_run: boo
         ),
         highlight=False,
     )
-    if dry_run:
-        import json
 
-        console.print(json.dumps(submission.payload, indent=2), markup=False, highlight=False)
+
+def _render_dry_run(console: Console, planned: DryRun) -> None:
+    source = f" from {planned.commit.url} ({planned.commit.provider})" if planned.commit else ""
+    console.print(
+        Text.assemble(
+            ("Would run ", "bold"),
+            (planned.what, "bold magenta"),
+            " at ",
+            (planned.sha[:12], "bold"),
+            f" ({planned.ref}){source}; nothing is sent (--dry-run):",
+        ),
+        highlight=False,
+    )
+    console.print(planned.render(), markup=False, highlight=False)
 
 
 def _render_result(console: Console, result: RunResult) -> None:

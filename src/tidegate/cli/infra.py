@@ -115,10 +115,7 @@ def apply_command(
     if output.as_json:
         output.json({**plan.to_dict(), "applied": True})
     render_plan(output.human, plan)
-    counts = plan.counts
-    output.human.print(
-        f"[green]Applied[/]: {counts['create']} created, {counts['update']} updated, {counts['delete']} deleted"
-    )
+    render_applied(output.human, plan, listed=False)
     return 0
 
 
@@ -257,6 +254,23 @@ def render_plan(console: Console, plan: InfraPlan) -> None:
     if plan.terraform is not None:
         console.print(Text("Terraform plan:", style="bold"))
         console.print(f"  {plan.terraform.summary}", highlight=False)
+
+
+def render_applied(console: Console, plan: InfraPlan, *, listed: bool = True) -> None:
+    """What an apply did: each change (unless the plan was just shown), then the counts. `infra
+    apply` and `deploy` say it alike."""
+    if listed:
+        console.print(
+            Text.assemble(
+                ("Infrastructure of ", "bold"), (plan.environment, "bold magenta"), f" ({plan.dialect})"
+            )
+        )
+        for change in plan.changes:
+            render_change(console, change)
+    counts = plan.counts
+    console.print(
+        f"[green]Applied[/]: {counts['create']} created, {counts['update']} updated, {counts['delete']} deleted"
+    )
 
 
 def render_change(console: Console, change: Change) -> None:

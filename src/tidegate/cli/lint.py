@@ -22,7 +22,8 @@ _STYLES = {"error": "red", "warning": "yellow"}
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def lint(paths: tuple[Path, ...], project_dir: Path, output: Output) -> int:
     """Lint SQL (sqlfluff), Python models and DAGs (ruff) and YAML of the project, or only PATHs
-    (files or folders, relative to the current directory).
+    (files or folders, relative to the current directory). DAGs are the Python files of the
+    folder `orchestration: airflow: dags` names (default dags/).
 
     SQL is rendered with the project's Jinja (ref, source, macros) and linted with the project's
     .sqlfluff; Python with the project's ruff settings. Exit codes: 0 no errors (warnings

@@ -120,25 +120,37 @@ def _opener(output: Output, variables: dict[str, Any], threads: int | None) -> A
 @click.option("--env", "environment", help="Deploy this environment (with --ref; default HEAD).")
 @click.option("--ref", help="The commit to deploy (default: the branch's head, or HEAD).")
 @click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds.")
+@click.option(
+    "--allow-destroy",
+    is_flag=True,
+    help="Apply destructive infrastructure changes too (dropping a schema that holds tables, a "
+    "role that owns objects...); the deployment's record says what they destroyed.",
+)
 def deploy(
     branch: str | None,
     environment: str | None,
     ref: str | None,
     threads: int | None,
+    allow_destroy: bool,
     project_dir: Path,
     output: Output,
 ) -> int:
-    """Bring an environment to a commit after a merge, reusing every snapshot already built and
-    tested for the same fingerprints; only what is missing is built. Gates in tidegate.yml
+    """Bring an environment to a commit after a merge: its infrastructure (infra/*.yml) first,
+    then its models, reusing every snapshot already built and tested for the same
+    fingerprints; only what is missing is built. Gates in tidegate.yml
     (`deploy: {gates: {prod: [staging]}}`) refuse what did not pass the required environments.
+    A destructive infrastructure change stops the deployment (exit 1, nothing applied) unless
+    --allow-destroy is given.
 
     \b
     Examples:
       tidegate deploy --branch main
       tidegate deploy --env prod --ref v1.4.0
+      tidegate deploy --branch production --allow-destroy
     """
     from tidegate.ci.deploy import DeployRequest, deploy, deployment_record
     from tidegate.ci.git import deploy_branch
+    from tidegate.cli.infra import render_applied
     from tidegate.cli.render import render_apply, render_plan
 
     request = DeployRequest(
@@ -146,10 +158,13 @@ def deploy(
         branch=branch or (None if environment else deploy_branch()),
         environment=environment,
         ref=ref,
+        allow_destroy=allow_destroy,
     )
     deployment = deploy(
         request, _opener(output, {}, threads), on_plan=lambda plan: render_plan(output.human, plan)
     )
+    if deployment.infra is not None:
+        render_applied(output.human, deployment.infra)
     if deployment.result is not None:
         render_apply(output.human, deployment.result, deployment.plan)
     output.human.print(

@@ -28,7 +28,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from tidegate.engines.base import EngineAdapter, QueryResult
 from tidegate.engines.placeholders import split_on_placeholders
 from tidegate.errors import ConfigError, EngineError, InvalidSQL, LockError
-from tidegate.project.config import ConnectionConfig, dsn_identity, expand_env_refs, parse_duration
+from tidegate.project.config import ConnectionConfig, parse_duration
+from tidegate.project.dsn import dsn_identity, expand_connection, scrub
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL truncates longer identifiers silently (NAMEDATALEN - 1): refuse them instead."""
@@ -75,7 +76,8 @@ class PostgresAdapter(EngineAdapter):
     ) -> PostgresAdapter:
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-        dsn = expand_env_refs(connection.dsn or "")  # config refused a password written in it
+        expanded = expand_connection(connection.dsn or "")  # config refused a password written in it
+        dsn = expanded.text
         try:
             fields = conninfo_to_dict(dsn)
         except Exception:
@@ -84,7 +86,7 @@ class PostgresAdapter(EngineAdapter):
                 hint="use a URL (postgresql://user@host:5432/db) or key=value pairs (host=... dbname=...)",
             ) from None
         identity = dsn_identity(dsn)
-        secrets = tuple(s for s in (str(fields.get("password") or ""), dsn) if s)
+        secrets = tuple(s for s in (str(fields.get("password") or ""), dsn, *expanded.secrets) if s)
         extra: dict[str, Any] = {"application_name": fields.get("application_name") or "tidegate"}
         timeout_text = None
         if connection.statement_timeout is not None:
@@ -214,9 +216,7 @@ class PostgresAdapter(EngineAdapter):
         return EngineError(message)
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, self._secrets)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -483,8 +483,7 @@ def _probe(conninfo: str, identity: str, secrets: tuple[str, ...]) -> None:
         psycopg.connect(conninfo, autocommit=True).close()
     except psycopg.Error as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        for secret in secrets:
-            reason = reason.replace(secret, "***")
+        reason = scrub(reason, secrets)
         raise EngineError(f"cannot connect to {identity}: {reason}") from None
 
 

@@ -45,6 +45,7 @@ from tidegate.engines.duckdb import DuckDBAdapter
 from tidegate.engines.placeholders import split_on_placeholders
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig, parse_duration
+from tidegate.project.dsn import expand_connection, mask, scrub
 
 _SESSION: Any = None
 _SESSION_LOCK = threading.Lock()
@@ -79,15 +80,15 @@ def spark_session(connection: ConnectionConfig, root: Path) -> Any:
 
         _quiet_python_loggers()
         builder: Any = SparkSession.builder.appName("tidegate")
-        if connection.remote:
-            builder = builder.remote(connection.remote)
-        else:
-            builder = _local_builder(builder, connection, root)
+        remote = expand_connection(connection.remote) if connection.remote else None
+        builder = builder.remote(remote.text) if remote else _local_builder(builder, connection, root)
         try:
             session = builder.getOrCreate()
         except Exception as error:
-            where = connection.remote or connection.master
-            raise EngineError(f"cannot start Spark ({where}): {_message(error)}") from None
+            # Spark Connect may quote the URL, token included: neither is ever shown.
+            where = mask(remote.text) if remote else connection.master
+            reason = mask(scrub(_message(error), remote.secrets)) if remote else _message(error)
+            raise EngineError(f"cannot start Spark ({where}): {reason}") from None
         if not connection.remote:
             session.sparkContext.setLogLevel("ERROR")
         if _SESSION is None:

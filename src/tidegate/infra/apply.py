@@ -145,9 +145,11 @@ def apply_plan(
     allow_destroy: bool = False,
     reviewed: dict[str, Any] | None = None,
     locked: bool = False,
+    allow_hint: str | None = None,
 ) -> InfraPlan:
     """Apply the environment's infrastructure plan under its lock (`locked`: the caller holds
-    it); `reviewed` (a saved plan's `to_dict()`) must still be what the plan is."""
+    it); `reviewed` (a saved plan's `to_dict()`) must still be what the plan is. `allow_hint`
+    says how the caller's command lets destructive changes through (default: `infra apply`'s)."""
     environment = context.environment(environment)
     with nullcontext() if locked else context.lock(environment):
         plan = make_plan(context, environment)
@@ -160,7 +162,7 @@ def apply_plan(
             labels = "; ".join(f"{c.resource.label}: {c.destructive}" for c in plan.destructive)
             raise CheckFailed(
                 f"the infrastructure plan destroys: {labels}",
-                hint=f"review it, then run tidegate infra apply {environment} --allow-destroy",
+                hint=allow_hint or f"review it, then run tidegate infra apply {environment} --allow-destroy",
             )
         _execute(context, environment, plan)  # with no change, it records what is managed
         return plan

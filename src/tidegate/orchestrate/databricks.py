@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tidegate.errors import CheckFailed, ConfigError, TidegateError
+from tidegate.project.dsn import scrub
 
 if TYPE_CHECKING:
     from tidegate.ci.git import Repository
@@ -129,9 +130,35 @@ class Credentials:
                 hint="export DATABRICKS_HOST=https://<workspace>.cloud.databricks.com and "
                 "DATABRICKS_TOKEN (a personal access token or a service principal's), from your CI's secrets",
             )
-        if "://" not in host:
-            host = "https://" + host
-        return cls(host.rstrip("/"), token)
+        return cls(workspace_url(host), token)
+
+    @property
+    def shown_host(self) -> str:
+        """The host as messages show it: without any user information (a password) in it."""
+        return shown_host(self.host)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What no message may contain: the token, and any user information in the host."""
+        userinfo = urlsplit(self.host).netloc.rpartition("@")[0]
+        return tuple(s for s in (self.token, userinfo, userinfo.partition(":")[2]) if s)
+
+
+def workspace_url(host: str) -> str:
+    """DATABRICKS_HOST as a URL: https:// unless it names its scheme, no trailing slash."""
+    host = host.strip()
+    return ("https://" + host if "://" not in host else host).rstrip("/")
+
+
+def shown_host(host: str) -> str:
+    """A workspace URL without its user information: `https://***@acme.cloud.databricks.com`."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/]*@", r"\1***@", host, flags=re.IGNORECASE)
+
+
+def submit_body(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of `jobs/runs/submit` for a run: its payload and an idempotency token, so that
+    the SDK's retries of the request start one run only."""
+    return {**payload, "idempotency_token": f"tidegate-{uuid.uuid4().hex}"}
 
 
 @dataclass(frozen=True)
@@ -297,7 +324,7 @@ class JobsClient:
         sdk_logger = logging.getLogger("databricks")
         if not any(isinstance(handler, logging.NullHandler) for handler in sdk_logger.handlers):
             sdk_logger.addHandler(logging.NullHandler())
-        _check_reachable(credentials.host)
+        _check_reachable(credentials.host, credentials.shown_host)
         try:
             config = Config(
                 host=credentials.host,
@@ -309,10 +336,10 @@ class JobsClient:
             )
         except ValueError as error:
             raise ConfigError(
-                f"cannot use DATABRICKS_HOST and DATABRICKS_TOKEN: {_redact(str(error), credentials.token)}"
+                f"cannot use DATABRICKS_HOST and DATABRICKS_TOKEN: {scrub(str(error), credentials.secrets)}"
             ) from None
-        self.host = credentials.host
-        self._token = credentials.token
+        self.host = credentials.shown_host
+        self._secrets = credentials.secrets
         self._api = ApiClient(config)
 
     def get_job(self, job_id: int) -> dict[str, Any]:
@@ -331,11 +358,9 @@ class JobsClient:
             raise self._error(error, f"read job {job_id}") from None
 
     def submit(self, payload: Mapping[str, Any]) -> int:
-        """Start a one-time run; its id. The idempotency token makes the SDK's retries of this
-        request start one run only."""
-        body = {**payload, "idempotency_token": f"tidegate-{uuid.uuid4().hex}"}
+        """Start a one-time run; its id."""
         try:
-            return int(self._call("POST", "runs/submit", body=body)["run_id"])
+            return int(self._call("POST", "runs/submit", body=submit_body(payload))["run_id"])
         except OSError as error:
             raise self._error(error, "submit the run") from None
 
@@ -354,7 +379,7 @@ class JobsClient:
 
     def explain(self, error: BaseException) -> str:
         """What went wrong, as the API or the network said it, never with the token."""
-        return _redact(str(error) or type(error).__name__, self._token)
+        return scrub(str(error) or type(error).__name__, self._secrets)
 
     def _error(self, error: OSError, doing: str) -> TidegateError:
         from databricks.sdk.errors import PermissionDenied, Unauthenticated
@@ -584,7 +609,7 @@ def canonical_provider(name: str) -> str:
     raise ConfigError(f"unknown Git provider {name!r}", hint=f"use one of {', '.join(PROVIDERS)}")
 
 
-def _check_reachable(host: str) -> None:
+def _check_reachable(host: str, shown: str) -> None:
     """Fail fast on a wrong DATABRICKS_HOST: the SDK retries connection errors, first while
     probing the host's metadata, for minutes. Skipped behind a proxy, which may be the only way out."""
     import urllib.request
@@ -597,7 +622,7 @@ def _check_reachable(host: str) -> None:
         socket.create_connection((parts.hostname, port), timeout=15).close()
     except OSError as error:
         raise ConfigError(
-            f"cannot reach the Databricks workspace {host}: {error.strerror or error}",
+            f"cannot reach the Databricks workspace {shown}: {error.strerror or error}",
             hint="check DATABRICKS_HOST: the workspace's URL, e.g. https://<workspace>.cloud.databricks.com",
         ) from None
 
@@ -736,10 +761,6 @@ def _without_suffix(path: str) -> str:
 
 def _without_credentials(url: str) -> str:
     return re.sub(r"(://)[^/@]+@", r"\1", url)
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
 
 
 def load_cluster_spec(text: str, source: str) -> dict[str, Any]:

@@ -146,7 +146,10 @@ def _stack(target: Path) -> list[str]:
 
 
 def rollback(target: Path, to: str | None = None) -> Release:
-    """Switch back to the release deployed before the current one (or to `to`)."""
+    """Switch back to the release deployed before the current one (or to `to`, the name of a
+    release folder). The release is found and its manifest checked against its files first;
+    `current` is switched last and the switch logged after it succeeded, so a bad release
+    leaves Airflow's folder and the log as they were."""
     current = current_release(target)
     if to is None:
         earlier = [r for r in _stack(target)[:-1] if (target / "releases" / r).is_dir() and r != current]
@@ -155,11 +158,65 @@ def rollback(target: Path, to: str | None = None) -> Release:
                 "there is no earlier release to roll back to", hint=f"releases are in {target / 'releases'}"
             )
         to = earlier[-1]
-    if not (target / "releases" / to).is_dir():
-        raise ConfigError(f"no release {to!r} in {target / 'releases'}")
+    folder = _release_folder(target, to)
+    files = _verified_files(folder)
     _switch(target, to, rollback=True)
-    files = json.loads((target / "releases" / to / MANIFEST).read_text())["files"]
-    return Release(to, target / "releases" / to, files, current)
+    return Release(to, folder, files, current)
+
+
+def _release_folder(target: Path, name: str) -> Path:
+    """The folder of release `name`: a folder directly under releases/, named without any path
+    (no `/`, `..` or absolute path could take Airflow's folder out of the releases)."""
+    releases = target / "releases"
+    known = sorted(p.name for p in releases.iterdir() if _is_release(p)) if releases.is_dir() else []
+    hint = f"releases in {releases}: {', '.join(known)}" if known else f"there is no release in {releases}"
+    pure = Path(name)
+    if not name or pure.name != name or name in (".", "..") or name.startswith(".") or "\\" in name:
+        raise ConfigError(f"{name!r} is not a release: give the name of a folder in releases/", hint=hint)
+    folder = releases / name
+    if not _is_release(folder):
+        raise ConfigError(f"no release {name!r} in {releases}", hint=hint)
+    return folder
+
+
+def _is_release(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not path.name.startswith(".")
+
+
+def _verified_files(folder: Path) -> dict[str, str]:
+    """The release's files from its manifest, each checked against its hash: a release that was
+    changed or damaged since it was written is not switched to."""
+    manifest = folder / MANIFEST
+    try:
+        document = json.loads(manifest.read_text())
+        files = document["files"]
+        if document.get("release") != folder.name or not isinstance(files, dict):
+            raise ValueError("it is not the manifest of this release")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise StateError(
+            f"release {folder.name} has no readable manifest ({manifest}): {_reason(error)}; nothing was switched",
+            hint="deploy the release again (tidegate dags deploy), or roll back to another with --release",
+        ) from None
+    changed = sorted(
+        name
+        for name, digest in files.items()
+        if not isinstance(digest, str) or not (folder / name).is_file() or _digest(folder / name) != digest
+    )
+    if changed:
+        raise StateError(
+            f"release {folder.name} does not match its manifest ({', '.join(changed[:5])}"
+            f"{' ...' if len(changed) > 5 else ''} changed or missing); nothing was switched",
+            hint="deploy the release again (tidegate dags deploy), or roll back to another with --release",
+        )
+    return files
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, KeyError):
+        return f"no {error} in it"
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return str(error) or type(error).__name__
 
 
 def _prune(target: Path, keep: int) -> None:

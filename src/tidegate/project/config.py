@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import (
@@ -25,6 +25,7 @@ from pydantic import (
 
 from tidegate.errors import ConfigError
 from tidegate.project.dbt import DBT_PROJECT, DbtProject, is_dbt_project, read_dbt_project
+from tidegate.project.dsn import dsn_identity, expand_connection, literal_secret, mask
 from tidegate.project.yamlio import LineDict, line_at, load_yaml
 
 CONFIG_FILE = "tidegate.yml"
@@ -32,7 +33,6 @@ PROD = "prod"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _is_sqlglot_dialect(name: str) -> bool:
@@ -90,18 +90,6 @@ def parse_duration(text: str | int) -> int:
     return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
-def expand_env_refs(value: str) -> str:
-    """Replace `${VAR}` by the variable's value; credentials only ever come from the environment."""
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            raise ConfigError(f"environment variable {name} is not set")
-        return os.environ[name]
-
-    return _ENV_REF.sub(substitute, value)
-
-
 class _LocatedError(ValueError):
     """A cross-field validation error that knows which key of `tidegate.yml` it is about."""
 
@@ -118,7 +106,8 @@ class ConnectionConfig(_Strict):
     """Where an environment's warehouse is. Several environments share one to share snapshots.
 
     DuckDB takes `path`; PostgreSQL a `dsn` (credentials only as `${VAR}` references, expanded
-    when connecting); Spark a `master` (`local[2]`) or a Spark Connect `remote` (`sc://host:port`).
+    when connecting); Spark a `master` (`local[2]`) or a Spark Connect `remote` (`sc://host:port`,
+    a token only as `/;token=${VAR}`). See `tidegate.project.dsn` for how references expand.
     """
 
     engine: Literal["duckdb", "postgres", "spark"] = "duckdb"
@@ -147,12 +136,17 @@ class ConnectionConfig(_Strict):
     def _engine_settings(self) -> ConnectionConfig:
         if self.engine == "postgres" and not self.dsn:
             raise ValueError("a postgres environment needs a dsn (e.g. dsn: ${PROD_DSN})")
-        for dsn in (self.dsn, self.state_dsn):
-            if dsn and _literal_password(dsn):
+        for name, dsn in (("dsn", self.dsn), ("state_dsn", self.state_dsn)):
+            if dsn and literal_secret(dsn):
                 raise ValueError(
-                    "the dsn holds a password: credentials only come from the environment "
-                    "(dsn: ${PROD_DSN}, or password=${PGPASSWORD} / PGPASSWORD)"
+                    f"the {name} holds a password: credentials only come from the environment "
+                    f"({name}: ${{PROD_DSN}}, or password=${{PGPASSWORD}} / PGPASSWORD)"
                 )
+        if self.remote and literal_secret(self.remote):
+            raise ValueError(
+                "the remote holds a token: credentials only come from the environment "
+                "(remote: sc://<host>:443/;token=${DATABRICKS_TOKEN})"
+            )
         return self
 
     def key(self, root: Path) -> str:
@@ -160,31 +154,13 @@ class ConnectionConfig(_Strict):
 
         Never contains credentials: it is written into saved plans."""
         if self.engine == "postgres":
-            return f"postgres:{dsn_identity(expand_env_refs(self.dsn or ''))}"
+            return f"postgres:{dsn_identity(expand_connection(self.dsn or '').text)}"
         if self.engine == "spark":
-            return f"spark:{self.remote or self.master}:{(root / self.warehouse_dir).resolve()}"
+            where = mask(expand_connection(self.remote).text) if self.remote else self.master
+            return f"spark:{where}:{(root / self.warehouse_dir).resolve()}"
         if self.path == ":memory:":
             return f"{self.engine}::memory:"
         return f"{self.engine}:{(root / self.path).resolve()}"
-
-
-def _literal_password(dsn: str) -> bool:
-    """Whether a connection string spells out a password instead of referencing a variable."""
-    text = _ENV_REF.sub("", dsn)
-    if re.search(r"(^|\s)password\s*=\s*\S", text):
-        return True
-    return bool(re.search(r"://[^/@\s]*:[^/@\s]+@", text))
-
-
-def dsn_identity(dsn: str) -> str:
-    """host:port/dbname of a libpq connection string or URL, without user or password."""
-    from urllib.parse import urlparse
-
-    if "://" in dsn:
-        url = urlparse(dsn)
-        return f"{url.hostname or 'localhost'}:{url.port or 5432}{url.path or '/'}"
-    fields = dict(part.split("=", 1) for part in dsn.split() if "=" in part)
-    return f"{fields.get('host', 'localhost')}:{fields.get('port', '5432')}/{fields.get('dbname', '')}"
 
 
 class PullRequestConfig(_Strict):
@@ -271,11 +247,20 @@ class AirflowConfig(_Strict):
     """The Python of the user's Airflow (an image's or a virtualenv's); also
     TIDEGATE_AIRFLOW_PYTHON. Without it, `dags check` runs the static checks only."""
     dags: str = "dags"
+    """The folder of the DAG files, relative to the project."""
     import_budget: float = Field(default=2.0, gt=0)
     """Seconds a DAG file may take to import before it is reported."""
     rules: DagRules = Field(default_factory=DagRules)
     releases: int = Field(default=5, ge=1)
     """Releases `dags deploy` keeps for rollback."""
+
+    def holds(self, path: str) -> bool:
+        """Whether `path` (relative to the project, with `/`) lies in the DAG folder: the one rule
+        `lint`, `ci` and `dags check` use to tell a DAG file, whatever spelling `dags` has
+        (`dags`, `./dags/`, `airflow/dags`)."""
+        folder = PurePosixPath(self.dags).parts
+        parts = PurePosixPath(path).parts
+        return len(parts) > len(folder) and parts[: len(folder)] == folder
 
 
 class OrchestrationConfig(_Strict):
