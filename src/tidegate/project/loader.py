@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tidegate.checks.generic import build_custom_test, build_generic_test
 from tidegate.errors import ConfigError, ProjectError
@@ -54,6 +54,10 @@ from tidegate.project.properties import (
 )
 from tidegate.project.queries import OnError, Queries
 from tidegate.project.yamlio import LineDict, LineList
+
+if TYPE_CHECKING:
+    from tidegate.project.model import Source
+    from tidegate.project.names import Names, Node
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KINDS = {kind.value: kind for kind in Kind if kind not in (Kind.SEED, Kind.SCD2)}
@@ -185,7 +189,7 @@ class _Loader:
                 for key, s in sources.items()
             },
         )
-        dashboards = tuple(self._dashboards())
+        dashboards = tuple(self._dashboards(sources))
         project = Project(
             root=self.root,
             config=self.config,
@@ -990,9 +994,20 @@ class _Loader:
         schema, generated = self._relation_names(name, custom, test.location.path, "test")
         return schema, generated or name
 
-    def _dashboards(self) -> Iterator[Dashboard]:
+    def _dashboards(self, sources: dict[str, Source]) -> Iterator[Dashboard]:
+        from tidegate.project.names import production_database, project_names  # sqlglot: only then
+
         seen: dict[str, Location] = {}
+        names: Names[Node] | None = None
         for path in self._files(self.config.dashboard_paths, ".yml", ".yaml"):
+            if names is None:
+                names = project_names(
+                    self.models.values(),
+                    sources,
+                    self.seed_sources,
+                    self.config.dialect,
+                    production_database(self.config),
+                )
             rel = self._rel(path)
             data = self._yaml(path) or {}
             entries = data.get("dashboards") if isinstance(data, dict) else None
@@ -1000,7 +1015,7 @@ class _Loader:
                 raise ConfigError("a dashboards file has a dashboards: list", path=rel, line=1)
             for index, entry in enumerate(entries):
                 dashboard = self._dashboard(
-                    entry, rel, entries.line_of(index) if isinstance(entries, LineList) else None
+                    entry, rel, entries.line_of(index) if isinstance(entries, LineList) else None, names
                 )
                 if dashboard.name in seen:
                     raise ConfigError(
@@ -1011,7 +1026,7 @@ class _Loader:
                 seen[dashboard.name] = dashboard.location
                 yield dashboard
 
-    def _dashboard(self, entry: Any, rel: str, line: int | None) -> Dashboard:
+    def _dashboard(self, entry: Any, rel: str, line: int | None, names: Names[Node]) -> Dashboard:
         if not isinstance(entry, dict) or "name" not in entry:
             raise ConfigError("each dashboard needs a name", path=rel, line=line)
         queries = []
@@ -1033,15 +1048,28 @@ class _Loader:
                 )
 
             try:
+                from tidegate.project.names import resolve_plain_names
+
                 rendered = self.renderer.render(sql, rel)
+                plain = resolve_plain_names(
+                    rendered.text, names, self.config.dialect, path=rel, model=str(entry["name"])
+                )
             except ProjectError as error:
                 raise in_yaml(error) from None
-            normalized = self._query(rendered.text, rel, str(entry["name"]), in_yaml)
+            normalized = self._query(plain.sql, rel, str(entry["name"]), in_yaml)
             for ref, ref_line in rendered.refs:
                 self._pending_refs.append(
                     (str(entry["name"]), ref, rel, _yaml_sql_line(sql, sql_line, ref_line))
                 )
-            queries.append(DashboardQuery(query_name, normalized, ref_names(rendered)))
+            queries.append(
+                DashboardQuery(
+                    query_name,
+                    normalized,
+                    tuple(dict.fromkeys([*ref_names(rendered), *plain.refs])),
+                    tuple(dict.fromkeys([*rendered.sources, *plain.sources])),
+                    plain.unresolved,
+                )
+            )
         owner = entry.get("owner")
         if isinstance(owner, dict):
             owner = owner.get("email") or owner.get("name")

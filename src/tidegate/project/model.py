@@ -272,8 +272,32 @@ class UnitTest:
 class DashboardQuery:
     name: str
     sql: str
-    """SQL with refs as placeholders."""
+    """SQL with refs as placeholders: those of `ref()`, and the plain names of models and seeds
+    (`analytics.orders`), resolved when the project is loaded (see `tidegate.project.names`)."""
     refs: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+    """The sources (`source.table`) it reads by their relation's name, or with `source()`."""
+    unresolved: tuple[Unresolved, ...] = ()
+    """Tables it names that are no model, seed or source (left as written), or several."""
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A table a query names that is no relation of the project, or more than one."""
+
+    name: str
+    """The name as the query writes it."""
+    candidates: tuple[str, ...] = ()
+    """The relations a bare name may mean, when it is ambiguous."""
+
+    @property
+    def reason(self) -> str:
+        if self.candidates:
+            return f"ambiguous: {' or '.join(self.candidates)}; qualify it with its schema"
+        return "not a model, seed or source"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reason})"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,241 @@
+"""Plain relation names in SQL (`analytics.customer_revenue`), resolved to what they name.
+
+BI tools run SQL against the warehouse's names, not `{{ ref() }}`. To find what such SQL reads,
+each table it names is looked up by the name it has in production: bare, schema-qualified or
+database-qualified, with identifiers folded as the dialect folds them (DuckDB ignores case,
+PostgreSQL folds unquoted names to lowercase, Snowflake to uppercase). A name that matches
+nothing is left as written; a bare name that matches relations in several schemas is
+ambiguous, and left as written too rather than guessed.
+
+`tidegate query` resolves model names to an environment's views with the same lookup, and the
+loader resolves dashboard queries to models, seeds and sources with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+
+from tidegate.project.model import REF_PREFIX, THIS_PLACEHOLDER, Model, Source, Unresolved, ref_placeholder
+
+if TYPE_CHECKING:
+    from tidegate.project.config import ProjectConfig
+
+T = TypeVar("T", bound=Hashable)
+_Key = tuple[str | None, str | None, str]
+"""A relation's folded (catalog, schema, name)."""
+
+
+@dataclass(frozen=True)
+class Resolution(Generic[T]):
+    """What a query's tables resolved to, in the order it names them."""
+
+    found: tuple[T, ...]
+    unresolved: tuple[Unresolved, ...]
+
+
+class Names(Generic[T]):
+    """Relations by their names, looked up as a dialect folds identifiers.
+
+    `database` is the warehouse's database (catalog): a name qualified with another one is not
+    a relation of the project. None accepts any (a database the loader cannot know offline).
+    """
+
+    def __init__(self, dialect: str, database: str | None = None) -> None:
+        self._dialect = Dialect.get_or_raise(dialect)
+        self._database = self._fold(database) if database else None
+        self._created_quoted = self._dialect.normalization_strategy is not NormalizationStrategy.UPPERCASE
+        """Whether the names relations were created with are exact (tidegate, and dbt on most
+        warehouses, quote them) or fold like unquoted SQL (dbt-snowflake does not quote)."""
+        self._by_name: dict[str, list[tuple[_Key, T, str]]] = {}
+
+    def add(self, target: T, name: str, schema: str | None, catalog: str | None = None) -> None:
+        """`target` is the relation `catalog.schema.name` (as created in the warehouse)."""
+        quoted = self._created_quoted
+        key = (
+            self._fold(catalog, quoted) if catalog else None,
+            self._fold(schema, quoted) if schema else None,
+            self._fold(name, quoted),
+        )
+        label = ".".join(part for part in (catalog, schema, name) if part)
+        self._by_name.setdefault(key[2], []).append((key, target, label))
+
+    def add_relation(self, target: T, relation: str) -> None:
+        """`target` is `relation`, a name as SQL writes it (`raw.orders`, `"db"."raw"."orders"`)."""
+        try:
+            table = exp.to_table(relation, dialect=self._dialect)
+        except Exception:
+            return
+        if isinstance(table.this, exp.Identifier):
+            key = self._key(table)
+            label = ".".join(part for part in (table.catalog, table.db, table.name) if part)
+            self._by_name.setdefault(key[2], []).append((key, target, label))
+
+    def lookup(self, table: exp.Table) -> tuple[list[T], list[str]]:
+        """The targets a table of a query names (several when it is ambiguous), with their names."""
+        catalog, schema, name = self._key(table)
+        found: dict[T, str] = {}
+        for (their_catalog, their_schema, _), target, label in self._by_name.get(name, ()):
+            if schema is not None and their_schema != schema:
+                continue
+            if catalog is not None and (their_catalog or self._database) not in (catalog, None):
+                continue
+            found.setdefault(target, label)
+        return list(found), list(found.values())
+
+    def resolve(
+        self,
+        tree: exp.Expr,
+        replace: Callable[[T, exp.Table], exp.Expr],
+        *,
+        bare_only: bool = False,
+    ) -> Resolution[T]:
+        """Replace each table of `tree` that names one relation by `replace(target, table)`;
+        CTE names, ref placeholders and table functions are not relations. With `bare_only`,
+        only unqualified names are looked up (qualified ones are left as written)."""
+        found: list[T] = []
+        unresolved: dict[str, Unresolved] = {}
+        renamed: dict[_Key, exp.Table] = {}
+        for table in list(relation_tables(tree)):
+            if bare_only and table.args.get("db"):
+                continue
+            targets, labels = self.lookup(table)
+            if len(targets) == 1:
+                found.append(targets[0])
+                if table.args.get("db"):
+                    renamed[self._key(table)] = table
+                replacement = replace(targets[0], table)
+                if replacement is not table:
+                    table.replace(replacement)
+                continue
+            written = table.copy()
+            written.set("alias", None)
+            text = written.sql(dialect=self._dialect)
+            unresolved.setdefault(text, Unresolved(text, tuple(sorted(labels)) if targets else ()))
+        self._unqualify_columns(tree, renamed)
+        return Resolution(tuple(dict.fromkeys(found)), tuple(unresolved.values()))
+
+    def _unqualify_columns(self, tree: exp.Expr, renamed: dict[_Key, exp.Table]) -> None:
+        """`analytics.orders.id` reads the table `analytics.orders`, now named `orders` (its
+        alias): the column keeps only the table's name."""
+        if not renamed:
+            return
+        for column in tree.find_all(exp.Column):
+            if column.args.get("db") is None:
+                continue
+            key = self._key(
+                exp.Table(this=column.args["table"], db=column.args["db"], catalog=column.args.get("catalog"))
+            )
+            if key in renamed:
+                column.set("db", None)
+                column.set("catalog", None)
+
+    def _key(self, table: exp.Table) -> _Key:
+        def part(name: str) -> str | None:
+            identifier = table.args.get(name)
+            if not isinstance(identifier, exp.Identifier):
+                return None
+            return self._dialect.normalize_identifier(identifier.copy()).name
+
+        return part("catalog"), part("db"), part("this") or ""
+
+    def _fold(self, name: str, quoted: bool = False) -> str:
+        return self._dialect.normalize_identifier(exp.to_identifier(name, quoted=quoted)).name
+
+
+def relation_tables(tree: exp.Expr) -> Iterator[exp.Table]:
+    """The tables a query reads by name: not its CTEs, table functions or ref placeholders."""
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            continue
+        name = table.name.lower()
+        if name.startswith(REF_PREFIX) or name == THIS_PLACEHOLDER:
+            continue
+        if not table.args.get("db") and name in ctes:
+            continue
+        yield table
+
+
+def production_database(config: ProjectConfig) -> str | None:
+    """The database (catalog) production's relations are in, when it is known offline: a dbt
+    target's, or a DuckDB file's name (DuckDB names a database after its file)."""
+    if config.dbt is not None and config.dbt.target is not None and config.dbt.target.database:
+        return config.dbt.target.database
+    from tidegate.project.config import PROD
+
+    connection = config.connection_for(PROD)
+    if connection.engine != "duckdb":
+        return None
+    return "memory" if connection.path == ":memory:" else Path(connection.path).stem
+
+
+@dataclass(frozen=True)
+class Node:
+    """What a plain name in a dashboard query is: a model (or seed, or snapshot), or a source."""
+
+    kind: Literal["model", "source"]
+    name: str
+    """The model's name, or the source's `source.table`."""
+
+
+@dataclass(frozen=True)
+class PlainNames:
+    """A dashboard query with the plain names of models and seeds as ref placeholders."""
+
+    sql: str
+    refs: tuple[str, ...]
+    sources: tuple[str, ...]
+    unresolved: tuple[Unresolved, ...]
+
+
+def project_names(
+    models: Iterable[Model],
+    sources: Mapping[str, Source],
+    seed_sources: Mapping[str, str],
+    dialect: str,
+    database: str | None,
+) -> Names[Node]:
+    """The production names of a project's relations: each model and seed as `<schema>.<its
+    view's name>` (dbt's schema and alias), each source as declared. A source that is one of
+    the project's seeds (see the loader's `_seed_sources`) is that seed."""
+    names: Names[Node] = Names(dialect, database)
+    for model in models:
+        if model.kind.has_relation:
+            names.add(Node("model", model.name), model.view_name, model.schema)
+    for key, source in sources.items():
+        if key not in seed_sources:
+            names.add_relation(Node("source", key), source.relation)
+    return names
+
+
+def resolve_plain_names(
+    sql: str, names: Names[Node], dialect: str, *, path: str, model: str | None = None
+) -> PlainNames:
+    """`sql` (a rendered dashboard query) with each plain name of a model or seed replaced by
+    its ref placeholder, aliased by the name it had (so `orders.id` still reads it); sources
+    and unknown names stay as written."""
+    from tidegate.project.sql import parse_query
+
+    tree = parse_query(sql, dialect, path=path, model=model)
+    resolution = names.resolve(tree, _placeholder)
+    refs = tuple(node.name for node in resolution.found if node.kind == "model")
+    text = tree.sql(dialect=dialect) if refs else sql
+    return PlainNames(
+        text,
+        refs,
+        tuple(node.name for node in resolution.found if node.kind == "source"),
+        resolution.unresolved,
+    )
+
+
+def _placeholder(node: Node, table: exp.Table) -> exp.Expr:
+    if node.kind == "source":
+        return table
+    alias = table.args.get("alias") or exp.TableAlias(this=table.this.copy())
+    return exp.Table(this=exp.to_identifier(ref_placeholder(node.name)), alias=alias)
