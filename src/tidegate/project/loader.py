@@ -20,6 +20,7 @@ from tidegate.errors import ConfigError, ProjectError
 from tidegate.project import scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache, YamlCache
 from tidegate.project.config import ProjectConfig, load_config, name_clash
+from tidegate.project.dashboards import DashboardNames
 from tidegate.project.datatests import AUDIT_SCHEMA, check_audit_schema, dbt_test_names, store_failures_as
 from tidegate.project.dbt import (
     DBT_PROJECT,
@@ -57,7 +58,6 @@ from tidegate.project.yamlio import LineDict, LineList
 
 if TYPE_CHECKING:
     from tidegate.project.model import Source
-    from tidegate.project.names import Names, Node
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KINDS = {kind.value: kind for kind in Kind if kind not in (Kind.SEED, Kind.SCD2)}
@@ -995,19 +995,9 @@ class _Loader:
         return schema, generated or name
 
     def _dashboards(self, sources: dict[str, Source]) -> Iterator[Dashboard]:
-        from tidegate.project.names import production_database, project_names  # sqlglot: only then
-
         seen: dict[str, Location] = {}
-        names: Names[Node] | None = None
+        names = DashboardNames(self.sql_cache, self.models.values(), sources, self.seed_sources, self.config)
         for path in self._files(self.config.dashboard_paths, ".yml", ".yaml"):
-            if names is None:
-                names = project_names(
-                    self.models.values(),
-                    sources,
-                    self.seed_sources,
-                    self.config.dialect,
-                    production_database(self.config),
-                )
             rel = self._rel(path)
             data = self._yaml(path) or {}
             entries = data.get("dashboards") if isinstance(data, dict) else None
@@ -1026,7 +1016,7 @@ class _Loader:
                 seen[dashboard.name] = dashboard.location
                 yield dashboard
 
-    def _dashboard(self, entry: Any, rel: str, line: int | None, names: Names[Node]) -> Dashboard:
+    def _dashboard(self, entry: Any, rel: str, line: int | None, names: DashboardNames) -> Dashboard:
         if not isinstance(entry, dict) or "name" not in entry:
             raise ConfigError("each dashboard needs a name", path=rel, line=line)
         queries = []
@@ -1048,12 +1038,8 @@ class _Loader:
                 )
 
             try:
-                from tidegate.project.names import resolve_plain_names
-
                 rendered = self.renderer.render(sql, rel)
-                plain = resolve_plain_names(
-                    rendered.text, names, self.config.dialect, path=rel, model=str(entry["name"])
-                )
+                plain = names.resolve(rendered.text, path=rel, model=str(entry["name"]))
             except ProjectError as error:
                 raise in_yaml(error) from None
             normalized = self._query(plain.sql, rel, str(entry["name"]), in_yaml)

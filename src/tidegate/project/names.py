@@ -13,18 +13,14 @@ loader resolves dashboard queries to models, seeds and sources with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import Generic, TypeVar
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 
-from tidegate.project.model import REF_PREFIX, THIS_PLACEHOLDER, Model, Source, Unresolved, ref_placeholder
-
-if TYPE_CHECKING:
-    from tidegate.project.config import ProjectConfig
+from tidegate.project.model import REF_PREFIX, THIS_PLACEHOLDER, Unresolved
 
 T = TypeVar("T", bound=Hashable)
 _Key = tuple[str | None, str | None, str]
@@ -160,82 +156,3 @@ def relation_tables(tree: exp.Expr) -> Iterator[exp.Table]:
         if not table.args.get("db") and name in ctes:
             continue
         yield table
-
-
-def production_database(config: ProjectConfig) -> str | None:
-    """The database (catalog) production's relations are in, when it is known offline: a dbt
-    target's, or a DuckDB file's name (DuckDB names a database after its file)."""
-    if config.dbt is not None and config.dbt.target is not None and config.dbt.target.database:
-        return config.dbt.target.database
-    from tidegate.project.config import PROD
-
-    connection = config.connection_for(PROD)
-    if connection.engine != "duckdb":
-        return None
-    return "memory" if connection.path == ":memory:" else Path(connection.path).stem
-
-
-@dataclass(frozen=True)
-class Node:
-    """What a plain name in a dashboard query is: a model (or seed, or snapshot), or a source."""
-
-    kind: Literal["model", "source"]
-    name: str
-    """The model's name, or the source's `source.table`."""
-
-
-@dataclass(frozen=True)
-class PlainNames:
-    """A dashboard query with the plain names of models and seeds as ref placeholders."""
-
-    sql: str
-    refs: tuple[str, ...]
-    sources: tuple[str, ...]
-    unresolved: tuple[Unresolved, ...]
-
-
-def project_names(
-    models: Iterable[Model],
-    sources: Mapping[str, Source],
-    seed_sources: Mapping[str, str],
-    dialect: str,
-    database: str | None,
-) -> Names[Node]:
-    """The production names of a project's relations: each model and seed as `<schema>.<its
-    view's name>` (dbt's schema and alias), each source as declared. A source that is one of
-    the project's seeds (see the loader's `_seed_sources`) is that seed."""
-    names: Names[Node] = Names(dialect, database)
-    for model in models:
-        if model.kind.has_relation:
-            names.add(Node("model", model.name), model.view_name, model.schema)
-    for key, source in sources.items():
-        if key not in seed_sources:
-            names.add_relation(Node("source", key), source.relation)
-    return names
-
-
-def resolve_plain_names(
-    sql: str, names: Names[Node], dialect: str, *, path: str, model: str | None = None
-) -> PlainNames:
-    """`sql` (a rendered dashboard query) with each plain name of a model or seed replaced by
-    its ref placeholder, aliased by the name it had (so `orders.id` still reads it); sources
-    and unknown names stay as written."""
-    from tidegate.project.sql import parse_query
-
-    tree = parse_query(sql, dialect, path=path, model=model)
-    resolution = names.resolve(tree, _placeholder)
-    refs = tuple(node.name for node in resolution.found if node.kind == "model")
-    text = tree.sql(dialect=dialect) if refs else sql
-    return PlainNames(
-        text,
-        refs,
-        tuple(node.name for node in resolution.found if node.kind == "source"),
-        resolution.unresolved,
-    )
-
-
-def _placeholder(node: Node, table: exp.Table) -> exp.Expr:
-    if node.kind == "source":
-        return table
-    alias = table.args.get("alias") or exp.TableAlias(this=table.this.copy())
-    return exp.Table(this=exp.to_identifier(ref_placeholder(node.name)), alias=alias)
