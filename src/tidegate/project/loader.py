@@ -30,6 +30,7 @@ from tidegate.project.dbt import (
     merge_configs,
     read_dbt_project,
 )
+from tidegate.project.exposures import check_exposures
 from tidegate.project.files import read_text
 from tidegate.project.jinja import DbtSettings, Renderer, ref_names
 from tidegate.project.model import (
@@ -190,6 +191,14 @@ class _Loader:
             },
         )
         dashboards = tuple(self._dashboards(sources))
+        exposures = check_exposures(
+            properties.exposures,
+            self.models,
+            self.disabled,
+            sources,
+            properties.versions,
+            properties.disabled_sources,
+        )
         project = Project(
             root=self.root,
             config=self.config,
@@ -198,6 +207,7 @@ class _Loader:
             tests=tests,
             unit_tests=tuple(self._unit_test(test) for test in properties.unit_tests),
             dashboards=dashboards,
+            exposures=exposures,
         )
         self._check_references(project)
         return project

@@ -1,4 +1,5 @@
-"""The domain objects a project is made of: models, seeds, tests, unit tests and dashboards.
+"""The domain objects a project is made of: models, seeds, tests, unit tests, dashboards and
+exposures.
 
 They are small frozen dataclasses built once by the loader; the graph, the planner and the CLI
 read them and never change them.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 REF_PREFIX = "__tgref__"
 THIS_PLACEHOLDER = "__tgthis__"
@@ -314,3 +315,58 @@ class Dashboard:
     @property
     def refs(self) -> tuple[str, ...]:
         return tuple(sorted({ref for query in self.queries for ref in query.refs}))
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One entry of a dbt exposure's `depends_on`: `ref('m')`, `source('s', 't')` or `metric('m')`."""
+
+    kind: Literal["ref", "source", "metric"]
+    name: str
+    """A model's name, a source's `source.table`, a metric's name."""
+    text: str
+    """As the YAML writes it."""
+    line: int | None = None
+    version: str | None = None
+    """A versioned model's version (`ref('m', v=2)`)."""
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """A dbt exposure: something outside the project (a dashboard, a notebook, an application)
+    that depends on its models, seeds and sources, declared in properties YAML."""
+
+    name: str
+    type: str
+    location: Location
+    depends_on: tuple[Dependency, ...] = ()
+    owner_name: str | None = None
+    owner_email: str | None = None
+    maturity: str | None = None
+    url: str | None = None
+    label: str | None = None
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.depends_on if d.kind == "ref")
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.depends_on if d.kind == "source")
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Kept as declared: tidegate has no metrics to check them against."""
+        return tuple(d.name for d in self.depends_on if d.kind == "metric")
+
+    @property
+    def owner(self) -> str:
+        """`Ada <ada@example.com>`, or whichever of the two is given."""
+        if self.owner_name and self.owner_email:
+            return f"{self.owner_name} <{self.owner_email}>"
+        return self.owner_name or self.owner_email or ""
