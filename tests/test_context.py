@@ -172,7 +172,9 @@ def test_query_refuses_a_bare_name_of_views_in_two_schemas(prod: Context, open_c
     copy = {"models/count_copy.sql": "{{ config(schema='marts', alias='order_count') }} select 5 as n"}
     ctx = change(prod, copy, open_context)
     ctx.plan_and_apply("dev")
-    with pytest.raises(TidegateError, match=r"order_count is ambiguous: analytics.order_count or marts.order_count"):
+    with pytest.raises(
+        TidegateError, match=r"order_count is ambiguous: analytics.order_count or marts.order_count"
+    ):
         ctx.query("dev", "select n from order_count")
     assert ctx.query("dev", "select n from count_copy").rows == [(5,)]  # the model's own name
 

@@ -30,7 +30,10 @@ FILES = {
 
 
 def query(load: Load, sql: str, config: str = CONFIG) -> DashboardQuery:
-    files = {**FILES, "dashboards/board.yml": f"dashboards:\n  - name: board\n    queries:\n      - sql: '{sql}'\n"}
+    files = {
+        **FILES,
+        "dashboards/board.yml": f"dashboards:\n  - name: board\n    queries:\n      - sql: '{sql}'\n",
+    }
     (dashboard,) = load(files, config).dashboards
     return dashboard.queries[0]
 
@@ -51,7 +54,7 @@ def query(load: Load, sql: str, config: str = CONFIG) -> DashboardQuery:
         ("select revenue from analytics.revenue", ()),  # not its schema
         ("select revenue from otherdb.marts.revenue", ()),  # another database
         ("select note from notes", ()),  # ephemeral: no relation in the warehouse
-        ("select * from {{ ref(\"orders\") }} o join marts.revenue r on true", ("orders", "revenue")),
+        ('select * from {{ ref("orders") }} o join marts.revenue r on true', ("orders", "revenue")),
     ],
 )
 def test_plain_names_read_models_and_seeds_by_their_production_names(
