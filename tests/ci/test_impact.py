@@ -61,7 +61,7 @@ def test_a_renamed_column_fails_the_dashboard_query_that_reads_it(
     assert not impact.passed
     (failure,) = impact.failures
     assert (failure.dashboard, failure.query, failure.missing_column) == ("totals", "by_customer", "orders")
-    assert failure.location == "dashboards/revenue.yml:2"
+    assert failure.location == "dashboards/revenue.yml:5"  # the query's line
     assert "column orders" in str(failure) and "dashboard totals" in str(failure)
     runs = {(run.dashboard, run.query): run for run in impact.runs}
     # big_customers is downstream of the change: its query runs, though it reads no renamed column

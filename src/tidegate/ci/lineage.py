@@ -439,7 +439,7 @@ class _Lineage:
                             dashboard=dashboard.name,
                             query=query.name,
                             path=dashboard.location.path,
-                            line=dashboard.location.line,
+                            line=query.line or dashboard.location.line,
                             reads=tuple(hit),
                             changes=tuple(sorted(origins)),
                         )

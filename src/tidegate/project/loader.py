@@ -1064,6 +1064,7 @@ class _Loader:
                     tuple(dict.fromkeys([*ref_names(rendered), *plain.refs])),
                     tuple(dict.fromkeys([*rendered.sources, *plain.sources])),
                     plain.unresolved,
+                    query_line,
                 )
             )
         owner = entry.get("owner")

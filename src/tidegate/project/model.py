@@ -280,6 +280,8 @@ class DashboardQuery:
     """The sources (`source.table`) it reads by their relation's name, or with `source()`."""
     unresolved: tuple[Unresolved, ...] = ()
     """Tables it names that are no model, seed or source (left as written), or several."""
+    line: int | None = None
+    """Its line in the dashboard's file."""
 
 
 @dataclass(frozen=True)
