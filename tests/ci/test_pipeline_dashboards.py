@@ -198,3 +198,59 @@ def test_removing_a_model_a_plain_sql_dashboard_reads_fails(repo: Path) -> None:
     assert (failed["dashboard"], failed["query"], failed["models"]) == ("volume", "orders", ["order_count"])
     assert "analytics.order_count (model order_count), which this change removes" in failed["error"]
     assert json.dumps(step["findings"]).count("dashboard volume, query orders fails") == 1
+
+
+DBT_PROFILES = """
+    tidegate_parity:
+      target: prod
+      outputs:
+        prod: {type: duckdb, path: warehouse.duckdb, schema: main, threads: 2}
+"""
+DBT_DASHBOARD = """
+    dashboards:
+      - name: regions
+        queries:
+          - name: revenue_by_region
+            sql: select region, revenue from warehouse.main.region_summary order by revenue desc
+"""
+
+
+def test_a_dbt_projects_exposures_and_plain_sql_dashboards_are_in_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.dbt.parity import copy_project
+
+    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
+    root = copy_project("layered", tmp_path / "repo")  # its models/marts/_exposures.yml
+    write_files(
+        root,
+        {
+            "profiles.yml": DBT_PROFILES,
+            "dashboards/regions.yml": DBT_DASHBOARD,
+            ".gitignore": ".tidegate/\n*.duckdb\n*.duckdb.wal\n",
+        },
+    )
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "the dbt project")
+    assert invoke(root, "plan", "prod", "--auto-apply").code == 0
+    git(root, "checkout", "-q", "-b", "feature")
+    edit(root, "models/marts/region_summary.sql", "as revenue", "as revenue_total")
+    commit(root, "rename revenue")
+
+    ran = ci(root, "--json")
+
+    assert ran.code == 1, ran.all
+    step = impact(ran.json())
+    (failed,) = [q for q in step["data"]["queries"] if not q["passed"]]
+    assert (failed["dashboard"], failed["query"], failed["missing_column"]) == (
+        "regions",
+        "revenue_by_region",
+        "revenue",
+    )
+    (exposure,) = step["data"]["exposures"]
+    assert (exposure["exposure"], exposure["owner"], exposure["url"]) == (
+        "regional_revenue",
+        "Sales analytics <sales-analytics@example.com>",
+        "https://bi.example.com/dashboards/regional-revenue",
+    )
+    assert exposure["path"] == "models/marts/_exposures.yml"

@@ -158,18 +158,17 @@ def _run(
 def reached_exposures(
     context: Context, changed: Iterable[str], lineage: Lineage | None = None
 ) -> tuple[ExposureImpact, ...]:
-    """The exposures a change reaches: lineage's (those depending on a model with a changed
-    column), else every exposure depending on a changed model or a model downstream of one."""
+    """Every exposure depending on a changed model or a model downstream of one (its owner
+    should know), with the column changes that reach it when lineage resolved them."""
     from tidegate.ci.lineage import ExposureImpact
 
-    if lineage is not None:
-        return lineage.exposures
     present = {name for name in changed if name in context.project.models}
     reached = present | context.graph.downstream(present)
+    resolved = {impact.exposure: impact for impact in lineage.exposures} if lineage is not None else {}
     return tuple(
-        ExposureImpact.of(exposure, set(exposure.refs) & reached)
+        resolved.get(exposure.name) or ExposureImpact.of(exposure, set(exposure.refs) & reached)
         for exposure in context.project.exposures
-        if reached.intersection(exposure.refs)
+        if exposure.name in resolved or reached.intersection(exposure.refs)
     )
 
 

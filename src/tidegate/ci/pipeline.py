@@ -412,8 +412,18 @@ def impact_step(run: _Run) -> Step:
             ),
             Table(
                 "Exposures reached",
-                ("exposure", "type", "owner", "url", "through"),
-                tuple((e.exposure, e.type, e.owner, e.url or "", ", ".join(e.models)) for e in exposures),
+                ("exposure", "type", "owner", "url", "through", "changed columns"),
+                tuple(
+                    (
+                        e.exposure,
+                        e.type,
+                        e.owner,
+                        e.url or "",
+                        ", ".join(e.models),
+                        ", ".join(map(str, e.changes)),
+                    )
+                    for e in exposures
+                ),
             ),
             *names["tables"],
         ),
