@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+from sqlglot.errors import SqlglotError
 
 from tidegate.project.model import REF_PREFIX, THIS_PLACEHOLDER, Unresolved
 
@@ -65,7 +66,7 @@ class Names(Generic[T]):
         """`target` is `relation`, a name as SQL writes it (`raw.orders`, `"db"."raw"."orders"`)."""
         try:
             table = exp.to_table(relation, dialect=self._dialect)
-        except Exception:
+        except SqlglotError:  # a file or a table function (dbt-duckdb's external sources)
             return
         if isinstance(table.this, exp.Identifier):
             key = self._key(table)
@@ -96,7 +97,7 @@ class Names(Generic[T]):
         only unqualified names are looked up (qualified ones are left as written)."""
         found: list[T] = []
         unresolved: dict[str, Unresolved] = {}
-        renamed: dict[_Key, exp.Table] = {}
+        renamed: set[_Key] = set()
         for table in list(relation_tables(tree)):
             if bare_only and table.args.get("db"):
                 continue
@@ -104,7 +105,7 @@ class Names(Generic[T]):
             if len(targets) == 1:
                 found.append(targets[0])
                 if table.args.get("db"):
-                    renamed[self._key(table)] = table
+                    renamed.add(self._key(table))
                 replacement = replace(targets[0], table)
                 if replacement is not table:
                     table.replace(replacement)
@@ -116,7 +117,7 @@ class Names(Generic[T]):
         self._unqualify_columns(tree, renamed)
         return Resolution(tuple(dict.fromkeys(found)), tuple(unresolved.values()))
 
-    def _unqualify_columns(self, tree: exp.Expr, renamed: dict[_Key, exp.Table]) -> None:
+    def _unqualify_columns(self, tree: exp.Expr, renamed: set[_Key]) -> None:
         """`analytics.orders.id` reads the table `analytics.orders`, now named `orders` (its
         alias): the column keeps only the table's name."""
         if not renamed:
