@@ -168,6 +168,17 @@ def test_query_resolves_model_names_in_the_environment(prod: Context, open_conte
         ctx.query("staging", "select 1")
 
 
+def test_query_refuses_a_bare_name_of_views_in_two_schemas(prod: Context, open_context: OpenContext) -> None:
+    copy = {"models/count_copy.sql": "{{ config(schema='marts', alias='order_count') }} select 5 as n"}
+    ctx = change(prod, copy, open_context)
+    ctx.plan_and_apply("dev")
+    with pytest.raises(
+        TidegateError, match=r"order_count is ambiguous: analytics.order_count or marts.order_count"
+    ):
+        ctx.query("dev", "select n from order_count")
+    assert ctx.query("dev", "select n from count_copy").rows == [(5,)]  # the model's own name
+
+
 def test_show(prod: Context) -> None:
     result = prod.show("prod", "customer_totals", limit=1)
     assert result.columns == ["customer_id", "total", "orders"] and len(result.rows) == 1

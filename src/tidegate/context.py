@@ -348,15 +348,16 @@ class Context:
     def query(self, environment: str, sql: str) -> QueryResult:
         """Run SQL in an environment: unqualified model names resolve to its views."""
         from tidegate.plan.compile import resolve_names
+        from tidegate.project.names import Names
 
         version = self.current(environment)
         engine = self.engine(version.environment)
-        views = {
-            key: record_view(engine, version.environment, record)
-            for name, record in version.models.items()
-            if record.physical
-            for key in dict.fromkeys([record.view_name, name])  # the alias, and the model's name
-        }
+        views: Names[str] = Names(self.config.dialect)
+        for name, record in version.models.items():
+            if record.physical:
+                view = record_view(engine, version.environment, record)
+                for key in dict.fromkeys([record.view_name, name]):  # the alias, and the model's name
+                    views.add(view, key, record.schema)
         return engine.fetch(resolve_names(sql, views, read=self.config.dialect, write=engine.dialect))
 
     def compile(self, environment: str, sql: str) -> str:

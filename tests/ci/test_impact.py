@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LAYERED
-from tidegate.ci.impact import missing_column, run_dashboards
+from tidegate.ci.impact import missing_column, reached_exposures, run_dashboards
 from tidegate.ci.lineage import compare
 from tidegate.context import Context
 
@@ -61,7 +61,7 @@ def test_a_renamed_column_fails_the_dashboard_query_that_reads_it(
     assert not impact.passed
     (failure,) = impact.failures
     assert (failure.dashboard, failure.query, failure.missing_column) == ("totals", "by_customer", "orders")
-    assert failure.location == "dashboards/revenue.yml:2"
+    assert failure.location == "dashboards/revenue.yml:5"  # the query's line
     assert "column orders" in str(failure) and "dashboard totals" in str(failure)
     runs = {(run.dashboard, run.query): run for run in impact.runs}
     # big_customers is downstream of the change: its query runs, though it reads no renamed column
@@ -96,6 +96,39 @@ def test_without_lineage_every_dashboard_a_query_runs_for_is_impacted(
     impact = run_dashboards(ctx, "pr_7", ["customer_totals"])
     assert impact.passed
     assert impact.dashboards == ("everything", "totals")
+
+
+def test_every_exposure_downstream_of_a_change_is_reached_with_the_columns_lineage_finds(
+    make_project: Callable[..., Path], open_context: Callable[..., Context]
+) -> None:
+    exposures = """
+        exposures:
+          - name: big_app
+            type: application
+            owner: {email: apps@example.com}
+            depends_on: ["ref('big_customers')"]
+          - name: counts
+            type: notebook
+            owner: {name: Bob}
+            depends_on: ["ref('order_count')"]
+    """
+    ctx = open_context(make_project({**LAYERED, "models/exposures.yml": exposures}))
+    ctx.plan_and_apply("prod")
+    ctx = pull_request(ctx.root, open_context, "count(*) as orders", "count(*) + 1 as orders")
+
+    (plain,) = reached_exposures(ctx, ["customer_totals"])
+    (resolved,) = reached_exposures(ctx, ["customer_totals"], compare(ctx, "prod", "pr_7"))
+
+    assert plain == resolved  # big_customers reads no changed column: reached, no column named
+    assert (plain.exposure, plain.owner, plain.models, plain.changes) == (
+        "big_app",
+        "apps@example.com",
+        ("big_customers",),
+        (),
+    )
+    ctx = pull_request(ctx.root, open_context, "sum(amount) as total", "sum(amount) * 2 as total")
+    (changed,) = reached_exposures(ctx, ["customer_totals"], compare(ctx, "prod", "pr_7"))
+    assert [str(change) for change in changed.changes] == ["customer_totals.total"]
 
 
 def test_a_query_over_an_ephemeral_model_runs_in_the_environment(

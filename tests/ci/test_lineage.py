@@ -238,8 +238,58 @@ def test_dashboard_queries_reading_a_changed_column_are_impacted(lineage_of: Lin
     by_customer = next(q for q in lineage.queries if q.query == "by_customer")
     assert by_customer.reads == (ColumnRef("customer_totals", "total"),)
     assert by_customer.changes == (ColumnRef("stg_orders", "amount"),)
-    assert by_customer.path == "dashboards/d.yml" and by_customer.line == 2
+    assert by_customer.path == "dashboards/d.yml" and by_customer.line == 4  # the query's line
     assert lineage.dashboards == ("everything", "totals")
+
+
+def test_plain_sql_dashboard_queries_are_followed_like_refs(lineage_of: Lineages) -> None:
+    plain = DASHBOARD.replace("{{ ref('customer_totals') }}", "Analytics.Customer_Totals")
+    files = {**LAYERED, "dashboards/d.yml": plain}
+    edit = LAYERED["models/stg_orders.sql"].replace("amount,", "amount * 2 as amount,")
+    lineage = lineage_of(files, {"models/stg_orders.sql": edit})
+    by_customer = next(q for q in lineage.queries if q.query == "by_customer")
+    assert by_customer.reads == (ColumnRef("customer_totals", "total"),)
+
+
+EXPOSURES = """
+exposures:
+  - name: board_pack
+    type: dashboard
+    url: https://bi.example.com/7
+    owner: {name: Ada, email: ada@example.com}
+    depends_on: ["ref('big_customers')"]
+  - name: volume_app
+    type: application
+    owner: {name: Bob}
+    depends_on: ["ref('order_count')"]
+"""
+
+
+def test_exposures_are_downstream_of_the_changes_that_reach_their_models(lineage_of: Lineages) -> None:
+    files = {**LAYERED, "models/exposures.yml": EXPOSURES}
+    edit = LAYERED["models/customer_totals.sql"].replace("sum(amount)", "sum(amount) + 1")
+    lineage = lineage_of(files, {"models/customer_totals.sql": edit})
+    (board,) = lineage.exposures  # order_count does not read customer_totals
+    assert (board.exposure, board.type, board.owner, board.url) == (
+        "board_pack",
+        "dashboard",
+        "Ada <ada@example.com>",
+        "https://bi.example.com/7",
+    )
+    assert (board.models, board.changes, board.path, board.line) == (
+        ("big_customers",),
+        (ColumnRef("customer_totals", "total"),),
+        "models/exposures.yml",
+        2,
+    )
+    assert lineage.change("customer_totals", "total").exposures == ("board_pack",)
+    assert lineage.change("customer_totals", "orders") is None
+
+
+def test_a_change_no_column_of_an_exposures_models_reads_does_not_reach_it(lineage_of: Lineages) -> None:
+    files = {**LAYERED, "models/exposures.yml": EXPOSURES}
+    edit = LAYERED["models/customer_totals.sql"].replace("count(*) as orders", "count(*) + 1 as orders")
+    assert lineage_of(files, {"models/customer_totals.sql": edit}).exposures == ()
 
 
 # --- against a warehouse: the base is what prod was built from -------------------------------

@@ -172,7 +172,9 @@ def test_metadata_only_change_plans_nothing(layered: Path, open_context) -> None
     assert not plan.has_changes and plan.builds == [] and plan.tests == []
 
 
-def test_dashboards_affected_are_those_reading_changed_models(layered: Path, open_context) -> None:
+def test_dashboards_and_exposures_affected_are_those_reading_changed_models(
+    layered: Path, open_context
+) -> None:
     write_files(
         layered,
         {
@@ -185,7 +187,21 @@ def test_dashboards_affected_are_those_reading_changed_models(layered: Path, ope
                   - name: volume
                     queries:
                       - sql: select n from {{ ref('order_count') }}
-            """
+                  - name: plain
+                    queries:
+                      - sql: select total from Analytics.Big_Customers
+            """,
+            "models/exposures.yml": """
+                exposures:
+                  - name: board_pack
+                    type: dashboard
+                    owner: {name: Ada}
+                    depends_on: ["ref('big_customers')"]
+                  - name: volume_app
+                    type: application
+                    owner: {name: Ada}
+                    depends_on: ["ref('order_count')"]
+            """,
         },
     )
     ctx = built_prod(layered, open_context)
@@ -197,7 +213,8 @@ def test_dashboards_affected_are_those_reading_changed_models(layered: Path, ope
         },
     )
     plan = open_context(layered).plan("prod")
-    assert plan.dashboards_affected == ["revenue"]
+    assert plan.dashboards_affected == ["plain", "revenue"]
+    assert plan.exposures_affected == ["board_pack"]
 
 
 def test_schema_change_moves_the_view(layered: Path, open_context) -> None:

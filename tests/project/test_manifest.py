@@ -126,6 +126,8 @@ FILES = {
     "      - name: kind\n        data_tests:\n          - accepted_values:\n"
     "              arguments: {values: [a, b]}\n              config: {severity: warn}\n",
     "tests/positive.sql": "select * from {{ ref('by_kind') }} where people <= 0",
+    "models/exposures.yml": "version: 2\nexposures:\n  - name: kinds_board\n    type: dashboard\n"
+    "    owner: {name: Ada}\n    depends_on: [\"ref('by_kind')\", \"ref('people')\"]\n",
 }
 
 
@@ -172,6 +174,7 @@ def test_a_project_tidegate_refuses_builds_from_the_manifest(compiled: Path) -> 
     assert by_kind.refs == ("recent",) and project.models["recent"].kind is Kind.EPHEMERAL
     assert project.models["stg_people"].refs == ("people",)
     assert project.models["people"].kind is Kind.SEED
+    assert [(e.name, e.refs) for e in project.exposures] == [("kinds_board", ("by_kind", "people"))]
     tests = {test.name: test for test in project.tests}
     assert (
         tests["positive"].models == ("by_kind",) and tests["positive"].location.path == "tests/positive.sql"

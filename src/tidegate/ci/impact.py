@@ -1,10 +1,13 @@
 """Dashboards against a pull request's environment: do their queries still run?
 
 Every query of a dashboard that reads a changed model, or a model downstream of one, runs in
-the pull request's environment, its refs resolved to that environment's views as `tidegate
-query` resolves names. A query that fails names its dashboard, the query, the dashboard's file
-and line and, when the engine's error says which, the column it could not find. Lineage adds
-the dashboards a change reaches even when their queries pass (their numbers may move).
+the pull request's environment, its refs (those of `ref()`, and plain names of models resolved
+when the project was loaded) resolved to that environment's views. A query that fails names its
+dashboard, the query, the dashboard's file and line and, when the engine's error says which, the
+column it could not find. A query that reads a removed model by its plain name fails without
+running (as written it would still read production's relation, until the merge drops it).
+Lineage adds the dashboards, and the dbt exposures, a change reaches even when their queries
+pass (their numbers may move).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from typing import TYPE_CHECKING
 from tidegate.errors import TidegateError
 
 if TYPE_CHECKING:
-    from tidegate.ci.lineage import Lineage, QueryRef
+    from tidegate.ci.lineage import ExposureImpact, Lineage, QueryRef
     from tidegate.context import Context
     from tidegate.project.model import Dashboard, DashboardQuery
+    from tidegate.project.names import Names
 
 _MISSING_COLUMN = (
     re.compile(r'Referenced column "([^"]+)" not found'),  # DuckDB
@@ -100,9 +104,14 @@ def run_dashboards(
         reached |= {ref.model for ref in lineage.impacted}
         reached |= {model.model for model in lineage.changed if model.model in project.models}
     touched = {query.ref for query in lineage.queries} if lineage is not None else set()
+    removed = _removed_relations(context, base, [name for name in changed if name not in project.models])
     runs = []
     for dashboard in project.dashboards:
         for query in dashboard.queries:
+            gone = _reads_removed(context, query, removed)
+            if gone:
+                runs.append(_removed_run(dashboard, query, gone))
+                continue
             models = tuple(sorted(set(query.refs) & reached))
             if models:
                 runs.append(_run(context, environment, dashboard, query, models, base, touched))
@@ -133,7 +142,7 @@ def _run(
         dashboard=dashboard.name,
         query=query.name,
         path=dashboard.location.path,
-        line=dashboard.location.line,
+        line=query.line or dashboard.location.line,
         models=models,
         passed=passed,
         seconds=seconds,
@@ -143,6 +152,68 @@ def _run(
         impacted=QueryRef(dashboard.name, query.name) in touched,
         base_passed=base_passed,
         base_seconds=base_seconds,
+    )
+
+
+def reached_exposures(
+    context: Context, changed: Iterable[str], lineage: Lineage | None = None
+) -> tuple[ExposureImpact, ...]:
+    """Every exposure depending on a changed model or a model downstream of one (its owner
+    should know), with the column changes that reach it when lineage resolved them."""
+    from tidegate.ci.lineage import ExposureImpact
+
+    present = {name for name in changed if name in context.project.models}
+    reached = present | context.graph.downstream(present)
+    resolved = {impact.exposure: impact for impact in lineage.exposures} if lineage is not None else {}
+    return tuple(
+        resolved.get(exposure.name) or ExposureImpact.of(exposure, set(exposure.refs) & reached)
+        for exposure in context.project.exposures
+        if exposure.name in resolved or reached.intersection(exposure.refs)
+    )
+
+
+def _removed_relations(context: Context, base: str | None, removed: list[str]) -> Names[str] | None:
+    """The production names of the models a change removes, as `base` has them."""
+    if base is None or not removed:
+        return None
+    from tidegate.project.dashboards import production_database
+    from tidegate.project.names import Names
+
+    records = context.current(base).models
+    names: Names[str] = Names(context.config.dialect, production_database(context.config))
+    for name in removed:
+        record = records.get(name)
+        if record is not None and record.physical:
+            names.add(name, record.view_name, record.schema)
+    return names
+
+
+def _reads_removed(context: Context, query: DashboardQuery, removed: Names[str] | None) -> dict[str, str]:
+    """The plain names of `query` (unresolved now) that name a removed model: name -> model."""
+    if removed is None:
+        return {}
+    from sqlglot import exp
+
+    found = {}
+    for name in query.unresolved:
+        if not name.candidates:
+            targets, _ = removed.lookup(exp.to_table(name.name, dialect=context.config.dialect))
+            if len(targets) == 1:
+                found[name.name] = targets[0]
+    return found
+
+
+def _removed_run(dashboard: Dashboard, query: DashboardQuery, gone: dict[str, str]) -> QueryRun:
+    reads = ", ".join(f"{name} (model {model})" for name, model in gone.items())
+    return QueryRun(
+        dashboard=dashboard.name,
+        query=query.name,
+        path=dashboard.location.path,
+        line=query.line or dashboard.location.line,
+        models=tuple(sorted(set(gone.values()))),
+        passed=False,
+        seconds=0.0,
+        error=f"it reads {reads}, which this change removes",
     )
 
 

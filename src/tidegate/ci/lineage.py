@@ -9,7 +9,8 @@ the set of model columns it reads. Comparing the two sides names the columns add
 renamed (same expression, new name) and modified (another expression or other rows).
 
 The changes are then followed downstream through the head's queries, in graph order, to the
-columns of other models and to the dashboards' queries that read them. Only models a change
+columns of other models, to the dashboards' queries that read them and to the dbt exposures
+that depend on a model they reach. Only models a change
 reaches are parsed. Whatever cannot be resolved (a Python model, a `*` over a relation of
 unknown columns, SQL sqlglot cannot read) counts as reading, or changing, every column
 (`ALL`): lineage may over-report, never miss.
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from tidegate.context import Context
     from tidegate.graph import Graph
     from tidegate.project import Project
-    from tidegate.project.model import Model
+    from tidegate.project.model import Exposure, Model
     from tidegate.state import SnapshotRecord
 
 ALL = "*"
@@ -81,6 +82,8 @@ class ColumnChange:
     """Columns of other models that read this one, directly or not."""
     queries: tuple[QueryRef, ...] = ()
     """Dashboard queries that read this column, or a column downstream of it."""
+    exposures: tuple[str, ...] = ()
+    """Exposures that depend on this column's model, or a model downstream it reaches."""
 
     @property
     def ref(self) -> ColumnRef:
@@ -118,11 +121,44 @@ class QueryImpact:
 
 
 @dataclass(frozen=True)
+class ExposureImpact:
+    """A dbt exposure that depends on a model a change reaches: a downstream node of lineage,
+    with who to tell (its owner) and where it is (its URL)."""
+
+    exposure: str
+    type: str
+    owner: str
+    url: str | None
+    path: str
+    line: int | None
+    models: tuple[str, ...]
+    """The models it depends on that the change reaches."""
+    changes: tuple[ColumnRef, ...] = ()
+    """The column changes that reach it (none when lineage was not resolved)."""
+
+    @classmethod
+    def of(
+        cls, exposure: Exposure, models: Iterable[str], changes: Iterable[ColumnRef] = ()
+    ) -> ExposureImpact:
+        return cls(
+            exposure=exposure.name,
+            type=exposure.type,
+            owner=exposure.owner,
+            url=exposure.url,
+            path=exposure.location.path,
+            line=exposure.location.line,
+            models=tuple(sorted(models)),
+            changes=tuple(sorted(changes)),
+        )
+
+
+@dataclass(frozen=True)
 class Lineage:
     changed: tuple[ModelColumns, ...] = ()
     impacted: tuple[ColumnRef, ...] = ()
     """Columns of models downstream of a change (not the changed models' own)."""
     queries: tuple[QueryImpact, ...] = ()
+    exposures: tuple[ExposureImpact, ...] = ()
 
     @property
     def changes(self) -> tuple[ColumnChange, ...]:
@@ -275,12 +311,14 @@ class _Lineage:
             else:
                 impacted += self._downstream(name)
         queries = self._queries()
+        exposures = self._exposures()
         changes = [*models, *(own[name] for name in order if name in own)]
         reached = self._reached(impacted)
         return Lineage(
-            changed=tuple(self._annotate(m, reached, queries) for m in changes),
+            changed=tuple(self._annotate(m, reached, queries, exposures) for m in changes),
             impacted=tuple(sorted(impacted)),
             queries=tuple(queries),
+            exposures=exposures,
         )
 
     # changed models -------------------------------------------------------------------
@@ -401,12 +439,22 @@ class _Lineage:
                             dashboard=dashboard.name,
                             query=query.name,
                             path=dashboard.location.path,
-                            line=dashboard.location.line,
+                            line=query.line or dashboard.location.line,
                             reads=tuple(hit),
                             changes=tuple(sorted(origins)),
                         )
                     )
         return impacts
+
+    def _exposures(self) -> tuple[ExposureImpact, ...]:
+        """Exposures depending on a model with a marked column: an exposure reads all of it."""
+        impacts = []
+        for exposure in self.project.exposures:
+            models = [name for name in exposure.refs if self.taint.get(name)]
+            origins = self._hits(ColumnRef(name, ALL) for name in models)
+            if origins:
+                impacts.append(ExposureImpact.of(exposure, models, origins))
+        return tuple(impacts)
 
     def _reached(self, impacted: list[ColumnRef]) -> dict[ColumnRef, list[ColumnRef]]:
         """change -> the columns of other models it reaches (changed ones too)."""
@@ -423,14 +471,19 @@ class _Lineage:
         return reached
 
     def _annotate(
-        self, model: ModelColumns, reached: dict[ColumnRef, list[ColumnRef]], queries: list[QueryImpact]
+        self,
+        model: ModelColumns,
+        reached: dict[ColumnRef, list[ColumnRef]],
+        queries: list[QueryImpact],
+        exposures: tuple[ExposureImpact, ...],
     ) -> ModelColumns:
-        """Each change with the downstream columns and queries it reaches."""
+        """Each change with the downstream columns, queries and exposures it reaches."""
         columns = tuple(
             replace(
                 change,
                 downstream=tuple(sorted(set(reached.get(change.ref, ())))),
                 queries=tuple(sorted({q.ref for q in queries if change.ref in q.changes})),
+                exposures=tuple(sorted({e.exposure for e in exposures if change.ref in e.changes})),
             )
             for change in model.columns
         )

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -335,22 +335,24 @@ def _test_dict(result: TestResult) -> dict[str, Any]:
 
 
 def impact_step(run: _Run) -> Step:
-    """Column-level lineage from each changed column to models and dashboards, and every
-    dashboard query the change reaches run against the pull request's environment."""
-    from tidegate.ci.impact import run_dashboards
+    """Column-level lineage from each changed column to models, dashboards and exposures, and
+    every dashboard query the change reaches run against the pull request's environment."""
+    from tidegate.ci.impact import reached_exposures, run_dashboards
     from tidegate.ci.lineage import compare
 
     if run.plan is None:
         return _skipped("the plan did not finish")
     context, base = run.context, run.plan.base_environment
+    names = _unresolved_names(run)
     changed = [c.model for c in run.plan.changes if c.change in ("added", "directly_modified", "removed")]
     if not changed:
-        return _skipped("no model changed")
+        return replace(_skipped("no model changed"), **names)
     lineage = compare(context, base=base, head=run.environment) if base else None
     if not context.config.ci.dashboards:
         impact = None
     else:
         impact = run_dashboards(context, run.environment, changed, lineage=lineage, base=base)
+    exposures = reached_exposures(context, changed, lineage)
     failures = impact.failures if impact else ()
     findings = tuple(
         Finding(
@@ -371,6 +373,7 @@ def impact_step(run: _Run) -> Step:
             ", ".join(f"{r.model}.{r.column}" for r in c.downstream[:8])
             + (" …" if len(c.downstream) > 8 else ""),
             ", ".join(f"{q.dashboard}/{q.query}" for q in c.queries),
+            ", ".join(c.exposures),
         )
         for c in columns
     )
@@ -386,17 +389,19 @@ def impact_step(run: _Run) -> Step:
         for q in (impact.runs if impact else ())
     )
     dashboards = impact.dashboards if impact else (lineage.dashboards if lineage else ())
-    summary = f"{len(columns)} changed column(s), {len(dashboards)} dashboard(s) reached" + (
-        f", {len(failures)} dashboard quer(ies) broken" if failures else ""
+    summary = (
+        f"{len(columns)} changed column(s), {len(dashboards)} dashboard(s) and "
+        f"{len(exposures)} exposure(s) reached"
+        + (f", {len(failures)} dashboard quer(ies) broken" if failures else "")
     )
     return Step(
         status="failed" if failures else "passed",
         summary=summary,
-        findings=findings,
+        findings=findings + names["findings"],
         tables=(
             Table(
                 "Changed columns and what reads them",
-                ("column", "change", "downstream", "dashboards"),
+                ("column", "change", "downstream", "dashboards", "exposures"),
                 column_rows,
             ),
             Table(
@@ -404,6 +409,22 @@ def impact_step(run: _Run) -> Step:
                 ("dashboard", "query", "result", "missing column", "time", "error"),
                 query_rows,
             ),
+            Table(
+                "Exposures reached",
+                ("exposure", "type", "owner", "url", "through", "changed columns"),
+                tuple(
+                    (
+                        e.exposure,
+                        e.type,
+                        e.owner,
+                        e.url or "",
+                        ", ".join(e.models),
+                        ", ".join(map(str, e.changes)),
+                    )
+                    for e in exposures
+                ),
+            ),
+            *names["tables"],
         ),
         cases=tuple(
             Case(
@@ -413,6 +434,16 @@ def impact_step(run: _Run) -> Step:
                 path=run.repo_path(q.path),
             )
             for q in (impact.runs if impact else ())
+        )
+        + tuple(
+            Case(
+                f"exposure {e.exposure}",
+                path=run.repo_path(e.path),
+                output=f"{e.type} owned by {e.owner or 'nobody'}"
+                + (f", {e.url}" if e.url else "")
+                + f": depends on {', '.join(e.models)}, which this change reaches",
+            )
+            for e in exposures
         ),
         data={
             "dashboards": list(dashboards),
@@ -421,8 +452,39 @@ def impact_step(run: _Run) -> Step:
                 {"model": c.model, "column": c.column, "change": c.change, "previous": c.previous}
                 for c in columns
             ],
+            "exposures": [asdict(e) for e in exposures],
+            **names["data"],
         },
     )
+
+
+def _unresolved_names(run: _Run) -> dict[str, Any]:
+    """The tables dashboard queries name that are no model, seed or source (left as written:
+    `information_schema.tables`, a table outside the project), and the ambiguous ones, which
+    are warnings on the dashboard's file: as parts of an impact step."""
+    rows, ambiguous, listed = [], [], []
+    for dashboard in run.context.project.dashboards:
+        for query in dashboard.queries:
+            for name in query.unresolved:
+                rows.append((dashboard.name, query.name, name.name, name.reason))
+                listed.append({"dashboard": dashboard.name, "query": query.name, **asdict(name)})
+                listed[-1]["reason"] = name.reason
+                if name.candidates:
+                    ambiguous.append(
+                        Finding(
+                            f"dashboard {dashboard.name}, query {query.name}: {name.name} is {name.reason}",
+                            run.repo_path(dashboard.location.path),
+                            dashboard.location.line,
+                            severity="warning",
+                            title="ambiguous name",
+                        )
+                    )
+    table = Table(
+        "Names in dashboard SQL that are not a model, seed or source (left as written)",
+        ("dashboard", "query", "name", "why"),
+        tuple(rows),
+    )
+    return {"findings": tuple(ambiguous), "tables": (table,), "data": {"unresolved": listed}}
 
 
 def diff_step(run: _Run) -> Step:

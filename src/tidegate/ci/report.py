@@ -51,6 +51,8 @@ class Case:
     failure: str | None = None
     skipped: str | None = None
     path: str | None = None
+    output: str | None = None
+    """What the check found beyond its verdict (JUnit's `system-out`)."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,8 @@ def junit(report: Report) -> str:
                 failure.text = case.failure
             elif case.skipped is not None:
                 ET.SubElement(element, "skipped", message=case.skipped)
+            if case.output is not None:
+                ET.SubElement(element, "system-out").text = case.output
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 

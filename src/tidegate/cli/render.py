@@ -107,6 +107,8 @@ def render_plan(console: Console, plan: Plan) -> None:
     console.print("Plan: " + ", ".join(parts))
     if plan.dashboards_affected:
         console.print(Text(f"dashboards affected: {', '.join(plan.dashboards_affected)}"))
+    if plan.exposures_affected:
+        console.print(Text(f"exposures affected: {', '.join(plan.exposures_affected)}"))
 
 
 def _reused(result: ApplyResult, plan: Plan | None) -> list[str]:

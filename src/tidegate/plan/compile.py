@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from sqlglot import exp, parse_one
 from sqlglot.errors import SqlglotError
 
 from tidegate.errors import InvalidSQL, PlanError
 from tidegate.project.model import REF_PREFIX, THIS_PLACEHOLDER
+
+if TYPE_CHECKING:
+    from tidegate.project.names import Names
 
 
 def compile_sql(
@@ -122,31 +126,28 @@ def _table(relation: str, original: exp.Table, dialect: str) -> exp.Table:
     return table
 
 
-def resolve_names(sql: str, relations: Mapping[str, str], *, read: str, write: str) -> str:
-    """A user's query with unqualified model names (not CTEs) replaced by `relations`.
+def resolve_names(sql: str, names: Names[str], *, read: str, write: str) -> str:
+    """A user's query with unqualified model names (not CTEs) replaced by the relations
+    `names` gives them (see `tidegate.project.names`).
 
     Lets people write `select * from orders` against any environment; the table keeps its name
-    as alias, so `orders.id` still works.
+    as alias, so `orders.id` still works. Qualified names are left as written: they read what
+    they name. A bare name of relations in several schemas is an error, not a guess.
     """
-    from sqlglot.errors import SqlglotError
-
     from tidegate.errors import TidegateError
 
     try:
         tree = parse_one(sql, read=read)
     except SqlglotError as error:
         raise TidegateError(f"SQL syntax error: {str(error).splitlines()[0]}") from None
-    lowered = {name.lower(): relation for name, relation in relations.items()}
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
 
-    def replace(node: exp.Expression) -> exp.Expression:
-        if not isinstance(node, exp.Table) or node.args.get("db") or node.name.lower() in ctes:
-            return node
-        relation = lowered.get(node.name.lower())
-        if relation is None:
-            return node
+    def replace(relation: str, node: exp.Table) -> exp.Expr:
         table = exp.to_table(relation, dialect=write)
-        table.set("alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name)))
+        table.set("alias", node.args.get("alias") or exp.TableAlias(this=node.this.copy()))
         return table
 
-    return tree.transform(replace, copy=False).sql(dialect=write)
+    resolution = names.resolve(tree, replace, bare_only=True)
+    ambiguous = next((name for name in resolution.unresolved if name.candidates), None)
+    if ambiguous is not None:
+        raise TidegateError(f"{ambiguous.name} is {ambiguous.reason}")
+    return tree.sql(dialect=write)

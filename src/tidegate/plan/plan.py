@@ -215,6 +215,8 @@ class Plan(_Frozen):
     views_changed: list[str] = Field(default_factory=list)
     views_removed: list[str] = Field(default_factory=list)
     dashboards_affected: list[str] = Field(default_factory=list)
+    exposures_affected: list[str] = Field(default_factory=list)
+    """dbt exposures depending on a model whose data the plan changes."""
     full_refresh: list[str] = Field(default_factory=list)
     on_run_start: list[str] = Field(default_factory=list)
     """dbt's `on-run-start` hooks: run first, each in its own transaction."""

@@ -137,6 +137,9 @@ class Planner:
             dashboards_affected=sorted(
                 d.name for d in self.project.dashboards if data_changed.intersection(d.refs)
             ),
+            exposures_affected=sorted(
+                e.name for e in self.project.exposures if data_changed.intersection(e.refs)
+            ),
             full_refresh=sorted(request.full_refresh),
             notes=notes,
             on_run_start=list(self.project.on_run_start),

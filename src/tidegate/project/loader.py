@@ -13,13 +13,14 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tidegate.checks.generic import build_custom_test, build_generic_test
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project import scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache, YamlCache
 from tidegate.project.config import ProjectConfig, load_config, name_clash
+from tidegate.project.dashboards import DashboardNames
 from tidegate.project.datatests import AUDIT_SCHEMA, check_audit_schema, dbt_test_names, store_failures_as
 from tidegate.project.dbt import (
     DBT_PROJECT,
@@ -29,6 +30,7 @@ from tidegate.project.dbt import (
     merge_configs,
     read_dbt_project,
 )
+from tidegate.project.exposures import check_exposures
 from tidegate.project.files import read_text
 from tidegate.project.jinja import DbtSettings, Renderer, ref_names
 from tidegate.project.model import (
@@ -54,6 +56,9 @@ from tidegate.project.properties import (
 )
 from tidegate.project.queries import OnError, Queries
 from tidegate.project.yamlio import LineDict, LineList
+
+if TYPE_CHECKING:
+    from tidegate.project.model import Source
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KINDS = {kind.value: kind for kind in Kind if kind not in (Kind.SEED, Kind.SCD2)}
@@ -185,7 +190,15 @@ class _Loader:
                 for key, s in sources.items()
             },
         )
-        dashboards = tuple(self._dashboards())
+        dashboards = tuple(self._dashboards(sources))
+        exposures = check_exposures(
+            properties.exposures,
+            self.models,
+            self.disabled,
+            sources,
+            properties.versions,
+            properties.disabled_sources,
+        )
         project = Project(
             root=self.root,
             config=self.config,
@@ -194,6 +207,7 @@ class _Loader:
             tests=tests,
             unit_tests=tuple(self._unit_test(test) for test in properties.unit_tests),
             dashboards=dashboards,
+            exposures=exposures,
         )
         self._check_references(project)
         return project
@@ -990,8 +1004,9 @@ class _Loader:
         schema, generated = self._relation_names(name, custom, test.location.path, "test")
         return schema, generated or name
 
-    def _dashboards(self) -> Iterator[Dashboard]:
+    def _dashboards(self, sources: dict[str, Source]) -> Iterator[Dashboard]:
         seen: dict[str, Location] = {}
+        names = DashboardNames(self.sql_cache, self.models.values(), sources, self.seed_sources, self.config)
         for path in self._files(self.config.dashboard_paths, ".yml", ".yaml"):
             rel = self._rel(path)
             data = self._yaml(path) or {}
@@ -1000,7 +1015,7 @@ class _Loader:
                 raise ConfigError("a dashboards file has a dashboards: list", path=rel, line=1)
             for index, entry in enumerate(entries):
                 dashboard = self._dashboard(
-                    entry, rel, entries.line_of(index) if isinstance(entries, LineList) else None
+                    entry, rel, entries.line_of(index) if isinstance(entries, LineList) else None, names
                 )
                 if dashboard.name in seen:
                     raise ConfigError(
@@ -1011,7 +1026,7 @@ class _Loader:
                 seen[dashboard.name] = dashboard.location
                 yield dashboard
 
-    def _dashboard(self, entry: Any, rel: str, line: int | None) -> Dashboard:
+    def _dashboard(self, entry: Any, rel: str, line: int | None, names: DashboardNames) -> Dashboard:
         if not isinstance(entry, dict) or "name" not in entry:
             raise ConfigError("each dashboard needs a name", path=rel, line=line)
         queries = []
@@ -1034,14 +1049,24 @@ class _Loader:
 
             try:
                 rendered = self.renderer.render(sql, rel)
+                plain = names.resolve(rendered.text, path=rel, model=str(entry["name"]))
             except ProjectError as error:
                 raise in_yaml(error) from None
-            normalized = self._query(rendered.text, rel, str(entry["name"]), in_yaml)
+            normalized = self._query(plain.sql, rel, str(entry["name"]), in_yaml)
             for ref, ref_line in rendered.refs:
                 self._pending_refs.append(
                     (str(entry["name"]), ref, rel, _yaml_sql_line(sql, sql_line, ref_line))
                 )
-            queries.append(DashboardQuery(query_name, normalized, ref_names(rendered)))
+            queries.append(
+                DashboardQuery(
+                    query_name,
+                    normalized,
+                    tuple(dict.fromkeys([*ref_names(rendered), *plain.refs])),
+                    tuple(dict.fromkeys([*rendered.sources, *plain.sources])),
+                    plain.unresolved,
+                    query_line,
+                )
+            )
         owner = entry.get("owner")
         if isinstance(owner, dict):
             owner = owner.get("email") or owner.get("name")

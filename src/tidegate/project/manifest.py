@@ -37,6 +37,7 @@ from sqlglot import exp
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project.config import ProjectConfig, load_config
 from tidegate.project.datatests import check_audit_schema, store_failures_as
+from tidegate.project.exposures import check_exposures
 from tidegate.project.files import project_files, read_text
 from tidegate.project.model import (
     THIS_PLACEHOLDER,
@@ -51,7 +52,7 @@ from tidegate.project.model import (
     ref_placeholder,
 )
 from tidegate.project.project import Project
-from tidegate.project.properties import read_constraints, read_contract
+from tidegate.project.properties import Properties, read_constraints, read_contract
 
 MANIFEST_ENV = "TIDEGATE_DBT_MANIFEST"
 EPHEMERAL_PREFIX = "__dbt__cte__"
@@ -213,14 +214,18 @@ class _ManifestLoader:
             model = self._model(unique_id, node, relations)
             models[model.name] = model
         tests = tuple(self._tests(relations))
+        properties = self._properties()
         return Project(
             root=self.root,
             config=self.config,
             models=models,
             sources=sources,
             tests=tests,
-            unit_tests=self._unit_tests(models),
+            unit_tests=self._unit_tests(properties, models),
             dashboards=(),
+            exposures=check_exposures(
+                properties.exposures, models, {}, sources, properties.versions, properties.disabled_sources
+            ),
             on_run_start=self._run_hooks("on-run-start"),
             on_run_end=self._run_hooks("on-run-end"),
         )
@@ -476,8 +481,8 @@ class _ManifestLoader:
             )
             yield _stored_failures(test, node, config)
 
-    def _unit_tests(self, models: dict[str, Model]) -> tuple[Any, ...]:
-        """dbt unit tests, read from the properties files as without a manifest."""
+    def _properties(self) -> Properties:
+        """The properties files, read as without a manifest: for unit tests and exposures."""
         from tidegate.project.properties import read_properties
         from tidegate.project.yamlio import load_yaml_text
 
@@ -488,7 +493,11 @@ class _ManifestLoader:
             )
             for path in self._files(self.config.model_paths, (".yml", ".yaml"))
         ]
-        unit_tests = tuple(read_properties(files).unit_tests) if files else ()
+        return read_properties(files)
+
+    def _unit_tests(self, properties: Properties, models: dict[str, Model]) -> tuple[Any, ...]:
+        """dbt unit tests, as the properties files declare them."""
+        unit_tests = tuple(properties.unit_tests)
         for unit_test in unit_tests:
             if unit_test.model not in models:
                 raise ConfigError(

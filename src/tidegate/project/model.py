@@ -1,4 +1,5 @@
-"""The domain objects a project is made of: models, seeds, tests, unit tests and dashboards.
+"""The domain objects a project is made of: models, seeds, tests, unit tests, dashboards and
+exposures.
 
 They are small frozen dataclasses built once by the loader; the graph, the planner and the CLI
 read them and never change them.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 REF_PREFIX = "__tgref__"
 THIS_PLACEHOLDER = "__tgthis__"
@@ -272,8 +273,34 @@ class UnitTest:
 class DashboardQuery:
     name: str
     sql: str
-    """SQL with refs as placeholders."""
+    """SQL with refs as placeholders: those of `ref()`, and the plain names of models and seeds
+    (`analytics.orders`), resolved when the project is loaded (see `tidegate.project.names`)."""
     refs: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+    """The sources (`source.table`) it reads by their relation's name, or with `source()`."""
+    unresolved: tuple[Unresolved, ...] = ()
+    """Tables it names that are no model, seed or source (left as written), or several."""
+    line: int | None = None
+    """Its line in the dashboard's file."""
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A table a query names that is no relation of the project, or more than one."""
+
+    name: str
+    """The name as the query writes it."""
+    candidates: tuple[str, ...] = ()
+    """The relations a bare name may mean, when it is ambiguous."""
+
+    @property
+    def reason(self) -> str:
+        if self.candidates:
+            return f"ambiguous: {' or '.join(self.candidates)}; qualify it with its schema"
+        return "not a model, seed or source"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reason})"
 
 
 @dataclass(frozen=True)
@@ -290,3 +317,58 @@ class Dashboard:
     @property
     def refs(self) -> tuple[str, ...]:
         return tuple(sorted({ref for query in self.queries for ref in query.refs}))
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One entry of a dbt exposure's `depends_on`: `ref('m')`, `source('s', 't')` or `metric('m')`."""
+
+    kind: Literal["ref", "source", "metric"]
+    name: str
+    """A model's name, a source's `source.table`, a metric's name."""
+    text: str
+    """As the YAML writes it."""
+    line: int | None = None
+    version: str | None = None
+    """A versioned model's version (`ref('m', v=2)`)."""
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """A dbt exposure: something outside the project (a dashboard, a notebook, an application)
+    that depends on its models, seeds and sources, declared in properties YAML."""
+
+    name: str
+    type: str
+    location: Location
+    depends_on: tuple[Dependency, ...] = ()
+    owner_name: str | None = None
+    owner_email: str | None = None
+    maturity: str | None = None
+    url: str | None = None
+    label: str | None = None
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.depends_on if d.kind == "ref")
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.depends_on if d.kind == "source")
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Kept as declared: tidegate has no metrics to check them against."""
+        return tuple(d.name for d in self.depends_on if d.kind == "metric")
+
+    @property
+    def owner(self) -> str:
+        """`Ada <ada@example.com>`, or whichever of the two is given."""
+        if self.owner_name and self.owner_email:
+            return f"{self.owner_name} <{self.owner_email}>"
+        return self.owner_name or self.owner_email or ""

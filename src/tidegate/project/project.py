@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tidegate.project.config import ProjectConfig
-from tidegate.project.model import Dashboard, DataTest, Model, Source, UnitTest
+from tidegate.project.model import Dashboard, DataTest, Exposure, Model, Source, UnitTest
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,8 @@ class Project:
     tests: tuple[DataTest, ...]
     unit_tests: tuple[UnitTest, ...]
     dashboards: tuple[Dashboard, ...]
+    exposures: tuple[Exposure, ...] = ()
+    """dbt's exposures (`exposures:` in properties YAML), each dependency checked."""
     on_run_start: tuple[str, ...] = ()
     """dbt_project.yml's `on-run-start` hooks, rendered: SQL run when an apply or a run starts."""
     on_run_end: tuple[str, ...] = ()

@@ -1,4 +1,5 @@
-"""`models/**.yml` in dbt's format: descriptions, columns, sources, data tests and unit tests.
+"""`models/**.yml` in dbt's format: descriptions, columns, sources, data tests, unit tests and
+exposures (see `tidegate.project.exposures`).
 
 Each entry is read into plain dataclasses, keeping its file and line, so that a later error (an
 unknown model, a bad test) can point at the exact place in the YAML.
@@ -16,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidegate.errors import ConfigError
+from tidegate.project.exposures import read_exposure
 from tidegate.project.model import (
     CONSTRAINT_TYPES,
     Column,
     Constraint,
     Contract,
+    Exposure,
     Kind,
     Location,
     Severity,
@@ -94,9 +97,13 @@ class Properties:
     sources: dict[tuple[str, str], Source] = field(default_factory=dict)
     unit_tests: list[UnitTest] = field(default_factory=list)
     source_tests: list[TestSpec] = field(default_factory=list)
+    """Data tests declared on source tables (`sources: tables: columns: data_tests:`)."""
     versions: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     """dbt's versioned models: name -> (latest version, {version: the file stem defining it})."""
-    """Data tests declared on source tables (`sources: tables: columns: data_tests:`)."""
+    exposures: list[Exposure] = field(default_factory=list)
+    disabled_sources: dict[str, Location] = field(default_factory=dict)
+    """Source tables (`source.table`) with `config: {enabled: false}` (theirs or their source's)."""
+    """dbt's exposures, enabled ones only; their dependencies are checked once nodes are known."""
 
 
 def parse_target(text: str, path: str, line: int | None) -> tuple[str, bool]:
@@ -132,6 +139,15 @@ def read_properties(documents: list[tuple[str, Any]]) -> Properties:
                         line=line,
                     )
             properties.unit_tests.append(unit_test)
+        for entry, line in _entries(data, "exposures", path):
+            exposure = read_exposure(entry, path, line)
+            twin = next((e for e in properties.exposures if exposure and e.name == exposure.name), None)
+            if twin is not None:
+                raise ConfigError(
+                    f"two exposures are named {twin.name!r} (also {twin.location})", path=path, line=line
+                )
+            if exposure is not None:
+                properties.exposures.append(exposure)
     return properties
 
 
@@ -377,6 +393,9 @@ def _read_source(properties: Properties, entry: dict[str, Any], path: str, line:
     database = entry.get("database")
     for table, table_line in _entries(entry, "tables", path):
         name = str(table["name"])
+        if _disabled(entry) or _disabled(table):  # as dbt: not a source at all
+            properties.disabled_sources[f"{source}.{name}"] = Location(path, table_line)
+            continue
         identifier = str(table.get("identifier") or name)
         relation = ".".join(part for part in (database, schema, identifier) if part)
         if (source, name) in properties.sources:
@@ -415,6 +434,11 @@ def _read_source(properties: Properties, entry: dict[str, Any], path: str, line:
             for spec in _test_list(column, path, column_line):
                 specs.append(_read_test(spec, key, str(column["name"]), path, column_line))
         properties.source_tests += [dataclasses.replace(spec, relation=relation) for spec in specs]
+
+
+def _disabled(entry: dict[str, Any]) -> bool:
+    config = entry.get("config")
+    return isinstance(config, dict) and config.get("enabled") is False
 
 
 def _external_location(
