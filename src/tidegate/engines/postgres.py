@@ -29,6 +29,7 @@ from tidegate.engines.base import EngineAdapter, QueryResult
 from tidegate.engines.placeholders import split_on_placeholders
 from tidegate.errors import ConfigError, EngineError, InvalidSQL, LockError
 from tidegate.project.config import ConnectionConfig, dsn_identity, expand_env_refs, parse_duration
+from tidegate.project.envvars import conceal, reveal
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL truncates longer identifiers silently (NAMEDATALEN - 1): refuse them instead."""
@@ -175,10 +176,14 @@ class PostgresAdapter(EngineAdapter):
         try:
             return self._raw(sql, parameters, fetch=fetch)
         except psycopg.Error as error:
-            raise self._translate(error) from None
+            translated = self._translate(error)
+            translated.message = conceal(translated.message, sql)
+            translated.args = (translated.message,)
+            raise translated from None
 
     def _raw(self, sql: str, parameters: Sequence[Any] = (), *, fetch: bool = False) -> QueryResult | None:
         """Run a statement; psycopg's errors are left untranslated."""
+        sql = reveal(sql)
         query = to_pyformat(sql) if parameters else sql
         with self._conn.cursor() as cursor:
             cursor.execute(query, list(parameters) if parameters else None)
