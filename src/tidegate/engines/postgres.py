@@ -88,10 +88,15 @@ class PostgresAdapter(EngineAdapter):
         secrets = tuple(s for s in (str(fields.get("password") or ""), dsn) if s)
         extra: dict[str, Any] = {"application_name": fields.get("application_name") or "tidegate"}
         timeout_text = None
+        options = [str(fields.get("options") or "")]
         if connection.statement_timeout is not None:
             seconds = parse_duration(connection.statement_timeout)
             timeout_text = _seconds_text(seconds)
-            extra["options"] = f"{fields.get('options') or ''} -c statement_timeout={seconds * 1000}".strip()
+            options.append(f"-c statement_timeout={seconds * 1000}")
+        if connection.role is not None:  # the session's role from the start, and after a reset
+            options.append(f"-c role={connection.role}")
+        if len(options) > 1:
+            extra["options"] = " ".join(options).strip()
         if "connect_timeout" not in fields:
             extra["connect_timeout"] = 10
         conninfo = make_conninfo(dsn, **extra)
