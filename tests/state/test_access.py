@@ -24,7 +24,7 @@ dialect: duckdb
 environments:
   prod: {engine: postgres, dsn: "${PROD_DSN}", threads: 2, lock_timeout: 5s}
 pull_requests:
-  connection: {engine: postgres, dsn: "${CI_DSN}", role: {p}ci, threads: 2, lock_timeout: 5s}
+  connection: {engine: postgres, dsn: "${PULL_REQUEST_DSN}", role: {p}ci, threads: 2, lock_timeout: 5s}
 """
 
 INFRA = """\
@@ -34,7 +34,7 @@ roles:
   - name: {p}ci
     comment: tidegate ci, for pull requests
 users:
-  - name: {p}ci_bot           # the login in CI_DSN; it acts as {p}ci (role: in tidegate.yml)
+  - name: {p}ci_bot           # the login in PULL_REQUEST_DSN; it acts as {p}ci (role: in tidegate.yml)
     password: ${CI_BOT_PASSWORD}
     roles: [{p}ci]
 grants:
@@ -143,7 +143,7 @@ def run_ci(root: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, *a
     """`tidegate ci` with the CI connection's secret only: production's is not there."""
     with monkeypatch.context() as patch:
         patch.delenv("PROD_DSN")
-        patch.setenv("CI_DSN", warehouse.dsn(f"{warehouse.prefix}ci_bot"))
+        patch.setenv("PULL_REQUEST_DSN", warehouse.dsn(f"{warehouse.prefix}ci_bot"))
         return invoke(root, "ci", "--base", "main", "--head", "HEAD", "--pr", "5", *args)
 
 
@@ -210,13 +210,18 @@ def _latest_snapshot(warehouse: Warehouse, model: str) -> str:
 def test_closing_a_pull_request_and_the_janitor_need_no_more(
     project: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    edit(project, "models/customer_totals.sql", "count(*) as orders", "count(*) as orders, min(amount) as least")
+    edit(
+        project,
+        "models/customer_totals.sql",
+        "count(*) as orders",
+        "count(*) as orders, min(amount) as least",
+    )
     commit(project, "the smallest order of each customer")
     assert run_ci(project, warehouse, monkeypatch).code == 0
 
     with monkeypatch.context() as patch:
         patch.delenv("PROD_DSN")
-        patch.setenv("CI_DSN", warehouse.dsn(f"{warehouse.prefix}ci_bot"))
+        patch.setenv("PULL_REQUEST_DSN", warehouse.dsn(f"{warehouse.prefix}ci_bot"))
         closed = invoke(project, "ci", "--close", "--pr", "5", "--json")
     assert closed.code == 0 and closed.json()["closed"] is True, closed.all
 
@@ -237,7 +242,7 @@ def test_the_ci_connection_never_creates_the_state(
     write_files(root, {**LAYERED, "tidegate.yml": CONFIG.replace("{p}", warehouse.prefix)})
     git(root, "init", "-q", "-b", "main")
     commit(root, "the project")
-    monkeypatch.setenv("CI_DSN", warehouse.dsn(warehouse.ci))
+    monkeypatch.setenv("PULL_REQUEST_DSN", warehouse.dsn(warehouse.ci))
     git(root, "checkout", "-q", "-b", "feature")
     edit(root, "models/order_count.sql", "count(*) as n", "count(*) as n, 1 as one")
     commit(root, "a constant")
