@@ -164,6 +164,8 @@ def test_ci_runs_as_its_own_role_and_cannot_change_production(
     assert steps["diff"]["status"] == "passed"  # it read production's view
     assert "0 to create, 0 to update, 0 to delete" in steps["infra"]["summary"]  # as production sees it
     built = _latest_snapshot(warehouse, "customer_totals")
+    owner = f"SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass('{built}')"
+    assert as_ci(warehouse, owner) == [(warehouse.ci,)]  # `role:`: the CI role's, not its login's
     assert as_ci(warehouse, "SELECT current_user")[0][0] == warehouse.ci
 
     attempts = [
@@ -193,6 +195,7 @@ def test_ci_runs_as_its_own_role_and_cannot_change_production(
     deployed = invoke(project, "plan", "prod", "--auto-apply")
     assert deployed.code == 0, deployed.all
     assert _physical(project, "customer_totals") == built
+    assert as_ci(warehouse, owner) == [(warehouse.deploy,)]
     assert [
         sql for sql in (f"DROP TABLE {built} CASCADE", f"DELETE FROM {built}") if not refused(warehouse, sql)
     ] == []
