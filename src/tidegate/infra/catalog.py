@@ -22,8 +22,9 @@ from tidegate.state.store import SCHEMA as STATE_SCHEMA
 from tidegate.state.views import INTERNAL_PREFIX
 
 _SYSTEM_ROLE = "(r.rolname LIKE 'pg\\_%' OR r.oid = 10 OR r.rolname = {me})"
-_DEPLOYER = f"(SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '{STATE_SCHEMA}')"
-"""The role that owns tidegate's state: production's deploy role."""
+_DEPLOYER = f"coalesce((SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '{STATE_SCHEMA}'), current_user)"
+"""The role that owns tidegate's state: production's deploy role (the connection's before
+there is a state)."""
 _GRANT_SCHEMAS = (
     "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' "
     f"AND n.nspname <> '{STATE_SCHEMA}' AND n.nspname NOT LIKE '{STATE_SCHEMA}\\_%' "
