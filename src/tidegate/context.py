@@ -17,8 +17,16 @@ from tidegate.engines import EngineAdapter, QueryResult, connect
 from tidegate.errors import PlanError, StateError, TidegateError
 from tidegate.plan.plan import entries
 from tidegate.plan.results import ApplyResult, Progress, TestResult
-from tidegate.project.config import PROD, ProjectConfig, current_user, load_config, parse_duration
+from tidegate.project.config import (
+    PROD,
+    ConnectionConfig,
+    ProjectConfig,
+    current_user,
+    load_config,
+    parse_duration,
+)
 from tidegate.state import EnvironmentVersion, SnapshotRecord, StateStore
+from tidegate.state.access import PullRequestAccess
 from tidegate.state.janitor import Janitor, JanitorReport
 from tidegate.state.views import (
     drop_failures,
@@ -51,6 +59,7 @@ class Context:
         threads: int | None = None,
         manifest: Path | str | None = None,
         workspace: Path | str | None = None,
+        pull_request: bool = False,
     ) -> None:
         self.root = Path(root).resolve()
         self.workspace = Path(workspace).resolve() if workspace is not None else self.root
@@ -62,6 +71,9 @@ class Context:
         self.progress = progress or Progress()
         self.on_wait = on_wait
         self.threads = threads
+        self.pull_request = pull_request
+        """Acting for a pull request (`tidegate ci`): every environment is reached through
+        `pull_requests.connection` when tidegate.yml has one, production's role never."""
         self._warehouses: dict[str, tuple[EngineAdapter, StateStore]] = {}
 
     # project -----------------------------------------------------------------------------
@@ -128,12 +140,41 @@ class Context:
     def _warehouse(self, environment: str) -> tuple[EngineAdapter, StateStore]:
         key = self._warehouse_key(environment)
         if key not in self._warehouses:
-            engine = connect(self.config.connection_for(environment), self.workspace, on_wait=self.on_wait)
-            self._warehouses[key] = (engine, StateStore(engine.state_engine()))
+            connection = self.connection(environment)
+            engine = connect(connection, self.workspace, on_wait=self.on_wait)
+            state = StateStore(
+                engine.state_engine(),
+                access=None if self.acts_as_pull_request else self._pull_request_access(connection),
+                creates=not self.acts_as_pull_request,
+            )
+            self._warehouses[key] = (engine, state)
         return self._warehouses[key]
 
+    def connection(self, environment: str) -> ConnectionConfig:
+        """How this context reaches an environment's warehouse."""
+        if self.acts_as_pull_request:
+            assert self.config.pull_requests.connection is not None
+            return self.config.pull_requests.connection
+        return self.config.connection_for(environment)
+
+    @property
+    def acts_as_pull_request(self) -> bool:
+        return self.pull_request and self.config.pull_requests.connection is not None
+
+    def _pull_request_access(self, connection: ConnectionConfig) -> PullRequestAccess | None:
+        """The pull-request role a deploy role shares its warehouse with (PostgreSQL)."""
+        pull_requests = self.config.pull_requests
+        role = pull_requests.connection.role if pull_requests.connection else None
+        if role is None or connection.engine != "postgres":
+            return None
+        return PullRequestAccess(role, pull_requests.sql_pattern())
+
+    def warehouse_key(self, environment: str) -> str:
+        """The identity of an environment's warehouse (never a credential)."""
+        return self._warehouse_key(environment)
+
     def _warehouse_key(self, environment: str) -> str:
-        return self.config.connection_for(environment).key(self.workspace)
+        return self.connection(environment).key(self.workspace)
 
     def close(self) -> None:
         for engine, state in self._warehouses.values():
@@ -154,10 +195,10 @@ class Context:
         return self.state(environment).lock(environment, timeout=timeout, on_wait=self.on_wait)
 
     def _lock_timeout(self, environment: str) -> float:
-        return parse_duration(self.config.connection_for(environment).lock_timeout)
+        return parse_duration(self.connection(environment).lock_timeout)
 
     def _threads(self, environment: str) -> int:
-        return self.threads or self.config.connection_for(environment).threads
+        return self.threads or self.connection(environment).threads
 
     # plan and apply ----------------------------------------------------------------------
 

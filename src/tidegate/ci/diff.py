@@ -198,8 +198,7 @@ def _versions(
     context: Context, before: str, after: str
 ) -> tuple[str, str, dict[str, SnapshotRecord], dict[str, SnapshotRecord]]:
     one, two = context.current(before), context.current(after)
-    key_one = context.config.connection_for(one.environment).key(context.root)
-    key_two = context.config.connection_for(two.environment).key(context.root)
+    key_one, key_two = context.warehouse_key(one.environment), context.warehouse_key(two.environment)
     if key_one != key_two:
         raise PlanError(
             f"{one.environment} and {two.environment} are in different warehouses; a diff compares "

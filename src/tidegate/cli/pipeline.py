@@ -92,7 +92,7 @@ def _close(project_dir: Path, output: Output, number: int | None) -> int:
 
     if number is None:
         raise ConfigError("--close needs the pull request: --pr N")
-    with context(project_dir, output) as ctx:
+    with context(project_dir, output, pull_request=True) as ctx:
         environment = ctx.config.pull_requests.environment.format(number=number)
         try:
             ctx.drop_environment(environment)
@@ -109,7 +109,9 @@ def _close(project_dir: Path, output: Output, number: int | None) -> int:
 def _opener(output: Output, variables: dict[str, Any], threads: int | None) -> Any:
     @contextmanager
     def open_context(files: Path, workspace: Path) -> Iterator[Context]:
-        with context(files, output, variables=variables, threads=threads, workspace=workspace) as ctx:
+        with context(
+            files, output, variables=variables, threads=threads, workspace=workspace, pull_request=True
+        ) as ctx:
             yield ctx
 
     return open_context

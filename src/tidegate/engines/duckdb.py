@@ -16,6 +16,7 @@ from typing import Any
 from tidegate.engines.base import EngineAdapter, QueryResult
 from tidegate.errors import EngineError, InvalidSQL, LockError
 from tidegate.project.config import ConnectionConfig, parse_duration
+from tidegate.project.envvars import conceal, reveal
 
 
 class DuckDBAdapter(EngineAdapter):
@@ -72,11 +73,11 @@ class DuckDBAdapter(EngineAdapter):
         import duckdb
 
         try:
-            return self._connection.execute(sql, list(parameters) or None)
+            return self._connection.execute(reveal(sql), list(parameters) or None)
         except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as error:
-            raise InvalidSQL(str(error).strip()) from None
+            raise InvalidSQL(conceal(str(error).strip(), sql)) from None
         except duckdb.Error as error:
-            raise EngineError(str(error).strip()) from None
+            raise EngineError(conceal(str(error).strip(), sql)) from None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -30,6 +30,7 @@ from tidegate.engines.placeholders import split_on_placeholders
 from tidegate.errors import ConfigError, EngineError, InvalidSQL, LockError
 from tidegate.project.config import ConnectionConfig, parse_duration
 from tidegate.project.dsn import dsn_identity, expand_connection, scrub
+from tidegate.project.envvars import conceal, reveal
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL truncates longer identifiers silently (NAMEDATALEN - 1): refuse them instead."""
@@ -89,10 +90,15 @@ class PostgresAdapter(EngineAdapter):
         secrets = tuple(s for s in (str(fields.get("password") or ""), dsn, *expanded.secrets) if s)
         extra: dict[str, Any] = {"application_name": fields.get("application_name") or "tidegate"}
         timeout_text = None
+        options = [str(fields.get("options") or "")]
         if connection.statement_timeout is not None:
             seconds = parse_duration(connection.statement_timeout)
             timeout_text = _seconds_text(seconds)
-            extra["options"] = f"{fields.get('options') or ''} -c statement_timeout={seconds * 1000}".strip()
+            options.append(f"-c statement_timeout={seconds * 1000}")
+        if connection.role is not None:  # the session's role from the start, and after a reset
+            options.append(f"-c role={connection.role}")
+        if len(options) > 1:
+            extra["options"] = " ".join(options).strip()
         if "connect_timeout" not in fields:
             extra["connect_timeout"] = 10
         conninfo = make_conninfo(dsn, **extra)
@@ -177,10 +183,14 @@ class PostgresAdapter(EngineAdapter):
         try:
             return self._raw(sql, parameters, fetch=fetch)
         except psycopg.Error as error:
-            raise self._translate(error) from None
+            translated = self._translate(error)
+            translated.message = conceal(translated.message, sql)
+            translated.args = (translated.message,)
+            raise translated from None
 
     def _raw(self, sql: str, parameters: Sequence[Any] = (), *, fetch: bool = False) -> QueryResult | None:
         """Run a statement; psycopg's errors are left untranslated."""
+        sql = reveal(sql)
         query = to_pyformat(sql) if parameters else sql
         with self._conn.cursor() as cursor:
             cursor.execute(query, list(parameters) if parameters else None)

@@ -46,6 +46,7 @@ from tidegate.engines.placeholders import split_on_placeholders
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig, parse_duration
 from tidegate.project.dsn import expand_connection, mask, scrub
+from tidegate.project.envvars import conceal, reveal
 
 _SESSION: Any = None
 _SESSION_LOCK = threading.Lock()
@@ -262,23 +263,24 @@ class SparkAdapter(EngineAdapter):
         return QueryResult(list(frame.columns), [tuple(row) for row in rows])
 
     def _sql(self, sql: str, parameters: Sequence[Any]) -> Any:
-        text = bind_parameters(sql, parameters) if parameters else sql
-        return self._guard(lambda: self.session.sql(text))
+        text = bind_parameters(reveal(sql), parameters) if parameters else reveal(sql)
+        return self._guard(lambda: self.session.sql(text), sql)
 
     @staticmethod
-    def _guard(action: Callable[[], Any]) -> Any:
-        """Run `action`, turning Spark's errors into tidegate's."""
+    def _guard(action: Callable[[], Any], sql: str = "") -> Any:
+        """Run `action`, turning Spark's errors into tidegate's (with the `env_var()` values
+        revealed in `sql` masked again)."""
         from pyspark.errors import AnalysisException, PySparkException
 
         try:
             return action()
         except AnalysisException as error:  # ParseException is one too
-            raise InvalidSQL(_message(error)) from None
+            raise InvalidSQL(conceal(_message(error), sql)) from None
         except PySparkException as error:
-            raise EngineError(_message(error)) from None
+            raise EngineError(conceal(_message(error), sql)) from None
         except Exception as error:
             if type(error).__module__.startswith(("py4j", "pyspark", "grpc")):
-                raise EngineError(_message(error)) from None
+                raise EngineError(conceal(_message(error), sql)) from None
             raise
 
     @contextmanager
@@ -350,7 +352,7 @@ class SparkAdapter(EngineAdapter):
         """dbt-spark's seeds keep 64-bit integers too."""
 
     def query_columns(self, query: str) -> list[tuple[str, str]]:
-        schema = self._guard(lambda: self.session.sql(query).schema)
+        schema = self._guard(lambda: self.session.sql(reveal(query)).schema, query)
         return [(field.name, field.dataType.simpleString()) for field in schema.fields]
 
     def create_table_as(self, relation: str, query: str) -> None:

@@ -36,7 +36,10 @@ def query_hash(model: Model) -> str:
     elif model.language is Language.PYTHON:
         body = model.python_source
     else:
-        body = [model.sql, model.incremental_sql]
+        # the values env_var() read are masked in the SQL: their hashes stand for them, written
+        # only when there are some, so that other fingerprints stay what they were
+        values = [[list(pair) for pair in model.env_digests]] if model.env_digests else []
+        body = [model.sql, model.incremental_sql, *values]
     return _digest([FINGERPRINT_VERSION, body, model.data_config])
 
 

@@ -113,7 +113,7 @@ def make_plan(
     """The plan of `environment` against its warehouse, or against `catalog` (a state file) with
     what `managed` says earlier applies made (by default: the environment's state)."""
     environment = context.environment(environment)
-    catalog = catalog or catalog_for(context.engine(environment))
+    catalog = catalog or catalog_for(context.engine(environment), as_deployer=context.acts_as_pull_request)
     wanted = desired(context, environment, catalog.dialect)
     actual = catalog.read()
     diff = compare(

@@ -21,7 +21,10 @@ from tidegate.infra.resources import Inventory, Kind, Resource, grant, membershi
 from tidegate.state.store import SCHEMA as STATE_SCHEMA
 from tidegate.state.views import INTERNAL_PREFIX
 
-_SYSTEM_ROLE = "(r.rolname LIKE 'pg\\_%' OR r.oid = 10 OR r.rolname = current_user)"
+_SYSTEM_ROLE = "(r.rolname LIKE 'pg\\_%' OR r.oid = 10 OR r.rolname = {me})"
+_DEPLOYER = f"coalesce((SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '{STATE_SCHEMA}'), current_user)"
+"""The role that owns tidegate's state: production's deploy role (the connection's before
+there is a state)."""
 _GRANT_SCHEMAS = (
     "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' "
     f"AND n.nspname <> '{STATE_SCHEMA}' AND n.nspname NOT LIKE '{STATE_SCHEMA}\\_%' "
@@ -50,9 +53,12 @@ class Catalog(Protocol):
     def dependents_outside(self, schema: str) -> list[str]: ...
 
 
-def catalog_for(engine: EngineAdapter) -> Catalog:
+def catalog_for(engine: EngineAdapter, *, as_deployer: bool = False) -> Catalog:
+    """The catalog of the warehouse; `as_deployer`: seen as the deploy role sees it (the role
+    left out as the applier's own is the state's owner, not the connection's, which is the
+    pull-request role's when `tidegate ci` plans production's infrastructure)."""
     if engine.dialect == "postgres":
-        return PostgresCatalog(engine)
+        return PostgresCatalog(engine, as_deployer=as_deployer)
     if isinstance(engine, DuckDBAdapter):
         return DuckDBCatalog(engine)
     raise ConfigError(f"tidegate infra does not manage {engine.dialect} warehouses yet")
@@ -62,8 +68,10 @@ class PostgresCatalog:
     dialect = "postgres"
     databases_dir: str | None = None
 
-    def __init__(self, engine: EngineAdapter) -> None:
+    def __init__(self, engine: EngineAdapter, *, as_deployer: bool = False) -> None:
         self.engine = engine
+        self._me = _DEPLOYER if as_deployer else "current_user"
+        self._system = _SYSTEM_ROLE.format(me=self._me)
 
     def _rows(self, sql: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.engine.fetch(sql, parameters or []).rows
@@ -76,14 +84,14 @@ class PostgresCatalog:
     def _owner(self, column: str) -> str:
         """The owner's name, NULL for a role the server made (a system role, or the connection's)."""
         return (
-            f"(SELECT CASE WHEN {_SYSTEM_ROLE} THEN NULL ELSE r.rolname END "
+            f"(SELECT CASE WHEN {self._system} THEN NULL ELSE r.rolname END "
             f"FROM pg_roles r WHERE r.oid = {column})"
         )
 
     def _roles(self) -> list[Resource]:
         rows = self._rows(
             "SELECT r.rolname, r.rolcanlogin, shobj_description(r.oid, 'pg_authid') "
-            f"FROM pg_roles r WHERE NOT {_SYSTEM_ROLE}"
+            f"FROM pg_roles r WHERE NOT {self._system}"
         )
         return [
             resource(Kind.ROLE, name, login=bool(login), comment=comment) for name, login, comment in rows
@@ -93,7 +101,7 @@ class PostgresCatalog:
         rows = self._rows(
             "SELECT g.rolname, m.rolname FROM pg_auth_members a "
             "JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles m ON m.oid = a.member "
-            f"WHERE NOT {_SYSTEM_ROLE.replace('r.', 'g.')} AND NOT {_SYSTEM_ROLE.replace('r.', 'm.')}"
+            f"WHERE NOT {self._system.replace('r.', 'g.')} AND NOT {self._system.replace('r.', 'm.')}"
         )
         return [membership(group, member) for group, member in rows]
 
@@ -116,7 +124,7 @@ class PostgresCatalog:
         grants to the roles the server made are left out."""
         names = {
             oid: name
-            for oid, name in self._rows(f"SELECT oid, rolname FROM pg_roles r WHERE NOT {_SYSTEM_ROLE}")
+            for oid, name in self._rows(f"SELECT oid, rolname FROM pg_roles r WHERE NOT {self._system}")
         }
         found: dict[tuple[str, str], set[str]] = defaultdict(set)
         for obj, grantee, privilege in self._rows(sql):
@@ -158,7 +166,7 @@ class PostgresCatalog:
             "SELECT n.nspname, a.grantee, a.privilege_type FROM pg_default_acl d "
             "JOIN pg_namespace n ON n.oid = d.defaclnamespace, aclexplode(d.defaclacl) a "
             "WHERE d.defaclobjtype = 'r' AND (d.defaclrole = n.nspowner "
-            "OR d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)) "
+            f"OR d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = {self._me})) "
             f"AND {_GRANT_SCHEMAS}"
         )
         in_schema: dict[str, list[str]] = defaultdict(list)

@@ -88,7 +88,7 @@ class Applier:
         pending = self._pending([build for build in plan.builds if build.model == model])
         if model not in pending:
             return None
-        self.engine.create_schema(physical_schema(plan.mapping[model].schema_))
+        self._snapshot_schemas([physical_schema(plan.mapping[model].schema_)])
         return self._build_one(plan, pending[model])
 
     def test(self, plan: Plan, model: str) -> list[TestResult]:
@@ -183,8 +183,7 @@ class Applier:
         result.reused = [b.model for b in plan.builds if b.model not in pending]
         if not pending:
             return
-        for schema in sorted({plan.mapping[name].schema_ for name in pending}):
-            self.engine.create_schema(physical_schema(schema))
+        self._snapshot_schemas(sorted({physical_schema(plan.mapping[name].schema_) for name in pending}))
         self.progress.stage("build", len(pending))
         waiting = {name: {d for d in build.depends_on if d in pending} for name, build in pending.items()}
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
@@ -214,6 +213,14 @@ class Applier:
                         deps.discard(name)
             if failure is not None:
                 raise failure
+
+    def _snapshot_schemas(self, schemas: list[str]) -> None:
+        """Create the schemas snapshots are built into; the deploy role shares them with the
+        pull-request role (see `tidegate.state.access`)."""
+        for schema in schemas:
+            self.engine.create_schema(schema)
+        if self.state.access is not None:
+            self.state.access.share_snapshot_schemas(self.engine, schemas)
 
     def _pending(self, builds: list[Build]) -> dict[str, Build]:
         """The builds whose snapshot is not recorded yet, by model."""

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tidegate.project.config import ProjectConfig
+from tidegate.project.config import PROD, ConnectionConfig, ProjectConfig
 
 PIPELINE_FILES = {"github": Path(".github/workflows/tidegate.yml"), "gitlab": Path(".gitlab-ci.yml")}
 REPORTS = "--report md=tidegate-report.md --report junit=tidegate-junit.xml"
@@ -25,15 +26,39 @@ _FIELD = re.compile(r"<<(\w+)>>")
 
 
 @dataclass(frozen=True)
+class Deployment:
+    """A branch whose pushes deploy an environment, and the credentials that deploy needs."""
+
+    branch: str
+    environment: str
+    variables: tuple[str, ...] = ()
+
+    @property
+    def forge_environment(self) -> str:
+        """The GitHub or GitLab environment whose secrets and protection rules it runs under."""
+        return "production" if self.environment == PROD else self.environment
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     project: str
     """The project directory relative to the top of the repository, '' when it is the top."""
-    branches: tuple[str, ...]
-    """Branches whose pushes deploy their environment (`branches:` in tidegate.yml)."""
+    deployments: tuple[Deployment, ...]
+    """What pushes deploy (`branches:` in tidegate.yml)."""
     variables: tuple[str, ...]
     """Environment variables the project reads credentials from: CI secrets to provide."""
     extras: tuple[str, ...] = ()
     """pip extras of tidegate the project's engines need (postgres, spark)."""
+    pull_request_variables: tuple[str, ...] = ()
+    """The credentials of `tidegate ci` (and `ci --close`): its own connection's, or production's."""
+    janitor_variables: tuple[str, ...] = ()
+    """The credentials of the janitor: production's."""
+    own_ci_role: bool = False
+    """`pull_requests: connection:` gives CI a role of its own."""
+
+    @property
+    def branches(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(deployment.branch for deployment in self.deployments))
 
     def tidegate(self, *args: str, separator: str = " ") -> str:
         """A tidegate command line run from the top of the repository; `separator` between the
@@ -48,14 +73,60 @@ class PipelineSettings:
 
 
 def pipeline_settings(project_dir: Path, repository_root: Path, config: ProjectConfig) -> PipelineSettings:
+    """Each job gets only the credentials it needs: pull requests their connection's, each
+    deployment its environment's (and the passwords infra files set), the janitor
+    production's; a dbt profile's variables serve every environment, so every job."""
     relative = project_dir.resolve().relative_to(repository_root.resolve()).as_posix()
-    engines = {connection.engine for connection in config.environments.values()}
+    connections = [*config.environments.values(), *filter(None, [config.pull_requests.connection])]
+    every = credential_variables(project_dir)
+    shared = _profile_variables(project_dir)
+    pull_requests = config.pull_requests
+    ci = pull_requests.connection or config.connection_for(pull_requests.base)
     return PipelineSettings(
         project="" if relative == "." else relative,
-        branches=tuple(config.branches),
-        variables=credential_variables(project_dir),
-        extras=tuple(sorted(engines - {"duckdb"})),
+        deployments=tuple(
+            Deployment(
+                branch,
+                environment,
+                _names(_refs(config.connection_for(environment)), _infra_variables(project_dir), shared),
+            )
+            for branch, environment in config.branches.items()
+        ),
+        variables=every,
+        extras=tuple(sorted({connection.engine for connection in connections} - {"duckdb"})),
+        pull_request_variables=_names(_refs(ci), shared),
+        janitor_variables=_names(_refs(config.connection_for(PROD)), shared),
+        own_ci_role=pull_requests.connection is not None,
     )
+
+
+def _refs(connection: ConnectionConfig) -> set[str]:
+    return {
+        name for text in (connection.dsn, connection.state_dsn) if text for name in _ENV_REF.findall(text)
+    }
+
+
+def _infra_variables(project_dir: Path) -> set[str]:
+    """The `${VAR}`s of infra/*.yml (users' passwords), which deployments set."""
+    files = sorted((project_dir / "infra").rglob("*.yml"))
+    return {
+        name
+        for path in files
+        for name in _ENV_REF.findall(path.read_text(encoding="utf-8", errors="replace"))
+    }
+
+
+def _names(*groups: set[str]) -> tuple[str, ...]:
+    return tuple(
+        sorted({name for group in groups for name in group if not name.startswith(("GITHUB_", "CI_"))})
+    )
+
+
+def _profile_variables(project_dir: Path) -> set[str]:
+    profiles = project_dir / "profiles.yml"
+    if not profiles.is_file():
+        return set()
+    return set(_DBT_ENV_VAR.findall(profiles.read_text(encoding="utf-8", errors="replace")))
 
 
 def credential_variables(project_dir: Path) -> tuple[str, ...]:
@@ -66,10 +137,7 @@ def credential_variables(project_dir: Path) -> tuple[str, ...]:
     for path in files:
         if path.is_file():
             names.update(_ENV_REF.findall(path.read_text(encoding="utf-8", errors="replace")))
-    profiles = project_dir / "profiles.yml"
-    if profiles.is_file():
-        names.update(_DBT_ENV_VAR.findall(profiles.read_text(encoding="utf-8", errors="replace")))
-    return tuple(sorted(name for name in names if not name.startswith(("GITHUB_", "CI_"))))
+    return _names(names, _profile_variables(project_dir))
 
 
 def render_pipeline(provider: str, settings: PipelineSettings) -> str:
@@ -104,8 +172,12 @@ _GITHUB_HEADER = """\
 #   environment to the pushed commit.
 # - every night: `tidegate janitor` drops unused snapshots and expired pull-request environments.
 #
-# The warehouse must outlive a job (a DuckDB file on the runner does not): tidegate.yml names it,
-# and its credentials are repository secrets (Settings > Secrets and variables > Actions).
+# The warehouse must outlive a job (a DuckDB file on the runner does not): tidegate.yml names it.
+# Each job gets only the credentials it needs. Those of pull requests are repository secrets
+# (Settings > Secrets and variables > Actions); give them a role of their own with
+# `pull_requests: connection:` in tidegate.yml. Those of a deployment are secrets of its GitHub
+# environment (Settings > Environments: production, staging...), which only its job can read,
+# under the environment's protection rules (required reviewers, deployment branches).
 name: tidegate
 
 on:
@@ -117,15 +189,15 @@ on:
 
 permissions:
   contents: read
-<<env>>
+
 jobs:
 """
 
 _GITHUB_SETUP = """\
-      - uses: actions/checkout@v4
+      - uses: actions/checkout@v6
         with:
           <<checkout>>
-      - uses: actions/setup-python@v5
+      - uses: actions/setup-python@v6
         with:
           python-version: "3.12"
       - name: Install tidegate
@@ -146,7 +218,7 @@ _GITHUB_PULL_REQUEST = """\
       cancel-in-progress: true
     env:
       PR_NUMBER: ${{ github.event.pull_request.number }}
-    steps:
+<<secrets>>    steps:
 <<setup>>      - name: tidegate ci
         run: >-
           <<command>>
@@ -156,7 +228,7 @@ _GITHUB_PULL_REQUEST = """\
       - name: Post the report on the pull request
         if: always() && hashFiles('tidegate-report.md') != ''
         continue-on-error: true  # pull requests from forks only get a read-only token
-        uses: actions/github-script@v7
+        uses: actions/github-script@v8
         with:
           script: |
             // One comment per pull request, updated on every push.
@@ -178,7 +250,7 @@ _GITHUB_PULL_REQUEST = """\
             }
       - name: Keep the reports
         if: always()
-        uses: actions/upload-artifact@v4
+        uses: actions/upload-artifact@v7
         with:
           name: tidegate-reports
           path: |
@@ -199,22 +271,23 @@ _GITHUB_CLOSED = """\
       cancel-in-progress: false
     env:
       PR_NUMBER: ${{ github.event.pull_request.number }}
-    steps:
+<<secrets>>    steps:
 <<setup>>      - name: Drop the pull request's environment
         run: <<command>>
 
 """
 
 _GITHUB_DEPLOY = """\
-  deploy:
-    name: tidegate deploy
-    if: github.event_name == 'push'
+  <<job>>:
+    name: tidegate deploy (<<environment>>)
+    if: github.event_name == 'push' && github.ref_name == <<branch>>
     runs-on: ubuntu-latest
+    environment: <<forge>>  # its secrets, protection rules and approvals
     concurrency:
       # deployments of a branch run one after the other and are never cancelled halfway
-      group: tidegate-deploy-${{ github.ref_name }}
+      group: tidegate-deploy-<<environment>>
       cancel-in-progress: false
-    steps:
+<<secrets>>    steps:
 <<setup>>      - name: Deploy the branch's environment
         run: <<command>>
 
@@ -225,9 +298,10 @@ _GITHUB_JANITOR = """\
     name: tidegate janitor
     if: github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'
     runs-on: ubuntu-latest
+    environment: production  # production's credentials (a janitor of its own, without reviewers, if it has some)
     concurrency:
       group: tidegate-janitor
-    steps:
+<<secrets>>    steps:
 <<setup>>      - name: Drop unused snapshots and expired pull-request environments
         run: <<command>>
 """
@@ -241,23 +315,61 @@ def github_workflow(settings: PipelineSettings) -> str:
         separator="\n          ",
     )
     history = "fetch-depth: 0  # the whole history: changes are computed from the merge base"
+    pull_request = _github_secrets(settings.pull_request_variables, inside_env=True, own=settings.own_ci_role)
     jobs = [
-        _fill(_GITHUB_PULL_REQUEST, setup=_github_setup(settings, history), command=ci),
+        _fill(_GITHUB_PULL_REQUEST, setup=_github_setup(settings, history), command=ci, secrets=pull_request),
         _fill(
             _GITHUB_CLOSED,
             setup=_github_setup(
                 settings, "ref: ${{ github.event.pull_request.base.ref }}  # the merge commit may be gone"
             ),
             command=_scalar(settings.tidegate('ci --close --pr "$PR_NUMBER"')),
+            secrets=pull_request,
         ),
     ]
-    if settings.branches:
-        branches = "fetch-depth: 0  # every branch, as origin/<branch>, with its history"
-        deploy = settings.tidegate('deploy --branch "$GITHUB_REF_NAME"')
-        jobs.append(_fill(_GITHUB_DEPLOY, setup=_github_setup(settings, branches), command=_scalar(deploy)))
+    branches = "fetch-depth: 0  # every branch, as origin/<branch>, with its history"
+    deploy = _scalar(settings.tidegate('deploy --branch "$GITHUB_REF_NAME"'))
+    for job, deployment in _jobs("deploy", settings.deployments):
+        jobs.append(
+            _fill(
+                _GITHUB_DEPLOY,
+                job=job,
+                environment=deployment.environment,
+                branch=_quoted(deployment.branch),
+                forge=deployment.forge_environment,
+                secrets=_github_secrets(deployment.variables),
+                setup=_github_setup(settings, branches),
+                command=deploy,
+            )
+        )
     janitor = _scalar(settings.tidegate("janitor"))
-    jobs.append(_fill(_GITHUB_JANITOR, setup=_github_setup(settings, "fetch-depth: 1"), command=janitor))
-    return _fill(_GITHUB_HEADER, push=_github_push(settings), env=_github_env(settings)) + "".join(jobs)
+    jobs.append(
+        _fill(
+            _GITHUB_JANITOR,
+            setup=_github_setup(settings, "fetch-depth: 1"),
+            command=janitor,
+            secrets=_github_secrets(settings.janitor_variables),
+        )
+    )
+    return _fill(_GITHUB_HEADER, push=_github_push(settings)) + "".join(jobs)
+
+
+def _jobs(prefix: str, deployments: tuple[Deployment, ...]) -> list[tuple[str, Deployment]]:
+    """A job name per deployment: `<prefix>-<environment>`, numbered when two branches deploy
+    one environment."""
+    counts = Counter(deployment.environment for deployment in deployments)
+    return [
+        (
+            f"{prefix}-{d.environment}" + (f"-{index}" if counts[d.environment] > 1 else ""),
+            d,
+        )
+        for index, d in enumerate(deployments, 1)
+    ]
+
+
+def _quoted(text: str) -> str:
+    """A string literal of a GitHub expression."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _github_setup(settings: PipelineSettings, checkout: str) -> str:
@@ -270,12 +382,18 @@ def _github_push(settings: PipelineSettings) -> str:
     return f"  push:\n    branches: {_yaml_list(settings.branches)}\n"
 
 
-def _github_env(settings: PipelineSettings) -> str:
-    """The project's credential variables, each from the repository secret of the same name."""
-    if not settings.variables:
-        return "\n# env:  # the variables tidegate.yml reads credentials from\n#   PROD_DSN: ${{ secrets.PROD_DSN }}\n"
-    lines = "".join(f"  {name}: ${{{{ secrets.{name} }}}}\n" for name in settings.variables)
-    return f"\nenv:  # the variables tidegate.yml reads credentials from\n{lines}"
+def _github_secrets(names: tuple[str, ...], *, inside_env: bool = False, own: bool = True) -> str:
+    """A job's `env:` of its credentials, each from the secret of the same name (a repository
+    secret, or its environment's)."""
+    lines = "".join(f"      {name}: ${{{{ secrets.{name} }}}}\n" for name in names)
+    note = (
+        ""
+        if own or not names
+        else "      # production's credentials: give CI a role of its own (pull_requests: connection:)\n"
+    )
+    if inside_env:
+        return note + lines
+    return f"    env:\n{note}{lines}" if lines else ""
 
 
 # -- GitLab CI ---------------------------------------------------------------------------------
@@ -296,6 +414,10 @@ _GITLAB = """\
 #
 # The warehouse must outlive a job (a DuckDB file in the job's container does not): tidegate.yml
 # names it, and its credentials are masked CI/CD variables (Settings > CI/CD > Variables)<<variables>>.
+# Each job gets only the credentials it needs, by the environment scope of each variable: merge
+# requests' scoped to tidegate/mr-* (<<pull_requests>>), each deployment's to its environment
+# (<<deployments>>), protected. Protect those environments (Settings > CI/CD > Protected
+# environments) so that production's credentials come with their approvals.
 
 variables:
   GIT_DEPTH: "0"  # the whole history: changes are computed from the merge base
@@ -369,17 +491,23 @@ tidegate-janitor:
   stage: deploy
   rules:
     - if: $CI_PIPELINE_SOURCE == "schedule"
+  environment:
+    name: production  # production's credentials, without a deployment
+    action: access
   script:
     - <<janitor>>
 """
 
 _GITLAB_DEPLOY = """\
 
-tidegate-deploy:
+<<job>>:
   stage: deploy
   rules:
     - if: <<rule>>
-  resource_group: tidegate-deploy  # one deployment at a time, in the order of the pushes
+  environment:
+    name: <<forge>>  # its variables, protection and approvals
+    deployment_tier: <<tier>>
+  resource_group: tidegate-deploy-<<environment>>  # one deployment at a time, in the order of the pushes
   script:
     - <<command>>
 """
@@ -391,9 +519,14 @@ def gitlab_ci(settings: PipelineSettings) -> str:
         REPORTS,
         separator="\n      ",
     )
+    deployments = "; ".join(
+        f"{', '.join(d.variables) or 'none'} to {d.forge_environment}" for d in settings.deployments
+    )
     return _fill(
         _GITLAB,
         variables=f": {', '.join(settings.variables)}" if settings.variables else "",
+        pull_requests=", ".join(settings.pull_request_variables) or "none",
+        deployments=deployments or "none",
         install=settings.install,
         ci=ci,
         close=_scalar(settings.tidegate('ci --close --pr "$CI_MERGE_REQUEST_IID"')),
@@ -403,10 +536,29 @@ def gitlab_ci(settings: PipelineSettings) -> str:
 
 
 def _gitlab_deploy(settings: PipelineSettings) -> str:
-    if not settings.branches:
+    if not settings.deployments:
         return "\n# no deploy job: tidegate.yml maps no branch to an environment (`branches:`)\n"
-    branches = " || ".join(f"$CI_COMMIT_BRANCH == {json.dumps(branch)}" for branch in settings.branches)
-    rule = "'" + f'$CI_PIPELINE_SOURCE == "push" && ({branches})'.replace("'", "''") + "'"
-    return _fill(
-        _GITLAB_DEPLOY, rule=rule, command=_scalar(settings.tidegate('deploy --branch "$CI_COMMIT_BRANCH"'))
-    )
+    command = _scalar(settings.tidegate('deploy --branch "$CI_COMMIT_BRANCH"'))
+    jobs = []
+    for job, deployment in _jobs("tidegate-deploy", settings.deployments):
+        condition = f'$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == {json.dumps(deployment.branch)}'
+        jobs.append(
+            _fill(
+                _GITLAB_DEPLOY,
+                job=job,
+                rule="'" + condition.replace("'", "''") + "'",
+                forge=deployment.forge_environment,
+                tier=_tier(deployment.forge_environment),
+                environment=deployment.environment,
+                command=command,
+            )
+        )
+    return "".join(jobs)
+
+
+def _tier(name: str) -> str:
+    """GitLab's deployment tier of an environment, from its name."""
+    for tier in ("production", "staging", "testing", "development"):
+        if name.startswith(tier[:4]):
+            return tier
+    return "other"

@@ -121,9 +121,19 @@ class ConnectionConfig(_Strict):
     state_path: str = ".tidegate/spark-state.duckdb"
     """Spark has no transactions: its state lives in this DuckDB file (or in `state_dsn`)."""
     state_dsn: str | None = None
+    role: str | None = None
+    """PostgreSQL: the role the session acts as (`SET ROLE`, so what it creates belongs to that
+    role, not to the user the dsn logs in as)."""
     per_user: bool = False
     threads: int = Field(default=4, ge=1, le=64)
     lock_timeout: str | int = "60s"
+
+    @field_validator("role")
+    @classmethod
+    def _valid_role(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid role name (letters, digits and _)")
+        return value
 
     @field_validator("lock_timeout", "statement_timeout")
     @classmethod
@@ -136,6 +146,8 @@ class ConnectionConfig(_Strict):
     def _engine_settings(self) -> ConnectionConfig:
         if self.engine == "postgres" and not self.dsn:
             raise ValueError("a postgres environment needs a dsn (e.g. dsn: ${PROD_DSN})")
+        if self.role is not None and self.engine != "postgres":
+            raise ValueError("role: is a PostgreSQL setting")
         for name, dsn in (("dsn", self.dsn), ("state_dsn", self.state_dsn)):
             if dsn and literal_secret(dsn):
                 raise ValueError(
@@ -167,6 +179,20 @@ class PullRequestConfig(_Strict):
     environment: str = "pr_{number}"
     ttl: str | int = "3d"
     base: str = PROD
+    connection: ConnectionConfig | None = None
+    """How `tidegate ci` reaches production's warehouse, where pull-request environments live
+    to reuse its snapshots: a role of its own rather than production's credentials (see
+    `tidegate.state.access`). None: CI connects as production does."""
+
+    @field_validator("connection")
+    @classmethod
+    def _names_its_role(cls, value: ConnectionConfig | None) -> ConnectionConfig | None:
+        if value is not None and value.engine == "postgres" and value.role is None:
+            raise ValueError(
+                "a PostgreSQL pull-request connection names its role (role: tidegate_ci): "
+                "production's deploy grants that role what pull requests need"
+            )
+        return value
 
     @field_validator("environment")
     @classmethod
@@ -179,7 +205,12 @@ class PullRequestConfig(_Strict):
 
     def pattern(self) -> re.Pattern[str]:
         """Which environment names are pull-request environments (`pr_{number}` is `pr_12`)."""
-        return re.compile("^" + re.escape(self.environment).replace(r"\{number\}", r"\d+") + "$")
+        return re.compile(self.sql_pattern().replace("[0-9]", r"\d"))
+
+    def sql_pattern(self) -> str:
+        """`pattern` as a POSIX regular expression (PostgreSQL's `~`): `^pr_[0-9]+$`."""
+        prefix, suffix = self.environment.split("{number}")
+        return f"^{prefix}[0-9]+{suffix}$"  # names are letters, digits and _: nothing to escape
 
     @field_validator("ttl")
     @classmethod

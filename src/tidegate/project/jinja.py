@@ -25,7 +25,7 @@ from typing import Any
 import jinja2
 
 from tidegate.errors import ProjectError
-from tidegate.project import plain
+from tidegate.project import envvars, plain
 from tidegate.project.cache import read_entries, write_entries
 from tidegate.project.dbt_builtins import (
     BUILTIN_MACROS,
@@ -272,6 +272,13 @@ class Rendered:
     config: dict[str, Any] = field(default_factory=dict)
     uses_this_names: bool = False
     """`this.schema` (or another of `this`'s names) was read before the names were known."""
+    env_vars: dict[str, str] = field(default_factory=dict)
+    """What `env_var()` read from the environment (name -> value): masked in `text` (see
+    `tidegate.project.envvars`); kept in memory only."""
+
+    @property
+    def env_digests(self) -> tuple[tuple[str, str], ...]:
+        return envvars.digests(self.env_vars)
 
 
 @dataclass
@@ -491,17 +498,23 @@ class Renderer:
         incremental: bool = False,
         node: Mapping[str, Any] | None = None,
         variables: Mapping[str, Any] | None = None,
+        mask: bool = True,
     ) -> Rendered:
         """Render one model, test or query; errors carry the file and the template line.
         `node` is what `{{ model }}` shows of it (dbt); `variables`, when given, are all that
         `var()` sees (dbt renders dbt_project.yml with the command line's variables only).
-        A plain template (`tidegate.project.plain`) is rendered without Jinja, to the same result."""
+        A plain template (`tidegate.project.plain`) is rendered without Jinja, to the same result.
+        The values `env_var()` returned are masked in the text, unless `mask` is false (a
+        setting of dbt_project.yml, which is a value, not SQL that runs)."""
         pieces = plain.split(text)
+        rendered = None
         if pieces is not None:
             rendered = self._render_plain(pieces, path, incremental, node, variables)
-            if rendered is not None:
-                return rendered
-        return self._render_jinja(text, path, incremental, node, variables)
+        if rendered is None:
+            rendered = self._render_jinja(text, path, incremental, node, variables)
+        if rendered.env_vars and mask:
+            rendered.text = envvars.mask(rendered.text, rendered.env_vars)
+        return rendered
 
     def _render_jinja(
         self,
@@ -687,7 +700,12 @@ class Renderer:
         return default
 
     def _env_var(self, name: str, default: Any = _MISSING) -> Any:
+        refused = envvars.refuse_secret(name)
+        if refused:
+            raise ProjectError(refused, path=self._frame.path, line=self._line())
         if name in os.environ:
+            if self._stack:
+                self._frame.result.env_vars[name] = os.environ[name]
             return os.environ[name]
         if default is _MISSING:
             raise ProjectError(

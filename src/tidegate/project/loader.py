@@ -395,7 +395,9 @@ class _Loader:
         if not _has_jinja(value):
             return value
         try:
-            text = self.renderer.render(value, DBT_PROJECT, variables=self.command_line_variables).text
+            text = self.renderer.render(
+                value, DBT_PROJECT, variables=self.command_line_variables, mask=False
+            ).text
         except ProjectError as error:
             raise ProjectError(error.message, path=DBT_PROJECT, line=line, hint=error.hint) from None
         try:
@@ -608,9 +610,11 @@ class _Loader:
         )
         sql = self._query(rendered.text, rel, name)
         incremental_sql = None
+        env_digests = rendered.env_digests
         if kind is Kind.INCREMENTAL:
             incremental = self.renderer.render(text, rel, incremental=True, node=node)
             incremental_sql = self._query(incremental.text, rel, name)
+            env_digests = tuple(sorted({*env_digests, *incremental.env_digests}))
         for ref, line in rendered.refs:
             self._pending_refs.append((name, ref, rel, line))
         configs = [folder.values, props.config if props else {}, rendered.config]
@@ -625,6 +629,7 @@ class _Loader:
             location=Location(rel),
             sql=sql,
             incremental_sql=incremental_sql,
+            env_digests=env_digests,
             refs=ref_names(rendered),
             sources=tuple(dict.fromkeys(rendered.sources)),
             unique_key=_keys(config.get("unique_key")),

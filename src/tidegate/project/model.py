@@ -135,6 +135,9 @@ class Model:
     """Rendered SQL with refs as placeholders (see :func:`ref_placeholder`)."""
     incremental_sql: str | None = None
     """The SQL rendered with `is_incremental()` true, for incremental runs."""
+    env_digests: tuple[tuple[str, str], ...] = ()
+    """(name, hash of the value) of each `env_var()` value masked in the SQL (see
+    `tidegate.project.envvars`): part of the fingerprint, so a new value is a new snapshot."""
     python_source: str = ""
     seed_hash: str = ""
     column_types: tuple[tuple[str, str], ...] = ()

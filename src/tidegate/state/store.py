@@ -24,6 +24,7 @@ from typing import Any
 
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError, LockError, StateError
+from tidegate.state.access import PullRequestAccess
 
 SCHEMA = "_tidegate"
 STATE_VERSION = 2
@@ -144,20 +145,56 @@ class EnvironmentVersion:
 
 
 class StateStore:
-    """Reads and writes tidegate's state through an engine adapter."""
+    """Reads and writes tidegate's state through an engine adapter.
 
-    def __init__(self, engine: EngineAdapter) -> None:
+    `access`: the pull-request role the deploy role shares the state with (PostgreSQL; see
+    `tidegate.state.access`). `creates`: False for that role's own connection, which never
+    creates the state (the schema would be its own)."""
+
+    def __init__(
+        self, engine: EngineAdapter, *, access: PullRequestAccess | None = None, creates: bool = True
+    ) -> None:
         self.engine = engine
+        self.access = access
+        self.creates = creates
         self._ready = False
+        self._shared = access is None
 
     def ensure(self) -> None:
         """Create the state schema and tables on first use."""
-        if self._ready:
-            return
+        if not self._ready:
+            self._create()
+            self._ready = True
+        if not self._shared:
+            self._shared = self._share()
+
+    def _share(self) -> bool:
+        """Give the pull-request role its share of the state, once per role and pattern."""
+        assert self.access is not None
+        stamp = f"{self.access.stamp} {STATE_VERSION}"
+        rows = self.engine.fetch(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'pull_request_access'").rows
+        if rows and rows[0][0] == stamp:
+            return True
+        if not self.access.grant_state(self.engine, SCHEMA, sorted(_TABLES)):
+            return False
+        self.engine.execute(
+            f"INSERT INTO {SCHEMA}.meta VALUES ('pull_request_access', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [stamp],
+        )
+        return True
+
+    def _create(self) -> None:
         for attempt in range(50):
             existing = {name for schema, name, _ in self.engine.relations(SCHEMA) if schema == SCHEMA}
             if set(_TABLES) <= existing:
                 break
+            if not self.creates:
+                raise StateError(
+                    f"tidegate's state ({SCHEMA}) is not in this warehouse yet, and the pull-request "
+                    "connection does not create it",
+                    hint="deploy production first (tidegate deploy, or tidegate plan prod): its role creates the state",
+                )
             try:
                 with self.engine.transaction():
                     self.engine.create_schema(SCHEMA)
@@ -181,7 +218,6 @@ class StateStore:
                 f"the state in {SCHEMA} has version {rows[0][0]}; this tidegate reads version {STATE_VERSION}",
                 hint=f"use the tidegate that created it, or drop the {SCHEMA} schema to start afresh",
             )
-        self._ready = True
 
     # snapshots ---------------------------------------------------------------------------
 

@@ -116,6 +116,7 @@ def swap_views(
     """
     changed, removed = view_changes(previous, models)
     try:
+        _take_over(engine, state, environment, models)
         _point_views(engine, environment, models, previous, changed, removed)
         return state.write_version(
             environment,
@@ -130,6 +131,23 @@ def swap_views(
         if not engine.SUPPORTS_TRANSACTIONAL_DDL:  # no rollback (Spark): undo what we can
             _restore_views(engine, environment, models, previous, changed, removed)
         raise
+
+
+def _take_over(
+    engine: EngineAdapter, state: StateStore, environment: str, models: dict[str, SnapshotRecord]
+) -> None:
+    """What an environment other than a pull request's uses becomes the deploy role's: the
+    snapshots pull requests built, and the schemas they made (see `tidegate.state.access`)."""
+    access = state.access
+    if access is None or access.is_pull_request(environment):
+        return
+    relations = [relation for record in models.values() for relation in relations_read(record)]
+    internal = {relation.split(".", 1)[0].strip('"') for relation in relations}
+    access.share_snapshot_schemas(
+        engine, [schema for schema in internal if schema.startswith(INTERNAL_PREFIX)]
+    )
+    views = {environment_schema(record.schema, environment) for record in models.values() if record.physical}
+    access.take_over(engine, views, relations)
 
 
 def _point_views(
