@@ -126,7 +126,9 @@ class DuckDBAdapter(EngineAdapter):
         return self.columns(f"({query})")
 
     def load_csv(self, relation: str, path: Path, column_types: dict[str, str], delimiter: str = ",") -> None:
-        options = f"header = true, auto_detect = true, delim = {_literal(delimiter)}"
+        options = (
+            f"header = true, auto_detect = true, delim = {_literal(delimiter)}, quote = '\"', escape = '\"'"
+        )
         if column_types:
             types = ", ".join(f"{_literal(name)}: {_literal(kind)}" for name, kind in column_types.items())
             options += f", types = {{{types}}}"

@@ -53,6 +53,7 @@ from tidegate.project.properties import (
     read_properties,
 )
 from tidegate.project.queries import OnError, Queries
+from tidegate.project.seeds import Where, check_column_types, read_seed
 from tidegate.project.yamlio import LineDict, LineList
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -549,12 +550,16 @@ class _Loader:
         delimiter = str(config.get("delimiter") or ",")
         if len(delimiter) != 1:
             raise ConfigError(f"delimiter must be one character, not {delimiter!r}", path=self._rel(path))
+        data = path.read_bytes()
+        table = read_seed(data, self._rel(path), delimiter)
+        where = _declared("column_types", column_types, folder, props, self._rel(path))
+        check_column_types(column_types, table, path.stem, self.config.dialect, where)
         return Model(
             name=path.stem,
             kind=Kind.SEED,
             language=Language.CSV,
             location=Location(self._rel(path)),
-            seed_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
+            seed_hash=hashlib.sha256(data).hexdigest(),
             column_types=tuple(sorted((str(k), str(v)) for k, v in column_types.items())),
             delimiter=delimiter,
             narrow_integers=self.dbt is not None,
@@ -1083,6 +1088,18 @@ class _Loader:
 
 _HOOKS = frozenset({"pre_hook", "post_hook"})
 _HOOK_KEYS = ("pre_hook", "pre-hook", "post_hook", "post-hook")
+
+
+def _declared(key: str, value: Any, folder: FolderConfig, props: NodeProperties | None, rel: str) -> Where:
+    """Where each entry of a mapping config (a seed's `column_types`) is declared: its line in
+    the properties file or in dbt_project.yml, else the node's own file."""
+    if props is not None and key in props.config:
+        path, line = props.location.path, props.location.line
+    elif key in folder.values:
+        path, line = DBT_PROJECT, folder.lines.get(key)
+    else:
+        path, line = rel, None
+    return lambda name: (path, value.line_of(name) if isinstance(value, LineDict) else line)
 
 
 def _dbt_name(macro: str, custom: Any, node: dict[str, Any], target: Any) -> str:
