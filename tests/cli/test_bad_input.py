@@ -78,3 +78,26 @@ def test_a_seed_file_duckdb_would_misread_is_named_with_its_line(
     root = make_project(LAYERED)
     (root / "seeds/raw_orders.csv").write_bytes(seed)
     _exit_2(root, f"seeds/raw_orders.csv:{line}", words)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "words"),
+    [
+        ("models/order_count.sql", "{{ config(schema='a\"b') }} select 1 as n", "schema 'a\"b'"),
+        ("models/order_count.sql", '{{ config(alias="x\'y") }} select 1 as n', 'alias "x\'y"'),
+        ("models/order_count.sql", "{{ config(alias='a.b') }} select 1 as n", "alias 'a.b'"),
+        ("models/order_count.sql", "{{ config(schema='x y') }} select 1 as n", "schema 'x y'"),
+        (
+            "models/order_count.py",
+            'config = {"alias": "a;b"}\ndef model():\n    return None\n',
+            "alias 'a;b'",
+        ),
+    ],
+)
+def test_a_schema_or_alias_that_is_not_a_plain_name_is_refused(
+    make_project: Callable[..., Path], name: str, text: str, words: str
+) -> None:
+    """As `schema:` of tidegate.yml and the names dbt's macros make: letters, digits and _."""
+    files = {k: v for k, v in LAYERED.items() if k != "models/order_count.sql"}
+    root = make_project({**files, name: text})
+    _exit_2(root, name, words, "not a valid name")

@@ -470,6 +470,14 @@ class _Loader:
                 path=model.location.path,
                 hint="the file name is the model name; rename the file",
             )
+        for what, value in (("schema", model.schema), ("alias", model.alias)):
+            if value is not None and not _MODEL_NAME.match(value):  # as `schema:` of tidegate.yml
+                raise ProjectError(
+                    f"{what} {value!r} is not a valid name: use letters, digits and _",
+                    path=model.location.path,
+                    line=model.location.line,
+                    model=model.name,
+                )
         if problem := name_clash(model.schema, "schema"):
             raise ProjectError(problem, path=model.location.path, model=model.name)
         # Refs become lower-case placeholders and relation names are case-insensitive, so two
