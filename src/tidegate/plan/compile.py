@@ -131,11 +131,15 @@ def resolve_names(sql: str, relations: Mapping[str, str], *, read: str, write: s
     from sqlglot.errors import SqlglotError
 
     from tidegate.errors import TidegateError
+    from tidegate.project.syntax import syntax_error
 
     try:
         tree = parse_one(sql, read=read)
     except SqlglotError as error:
-        raise TidegateError(f"SQL syntax error: {str(error).splitlines()[0]}") from None
+        message, line = syntax_error(error, sql, read)
+        raise TidegateError(
+            message + (f" (line {line} of the query)" if line and "\n" in sql else "")
+        ) from None
     lowered = {name.lower(): relation for name, relation in relations.items()}
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
 

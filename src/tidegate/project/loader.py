@@ -605,11 +605,11 @@ class _Loader:
         kind = self._kind(
             config, rel, name, self._origin(folder, "materialized", config, defined, rendered.config)
         )
-        sql = self._query(rendered.text, rel, name)
+        sql = self._query(rendered.text, rel, name, source=text)
         incremental_sql = None
         if kind is Kind.INCREMENTAL:
             incremental = self.renderer.render(text, rel, incremental=True, node=node)
-            incremental_sql = self._query(incremental.text, rel, name)
+            incremental_sql = self._query(incremental.text, rel, name, source=text)
         for ref, line in rendered.refs:
             self._pending_refs.append((name, ref, rel, line))
         configs = [folder.values, props.config if props else {}, rendered.config]
@@ -723,10 +723,18 @@ class _Loader:
             return DBT_PROJECT, folder.lines[key]
         return None
 
-    def _query(self, text: str, path: str, model: str | None, on_error: OnError | None = None) -> str:
+    def _query(
+        self,
+        text: str,
+        path: str,
+        model: str | None,
+        on_error: OnError | None = None,
+        source: str | None = None,
+    ) -> str:
         """The normalized form of one rendered query: a placeholder until the load resolves
-        its queries (see `tidegate.project.queries`)."""
-        return self.queries.normalized(text, path, model, on_error)
+        its queries (see `tidegate.project.queries`); `source` is the file's text it was rendered
+        from, for the line of a syntax error."""
+        return self.queries.normalized(text, path, model, on_error, source)
 
     def _test_query(self, test: DataTest) -> str:
         """The normalized query of a generic test; errors name the line that declares it, as
@@ -926,8 +934,9 @@ class _Loader:
             if self._is_generic_test(path):
                 continue
             rel = self._rel(path)
-            rendered = self.renderer.render(self._read(path), rel)
-            sql = self._query(rendered.text, rel, None)
+            text = self._read(path)
+            rendered = self.renderer.render(text, rel)
+            sql = self._query(rendered.text, rel, None, source=text)
             for ref, line in rendered.refs:
                 self._pending_refs.append((path.stem, ref, rel, line))
             test = DataTest(
