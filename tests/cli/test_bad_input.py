@@ -61,3 +61,43 @@ def test_a_file_that_is_not_utf8_is_named(
     path.write_bytes(text)
     output = _exit_2(root, f"{name}:{line}", "not UTF-8")
     assert "UnicodeDecodeError" not in output
+
+
+@pytest.mark.parametrize(
+    ("seed", "line", "words"),
+    [
+        (b"", 1, "the file is empty"),  # DuckDB made it a table of one column
+        (b"id,customer_id,,status\n1,1,10,paid\n", 1, "column 3 of the header has no name"),
+        (b'id,customer_id,amount,status\n1,1,10,"paid\n2,1,20,paid\n', 2, "never closed"),
+        (b"id,customer_id,amount,status\n1,1,10,paid,extra\n", 2, "5 field(s)"),
+    ],
+)
+def test_a_seed_file_duckdb_would_misread_is_named_with_its_line(
+    make_project: Callable[..., Path], seed: bytes, line: int, words: str
+) -> None:
+    root = make_project(LAYERED)
+    (root / "seeds/raw_orders.csv").write_bytes(seed)
+    _exit_2(root, f"seeds/raw_orders.csv:{line}", words)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "words"),
+    [
+        ("models/order_count.sql", "{{ config(schema='a\"b') }} select 1 as n", "schema 'a\"b'"),
+        ("models/order_count.sql", '{{ config(alias="x\'y") }} select 1 as n', 'alias "x\'y"'),
+        ("models/order_count.sql", "{{ config(alias='a.b') }} select 1 as n", "alias 'a.b'"),
+        ("models/order_count.sql", "{{ config(schema='x y') }} select 1 as n", "schema 'x y'"),
+        (
+            "models/order_count.py",
+            'config = {"alias": "a;b"}\ndef model():\n    return None\n',
+            "alias 'a;b'",
+        ),
+    ],
+)
+def test_a_schema_or_alias_that_is_not_a_plain_name_is_refused(
+    make_project: Callable[..., Path], name: str, text: str, words: str
+) -> None:
+    """As `schema:` of tidegate.yml and the names dbt's macros make: letters, digits and _."""
+    files = {k: v for k, v in LAYERED.items() if k != "models/order_count.sql"}
+    root = make_project({**files, name: text})
+    _exit_2(root, name, words, "not a valid name")

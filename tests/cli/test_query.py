@@ -83,3 +83,13 @@ def test_show_unknown_model_exits_2(built: Path) -> None:
     ran = invoke(built, "show", "prod", "nope")
     assert ran.code == 2
     assert "no model 'nope'" in ran.stderr
+
+
+def test_a_syntax_error_in_a_query_says_what_is_wrong(built: Path) -> None:
+    ran = invoke(built, "query", "prod", "select *\nfrom stg_orders\nwhere", "--json")
+    assert ran.code == 2
+    message = ran.json()["message"]
+    assert message == (
+        "SQL syntax error near 'where': expected a condition after WHERE, but the query ends there "
+        "(line 3 of the query)"
+    )

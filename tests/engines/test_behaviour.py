@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.conftest import invoke
 from tests.conftest import write_files
 from tidegate.context import Context
 from tidegate.errors import CheckFailed, InvalidSQL, LockError
@@ -403,3 +404,53 @@ def test_stored_failures_stay_in_each_environment_until_it_is_dropped(built) -> 
     assert schemas == {"analytics_dbt_test__audit"}
     assert [record.environment for record in ctx.state("prod").stored_failures()] == ["prod"]
     ctx.close()
+
+
+# seeds -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seed", "line", "words"),
+    [
+        (b"id,customer_id,amount,status,ordered_on\n1,1,10,caf\xe9,2024-01-05\n", 2, "not UTF-8"),
+        (b"id,customer_id,amount,status,ordered_on\n1,1,10,paid,2024-01-05\n2,1,20\n", 3, "3 field(s)"),
+        (b"id,id,amount,status,ordered_on\n1,1,10,paid,2024-01-05\n", 1, "column 'id' twice"),
+    ],
+)
+def test_a_bad_seed_file_exits_2_naming_its_line_before_the_engine_reads_it(
+    engine_project: Callable[..., Path], seed: bytes, line: int, words: str
+) -> None:
+    root = engine_project(PROJECT)
+    (root / "seeds/raw_orders.csv").write_bytes(seed)
+    ran = invoke(root, "plan", "prod", "--auto-apply")
+    assert ran.code == 2, ran.all
+    assert f"seeds/raw_orders.csv:{line}" in ran.stderr and words in ran.stderr
+    assert "internal error" not in ran.all and "Traceback" not in ran.all
+
+
+def test_seed_column_types_are_written_in_the_projects_dialect(engine_project: Callable[..., Path]) -> None:
+    """DuckDB's `double` and `varchar` (the project's dialect) are spelled as each engine spells them."""
+    root = engine_project(
+        {
+            "seeds/prices.csv": "id,price,code\n1,1.5,7\n",
+            "seeds/prices.yml": "seeds:\n  - name: prices\n    config: {column_types: {price: double, code: varchar}}\n",
+        }
+    )
+    with Context(root) as ctx:
+        ctx.plan_and_apply("prod")
+        assert ctx.query("prod", "select price, code from prices").rows == [(1.5, "7")]
+
+
+def test_a_seed_column_type_that_is_more_than_a_type_runs_no_ddl(engine_project: Callable[..., Path]) -> None:
+    kind = "integer, x text); create table injected (y int); create table z (id integer"
+    root = engine_project(
+        {
+            "seeds/prices.csv": "id,price\n1,1.5\n",
+            "seeds/prices.yml": f"seeds:\n  - name: prices\n    config:\n      column_types: {{id: '{kind}'}}\n",
+        }
+    )
+    ran = invoke(root, "plan", "prod", "--auto-apply")
+    assert ran.code == 2, ran.all
+    assert "seeds/prices.yml:4" in ran.stderr and "is not one SQL type" in ran.stderr
+    with Context(root) as ctx:
+        assert not [name for _, name, _ in ctx.engine("prod").relations("") if name in ("injected", "z")]

@@ -219,19 +219,32 @@ def test_insert_into_and_merge_into(engine: DuckDBAdapter) -> None:
 
 HOLDER = """
 import sys, time, duckdb
-connection = duckdb.connect(sys.argv[1])
-connection.execute("CREATE TABLE IF NOT EXISTS held AS SELECT 1 AS x")
+connection = duckdb.connect(sys.argv[1], read_only=sys.argv[3] == "read-only")
 print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
 connection.close()
 """
 
+TIDEGATE_HOLDER = """
+import sys, time
+from tidegate.engines.duckdb import DuckDBAdapter
+adapter = DuckDBAdapter.open(sys.argv[1])
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+adapter.close()
+"""
 
-def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
+
+def _hold(
+    path: Path, seconds: float, mode: str = "write", script: Path | None = None
+) -> subprocess.Popen[str]:
+    """Another process holding the file: a DuckDB client (`python -c`), or a program named
+    `tidegate` (as the installed command is) when `script` is given."""
+    if not path.exists():
+        DuckDBAdapter.open(str(path)).close()
+    program = [str(script)] if script is not None else ["-c", textwrap.dedent(HOLDER)]
     process = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(HOLDER), str(path), str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, *program, str(path), str(seconds), mode], stdout=subprocess.PIPE, text=True
     )
     assert process.stdout is not None and process.stdout.readline().strip() == "locked"
     return process
@@ -248,16 +261,32 @@ def test_open_waits_for_a_file_another_process_holds(tmp_path: Path) -> None:
         holder.wait(timeout=20)
     waited = time.monotonic() - started
     try:
-        assert adapter.fetch("SELECT x FROM held").rows == [(1,)]
+        assert adapter.fetch("SELECT 1").rows == [(1,)]
     finally:
         adapter.close()
     assert waited >= 0.5
-    assert len(messages) == 1 and "another tidegate process" in messages[0]
+    assert len(messages) == 1 and messages[0].startswith(f"waiting for {path}: another program (")
+    assert messages[0].endswith(f"PID {holder.pid}) has it open")  # a DuckDB client, not tidegate
 
 
-def test_open_gives_up_with_a_lock_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("mode", "tidegate", "says"),
+    [
+        ("write", False, "has it open"),
+        ("read-only", False, "has it open read-only"),  # DuckDB lets no writer in while a reader is there
+        ("write", True, "another tidegate process"),
+    ],
+)
+def test_open_gives_up_with_a_lock_error_naming_who_holds_the_file(
+    tmp_path: Path, mode: str, tidegate: bool, says: str
+) -> None:
     path = tmp_path / "shared.duckdb"
-    holder = _hold(path, 5)
+    script = None
+    if tidegate:
+        script = tmp_path / "bin" / "tidegate"
+        script.parent.mkdir()
+        script.write_text(textwrap.dedent(TIDEGATE_HOLDER))
+    holder = _hold(path, 5, mode, script)
     started = time.monotonic()
     try:
         with pytest.raises(LockError) as raised:
@@ -268,8 +297,10 @@ def test_open_gives_up_with_a_lock_error(tmp_path: Path) -> None:
     assert time.monotonic() - started < 4
     error = raised.value
     assert error.exit_code == 1
-    assert str(path) in error.message and "in use by another process" in error.message
-    assert "1s" in error.message
+    assert error.message.startswith(f"{path} stayed locked for 1s: ")
+    assert says in error.message and f"PID {holder.pid}" in error.message
+    assert ("tidegate" in error.message) == tidegate
+    assert ("close the program that holds it" in (error.hint or "")) != tidegate
 
 
 def test_open_reports_a_file_that_is_not_a_database(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tidegate.engines.spark import SparkAdapter, bind_parameters, literal, spark_type
+from tidegate.engines.spark import SparkAdapter, bind_parameters, literal
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig
 
@@ -67,16 +67,13 @@ def test_parameters_become_quoted_literals_outside_strings_and_comments() -> Non
         bind_parameters("SELECT ?", [1, 2])
 
 
-def test_literals_and_types() -> None:
+def test_literals() -> None:
     assert literal(True) == "TRUE" and literal(7) == "7" and literal(1.5) == "1.5D"
     assert literal(Decimal("1.25")) == "1.25BD"
     assert literal(float("nan")) == "CAST('NaN' AS DOUBLE)"
     assert literal(dt.date(2024, 1, 2)) == "DATE '2024-01-02'"
     assert literal(dt.datetime(2024, 1, 2, 3, 4, 5)) == "TIMESTAMP_NTZ '2024-01-02 03:04:05'"
     assert literal(b"\x01\xff") == "X'01ff'"
-    assert spark_type("VARCHAR") == "STRING"
-    assert spark_type("DECIMAL(10,2)") == "DECIMAL(10, 2)"
-    assert spark_type("INTEGER") == "INT"
 
 
 # the adapter ----------------------------------------------------------------------------------
@@ -185,7 +182,7 @@ def test_load_csv_infers_types_and_honours_column_types(engine: SparkAdapter, tm
     types = dict(engine.columns("`t_csv`.`inferred`"))
     assert types["code"] in {"int", "bigint"} and types["amount"] == "double"
     assert types["day"] == "date" or REMOTE  # for a remote server pandas reads the file: text
-    engine.load_csv(engine.relation("t_csv", "typed"), path, {"code": "VARCHAR", "amount": "DECIMAL(10,2)"})
+    engine.load_csv(engine.relation("t_csv", "typed"), path, {"code": "STRING", "amount": "DECIMAL(10, 2)"})
     types = dict(engine.columns("`t_csv`.`typed`"))
     assert types["code"] == "string" and types["amount"] == "decimal(10,2)"
     assert engine.fetch("SELECT code FROM t_csv.typed ORDER BY id").rows == [("7",), ("10",)]

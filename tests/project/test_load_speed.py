@@ -112,13 +112,15 @@ def test_the_first_query_that_fails_is_reported_with_its_file_and_line(
     if workers:
         in_workers(monkeypatch)
     files = many_models()
-    files["models/m07.sql"] = "select id,\n  name\nfrom {{ ref('m06') }}\nwhere (id >\n"
+    files["models/m07.sql"] = (
+        "{{ config(\n  tags=['x']\n) }}\nselect id,\n  name\nfrom {{ ref('m06') }}\nwhere (id >\n"
+    )
     files["models/m09.sql"] = "select from from\n"
     files["models/m10.sql"] = "{{ config(materialized='nope') }}\nselect 1 as id"  # later: not reported
     with pytest.raises(ProjectError) as info:
         fresh(make_project(files))
     error = info.value
-    assert (error.path, error.line, error.model) == ("models/m07.sql", 4, "m07")
+    assert (error.path, error.line, error.model) == ("models/m07.sql", 7, "m07")  # the template's line
     assert "SQL syntax error" in error.message
 
 

@@ -127,7 +127,7 @@ def test_two_processes_applying_prod_at_once(layered: Path, open_context) -> Non
     assert codes in ([0, 0], [0, 1]), outputs
     for process, (_, err) in zip(processes, outputs, strict=True):
         if process.returncode == 1:
-            assert "in use by another process" in err or "is locked by" in err, err
+            assert "stayed locked for 5s: another tidegate process (PID" in err or "is locked by" in err, err
     ctx = open_context(layered)
     assert assert_consistent(ctx) == [1, 2]
     assert ctx.query("prod", "select total from customer_totals where customer_id = 2").rows == [(5,)]
@@ -155,7 +155,7 @@ def test_a_second_process_that_cannot_wait_long_enough_fails_clearly(make_projec
         second = tidegate(root, "plan", "prod", "--auto-apply")
         _, err = second.communicate(timeout=30)
         assert second.returncode == 1, err
-        assert "in use by another process" in err and "warehouse.duckdb" in err
+        assert f"warehouse.duckdb stayed locked for 1s: another tidegate process (PID {slow.pid})" in err
         assert "Traceback" not in err
     finally:
         slow.communicate(timeout=60)

@@ -152,8 +152,9 @@ class EngineAdapter(abc.ABC):
 
     @abc.abstractmethod
     def load_csv(self, relation: str, path: Path, column_types: dict[str, str], delimiter: str = ",") -> None:
-        """Create `relation` from a CSV file with a header, fields separated by `delimiter`;
-        types inferred unless given."""
+        """Create `relation` from a seed's CSV file, which `tidegate.project.seeds.read_seed`
+        accepts (UTF-8, a header, fields separated by `delimiter` and quoted with `"`); types
+        inferred unless `column_types` (in this engine's spelling) gives them."""
 
     def narrow_integers(self, relation: str, keep: set[str]) -> None:
         """Make the 64-bit integer columns of a loaded seed 32-bit where every value fits, as

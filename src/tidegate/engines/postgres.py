@@ -12,7 +12,6 @@ or a password, only `host:port/dbname`.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import random
 import re
@@ -31,6 +30,7 @@ from tidegate.errors import ConfigError, EngineError, InvalidSQL, LockError
 from tidegate.project.config import ConnectionConfig, parse_duration
 from tidegate.project.dsn import dsn_identity, expand_connection, scrub
 from tidegate.project.envvars import conceal, reveal
+from tidegate.project.seeds import read_seed
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL truncates longer identifiers silently (NAMEDATALEN - 1): refuse them instead."""
@@ -387,24 +387,13 @@ class PostgresAdapter(EngineAdapter):
     def load_csv(self, relation: str, path: Path, column_types: dict[str, str], delimiter: str = ",") -> None:
         """Types inferred from the values (bigint, double precision, boolean, date, timestamp,
         text; an empty field is NULL) unless `column_types` names them; loaded with COPY."""
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            sample = handle.readline()
-            handle.seek(0)
-            reader = csv.reader(handle, delimiter=delimiter if delimiter != "," else _delimiter(sample))
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise EngineError(f"{path} is empty: a seed needs a header line") from None
-            rows = [[value if value != "" else None for value in row] for row in reader if row]
-        width = len(header)
-        for number, row in enumerate(rows, start=2):
-            if len(row) != width:
-                raise EngineError(f"{path}: line {number} has {len(row)} fields, the header has {width}")
+        table = read_seed(path.read_bytes(), str(path), delimiter)
+        header, rows = table.header, [[value if value != "" else None for value in row] for row in table.rows]
         overrides = {name.lower(): kind for name, kind in column_types.items()}
         types = []
         for index, name in enumerate(header):
             given = column_types.get(name) or overrides.get(name.lower())
-            types.append(_postgres_type(given) if given else _infer([row[index] for row in rows]))
+            types.append(given or _infer([row[index] for row in rows]))
         columns = ", ".join(f"{self.quote(name)} {kind}" for name, kind in zip(header, types, strict=True))
         with self.transaction():
             self.execute(f"CREATE TABLE {relation} ({columns})")
@@ -502,15 +491,6 @@ def _reset(connection: Any) -> None:
     connection.execute("DISCARD ALL")
 
 
-def _delimiter(header: str) -> str:
-    if "," in header:
-        return ","
-    for candidate in (";", "\t", "|"):
-        if candidate in header:
-            return candidate
-    return ","
-
-
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -540,17 +520,6 @@ def _valid(parse: Callable[[str], object], text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _postgres_type(kind: str) -> str:
-    """A type from `column_types` (written in the project's dialect, often DuckDB's) in
-    PostgreSQL's spelling: DOUBLE is DOUBLE PRECISION, STRING is TEXT..."""
-    try:
-        from sqlglot import exp
-
-        return str(exp.DataType.build(kind, dialect="duckdb").sql(dialect="postgres"))
-    except Exception:
-        return kind
 
 
 def _frame_type(series: Any) -> str:

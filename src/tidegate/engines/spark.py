@@ -416,7 +416,7 @@ class SparkAdapter(EngineAdapter):
             from pyspark.sql.functions import col
 
             frame = frame.withColumns(
-                {name: col(self.quote(name)).cast(spark_type(kind)) for name, kind in column_types.items()}
+                {name: col(self.quote(name)).cast(kind) for name, kind in column_types.items()}
             )
         self._save(frame, relation)
 
@@ -489,16 +489,6 @@ class _SharedDuckDB(DuckDBAdapter):
 
 
 # SQL text -------------------------------------------------------------------------------------
-
-
-def spark_type(kind: str) -> str:
-    """A column type written in the project's SQL (DuckDB's by default) as Spark spells it."""
-    from sqlglot import exp
-
-    try:
-        return exp.DataType.build(kind, dialect="duckdb").sql(dialect="spark")
-    except Exception:
-        return kind
 
 
 def literal(value: Any) -> str:

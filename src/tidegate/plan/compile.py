@@ -135,11 +135,15 @@ def resolve_names(sql: str, names: Names[str], *, read: str, write: str) -> str:
     they name. A bare name of relations in several schemas is an error, not a guess.
     """
     from tidegate.errors import TidegateError
+    from tidegate.project.syntax import syntax_error
 
     try:
         tree = parse_one(sql, read=read)
     except SqlglotError as error:
-        raise TidegateError(f"SQL syntax error: {str(error).splitlines()[0]}") from None
+        message, line = syntax_error(error, sql, read)
+        raise TidegateError(
+            message + (f" (line {line} of the query)" if line and "\n" in sql else "")
+        ) from None
 
     def replace(relation: str, node: exp.Table) -> exp.Expr:
         table = exp.to_table(relation, dialect=write)

@@ -127,6 +127,7 @@ class Build(_Frozen):
     seed_path: str = ""
     seed_hash: str = ""
     column_types: dict[str, str] = Field(default_factory=dict)
+    """A seed's column types, as the engine spells them."""
     delimiter: str = ","
     narrow_integers: bool = False
     depends_on: list[str] = Field(default_factory=list)

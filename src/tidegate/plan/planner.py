@@ -30,6 +30,7 @@ from tidegate.plan.plan import (
     TestRun,
     UnitTestRun,
 )
+from tidegate.project.datatypes import column_type
 from tidegate.project.model import REF_PREFIX, DataTest, Kind, Language, Model
 from tidegate.project.project import Project
 from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore
@@ -340,7 +341,10 @@ class Planner:
                 update={
                     "seed_path": str(self.project.root / model.location.path),
                     "seed_hash": model.seed_hash,
-                    "column_types": dict(model.column_types),
+                    "column_types": {
+                        name: column_type(kind, self.project.dialect, self.engine.dialect)
+                        for name, kind in model.column_types
+                    },
                     "delimiter": model.delimiter,
                     "narrow_integers": model.narrow_integers,
                 }

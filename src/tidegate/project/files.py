@@ -24,19 +24,25 @@ def read_text(
         data = path.read_bytes()
     except OSError as problem:
         raise error(f"cannot read the file: {problem.strerror or problem}", path=name) from None
+    text = decode(data, name, error=error)
+    if not universal_newlines:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def decode(data: bytes, shown: str | Path, *, error: type[TidegateError] = ProjectError) -> str:
+    """The UTF-8 text of a file's bytes; bytes that are not UTF-8 raise `error` naming the file
+    as `shown` and the line of the first bad byte."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as problem:
         line = data[: problem.start].count(b"\n") + 1
         raise error(
             f"the file is not UTF-8 text (byte 0x{data[problem.start]:02x} at offset {problem.start})",
-            path=name,
+            path=shown,
             line=line,
             hint="save the file as UTF-8",
         ) from None
-    if not universal_newlines:
-        return text
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def project_files(root: Path, folders: list[str], *suffixes: str) -> Iterator[Path]:

@@ -55,6 +55,7 @@ from tidegate.project.properties import (
     read_properties,
 )
 from tidegate.project.queries import OnError, Queries
+from tidegate.project.seeds import Where, check_column_types, read_seed
 from tidegate.project.yamlio import LineDict, LineList
 
 if TYPE_CHECKING:
@@ -485,6 +486,14 @@ class _Loader:
                 path=model.location.path,
                 hint="the file name is the model name; rename the file",
             )
+        for what, value in (("schema", model.schema), ("alias", model.alias)):
+            if value is not None and not _MODEL_NAME.match(value):  # as `schema:` of tidegate.yml
+                raise ProjectError(
+                    f"{what} {value!r} is not a valid name: use letters, digits and _",
+                    path=model.location.path,
+                    line=model.location.line,
+                    model=model.name,
+                )
         if problem := name_clash(model.schema, "schema"):
             raise ProjectError(problem, path=model.location.path, model=model.name)
         # Refs become lower-case placeholders and relation names are case-insensitive, so two
@@ -565,12 +574,16 @@ class _Loader:
         delimiter = str(config.get("delimiter") or ",")
         if len(delimiter) != 1:
             raise ConfigError(f"delimiter must be one character, not {delimiter!r}", path=self._rel(path))
+        data = path.read_bytes()
+        table = read_seed(data, self._rel(path), delimiter)
+        where = _declared("column_types", column_types, folder, props, self._rel(path))
+        check_column_types(column_types, table, path.stem, self.config.dialect, where)
         return Model(
             name=path.stem,
             kind=Kind.SEED,
             language=Language.CSV,
             location=Location(self._rel(path)),
-            seed_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
+            seed_hash=hashlib.sha256(data).hexdigest(),
             column_types=tuple(sorted((str(k), str(v)) for k, v in column_types.items())),
             delimiter=delimiter,
             narrow_integers=self.dbt is not None,
@@ -608,12 +621,12 @@ class _Loader:
         kind = self._kind(
             config, rel, name, self._origin(folder, "materialized", config, defined, rendered.config)
         )
-        sql = self._query(rendered.text, rel, name)
+        sql = self._query(rendered.text, rel, name, source=text)
         incremental_sql = None
         env_digests = rendered.env_digests
         if kind is Kind.INCREMENTAL:
             incremental = self.renderer.render(text, rel, incremental=True, node=node)
-            incremental_sql = self._query(incremental.text, rel, name)
+            incremental_sql = self._query(incremental.text, rel, name, source=text)
             env_digests = tuple(sorted({*env_digests, *incremental.env_digests}))
         for ref, line in rendered.refs:
             self._pending_refs.append((name, ref, rel, line))
@@ -729,10 +742,18 @@ class _Loader:
             return DBT_PROJECT, folder.lines[key]
         return None
 
-    def _query(self, text: str, path: str, model: str | None, on_error: OnError | None = None) -> str:
+    def _query(
+        self,
+        text: str,
+        path: str,
+        model: str | None,
+        on_error: OnError | None = None,
+        source: str | None = None,
+    ) -> str:
         """The normalized form of one rendered query: a placeholder until the load resolves
-        its queries (see `tidegate.project.queries`)."""
-        return self.queries.normalized(text, path, model, on_error)
+        its queries (see `tidegate.project.queries`); `source` is the file's text it was rendered
+        from, for the line of a syntax error."""
+        return self.queries.normalized(text, path, model, on_error, source)
 
     def _test_query(self, test: DataTest) -> str:
         """The normalized query of a generic test; errors name the line that declares it, as
@@ -932,8 +953,9 @@ class _Loader:
             if self._is_generic_test(path):
                 continue
             rel = self._rel(path)
-            rendered = self.renderer.render(self._read(path), rel)
-            sql = self._query(rendered.text, rel, None)
+            text = self._read(path)
+            rendered = self.renderer.render(text, rel)
+            sql = self._query(rendered.text, rel, None, source=text)
             for ref, line in rendered.refs:
                 self._pending_refs.append((path.stem, ref, rel, line))
             test = DataTest(
@@ -1113,6 +1135,18 @@ class _Loader:
 
 _HOOKS = frozenset({"pre_hook", "post_hook"})
 _HOOK_KEYS = ("pre_hook", "pre-hook", "post_hook", "post-hook")
+
+
+def _declared(key: str, value: Any, folder: FolderConfig, props: NodeProperties | None, rel: str) -> Where:
+    """Where each entry of a mapping config (a seed's `column_types`) is declared: its line in
+    the properties file or in dbt_project.yml, else the node's own file."""
+    if props is not None and key in props.config:
+        path, line = props.location.path, props.location.line
+    elif key in folder.values:
+        path, line = DBT_PROJECT, folder.lines.get(key)
+    else:
+        path, line = rel, None
+    return lambda name: (path, value.line_of(name) if isinstance(value, LineDict) else line)
 
 
 def _dbt_name(macro: str, custom: Any, node: dict[str, Any], target: Any) -> str:

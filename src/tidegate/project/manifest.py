@@ -53,6 +53,7 @@ from tidegate.project.model import (
 )
 from tidegate.project.project import Project
 from tidegate.project.properties import Properties, read_constraints, read_contract
+from tidegate.project.seeds import check_column_types, read_seed
 
 MANIFEST_ENV = "TIDEGATE_DBT_MANIFEST"
 EPHEMERAL_PREFIX = "__dbt__cte__"
@@ -431,14 +432,19 @@ class _ManifestLoader:
         if not file.is_file():
             raise ProjectError(f"the seed's file {path} is missing", path=self.rel, model=name, hint=_HINT)
         column_types = config.get("column_types") or {}
+        delimiter = str(config.get("delimiter") or ",")
+        data = file.read_bytes()
+        check_column_types(
+            column_types, read_seed(data, path, delimiter), name, self.dialect, lambda _: (path, None)
+        )
         return Model(
             name=name,
             kind=Kind.SEED,
             language=Language.CSV,
             location=Location(path),
-            seed_hash=hashlib.sha256(file.read_bytes()).hexdigest(),
+            seed_hash=hashlib.sha256(data).hexdigest(),
             column_types=tuple(sorted((str(k), str(v)) for k, v in column_types.items())),
-            delimiter=str(config.get("delimiter") or ","),
+            delimiter=delimiter,
             **common,
         )
 

@@ -42,6 +42,8 @@ class _Query:
     path: str
     model: str | None
     on_error: OnError | None
+    source: str | None
+    """The template the text was rendered from, for the line of a syntax error."""
 
 
 @dataclass
@@ -65,8 +67,16 @@ class Queries:
         self._pool: ProcessPoolExecutor | None = None
         self._parallel = _workers() > 1
 
-    def normalized(self, text: str, path: str, model: str | None, on_error: OnError | None = None) -> str:
-        """The normalized query, or a placeholder for it until `resolve`."""
+    def normalized(
+        self,
+        text: str,
+        path: str,
+        model: str | None,
+        on_error: OnError | None = None,
+        source: str | None = None,
+    ) -> str:
+        """The normalized query, or a placeholder for it until `resolve`; `source` is the
+        template `text` was rendered from (errors name its lines)."""
         cached = self._cache.get(text)
         if cached is not None:
             return cached
@@ -74,7 +84,7 @@ class Queries:
         if placeholder is None:
             placeholder = _placeholder(len(self._pending))
             self._placeholders[text] = placeholder
-            self._pending.append(_Query(text, path, model, on_error))
+            self._pending.append(_Query(text, path, model, on_error, source))
             if len(self._pending) - self._sent >= CHUNK:
                 self._send(everything=False)
         return placeholder
@@ -119,7 +129,7 @@ class Queries:
             return
         while len(self._pending) - self._sent >= (1 if everything else CHUNK):
             end = min(self._sent + CHUNK, len(self._pending))
-            items = [(q.text, q.path, q.model) for q in self._pending[self._sent : end]]
+            items = [(q.text, q.path, q.model, q.source) for q in self._pending[self._sent : end]]
             try:
                 if self._pool is None:
                     self._pool = _pool()
@@ -135,9 +145,10 @@ class Queries:
         from tidegate.project.sql import normalize, parse_query
 
         try:
-            return normalize(
-                parse_query(query.text, self._dialect, path=query.path, model=query.model), self._dialect
+            parsed = parse_query(
+                query.text, self._dialect, path=query.path, model=query.model, source=query.source
             )
+            return normalize(parsed, self._dialect)
         except ProjectError as error:
             self._raise(query, error)
 
@@ -162,14 +173,15 @@ def _outcomes(future: Future[list[tuple[str, Any]]] | None) -> list[tuple[str, A
         return None
 
 
-def parse_chunk(dialect: str, items: list[tuple[str, str, str | None]]) -> list[tuple[str, Any]]:
+def parse_chunk(dialect: str, items: list[tuple[str, str, str | None, str | None]]) -> list[tuple[str, Any]]:
     """In a worker: ("ok", normalized) or ("error", (message, path, line, model, hint)) per query."""
     from tidegate.project.sql import normalize, parse_query
 
     outcomes: list[tuple[str, Any]] = []
-    for text, path, model in items:
+    for text, path, model, source in items:
         try:
-            outcomes.append(("ok", normalize(parse_query(text, dialect, path=path, model=model), dialect)))
+            parsed = parse_query(text, dialect, path=path, model=model, source=source)
+            outcomes.append(("ok", normalize(parsed, dialect)))
         except ProjectError as error:
             outcomes.append(("error", (error.message, error.path, error.line, error.model, error.hint)))
     return outcomes

@@ -7,20 +7,19 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
 from tidegate.errors import ProjectError
+from tidegate.project.syntax import syntax_error
 
 
-def parse_query(sql: str, dialect: str, *, path: str, model: str | None = None) -> exp.Query:
-    """Parse the single query of a model or test."""
+def parse_query(
+    sql: str, dialect: str, *, path: str, model: str | None = None, source: str | None = None
+) -> exp.Query:
+    """Parse the single query of a model or test; a syntax error names the line of `source`,
+    the template `sql` was rendered from, when it is given (see `tidegate.project.syntax`)."""
     try:
         statements = _parse(sql, dialect)
-    except ParseError as error:
-        first = error.errors[0] if error.errors else {}
-        description = first.get("description") or str(error).splitlines()[0]
-        raise ProjectError(
-            f"SQL syntax error: {description}", path=path, line=first.get("line"), model=model
-        ) from None
-    except TokenError as error:
-        raise ProjectError(f"SQL syntax error: {error}", path=path, model=model) from None
+    except (ParseError, TokenError) as error:
+        message, line = syntax_error(error, sql, dialect, source)
+        raise ProjectError(message, path=path, line=line, model=model) from None
     if len(statements) != 1:
         raise ProjectError(
             f"expected exactly one SQL statement, found {len(statements)}", path=path, model=model

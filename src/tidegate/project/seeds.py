@@ -1,0 +1,139 @@
+"""A seed's CSV file, read and checked in one place before any engine loads it.
+
+Each engine reads CSV its own way: DuckDB's sniffer makes a ragged file into garbage columns and
+an empty one into a table of one column, renames duplicate headers and dumps its sniffer state
+on a file that is not UTF-8; PostgreSQL's COPY needs the rows split first. So the loader reads
+every seed here (the file must be UTF-8, its first line a header of distinct, non-empty names,
+and every row as many fields as the header), and a bad one is the user's error, exit 2, naming
+the file and the line. The engines then load a file they all read the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tidegate.errors import ConfigError, ProjectError
+from tidegate.project.datatypes import column_type
+from tidegate.project.files import decode
+
+if TYPE_CHECKING:
+    from _csv import Reader
+
+Where = Callable[[str], tuple[str, int | None]]
+"""The file and line that declare a column's entry of `column_types`."""
+
+_HINT = "a seed is a CSV file: a header line of column names, then one line per row"
+
+
+@dataclass(frozen=True)
+class SeedTable:
+    """The header and the rows of a seed's file (each row as many fields as the header; blank
+    lines are skipped, as every engine skips them)."""
+
+    header: tuple[str, ...]
+    rows: list[list[str]]
+
+
+def read_seed(data: bytes, shown: str, delimiter: str = ",") -> SeedTable:
+    """The table in a seed's bytes, fields separated by `delimiter` and quoted with `"` (a
+    quote inside a quoted field is doubled). Anything else is a ProjectError naming `shown`
+    and the line."""
+    text = decode(data, shown).removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=True)
+    header = _header(_next(reader, shown)[1], shown)
+    rows: list[list[str]] = []
+    while True:
+        line, row = _next(reader, shown)
+        if row is None:
+            return SeedTable(tuple(header), rows)
+        if row and len(row) != len(header):
+            raise ProjectError(
+                f"{len(row)} field(s) on this line, where the header has {len(header)} column(s)",
+                path=shown,
+                line=line,
+                hint=f"every line needs one value per column; quote a value that holds {delimiter!r}",
+            )
+        if row:
+            rows.append(row)
+
+
+def check_column_types(
+    column_types: Mapping[Any, Any], table: SeedTable, seed: str, dialect: str, where: Where
+) -> None:
+    """Each entry of a seed's `column_types` names a column of its file and gives it one SQL
+    type of the project's `dialect` (see `tidegate.project.datatypes`); a ConfigError at the
+    line that declares it otherwise."""
+    columns = {name.lower() for name in table.header}
+    for name, kind in column_types.items():
+        path, line = where(str(name))
+        if str(name).lower() not in columns:
+            raise ConfigError(
+                f"column_types names column {str(name)!r}, which the seed's file does not have "
+                f"(its columns: {', '.join(table.header)})",
+                path=path,
+                line=line,
+                model=seed,
+            )
+        try:
+            if not isinstance(kind, str):
+                raise ValueError(f"{kind!r} is not a SQL type")
+            column_type(kind, dialect, dialect)
+        except ValueError as error:
+            raise ConfigError(
+                f"column_types of column {str(name)!r}: {error}",
+                path=path,
+                line=line,
+                model=seed,
+                hint="give one type, such as integer, varchar, date or decimal(10, 2)",
+            ) from None
+
+
+def _next(reader: Reader, shown: str) -> tuple[int, list[str] | None]:
+    """The line the next row starts on, and the row (None at the end). A CSV the reader cannot
+    split (a quote left open, text after a closing quote) is an error at that line."""
+    line = reader.line_num + 1
+    try:
+        return line, next(reader)
+    except StopIteration:
+        return line, None
+    except csv.Error as error:
+        reason = "a quoted value starts on this line and is never closed"
+        raise ProjectError(
+            reason if "unexpected end of data" in str(error) else f"cannot read the CSV: {error}",
+            path=shown,
+            line=line,
+            hint='a value in double quotes ends with a double quote; one inside it is doubled ("a ""b"" c")',
+        ) from None
+
+
+def _header(row: list[str] | None, shown: str) -> list[str]:
+    if not row:
+        raise ProjectError(
+            "the file is empty: a seed's first line is its header"
+            if row is None
+            else "the first line is empty",
+            path=shown,
+            line=1,
+            hint=_HINT,
+        )
+    seen: dict[str, int] = {}
+    for number, name in enumerate(row, start=1):
+        if not name.strip():
+            raise ProjectError(f"column {number} of the header has no name", path=shown, line=1, hint=_HINT)
+        other = seen.setdefault(name.lower(), number)
+        if other != number:
+            first = row[other - 1]
+            raise ProjectError(
+                f"the header names column {name!r} twice (columns {other} and {number})"
+                if first == name
+                else f"columns {other} and {number} of the header, {first!r} and {name!r}, differ "
+                "only in case, which most engines ignore",
+                path=shown,
+                line=1,
+                hint="give every column its own name",
+            )
+    return row
