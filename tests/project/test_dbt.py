@@ -416,3 +416,12 @@ def test_plan_prod_builds_dbts_relations(dbt_project: Callable[..., Path]) -> No
         totals = connection.sql("select customer_id, total from main.customers order by 1").fetchall()
         assert totals == [(1, 30), (2, 5)]
         assert connection.sql("select sum(amount) from main.raw_payments").fetchall() == [(30,)]
+
+
+def test_column_types_of_columns_a_seed_does_not_have_are_ignored_as_dbt_ignores_them(
+    dbt_project: Callable[..., Path],
+) -> None:
+    stale = DBT_PROJECT.replace("{amount: integer}", "{amount: integer, dropped_column: varchar}")
+    project = load(dbt_project(LAYERED, **{"dbt_project.yml": stale}))
+    assert dict(project.models["raw_orders"].column_types) == {"amount": "integer"}
+    assert dict(project.models["raw_payments"].column_types) == {"amount": "integer"}

@@ -577,14 +577,16 @@ class _Loader:
         data = path.read_bytes()
         table = read_seed(data, self._rel(path), delimiter)
         where = _declared("column_types", column_types, folder, props, self._rel(path))
-        check_column_types(column_types, table, path.stem, self.config.dialect, where)
+        typed = check_column_types(
+            column_types, table, path.stem, self.config.dialect, where, ignore_unknown=self.dbt is not None
+        )
         return Model(
             name=path.stem,
             kind=Kind.SEED,
             language=Language.CSV,
             location=Location(self._rel(path)),
             seed_hash=hashlib.sha256(data).hexdigest(),
-            column_types=tuple(sorted((str(k), str(v)) for k, v in column_types.items())),
+            column_types=typed,
             delimiter=delimiter,
             narrow_integers=self.dbt is not None,
             **self._hooks(

@@ -434,8 +434,13 @@ class _ManifestLoader:
         column_types = config.get("column_types") or {}
         delimiter = str(config.get("delimiter") or ",")
         data = file.read_bytes()
-        check_column_types(
-            column_types, read_seed(data, path, delimiter), name, self.dialect, lambda _: (path, None)
+        typed = check_column_types(
+            column_types,
+            read_seed(data, path, delimiter),
+            name,
+            self.dialect,
+            lambda _: (path, None),
+            ignore_unknown=True,
         )
         return Model(
             name=name,
@@ -443,7 +448,7 @@ class _ManifestLoader:
             language=Language.CSV,
             location=Location(path),
             seed_hash=hashlib.sha256(data).hexdigest(),
-            column_types=tuple(sorted((str(k), str(v)) for k, v in column_types.items())),
+            column_types=typed,
             delimiter=delimiter,
             **common,
         )

@@ -62,15 +62,25 @@ def read_seed(data: bytes, shown: str, delimiter: str = ",") -> SeedTable:
 
 
 def check_column_types(
-    column_types: Mapping[Any, Any], table: SeedTable, seed: str, dialect: str, where: Where
-) -> None:
-    """Each entry of a seed's `column_types` names a column of its file and gives it one SQL
-    type of the project's `dialect` (see `tidegate.project.datatypes`); a ConfigError at the
-    line that declares it otherwise."""
+    column_types: Mapping[Any, Any],
+    table: SeedTable,
+    seed: str,
+    dialect: str,
+    where: Where,
+    *,
+    ignore_unknown: bool = False,
+) -> tuple[tuple[str, str], ...]:
+    """The seed's `column_types` as (column, type) pairs, sorted: each entry gives one SQL type
+    of the project's `dialect` (see `tidegate.project.datatypes`) to a column of its file; a
+    ConfigError at the line that declares it otherwise. `ignore_unknown` leaves out entries of
+    columns the file does not have, as dbt does (a dbt project keeps building)."""
     columns = {name.lower() for name in table.header}
+    typed: list[tuple[str, str]] = []
     for name, kind in column_types.items():
         path, line = where(str(name))
         if str(name).lower() not in columns:
+            if ignore_unknown:
+                continue
             raise ConfigError(
                 f"column_types names column {str(name)!r}, which the seed's file does not have "
                 f"(its columns: {', '.join(table.header)})",
@@ -90,6 +100,8 @@ def check_column_types(
                 model=seed,
                 hint="give one type, such as integer, varchar, date or decimal(10, 2)",
             ) from None
+        typed.append((str(name), str(kind)))
+    return tuple(sorted(typed))
 
 
 def _next(reader: Reader, shown: str) -> tuple[int, list[str] | None]:
