@@ -178,3 +178,29 @@ def test_contracts_that_cannot_hold_are_refused_with_the_file_and_line(
     with pytest.raises(ConfigError, match=message) as failure:
         open_context(root).plan("prod")
     assert (failure.value.path, failure.value.line) == ("models/m.yml", line)
+
+
+@pytest.mark.parametrize(
+    "data_type",
+    ["'integer, x text); create table injected (y int); create table z (id integer'", "int; drop table m"],
+)
+def test_a_data_type_that_is_not_one_type_is_refused_before_any_ddl(
+    make_project: Callable[..., Path], open_context: Callable[..., Context], data_type: str
+) -> None:
+    root = make_project(
+        {
+            "models/m.sql": "select 1 as id",
+            "models/m.yml": contracted("m", f"[{{name: id, data_type: {data_type}}}]"),
+        }
+    )
+    with pytest.raises(ConfigError, match=r"data_type of column 'id': .* is not one SQL type") as refused:
+        open_context(root).plan_and_apply("prod")
+    assert refused.value.path == "models/m.yml" and refused.value.exit_code == 2
+    import duckdb
+
+    with duckdb.connect(str(root / "warehouse.duckdb")) as warehouse:
+        tables = {
+            name
+            for (name,) in warehouse.execute("select table_name from information_schema.tables").fetchall()
+        }
+    assert not tables & {"injected", "z"}

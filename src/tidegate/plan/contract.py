@@ -15,6 +15,7 @@ from __future__ import annotations
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import InvalidSQL
 from tidegate.plan.plan import ContractSpec
+from tidegate.project.datatypes import column_type
 from tidegate.project.model import Constraint, Contract
 
 _SUBQUERY = "model_subq"
@@ -24,7 +25,7 @@ def contract_spec(engine: EngineAdapter, contract: Contract, dialect: str) -> Co
     """What the build needs of a contract, in the engine's terms: declared types are written in
     the project's `dialect`, as its models are."""
     ddl = engine.dialect != "spark"  # Spark's tables take no constraints
-    types = [_data_type(str(column.data_type), dialect, engine.dialect) for column in contract.columns]
+    types = [column_type(str(column.data_type), dialect, engine.dialect) for column in contract.columns]
     definitions = []
     for column, kind in zip(contract.columns, types, strict=True):
         parts = [engine.quote(column.name), kind]
@@ -37,18 +38,6 @@ def contract_spec(engine: EngineAdapter, contract: Contract, dialect: str) -> Co
         definitions=definitions,
         table_constraints=table if ddl else [],
     )
-
-
-def _data_type(data_type: str, read: str, write: str) -> str:
-    if read == write:
-        return data_type
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
-
-    try:
-        return exp.DataType.build(data_type, dialect=read).sql(dialect=write)
-    except (SqlglotError, ValueError):  # not a type sqlglot knows: the engine will say
-        return data_type
 
 
 def _column_constraint(constraint: Constraint) -> str:

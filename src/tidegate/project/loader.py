@@ -656,6 +656,7 @@ class _Loader:
                 kind,
                 props.location if props else Location(rel),
                 name,
+                self.config.dialect,
             ),
             **hooks,
             **self._common(name, props, config, rel, "model"),

@@ -390,7 +390,13 @@ class _ManifestLoader:
             pre_hooks=_hooks(config.get("pre-hook"), "pre-hook", path, name),
             post_hooks=_hooks(config.get("post-hook"), "post-hook", path, name),
             contract=read_contract(
-                config, common["columns"], read_constraints(node, path, None), kind, Location(path), name
+                config,
+                common["columns"],
+                read_constraints(node, path, None),
+                kind,
+                Location(path),
+                name,
+                self.dialect,
             ),
             **common,
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidegate.errors import ConfigError
+from tidegate.project.datatypes import column_type
 from tidegate.project.exposures import read_exposure
 from tidegate.project.model import (
     CONSTRAINT_TYPES,
@@ -220,9 +221,11 @@ def read_contract(
     kind: Kind,
     where: Location,
     name: str,
+    dialect: str,
 ) -> Contract | None:
     """A model's contract when its config enforces one (dbt's `contract: {enforced: true}`):
-    as in dbt, every column declared with a `data_type`, and not on an ephemeral model."""
+    as in dbt, every column declared with a `data_type`, and not on an ephemeral model. Each
+    `data_type` is one type of the project's `dialect`: it is written into the table's DDL."""
     contract = config.get("contract")
     if not (isinstance(contract, dict) and contract.get("enforced")):
         return None
@@ -240,6 +243,16 @@ def read_contract(
             path=where.path,
             line=where.line,
         )
+    for column in columns:
+        try:
+            column_type(str(column.data_type), dialect, dialect)
+        except ValueError as error:
+            raise ConfigError(
+                f"{name}: data_type of column {column.name!r}: {error}",
+                path=where.path,
+                line=where.line,
+                hint="give one type, such as integer, varchar, date or decimal(10, 2)",
+            ) from None
     return Contract(columns=columns, constraints=constraints)
 
 
