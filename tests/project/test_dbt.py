@@ -425,3 +425,21 @@ def test_column_types_of_columns_a_seed_does_not_have_are_ignored_as_dbt_ignores
     project = load(dbt_project(LAYERED, **{"dbt_project.yml": stale}))
     assert dict(project.models["raw_orders"].column_types) == {"amount": "integer"}
     assert dict(project.models["raw_payments"].column_types) == {"amount": "integer"}
+
+
+def test_column_types_of_properties_merge_with_those_of_dbt_project_yml(
+    dbt_project: Callable[..., Path],
+) -> None:
+    properties = """\
+        version: 2
+        seeds:
+          - name: raw_orders
+            config:
+              column_types: {status: varchar, customer_id: bigint}
+    """
+    project = load(dbt_project(LAYERED, **{"seeds/properties.yml": properties}))
+    assert dict(project.models["raw_orders"].column_types) == {
+        "amount": "integer",
+        "customer_id": "bigint",
+        "status": "varchar",
+    }

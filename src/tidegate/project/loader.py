@@ -568,15 +568,22 @@ class _Loader:
         config = {**folder.values, **(props.config if props else {})}
         if not self._enabled(path.stem, self._rel(path), config):
             return None
-        column_types = config.get("column_types") or {}
-        if not isinstance(column_types, dict):
-            raise ConfigError("column_types must map column names to types", path=self._rel(path))
+        declared = [
+            (folder.values.get("column_types"), DBT_PROJECT, folder.lines.get("column_types")),
+            (props.config.get("column_types") if props else None, *_at(props, self._rel(path))),
+        ]
+        for types, where_path, where_line in declared:
+            if types is not None and not isinstance(types, dict):
+                raise ConfigError(
+                    "column_types must map column names to types", path=where_path, line=where_line
+                )
+        column_types = {**(declared[0][0] or {}), **(declared[1][0] or {})}  # merged, as dbt merges them
         delimiter = str(config.get("delimiter") or ",")
         if len(delimiter) != 1:
             raise ConfigError(f"delimiter must be one character, not {delimiter!r}", path=self._rel(path))
         data = path.read_bytes()
         table = read_seed(data, self._rel(path), delimiter)
-        where = _declared("column_types", column_types, folder, props, self._rel(path))
+        where = _declared(declared, self._rel(path))
         typed = check_column_types(
             column_types, table, path.stem, self.config.dialect, where, ignore_unknown=self.dbt is not None
         )
@@ -1140,16 +1147,23 @@ _HOOKS = frozenset({"pre_hook", "post_hook"})
 _HOOK_KEYS = ("pre_hook", "pre-hook", "post_hook", "post-hook")
 
 
-def _declared(key: str, value: Any, folder: FolderConfig, props: NodeProperties | None, rel: str) -> Where:
+def _at(props: NodeProperties | None, rel: str) -> tuple[str, int | None]:
+    """The file and line of a node's properties, else its own file."""
+    return (props.location.path, props.location.line) if props is not None else (rel, None)
+
+
+def _declared(declared: list[tuple[Any, str, int | None]], rel: str) -> Where:
     """Where each entry of a mapping config (a seed's `column_types`) is declared: its line in
-    the properties file or in dbt_project.yml, else the node's own file."""
-    if props is not None and key in props.config:
-        path, line = props.location.path, props.location.line
-    elif key in folder.values:
-        path, line = DBT_PROJECT, folder.lines.get(key)
-    else:
-        path, line = rel, None
-    return lambda name: (path, value.line_of(name) if isinstance(value, LineDict) else line)
+    the last of `declared` (mappings, each with its file and line) that holds it, else the
+    node's own file."""
+
+    def where(name: str) -> tuple[str, int | None]:
+        for value, path, line in reversed(declared):
+            if isinstance(value, dict) and name in value:
+                return path, value.line_of(name) if isinstance(value, LineDict) else line
+        return rel, None
+
+    return where
 
 
 def _dbt_name(macro: str, custom: Any, node: dict[str, Any], target: Any) -> str:
