@@ -19,6 +19,7 @@ from rich.console import Console
 
 from tidegate import __version__
 from tidegate.errors import InternalError, TidegateError
+from tidegate.processes import Terminated, signals_interrupt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,13 +67,15 @@ def command(group: click.Group, name: str | None = None, **settings: Any) -> Cal
         def wrapper(*args: Any, project_dir: Path, as_json: bool, **kwargs: Any) -> None:
             output = Output(as_json)
             try:
-                code = function(*args, project_dir=project_dir, output=output, **kwargs)
+                with signals_interrupt():
+                    code = function(*args, project_dir=project_dir, output=output, **kwargs)
             except TidegateError as error:
                 report_error(output, error)
                 sys.exit(error.exit_code)
-            except KeyboardInterrupt:
-                output.err.print("[red]interrupted[/]: the environment was left as it was")
-                sys.exit(130)
+            except KeyboardInterrupt as error:  # Ctrl-C, or a CI system cancelling the job
+                name = f" ({error})" if isinstance(error, Terminated) else ""
+                output.err.print(f"[red]interrupted[/]{name}: the environment was left as it was")
+                sys.exit(error.exit_code if isinstance(error, Terminated) else 130)
             except Exception as error:  # a bug in tidegate: say so plainly, traceback on request
                 if os.environ.get("TIDEGATE_DEBUG"):
                     raise
