@@ -126,6 +126,23 @@ def test_properties_left_for_a_deleted_model_are_bad_input_naming_the_yaml_line(
     assert "bad input (exit 2)" in ran.stderr
 
 
+def test_a_configuration_that_does_not_load_at_head_is_bad_input_and_still_gets_a_report(
+    repo: Path, tmp_path: Path
+) -> None:
+    (repo / "tidegate.yml").write_text((repo / "tidegate.yml").read_text() + "environments: [\n")
+    head = commit(repo, "break the configuration")
+    git(repo, "checkout", "-q", "main")  # head is read from git, into a temporary folder
+
+    ran = invoke(
+        repo, "ci", "--base", "main", "--head", head, "--pr", "7", "--report", f"md={tmp_path / 'r.md'}"
+    )
+
+    assert ran.code == 2, ran.all
+    assert "✗ Project configuration: stopped: tidegate.yml:" in ran.stderr  # not the temporary folder's
+    assert "tidegate-" not in ran.all
+    assert "| ❌ | Project configuration | stopped: tidegate.yml:" in (tmp_path / "r.md").read_text()
+
+
 def test_failed_checks_alone_exit_1(repo: Path) -> None:
     edit(repo, "models/customer_totals.sql", "group by customer_id", "group by customer_id, amount")
     commit(repo, "break uniqueness")

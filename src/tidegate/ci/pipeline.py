@@ -104,27 +104,26 @@ class Pipeline:
             context_factory(files, request.project_dir) as context,
             ExitStack() as workers,
         ):
-            pattern = context.config.pull_requests.environment
-            run = _Run(
-                request,
-                repo,
-                head,
-                f"{repo.prefix}/" if repo.prefix else "",
-                changed,
-                context,
-                context.environment(pattern.format(number=request.pull_request)),
-            )
-            if context.config.ci.lint and run.changed_paths:
-                # forked now: nothing is connected yet (the context opens its warehouses lazily)
-                run.lint_job = workers.enter_context(Worker(_lint, files, run.changed_paths))
-            # the background step is collected last, so that it overlaps the others
-            ran = {
-                name: self._step(run, name, title, body)
-                for name, title, body in sorted(_STEPS, key=lambda s: s[2] is lint_step)
-            }
-            steps = [ran[name] for name, _, _ in _STEPS]
+            prefix = f"{repo.prefix}/" if repo.prefix else ""
+            run = _Run(request, repo, head, prefix, changed, context, f"pr_{request.pull_request}")
+            try:
+                pattern = context.config.pull_requests.environment
+                run.environment = context.environment(pattern.format(number=request.pull_request))
+            except TidegateError as error:  # no step can run: the report still says why
+                project, steps = repo.project_dir.name, self._unconfigured(run, error)
+            else:
+                project = context.config.name
+                if context.config.ci.lint and run.changed_paths:
+                    # forked now: nothing is connected yet (the context opens its warehouses lazily)
+                    run.lint_job = workers.enter_context(Worker(_lint, files, run.changed_paths))
+                # the background step is collected last, so that it overlaps the others
+                ran = {
+                    name: self._step(run, name, title, body)
+                    for name, title, body in sorted(_STEPS, key=lambda s: s[2] is lint_step)
+                }
+                steps = [ran[name] for name, _, _ in _STEPS]
         return Report(
-            project=context.config.name,
+            project=project,
             environment=run.environment,
             base=base,
             head=head,
@@ -135,6 +134,15 @@ class Pipeline:
             notices=warnings,
             conflicts=tuple(conflicts),
         )
+
+    def _unconfigured(self, run: _Run, error: TidegateError) -> list[Step]:
+        """A configuration (tidegate.yml, dbt_project.yml) that does not load at head: the one
+        failed step, and every other skipped."""
+        title = "Project configuration"
+        failed = replace(_error_step(run, title, error), name="config", title=title)
+        self.progress.finished(failed)
+        why = _skipped("the project's configuration did not load")
+        return [failed, *(replace(why, name=name, title=title) for name, title, _ in _STEPS)]
 
     def _step(self, run: _Run, name: str, title: str, body: Callable[[_Run], Step]) -> Step:
         self.progress.started(title)
