@@ -29,7 +29,7 @@ MODELS = 60
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Production built from main; branch `slow` adds many models; main is checked out, so
+    """Production built from main; branch `slow` adds many tables; main is checked out, so
     CI writes head into a temporary folder. TMPDIR is the test's own, here and in subprocesses."""
     temporary = tmp_path / "tmp"
     temporary.mkdir()
@@ -40,6 +40,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     git(root, "checkout", "-q", "-b", "slow")
     for n in range(MODELS):
         (root / "models" / f"wide_{n}.sql").write_text(
+            "{{ config(materialized='table') }}\n\n"
             f"select\n    order_id,\n    customer_id,\n    amount * {n} as amount_{n}\n"
             f"from {{{{ ref('stg_orders') }}}}\nwhere amount > {n}\n"
         )
@@ -65,7 +66,7 @@ def is_worker(pid: int, command: bytes) -> bool:
     """A fork of tidegate (its command line), leading its own process group: not a git
     subprocess caught between fork and exec, which has the command line of its parent too."""
     try:
-        forked = Path(f"/proc/{pid}/cmdline").read_bytes() == command
+        forked = command != b"" and Path(f"/proc/{pid}/cmdline").read_bytes() == command
     except OSError:
         return False
     return forked and status(pid)[2:3] == [str(pid)]
@@ -99,10 +100,12 @@ def started_ci(repo: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
         text=True,
     )
     deadline = time.monotonic() + 120
-    command = Path(f"/proc/{process.pid}/cmdline").read_bytes()
     worker = None
     while worker is None:
-        assert process.poll() is None and time.monotonic() < deadline, "no lint worker started"
+        assert process.poll() is None and time.monotonic() < deadline, (
+            f"no lint worker: {process.stderr.read()}"
+        )
+        command = Path(f"/proc/{process.pid}/cmdline").read_bytes()  # empty until its exec is done
         worker = next((child for child in descendants(process.pid) if is_worker(child, command)), None)
         time.sleep(0.02)
     yield process, worker
@@ -112,6 +115,13 @@ def started_ci(repo: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
 
 def checkouts(repo: Path) -> list[str]:
     return [path.name for path in Path(os.environ["TMPDIR"]).iterdir() if path.name.startswith("tidegate-")]
+
+
+def locks(repo: Path) -> list[tuple[object, ...]]:
+    import duckdb
+
+    with duckdb.connect(str(repo / "warehouse.duckdb"), read_only=True) as connection:
+        return connection.execute("select * from _tidegate.locks").fetchall()
 
 
 def test_sigterm_stops_the_worker_removes_the_checkout_and_exits_143(
@@ -129,7 +139,8 @@ def test_sigterm_stops_the_worker_removes_the_checkout_and_exits_143(
     assert "interrupted (SIGTERM)" in said and "Traceback" not in said
     assert [pid for pid in family if running(pid)] == []
     assert checkouts(repo) == []
-    ran = invoke(repo, "ci", "--base", "main", "--head", "slow", "--pr", "3")  # the lock is free
+    assert locks(repo) == []  # released, not left for the next run to find stale
+    ran = invoke(repo, "ci", "--base", "main", "--head", "slow", "--pr", "3")
     assert ran.code == 0, ran.all
 
 
@@ -152,3 +163,22 @@ def test_sigkill_takes_the_worker_along_and_the_next_run_removes_the_checkout(
 
     assert ran.code == 0, ran.all
     assert checkouts(repo) == []
+
+
+def test_sigterm_during_the_build_leaves_no_lock_and_the_next_run_finishes_it(
+    repo: Path, started_ci: tuple[subprocess.Popen[str], int]
+) -> None:
+    process, _ = started_ci
+    assert process.stderr is not None
+    for line in process.stderr:  # the progress of the build, line by line
+        if line.startswith("build ("):
+            break
+
+    process.send_signal(signal.SIGTERM)
+
+    assert process.wait(60) == 128 + signal.SIGTERM, process.stderr.read()
+    assert locks(repo) == []
+    ran = invoke(repo, "ci", "--base", "main", "--head", "slow", "--pr", "3", "--json")
+    assert ran.code == 0, ran.all
+    rows = invoke(repo, "query", "pr_3", f"select count(*) from wide_{MODELS - 1}", "--json").json()["rows"]
+    assert rows == [[0]]  # amount > 59: no order; the table exists in the environment
