@@ -126,7 +126,7 @@ def test_a_worker_raises_its_error_with_its_file_and_line() -> None:
     assert (raised.value.path, raised.value.line) == ("tidegate.yml", 3)
 
 
-def test_a_worker_that_is_killed_has_died() -> None:
+def test_a_worker_killed_before_it_answers_is_reported_dead() -> None:
     with Worker(time.sleep, 600) as worker:
         assert worker.pid is not None
         os.kill(worker.pid, signal.SIGKILL)
