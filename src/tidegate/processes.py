@@ -165,7 +165,9 @@ def die_with_parent(parent: int) -> None:
     """In a worker process, first thing: be terminated (SIGTERM) when `parent` dies.
 
     Ctrl-C is for the parent, which stops its workers itself (a worker interrupted too would
-    print its own traceback), and the parent's signal handlers are not the worker's."""
+    print its own traceback), and the parent's signal handlers are not the worker's. On Linux
+    the kernel signals when the *thread* that started the worker ends: a worker must be stopped
+    before it (a `with Worker(...)` block, a process pool shut down by the thread that used it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for number in _stopping_signals():
         signal.signal(number, signal.SIG_DFL)

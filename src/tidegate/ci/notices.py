@@ -39,8 +39,8 @@ def _committed_folder(repo: Repository) -> Finding:
 
 
 _UNCHECKED = Finding(
-    "git cannot merge without a working tree before version 2.38: whether this pull request "
-    "conflicts with its base was not checked",
+    "git could not merge head into base here (`git merge-tree --write-tree` needs git 2.38 or "
+    "later): whether this pull request conflicts with its base was not checked",
     severity="notice",
     title="Merge conflicts not checked",
 )
