@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from rich.text import Text
 from tidegate.cli.render import ConsoleProgress, render_apply, render_plan, render_rows, render_tests
 from tidegate.context import Context
 from tidegate.errors import ConfigError
+from tidegate.processes import temporary_folder
 from tidegate.project.scaffold import create_project
 from tidegate.state.views import INTERNAL_PREFIX
 
@@ -39,8 +39,8 @@ def run_demo(console: Console, keep: Path | None = None) -> dict[str, Any]:
         if root.exists():
             raise ConfigError(f"{root} already exists", hint="give --keep an empty or new directory")
         return _story(console, root)
-    with tempfile.TemporaryDirectory(prefix="tidegate-demo-") as directory:
-        return _story(console, Path(directory) / "shop")
+    with temporary_folder("demo") as directory:
+        return _story(console, directory / "shop")
 
 
 def _story(console: Console, root: Path) -> dict[str, Any]:

@@ -283,7 +283,46 @@ def test_unrelated_histories_have_no_merge_base(repo_root: Path, project: Reposi
     assert "'main'" in str(raised.value) and "'elsewhere'" in str(raised.value)
 
 
+def test_a_pull_request_that_merges_cleanly_has_no_conflicts(pull_request: Path, project: Repository) -> None:
+    assert project.conflicts("main", "feature") == []
+
+
+def test_conflicts_are_the_files_base_and_head_both_changed_differently(
+    pull_request: Path, project: Repository
+) -> None:
+    commit(
+        pull_request, "main edits what the feature edits", {"analytics/models/orders.sql": "select 9 as id\n"}
+    )
+    commit(pull_request, "main edits outside the project", {"web/app.py": "print('main')\n"})
+    status = git(pull_request, "status", "--porcelain")
+
+    conflicts = project.conflicts("main", "feature")
+
+    assert conflicts == ["analytics/models/orders.sql", "web/app.py"]  # relative to the repository
+    assert git(pull_request, "status", "--porcelain") == status  # nothing merged in the working tree
+    assert git(pull_request, "rev-parse", "HEAD") == git(pull_request, "rev-parse", "main")
+
+
+def test_a_file_deleted_on_one_side_and_edited_on_the_other_conflicts(
+    pull_request: Path, project: Repository
+) -> None:
+    commit(
+        pull_request,
+        "main edits the seed the feature deletes",
+        {"analytics/seeds/countries.csv": "code\nde\n"},
+    )
+    assert project.conflicts("main", "feature") == ["analytics/seeds/countries.csv"]
+
+
 # -- the project at a commit -----------------------------------------------------------------
+
+
+def test_whether_a_path_is_committed_is_asked_of_a_commit(repo_root: Path, project: Repository) -> None:
+    first = git(repo_root, "rev-parse", "HEAD")
+    commit(repo_root, "a folder", {"analytics/.tidegate/cache/sql.json": "{}"})
+    assert project.contains("HEAD", ".tidegate") and project.contains("HEAD", "models/orders.sql")
+    assert not project.contains(first, ".tidegate")
+    assert not Repository(repo_root).contains("HEAD", ".tidegate")  # it is analytics/.tidegate
 
 
 def test_a_file_is_read_at_any_ref(repo_root: Path, project: Repository) -> None:

@@ -98,6 +98,116 @@ def test_bad_sql_in_the_pull_request_is_reported_with_its_file(repo: Path) -> No
     assert any(f["path"] == "models/order_count.sql" for f in findings), findings
 
 
+def test_a_ref_to_no_model_is_bad_input_named_by_file_and_line_everywhere(repo: Path, tmp_path: Path) -> None:
+    edit(repo, "models/big_customers.sql", "ref('customer_totals')", "ref('customer_total')")
+    commit(repo, "a typo in a ref")
+
+    ran = ci(repo, "--json", "--report", f"md={tmp_path / 'r.md'}")
+
+    assert ran.code == 2, ran.all
+    assert "✗ Plan and build: stopped: models/big_customers.sql:1: ref('customer_total')" in ran.stderr
+    report = ran.json()
+    assert (report["passed"], report["exit_code"]) == (False, 2)
+    plan = next(step for step in report["steps"] if step["name"] == "plan")
+    assert plan["exit_code"] == 2
+    assert plan["summary"].startswith("stopped: models/big_customers.sql:1: ")
+    assert [(f["path"], f["line"]) for f in plan["findings"]] == [("models/big_customers.sql", 1)]
+    assert "| `models/big_customers.sql` | 1 |" in (tmp_path / "r.md").read_text()
+
+
+def test_properties_left_for_a_deleted_model_are_bad_input_naming_the_yaml_line(repo: Path) -> None:
+    git(repo, "rm", "-q", "models/big_customers.sql", "models/customer_totals.sql")
+    commit(repo, "drop the customer models, forget their properties")
+
+    ran = ci(repo)
+
+    assert ran.code == 2, ran.all
+    assert "stopped: models/schema.yml:3: properties are declared for 'customer_totals'" in ran.stderr
+    assert "bad input (exit 2)" in ran.stderr
+
+
+def test_a_configuration_that_does_not_load_at_head_is_bad_input_and_still_gets_a_report(
+    repo: Path, tmp_path: Path
+) -> None:
+    (repo / "tidegate.yml").write_text((repo / "tidegate.yml").read_text() + "environments: [\n")
+    head = commit(repo, "break the configuration")
+    git(repo, "checkout", "-q", "main")  # head is read from git, into a temporary folder
+
+    ran = invoke(
+        repo, "ci", "--base", "main", "--head", head, "--pr", "7", "--report", f"md={tmp_path / 'r.md'}"
+    )
+
+    assert ran.code == 2, ran.all
+    assert "✗ Project configuration: stopped: tidegate.yml:" in ran.stderr  # not the temporary folder's
+    assert "tidegate-" not in ran.all
+    assert "| ❌ | Project configuration | stopped: tidegate.yml:" in (tmp_path / "r.md").read_text()
+
+
+def test_failed_checks_alone_exit_1(repo: Path) -> None:
+    edit(repo, "models/customer_totals.sql", "group by customer_id", "group by customer_id, amount")
+    commit(repo, "break uniqueness")
+
+    ran = ci(repo, "--json")
+
+    assert (ran.code, ran.json()["exit_code"]) == (1, 1), ran.all
+
+
+def test_a_pull_request_that_conflicts_with_its_base_passes_with_a_warning_naming_the_files(
+    repo: Path, tmp_path: Path
+) -> None:
+    edit(repo, "models/big_customers.sql", "total > 8", "total >= 8")
+    commit(repo, "big from 8")
+    git(repo, "checkout", "-q", "main")
+    edit(repo, "models/big_customers.sql", "total > 8", "total > 9")
+    commit(repo, "meanwhile on main: big above 9")
+    git(repo, "checkout", "-q", "feature")
+
+    ran = ci(repo, "--json", "--report", f"md={tmp_path / 'r.md'}", "--report", "github")
+
+    assert ran.code == 0, ran.all  # the forge refuses to merge it; CI says why, and checks the head
+    assert "This pull request conflicts with its base: merging it into main conflicts in " in ran.stderr
+    assert "models/big_customers.sql" in ran.stderr
+    markdown = (tmp_path / "r.md").read_text()
+    assert "> ⚠️ **This pull request conflicts with its base**: merging it into main conflicts in " in markdown
+    assert "::warning title=This pull request conflicts with its base::" in ran.stdout
+    report = json.loads(ran.stdout[ran.stdout.index("{") :])
+    assert report["conflicts"] == ["models/big_customers.sql"]
+    assert report["notices"][0]["severity"] == "warning"
+
+
+def test_a_pull_request_that_merges_cleanly_has_no_warning(repo: Path) -> None:
+    edit(repo, "models/big_customers.sql", "total > 8", "total >= 8")
+    commit(repo, "big from 8")
+    git(repo, "checkout", "-q", "main")
+    edit(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
+    commit(repo, "meanwhile on main, elsewhere")
+    git(repo, "checkout", "-q", "feature")
+
+    report = ci(repo, "--json").json()
+
+    assert (report["conflicts"], report["notices"]) == ([], [])
+
+
+@pytest.mark.parametrize("checked_out", [True, False], ids=["head-checked-out", "head-from-git"])
+def test_a_committed_tidegate_folder_is_ignored_with_a_warning(repo: Path, checked_out: bool) -> None:
+    assert ci(repo).code == 0  # the cache is written
+    cache = repo / ".tidegate" / "cache"
+    assert {p.name for p in cache.iterdir()} >= {"sql.json", "yaml.bin"}
+    (cache / "sql.json").write_text("{not json")
+    git(repo, "add", "--force", ".tidegate")
+    head = commit(repo, "commit the cache by mistake")
+    if not checked_out:
+        git(repo, "checkout", "-q", "main")
+
+    ran = invoke(repo, "ci", "--base", "main", "--head", head, "--pr", "7", "--json")
+
+    assert ran.code == 0, ran.all
+    notice = ran.json()["notices"][0]
+    assert (notice["path"], notice["title"]) == (".tidegate", "tidegate's local folder is committed")
+    assert "git rm -r --cached .tidegate" in ran.stderr
+    assert ci(repo).code == 0  # again, now that the committed cache was written to by the first run
+
+
 def test_head_can_be_another_commit_and_the_working_tree_is_left_alone(repo: Path) -> None:
     edit(repo, "seeds/raw_orders.csv", "4,3,7,paid\n", "4,3,7,paid\n5,3,9,paid\n")
     head = commit(repo, "one more order")
@@ -165,7 +275,7 @@ def test_broken_infrastructure_files_fail_ci_naming_the_file(repo: Path) -> None
 
     ran = ci(repo, "--json")
 
-    assert ran.code == 1
+    assert ran.code == 2, ran.all  # bad input, like any file of the pull request that does not load
     infra = next(step for step in ran.json()["steps"] if step["name"] == "infra")
     assert infra["status"] == "failed"
     assert infra["findings"][0]["path"] == "infra/roles.yml" and infra["findings"][0]["line"] == 2

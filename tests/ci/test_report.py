@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,40 @@ def test_a_passing_report_exits_0_and_a_failing_one_1() -> None:
     assert report(PASSED).exit_code == 0
     assert report(PASSED, BROKEN).exit_code == 1
     assert "✅ tidegate CI passed" in render(report(PASSED), "md")
+
+
+STOPPED = Step(
+    status="failed",
+    summary="stopped: models/schema.yml:3: properties are declared for 'gone'",
+    name="plan",
+    title="Plan and build",
+    exit_code=2,
+)
+
+
+def test_a_step_stopped_by_bad_input_exits_2_whatever_else_failed() -> None:
+    assert report(PASSED, STOPPED).exit_code == 2
+    assert report(BROKEN, STOPPED).exit_code == 2
+    assert report(PASSED, replace(STOPPED, status="skipped")).exit_code == 0
+    assert json.loads(render(report(BROKEN, STOPPED), "json"))["exit_code"] == 2
+
+
+def test_notices_warn_at_the_top_of_the_comment_and_as_annotations_without_failing() -> None:
+    conflict = Finding(
+        "merging it into main conflicts in models/a.sql", severity="warning", title="Conflicts with its base"
+    )
+    committed = Finding("holds caches", ".tidegate", severity="warning", title="Committed")
+    warned = replace(report(PASSED), notices=(conflict, committed), conflicts=("models/a.sql",))
+
+    text = render(warned, "md")
+    assert warned.exit_code == 0 and text.startswith("## ✅ tidegate CI passed")
+    assert text.index("> ⚠️ **Conflicts with its base**: merging it into main") < text.index("| ✅ | Lint |")
+    assert "> ⚠️ **Committed**: `.tidegate`: holds caches" in text
+    assert render(warned, "github").splitlines() == [
+        "::warning title=Conflicts with its base::merging it into main conflicts in models/a.sql",
+        "::warning file=.tidegate,title=Committed::holds caches",
+    ]
+    assert json.loads(render(warned, "json"))["conflicts"] == ["models/a.sql"]
 
 
 def test_junit_has_a_suite_per_step_and_a_case_per_check() -> None:

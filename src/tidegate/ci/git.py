@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -191,7 +190,27 @@ class Repository:
         changes = (self._relative_change(code, paths) for code, paths in _name_status(out))
         return sorted((c for c in changes if c is not None), key=lambda change: change.path)
 
+    def conflicts(self, base: str, head: str = "HEAD") -> list[str] | None:
+        """The files (relative to the repository) that conflict when `head` is merged into
+        `base`, as the forge would merge the pull request; None when git cannot tell (before git
+        2.38, `merge-tree --write-tree`). The merge is done in the object database only: its
+        objects are written, unreferenced, and the working tree and index are left alone."""
+        base_sha, head_sha = self.resolve(base), self.resolve(head)
+        done = self._run(
+            "merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", base_sha, head_sha
+        )
+        if done.returncode not in (0, 1):
+            return None
+        # the merged tree's id, then each conflicted file (once per stage it has)
+        files = os.fsdecode(done.stdout).split("\0")[1:]
+        return list(dict.fromkeys(path for path in files if path))
+
     # -- the project at a commit -----------------------------------------------------------
+
+    def contains(self, ref: str, path: str) -> bool:
+        """Whether the project's file or folder `path` (relative to the project) is committed at `ref`."""
+        done = self._run("cat-file", "-e", f"{self.resolve(ref)}:{self._repository_path(path)}")
+        return done.returncode == 0
 
     def read_file(self, ref: str, path: str) -> bytes:
         """The bytes of the project's file `path` (relative to the project) as committed at `ref`."""
@@ -218,9 +237,12 @@ class Repository:
 
     @contextmanager
     def materialized(self, ref: str) -> Iterator[Path]:
-        """The project as committed at `ref`, in a temporary directory removed afterwards."""
-        with tempfile.TemporaryDirectory(prefix="tidegate-") as directory:
-            yield self.materialize(ref, Path(directory) / "project")
+        """The project as committed at `ref`, in a temporary directory removed afterwards (or,
+        when this process is killed, by the next one)."""
+        from tidegate.processes import temporary_folder
+
+        with temporary_folder("checkout") as directory:
+            yield self.materialize(ref, directory / "project")
 
     # -- plumbing --------------------------------------------------------------------------
 

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
-from multiprocessing import get_all_start_methods, get_context
-from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tidegate.ci.report import Case, Finding, Report, Step, Table
 from tidegate.errors import ConfigError, TidegateError
+from tidegate.processes import Worker, WorkerDied
 
 if TYPE_CHECKING:
     from tidegate.ci.git import ChangedFile, Repository
@@ -49,6 +47,9 @@ class StepProgress:
 
     def finished(self, step: Step) -> None: ...
 
+    def notice(self, finding: Finding) -> None:
+        """A warning about the pull request as a whole (it conflicts with its base...)."""
+
 
 @dataclass
 class _Run:
@@ -64,7 +65,7 @@ class _Run:
     context: Context
     environment: str
     plan: Plan | None = None
-    lint_job: Future[LintResult] | None = None
+    lint_job: Worker[LintResult] | None = None
     """Linting runs in another process while the pull request's environment is built."""
 
     def repo_path(self, path: str | None) -> str | None:
@@ -85,6 +86,7 @@ class Pipeline:
         """Run every step against the pull request's head; `context_factory(files, workspace)`
         opens the project read from `files` whose warehouses resolve in `workspace`."""
         from tidegate.ci.git import Repository
+        from tidegate.ci.notices import notices
         from tidegate.ci.workspace import project_files
 
         started = time.perf_counter()
@@ -94,31 +96,34 @@ class Pipeline:
         changed = repo.changed_files(base, head)
         if request.pull_request is None:
             raise ConfigError("no pull-request number: pass --pr N (CI systems give it in pull-request jobs)")
+        conflicts, warnings = notices(repo, request.base, head)
+        for notice in warnings:
+            self.progress.notice(notice)
         with (
             project_files(repo, head) as files,
             context_factory(files, request.project_dir) as context,
-            ProcessPoolExecutor(max_workers=1, mp_context=_process_context()) as pool,
+            ExitStack() as workers,
         ):
-            pattern = context.config.pull_requests.environment
-            run = _Run(
-                request,
-                repo,
-                head,
-                f"{repo.prefix}/" if repo.prefix else "",
-                changed,
-                context,
-                context.environment(pattern.format(number=request.pull_request)),
-            )
-            if context.config.ci.lint and run.changed_paths:
-                run.lint_job = pool.submit(_lint, files, run.changed_paths)
-            # the background step is collected last, so that it overlaps the others
-            ran = {
-                name: self._step(run, name, title, body)
-                for name, title, body in sorted(_STEPS, key=lambda s: s[2] is lint_step)
-            }
-            steps = [ran[name] for name, _, _ in _STEPS]
+            prefix = f"{repo.prefix}/" if repo.prefix else ""
+            run = _Run(request, repo, head, prefix, changed, context, f"pr_{request.pull_request}")
+            try:
+                pattern = context.config.pull_requests.environment
+                run.environment = context.environment(pattern.format(number=request.pull_request))
+            except TidegateError as error:  # no step can run: the report still says why
+                project, steps = repo.project_dir.name, self._unconfigured(run, error)
+            else:
+                project = context.config.name
+                if context.config.ci.lint and run.changed_paths:
+                    # forked now: nothing is connected yet (the context opens its warehouses lazily)
+                    run.lint_job = workers.enter_context(Worker(_lint, files, run.changed_paths))
+                # the background step is collected last, so that it overlaps the others
+                ran = {
+                    name: self._step(run, name, title, body)
+                    for name, title, body in sorted(_STEPS, key=lambda s: s[2] is lint_step)
+                }
+                steps = [ran[name] for name, _, _ in _STEPS]
         return Report(
-            project=context.config.name,
+            project=project,
             environment=run.environment,
             base=base,
             head=head,
@@ -126,7 +131,18 @@ class Pipeline:
             changed_files=tuple(run.repo_path(c.path) or "" for c in changed),
             steps=tuple(steps),
             seconds=time.perf_counter() - started,
+            notices=warnings,
+            conflicts=tuple(conflicts),
         )
+
+    def _unconfigured(self, run: _Run, error: TidegateError) -> list[Step]:
+        """A configuration (tidegate.yml, dbt_project.yml) that does not load at head: the one
+        failed step, and every other skipped."""
+        title = "Project configuration"
+        failed = replace(_error_step(run, title, error), name="config", title=title)
+        self.progress.finished(failed)
+        why = _skipped("the project's configuration did not load")
+        return [failed, *(replace(why, name=name, title=title) for name, title, _ in _STEPS)]
 
     def _step(self, run: _Run, name: str, title: str, body: Callable[[_Run], Step]) -> Step:
         self.progress.started(title)
@@ -140,12 +156,6 @@ class Pipeline:
         return step
 
 
-def _process_context() -> BaseContext:
-    """Fork where it exists: the linting process then starts with tidegate already imported.
-    Nothing is connected yet when it forks (the context opens its warehouses lazily)."""
-    return get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-
-
 def _lint(root: Path, paths: list[str]) -> LintResult:
     from tidegate.ci.lint import lint
 
@@ -153,19 +163,35 @@ def _lint(root: Path, paths: list[str]) -> LintResult:
 
 
 def _error_step(run: _Run, title: str, error: TidegateError) -> Step:
-    """A step stopped by bad input in the pull request: a failed check with its file and line."""
+    """A step stopped by an error: bad input in the pull request (exit 2: a file that does not
+    load, an unknown ref) or a check that failed (exit 1), as the error says; its file and line
+    are in the summary, which the console, the table of steps and JUnit show."""
+    path = _error_path(run, error.path)
+    where = f"{path}:{error.line}" if path and error.line else path
     finding = Finding(
         error.message + (f" ({error.hint})" if error.hint else ""),
-        path=run.repo_path(str(error.path)) if error.path else None,
+        path=path,
         line=error.line,
         title=f"{title}{f' ({error.model})' if error.model else ''}",
     )
     return Step(
         status="failed",
-        summary=f"stopped: {error.message}",
+        summary=f"stopped: {where + ': ' if where else ''}{error.message}",
+        exit_code=error.exit_code,
         findings=(finding,),
-        data={"error": error.to_dict()},
+        data={"error": {**error.to_dict(), "path": path}},
     )
+
+
+def _error_path(run: _Run, path: str | None) -> str | None:
+    """An error's file relative to the repository, as findings name files (an error may name
+    a file of the checked-out copy by its absolute path)."""
+    if path is None or not Path(path).is_absolute():
+        return run.repo_path(path)
+    for root in (run.context.root, run.request.project_dir):
+        if Path(path).is_relative_to(root):
+            return run.repo_path(Path(path).relative_to(root).as_posix())
+    return path
 
 
 # steps ---------------------------------------------------------------------------------------
@@ -182,7 +208,7 @@ def lint_step(run: _Run) -> Step:
         return _skipped("no changed files")
     try:
         result = run.lint_job.result()
-    except BrokenProcessPool:  # the linting process could not start or died: lint here
+    except WorkerDied:  # the linting process died: lint here
         result = _lint(run.context.root, run.changed_paths)
     findings = tuple(
         Finding(f.message, run.repo_path(f.path), f.line, f.column, f.severity, f"{f.tool} {f.code}".strip())

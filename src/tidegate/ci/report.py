@@ -69,6 +69,9 @@ class Step:
     notes: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     """The step's own results for machines (the JSON report)."""
+    exit_code: int = 1
+    """What the step failing makes `tidegate ci` exit with: 1 a check failed, 2 the step was
+    stopped by bad input (a file of the pull request that does not load)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,11 @@ class Report:
     changed_files: tuple[str, ...]
     steps: tuple[Step, ...]
     seconds: float
+    notices: tuple[Finding, ...] = ()
+    """Warnings about the pull request as a whole, that fail no check: it conflicts with its
+    base, it commits tidegate's local folder."""
+    conflicts: tuple[str, ...] = ()
+    """The files that conflict when head is merged into base (relative to the repository)."""
 
     @property
     def passed(self) -> bool:
@@ -88,7 +96,9 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.passed else 1
+        """0 every check passed; 2 the pull request holds bad input (a step could not run its
+        checks), also when checks failed too; otherwise 1."""
+        return max((step.exit_code for step in self.steps if step.status == "failed"), default=0)
 
     def step(self, name: str) -> Step | None:
         return next((step for step in self.steps if step.name == name), None)
@@ -136,6 +146,9 @@ def markdown(report: Report) -> str:
         f"{report.seconds:.1f} s",
         "",
     ]
+    for notice in report.notices:
+        where = f"`{notice.path}`: " if notice.path else ""
+        lines += [f"> ⚠️ **{notice.title or 'Warning'}**: {where}{_html(notice.message)}", ""]
     if failed:
         lines += [f"**Failed:** {', '.join(failed)}", ""]
     lines += ["| | step | result | time |", "|---|---|---|---:|"]
@@ -184,6 +197,7 @@ def _html(text: str) -> str:
 def to_json(report: Report) -> str:
     document = asdict(report)
     document["passed"] = report.passed
+    document["exit_code"] = report.exit_code
     return json.dumps(document, indent=2, default=str) + "\n"
 
 
@@ -241,13 +255,14 @@ def _step_case(step: Step) -> Case:
 def github_annotations(report: Report) -> str:
     """GitHub Actions workflow commands: each finding becomes an annotation on its file and line."""
     lines = []
-    for step in report.steps:
-        for finding in step.findings:
-            properties = [("file", finding.path), ("line", finding.line), ("col", finding.column)]
-            title = finding.title or step.title
-            fields = ",".join(f"{key}={_property(str(v))}" for key, v in properties if v is not None)
-            fields = f"{fields},title={_property(title)}" if fields else f"title={_property(title)}"
-            lines.append(f"::{finding.severity} {fields}::{_data(finding.message)}")
+    located = [(notice, "tidegate ci") for notice in report.notices]
+    located += [(finding, step.title) for step in report.steps for finding in step.findings]
+    for finding, default_title in located:
+        properties = [("file", finding.path), ("line", finding.line), ("col", finding.column)]
+        title = finding.title or default_title
+        fields = ",".join(f"{key}={_property(str(v))}" for key, v in properties if v is not None)
+        fields = f"{fields},title={_property(title)}" if fields else f"title={_property(title)}"
+        lines.append(f"::{finding.severity} {fields}::{_data(finding.message)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

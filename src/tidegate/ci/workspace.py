@@ -3,31 +3,51 @@
 CI systems check out the commit they build, so the working tree is used as it is when it holds
 that commit unchanged; any other commit is written to a temporary directory from Git's objects.
 Warehouse paths and the load cache stay the project directory's (see `Context.workspace`).
+
+tidegate's local folder (`.tidegate/`: caches, saved runs) is never part of a commit. When a
+commit holds one all the same (committed by mistake, or on purpose to feed the loader a forged
+cache), the copy is used, without it, with a cache of its own thrown away afterwards.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tidegate.ci.git import Repository
 from tidegate.project.cache import CACHE_DIR
+
+LOCAL_FOLDER = PurePosixPath(CACHE_DIR).parts[0]
+"""`.tidegate`: what tidegate keeps beside a project, never committed."""
 
 
 @contextmanager
 def project_files(repo: Repository, commit: str) -> Iterator[Path]:
     """The project directory as committed at `commit`."""
-    if repo.resolve("HEAD") == commit and repo.is_clean():
+    committed = repo.contains(commit, LOCAL_FOLDER)
+    if not committed and repo.resolve("HEAD") == commit and repo.is_clean():
         yield repo.project_dir
         return
     with repo.materialized(commit) as files:
-        cache = repo.project_dir / CACHE_DIR
-        cache.mkdir(parents=True, exist_ok=True)
-        (files / CACHE_DIR).parent.mkdir(parents=True, exist_ok=True)
-        # content-addressed, so one cache serves every commit: an unchanged model is not re-parsed
-        (files / CACHE_DIR).symlink_to(cache, target_is_directory=True)
+        if committed:
+            _remove(files / LOCAL_FOLDER)
+        else:
+            cache = repo.project_dir / CACHE_DIR
+            cache.mkdir(parents=True, exist_ok=True)
+            (files / CACHE_DIR).parent.mkdir(parents=True, exist_ok=True)
+            # content-addressed, so one cache serves every commit: an unchanged model is not re-parsed
+            (files / CACHE_DIR).symlink_to(cache, target_is_directory=True)
         yield files
+
+
+def _remove(path: Path) -> None:
+    """A committed file, folder or symbolic link (never followed)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def working_commit(project_dir: Path) -> str | None:

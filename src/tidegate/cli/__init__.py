@@ -19,6 +19,7 @@ from rich.console import Console
 
 from tidegate import __version__
 from tidegate.errors import InternalError, TidegateError
+from tidegate.processes import Terminated, signals_interrupt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,15 +67,18 @@ def command(group: click.Group, name: str | None = None, **settings: Any) -> Cal
         def wrapper(*args: Any, project_dir: Path, as_json: bool, **kwargs: Any) -> None:
             output = Output(as_json)
             try:
-                code = function(*args, project_dir=project_dir, output=output, **kwargs)
-            except TidegateError as error:
-                report_error(output, error)
-                sys.exit(error.exit_code)
-            except KeyboardInterrupt:
-                output.err.print("[red]interrupted[/]: the environment was left as it was")
-                sys.exit(130)
-            except Exception as error:  # a bug in tidegate: say so plainly, traceback on request
-                if os.environ.get("TIDEGATE_DEBUG"):
+                with signals_interrupt():
+                    code = function(*args, project_dir=project_dir, output=output, **kwargs)
+            except (Exception, KeyboardInterrupt) as raised:
+                error = _interruption(raised) or raised
+                if isinstance(error, TidegateError):
+                    report_error(output, error)
+                    sys.exit(error.exit_code)
+                if isinstance(error, KeyboardInterrupt):  # Ctrl-C, or a CI system cancelling the job
+                    name = f" ({error})" if isinstance(error, Terminated) else ""
+                    output.err.print(f"[red]interrupted[/]{name}: the environment was left as it was")
+                    sys.exit(error.exit_code if isinstance(error, Terminated) else 130)
+                if os.environ.get("TIDEGATE_DEBUG"):  # a bug in tidegate: say so plainly
                     raise
                 report_error(output, InternalError(f"{type(error).__name__}: {error}"))
                 sys.exit(InternalError.exit_code)
@@ -83,6 +87,18 @@ def command(group: click.Group, name: str | None = None, **settings: Any) -> Cal
         return function
 
     return decorate
+
+
+def _interruption(error: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt (Ctrl-C, a signal) that `error` was raised while unwinding from, if any:
+    cleaning up after an interrupt can fail in turn (a connection still busy with a build the
+    interrupt left running), which must not turn a cancelled run into an internal error."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__context__
+    return None
 
 
 class LazyGroup(click.Group):

@@ -49,7 +49,8 @@ def ci(
     tests, impact on models and dashboards, and a data diff against production.
 
     \b
-    Exit codes: 0 every check passed, 1 a check failed, 2 bad input.
+    Exit codes: 0 every check passed, 1 a check failed, 2 bad input (an unknown git ref,
+    a file of the pull request that does not load: the report names it), 128+N on signal N.
     Examples:
       tidegate ci --base origin/main --head HEAD --pr 12 --report md=report.md --report junit=junit.xml
       tidegate ci --close --pr 12
@@ -83,7 +84,8 @@ def ci(
     if output.as_json:
         sys.stdout.write(to_json(report))
     verdict = ("passed", "green") if report.passed else ("failed", "red")
-    output.err.print(Text.assemble("CI ", verdict, f" in {report.seconds:.1f} s"))
+    why = ": the pull request holds bad input (exit 2)" if report.exit_code == 2 else ""
+    output.err.print(Text.assemble("CI ", verdict, f" in {report.seconds:.1f} s{why}"))
     return report.exit_code
 
 

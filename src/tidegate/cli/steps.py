@@ -11,7 +11,7 @@ from tidegate.ci.pipeline import StepProgress
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from tidegate.ci.report import Step
+    from tidegate.ci.report import Finding, Step
 
 
 class StepLines(StepProgress):
@@ -29,5 +29,13 @@ class StepLines(StepProgress):
             Text.assemble(
                 "  ", marks[step.status], f" {step.title}: {step.summary} ", (f"{step.seconds:.2f}s", "dim")
             ),
+            highlight=False,
+        )
+
+    def notice(self, finding: Finding) -> None:
+        where = f"{finding.path}: " if finding.path else ""
+        colour = "yellow" if finding.severity == "warning" else "dim"
+        self.console.print(
+            Text.assemble((f"! {finding.title}: ", f"bold {colour}"), f"{where}{finding.message}"),
             highlight=False,
         )

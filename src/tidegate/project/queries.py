@@ -197,16 +197,12 @@ def _pool() -> ProcessPoolExecutor:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from tidegate.processes import die_with_parent
+
     context = multiprocessing.get_context("fork")
-    return ProcessPoolExecutor(max_workers=_workers(), mp_context=context, initializer=_ignore_interrupts)
-
-
-def _ignore_interrupts() -> None:
-    """In a worker: Ctrl-C is for the loading process, which stops the workers itself (a
-    worker interrupted too would print its own traceback)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return ProcessPoolExecutor(
+        max_workers=_workers(), mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    )
 
 
 def _can_fork() -> bool:
