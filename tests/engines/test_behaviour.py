@@ -429,16 +429,17 @@ def test_a_bad_seed_file_exits_2_naming_its_line_before_the_engine_reads_it(
 
 
 def test_seed_column_types_are_written_in_the_projects_dialect(engine_project: Callable[..., Path]) -> None:
-    """DuckDB's `double` and `varchar` (the project's dialect) are spelled as each engine spells them."""
+    """DuckDB's `double` and `varchar` (the project's dialect) are spelled as each engine spells
+    them, and a typed column is read as the text of the file (a code keeps its leading zeros)."""
     root = engine_project(
         {
-            "seeds/prices.csv": "id,price,code\n1,1.5,7\n",
+            "seeds/prices.csv": "id,price,code\n1,1.5,007\n",
             "seeds/prices.yml": "seeds:\n  - name: prices\n    config: {column_types: {price: double, code: varchar}}\n",
         }
     )
     with Context(root) as ctx:
         ctx.plan_and_apply("prod")
-        assert ctx.query("prod", "select price, code from prices").rows == [(1.5, "7")]
+        assert ctx.query("prod", "select price, code from prices").rows == [(1.5, "007")]
 
 
 def test_a_seed_column_type_that_is_more_than_a_type_runs_no_ddl(engine_project: Callable[..., Path]) -> None:

@@ -400,18 +400,18 @@ class SparkAdapter(EngineAdapter):
     # data in and out ---------------------------------------------------------------------
 
     def load_csv(self, relation: str, path: Path, column_types: dict[str, str], delimiter: str = ",") -> None:
-        """Spark reads the file (types inferred) in local mode; with a remote server the file
-        is on this machine, so pandas reads it and its rows are sent."""
+        """Spark reads the file in local mode; with a remote server the file is on this machine,
+        so pandas reads it and its rows are sent. Types are inferred, except for the columns of
+        `column_types`: they are read as text and cast, so `007` typed varchar stays `007`."""
+        typed = {name.lower() for name in column_types}
         if self.connection.remote:
             import pandas as pd
 
-            frame = self.session.createDataFrame(pd.read_csv(path, sep=delimiter))
+            header = pd.read_csv(path, sep=delimiter, nrows=0).columns
+            text = {name: str for name in header if name.lower() in typed}
+            frame = self.session.createDataFrame(pd.read_csv(path, sep=delimiter, dtype=text))
         else:
-            frame = self._guard(
-                lambda: self.session.read.csv(
-                    str(path.resolve()), header=True, inferSchema=True, sep=delimiter
-                )
-            )
+            frame = self._guard(lambda: self._read_csv(path, typed, delimiter))
         if column_types:
             from pyspark.sql.functions import col
 
@@ -419,6 +419,22 @@ class SparkAdapter(EngineAdapter):
                 {name: col(self.quote(name)).cast(kind) for name, kind in column_types.items()}
             )
         self._save(frame, relation)
+
+    def _read_csv(self, path: Path, text: set[str], delimiter: str) -> Any:
+        """The file with inferred types, but the (lowercase) columns of `text` as strings."""
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        read = self.session.read.options(header=True, sep=delimiter)
+        frame = read.csv(str(path.resolve()), inferSchema=True)
+        if not text:
+            return frame
+        schema = StructType(
+            [
+                StructField(field.name, StringType()) if field.name.lower() in text else field
+                for field in frame.schema.fields
+            ]
+        )
+        return read.schema(schema).csv(str(path.resolve()))
 
     def dataframe(self, relation: str) -> Any:
         """A Spark DataFrame over the relation."""
