@@ -17,7 +17,7 @@ from typing import Any
 
 from tidegate.checks.generic import build_custom_test, build_generic_test
 from tidegate.errors import ConfigError, ProjectError
-from tidegate.project import scd2
+from tidegate.project import materializations, scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache, YamlCache
 from tidegate.project.config import ProjectConfig, load_config, name_clash
 from tidegate.project.datatests import AUDIT_SCHEMA, check_audit_schema, dbt_test_names, store_failures_as
@@ -30,7 +30,7 @@ from tidegate.project.dbt import (
     read_dbt_project,
 )
 from tidegate.project.files import read_text
-from tidegate.project.jinja import DbtSettings, Renderer, ref_names
+from tidegate.project.jinja import DbtSettings, Rendered, Renderer, ref_names
 from tidegate.project.model import (
     THIS_PLACEHOLDER,
     Dashboard,
@@ -105,6 +105,8 @@ class _Loader:
         self.dbt = self.config.dbt
         self.disabled: dict[str, str] = {}
         """Models and seeds switched off with `enabled: false`, and where they are."""
+        self.unbuildable: dict[str, ProjectError] = {}
+        """Ephemeral models whose SQL could not be rendered or parsed, and why: see `_unparsed`."""
         self.packages = self._find_packages() if self.dbt is not None else []
         self._configs_have_jinja = any(
             _has_jinja(project.data) for project in [self.dbt, *(p.dbt for p in self.packages)] if project
@@ -121,6 +123,7 @@ class _Loader:
                 self.queries.resolve()
                 raise
             project = _with_queries(project, self.queries.resolve())
+            self._check_unbuildable(project)
         finally:
             self.queries.close()
         self.renderer.close()
@@ -352,6 +355,15 @@ class _Loader:
             model_packages=owners,
             project=self.dbt.name,
             dispatch=self.dbt.dispatch,
+            package_variables={
+                self._rel(package.root): {
+                    **package.dbt.vars,
+                    **self.config.vars,
+                    **self.dbt.vars_scoped_to(package.name),
+                    **self.command_line_variables,
+                }
+                for package in self.packages
+            },
         )
 
     def _folder_config(self, resource: str, path: Path, folders: list[str]) -> FolderConfig:
@@ -579,20 +591,26 @@ class _Loader:
         folder = self._folder_config("models", path, self.config.model_paths)
         defined = {**folder.values, **(props.config if props else {})}
         node = self._node(name, rel, "model", defined)
-        rendered = self.renderer.render(text, rel, node=node)
+        so_far = Rendered("")
+        try:
+            rendered = self.renderer.render(text, rel, node=node, collected=so_far)
+        except ProjectError as error:
+            return self._unbuildable_ephemeral(name, rel, props, {**defined, **so_far.config}, text, error)
         config = {**defined, **rendered.config}
         if "tags" in rendered.config and "tags" in defined:  # dbt adds tags up
             tags = [*_tags(defined["tags"]), *_tags(rendered.config["tags"])]
             config["tags"] = list(dict.fromkeys(tags))
         if not self._enabled(name, rel, config):
             return None
-        node = self._with_relation(node, name, config, rel, "model")
-        if rendered.uses_this_names:  # `this.schema` and the like: render again with the names
+        node = self._with_relation({**node, "config": config}, name, config, rel, "model")
+        if rendered.uses_this_names or rendered.reads_config:
+            # `this.schema`, `config.get(...)`: render again with the names and the final configs
             rendered = self.renderer.render(text, rel, node=node)
-        kind = self._kind(
-            config, rel, name, self._origin(folder, "materialized", config, defined, rendered.config)
-        )
-        sql = self._query(rendered.text, rel, name)
+        origin = self._origin(folder, "materialized", config, defined, rendered.config)
+        if "materialized" in rendered.config:
+            origin = (rel, rendered.config_lines.get("materialized"))
+        kind = self._kind(config, rel, name, origin)
+        sql = self._query(rendered.text, rel, name, self._unparsed(name) if kind is Kind.EPHEMERAL else None)
         incremental_sql = None
         if kind is Kind.INCREMENTAL:
             incremental = self.renderer.render(text, rel, incremental=True, node=node)
@@ -626,6 +644,61 @@ class _Loader:
             **hooks,
             **self._common(name, props, config, rel, "model"),
         )
+
+    def _unbuildable_ephemeral(
+        self,
+        name: str,
+        rel: str,
+        props: NodeProperties | None,
+        config: dict[str, Any],
+        text: str,
+        error: ProjectError,
+    ) -> Model | None:
+        """An ephemeral model whose Jinja tidegate cannot render: dbt never runs an ephemeral
+        model, only inlines it where it is read, so it loads (as its template) and is an error
+        only if something reads it (see `_check_unbuildable`). Any other model's error is raised."""
+        if config.get("materialized") != "ephemeral":
+            raise error
+        if not self._enabled(name, rel, config):
+            return None
+        self.unbuildable[name] = error
+        return Model(
+            name=name,
+            kind=Kind.EPHEMERAL,
+            language=Language.SQL,
+            location=Location(rel),
+            sql=text,
+            **self._common(name, props, config, rel, "model"),
+        )
+
+    def _unparsed(self, name: str) -> OnError:
+        """For an ephemeral model: its SQL is kept as written when it does not parse (a model
+        nothing reads may hold anything), and the error is raised if something reads it."""
+
+        def keep(error: ProjectError) -> None:
+            self.unbuildable[name] = error
+
+        return keep
+
+    def _check_unbuildable(self, project: Project) -> None:
+        """Raise the error of an ephemeral model tidegate could not render or parse, if a
+        model, test, unit test or dashboard reads it."""
+        readers = {ref: (user, path, line) for user, ref, path, line in self._pending_refs}
+        readers.update((t.model, (t.name, t.location.path, t.location.line)) for t in project.unit_tests)
+        readers.update(
+            (m, (t.name, t.location.path, t.location.line)) for t in project.tests for m in t.models
+        )
+        for name, error in self.unbuildable.items():
+            if name in readers:
+                user, path, line = readers[name]
+                where = f"{path}:{line}" if line else path
+                raise ProjectError(
+                    error.message,
+                    path=error.path,
+                    line=error.line,
+                    model=name,
+                    hint=f"{user} ({where}) reads this ephemeral model, so it must render",
+                ) from None
 
     def _hooks(
         self,
@@ -730,9 +803,10 @@ class _Loader:
     ) -> Kind:
         # dbt's models are views unless configured otherwise; tidegate's are tables
         materialized = str(config.get("materialized") or ("view" if self.dbt else "table"))
-        if materialized not in _KINDS:
+        refused = materializations.refusal(materialized, self.renderer.materializations)
+        if refused:
             raise ProjectError(
-                f"unknown materialization {materialized!r} (one of {', '.join(_KINDS)})",
+                refused,
                 path=origin[0] if origin else path,
                 line=origin[1] if origin else None,
                 model=name,
