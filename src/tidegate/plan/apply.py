@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from tidegate.checks import failures
@@ -258,6 +258,10 @@ class Applier:
                 engine.load_csv(build.physical, path, build.column_types)
             if build.narrow_integers:
                 engine.narrow_integers(build.physical, set(build.column_types))
+        elif build.language == "python" and build.history_from is not None:  # its rows, then a run's
+            engine.replace_table_as(build.physical, f"SELECT * FROM {build.history_from}")
+            with python_rows(engine, build, incremental=True) as rows:
+                merge(engine, build.model_copy(update={"merge_sql": rows}))
         elif build.language == "python":
             engine.drop_table(build.physical)
             engine.write_dataframe(build.physical, run_python_model(engine, build))
@@ -395,14 +399,42 @@ def run_model_hooks(engine: EngineAdapter, which: str, hooks: list[str]) -> None
             raise type(error)(f"its {which} {number} failed: {error.message}", model=error.model) from None
 
 
-def run_python_model(engine: EngineAdapter, build: Build) -> object:
-    """Execute a Python model's `model()` with the engine's dataframes of its parents."""
+@contextmanager
+def python_rows(engine: EngineAdapter, build: Build, *, incremental: bool = False) -> Iterator[str]:
+    """A query of the rows a Python model returns now (`dbt.is_incremental` when `incremental`),
+    kept in a table beside `build.physical` while the caller uses it."""
+    staged = _beside(build.physical, "__tidegate_rows")
+    engine.drop_table(staged)
+    engine.write_dataframe(staged, run_python_model(engine, build, incremental=incremental))
+    try:
+        yield f"SELECT * FROM {staged}"
+    finally:
+        engine.drop_table(staged)
+
+
+def _beside(relation: str, suffix: str) -> str:
+    """A relation named like `relation` (`"schema"."name"`, quoted or not) with `suffix`."""
+    if relation[-1:] in ('"', "`"):
+        return f"{relation[:-1]}{suffix}{relation[-1]}"
+    return relation + suffix
+
+
+def run_python_model(engine: EngineAdapter, build: Build, *, incremental: bool = False) -> object:
+    """Execute a Python model's `model()`: tidegate's with the engine's dataframes of its
+    parents, dbt's with its `dbt` object and the engine's session (`incremental`: a run adding
+    to the model's table, `dbt.is_incremental`)."""
     namespace: dict[str, object] = {"__name__": f"tidegate_model_{build.model}"}
     exec(compile(build.python_source, f"<model {build.model}>", "exec"), namespace)
     function: Callable[..., object] = namespace["model"]  # type: ignore[assignment]
-    inputs = {name: engine.dataframe(physical) for name, physical in build.inputs.items()}
     try:
-        return function(**inputs)
+        if build.dbt_python is not None:
+            from tidegate.plan.dbt_python import DbtObject
+
+            dbt = DbtObject(
+                build.dbt_python, build.inputs, engine.dataframe, build.physical, is_incremental=incremental
+            )
+            return function(dbt, engine.python_session())
+        return function(**{name: engine.dataframe(physical) for name, physical in build.inputs.items()})
     except Exception as error:
         raise EngineError(
             f"the Python model raised {type(error).__name__}: {error}", model=build.model

@@ -124,6 +124,8 @@ class Build(_Frozen):
     query: str = ""
     python_source: str = ""
     inputs: dict[str, str] = Field(default_factory=dict)
+    dbt_python: dict[str, Any] | None = None
+    """A dbt Python model's refs, sources and configs (see `tidegate.plan.dbt_python`)."""
     seed_path: str = ""
     seed_hash: str = ""
     column_types: dict[str, str] = Field(default_factory=dict)

@@ -164,18 +164,22 @@ class ConfigObject:
         self._read()
         scope = self._scope()
         if scope is None:  # a macro called outside any node (dbt: a macro has no config)
-            value = default
-        elif name in scope.values:
-            value = scope.values[name]
-        else:
-            value = _DEFAULTS.get(scope.resource_type, _NODE_DEFAULTS).get(name, default)
-        return _missing(value, scope, name)
+            return _missing(default, scope, name)
+        return _missing(config_value(scope.resource_type, scope.values, name, default), scope, name)
 
     def _meta(self, name: str, default: Any) -> Any:
         self._read()
         scope = self._scope()
         meta = (scope.values.get("meta") if scope else None) or {}
         return _missing(meta.get(name, default) if isinstance(meta, Mapping) else default, scope, name)
+
+
+def config_value(resource_type: str, values: Mapping[str, Any], name: str, default: Any) -> Any:
+    """dbt's `config.get(name, default)` of a node with these configs: a config every node of
+    its type has reads as its default when unset, not as `default`."""
+    if name in values:
+        return values[name]
+    return _DEFAULTS.get(resource_type, _NODE_DEFAULTS).get(name, default)
 
 
 def _missing(value: Any, scope: ConfigScope | None, name: str) -> Any:

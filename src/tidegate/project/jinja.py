@@ -606,11 +606,14 @@ class Renderer:
             python_frame = python_frame.f_back  # type: ignore[assignment]
         return None
 
-    def _ref(self, *args: str, version: Any = None, v: Any = None) -> Relation:
+    def resolve_ref(
+        self, args: tuple[str, ...], number: Any, path: str, line: Callable[[], int | None]
+    ) -> str:
+        """The model `ref(*args, v=number)` reads (of a SQL model at `path`, or a dbt Python
+        model's `dbt.ref`); errors name `path` and the `line()` of the call."""
         if not args or len(args) > 2:
-            raise ProjectError("ref() takes a model name and optionally a package", path=self._frame.path)
+            raise ProjectError("ref() takes a model name and optionally a package", path=path, line=line())
         name = str(args[-1])
-        number = v if v is not None else version
         declared = self._dbt.versions.get(name) if self._dbt else None
         if declared is not None:  # `versions:` in properties: the version asked for, or the latest
             latest, stems = declared
@@ -618,26 +621,28 @@ class Renderer:
             if key not in stems:
                 raise ProjectError(
                     f"ref('{name}', v={number!r}): {name} has versions {', '.join(stems)}",
-                    path=self._frame.path,
-                    line=self._line(),
+                    path=path,
+                    line=line(),
                 )
             name, number = stems[key], None
         if number is not None:  # without `versions:`, dbt's versioned models are files `<name>_v<version>`
             versioned = f"{name}_v{str(number).replace('.', '_')}"
             if self._dbt is None or versioned not in self._dbt.models:
                 raise ProjectError(
-                    f"ref('{name}', v={number!r}): there is no model {versioned}",
-                    path=self._frame.path,
-                    line=self._line(),
+                    f"ref('{name}', v={number!r}): there is no model {versioned}", path=path, line=line()
                 )
             name = versioned
         owner = self._dbt.model_packages.get(name) if self._dbt else None
         if len(args) == 2 and owner is not None and owner != args[0]:
             raise ProjectError(
                 f"ref('{args[0]}', '{args[-1]}'): {name} is a model of {owner}, not of {args[0]}",
-                path=self._frame.path,
-                line=self._line(),
+                path=path,
+                line=line(),
             )
+        return name
+
+    def _ref(self, *args: str, version: Any = None, v: Any = None) -> Relation:
+        name = self.resolve_ref(args, v if v is not None else version, self._frame.path, self._line)
         self._frame.result.refs.append((name, self._line()))
         return Relation(ref_placeholder(name), f"ref('{name}')", name, self.relations.get(name))
 

@@ -12,12 +12,13 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tidegate.checks.generic import build_custom_test, build_generic_test
 from tidegate.errors import ConfigError, ProjectError
-from tidegate.project import materializations, scd2
+from tidegate.project import dbt_python, materializations, scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache, YamlCache
 from tidegate.project.config import ProjectConfig, load_config, name_clash
 from tidegate.project.datatests import AUDIT_SCHEMA, check_audit_schema, dbt_test_names, store_failures_as
@@ -29,6 +30,7 @@ from tidegate.project.dbt import (
     merge_configs,
     read_dbt_project,
 )
+from tidegate.project.ephemerals import Unbuildable
 from tidegate.project.files import read_text
 from tidegate.project.jinja import DbtSettings, Rendered, Renderer, ref_names
 from tidegate.project.model import (
@@ -57,6 +59,17 @@ from tidegate.project.yamlio import LineDict, LineList
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KINDS = {kind.value: kind for kind in Kind if kind not in (Kind.SEED, Kind.SCD2)}
+_ROW_MERGE_CONFIGS = (
+    "incremental_predicates",
+    "predicates",
+    "merge_update_columns",
+    "merge_exclude_columns",
+    "merge_update_condition",
+    "merge_insert_condition",
+    "merge_update_set_expressions",
+    "merge_clauses",
+)
+"""Incremental configs that merge part of a row, or some rows: refused rather than ignored."""
 INCREMENTAL_STRATEGIES = ("merge", "delete+insert", "append")
 """dbt's strategies tidegate runs: merge and delete+insert replace the rows whose unique_key
 comes again (delete, then insert), append inserts every row."""
@@ -105,8 +118,8 @@ class _Loader:
         self.dbt = self.config.dbt
         self.disabled: dict[str, str] = {}
         """Models and seeds switched off with `enabled: false`, and where they are."""
-        self.unbuildable: dict[str, ProjectError] = {}
-        """Ephemeral models whose SQL could not be rendered or parsed, and why: see `_unparsed`."""
+        self.unbuildable = Unbuildable()
+        """Ephemeral models whose SQL could not be rendered or parsed (see `ephemerals`)."""
         self.packages = self._find_packages() if self.dbt is not None else []
         self._configs_have_jinja = any(
             _has_jinja(project.data) for project in [self.dbt, *(p.dbt for p in self.packages)] if project
@@ -123,7 +136,7 @@ class _Loader:
                 self.queries.resolve()
                 raise
             project = _with_queries(project, self.queries.resolve())
-            self._check_unbuildable(project)
+            self.unbuildable.check(self._pending_refs, project)
         finally:
             self.queries.close()
         self.renderer.close()
@@ -163,6 +176,8 @@ class _Loader:
             for number, stem in stems.items()
         }
         """File stem of a versioned model -> (its model's name, its version)."""
+        self.source_relations = {f"{key[0]}.{key[1]}": s.relation for key, s in properties.sources.items()}
+        """`source.table` -> the relation a dbt Python model's `dbt.source(...)` reads."""
         self.renderer = Renderer(
             macros,
             self.variables,
@@ -610,7 +625,9 @@ class _Loader:
         if "materialized" in rendered.config:
             origin = (rel, rendered.config_lines.get("materialized"))
         kind = self._kind(config, rel, name, origin)
-        sql = self._query(rendered.text, rel, name, self._unparsed(name) if kind is Kind.EPHEMERAL else None)
+        sql = self._query(
+            rendered.text, rel, name, self.unbuildable.keep_unparsed(name) if kind is Kind.EPHEMERAL else None
+        )
         incremental_sql = None
         if kind is Kind.INCREMENTAL:
             incremental = self.renderer.render(text, rel, incremental=True, node=node)
@@ -656,12 +673,12 @@ class _Loader:
     ) -> Model | None:
         """An ephemeral model whose Jinja tidegate cannot render: dbt never runs an ephemeral
         model, only inlines it where it is read, so it loads (as its template) and is an error
-        only if something reads it (see `_check_unbuildable`). Any other model's error is raised."""
+        only if something reads it (see `ephemerals`). Any other model's error is raised."""
         if config.get("materialized") != "ephemeral":
             raise error
         if not self._enabled(name, rel, config):
             return None
-        self.unbuildable[name] = error
+        self.unbuildable.add(name, error)
         return Model(
             name=name,
             kind=Kind.EPHEMERAL,
@@ -670,35 +687,6 @@ class _Loader:
             sql=text,
             **self._common(name, props, config, rel, "model"),
         )
-
-    def _unparsed(self, name: str) -> OnError:
-        """For an ephemeral model: its SQL is kept as written when it does not parse (a model
-        nothing reads may hold anything), and the error is raised if something reads it."""
-
-        def keep(error: ProjectError) -> None:
-            self.unbuildable[name] = error
-
-        return keep
-
-    def _check_unbuildable(self, project: Project) -> None:
-        """Raise the error of an ephemeral model tidegate could not render or parse, if a
-        model, test, unit test or dashboard reads it."""
-        readers = {ref: (user, path, line) for user, ref, path, line in self._pending_refs}
-        readers.update((t.model, (t.name, t.location.path, t.location.line)) for t in project.unit_tests)
-        readers.update(
-            (m, (t.name, t.location.path, t.location.line)) for t in project.tests for m in t.models
-        )
-        for name, error in self.unbuildable.items():
-            if name in readers:
-                user, path, line = readers[name]
-                where = f"{path}:{line}" if line else path
-                raise ProjectError(
-                    error.message,
-                    path=error.path,
-                    line=error.line,
-                    model=name,
-                    hint=f"{user} ({where}) reads this ephemeral model, so it must render",
-                ) from None
 
     def _hooks(
         self,
@@ -819,6 +807,14 @@ class _Loader:
                 path=path,
                 model=name,
             )
+        unsupported = next((key for key in _ROW_MERGE_CONFIGS if config.get(key)), None)
+        if kind is Kind.INCREMENTAL and unsupported:
+            raise ProjectError(
+                f"{unsupported} is not supported: tidegate's incremental strategies replace every "
+                "column of the rows whose unique_key comes again (merge, delete+insert) or append rows",
+                path=path,
+                model=name,
+            )
         if kind is Kind.INCREMENTAL and strategy != "append" and not config.get("unique_key"):
             raise ProjectError(
                 f"an incremental model with the {strategy} strategy needs a unique_key",
@@ -852,28 +848,76 @@ class _Loader:
         if function is None:
             raise ProjectError("a Python model defines a function model(...)", path=rel, model=name)
         folder = self._folder_config("models", path, self.config.model_paths)
-        literal = _literal_config(tree, rel, name)
+        calls = (
+            dbt_python.read_calls(tree, function, rel, name) if dbt_python.is_dbt_model(function) else None
+        )
+        literal = calls.config if calls is not None else _literal_config(tree, rel, name)
         config = {**folder.values, **(props.config if props else {}), **literal}
         if not self._enabled(name, rel, config):
             return None
-        refs = tuple(arg.arg for arg in function.args.args)
-        for ref in refs:
-            self._pending_refs.append((name, ref, rel, function.lineno))
+        node = self._with_relation(self._node(name, rel, "model", config), name, config, rel, "model")
+        if calls is not None:
+            read = self._dbt_python(calls, config, rel, name, node)
+        else:  # tidegate's: each parameter is a parent
+            read = {"kind": Kind.TABLE, "refs": tuple(arg.arg for arg in function.args.args)}
+            for ref in read["refs"]:
+                self._pending_refs.append((name, ref, rel, function.lineno))
         return Model(
             name=name,
-            kind=Kind.TABLE,
             language=Language.PYTHON,
             location=Location(rel),
             python_source=ast.unparse(_without_docstrings(tree)),
-            refs=refs,
-            **self._hooks(
-                [folder.values, props.config if props else {}, literal],
-                rel,
-                name,
-                self._with_relation(self._node(name, rel, "model", config), name, config, rel, "model"),
-            ),
+            **read,
+            **self._hooks([folder.values, props.config if props else {}, literal], rel, name, node),
             **self._common(name, props, config, rel, "model"),
         )
+
+    def _dbt_python(
+        self, calls: dbt_python.Calls, config: dict[str, Any], rel: str, name: str, node: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What a dbt Python model reads, resolved as for SQL: its refs (versions, packages),
+        its sources (a source that is a seed of the project reads the seed), and the configs its
+        code asks for. It is a table unless `materialized` is `incremental`, as in dbt."""
+        materialized = str(config.get("materialized") or "table")
+        if materialized not in ("table", "incremental"):
+            raise ProjectError(
+                f"a Python model is a table or an incremental model, not {materialized!r}",
+                path=rel,
+                model=name,
+                hint="set materialized='table' in dbt.config(...), or for its folder",
+            )
+
+        def ref(call: dbt_python.Call) -> str:
+            version = call.kwargs.get("v", call.kwargs.get("version"))
+            try:
+                model = self.renderer.resolve_ref(call.args, version, rel, partial(int, call.line))
+            except ProjectError as error:
+                raise ProjectError(error.message, path=rel, line=call.line, model=name) from None
+            self._pending_refs.append((name, model, rel, call.line))
+            return model
+
+        found = dbt_python.resolve(
+            calls, config, ref, {**self.source_relations, **self.seed_sources}, rel, name
+        )
+        kind = self._kind({**config, "materialized": materialized}, rel, name)
+        relation = node["relation"]
+        seeds = frozenset(key for key in found.sources if key in self.seed_sources)
+        return {
+            "kind": kind,
+            "refs": tuple(dict.fromkeys([*found.refs.values(), *(found.sources[key] for key in seeds)])),
+            "sources": tuple(key for key in found.sources if key not in seeds),
+            "unique_key": _keys(config.get("unique_key")),
+            "incremental_strategy": self._strategy(config),
+            "dbt_python": dataclasses.replace(
+                found,
+                source_models=seeds,
+                this={
+                    "database": relation["database"],
+                    "schema": relation["schema"],
+                    "identifier": relation["alias"],
+                },
+            ),
+        }
 
     # dbt snapshots (models of kind scd2) --------------------------------------------------
 
