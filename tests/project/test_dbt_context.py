@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import write_files
 from tidegate.context import Context
-from tidegate.errors import ProjectError
+from tidegate.errors import CheckFailed, ProjectError
 from tidegate.project import load_project
 from tidegate.project.model import Kind
 
@@ -353,3 +353,58 @@ def test_a_materialization_of_another_adapter_changes_nothing(make: Callable[...
         }
     )
     assert load_project(root).models["m"].kind is Kind.TABLE
+
+
+def test_a_macros_missing_argument_is_undefined_as_in_dbt(make: Callable[..., Path]) -> None:
+    """dbt renders with Jinja's lenient undefined: dbt_expectations' tests leave out arguments
+    their macros test with `{% if compare_column_name %}`."""
+    root = make(
+        {
+            "macros/pick.sql": "{% macro pick(a, b) %}{% if b %}{{ b }}{% else %}{{ a }}{% endif %}{% endmacro %}",
+            "models/m.sql": "select {{ pick(1) }} as a, '{{ nothing_here }}' as b",
+        }
+    )
+    assert sql_of(root) == "SELECT 1 AS a, '' AS b"
+
+
+# data tests' configs -----------------------------------------------------------------------------
+
+
+THRESHOLDS = """\
+models:
+  - name: m
+    columns:
+      - name: a
+        data_tests:
+          - accepted_values:
+              arguments: {values: [1]}
+              config: {error_if: "<1", warn_if: "<0"}   # passes only when it finds failing rows
+          - not_null:
+              config:
+                severity: "{{ 'warn' if target.type == 'duckdb' else 'error' }}"
+                warn_if: ">= 1"
+          - unique:
+              config: {enabled: "{{ target.type != 'duckdb' }}"}
+"""
+
+
+def test_tests_configs_are_rendered_and_judged_as_dbt_does(make: Callable[..., Path]) -> None:
+    """Jinja in a test's configs is rendered (`enabled: false` leaves the test out), and
+    `fail_calc`, `warn_if` and `error_if` decide whether it passes, warns or fails."""
+    root = make(
+        {
+            "models/m.sql": "select * from (values (1), (2), (null), (3), (3)) t(a)",
+            "models/props.yml": THRESHOLDS,
+            "tests/threes.sql": "{{ config(fail_calc='sum(a)', error_if='> 5') }}\n"
+            "select a from {{ ref('m') }} where a = 3",
+        }
+    )
+    assert len(load_project(root).tests) == 3  # the unique test is disabled on DuckDB
+    with Context(root) as context, pytest.raises(CheckFailed) as raised:
+        context.plan_and_apply("prod")
+    outcomes = {(r.kind, r.failures, r.outcome, r.blocking) for r in raised.value.results}  # type: ignore[attr-defined]
+    assert outcomes == {
+        ("accepted_values", 2, "pass", False),  # 2 failing values, and error_if is < 1
+        ("not_null", 1, "warn", False),
+        ("singular", 6, "error", True),  # sum(a) of 3, 3 is 6 > 5
+    }

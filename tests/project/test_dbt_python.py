@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tests.conftest import write_files
@@ -50,6 +49,8 @@ def make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]
     def make(files: dict[str, str]) -> Path:
         root = tmp_path / "project"
         write_files(root, {"dbt_project.yml": PROJECT, "profiles.yml": PROFILES, **files})
+        import duckdb
+
         with duckdb.connect(str(root / "warehouse.duckdb")) as connection:
             connection.execute(RAW)
         return root
@@ -113,6 +114,8 @@ def test_an_incremental_python_model_adds_what_a_run_selects(make: Callable[...,
     assert load_project(root).models["inc"].kind is Kind.INCREMENTAL
     with Context(root) as context:
         context.plan_and_apply("prod")
+    import duckdb
+
     with duckdb.connect(str(root / "warehouse.duckdb")) as connection:
         connection.execute("insert into raw.numbers values (4), (5)")
     with Context(root) as context:

@@ -312,13 +312,16 @@ class Applier:
                 failures.store(engine, stored, test.sql, known, nested=nested)
                 step, source = "the test query", stored.relation
             count, details = _failing_rows(engine, source)
+            outcome = None
+            if test.thresholds is not None:
+                step = "its fail_calc, warn_if and error_if"
+                count, outcome = _judged(engine, source, test.thresholds, test.severity)
         except EngineError as error:
-            count, details = 1, [f"{step} failed: {error.message}"]
+            count, details, outcome = 1, [f"{step} failed: {error.message}"], None
         if stored is not None:
             details.insert(0, f"failing rows stored in {stored.relation}")
         seconds = time.perf_counter() - started
-        self.progress.advance("data tests", test.name, seconds, ok=count == 0 or test.severity == "warn")
-        return TestResult(
+        result = TestResult(
             test.name,
             test.kind,
             test.severity,
@@ -329,7 +332,10 @@ class Applier:
             test.line,
             seconds,
             failures_relation=stored.relation if stored else None,
+            outcome=outcome,
         )
+        self.progress.advance("data tests", test.name, seconds, ok=not result.blocking)
+        return result
 
     @staticmethod
     def _raise_if_blocking(results: list[TestResult], what: str) -> None:
@@ -376,6 +382,20 @@ def _failing_rows(engine: EngineAdapter, source: str) -> tuple[int, list[str]]:
         return 0, []
     sample = engine.fetch(f"SELECT * FROM {source} LIMIT 5")
     return count, [str(dict(zip(sample.columns, row, strict=True))) for row in sample.rows]
+
+
+def _judged(engine: EngineAdapter, source: str, thresholds: list[str], severity: str) -> tuple[int, str]:
+    """What dbt's `fail_calc` computes over a test's failing rows, and the outcome its
+    `warn_if`/`error_if` give: `error` (for a test of severity error), `warn`, or `pass`."""
+    fail_calc, warn_if, error_if = thresholds
+    row = engine.fetch(
+        f"SELECT {fail_calc} AS failures, ({fail_calc}) {warn_if} AS should_warn, "
+        f"({fail_calc}) {error_if} AS should_error FROM {source}"
+    ).rows[0]
+    value = int(row[0] or 0)
+    if severity == "error" and row[2]:
+        return value, "error"
+    return value, "warn" if row[1] else "pass"
 
 
 def merge(engine: EngineAdapter, build: Build) -> None:

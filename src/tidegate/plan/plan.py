@@ -171,6 +171,8 @@ class TestRun(_Frozen):
     path: str | None = None
     line: int | None = None
     failures: StoredFailures | None = None
+    thresholds: list[str] | None = None
+    """dbt's `fail_calc`, `warn_if`, `error_if`, when a test sets them (see `DataTest`)."""
 
 
 class GivenLater(_Frozen):

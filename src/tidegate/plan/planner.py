@@ -487,6 +487,7 @@ class Planner:
                     path=test.location.path,
                     line=test.location.line,
                     failures=self._stored_failures(test, mapping, environment),
+                    thresholds=list(test.thresholds) if test.thresholds else None,
                 )
             )
         return runs

@@ -307,7 +307,8 @@ class Renderer:
             bytecode_cache=self._bytecode,
             auto_reload=False,
             cache_size=-1,
-            undefined=jinja2.StrictUndefined,
+            # dbt renders with Jinja's Undefined (a macro's missing argument is falsy); tidegate's own, strictly
+            undefined=jinja2.Undefined if dbt is not None else jinja2.StrictUndefined,
             keep_trailing_newline=True,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
         )

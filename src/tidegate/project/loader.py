@@ -21,7 +21,13 @@ from tidegate.errors import ConfigError, ProjectError
 from tidegate.project import dbt_python, materializations, scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache, YamlCache
 from tidegate.project.config import ProjectConfig, load_config, name_clash
-from tidegate.project.datatests import AUDIT_SCHEMA, check_audit_schema, dbt_test_names, store_failures_as
+from tidegate.project.datatests import (
+    AUDIT_SCHEMA,
+    check_audit_schema,
+    dbt_test_names,
+    store_failures_as,
+    thresholds,
+)
 from tidegate.project.dbt import (
     DBT_PROJECT,
     DbtProject,
@@ -51,6 +57,7 @@ from tidegate.project.properties import (
     GENERIC_TESTS,
     NodeProperties,
     Properties,
+    TestSpec,
     read_contract,
     read_properties,
 )
@@ -400,17 +407,20 @@ class _Loader:
         }
         return FolderConfig(values, config.lines)
 
-    def _render_value(self, value: Any, line: int | None) -> Any:
+    def _render_value(self, value: Any, line: int | None, path: str = DBT_PROJECT) -> Any:
+        """A config value with its Jinja rendered: in dbt_project.yml with the command line's
+        vars only, in a properties file (`path`) with the project's."""
         if isinstance(value, list):
-            return [self._render_value(item, line) for item in value]
+            return [self._render_value(item, line, path) for item in value]
         if isinstance(value, dict):
-            return {key: self._render_value(item, line) for key, item in value.items()}
+            return {key: self._render_value(item, line, path) for key, item in value.items()}
         if not _has_jinja(value):
             return value
+        variables = self.command_line_variables if path == DBT_PROJECT else None
         try:
-            text = self.renderer.render(value, DBT_PROJECT, variables=self.command_line_variables).text
+            text = self.renderer.render(value, path, variables=variables).text
         except ProjectError as error:
-            raise ProjectError(error.message, path=DBT_PROJECT, line=line, hint=error.hint) from None
+            raise ProjectError(error.message, path=path, line=line, hint=error.hint) from None
         try:
             return ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
@@ -1003,6 +1013,9 @@ class _Loader:
             spec for node in properties.nodes.values() if node.name in self.models for spec in node.tests
         ]
         for spec in [*specs, *properties.source_tests]:
+            spec = self._rendered_spec(spec)
+            if spec.config.get("enabled", True) is False:
+                continue
             seed = self.seed_sources.get(spec.model) if spec.relation else None
             if seed is not None:  # the source is a seed of this project: test the seed
                 spec = dataclasses.replace(spec, relation=ref_placeholder(seed))
@@ -1050,6 +1063,15 @@ class _Loader:
             names[test.name] = test
         return tuple(tests)
 
+    def _rendered_spec(self, spec: TestSpec) -> TestSpec:
+        """A test with the Jinja of its configs rendered, as dbt renders them when it parses
+        (`severity: "{{ 'warn' if target.type == 'spark' else 'error' }}"`, `enabled: ...`)."""
+        if not any(_has_jinja(value) for value in spec.config.values()):
+            return spec
+        path, line = spec.location.path, spec.location.line
+        config = {key: self._render_value(value, line, path) for key, value in spec.config.items()}
+        return dataclasses.replace(spec, config=config, where=config.get("where"))
+
     def _configured(self, test: DataTest, own: dict[str, Any], names: tuple[str, str]) -> DataTest:
         """`test` with the configs it sets itself over those `dbt_project.yml` gives its folder
         (`data_tests:` or `tests:`): its severity, and where it keeps its failing rows. `names`
@@ -1066,7 +1088,7 @@ class _Loader:
         if severity not in ("error", "warn"):
             path, line = origin("severity")
             raise ConfigError(f"severity must be error or warn, not {severity!r}", path=path, line=line)
-        test = dataclasses.replace(test, severity=Severity(severity))
+        test = dataclasses.replace(test, severity=Severity(severity), thresholds=thresholds(config))
         key = "store_failures_as" if config.get("store_failures_as") is not None else "store_failures"
         kind = store_failures_as(config, *origin(key))
         if kind is None:

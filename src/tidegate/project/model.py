@@ -265,6 +265,9 @@ class DataTest:
     their own (see `tidegate.state.views.failures_schema`)."""
     audit_name: str = ""
     """Its name: dbt's alias of the test."""
+    thresholds: tuple[str, str, str] | None = None
+    """dbt's `fail_calc`, `warn_if` and `error_if` when not dbt's defaults (`count(*)`, `!= 0`,
+    `!= 0`): the test warns or fails by what `fail_calc` computes over its failing rows."""
 
     @property
     def model(self) -> str:
