@@ -9,6 +9,7 @@ configs (see `Rendered.reads_config`), so the SQL is what dbt runs.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import itertools
@@ -179,7 +180,8 @@ def config_value(resource_type: str, values: Mapping[str, Any], name: str, defau
     its type has reads as its default when unset, not as `default`."""
     if name in values:
         return values[name]
-    return _DEFAULTS.get(resource_type, _NODE_DEFAULTS).get(name, default)
+    value = _DEFAULTS.get(resource_type, _NODE_DEFAULTS).get(name, default)
+    return copy.deepcopy(value) if isinstance(value, list | dict) else value  # a macro may change it
 
 
 def _missing(value: Any, scope: ConfigScope | None, name: str) -> Any:
