@@ -408,3 +408,16 @@ def test_tests_configs_are_rendered_and_judged_as_dbt_does(make: Callable[..., P
         ("not_null", 1, "warn", False),
         ("singular", 6, "error", True),  # sum(a) of 3, 3 is 6 > 5
     }
+
+
+def test_a_contract_on_an_ephemeral_model_is_ignored_as_dbt_does(make: Callable[..., Path]) -> None:
+    """A folder's `+contract: {enforced: true}` reaches its ephemeral models too: dbt builds
+    nothing for them, so it checks nothing."""
+    root = make(
+        {
+            "models/e.sql": "{{ config(materialized='ephemeral', contract={'enforced': true}) }} select 1 as a",
+            "models/p.yml": "models:\n  - name: e\n    columns:\n      - name: a\n        data_type: integer\n",
+            "models/m.sql": "select a from {{ ref('e') }}",
+        }
+    )
+    assert load_project(root).models["e"].contract is None

@@ -661,7 +661,7 @@ class _Loader:
             unique_key=_keys(config.get("unique_key")),
             incremental_strategy=self._strategy(config),
             contract=read_contract(
-                config,
+                {} if self.dbt is not None and kind is Kind.EPHEMERAL else config,  # dbt ignores it
                 tuple(props.columns) if props else (),
                 tuple(props.constraints) if props else (),
                 kind,
