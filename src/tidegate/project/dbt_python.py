@@ -12,6 +12,7 @@ their parents as arguments instead.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +136,28 @@ def resolve(
         else:
             meta[key] = (config.get("meta") or {}).get(key, default)
     return DbtPython(refs=refs, sources=read, config=get, meta=meta)
+
+
+def model_fields(
+    calls: Calls,
+    config: Mapping[str, Any],
+    ref: Callable[[Call], str],
+    sources: Mapping[str, str],
+    seeds: Mapping[str, str],
+    this: dict[str, str],
+    path: str,
+    model: str,
+) -> dict[str, Any]:
+    """The `Model` fields of what a dbt Python model reads (see `resolve`): its refs (and the
+    seeds its sources are), the sources it reads, and its `dbt_python`. `sources` and `seeds`
+    map `source.table` to a relation, and to a seed of the project."""
+    found = resolve(calls, config, ref, {**sources, **seeds}, path, model)
+    read_seeds = frozenset(key for key in found.sources if key in seeds)
+    return {
+        "refs": tuple(dict.fromkeys([*found.refs.values(), *(found.sources[key] for key in read_seeds)])),
+        "sources": tuple(key for key in found.sources if key not in read_seeds),
+        "dbt_python": dataclasses.replace(found, source_models=read_seeds, this=this),
+    }
 
 
 def ref_key(call: Call) -> str:

@@ -66,17 +66,6 @@ from tidegate.project.yamlio import LineDict, LineList
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KINDS = {kind.value: kind for kind in Kind if kind not in (Kind.SEED, Kind.SCD2)}
-_ROW_MERGE_CONFIGS = (
-    "incremental_predicates",
-    "predicates",
-    "merge_update_columns",
-    "merge_exclude_columns",
-    "merge_update_condition",
-    "merge_insert_condition",
-    "merge_update_set_expressions",
-    "merge_clauses",
-)
-"""Incremental configs that merge part of a row, or some rows: refused rather than ignored."""
 INCREMENTAL_STRATEGIES = ("merge", "delete+insert", "append")
 """dbt's strategies tidegate runs: merge and delete+insert replace the rows whose unique_key
 comes again (delete, then insert), append inserts every row."""
@@ -817,14 +806,9 @@ class _Loader:
                 path=path,
                 model=name,
             )
-        unsupported = next((key for key in _ROW_MERGE_CONFIGS if config.get(key)), None)
-        if kind is Kind.INCREMENTAL and unsupported:
-            raise ProjectError(
-                f"{unsupported} is not supported: tidegate's incremental strategies replace every "
-                "column of the rows whose unique_key comes again (merge, delete+insert) or append rows",
-                path=path,
-                model=name,
-            )
+        refused = materializations.incremental_refusal(config) if kind is Kind.INCREMENTAL else None
+        if refused:
+            raise ProjectError(refused, path=path, model=name)
         if kind is Kind.INCREMENTAL and strategy != "append" and not config.get("unique_key"):
             raise ProjectError(
                 f"an incremental model with the {strategy} strategy needs a unique_key",
@@ -888,13 +872,12 @@ class _Loader:
         """What a dbt Python model reads, resolved as for SQL: its refs (versions, packages),
         its sources (a source that is a seed of the project reads the seed), and the configs its
         code asks for. It is a table unless `materialized` is `incremental`, as in dbt."""
-        materialized = str(config.get("materialized") or "table")
+        materialized = str(config.get("materialized") or "table")  # dbt's default for Python
         if materialized not in ("table", "incremental"):
             raise ProjectError(
                 f"a Python model is a table or an incremental model, not {materialized!r}",
                 path=rel,
                 model=name,
-                hint="set materialized='table' in dbt.config(...), or for its folder",
             )
 
         def ref(call: dbt_python.Call) -> str:
@@ -906,26 +889,18 @@ class _Loader:
             self._pending_refs.append((name, model, rel, call.line))
             return model
 
-        found = dbt_python.resolve(
-            calls, config, ref, {**self.source_relations, **self.seed_sources}, rel, name
-        )
-        kind = self._kind({**config, "materialized": materialized}, rel, name)
         relation = node["relation"]
-        seeds = frozenset(key for key in found.sources if key in self.seed_sources)
+        this = {
+            "database": relation["database"],
+            "schema": relation["schema"],
+            "identifier": relation["alias"],
+        }
         return {
-            "kind": kind,
-            "refs": tuple(dict.fromkeys([*found.refs.values(), *(found.sources[key] for key in seeds)])),
-            "sources": tuple(key for key in found.sources if key not in seeds),
+            "kind": self._kind({**config, "materialized": materialized}, rel, name),
             "unique_key": _keys(config.get("unique_key")),
             "incremental_strategy": self._strategy(config),
-            "dbt_python": dataclasses.replace(
-                found,
-                source_models=seeds,
-                this={
-                    "database": relation["database"],
-                    "schema": relation["schema"],
-                    "identifier": relation["alias"],
-                },
+            **dbt_python.model_fields(
+                calls, config, ref, self.source_relations, self.seed_sources, this, rel, name
             ),
         }
 

@@ -83,3 +83,29 @@ def refusal(materialized: str, defined: Mapping[str, Materialization]) -> str | 
     if materialized not in BUILT_IN:
         return f"unknown materialization {materialized!r} (one of {', '.join(BUILT_IN)})"
     return None
+
+
+_ROW_MERGE_CONFIGS = (
+    "incremental_predicates",
+    "predicates",
+    "merge_update_columns",
+    "merge_exclude_columns",
+    "merge_update_condition",
+    "merge_insert_condition",
+    "merge_update_set_expressions",
+    "merge_clauses",
+)
+"""Incremental configs of dbt (and dbt-duckdb) that merge part of a row, or some rows."""
+
+
+def incremental_refusal(config: Mapping[str, object]) -> str | None:
+    """Why tidegate cannot run an incremental model so configured; None when it can. Its
+    strategies replace whole rows or append them, and it refuses rather than ignore a config
+    that would make dbt keep other values."""
+    found = next((key for key in _ROW_MERGE_CONFIGS if config.get(key)), None)
+    if found is None:
+        return None
+    return (
+        f"{found} is not supported: tidegate's incremental strategies replace every column of the "
+        "rows whose unique_key comes again (merge, delete+insert) or append rows"
+    )
