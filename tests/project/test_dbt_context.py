@@ -124,6 +124,12 @@ def test_config_require_of_a_missing_config_is_dbts_compilation_error(make: Call
     )
 
 
+def test_this_renders_as_dbts_relations_do(make: Callable[..., Path]) -> None:
+    assert sql_of(make({"models/m.sql": "select '{{ this.render() == this | string }}' as same"})) == (
+        "SELECT 'True' AS same"
+    )
+
+
 # macro namespaces, vars ----------------------------------------------------------------------------
 
 

@@ -881,6 +881,9 @@ class _This:
     def __html__(self) -> str:
         return THIS_PLACEHOLDER
 
+    def render(self) -> str:
+        return THIS_PLACEHOLDER
+
 
 def _defined_names(template: jinja2.Template) -> dict[str, Any]:
     """Every name a file of macros defines, `_private` ones included: Jinja's modules leave
