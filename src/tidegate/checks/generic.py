@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from tidegate.errors import ConfigError
+from tidegate.errors import ConfigError, ProjectError
 from tidegate.project.model import DataTest, ref_placeholder
 from tidegate.project.properties import TestSpec, parse_target
 
@@ -49,6 +50,8 @@ def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: d
             else:
                 value = Relation(ref_placeholder(target), target)
                 models.append(target)
+        else:
+            value = _rendered(value, spec, renderer, models)
         arguments[key] = value
     if spec.column:
         arguments["column_name"] = spec.column
@@ -69,6 +72,35 @@ def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: d
         column=spec.column,
         severity=spec.severity,
     )
+
+
+def _rendered(value: Any, spec: TestSpec, renderer: Renderer, models: list[str]) -> Any:
+    """An argument with its Jinja rendered, as dbt renders a test's arguments before calling
+    its macro (`expression: "d = {{ dbt_date.yesterday('x') }}"`); a string that is one
+    `{{ ... }}` of a list, mapping, number or boolean becomes that value. Refs it makes are
+    among the test's models."""
+    if isinstance(value, list):
+        return [_rendered(item, spec, renderer, models) for item in value]
+    if isinstance(value, dict):
+        return {key: _rendered(item, spec, renderer, models) for key, item in value.items()}
+    if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+        return value
+    try:
+        rendered = renderer.render(value, spec.location.path)
+    except ProjectError as error:  # the line is the test's: the text is a YAML value
+        raise ProjectError(
+            error.message, path=spec.location.path, line=spec.location.line, hint=error.hint
+        ) from None
+    models += [name for name, _ in rendered.refs]
+    stripped = value.strip()
+    if stripped.startswith("{{") and stripped.endswith("}}") and stripped.count("{{") == 1:
+        try:
+            native = ast.literal_eval(rendered.text.strip())
+        except (ValueError, SyntaxError, MemoryError):
+            return rendered.text
+        if isinstance(native, list | dict | tuple | bool | int | float):
+            return native
+    return rendered.text
 
 
 def _quote(value: Any) -> str:

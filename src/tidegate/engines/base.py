@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tidegate.errors import EngineError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -182,6 +184,11 @@ class EngineAdapter(abc.ABC):
     @abc.abstractmethod
     def write_dataframe(self, relation: str, frame: Any) -> None:
         """Create `relation` from what a Python model returned."""
+
+    def python_session(self) -> Any:
+        """The session a dbt Python model receives (`def model(dbt, session)`): dbt runs them
+        on DuckDB (its connection) and Spark (its SparkSession), not on this engine."""
+        raise EngineError(f"dbt Python models (def model(dbt, session)) do not run on {self.dialect}")
 
     # state and locks ---------------------------------------------------------------------
 

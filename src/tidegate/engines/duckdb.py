@@ -141,6 +141,9 @@ class DuckDBAdapter(EngineAdapter):
     def dataframe(self, relation: str) -> Any:
         return self._connection.sql(f"SELECT * FROM {relation}")
 
+    def python_session(self) -> Any:
+        return self._connection
+
     def write_dataframe(self, relation: str, frame: Any) -> None:
         """Accepts a DuckDB relation, or anything DuckDB can scan (pandas, polars, Arrow)."""
         import duckdb

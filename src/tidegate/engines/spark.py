@@ -440,6 +440,9 @@ class SparkAdapter(EngineAdapter):
         """A Spark DataFrame over the relation."""
         return self._guard(lambda: self.session.table(relation))
 
+    def python_session(self) -> Any:
+        return self.session
+
     def write_dataframe(self, relation: str, frame: Any) -> None:
         """Accepts a Spark DataFrame, or pandas, a pyarrow Table, polars (rows sent to Spark)."""
         if not (hasattr(frame, "write") and hasattr(frame, "sparkSession")):

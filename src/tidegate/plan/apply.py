@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from tidegate.checks import failures
@@ -265,6 +265,10 @@ class Applier:
                 engine.load_csv(build.physical, path, build.column_types)
             if build.narrow_integers:
                 engine.narrow_integers(build.physical, set(build.column_types))
+        elif build.language == "python" and build.history_from is not None:  # its rows, then a run's
+            engine.replace_table_as(build.physical, f"SELECT * FROM {build.history_from}")
+            with python_rows(engine, build, incremental=True) as rows:
+                merge(engine, build.model_copy(update={"merge_sql": rows}))
         elif build.language == "python":
             engine.drop_table(build.physical)
             engine.write_dataframe(build.physical, run_python_model(engine, build))
@@ -315,13 +319,16 @@ class Applier:
                 failures.store(engine, stored, test.sql, known, nested=nested)
                 step, source = "the test query", stored.relation
             count, details = _failing_rows(engine, source)
+            outcome = None
+            if test.thresholds is not None:
+                step = "its fail_calc, warn_if and error_if"
+                count, outcome = _judged(engine, source, test.thresholds, test.severity)
         except EngineError as error:
-            count, details = 1, [f"{step} failed: {error.message}"]
+            count, details, outcome = 1, [f"{step} failed: {error.message}"], None
         if stored is not None:
             details.insert(0, f"failing rows stored in {stored.relation}")
         seconds = time.perf_counter() - started
-        self.progress.advance("data tests", test.name, seconds, ok=count == 0 or test.severity == "warn")
-        return TestResult(
+        result = TestResult(
             test.name,
             test.kind,
             test.severity,
@@ -332,7 +339,10 @@ class Applier:
             test.line,
             seconds,
             failures_relation=stored.relation if stored else None,
+            outcome=outcome,
         )
+        self.progress.advance("data tests", test.name, seconds, ok=not result.blocking)
+        return result
 
     @staticmethod
     def _raise_if_blocking(results: list[TestResult], what: str) -> None:
@@ -381,6 +391,20 @@ def _failing_rows(engine: EngineAdapter, source: str) -> tuple[int, list[str]]:
     return count, [str(dict(zip(sample.columns, row, strict=True))) for row in sample.rows]
 
 
+def _judged(engine: EngineAdapter, source: str, thresholds: list[str], severity: str) -> tuple[int, str]:
+    """What dbt's `fail_calc` computes over a test's failing rows, and the outcome its
+    `warn_if`/`error_if` give: `error` (for a test of severity error), `warn`, or `pass`."""
+    fail_calc, warn_if, error_if = thresholds
+    row = engine.fetch(
+        f"SELECT {fail_calc} AS failures, ({fail_calc}) {warn_if} AS should_warn, "
+        f"({fail_calc}) {error_if} AS should_error FROM {source}"
+    ).rows[0]
+    value = int(row[0] or 0)
+    if severity == "error" and row[2]:
+        return value, "error"
+    return value, "warn" if row[1] else "pass"
+
+
 def merge(engine: EngineAdapter, build: Build) -> None:
     """A run's merge into the copy of a snapshot's or an incremental model's previous table."""
     if build.merge_strategy == "scd2":
@@ -402,14 +426,42 @@ def run_model_hooks(engine: EngineAdapter, which: str, hooks: list[str]) -> None
             raise type(error)(f"its {which} {number} failed: {error.message}", model=error.model) from None
 
 
-def run_python_model(engine: EngineAdapter, build: Build) -> object:
-    """Execute a Python model's `model()` with the engine's dataframes of its parents."""
+@contextmanager
+def python_rows(engine: EngineAdapter, build: Build, *, incremental: bool = False) -> Iterator[str]:
+    """A query of the rows a Python model returns now (`dbt.is_incremental` when `incremental`),
+    kept in a table beside `build.physical` while the caller uses it."""
+    staged = _beside(build.physical, "__tidegate_rows")
+    engine.drop_table(staged)
+    engine.write_dataframe(staged, run_python_model(engine, build, incremental=incremental))
+    try:
+        yield f"SELECT * FROM {staged}"
+    finally:
+        engine.drop_table(staged)
+
+
+def _beside(relation: str, suffix: str) -> str:
+    """A relation named like `relation` (`"schema"."name"`, quoted or not) with `suffix`."""
+    if relation[-1:] in ('"', "`"):
+        return f"{relation[:-1]}{suffix}{relation[-1]}"
+    return relation + suffix
+
+
+def run_python_model(engine: EngineAdapter, build: Build, *, incremental: bool = False) -> object:
+    """Execute a Python model's `model()`: tidegate's with the engine's dataframes of its
+    parents, dbt's with its `dbt` object and the engine's session (`incremental`: a run adding
+    to the model's table, `dbt.is_incremental`)."""
     namespace: dict[str, object] = {"__name__": f"tidegate_model_{build.model}"}
     exec(compile(build.python_source, f"<model {build.model}>", "exec"), namespace)
     function: Callable[..., object] = namespace["model"]  # type: ignore[assignment]
-    inputs = {name: engine.dataframe(physical) for name, physical in build.inputs.items()}
     try:
-        return function(**inputs)
+        if build.dbt_python is not None:
+            from tidegate.plan.dbt_python import DbtObject
+
+            dbt = DbtObject(
+                build.dbt_python, build.inputs, engine.dataframe, build.physical, is_incremental=incremental
+            )
+            return function(dbt, engine.python_session())
+        return function(**{name: engine.dataframe(physical) for name, physical in build.inputs.items()})
     except Exception as error:
         raise EngineError(
             f"the Python model raised {type(error).__name__}: {error}", model=build.model

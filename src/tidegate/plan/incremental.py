@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import partial
 
@@ -25,7 +26,7 @@ from tidegate.engines.base import EngineAdapter
 from tidegate.errors import CheckFailed, EngineError, PlanError, TidegateError
 from tidegate.graph import Fingerprint, Graph
 from tidegate.plan import scd2
-from tidegate.plan.apply import Applier, run_model_hooks, run_python_model
+from tidegate.plan.apply import Applier, python_rows, run_model_hooks
 from tidegate.plan.contract import contract_spec, enforce
 from tidegate.plan.plan import Build, SnapshotEntry, entries
 from tidegate.plan.planner import Planner
@@ -90,7 +91,9 @@ class IncrementalRun:
                 record = models.get(name)
                 started = time.perf_counter()
                 if name in chosen:
-                    runnable = model.kind is Kind.SCD2 or bool(model.incremental_sql)
+                    runnable = (
+                        model.kind is Kind.SCD2 or bool(model.incremental_sql) or model.dbt_python is not None
+                    )
                     if model.kind not in _RUNNABLE or record is None or not runnable:
                         raise TidegateError(
                             f"{name!r} is not an incremental model or a dbt snapshot of {env!r}"
@@ -167,15 +170,23 @@ class IncrementalRun:
             compile_scd2 = partial(self.planner.compile, mapping=mapping, this=this)
             scd2.merge(self.engine, this, model, self.project.dialect, compile_scd2)
             return
-        assert model.incremental_sql is not None
-        sql = self._ordered(model, self.planner.compile(model.incremental_sql, mapping, this=this))
         pre, post = model.incremental_hooks or (model.pre_hooks, model.post_hooks)
         run_model_hooks(self.engine, "pre-hook", self.planner.hooks(pre, this))
-        if model.incremental_strategy == "append":
-            self.engine.insert_into(this, sql)
-        else:  # merge and delete+insert: the rows of a unique_key that comes again are replaced
-            self.engine.merge_into(this, sql, model.unique_key)
+        if model.language is Language.PYTHON:  # a dbt Python model, run with dbt.is_incremental
+            with self._python_rows(model, this, mapping, incremental=True) as rows:
+                self._add_rows(model, this, rows)
+        else:
+            assert model.incremental_sql is not None
+            sql = self._ordered(model, self.planner.compile(model.incremental_sql, mapping, this=this))
+            self._add_rows(model, this, sql)
         run_model_hooks(self.engine, "post-hook", self.planner.hooks(post, this))
+
+    def _add_rows(self, model: Model, this: str, rows: str) -> None:
+        """An incremental model's new rows, by its strategy."""
+        if model.incremental_strategy == "append":
+            self.engine.insert_into(this, rows)
+        else:  # merge and delete+insert: the rows of a unique_key that comes again are replaced
+            self.engine.merge_into(this, rows, model.unique_key)
 
     def _refresh(self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotEntry]) -> None:
         """Replace the rows of a table model's table with what its query (or Python) returns now,
@@ -192,26 +203,29 @@ class IncrementalRun:
     def _refresh_rows(self, model: Model, physical: str, mapping: dict[str, SnapshotEntry]) -> None:
         run_model_hooks(self.engine, "pre-hook", self.planner.hooks(model.pre_hooks, physical))
         if model.language is Language.PYTHON:
-            build = Build(
-                model=model.name,
-                fingerprint="",
-                version="",
-                kind=model.kind.value,
-                language=model.language.value,
-                physical=physical,
-                python_source=model.python_source,
-                inputs={parent: mapping[parent].physical or "" for parent in model.refs},
-            )
-            staged = self.engine.relation(physical_schema(model.schema), f"{model.name}__tidegate_refresh")
-            self.engine.drop_table(staged)
-            self.engine.write_dataframe(staged, run_python_model(self.engine, build))
-            self.engine.refresh_table(physical, f"SELECT * FROM {staged}")
-            self.engine.drop_table(staged)
+            with self._python_rows(model, physical, mapping) as rows:
+                self.engine.refresh_table(physical, rows)
         else:
             self.engine.refresh_table(
                 physical, self._ordered(model, self.planner.compile(model.sql, mapping))
             )
         run_model_hooks(self.engine, "post-hook", self.planner.hooks(model.post_hooks, physical))
+
+    def _python_rows(
+        self, model: Model, physical: str, mapping: dict[str, SnapshotEntry], *, incremental: bool = False
+    ) -> AbstractContextManager[str]:
+        """The rows a Python model returns now, writing to `physical` (see `apply.python_rows`)."""
+        build = Build(
+            model=model.name,
+            fingerprint="",
+            version="",
+            kind=model.kind.value,
+            language=model.language.value,
+            physical=physical,
+        )
+        return python_rows(
+            self.engine, self.planner.python_build(model, build, mapping), incremental=incremental
+        )
 
     def _ordered(self, model: Model, query: str) -> str:
         """A contracted model's query checked and with its columns in the table's order."""

@@ -124,6 +124,8 @@ class Build(_Frozen):
     query: str = ""
     python_source: str = ""
     inputs: dict[str, str] = Field(default_factory=dict)
+    dbt_python: dict[str, Any] | None = None
+    """A dbt Python model's refs, sources and configs (see `tidegate.plan.dbt_python`)."""
     seed_path: str = ""
     seed_hash: str = ""
     column_types: dict[str, str] = Field(default_factory=dict)
@@ -170,6 +172,8 @@ class TestRun(_Frozen):
     path: str | None = None
     line: int | None = None
     failures: StoredFailures | None = None
+    thresholds: list[str] | None = None
+    """dbt's `fail_calc`, `warn_if`, `error_if`, when a test sets them (see `DataTest`)."""
 
 
 class GivenLater(_Frozen):

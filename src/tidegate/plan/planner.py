@@ -19,6 +19,7 @@ from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError, PlanError, TidegateError
 from tidegate.graph import Fingerprint, Graph
 from tidegate.graph.fingerprint import query_hash
+from tidegate.plan import dbt_python
 from tidegate.plan.plan import (
     BREAKING,
     Build,
@@ -350,8 +351,12 @@ class Planner:
                 }
             )
         if model.language is Language.PYTHON:
-            inputs = {parent: mapping[parent].physical or "" for parent in model.refs}
-            return build.model_copy(update={"python_source": model.python_source, "inputs": inputs})
+            build = self.python_build(model, build, mapping)
+            if model.kind is Kind.INCREMENTAL and self._history_columns(history, Kind.INCREMENTAL):
+                assert history is not None  # a dbt Python model: its rows, then what a run adds
+                carried = {"history_from": history.physical, "merge_keys": list(model.unique_key)}
+                return build.model_copy(update={**carried, "merge_strategy": model.incremental_strategy})
+            return build
         try:
             if model.kind is Kind.SCD2:
                 return self._scd2_build(model, build, mapping, history)
@@ -365,6 +370,16 @@ class Planner:
             return build.model_copy(update=update)
         except TidegateError as error:
             raise _located(error, model.location.path, model.location.line, model.name) from None
+
+    def python_build(self, model: Model, build: Build, mapping: dict[str, SnapshotEntry]) -> Build:
+        """`build` with what running a Python model needs: its code and its parents' relations."""
+        inputs = {parent: mapping[parent].physical or "" for parent in model.refs}
+        update = {
+            "python_source": model.python_source,
+            "inputs": inputs,
+            "dbt_python": dbt_python.spec(model),
+        }
+        return build.model_copy(update=update)
 
     def _scd2_build(
         self, model: Model, build: Build, mapping: dict[str, SnapshotEntry], history: SnapshotRecord | None
@@ -479,6 +494,7 @@ class Planner:
                     path=test.location.path,
                     line=test.location.line,
                     failures=self._stored_failures(test, mapping, environment),
+                    thresholds=list(test.thresholds) if test.thresholds else None,
                 )
             )
         return runs

@@ -21,13 +21,18 @@ class TestResult:
     seconds: float = 0.0
     failures_relation: str | None = None
     """Where the test keeps its failing rows (dbt's `store_failures`): empty when it passed."""
+    outcome: str | None = None
+    """`pass`, `warn` or `error` for a test with dbt's `warn_if`/`error_if` (then `failures` is
+    what its `fail_calc` computed); None when failing rows fail it, as by default."""
 
     @property
     def passed(self) -> bool:
-        return self.failures == 0
+        return self.outcome == "pass" if self.outcome else self.failures == 0
 
     @property
     def blocking(self) -> bool:
+        if self.outcome:
+            return self.outcome == "error"
         return not self.passed and self.severity == "error"
 
 

@@ -39,6 +39,17 @@ def store_failures_as(config: dict[str, Any], path: str | None, line: int | None
     return None if kind == "ephemeral" else kind
 
 
+_THRESHOLDS = (("fail_calc", "count(*)"), ("warn_if", "!= 0"), ("error_if", "!= 0"))
+
+
+def thresholds(config: dict[str, Any]) -> tuple[str, str, str] | None:
+    """A test's `fail_calc`, `warn_if` and `error_if` when any is not dbt's default."""
+    found = tuple(str(config.get(key) or default).strip() for key, default in _THRESHOLDS)
+    if found == tuple(default for _, default in _THRESHOLDS):
+        return None
+    return found[0], found[1], found[2]
+
+
 def _true(value: Any, path: str | None, line: int | None) -> bool:
     if value is None or isinstance(value, bool):
         return bool(value)

@@ -82,6 +82,13 @@ class DbtProject:
     profiles_path: Path | None = None
     dispatch: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """`dispatch:`: macro namespace -> the packages `adapter.dispatch` searches, in order."""
+    declared_vars: dict[str, Any] = field(default_factory=dict)
+    """`vars:` as written: global vars, and mappings of vars scoped to one package by its name."""
+
+    def vars_scoped_to(self, package: str) -> dict[str, Any]:
+        """The vars this project scopes to `package` (`vars: {package: {name: value}}`)."""
+        scoped = self.declared_vars.get(package)
+        return dict(scoped) if isinstance(scoped, dict) else {}
 
     def folder_config(self, resource: str, parts: list[str]) -> FolderConfig:
         """Configs of `models:` or `seeds:` for a node at `parts` (folders, then the file's
@@ -205,6 +212,7 @@ def read_dbt_project(root: Path, *, require_profile: bool, profile: bool = True)
         macro_paths=paths("macro-paths", "macros"),
         snapshot_paths=paths("snapshot-paths", "snapshots"),
         vars=variables,
+        declared_vars=dict(raw_vars),
         target=target,
         connection=connection,
         profiles_path=profiles_path,

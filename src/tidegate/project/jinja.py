@@ -11,7 +11,6 @@ import collections
 import collections.abc
 import datetime
 import hashlib
-import itertools
 import marshal
 import os
 import re
@@ -25,7 +24,7 @@ from typing import Any
 import jinja2
 
 from tidegate.errors import ProjectError
-from tidegate.project import envvars, plain
+from tidegate.project import envvars, materializations, plain
 from tidegate.project.cache import read_entries, write_entries
 from tidegate.project.dbt_builtins import (
     BUILTIN_MACROS,
@@ -35,31 +34,30 @@ from tidegate.project.dbt_builtins import (
     Table,
     relations_read,
 )
+from tidegate.project.dbt_context import (
+    RUN_TIME,
+    RUN_TIME_MEMBERS,
+    CompilerError,
+    ConfigObject,
+    ConfigScope,
+    Namespace,
+    Refused,
+    Target,
+    Unsupported,
+    context_members,
+    is_internal,
+)
 from tidegate.project.model import THIS_PLACEHOLDER, ref_placeholder
 
 _MISSING = object()
 _TEST_BLOCK = re.compile(r"\{%(-?)\s*test\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _END_TEST = re.compile(r"\{%(-?)\s*endtest\s*(-?)%\}")
 _MACRO_NAMES = re.compile(r"\{%-?\s*(macro|test)\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-_UNSUPPORTED_BLOCK = re.compile(r"\{%-?\s*(materialization|snapshot)\b")
+_NAME_PARTS = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){1,2}")
+_UNDEFINED_NAME = re.compile(r"'[A-Za-z_][A-Za-z0-9_]*' is undefined")
+_SNAPSHOT_BLOCK = re.compile(r"\{%-?\s*snapshot\b")
 _DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
 """sqlglot's dialect for the SQL a target's macros write."""
-
-
-class Unsupported(Exception):
-    """A dbt feature tidegate cannot render: it renders a model once, at load time, without a
-    connection to the warehouse, so it refuses rather than produce different SQL than dbt."""
-
-    def __init__(self, feature: str) -> None:
-        super().__init__(
-            f"{feature} is not supported: tidegate renders models once, without querying the "
-            "warehouse, and will not guess what it would return"
-        )
-        self.feature = feature
-
-
-class CompilerError(Exception):
-    """`exceptions.raise_compiler_error(message)` in a model or macro."""
 
 
 class _Return(Exception):
@@ -138,7 +136,7 @@ class Relation(str):
     _names: dict[str, str]
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if is_internal(name):
             raise AttributeError(name)
         if name in ("schema", "database", "identifier", "name", "table"):
             if name not in self._names:  # a model loaded later: its names are not known yet
@@ -169,30 +167,6 @@ def _relation_fields(names: Mapping[str, str] | None) -> dict[str, str]:
 
 
 collections.abc.Mapping.register(Relation)
-
-
-class _Refuse:
-    """A dbt object tidegate cannot provide (`graph`): any use of it is an :class:`Unsupported`."""
-
-    def __init__(self, feature: str) -> None:
-        self._feature = feature
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise Unsupported(f"{self._feature}.{name}")
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise Unsupported(self._feature)
-
-    def __getitem__(self, key: Any) -> Any:
-        raise Unsupported(self._feature)
-
-    def __iter__(self) -> Any:
-        raise Unsupported(self._feature)
-
-    def __str__(self) -> str:
-        raise Unsupported(self._feature)
 
 
 class _PackageMacros(dict[str, Any]):
@@ -237,10 +211,14 @@ class _Namespace:
         self._macros = macros
 
     def __getattr__(self, name: str) -> Any:
+        if is_internal(name):
+            raise AttributeError(name)
         try:
             return self._macros[name]
         except KeyError:
-            raise AttributeError(f"package {self._name} has no macro {name!r}") from None
+            if self._name == "dbt":
+                raise Unsupported(f"dbt.{name}", "it is not one of dbt's macros tidegate provides") from None
+            raise CompilerError(f"{self._name}.{name}: package {self._name} has no macro {name!r}") from None
 
 
 @dataclass(frozen=True)
@@ -260,6 +238,10 @@ class DbtSettings:
     """The root project's name (dbt_project.yml's `name`)."""
     dispatch: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """dbt_project.yml's `dispatch:`: macro namespace -> the packages to search, in order."""
+    package_variables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """A package's folder (`dbt_packages/<folder>`) -> the vars its nodes see: its own
+    `dbt_project.yml`'s, then the root project's (global, then scoped to the package), then the
+    command line's. Macros see the vars of the node they render, as in dbt."""
 
 
 @dataclass
@@ -275,6 +257,10 @@ class Rendered:
     env_vars: dict[str, str] = field(default_factory=dict)
     """What `env_var()` read from the environment (name -> value): masked in `text` (see
     `tidegate.project.envvars`); kept in memory only."""
+    config_lines: dict[str, int | None] = field(default_factory=dict)
+    """The line of the `config()` call that set a config, for the few whose errors name it."""
+    reads_config: bool = False
+    """`config.get` (or `require`) was called: its answer may change with the configs set after it."""
 
     @property
     def env_digests(self) -> tuple[tuple[str, str], ...]:
@@ -328,7 +314,8 @@ class Renderer:
             bytecode_cache=self._bytecode,
             auto_reload=False,
             cache_size=-1,
-            undefined=jinja2.StrictUndefined,
+            # dbt renders with Jinja's Undefined (a macro's missing argument is falsy); tidegate's own, strictly
+            undefined=jinja2.Undefined if dbt is not None else jinja2.StrictUndefined,
             keep_trailing_newline=True,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
         )
@@ -341,6 +328,12 @@ class Renderer:
         self._project_macros: dict[str, Any] = {}
         self._builtins: dict[str, Any] = {}
         self._packages: dict[str, dict[str, Any]] = {}
+        texts = [
+            *macro_files.items(),
+            *(item for p in (dbt.packages if dbt else {}).values() for item in p.items()),
+        ]
+        self.materializations = materializations.for_adapter(texts, str((self.target or {}).get("type")))
+        """`{% materialization %}` blocks by name: tidegate cannot run them (see `materializations`)."""
         if dbt is not None:
             self.env.globals.update(self._dbt_functions(dbt))
             self.env.dbt_builtins = self._builtins  # type: ignore[attr-defined]
@@ -351,6 +344,9 @@ class Renderer:
                 namespace = _PackageMacros(files, self._load_macros)
                 self._packages[package] = namespace
                 self.env.globals[package] = _Namespace(package, namespace)
+            if dbt.project and dbt.project not in self._packages:  # `{{ my_project.my_macro() }}`
+                self._packages[dbt.project] = self._project_macros
+                self.env.globals[dbt.project] = _Namespace(dbt.project, self._project_macros)
         for path, text in sorted(macro_files.items()):
             self._load_macros(path, text, into=self._project_macros)
 
@@ -363,51 +359,50 @@ class Renderer:
         return {
             "ref": self._ref,
             "source": self._source,
-            "config": self._config,
+            "config": ConfigObject(self._config, self._config_scope, self._reads_config),
             "var": self._var,
             "env_var": self._env_var,
             "is_incremental": self._is_incremental,
             "this": _This(self),
-            "log": lambda *args, **kwargs: "",
             "return": _return,
-            "exceptions": types.SimpleNamespace(
-                raise_compiler_error=_raise_compiler_error,
-                raise_not_implemented=_raise_compiler_error,
-                warn=lambda *args, **kwargs: "",
-            ),
-            "modules": types.SimpleNamespace(datetime=datetime, re=re, itertools=itertools),
+            **context_members(self._dbt.project if self._dbt else ""),
             "run_query": self._run_query,
             "statement": self._statement,
             "load_result": self._load_result,
             "load_relation": _refuse("load_relation (adapter.get_relation)"),
-            "graph": _Refuse("graph"),
+            **{name: Refused(name, RUN_TIME) for name in RUN_TIME_MEMBERS},
         }
 
     def _dbt_functions(self, dbt: DbtSettings) -> dict[str, Any]:
         return {
-            "target": dict(dbt.target),
+            "target": Target(dbt.target),
             "adapter": _Adapter(self, str(dbt.target.get("type", "default"))),
-            "api": types.SimpleNamespace(Column=Column),
+            "api": Namespace(
+                "api", Column=Column, Relation=Namespace("api.Relation", add_ephemeral_prefix=_cte)
+            ),
+            "builtins": Namespace(
+                "builtins", ref=self._ref, source=self._source, config=self.env.globals["config"]
+            ),
             "should_store_failures": self._should_store_failures,
             "should_full_refresh": lambda: False,
             "model": _Node(self),
             "node": _Node(self),
             "run_started_at": self._started,
             "execute": True,
-            "flags": types.SimpleNamespace(FULL_REFRESH=False, WHICH="run"),
         }
 
     def _load_macros(self, path: str, text: str, into: dict[str, Any] | None = None) -> None:
         """Compile one file of macros; `into` is the namespace they join (a package's, the
         builtins', or the project's, which is global)."""
         into = self._project_macros if into is None else into
-        unsupported = _UNSUPPORTED_BLOCK.search(text)
-        if unsupported:
+        snapshot = _SNAPSHOT_BLOCK.search(text)
+        if snapshot:
             raise ProjectError(
-                f"{unsupported.group(1)} blocks are not supported in macros",
+                "snapshot blocks are not supported in macros",
                 path=path,
-                line=text.count("\n", 0, unsupported.start()) + 1,
+                line=text.count("\n", 0, snapshot.start()) + 1,
             )
+        text = materializations.without_blocks(text)  # see `self.materializations`
         # dbt's `{% test name(model, column_name) %}` is the macro `test_name`
         text = _END_TEST.sub(r"{%\1 endmacro \2%}", _TEST_BLOCK.sub(r"{%\1 macro test_\2(", text))
         is_project = into is self._project_macros
@@ -498,20 +493,23 @@ class Renderer:
         incremental: bool = False,
         node: Mapping[str, Any] | None = None,
         variables: Mapping[str, Any] | None = None,
+        collected: Rendered | None = None,
         mask: bool = True,
     ) -> Rendered:
         """Render one model, test or query; errors carry the file and the template line.
         `node` is what `{{ model }}` shows of it (dbt); `variables`, when given, are all that
         `var()` sees (dbt renders dbt_project.yml with the command line's variables only).
         A plain template (`tidegate.project.plain`) is rendered without Jinja, to the same result.
-        The values `env_var()` returned are masked in the text, unless `mask` is false (a
-        setting of dbt_project.yml, which is a value, not SQL that runs)."""
+        `collected`, when given, gathers what the render asked for, also when it fails (the
+        configs a model set before its error). The values `env_var()` returned are masked in the
+        text, unless `mask` is false (a setting of dbt_project.yml, which is a value, not SQL
+        that runs)."""
         pieces = plain.split(text)
         rendered = None
         if pieces is not None:
             rendered = self._render_plain(pieces, path, incremental, node, variables)
         if rendered is None:
-            rendered = self._render_jinja(text, path, incremental, node, variables)
+            rendered = self._render_jinja(text, path, incremental, node, variables, collected)
         if rendered.env_vars and mask:
             rendered.text = envvars.mask(rendered.text, rendered.env_vars)
         return rendered
@@ -523,6 +521,7 @@ class Renderer:
         incremental: bool = False,
         node: Mapping[str, Any] | None = None,
         variables: Mapping[str, Any] | None = None,
+        collected: Rendered | None = None,
     ) -> Rendered:
         """Render any template with Jinja (see `render`)."""
         template = self._compile(text, path)
@@ -530,7 +529,7 @@ class Renderer:
             path=path,
             template=template,
             incremental=incremental,
-            result=Rendered(""),
+            result=collected if collected is not None else Rendered(""),
             node=node,
             variables=variables,
         )
@@ -621,11 +620,14 @@ class Renderer:
             python_frame = python_frame.f_back  # type: ignore[assignment]
         return None
 
-    def _ref(self, *args: str, version: Any = None, v: Any = None) -> Relation:
+    def resolve_ref(
+        self, args: tuple[str, ...], number: Any, path: str, line: Callable[[], int | None]
+    ) -> str:
+        """The model `ref(*args, v=number)` reads (of a SQL model at `path`, or a dbt Python
+        model's `dbt.ref`); errors name `path` and the `line()` of the call."""
         if not args or len(args) > 2:
-            raise ProjectError("ref() takes a model name and optionally a package", path=self._frame.path)
+            raise ProjectError("ref() takes a model name and optionally a package", path=path, line=line())
         name = str(args[-1])
-        number = v if v is not None else version
         declared = self._dbt.versions.get(name) if self._dbt else None
         if declared is not None:  # `versions:` in properties: the version asked for, or the latest
             latest, stems = declared
@@ -633,26 +635,28 @@ class Renderer:
             if key not in stems:
                 raise ProjectError(
                     f"ref('{name}', v={number!r}): {name} has versions {', '.join(stems)}",
-                    path=self._frame.path,
-                    line=self._line(),
+                    path=path,
+                    line=line(),
                 )
             name, number = stems[key], None
         if number is not None:  # without `versions:`, dbt's versioned models are files `<name>_v<version>`
             versioned = f"{name}_v{str(number).replace('.', '_')}"
             if self._dbt is None or versioned not in self._dbt.models:
                 raise ProjectError(
-                    f"ref('{name}', v={number!r}): there is no model {versioned}",
-                    path=self._frame.path,
-                    line=self._line(),
+                    f"ref('{name}', v={number!r}): there is no model {versioned}", path=path, line=line()
                 )
             name = versioned
         owner = self._dbt.model_packages.get(name) if self._dbt else None
         if len(args) == 2 and owner is not None and owner != args[0]:
             raise ProjectError(
                 f"ref('{args[0]}', '{args[-1]}'): {name} is a model of {owner}, not of {args[0]}",
-                path=self._frame.path,
-                line=self._line(),
+                path=path,
+                line=line(),
             )
+        return name
+
+    def _ref(self, *args: str, version: Any = None, v: Any = None) -> Relation:
+        name = self.resolve_ref(args, v if v is not None else version, self._frame.path, self._line)
         self._frame.result.refs.append((name, self._line()))
         return Relation(ref_placeholder(name), f"ref('{name}')", name, self.relations.get(name))
 
@@ -661,11 +665,12 @@ class Renderer:
         `ref()` of that model."""
         self._source_models = dict(models)
 
-    def _source(self, source: str, table: str) -> str:
+    def _source(self, source: str, table: str) -> Relation:
+        call = f"source('{source}', '{table}')"
         model = self._source_models.get(f"{source}.{table}")
         if model is not None:
             self._frame.result.refs.append((model, self._line()))
-            return ref_placeholder(model)
+            return Relation(ref_placeholder(model), call, model, self.relations.get(model))
         relation = self._sources.get((source, table))
         if relation is None:
             raise ProjectError(
@@ -674,20 +679,48 @@ class Renderer:
                 line=self._line(),
             )
         self._frame.result.sources.append(f"{source}.{table}")
-        return relation
+        *qualifiers, identifier = relation.split(".")
+        names = None
+        if _NAME_PARTS.fullmatch(relation):  # `schema.identifier` or `database.schema.identifier`
+            database = (
+                qualifiers[0] if len(qualifiers) == 2 else str((self.target or {}).get("database") or "")
+            )
+            names = {"database": database, "schema": qualifiers[-1], "alias": identifier}
+        return Relation(relation, call, identifier, names)
 
     def _config(self, *args: Any, **kwargs: Any) -> str:
-        if args:
+        if len(args) == 1 and not kwargs and isinstance(args[0], Mapping):  # dbt: config({...})
+            kwargs = dict(args[0])
+        elif args:
             raise ProjectError(
-                "config() takes keyword arguments only", path=self._frame.path, line=self._line()
+                "config() takes keyword arguments (or one mapping)", path=self._frame.path, line=self._line()
             )
-        self._frame.result.config.update(kwargs)
+        result = self._frame.result
+        result.config.update(kwargs)
+        if "materialized" in kwargs:  # where a model refused for its materialization says it
+            result.config_lines["materialized"] = self._line()
         return ""
 
+    def _config_scope(self) -> ConfigScope | None:
+        """The configs `config.get` reads: the node's, with those its `config()` calls set so far."""
+        frame = self._stack[-1] if self._stack else None
+        if frame is None or frame.node is None:
+            return None
+        node = frame.node
+        values = {**(node.get("config") or {}), **frame.result.config}
+        return ConfigScope(str(node.get("unique_id")), str(node.get("resource_type")), values)
+
+    def _reads_config(self) -> None:
+        if self._stack:
+            self._frame.result.reads_config = True
+
     def _var(self, name: str, default: Any = _MISSING) -> Any:
-        variables = (
-            self._frame.variables if self._stack and self._frame.variables is not None else self._variables
-        )
+        variables: Mapping[str, Any] = self._variables
+        if self._stack and self._frame.variables is not None:
+            variables = self._frame.variables
+        elif self._dbt and self._dbt.package_variables and self._stack:
+            folder = "/".join(self._frame.path.split("/", 2)[:2])  # a package's node: its vars
+            variables = self._dbt.package_variables.get(folder, variables)
         if name in variables:
             return variables[name]
         if default is _MISSING:
@@ -792,7 +825,7 @@ class _Adapter:
         return '"' + str(identifier).replace('"', '""') + '"'
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if is_internal(name):
             raise AttributeError(name)
         raise Unsupported(f"adapter.{name}")
 
@@ -815,7 +848,7 @@ class _Node:
         return (frame.node if frame else None) or {}
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if is_internal(name):
             raise AttributeError(name)
         fields = self._fields()
         if name in fields:
@@ -847,7 +880,7 @@ class _This:
         self._renderer = renderer
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if is_internal(name):
             raise AttributeError(name)
         if name not in self._NAMES:
             raise Unsupported(f"this.{name}")
@@ -864,6 +897,9 @@ class _This:
         return THIS_PLACEHOLDER
 
     def __html__(self) -> str:
+        return THIS_PLACEHOLDER
+
+    def render(self) -> str:
         return THIS_PLACEHOLDER
 
 
@@ -913,8 +949,9 @@ class _BytecodeFile(jinja2.BytecodeCache):
         write_entries(self._path, self._stamp, self._used, marshal.dumps)
 
 
-def _raise_compiler_error(message: str = "", *args: Any) -> None:
-    raise CompilerError(str(message))
+def _cte(name: str) -> str:
+    """`api.Relation.add_ephemeral_prefix`: dbt's name for an ephemeral model's CTE."""
+    return f"__dbt__cte__{name}"
 
 
 def _translate(error: BaseException, path: str, line: int | None, inner: str | None) -> ProjectError:
@@ -925,9 +962,13 @@ def _translate(error: BaseException, path: str, line: int | None, inner: str | N
         text = f"compilation error: {error}"
     elif isinstance(error, _Return):
         text = "return() is only allowed inside a macro"
+    elif isinstance(error, jinja2.UndefinedError):  # a name or attribute the project never defined
+        text = f"compilation error: {error.message}"
+        if _UNDEFINED_NAME.fullmatch(error.message or ""):
+            hint = "it is no macro of the project or its packages, nor part of dbt's context"
+            return ProjectError(f"{text} (in {inner})" if inner else text, path=path, line=line, hint=hint)
     else:
-        message = error.message if isinstance(error, jinja2.UndefinedError) else None
-        text = f"Jinja error: {message or f'{type(error).__name__}: {error}'}"
+        text = f"Jinja error: {type(error).__name__}: {error}"
     return ProjectError(f"{text} (in {inner})" if inner else text, path=path, line=line)
 
 

@@ -12,16 +12,23 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tidegate.checks.generic import build_custom_test, build_generic_test
 from tidegate.errors import ConfigError, ProjectError
-from tidegate.project import scd2
+from tidegate.project import dbt_python, materializations, scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache, YamlCache
 from tidegate.project.config import ProjectConfig, load_config, name_clash
 from tidegate.project.dashboards import DashboardNames
-from tidegate.project.datatests import AUDIT_SCHEMA, check_audit_schema, dbt_test_names, store_failures_as
+from tidegate.project.datatests import (
+    AUDIT_SCHEMA,
+    check_audit_schema,
+    dbt_test_names,
+    store_failures_as,
+    thresholds,
+)
 from tidegate.project.dbt import (
     DBT_PROJECT,
     DbtProject,
@@ -30,9 +37,10 @@ from tidegate.project.dbt import (
     merge_configs,
     read_dbt_project,
 )
+from tidegate.project.ephemerals import Unbuildable
 from tidegate.project.exposures import check_exposures
 from tidegate.project.files import read_text
-from tidegate.project.jinja import DbtSettings, Renderer, ref_names
+from tidegate.project.jinja import DbtSettings, Rendered, Renderer, ref_names
 from tidegate.project.model import (
     THIS_PLACEHOLDER,
     Dashboard,
@@ -51,6 +59,7 @@ from tidegate.project.properties import (
     GENERIC_TESTS,
     NodeProperties,
     Properties,
+    TestSpec,
     read_contract,
     read_properties,
 )
@@ -111,6 +120,8 @@ class _Loader:
         self.dbt = self.config.dbt
         self.disabled: dict[str, str] = {}
         """Models and seeds switched off with `enabled: false`, and where they are."""
+        self.unbuildable = Unbuildable()
+        """Ephemeral models whose SQL could not be rendered or parsed (see `ephemerals`)."""
         self.packages = self._find_packages() if self.dbt is not None else []
         self._configs_have_jinja = any(
             _has_jinja(project.data) for project in [self.dbt, *(p.dbt for p in self.packages)] if project
@@ -127,6 +138,7 @@ class _Loader:
                 self.queries.resolve()
                 raise
             project = _with_queries(project, self.queries.resolve())
+            self.unbuildable.check(self._pending_refs, project)
         finally:
             self.queries.close()
         self.renderer.close()
@@ -166,6 +178,8 @@ class _Loader:
             for number, stem in stems.items()
         }
         """File stem of a versioned model -> (its model's name, its version)."""
+        self.source_relations = {f"{key[0]}.{key[1]}": s.relation for key, s in properties.sources.items()}
+        """`source.table` -> the relation a dbt Python model's `dbt.source(...)` reads."""
         self.renderer = Renderer(
             macros,
             self.variables,
@@ -367,6 +381,15 @@ class _Loader:
             model_packages=owners,
             project=self.dbt.name,
             dispatch=self.dbt.dispatch,
+            package_variables={
+                self._rel(package.root): {
+                    **package.dbt.vars,
+                    **self.config.vars,
+                    **self.dbt.vars_scoped_to(package.name),
+                    **self.command_line_variables,
+                }
+                for package in self.packages
+            },
         )
 
     def _folder_config(self, resource: str, path: Path, folders: list[str]) -> FolderConfig:
@@ -388,19 +411,20 @@ class _Loader:
         }
         return FolderConfig(values, config.lines)
 
-    def _render_value(self, value: Any, line: int | None) -> Any:
+    def _render_value(self, value: Any, line: int | None, path: str = DBT_PROJECT) -> Any:
+        """A config value with its Jinja rendered: in dbt_project.yml with the command line's
+        vars only, in a properties file (`path`) with the project's."""
         if isinstance(value, list):
-            return [self._render_value(item, line) for item in value]
+            return [self._render_value(item, line, path) for item in value]
         if isinstance(value, dict):
-            return {key: self._render_value(item, line) for key, item in value.items()}
+            return {key: self._render_value(item, line, path) for key, item in value.items()}
         if not _has_jinja(value):
             return value
+        variables = self.command_line_variables if path == DBT_PROJECT else None
         try:
-            text = self.renderer.render(
-                value, DBT_PROJECT, variables=self.command_line_variables, mask=False
-            ).text
+            text = self.renderer.render(value, path, variables=variables, mask=False).text
         except ProjectError as error:
-            raise ProjectError(error.message, path=DBT_PROJECT, line=line, hint=error.hint) from None
+            raise ProjectError(error.message, path=path, line=line, hint=error.hint) from None
         try:
             return ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
@@ -617,20 +641,32 @@ class _Loader:
         folder = self._folder_config("models", path, self.config.model_paths)
         defined = {**folder.values, **(props.config if props else {})}
         node = self._node(name, rel, "model", defined)
-        rendered = self.renderer.render(text, rel, node=node)
+        so_far = Rendered("")
+        try:
+            rendered = self.renderer.render(text, rel, node=node, collected=so_far)
+        except ProjectError as error:
+            return self._unbuildable_ephemeral(name, rel, props, {**defined, **so_far.config}, text, error)
         config = {**defined, **rendered.config}
         if "tags" in rendered.config and "tags" in defined:  # dbt adds tags up
             tags = [*_tags(defined["tags"]), *_tags(rendered.config["tags"])]
             config["tags"] = list(dict.fromkeys(tags))
         if not self._enabled(name, rel, config):
             return None
-        node = self._with_relation(node, name, config, rel, "model")
-        if rendered.uses_this_names:  # `this.schema` and the like: render again with the names
+        node = self._with_relation({**node, "config": config}, name, config, rel, "model")
+        if rendered.uses_this_names or rendered.reads_config:
+            # `this.schema`, `config.get(...)`: render again with the names and the final configs
             rendered = self.renderer.render(text, rel, node=node)
-        kind = self._kind(
-            config, rel, name, self._origin(folder, "materialized", config, defined, rendered.config)
+        origin = self._origin(folder, "materialized", config, defined, rendered.config)
+        if "materialized" in rendered.config:
+            origin = (rel, rendered.config_lines.get("materialized"))
+        kind = self._kind(config, rel, name, origin)
+        sql = self._query(
+            rendered.text,
+            rel,
+            name,
+            self.unbuildable.keep_unparsed(name) if kind is Kind.EPHEMERAL else None,
+            source=text,
         )
-        sql = self._query(rendered.text, rel, name, source=text)
         incremental_sql = None
         env_digests = rendered.env_digests
         if kind is Kind.INCREMENTAL:
@@ -657,7 +693,7 @@ class _Loader:
             unique_key=_keys(config.get("unique_key")),
             incremental_strategy=self._strategy(config),
             contract=read_contract(
-                config,
+                {} if self.dbt is not None and kind is Kind.EPHEMERAL else config,  # dbt ignores it
                 tuple(props.columns) if props else (),
                 tuple(props.constraints) if props else (),
                 kind,
@@ -666,6 +702,32 @@ class _Loader:
                 self.config.dialect,
             ),
             **hooks,
+            **self._common(name, props, config, rel, "model"),
+        )
+
+    def _unbuildable_ephemeral(
+        self,
+        name: str,
+        rel: str,
+        props: NodeProperties | None,
+        config: dict[str, Any],
+        text: str,
+        error: ProjectError,
+    ) -> Model | None:
+        """An ephemeral model whose Jinja tidegate cannot render: dbt never runs an ephemeral
+        model, only inlines it where it is read, so it loads (as its template) and is an error
+        only if something reads it (see `ephemerals`). Any other model's error is raised."""
+        if config.get("materialized") != "ephemeral":
+            raise error
+        if not self._enabled(name, rel, config):
+            return None
+        self.unbuildable.add(name, error)
+        return Model(
+            name=name,
+            kind=Kind.EPHEMERAL,
+            language=Language.SQL,
+            location=Location(rel),
+            sql=text,
             **self._common(name, props, config, rel, "model"),
         )
 
@@ -780,9 +842,10 @@ class _Loader:
     ) -> Kind:
         # dbt's models are views unless configured otherwise; tidegate's are tables
         materialized = str(config.get("materialized") or ("view" if self.dbt else "table"))
-        if materialized not in _KINDS:
+        refused = materializations.refusal(materialized, self.renderer.materializations)
+        if refused:
             raise ProjectError(
-                f"unknown materialization {materialized!r} (one of {', '.join(_KINDS)})",
+                refused,
                 path=origin[0] if origin else path,
                 line=origin[1] if origin else None,
                 model=name,
@@ -795,6 +858,9 @@ class _Loader:
                 path=path,
                 model=name,
             )
+        refused = materializations.incremental_refusal(config) if kind is Kind.INCREMENTAL else None
+        if refused:
+            raise ProjectError(refused, path=path, model=name)
         if kind is Kind.INCREMENTAL and strategy != "append" and not config.get("unique_key"):
             raise ProjectError(
                 f"an incremental model with the {strategy} strategy needs a unique_key",
@@ -828,28 +894,67 @@ class _Loader:
         if function is None:
             raise ProjectError("a Python model defines a function model(...)", path=rel, model=name)
         folder = self._folder_config("models", path, self.config.model_paths)
-        literal = _literal_config(tree, rel, name)
+        calls = (
+            dbt_python.read_calls(tree, function, rel, name) if dbt_python.is_dbt_model(function) else None
+        )
+        literal = calls.config if calls is not None else _literal_config(tree, rel, name)
         config = {**folder.values, **(props.config if props else {}), **literal}
         if not self._enabled(name, rel, config):
             return None
-        refs = tuple(arg.arg for arg in function.args.args)
-        for ref in refs:
-            self._pending_refs.append((name, ref, rel, function.lineno))
+        node = self._with_relation(self._node(name, rel, "model", config), name, config, rel, "model")
+        if calls is not None:
+            read = self._dbt_python(calls, config, rel, name, node)
+        else:  # tidegate's: each parameter is a parent
+            read = {"kind": Kind.TABLE, "refs": tuple(arg.arg for arg in function.args.args)}
+            for ref in read["refs"]:
+                self._pending_refs.append((name, ref, rel, function.lineno))
         return Model(
             name=name,
-            kind=Kind.TABLE,
             language=Language.PYTHON,
             location=Location(rel),
             python_source=ast.unparse(_without_docstrings(tree)),
-            refs=refs,
-            **self._hooks(
-                [folder.values, props.config if props else {}, literal],
-                rel,
-                name,
-                self._with_relation(self._node(name, rel, "model", config), name, config, rel, "model"),
-            ),
+            **read,
+            **self._hooks([folder.values, props.config if props else {}, literal], rel, name, node),
             **self._common(name, props, config, rel, "model"),
         )
+
+    def _dbt_python(
+        self, calls: dbt_python.Calls, config: dict[str, Any], rel: str, name: str, node: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What a dbt Python model reads, resolved as for SQL: its refs (versions, packages),
+        its sources (a source that is a seed of the project reads the seed), and the configs its
+        code asks for. It is a table unless `materialized` is `incremental`, as in dbt."""
+        materialized = str(config.get("materialized") or "table")  # dbt's default for Python
+        if materialized not in ("table", "incremental"):
+            raise ProjectError(
+                f"a Python model is a table or an incremental model, not {materialized!r}",
+                path=rel,
+                model=name,
+            )
+
+        def ref(call: dbt_python.Call) -> str:
+            version = call.kwargs.get("v", call.kwargs.get("version"))
+            try:
+                model = self.renderer.resolve_ref(call.args, version, rel, partial(int, call.line))
+            except ProjectError as error:
+                raise ProjectError(error.message, path=rel, line=call.line, model=name) from None
+            self._pending_refs.append((name, model, rel, call.line))
+            return model
+
+        relation = node["relation"]
+        this = {
+            "database": relation["database"],
+            "schema": relation["schema"],
+            "identifier": relation["alias"],
+        }
+        return {
+            "kind": self._kind({**config, "materialized": materialized}, rel, name),
+            "unique_key": _keys(config.get("unique_key")),
+            "incremental_strategy": self._strategy(config),
+            **dbt_python.model_fields(
+                calls, config, ref, self.source_relations, self.seed_sources, this, rel, name
+            ),
+        }
 
     # dbt snapshots (models of kind scd2) --------------------------------------------------
 
@@ -935,6 +1040,9 @@ class _Loader:
             spec for node in properties.nodes.values() if node.name in self.models for spec in node.tests
         ]
         for spec in [*specs, *properties.source_tests]:
+            spec = self._rendered_spec(spec)
+            if spec.config.get("enabled", True) is False:
+                continue
             seed = self.seed_sources.get(spec.model) if spec.relation else None
             if seed is not None:  # the source is a seed of this project: test the seed
                 spec = dataclasses.replace(spec, relation=ref_placeholder(seed))
@@ -983,6 +1091,15 @@ class _Loader:
             names[test.name] = test
         return tuple(tests)
 
+    def _rendered_spec(self, spec: TestSpec) -> TestSpec:
+        """A test with the Jinja of its configs rendered, as dbt renders them when it parses
+        (`severity: "{{ 'warn' if target.type == 'spark' else 'error' }}"`, `enabled: ...`)."""
+        if not any(_has_jinja(value) for value in spec.config.values()):
+            return spec
+        path, line = spec.location.path, spec.location.line
+        config = {key: self._render_value(value, line, path) for key, value in spec.config.items()}
+        return dataclasses.replace(spec, config=config, where=config.get("where"))
+
     def _configured(self, test: DataTest, own: dict[str, Any], names: tuple[str, str]) -> DataTest:
         """`test` with the configs it sets itself over those `dbt_project.yml` gives its folder
         (`data_tests:` or `tests:`): its severity, and where it keeps its failing rows. `names`
@@ -999,7 +1116,7 @@ class _Loader:
         if severity not in ("error", "warn"):
             path, line = origin("severity")
             raise ConfigError(f"severity must be error or warn, not {severity!r}", path=path, line=line)
-        test = dataclasses.replace(test, severity=Severity(severity))
+        test = dataclasses.replace(test, severity=Severity(severity), thresholds=thresholds(config))
         key = "store_failures_as" if config.get("store_failures_as") is not None else "store_failures"
         kind = store_failures_as(config, *origin(key))
         if kind is None:

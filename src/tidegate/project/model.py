@@ -120,6 +120,29 @@ class Source:
 
 
 @dataclass(frozen=True)
+class DbtPython:
+    """What a dbt Python model (`def model(dbt, session)`) reads through its `dbt` argument,
+    found in its code as dbt finds it (calls with literal arguments): each is resolved when it
+    runs, to the relation of the environment being built."""
+
+    refs: dict[str, str] = field(default_factory=dict)
+    """dbt's key of a `dbt.ref(...)` (`orders`, `pkg.orders`, `orders.v2`) -> the model."""
+    sources: dict[str, str] = field(default_factory=dict)
+    """`source.table` of a `dbt.source(...)` -> its relation, or the model it reads (a seed)."""
+    source_models: frozenset[str] = frozenset()
+    """The keys of `sources` that name a model rather than a relation."""
+    config: dict[str, Any] = field(default_factory=dict)
+    """What `dbt.config.get(key, default)` returns, for each key the code asks for."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """What `dbt.config.meta_get(key, default)` returns."""
+    this: dict[str, str] = field(default_factory=dict)
+    """dbt's names of the model's relation in prod (`database`, `schema`, `identifier`)."""
+
+    def data_config(self) -> dict[str, Any]:
+        return {"sources": self.sources, "config": self.config, "meta": self.meta}
+
+
+@dataclass(frozen=True)
 class Model:
     """A node that produces a relation: a SQL or Python model, or a seed."""
 
@@ -139,6 +162,8 @@ class Model:
     """(name, hash of the value) of each `env_var()` value masked in the SQL (see
     `tidegate.project.envvars`): part of the fingerprint, so a new value is a new snapshot."""
     python_source: str = ""
+    dbt_python: DbtPython | None = field(default=None, hash=False)
+    """A dbt Python model's `dbt` (None for tidegate's, whose parameters are its refs)."""
     seed_hash: str = ""
     column_types: tuple[tuple[str, str], ...] = ()
     delimiter: str = ","
@@ -189,6 +214,8 @@ class Model:
             config["delimiter"] = self.delimiter
         if self.narrow_integers:
             config["narrow_integers"] = True
+        if self.dbt_python is not None:
+            config["dbt_python"] = self.dbt_python.data_config()
         if self.pre_hooks or self.post_hooks:  # written only when set: other fingerprints stay
             config["hooks"] = [list(self.pre_hooks), list(self.post_hooks)]
         if self.incremental_hooks and self.incremental_hooks != (self.pre_hooks, self.post_hooks):
@@ -242,6 +269,9 @@ class DataTest:
     their own (see `tidegate.state.views.failures_schema`)."""
     audit_name: str = ""
     """Its name: dbt's alias of the test."""
+    thresholds: tuple[str, str, str] | None = None
+    """dbt's `fail_calc`, `warn_if` and `error_if` when not dbt's defaults (`count(*)`, `!= 0`,
+    `!= 0`): the test warns or fails by what `fail_calc` computes over its failing rows."""
 
     @property
     def model(self) -> str:

@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from tidegate.errors import ProjectError
 from tidegate.project.cache import SqlCache
@@ -32,8 +32,9 @@ CHUNK = 64
 """Queries per task sent to a worker."""
 MAX_WORKERS = 8
 
-OnError = Callable[[ProjectError], ProjectError]
-"""What the caller makes of a query's error (a generic test names the test and its line)."""
+OnError = Callable[[ProjectError], ProjectError | None]
+"""What the caller makes of a query's error (a generic test names the test and its line); None
+keeps the query as written, unparsed (a query that never runs: see `Queries.resolve`)."""
 
 
 @dataclass(frozen=True)
@@ -91,23 +92,29 @@ class Queries:
 
     def resolve(self) -> dict[str, str]:
         """Placeholder -> normalized query, for every query asked for; raises the error of the
-        first query that fails. The cache learns every result."""
+        first query that fails (unless its caller keeps it as written). The cache learns every
+        normalized query."""
         self._send(everything=True)
         resolved: dict[str, str] = {}
         for chunk in [*self._chunks, _Chunk(self._sent, len(self._pending), None)]:
             outcomes = _outcomes(chunk.future)
             for index in range(chunk.start, chunk.end):
                 query = self._pending[index]
+                normalized: str | None
                 if outcomes is None:  # in this process: any error is raised as it is
                     normalized = self._parse(query)
                 else:
                     kind, value = outcomes[index - chunk.start]
+                    normalized = value
                     if kind == "error":
                         message, path, line, model, hint = value
-                        self._raise(
+                        self._failed(
                             query, ProjectError(message, path=path, line=line, model=model, hint=hint)
                         )
-                    normalized = value
+                        normalized = None
+                if normalized is None:  # kept as written, not cached: its error is raised again next time
+                    resolved[_placeholder(index)] = query.text
+                    continue
                 self._cache.put(query.text, normalized)
                 resolved[_placeholder(index)] = normalized
         self.close()
@@ -141,7 +148,8 @@ class Queries:
             self._chunks.append(_Chunk(self._sent, end, future))
             self._sent = end
 
-    def _parse(self, query: _Query) -> str:
+    def _parse(self, query: _Query) -> str | None:
+        """The normalized query; None when it fails and its caller keeps it as written."""
         from tidegate.project.sql import normalize, parse_query
 
         try:
@@ -150,11 +158,15 @@ class Queries:
             )
             return normalize(parsed, self._dialect)
         except ProjectError as error:
-            self._raise(query, error)
+            self._failed(query, error)
+            return None
 
-    def _raise(self, query: _Query, error: ProjectError) -> NoReturn:
-        self.close()
-        raise (query.on_error(error) if query.on_error else error) from None
+    def _failed(self, query: _Query, error: ProjectError) -> None:
+        """Raise the error of a query that failed, unless its caller keeps the query as written."""
+        replaced = query.on_error(error) if query.on_error else error
+        if replaced is not None:
+            self.close()
+            raise replaced from None
 
 
 def _placeholder(index: int) -> str:

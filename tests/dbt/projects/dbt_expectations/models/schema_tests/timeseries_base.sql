@@ -1,0 +1,1 @@
+{{ dbt_date.get_base_dates(n_dateparts=366, datepart='day') }}

@@ -1,0 +1,1 @@
+insert into raw.numbers values (0), (6), (7);
