@@ -10,38 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_files
+from tests.project.conftest import DBT_PROJECT as PROJECT
 from tidegate.context import Context
 from tidegate.errors import CheckFailed, ProjectError
 from tidegate.project import load_project
 from tidegate.project.model import Kind
 
-PROJECT = """\
-name: shop
-profile: shop
-models:
-  shop:
-    +materialized: table
-"""
-PROFILES = """\
-shop:
-  target: dev
-  outputs:
-    dev: {type: duckdb, path: warehouse.duckdb, schema: main}
-"""
-
 
 @pytest.fixture
-def make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def make(files: dict[str, str]) -> Path:
-        root = tmp_path / "project"
-        write_files(root, {"dbt_project.yml": PROJECT, "profiles.yml": PROFILES, **files})
-        return root
-
-    return make
+def make(make_dbt: Callable[..., Path]) -> Callable[..., Path]:
+    return make_dbt
 
 
 def sql_of(root: Path, model: str = "m") -> str:

@@ -7,24 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_files
+from tests.project.conftest import DBT_PROJECT as PROJECT
 from tidegate.context import Context
 from tidegate.errors import ProjectError
 from tidegate.project import load_project
 
-PROJECT = """\
-name: shop
-profile: shop
-models:
-  shop:
-    +materialized: table
-"""
-PROFILES = """\
-shop:
-  target: dev
-  outputs:
-    dev: {type: duckdb, path: warehouse.duckdb, schema: main}
-"""
 SOURCES = """\
 sources:
   - name: raw
@@ -43,16 +30,8 @@ sources:
 
 
 @pytest.fixture
-def make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def make(files: dict[str, str]) -> Path:
-        root = tmp_path / "project"
-        write_files(root, {"dbt_project.yml": PROJECT, "profiles.yml": PROFILES, **files})
-        return root
-
-    return make
+def make(make_dbt: Callable[..., Path]) -> Callable[..., Path]:
+    return make_dbt
 
 
 def test_source_freshness_is_stored_and_source_tests_read_the_source(make: Callable[..., Path]) -> None:
