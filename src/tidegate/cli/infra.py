@@ -220,13 +220,7 @@ _MARKERS = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-",
 
 
 def render_plan(console: Console, plan: InfraPlan) -> None:
-    console.print(
-        Text.assemble(
-            ("Infrastructure plan for ", "bold"), (plan.environment, "bold magenta"), f" ({plan.dialect})"
-        )
-    )
-    for change in plan.changes:
-        render_change(console, change)
+    _render_changes(console, "Infrastructure plan for ", plan)
     counts = plan.counts
     summary = (
         f"Plan: {counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete"
@@ -256,17 +250,17 @@ def render_plan(console: Console, plan: InfraPlan) -> None:
         console.print(f"  {plan.terraform.summary}", highlight=False)
 
 
+def _render_changes(console: Console, title: str, plan: InfraPlan) -> None:
+    console.print(Text.assemble((title, "bold"), (plan.environment, "bold magenta"), f" ({plan.dialect})"))
+    for change in plan.changes:
+        render_change(console, change)
+
+
 def render_applied(console: Console, plan: InfraPlan, *, listed: bool = True) -> None:
     """What an apply did: each change (unless the plan was just shown), then the counts. `infra
     apply` and `deploy` say it alike."""
     if listed:
-        console.print(
-            Text.assemble(
-                ("Infrastructure of ", "bold"), (plan.environment, "bold magenta"), f" ({plan.dialect})"
-            )
-        )
-        for change in plan.changes:
-            render_change(console, change)
+        _render_changes(console, "Infrastructure of ", plan)
     counts = plan.counts
     console.print(
         f"[green]Applied[/]: {counts['create']} created, {counts['update']} updated, {counts['delete']} deleted"
