@@ -156,7 +156,7 @@ def test_dbt_project_configs_say_which_tests_keep_their_rows_and_where(
         "unique_orders_order_id": ("warn", True),  # the marts folder's store_failures
         "not_null_orders_order_id": ("warn", False),  # ephemeral: kept nowhere
         "not_null_orders_status": ("error", False),  # the legacy keys among its arguments win
-        "accepted_values_orders_status": ("warn", True),
+        "accepted_values_orders_status__paid": ("warn", True),
     }
     where = {
         n: (t.store_failures_as, t.audit_schema, t.audit_name) for n, t in tests.items() if t.store_failures
@@ -164,7 +164,7 @@ def test_dbt_project_configs_say_which_tests_keep_their_rows_and_where(
     assert where == {
         "not_null_stg_orders_status": ("view", "main_dbt_test__audit", "not_null_stg_orders_status"),
         "unique_orders_order_id": ("table", "main_dbt_test__audit", "unique_orders_order_id"),
-        "accepted_values_orders_status": ("table", "main_quality", "unknown_statuses"),
+        "accepted_values_orders_status__paid": ("table", "main_quality", "unknown_statuses"),
     }
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.project.conftest import DBT_PROJECT
 from tidegate.errors import ConfigError
-from tidegate.project import properties
+from tidegate.project import load_project, properties
 from tidegate.project.datatests import check_audit_schema, dbt_test_names, store_failures_as
 from tidegate.project.model import Location
 
@@ -106,3 +109,51 @@ def test_which_schemas_may_keep_failing_rows(schema: str, problem: str | None) -
     else:
         with pytest.raises(ConfigError, match=problem):
             check_audit_schema(schema, "t", "m.yml", 1)
+
+
+# names and enabled, as dbt loads them ----------------------------------------------------------
+
+TESTED_MODEL = {
+    "models/m.sql": "select 'x' as a",
+    "macros/tests.sql": """
+        {% test matches(model, column_name, pattern) %}
+            select * from {{ model }} where not regexp_matches({{ column_name }}, '{{ pattern }}')
+        {% endtest %}
+    """,
+    "models/m.yml": """
+        version: 2
+        models:
+          - name: m
+            columns:
+              - name: a
+                data_tests:
+                  - accepted_values: {values: [x, y]}
+                  - accepted_values: {values: [x]}
+                  - matches: {pattern: '^x+$'}
+                  - matches: {pattern: '^x*$'}
+    """,
+}
+
+
+def test_generic_tests_of_a_dbt_project_have_dbts_names_and_never_collide(
+    make_dbt: Callable[..., Path],
+) -> None:
+    names = sorted(test.name for test in load_project(make_dbt(TESTED_MODEL)).tests)
+    assert names[:2] == ["accepted_values_m_a__x", "accepted_values_m_a__x__y"]
+    # dbt names both `matches_m_a___x_` (it keeps only letters, digits and _): a hash tells them apart
+    assert names[2] == "matches_m_a___x_" and names[3].startswith("matches_m_a___x__")
+    assert len(names) == 4
+
+
+def test_tests_disabled_by_a_folder_config_or_their_own_config_are_left_out(
+    make_dbt: Callable[..., Path],
+) -> None:
+    files = {
+        **TESTED_MODEL,
+        "dbt_project.yml": DBT_PROJECT + "data_tests:\n  shop:\n    +enabled: false\n",
+        "tests/singular.sql": "{{ config(enabled=false) }}\nselect * from {{ ref('m') }} where a is null",
+    }
+    assert load_project(make_dbt(files)).tests == ()
+    files["dbt_project.yml"] = DBT_PROJECT
+    names = {test.name for test in load_project(make_dbt(files)).tests}
+    assert "singular" not in names and len(names) == 4

@@ -10,6 +10,7 @@ they expect them; other environments keep theirs apart (see `tidegate.state.view
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -80,6 +81,16 @@ def dbt_test_names(spec: TestSpec) -> tuple[str, str]:
     if len(full) < _LONG_NAME:
         return full, full
     return full, f"{identifier[:30]}_{hashlib.md5(full.encode(), usedforsecurity=False).hexdigest()}"
+
+
+def test_digest(spec: TestSpec) -> str:
+    """A short hash of what a generic test checks: it tells apart two tests whose dbt names are
+    the same (dbt's names keep only letters, digits and _ of the arguments, and dbt keeps such
+    tests apart by a hash in their unique ids)."""
+    what = [spec.test, spec.model, spec.column, spec.relation, spec.arguments]
+    return hashlib.md5(
+        json.dumps(what, sort_keys=True, default=str).encode(), usedforsecurity=False
+    ).hexdigest()[:10]
 
 
 def check_audit_schema(schema: str, test: str, path: str | None, line: int | None) -> str:

@@ -27,6 +27,7 @@ from tidegate.project.datatests import (
     check_audit_schema,
     dbt_test_names,
     store_failures_as,
+    test_digest,
     thresholds,
 )
 from tidegate.project.dbt import (
@@ -1039,6 +1040,7 @@ class _Loader:
         specs = [  # dbt skips the tests of disabled models
             spec for node in properties.nodes.values() if node.name in self.models for spec in node.tests
         ]
+        dbt_named: set[str] = set()
         for spec in [*specs, *properties.source_tests]:
             spec = self._rendered_spec(spec)
             if spec.config.get("enabled", True) is False:
@@ -1058,6 +1060,13 @@ class _Loader:
                 test = build_generic_test(spec, sources)
             else:
                 test = build_custom_test(spec, macro, self.renderer, sources)
+            dbt_names = dbt_test_names(spec)
+            if self.dbt is not None:  # dbt's own name, which tells apart tests that differ by arguments
+                name = (
+                    dbt_names[0] if dbt_names[0] not in dbt_named else f"{dbt_names[0]}_{test_digest(spec)}"
+                )
+                dbt_named.add(name)
+                test = dataclasses.replace(test, name=name)
             test = dataclasses.replace(test, sql=self._test_query(test))
             if macro is not None:
                 for ref in test.models[0 if spec.relation else 1 :]:
@@ -1066,7 +1075,7 @@ class _Loader:
                 own = (seed,) if seed is not None else ()
                 reading = readers.get(spec.model, [])
                 test = dataclasses.replace(test, models=tuple(dict.fromkeys([*own, *reading, *test.models])))
-            tests.append(self._configured(test, spec.config, dbt_test_names(spec)))
+            tests += self._configured(test, spec.config, dbt_names)
         for path in self._files(self.config.test_paths, ".sql"):
             if self._is_generic_test(path):
                 continue
@@ -1079,7 +1088,7 @@ class _Loader:
             test = DataTest(
                 name=path.stem, kind="singular", sql=sql, models=ref_names(rendered), location=Location(rel)
             )
-            tests.append(self._configured(test, dict(rendered.config), (path.stem, path.stem)))
+            tests += self._configured(test, dict(rendered.config), (path.stem, path.stem))
         names: dict[str, DataTest] = {}
         for test in tests:
             if test.name in names:
@@ -1100,12 +1109,14 @@ class _Loader:
         config = {key: self._render_value(value, line, path) for key, value in spec.config.items()}
         return dataclasses.replace(spec, config=config, where=config.get("where"))
 
-    def _configured(self, test: DataTest, own: dict[str, Any], names: tuple[str, str]) -> DataTest:
+    def _configured(self, test: DataTest, own: dict[str, Any], names: tuple[str, str]) -> list[DataTest]:
         """`test` with the configs it sets itself over those `dbt_project.yml` gives its folder
-        (`data_tests:` or `tests:`): its severity, and where it keeps its failing rows. `names`
-        are dbt's name and alias of the test, which name that relation."""
+        (`data_tests:` or `tests:`): its severity, and where it keeps its failing rows; none when
+        they disable it. `names` are dbt's name and alias of the test, which name that relation."""
         folder = self._test_folder_config(test.location.path, names[0])
         config = {**folder.values, **own}
+        if config.get("enabled", True) is False:
+            return []
 
         def origin(key: str) -> tuple[str | None, int | None]:
             if key in own or key not in folder.lines:
@@ -1120,12 +1131,14 @@ class _Loader:
         key = "store_failures_as" if config.get("store_failures_as") is not None else "store_failures"
         kind = store_failures_as(config, *origin(key))
         if kind is None:
-            return test
+            return [test]
         schema, name = self._audit_relation(test, config, names)
         check_audit_schema(schema, test.name, *origin("schema"))
-        return dataclasses.replace(
-            test, store_failures=True, store_failures_as=kind, audit_schema=schema, audit_name=name
-        )
+        return [
+            dataclasses.replace(
+                test, store_failures=True, store_failures_as=kind, audit_schema=schema, audit_name=name
+            )
+        ]
 
     def _test_folder_config(self, rel: str, name: str) -> FolderConfig:
         """`dbt_project.yml`'s test configs for the test `name` declared in `rel`: as dbt does,
