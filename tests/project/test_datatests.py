@@ -157,3 +157,21 @@ def test_tests_disabled_by_a_folder_config_or_their_own_config_are_left_out(
     files["dbt_project.yml"] = DBT_PROJECT
     names = {test.name for test in load_project(make_dbt(files)).tests}
     assert "singular" not in names and len(names) == 4
+
+
+def test_jinja_in_the_arguments_of_dbts_own_tests_is_rendered(make_dbt: Callable[..., Path]) -> None:
+    files = {
+        "dbt_project.yml": DBT_PROJECT + "vars:\n  letters: [x, y]\n",
+        "models/m.sql": "select 'x' as a",
+        "models/m.yml": """
+            version: 2
+            models:
+              - name: m
+                columns:
+                  - name: a
+                    data_tests:
+                      - accepted_values: {values: "{{ var('letters') }}"}
+        """,
+    }
+    (test,) = load_project(make_dbt(files)).tests
+    assert "'x', 'y'" in test.sql and "{{" not in test.sql

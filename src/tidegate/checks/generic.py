@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 from typing import TYPE_CHECKING, Any
@@ -130,8 +131,23 @@ def _require_column(spec: TestSpec) -> str:
     return spec.column
 
 
-def build_generic_test(spec: TestSpec, sources: dict[str, str]) -> DataTest:
-    """Turn a declared generic test into its query, with refs as placeholders."""
+def build_generic_test(spec: TestSpec, sources: dict[str, str], renderer: Renderer | None = None) -> DataTest:
+    """Turn a declared generic test into its query, with refs as placeholders; with a
+    `renderer`, Jinja in its arguments is rendered first, as dbt renders it (`values: "{{
+    var('statuses') }}"`)."""
+    if renderer is None:
+        return _generic_test(spec, sources)
+    rendered_refs: list[str] = []
+    arguments = {
+        key: _rendered(value, spec, renderer, rendered_refs) for key, value in spec.arguments.items()
+    }
+    test = _generic_test(dataclasses.replace(spec, arguments=arguments), sources)
+    if not rendered_refs:
+        return test
+    return dataclasses.replace(test, models=tuple(dict.fromkeys([*test.models, *rendered_refs])))
+
+
+def _generic_test(spec: TestSpec, sources: dict[str, str]) -> DataTest:
     column = _require_column(spec)
     model = _relation(spec)
     models: tuple[str, ...] = _own(spec)

@@ -1057,7 +1057,7 @@ class _Loader:
                     line=spec.location.line,
                 )
             if macro is None:
-                test = build_generic_test(spec, sources)
+                test = build_generic_test(spec, sources, self.renderer)
             else:
                 test = build_custom_test(spec, macro, self.renderer, sources)
             dbt_names = dbt_test_names(spec)
