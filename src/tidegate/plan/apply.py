@@ -17,14 +17,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from tidegate.checks import failures
-from tidegate.checks.unit import failure_count, run_unit_test
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import CheckFailed, EngineError, PlanError
-from tidegate.plan import scd2
+from tidegate.plan import scd2, stored_failures
 from tidegate.plan.contract import create_table, enforce
 from tidegate.plan.plan import Build, Plan, TestRun, UnitTestRun
 from tidegate.plan.results import ApplyResult, Progress, TestResult
+from tidegate.plan.unit_tests import failure_count, run_unit_test
 from tidegate.state.store import StateStore
 from tidegate.state.views import physical_schema, swap_views
 
@@ -292,7 +291,7 @@ class Applier:
         if not tests:
             return []
         self.progress.stage("data tests", len(tests))
-        existing = failures.prepare(self.engine, self.state, [t.failures for t in tests if t.failures])
+        existing = stored_failures.prepare(self.engine, self.state, [t.failures for t in tests if t.failures])
         if in_transaction:
             return [self._run_test(test, existing, self.engine, nested=True) for test in tests]
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
@@ -316,7 +315,7 @@ class Applier:
             if stored is not None:
                 step = f"storing the failing rows in {stored.relation}"
                 known = existing.get(stored.relation.lower())
-                failures.store(engine, stored, test.sql, known, nested=nested)
+                stored_failures.store(engine, stored, test.sql, known, nested=nested)
                 step, source = "the test query", stored.relation
             count, details = _failing_rows(engine, source)
             outcome = None

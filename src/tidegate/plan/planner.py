@@ -526,13 +526,13 @@ class Planner:
         tests = [test for test in self.project.unit_tests if test.model in models]
         if not tests:
             return []
-        from tidegate.checks import unit  # sqlglot: only when there are unit tests to compile
+        from tidegate.plan import unit_tests  # sqlglot: only when there are unit tests to compile
 
         runs = []
         for test in tests:
             types, later = self._input_types(test.model, mapping)
             runs.append(
-                unit.compile_unit_test(
+                unit_tests.compile_unit_test(
                     test,
                     self.project.models[test.model],
                     read=self.project.dialect,
