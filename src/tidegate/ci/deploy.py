@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tidegate.infra.apply import InfraPlan
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
-    from tidegate.state.store import EnvironmentVersion
+    from tidegate.state.records import EnvironmentVersion
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from tidegate.engines.base import EngineAdapter
@@ -87,7 +88,7 @@ class Applier:
         pending = self._pending([build for build in plan.builds if build.model == model])
         if model not in pending:
             return None
-        self._snapshot_schemas([physical_schema(plan.mapping[model].schema_)])
+        self._snapshot_schemas([physical_schema(plan.mapping[model].schema)])
         return self._build_one(plan, pending[model])
 
     def test(self, plan: Plan, model: str) -> list[TestResult]:
@@ -182,7 +183,7 @@ class Applier:
         result.reused = [b.model for b in plan.builds if b.model not in pending]
         if not pending:
             return
-        self._snapshot_schemas(sorted({physical_schema(plan.mapping[name].schema_) for name in pending}))
+        self._snapshot_schemas(sorted({physical_schema(plan.mapping[name].schema) for name in pending}))
         self.progress.stage("build", len(pending))
         waiting = {name: {d for d in build.depends_on if d in pending} for name, build in pending.items()}
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
@@ -233,8 +234,7 @@ class Applier:
     def _build_one(self, plan: Plan, build: Build) -> float:
         started = time.perf_counter()
         engine = self.engine.worker()
-        entry = plan.mapping[build.model]
-        record = entry.record(build.model, query=build.query)
+        record = replace(plan.mapping[build.model], query=build.query)
         try:
             with engine.transaction():
                 if build.reused_from is None:
@@ -368,7 +368,7 @@ class Applier:
                 self.engine,
                 self.state,
                 plan.environment,
-                plan.records(),
+                plan.mapping,
                 current.models if current else {},
                 action=action,
                 source=plan.id,

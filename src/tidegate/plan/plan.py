@@ -7,16 +7,15 @@ what was reviewed, even if the project files changed since; it refuses if the en
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from tidegate.errors import PlanError
-from tidegate.state.store import SnapshotRecord
+from tidegate.state.records import FailuresRecord, SnapshotRecord
 
 PLAN_FORMAT = 1
 ChangeType = Literal["added", "removed", "directly_modified", "indirectly_modified", "metadata"]
@@ -36,57 +35,6 @@ BREAKING = Category(breaking=True, reason="the query changed")
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SnapshotEntry(_Frozen):
-    """The snapshot a model's view will point to after the apply."""
-
-    fingerprint: str
-    version: str
-    kind: str
-    schema_: str = Field(alias="schema")
-    physical: str | None
-    query_hash: str
-    parents: list[str] = Field(default_factory=list)
-    metadata: str = ""
-    alias: str | None = None
-    """The view's name when it is not the model's (dbt's `alias`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    def record(self, model: str, query: str | None = None) -> SnapshotRecord:
-        return SnapshotRecord(
-            model=model,
-            fingerprint=self.fingerprint,
-            version=self.version,
-            kind=self.kind,
-            schema=self.schema_,
-            physical=self.physical,
-            query_hash=self.query_hash,
-            query=query,
-            parents=tuple(self.parents),
-            metadata=self.metadata,
-            alias=self.alias,
-        )
-
-    @classmethod
-    def of(cls, record: SnapshotRecord) -> SnapshotEntry:
-        return cls(
-            fingerprint=record.fingerprint,
-            version=record.version,
-            kind=record.kind,
-            schema=record.schema,
-            physical=record.physical,
-            query_hash=record.query_hash,
-            parents=list(record.parents),
-            metadata=record.metadata,
-            alias=record.alias,
-        )
-
-
-def entries(records: Mapping[str, SnapshotRecord]) -> dict[str, SnapshotEntry]:
-    """An environment version's snapshots (model name -> record) as plan entries."""
-    return {name: SnapshotEntry.of(record) for name, record in records.items()}
 
 
 class ModelChange(_Frozen):
@@ -147,22 +95,6 @@ class Build(_Frozen):
     merge_keys: list[str] = Field(default_factory=list)
 
 
-class StoredFailures(_Frozen):
-    """Where a test keeps its failing rows (dbt's `store_failures`): each run replaces the
-    relation, empty when the test passes, in the environment's own schema of failures."""
-
-    environment: str
-    kind: Literal["table", "view"]
-    schema_: str = Field(alias="schema")
-    name: str
-    relation: str
-    """`schema.name`, quoted for the engine."""
-    parents: list[str] = Field(default_factory=list)
-    """The snapshots the test reads: a view of the failing rows reads them too."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-
 class TestRun(_Frozen):
     name: str
     kind: str
@@ -171,9 +103,25 @@ class TestRun(_Frozen):
     models: list[str]
     path: str | None = None
     line: int | None = None
-    failures: StoredFailures | None = None
+    failures: FailuresRecord | None = None
+    """Where the test keeps its failing rows (dbt's `store_failures`), in the environment's own
+    schema of failures."""
     thresholds: list[str] | None = None
     """dbt's `fail_calc`, `warn_if`, `error_if`, when a test sets them (see `DataTest`)."""
+
+    @field_serializer("failures")
+    def _failures_data(self, failures: FailuresRecord | None) -> dict[str, object] | None:
+        """A saved plan's keys, in the order plans have always written them."""
+        if failures is None:
+            return None
+        return {
+            "environment": failures.environment,
+            "kind": failures.kind,
+            "schema": failures.schema,
+            "name": failures.name,
+            "relation": failures.relation,
+            "parents": list(failures.parents),
+        }
 
 
 class GivenLater(_Frozen):
@@ -212,7 +160,8 @@ class Plan(_Frozen):
     engine: str
     warehouse: str
     git_commit: str | None = None
-    mapping: dict[str, SnapshotEntry]
+    mapping: dict[str, SnapshotRecord]
+    """The snapshot each model's view points to after the apply."""
     changes: list[ModelChange] = Field(default_factory=list)
     builds: list[Build] = Field(default_factory=list)
     tests: list[TestRun] = Field(default_factory=list)
@@ -230,13 +179,32 @@ class Plan(_Frozen):
     notes: list[str] = Field(default_factory=list)
     """What a reviewer should know that the changes do not say (e.g. nothing could be reused)."""
 
+    @field_validator("mapping", mode="before")
+    @classmethod
+    def _named(cls, mapping: object) -> object:
+        """A saved plan lists each snapshot under its model's name, without repeating it."""
+        if not isinstance(mapping, dict):
+            return mapping
+        return {
+            name: {"model": name, **data} if isinstance(data, dict) else data
+            for name, data in mapping.items()
+        }
+
+    @field_serializer("mapping")
+    def _mapping_data(self, mapping: dict[str, SnapshotRecord]) -> dict[str, dict[str, Any]]:
+        """Each snapshot as an environment version lists it, less the model's name (the key)
+        and with its alias even when it has none, as plans have always written them."""
+        data = {}
+        for name, record in mapping.items():
+            entry = record.entry()
+            del entry["model"]
+            data[name] = entry | {"alias": record.alias}
+        return data
+
     @property
     def has_changes(self) -> bool:
         """Whether applying would change the environment at all."""
         return bool(self.builds or self.views_changed or self.views_removed or self.base_version is None)
-
-    def records(self) -> dict[str, SnapshotRecord]:
-        return {model: entry.record(model) for model, entry in self.mapping.items()}
 
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2, by_alias=True) + "\n", encoding="utf-8")

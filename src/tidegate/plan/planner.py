@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -26,15 +26,14 @@ from tidegate.plan.plan import (
     Category,
     ModelChange,
     Plan,
-    SnapshotEntry,
-    StoredFailures,
     TestRun,
     UnitTestRun,
 )
 from tidegate.project.datatypes import column_type
 from tidegate.project.model import REF_PREFIX, DataTest, Kind, Language, Model
 from tidegate.project.project import Project
-from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore
+from tidegate.state.records import EnvironmentVersion, FailuresRecord, SnapshotRecord
+from tidegate.state.store import StateStore
 from tidegate.state.views import failures_schema, physical_schema, view_changes
 
 
@@ -76,7 +75,7 @@ class Planner:
         self.engine = engine
         self._names = {name.lower(): name for name in project.models}
         """Model names by the lower-cased name their ref placeholders carry."""
-        self._ephemerals: tuple[dict[str, SnapshotEntry], dict[str, str]] | None = None
+        self._ephemerals: tuple[dict[str, SnapshotRecord], dict[str, str]] | None = None
         """While planning: the plan's mapping, and its ephemeral models compiled against it."""
 
     def plan(self, request: PlanRequest) -> Plan:
@@ -88,7 +87,7 @@ class Planner:
         if unknown:
             raise PlanError(f"--full-refresh names unknown model(s): {', '.join(unknown)}")
 
-        mapping: dict[str, SnapshotEntry] = {}
+        mapping: dict[str, SnapshotRecord] = {}
         # a model's entry is final once decided, and its parents are decided first: an
         # ephemeral model compiles once for every child (and test) that reads it
         self._ephemerals = (mapping, {})
@@ -179,15 +178,15 @@ class Planner:
         base: SnapshotRecord | None,
         known: dict[tuple[str, str], SnapshotRecord],
         statuses: dict[str, _Status],
-        mapping: dict[str, SnapshotEntry],
+        mapping: dict[str, SnapshotRecord],
         request: PlanRequest,
-    ) -> tuple[SnapshotEntry, _Status, ModelChange | None, Build | None]:
+    ) -> tuple[SnapshotRecord, _Status, ModelChange | None, Build | None]:
         fingerprint = self.fingerprints[model.name]
         own_hash = query_hash(model)
         refresh = model.name in request.full_refresh
         path = model.location.path
         if base is not None and base.fingerprint == fingerprint.data and not refresh:
-            entry = SnapshotEntry.of(base).model_copy(update={"metadata": fingerprint.metadata})
+            entry = replace(base, metadata=fingerprint.metadata)
             change = None
             if base.metadata and base.metadata != fingerprint.metadata:
                 change = ModelChange(
@@ -208,14 +207,10 @@ class Planner:
         existing = None if refresh else known.get((model.name, fingerprint.data))
         if existing is not None:
             # the snapshots table does not keep aliases: the model says where its view goes
-            entry = SnapshotEntry.of(existing).model_copy(
-                update={"metadata": fingerprint.metadata, "alias": model.alias}
-            )
+            entry = replace(existing, query=None, metadata=fingerprint.metadata, alias=model.alias)
             build = None
         elif change_type == "indirectly_modified" and not category.breaking and base is not None:
-            entry = SnapshotEntry.of(base).model_copy(
-                update={"fingerprint": fingerprint.data, "metadata": fingerprint.metadata}
-            )
+            entry = replace(base, fingerprint=fingerprint.data, metadata=fingerprint.metadata)
             build = self._build(model, entry, mapping, reused_from=base.version)
         else:
             version = fingerprint.data
@@ -275,18 +270,19 @@ class Planner:
         fingerprint: Fingerprint,
         version: str,
         own_hash: str,
-        mapping: dict[str, SnapshotEntry],
-    ) -> SnapshotEntry:
+        mapping: dict[str, SnapshotRecord],
+    ) -> SnapshotRecord:
         physical = None
         if model.kind.has_relation:
             physical = self.engine.relation(physical_schema(model.schema), f"{model.name}__{version}")
-        parents = []
+        parents: tuple[str, ...] = ()
         if model.kind is Kind.VIEW:
-            parents = sorted(self._physical_parents(model, mapping))
-        return SnapshotEntry(
+            parents = tuple(sorted(self._physical_parents(model, mapping)))
+        return SnapshotRecord(
+            model=model.name,
             fingerprint=fingerprint.data,
             version=version,
-            kind=model.kind.value,
+            kind=model.kind,
             schema=model.schema,
             physical=physical,
             query_hash=own_hash,
@@ -295,7 +291,7 @@ class Planner:
             alias=model.alias,
         )
 
-    def _physical_parents(self, model: Model, mapping: dict[str, SnapshotEntry]) -> set[str]:
+    def _physical_parents(self, model: Model, mapping: dict[str, SnapshotRecord]) -> set[str]:
         """Physical relations a view reads, through ephemeral models too."""
         found: set[str] = set()
         for parent in model.refs:
@@ -309,8 +305,8 @@ class Planner:
     def _build(
         self,
         model: Model,
-        entry: SnapshotEntry,
-        mapping: dict[str, SnapshotEntry],
+        entry: SnapshotRecord,
+        mapping: dict[str, SnapshotRecord],
         reused_from: str | None = None,
         history: SnapshotRecord | None = None,
     ) -> Build:
@@ -371,7 +367,7 @@ class Planner:
         except TidegateError as error:
             raise _located(error, model.location.path, model.location.line, model.name) from None
 
-    def python_build(self, model: Model, build: Build, mapping: dict[str, SnapshotEntry]) -> Build:
+    def python_build(self, model: Model, build: Build, mapping: dict[str, SnapshotRecord]) -> Build:
         """`build` with what running a Python model needs: its code and its parents' relations."""
         inputs = {parent: mapping[parent].physical or "" for parent in model.refs}
         update = {
@@ -382,7 +378,7 @@ class Planner:
         return build.model_copy(update=update)
 
     def _scd2_build(
-        self, model: Model, build: Build, mapping: dict[str, SnapshotEntry], history: SnapshotRecord | None
+        self, model: Model, build: Build, mapping: dict[str, SnapshotRecord], history: SnapshotRecord | None
     ) -> Build:
         """A dbt snapshot: its query with dbt's SCD2 columns, or, when the environment had a
         table for it, a merge of its query into a copy of that table."""
@@ -401,7 +397,7 @@ class Planner:
         return build.model_copy(update={"history_from": history.physical, "merge_sql": merge_sql})
 
     def _incremental_history(
-        self, model: Model, build: Build, mapping: dict[str, SnapshotEntry], history: SnapshotRecord | None
+        self, model: Model, build: Build, mapping: dict[str, SnapshotRecord], history: SnapshotRecord | None
     ) -> dict[str, Any]:
         """An incremental model whose inputs changed, as a dbt run processes it: its previous
         table, copied, takes the rows its incremental query selects (`{{ this }}` is the copy)."""
@@ -427,7 +423,7 @@ class Planner:
         except EngineError:  # dropped by the janitor
             return []
 
-    def compile(self, sql: str, mapping: dict[str, SnapshotEntry], this: str | None = None) -> str:
+    def compile(self, sql: str, mapping: dict[str, SnapshotRecord], this: str | None = None) -> str:
         """Compile placeholder SQL against the relations of a mapping: only the refs the SQL
         holds are looked up, and ephemeral models are inlined as their compiled queries."""
         relations: dict[str, str] = {}
@@ -455,7 +451,7 @@ class Planner:
             normalized=True,
         )
 
-    def _ephemeral(self, name: str, mapping: dict[str, SnapshotEntry]) -> str:
+    def _ephemeral(self, name: str, mapping: dict[str, SnapshotRecord]) -> str:
         """An ephemeral model's query compiled against `mapping`; once per plan."""
         cache = self._ephemerals[1] if self._ephemerals and self._ephemerals[0] is mapping else None
         if cache is not None and name in cache:
@@ -472,7 +468,7 @@ class Planner:
         return [compile_hook(sql, this) for sql in hooks]
 
     def tests_for(
-        self, mapping: dict[str, SnapshotEntry], changed: set[str], *, environment: str
+        self, mapping: dict[str, SnapshotRecord], changed: set[str], *, environment: str
     ) -> list[TestRun]:
         """The data tests of the models in `changed`, compiled against `mapping`, the
         snapshots `environment` has (or will have) for its models."""
@@ -500,8 +496,8 @@ class Planner:
         return runs
 
     def _stored_failures(
-        self, test: DataTest, mapping: dict[str, SnapshotEntry], environment: str
-    ) -> StoredFailures | None:
+        self, test: DataTest, mapping: dict[str, SnapshotRecord], environment: str
+    ) -> FailuresRecord | None:
         """Where the test keeps its failing rows in `environment`, if it keeps them."""
         if not test.store_failures:
             return None
@@ -513,16 +509,16 @@ class Planner:
                 parents |= {entry.physical, *entry.parents}
             elif entry is not None and name in self.project.models:  # ephemeral: what it reads
                 parents |= self._physical_parents(self.project.models[name], mapping)
-        return StoredFailures(
+        return FailuresRecord(
             environment=environment,
-            kind="view" if test.store_failures_as == "view" else "table",
             schema=schema,
             name=test.audit_name,
             relation=self.engine.relation(schema, test.audit_name),
-            parents=sorted(parents),
+            kind="view" if test.store_failures_as == "view" else "table",
+            parents=tuple(sorted(parents)),
         )
 
-    def unit_tests_for(self, models: set[str], mapping: dict[str, SnapshotEntry]) -> list[UnitTestRun]:
+    def unit_tests_for(self, models: set[str], mapping: dict[str, SnapshotRecord]) -> list[UnitTestRun]:
         tests = [test for test in self.project.unit_tests if test.model in models]
         if not tests:
             return []
@@ -546,7 +542,7 @@ class Planner:
         return runs
 
     def _input_types(
-        self, model: str, mapping: dict[str, SnapshotEntry]
+        self, model: str, mapping: dict[str, SnapshotRecord]
     ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         """Column types of a model's inputs whose relations already exist, for given rows; and
         the inputs this plan is about to build (name: relation), whose types come later."""

@@ -32,7 +32,7 @@ from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError
 from tidegate.plan.plan import Build
 from tidegate.project.model import THIS_PLACEHOLDER, Model, Scd2Config
-from tidegate.state.store import SnapshotRecord
+from tidegate.state.records import SnapshotRecord
 
 SCD2_COLUMNS = ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to")
 RUN_TIME = "CAST(CURRENT_TIMESTAMP AS TIMESTAMP)"
