@@ -6,19 +6,44 @@ what was reviewed, even if the project files changed since; it refuses if the en
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from tidegate.errors import PlanError
+from tidegate.project.model import Kind, Language, Severity
 from tidegate.state.records import FailuresRecord, SnapshotRecord
 
 PLAN_FORMAT = 1
-ChangeType = Literal["added", "removed", "directly_modified", "indirectly_modified", "metadata"]
+
+
+class ChangeType(enum.StrEnum):
+    """How a model differs from the environment's base."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    DIRECTLY_MODIFIED = "directly_modified"
+    """Its own definition changed (query, kind, schema, alias), or a full refresh was asked."""
+    INDIRECTLY_MODIFIED = "indirectly_modified"
+    """Only what it reads changed."""
+    METADATA = "metadata"
+    """Only its description or docs changed: nothing to build."""
+
+    @property
+    def direct(self) -> bool:
+        """The model itself was added or changed, rather than what it reads."""
+        return self in (ChangeType.ADDED, ChangeType.DIRECTLY_MODIFIED)
+
+    @property
+    def new_snapshot(self) -> bool:
+        """The model's view points to a snapshot of a new fingerprint, which the apply builds or
+        finds built; a metadata change keeps the model's snapshot, a removed model has none."""
+        return self.direct or self is ChangeType.INDIRECTLY_MODIFIED
 
 
 @dataclass(frozen=True)
@@ -63,8 +88,8 @@ class Build(_Frozen):
     model: str
     fingerprint: str
     version: str
-    kind: str
-    language: str
+    kind: Kind
+    language: Language
     physical: str
     path: str | None = None
     """The model's file, for errors while building."""
@@ -94,12 +119,18 @@ class Build(_Frozen):
     """How `merge_sql` goes in: `scd2`, or an incremental strategy (`merge`, `delete+insert`, `append`)."""
     merge_keys: list[str] = Field(default_factory=list)
 
+    @property
+    def materializes(self) -> bool:
+        """Whether the build writes a relation: not when it keeps its parent's physical table
+        (`reused_from`) or its model is ephemeral (inlined into its children)."""
+        return self.reused_from is None and self.kind.has_relation
+
 
 class TestRun(_Frozen):
     name: str
     kind: str
     sql: str
-    severity: str
+    severity: Severity
     models: list[str]
     path: str | None = None
     line: int | None = None
@@ -206,8 +237,27 @@ class Plan(_Frozen):
         """Whether applying would change the environment at all."""
         return bool(self.builds or self.views_changed or self.views_removed or self.base_version is None)
 
+    def summary(self) -> dict[str, Any]:
+        """What the plan does, counted: changes by type, snapshots to build, views to swap, tests."""
+        counts: dict[str, int] = {}
+        for change in self.changes:
+            counts[change.change.value] = counts.get(change.change.value, 0) + 1
+        return {
+            "environment": self.environment,
+            "has_changes": self.has_changes,
+            "changes": counts,
+            "builds": sum(build.materializes for build in self.builds),
+            "views": len(self.views_changed) + len(self.views_removed),
+            "tests": len(self.tests),
+            "unit_tests": len(self.unit_tests),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole plan as plain data, as `save` writes it."""
+        return self.model_dump(mode="json")
+
     def save(self, path: Path) -> None:
-        path.write_text(self.model_dump_json(indent=2, by_alias=True) + "\n", encoding="utf-8")
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Plan:

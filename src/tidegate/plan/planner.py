@@ -24,6 +24,7 @@ from tidegate.plan.plan import (
     BREAKING,
     Build,
     Category,
+    ChangeType,
     ModelChange,
     Plan,
     TestRun,
@@ -106,7 +107,7 @@ class Planner:
             if build is not None:
                 builds.append(build)
         for name in sorted(set(base_models) - set(self.project.models)):
-            changes.append(ModelChange(model=name, change="removed", reason="model deleted"))
+            changes.append(ModelChange(model=name, change=ChangeType.REMOVED, reason="model deleted"))
 
         views_changed, views_removed = view_changes(current.models if current else {}, mapping)
         data_changed = {
@@ -114,7 +115,7 @@ class Planner:
             for name, entry in mapping.items()
             if name not in base_models or base_models[name].physical != entry.physical
         }
-        directly = {c.model for c in changes if c.change in ("added", "directly_modified")}
+        directly = {c.model for c in changes if c.change.direct}
         from tidegate.plan.scd2 import rebuild_notes
 
         notes = rebuild_notes(builds, base_models)
@@ -190,26 +191,26 @@ class Planner:
             change = None
             if base.metadata and base.metadata != fingerprint.metadata:
                 change = ModelChange(
-                    model=model.name, change="metadata", reason="description or docs", path=path
+                    model=model.name, change=ChangeType.METADATA, reason="description or docs", path=path
                 )
             return entry, _Status(same=True), change, None
 
         if base is None:
-            change_type, category = "added", BREAKING
+            change_type, category = ChangeType.ADDED, BREAKING
         elif (
             base.query_hash != own_hash or (base.schema, base.alias) != (model.schema, model.alias) or refresh
         ):
-            change_type = "directly_modified"
+            change_type = ChangeType.DIRECTLY_MODIFIED
             category = BREAKING if refresh else self._categorize(model, base, known)
         else:
-            change_type, category = "indirectly_modified", self._indirect_category(model, statuses)
+            change_type, category = ChangeType.INDIRECTLY_MODIFIED, self._indirect_category(model, statuses)
 
         existing = None if refresh else known.get((model.name, fingerprint.data))
         if existing is not None:
             # the snapshots table does not keep aliases: the model says where its view goes
             entry = replace(existing, query=None, metadata=fingerprint.metadata, alias=model.alias)
             build = None
-        elif change_type == "indirectly_modified" and not category.breaking and base is not None:
+        elif change_type is ChangeType.INDIRECTLY_MODIFIED and not category.breaking and base is not None:
             entry = replace(base, fingerprint=fingerprint.data, metadata=fingerprint.metadata)
             build = self._build(model, entry, mapping, reused_from=base.version)
         else:
@@ -219,15 +220,15 @@ class Planner:
                 version = hashlib.sha256(f"{version}{stamp}".encode()).hexdigest()[:16]
             entry = self._new_entry(model, fingerprint, version, own_hash, mapping)
             # a dbt snapshot keeps its history, an incremental model its rows, as dbt runs them
-            carried = model.kind is Kind.SCD2 or change_type == "indirectly_modified"
+            carried = model.kind is Kind.SCD2 or change_type is ChangeType.INDIRECTLY_MODIFIED
             build = self._build(model, entry, mapping, history=base if carried and not refresh else None)
 
         same = base is not None and entry.physical == base.physical and entry.version == base.version
         status = _Status(same=same, category=category)
         change = ModelChange(
             model=model.name,
-            change=change_type,  # type: ignore[arg-type]
-            breaking=None if change_type == "added" else category.breaking,  # only a change breaks
+            change=change_type,
+            breaking=None if change_type is ChangeType.ADDED else category.breaking,  # only a change breaks
             reason="full refresh" if refresh else category.reason,
             added_columns=list(category.added_columns),
             rebuild=build is not None and build.reused_from is None,
@@ -242,7 +243,7 @@ class Planner:
             return Category(False, reason=f"moved to {model.schema}.{model.view_name}")
         if model.language is Language.CSV:
             return Category(True, reason="the seed's file changed")
-        if model.language is not Language.SQL or base.kind != model.kind.value:
+        if model.language is not Language.SQL or base.kind is not model.kind:
             return BREAKING
         from tidegate.plan.categorizer import categorize  # sqlglot: only for a changed query
 
@@ -316,8 +317,8 @@ class Planner:
             model=model.name,
             fingerprint=entry.fingerprint,
             version=entry.version,
-            kind=model.kind.value,
-            language=model.language.value,
+            kind=model.kind,
+            language=model.language,
             physical=entry.physical or "",
             path=model.location.path,
             query=model.sql,
@@ -485,7 +486,7 @@ class Planner:
                     name=test.name,
                     kind=test.kind,
                     sql=sql,
-                    severity=test.severity.value,
+                    severity=test.severity,
                     models=list(test.models),
                     path=test.location.path,
                     line=test.location.line,
