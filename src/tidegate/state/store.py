@@ -438,7 +438,13 @@ class StateStore:
             )
 
     def record_run(
-        self, run_id: str, command: str, environment: str | None, started: datetime, status: str, detail: Any
+        self,
+        run_id: str,
+        command: str,
+        environment: str | None,
+        started: datetime,
+        status: str,
+        detail: dict[str, object],
     ) -> None:
         self.engine.execute(
             f"INSERT INTO {SCHEMA}.runs VALUES (?, ?, ?, ?, ?, ?, ?)",
