@@ -241,7 +241,7 @@ class IncrementalRun:
         version = self._new_version(record)
         physical = self.engine.relation(physical_schema(record.schema), f"{record.model}__{version}")
         self.engine.create_view(physical, self.planner.compile(model.sql, mapping))
-        parents = tuple(sorted(_physical_parents(self.project, model, mapping)))
+        parents = tuple(sorted(self.planner.physical_parents(model, mapping)))
         view = replace(record, version=version, physical=physical, parents=parents, query=self._query(record))
         self.state.record_snapshot(view)
         return view
@@ -277,12 +277,3 @@ class IncrementalRun:
         copy = replace(record, version=version, physical=physical, query=self._query(record))
         self.state.record_snapshot(copy)
         return copy
-
-
-def _physical_parents(project: Project, model: Model, mapping: dict[str, SnapshotRecord]) -> set[str]:
-    """The physical relations a view reads, through ephemeral models too."""
-    found: set[str] = set()
-    for parent in model.refs:
-        physical = mapping[parent].physical
-        found |= {physical} if physical else _physical_parents(project, project.models[parent], mapping)
-    return found

@@ -278,7 +278,7 @@ class Planner:
             physical = self.engine.relation(physical_schema(model.schema), f"{model.name}__{version}")
         parents: tuple[str, ...] = ()
         if model.kind is Kind.VIEW:
-            parents = tuple(sorted(self._physical_parents(model, mapping)))
+            parents = tuple(sorted(self.physical_parents(model, mapping)))
         return SnapshotRecord(
             model=model.name,
             fingerprint=fingerprint.data,
@@ -292,7 +292,7 @@ class Planner:
             alias=model.alias,
         )
 
-    def _physical_parents(self, model: Model, mapping: dict[str, SnapshotRecord]) -> set[str]:
+    def physical_parents(self, model: Model, mapping: dict[str, SnapshotRecord]) -> set[str]:
         """Physical relations a view reads, through ephemeral models too."""
         found: set[str] = set()
         for parent in model.refs:
@@ -300,7 +300,7 @@ class Planner:
             if entry.physical is not None:
                 found.add(entry.physical)
             else:
-                found |= self._physical_parents(self.project.models[parent], mapping)
+                found |= self.physical_parents(self.project.models[parent], mapping)
         return found
 
     def _build(
@@ -509,7 +509,7 @@ class Planner:
             if entry is not None and entry.physical:
                 parents |= {entry.physical, *entry.parents}
             elif entry is not None and name in self.project.models:  # ephemeral: what it reads
-                parents |= self._physical_parents(self.project.models[name], mapping)
+                parents |= self.physical_parents(self.project.models[name], mapping)
         return FailuresRecord(
             environment=environment,
             schema=schema,
