@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -380,7 +381,7 @@ def test_janitor_keeps_recent_snapshots_no_version_lists_yet(
     build = next(b for b in plan.builds if b.model == "order_count")
     engine.create_schema("tidegate__analytics")
     engine.create_table_as(build.physical, build.sql)
-    ctx.state("prod").record_snapshot(plan.mapping["order_count"].record("order_count", query=build.sql))
+    ctx.state("prod").record_snapshot(replace(plan.mapping["order_count"], query=build.sql))
     assert ctx.janitor() == JanitorReport([], [], [])
     _, result = ctx.plan_and_apply("dev")
     assert result is not None and result.built == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from tidegate.engines import EngineAdapter, QueryResult, connect
 from tidegate.errors import PlanError, StateError, TidegateError
-from tidegate.plan.plan import entries
 from tidegate.plan.results import ApplyResult, Progress, TestResult
 from tidegate.project.config import (
     PROD,
@@ -378,7 +378,7 @@ class Context:
         """Keep what a command did (a deployment with its plan) in the state's `runs`."""
         import uuid
 
-        from tidegate.state.store import now
+        from tidegate.state.records import now
 
         state = self.state(environment)
         state.ensure()
@@ -407,12 +407,10 @@ class Context:
         version = self.current(environment)
         engine = self.engine(version.environment)
         mapping = {
-            name: entry.model_copy(
-                update={"physical": record_view(engine, version.environment, version.models[name])}
-            )
-            if entry.physical
-            else entry
-            for name, entry in entries(version.models).items()
+            name: replace(record, physical=record_view(engine, version.environment, record))
+            if record.physical
+            else record
+            for name, record in version.models.items()
         }
         return self._planner(version.environment).compile(sql, mapping)
 
@@ -435,7 +433,7 @@ class Context:
             raise TidegateError(f"--select names unknown model(s): {', '.join(sorted(unknown))}")
         env = self.environment(environment or PROD)
         version = self.state(env).current(env)
-        mapping = entries(version.models if version else {})
+        mapping = version.models if version else {}
         planner = self._planner(env)
         targets = chosen or set(self.project.models)
         applier = self._applier(env)

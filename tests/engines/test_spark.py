@@ -244,7 +244,7 @@ def test_a_failed_view_swap_is_undone_view_by_view(
     engine: SparkAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No transactions: when recording the swap fails, the views return where they were."""
-    from tidegate.state.store import SnapshotRecord, StateStore
+    from tidegate.state import SnapshotRecord, StateStore
     from tidegate.state.views import swap_views
 
     engine.create_schema("tidegate__t_swap")

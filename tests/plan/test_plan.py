@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from tests.conftest import write_files
 from tests.plan.conftest import built_prod
 from tidegate.errors import PlanError
 from tidegate.plan import Plan
+from tidegate.project.model import Kind
 
 
 def test_save_and_load_round_trip(layered: Path, open_context, tmp_path: Path) -> None:
@@ -85,3 +87,66 @@ def test_a_plan_for_another_warehouse_is_refused(layered: Path, open_context, tm
     moved = plan.model_copy(update={"warehouse": "duckdb:/elsewhere.duckdb"})
     with pytest.raises(PlanError, match="made for"):
         open_context(layered).apply(moved)
+
+
+SNAPSHOT = {
+    "fingerprint": "f1",
+    "version": "f1",
+    "kind": "view",
+    "schema": "analytics",
+    "physical": '"tidegate__analytics"."orders__f1"',
+    "query_hash": "q1",
+    "parents": ['"tidegate__analytics"."raw__f0"'],
+    "metadata": "m1",
+    "alias": None,
+}
+FAILURES = {
+    "environment": "dev",
+    "kind": "view",
+    "schema": "analytics_dbt_test__audit__dev",
+    "name": "not_null_orders_id",
+    "relation": '"analytics_dbt_test__audit__dev"."not_null_orders_id"',
+    "parents": ['"tidegate__analytics"."orders__f1"'],
+}
+EARLIER = {  # as tidegate wrote plans before snapshots and stored failures had one type each
+    "format": 1,
+    "id": "0123456789ab",
+    "project": "test",
+    "environment": "dev",
+    "base_environment": "prod",
+    "base_version": None,
+    "created_at": "2025-01-01T00:00:00Z",
+    "engine": "DuckDBAdapter",
+    "warehouse": "duckdb:warehouse.duckdb",
+    "mapping": {"orders": SNAPSHOT},
+    "tests": [
+        {
+            "name": "not_null_orders_id",
+            "kind": "not_null",
+            "sql": "select * from x where id is null",
+            "severity": "error",
+            "models": ["orders"],
+            "failures": FAILURES,
+        }
+    ],
+}
+
+
+def test_a_plan_saved_by_an_earlier_version_loads_and_saves_in_the_same_format(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(EARLIER))
+    plan = Plan.load(path)
+    record = plan.mapping["orders"]
+    assert (record.model, record.kind, record.parents) == ("orders", Kind.VIEW, tuple(SNAPSHOT["parents"]))
+    assert plan.tests[0].failures is not None and plan.tests[0].failures.kind == "view"
+    plan.save(path)
+    saved = json.loads(path.read_text())
+    assert list(saved["mapping"]["orders"].items()) == list(SNAPSHOT.items())  # keys in the same order
+    assert list(saved["tests"][0]["failures"].items()) == list(FAILURES.items())
+
+
+def test_a_saved_plan_with_an_unknown_snapshot_field_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(EARLIER | {"mapping": {"orders": SNAPSHOT | {"owner": "x"}}}))
+    with pytest.raises(PlanError, match="invalid saved plan"):
+        Plan.load(path)

@@ -224,7 +224,7 @@ def test_schema_change_moves_the_view(layered: Path, open_context) -> None:
     write_files(layered, {"models/order_count.sql": text})
     ctx = open_context(layered)
     plan = ctx.plan("prod")
-    assert plan.mapping["order_count"].schema_ == "marts"
+    assert plan.mapping["order_count"].schema == "marts"
     ctx.apply(plan)
     views = {(schema, name) for schema, name, _ in ctx.engine("prod").relations("")}
     assert ("marts", "order_count") in views

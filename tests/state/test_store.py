@@ -18,7 +18,8 @@ import pytest
 from tidegate.engines.duckdb import DuckDBAdapter
 from tidegate.errors import LockError
 from tidegate.state import SnapshotRecord, StateStore
-from tidegate.state.store import SCHEMA, STATE_VERSION, FailuresRecord, now
+from tidegate.state.records import FailuresRecord, now
+from tidegate.state.store import SCHEMA, STATE_VERSION
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tidegate.infra.apply import InfraPlan
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
-    from tidegate.state.store import EnvironmentVersion
+    from tidegate.state.records import EnvironmentVersion
 
 
 @dataclass(frozen=True)
@@ -170,8 +170,6 @@ def _check_gate(plan: Plan, required: str, history: list[EnvironmentVersion]) ->
 
 def deployment_record(deployment: Deployment) -> dict[str, Any]:
     """What `runs` keeps of a deployment, and what `--json` prints."""
-    from tidegate.cli.render import plan_summary
-
     return {
         "environment": deployment.environment,
         "branch": deployment.branch,
@@ -183,8 +181,8 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         "infra": _infra_record(deployment.infra),
         "allow_destroy": deployment.allow_destroy,
         "seconds": round(deployment.seconds, 3),
-        "summary": plan_summary(deployment.plan),
-        "plan": deployment.plan.model_dump(mode="json", by_alias=True),
+        "summary": deployment.plan.summary(),
+        "plan": deployment.plan.to_dict(),
     }
 
 

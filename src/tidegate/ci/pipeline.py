@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tidegate.ci.report import Case, Finding, Report, Step, Table
 from tidegate.errors import ConfigError, TidegateError
+from tidegate.plan.plan import ChangeType
 from tidegate.processes import Worker, WorkerDied
 
 if TYPE_CHECKING:
@@ -275,8 +276,6 @@ def dags_step(run: _Run) -> Step:
 def plan_step(run: _Run) -> Step:
     """Plan the pull-request environment against production and apply it without running the
     tests (the next step runs and reports them); it is a sandbox, so its views always move."""
-    from tidegate.cli.render import plan_summary
-
     context = run.context
     plan = context.plan(
         run.environment,
@@ -289,14 +288,14 @@ def plan_step(run: _Run) -> Step:
     if plan.has_changes:
         untested = plan.model_copy(update={"tests": [], "unit_tests": []})
         applied = context.apply(untested, action="ci", message=f"pull request #{run.request.pull_request}")
-    changes = [c for c in plan.changes if c.change != "metadata"]
+    changes = [c for c in plan.changes if c.change is not ChangeType.METADATA]
     built = applied.built if applied else []
     rows = tuple(
         (
             c.model,
             c.change.replace("_", " "),
             {True: "breaking", False: "non-breaking", None: ""}[c.breaking],
-            "built" if c.model in built else ("dropped" if c.change == "removed" else "reused"),
+            "built" if c.model in built else ("dropped" if c.change is ChangeType.REMOVED else "reused"),
         )
         for c in changes
     )
@@ -307,7 +306,7 @@ def plan_step(run: _Run) -> Step:
         f"{len(built)} built ({seconds:.1f} s of builds), the rest reused",
         tables=(Table("Changes", ("model", "change", "category", "snapshot"), rows),),
         notes=tuple(plan.notes),
-        data={"plan": plan_summary(plan), "built": built},
+        data={"plan": plan.summary(), "built": built},
     )
 
 
@@ -333,7 +332,7 @@ def tests_step(run: _Run) -> Step:
         findings=findings,
         tables=(Table("Tests that did not pass", ("test", "kind", "result", "details"), rows),),
         cases=tuple(_test_case(run, r) for r in results),
-        data={"tests": [_test_dict(r) for r in results]},
+        data={"tests": [r.to_dict() for r in results]},
     )
 
 
@@ -354,12 +353,6 @@ def _test_case(run: _Run, result: TestResult) -> Case:
     return Case(result.name, result.seconds, failure=failure, path=run.repo_path(result.path))
 
 
-def _test_dict(result: TestResult) -> dict[str, Any]:
-    from tidegate.cli.render import test_result_dict
-
-    return test_result_dict(result)
-
-
 def impact_step(run: _Run) -> Step:
     """Column-level lineage from each changed column to models, dashboards and exposures, and
     every dashboard query the change reaches run against the pull request's environment."""
@@ -370,7 +363,7 @@ def impact_step(run: _Run) -> Step:
         return _skipped("the plan did not finish")
     context, base = run.context, run.plan.base_environment
     names = _unresolved_names(run)
-    changed = [c.model for c in run.plan.changes if c.change in ("added", "directly_modified", "removed")]
+    changed = [c.model for c in run.plan.changes if c.change.direct or c.change is ChangeType.REMOVED]
     if not changed:
         return replace(_skipped("no model changed"), **names)
     lineage = compare(context, base=base, head=run.environment) if base else None
@@ -524,7 +517,7 @@ def diff_step(run: _Run) -> Step:
     changed = [
         c.model
         for c in run.plan.changes
-        if c.change == "directly_modified" and c.model in mapping and mapping[c.model].physical
+        if c.change is ChangeType.DIRECTLY_MODIFIED and c.model in mapping and mapping[c.model].physical
     ]
     if base is None or not changed:
         return _skipped("no changed model exists in production" if changed else "no model changed")

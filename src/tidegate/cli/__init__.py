@@ -125,15 +125,16 @@ def report_error(output: Output, error: TidegateError) -> None:
     """The error once, on stderr (and as the JSON document with --json); failed tests first."""
     from rich.text import Text
 
-    from tidegate.cli.render import render_tests, test_result_dict
+    from tidegate.cli.render import render_tests
+    from tidegate.plan.results import TestsFailed
 
-    results = getattr(error, "results", None) or []
+    results = error.results if isinstance(error, TestsFailed) else []
     if results:
         render_tests(output.err, results, only_problems=True)
     if output.as_json:
         document = error.to_dict()
         if results:
-            document["tests"] = [test_result_dict(r) for r in results]
+            document["tests"] = [r.to_dict() for r in results]
         output.json(document)
     label = "failed" if error.exit_code == 1 else "error"
     output.err.print(Text.assemble((label, "red"), f": {error}"), highlight=False)

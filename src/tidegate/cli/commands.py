@@ -120,7 +120,7 @@ def plan(
     commit it was made from (--ref, or HEAD when the working tree is clean).
     """
     from tidegate.ci.workspace import project_at
-    from tidegate.cli.render import apply_dict, plan_summary, render_apply, render_plan
+    from tidegate.cli.render import render_apply, render_plan
 
     if ref is not None and out is not None:
         raise ConfigError("--out saves a plan of the working tree: check the ref out to save its plan")
@@ -169,11 +169,8 @@ def plan(
             render_apply(output.human, result, the_plan)
         if output.as_json:
             output.json(
-                the_plan.model_dump(mode="json", by_alias=True)
-                | {
-                    "summary": plan_summary(the_plan),
-                    "apply": apply_dict(result, the_plan) if result else None,
-                }
+                the_plan.to_dict()
+                | {"summary": the_plan.summary(), "apply": result.to_dict(the_plan) if result else None}
             )
     return 0
 
@@ -203,8 +200,8 @@ def apply(target: str, threads: int | None, manifest: Path | None, project_dir: 
 
     A saved plan is applied exactly as reviewed; it is refused if the environment changed since.
     """
-    from tidegate.cli.render import apply_dict, render_apply, render_plan
-    from tidegate.plan import Plan
+    from tidegate.cli.render import render_apply, render_plan
+    from tidegate.plan import ApplyResult, Plan
 
     with context(project_dir, output, threads=threads, manifest=_resolved(manifest)) as ctx:
         path = Path(target)
@@ -217,24 +214,10 @@ def apply(target: str, threads: int | None, manifest: Path | None, project_dir: 
         if result is not None:
             render_apply(output.human, result, the_plan)
         if output.as_json:
-            document = (
-                apply_dict(result, the_plan)
-                if result
-                else _unchanged(the_plan.environment, the_plan.base_version)
-            )
+            applied = result or ApplyResult(the_plan.environment, the_plan.base_version)
+            document = applied.to_dict(the_plan)
             output.json(document | {"changed": result is not None, "plan": the_plan.id})
     return 0
-
-
-def _unchanged(environment: str, version: int | None) -> dict[str, Any]:
-    return {
-        "environment": environment,
-        "version": version,
-        "built": [],
-        "reused": [],
-        "views_changed": 0,
-        "tests": [],
-    }
 
 
 @command(cli)
@@ -245,7 +228,7 @@ def test(
     environment: str | None, select: tuple[str, ...], manifest: Path | None, project_dir: Path, output: Output
 ) -> int:
     """Run unit tests, and data tests against ENVIRONMENT (default prod) when it exists."""
-    from tidegate.cli.render import render_tests, test_result_dict
+    from tidegate.cli.render import render_tests
 
     with context(project_dir, output, manifest=_resolved(manifest)) as ctx:
         results = ctx.test(environment, select)
@@ -256,7 +239,7 @@ def test(
         f"{len(results) - len(failed) - len(warned)} passed, {len(warned)} warned, {len(failed)} failed"
     )
     if output.as_json:
-        output.json({"passed": not failed, "tests": [test_result_dict(r) for r in results]})
+        output.json({"passed": not failed, "tests": [r.to_dict() for r in results]})
     return 1 if failed else 0
 
 
@@ -291,12 +274,12 @@ def rollback(environment: str, to: int | None, project_dir: Path, output: Output
 @command(cli)
 def envs(project_dir: Path, output: Output) -> int:
     """List environments with their current version."""
-    from tidegate.cli.render import render_environments, version_dict
+    from tidegate.cli.render import render_environments
 
     with context(project_dir, output) as ctx:
         versions = ctx.environments()
     if output.as_json:
-        output.json([version_dict(v) | {"models": len(v.models)} for v in versions])
+        output.json([v.to_dict() | {"models": len(v.models)} for v in versions])
     else:
         render_environments(output.out, versions)
     return 0
@@ -306,12 +289,12 @@ def envs(project_dir: Path, output: Output) -> int:
 @click.argument("environment")
 def history(environment: str, project_dir: Path, output: Output) -> int:
     """Every version of ENVIRONMENT: applies, promotions, rollbacks."""
-    from tidegate.cli.render import render_history, version_dict
+    from tidegate.cli.render import render_history
 
     with context(project_dir, output) as ctx:
         versions = ctx.history(environment)
     if output.as_json:
-        output.json([version_dict(v) for v in versions])
+        output.json([v.to_dict() for v in versions])
     else:
         render_history(output.out, versions)
     return 0

@@ -6,42 +6,29 @@ Colour degrades to plain text when stdout is not a terminal, so CI logs stay cle
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tidegate.plan.plan import ChangeType
 from tidegate.plan.results import ApplyResult, Progress, TestResult
+from tidegate.project.model import Kind, Severity
 
 if TYPE_CHECKING:
     from tidegate.engines.base import QueryResult
     from tidegate.plan.plan import Plan
-    from tidegate.state import EnvironmentVersion
+    from tidegate.state import EnvironmentVersion, SnapshotRecord
 
 _MARKS = {
-    "added": ("+", "green"),
-    "removed": ("-", "red"),
-    "directly_modified": ("~", "yellow"),
-    "indirectly_modified": ("~", "cyan"),
-    "metadata": ("i", "dim"),
+    ChangeType.ADDED: ("+", "green"),
+    ChangeType.REMOVED: ("-", "red"),
+    ChangeType.DIRECTLY_MODIFIED: ("~", "yellow"),
+    ChangeType.INDIRECTLY_MODIFIED: ("~", "cyan"),
+    ChangeType.METADATA: ("i", "dim"),
 }
-
-
-def plan_summary(plan: Plan) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for change in plan.changes:
-        counts[change.change] = counts.get(change.change, 0) + 1
-    return {
-        "environment": plan.environment,
-        "has_changes": plan.has_changes,
-        "changes": counts,
-        "builds": sum(1 for b in plan.builds if b.reused_from is None and b.kind != "ephemeral"),
-        "views": len(plan.views_changed) + len(plan.views_removed),
-        "tests": len(plan.tests),
-        "unit_tests": len(plan.unit_tests),
-    }
 
 
 def render_plan(console: Console, plan: Plan) -> None:
@@ -57,7 +44,7 @@ def render_plan(console: Console, plan: Plan) -> None:
     if not plan.has_changes:
         console.print("[green]No changes.[/] The environment already matches the project.")
         return
-    visible = [c for c in plan.changes if c.change != "metadata"]
+    visible = [c for c in plan.changes if c.change is not ChangeType.METADATA]
     if visible:
         table = Table(show_edge=False, pad_edge=False, box=None)
         table.add_column("", width=1)
@@ -70,15 +57,15 @@ def render_plan(console: Console, plan: Plan) -> None:
             # added, removed and metadata changes have no category (breaking is None)
             category = {True: "breaking", False: "non-breaking", None: ""}[change.breaking]
             entry = plan.mapping.get(change.model)
-            if change.change == "removed":
+            if change.change is ChangeType.REMOVED:
                 action = "drop view"
-            elif entry is not None and entry.kind == "ephemeral":
+            elif entry is not None and entry.kind is Kind.EPHEMERAL:
                 action = "inline (ephemeral)"
             elif change.rebuild:
                 action = "build"
             else:
                 action = "reuse snapshot"
-            detail = f" ({change.reason})" if change.reason and change.change != "added" else ""
+            detail = f" ({change.reason})" if change.reason and change.change is not ChangeType.ADDED else ""
             table.add_row(
                 Text(mark, style=colour),
                 Text(change.model, style=colour),
@@ -87,11 +74,11 @@ def render_plan(console: Console, plan: Plan) -> None:
                 action,
             )
         console.print(table)
-    metadata = [c.model for c in plan.changes if c.change == "metadata"]
+    metadata = [c.model for c in plan.changes if c.change is ChangeType.METADATA]
     if metadata:
         console.print(Text(f"metadata only (no rebuild): {', '.join(metadata)}", style="dim"))
-    summary = plan_summary(plan)
-    built = {b.model for b in plan.builds if b.reused_from is None and b.kind != "ephemeral"}
+    summary = plan.summary()
+    built = {b.model for b in plan.builds if b.materializes}
     reused = sum(1 for name, entry in plan.mapping.items() if entry.physical and name not in built)
     parts = [
         f"[bold]{summary['builds']}[/] snapshot(s) to build",
@@ -111,16 +98,9 @@ def render_plan(console: Console, plan: Plan) -> None:
         console.print(Text(f"exposures affected: {', '.join(plan.exposures_affected)}"))
 
 
-def _reused(result: ApplyResult, plan: Plan | None) -> list[str]:
-    """Snapshots the apply kept instead of building; ephemeral models have none (they are inlined)."""
-    if plan is None:
-        return result.reused
-    return [n for n in result.reused if n not in plan.mapping or plan.mapping[n].kind != "ephemeral"]
-
-
 def render_apply(console: Console, result: ApplyResult, plan: Plan | None = None) -> None:
     render_tests(console, result.unit_tests + result.tests, only_problems=True)
-    kept = _reused(result, plan)
+    kept = result.kept(plan)
     reused = f", reused {len(kept)} already built" if kept else ""
     tests = f", {sum(r.passed for r in result.tests)}/{len(result.tests)} data tests passed"
     units = (
@@ -142,39 +122,13 @@ def render_tests(console: Console, results: list[TestResult], *, only_problems: 
         if result.passed:
             console.print(Text.assemble(("PASS", "green"), f" {result.name}", where))
             continue
-        label = ("WARN", "yellow") if result.severity == "warn" else ("FAIL", "red")
+        label = ("WARN", "yellow") if result.severity is Severity.WARN else ("FAIL", "red")
         console.print(
             Text.assemble(label, f" {result.name} ({result.kind}, {result.failures} failing)", where)
         )
         # where the failing rows are kept (dbt's store_failures), then up to five of them
         for detail in result.details[: 5 + (result.failures_relation is not None)]:
             console.print(f"     {detail}", markup=False, highlight=False)
-
-
-def test_result_dict(result: TestResult) -> dict[str, Any]:
-    return {
-        "name": result.name,
-        "kind": result.kind,
-        "severity": result.severity,
-        "passed": result.passed,
-        "failures": result.failures,
-        "models": result.models,
-        "details": result.details,
-        "failures_relation": result.failures_relation,
-        "path": result.path,
-        "line": result.line,
-    }
-
-
-def apply_dict(result: ApplyResult, plan: Plan | None = None) -> dict[str, Any]:
-    return {
-        "environment": result.environment,
-        "version": result.version,
-        "built": result.built,
-        "reused": _reused(result, plan),
-        "views_changed": result.views_changed,
-        "tests": [test_result_dict(r) for r in result.unit_tests + result.tests],
-    }
 
 
 def render_environments(console: Console, versions: list[EnvironmentVersion]) -> None:
@@ -201,7 +155,7 @@ def render_history(console: Console, versions: list[EnvironmentVersion]) -> None
     table = Table(box=None, show_edge=False)
     for column in ("version", "time", "action", "changed", "commit", "by", "note"):
         table.add_column(column, no_wrap=column not in ("by", "note"))
-    previous: dict[str, Any] = {}
+    previous: dict[str, SnapshotRecord] = {}
     for version in versions:
         changed = sum(
             1
@@ -219,19 +173,6 @@ def render_history(console: Console, versions: list[EnvironmentVersion]) -> None
         )
         previous = version.models
     console.print(table)
-
-
-def version_dict(version: EnvironmentVersion) -> dict[str, Any]:
-    return {
-        "environment": version.environment,
-        "version": version.version,
-        "created_at": version.created_at.isoformat(),
-        "action": version.action,
-        "git_commit": version.git_commit,
-        "author": version.author,
-        "message": version.message,
-        "models": {name: record.physical for name, record in version.models.items()},
-    }
 
 
 def render_rows(console: Console, result: QueryResult, limit: int | None = None) -> None:

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tidegate.errors import CheckFailed, PlanError
-from tidegate.plan.results import Progress, TestResult
+from tidegate.errors import PlanError
+from tidegate.plan.results import Progress, TestResult, TestsFailed
 
 if TYPE_CHECKING:
     from tidegate.context import Context
@@ -89,8 +89,8 @@ def test(project: str, environment: str, run_id: str, model: str) -> dict[str, i
     with _run(project, environment, run_id) as (applier, saved):
         try:
             results = applier.test(saved, model)
-        except CheckFailed as error:
-            _log_failures(getattr(error, "results", []))
+        except TestsFailed as error:
+            _log_failures(error.results)
             raise
     _log_failures(results)
     return {"passed": sum(r.passed for r in results), "warned": sum(not r.passed for r in results)}

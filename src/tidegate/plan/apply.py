@@ -15,16 +15,17 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from tidegate.checks import failures
-from tidegate.checks.unit import failure_count, run_unit_test
 from tidegate.engines.base import EngineAdapter
-from tidegate.errors import CheckFailed, EngineError, PlanError
-from tidegate.plan import scd2
+from tidegate.errors import EngineError, PlanError
+from tidegate.plan import scd2, stored_failures
 from tidegate.plan.contract import create_table, enforce
 from tidegate.plan.plan import Build, Plan, TestRun, UnitTestRun
-from tidegate.plan.results import ApplyResult, Progress, TestResult
+from tidegate.plan.results import ApplyResult, Outcome, Progress, TestResult, TestsFailed
+from tidegate.plan.unit_tests import failure_count, run_unit_test
+from tidegate.project.model import Kind, Language, Severity
 from tidegate.state.store import StateStore
 from tidegate.state.views import physical_schema, swap_views
 
@@ -64,8 +65,7 @@ class Applier:
         result.reused += [  # found already built when planned: another environment built them
             change.model
             for change in plan.changes
-            if change.change in ("added", "directly_modified", "indirectly_modified")
-            and change.model not in building
+            if change.change.new_snapshot and change.model not in building
         ]
         result.tests = self.run_tests(plan.tests)
         if gate:
@@ -88,12 +88,12 @@ class Applier:
         pending = self._pending([build for build in plan.builds if build.model == model])
         if model not in pending:
             return None
-        self._snapshot_schemas([physical_schema(plan.mapping[model].schema_)])
+        self._snapshot_schemas([physical_schema(plan.mapping[model].schema)])
         return self._build_one(plan, pending[model])
 
     def test(self, plan: Plan, model: str) -> list[TestResult]:
         """Run a model's unit tests and the plan's data tests defined on it (their first model),
-        once what they read is built; raises `CheckFailed` when one blocks, as `apply` does."""
+        once what they read is built; raises `TestsFailed` when one blocks, as `apply` does."""
         results = self.run_unit_tests([test for test in plan.unit_tests if test.model == model])
         results += self.run_tests([test for test in plan.tests if test.models[0] == model])
         self._raise_if_blocking(results, "test")
@@ -165,7 +165,7 @@ class Applier:
                 TestResult(
                     test.name,
                     "unit",
-                    "error",
+                    Severity.ERROR,
                     failure_count(problems),
                     [test.model],
                     problems,
@@ -183,7 +183,7 @@ class Applier:
         result.reused = [b.model for b in plan.builds if b.model not in pending]
         if not pending:
             return
-        self._snapshot_schemas(sorted({physical_schema(plan.mapping[name].schema_) for name in pending}))
+        self._snapshot_schemas(sorted({physical_schema(plan.mapping[name].schema) for name in pending}))
         self.progress.stage("build", len(pending))
         waiting = {name: {d for d in build.depends_on if d in pending} for name, build in pending.items()}
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
@@ -205,8 +205,7 @@ class Applier:
                         failure = failure or error
                         self.progress.advance("build", name, 0.0, ok=False)
                         continue
-                    materialized = pending[name].reused_from is None and pending[name].kind != "ephemeral"
-                    (result.built if materialized else result.reused).append(name)
+                    (result.built if pending[name].materializes else result.reused).append(name)
                     result.build_seconds[name] = seconds
                     self.progress.advance("build", name, seconds)
                     for deps in waiting.values():
@@ -234,8 +233,7 @@ class Applier:
     def _build_one(self, plan: Plan, build: Build) -> float:
         started = time.perf_counter()
         engine = self.engine.worker()
-        entry = plan.mapping[build.model]
-        record = entry.record(build.model, query=build.query)
+        record = replace(plan.mapping[build.model], query=build.query)
         try:
             with engine.transaction():
                 if build.reused_from is None:
@@ -252,9 +250,9 @@ class Applier:
         return time.perf_counter() - started
 
     def _materialize(self, engine: EngineAdapter, build: Build) -> None:
-        if build.kind == "ephemeral":
+        if build.kind is Kind.EPHEMERAL:
             return
-        if build.language == "csv":
+        if build.language is Language.CSV:
             path = Path(build.seed_path)
             if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != build.seed_hash:
                 raise PlanError(f"seed file {path} changed since the plan was made", model=build.model)
@@ -265,14 +263,14 @@ class Applier:
                 engine.load_csv(build.physical, path, build.column_types)
             if build.narrow_integers:
                 engine.narrow_integers(build.physical, set(build.column_types))
-        elif build.language == "python" and build.history_from is not None:  # its rows, then a run's
+        elif build.language is Language.PYTHON and build.history_from is not None:  # its rows, then a run's
             engine.replace_table_as(build.physical, f"SELECT * FROM {build.history_from}")
             with python_rows(engine, build, incremental=True) as rows:
                 merge(engine, build.model_copy(update={"merge_sql": rows}))
-        elif build.language == "python":
+        elif build.language is Language.PYTHON:
             engine.drop_table(build.physical)
             engine.write_dataframe(build.physical, run_python_model(engine, build))
-        elif build.kind == "view":
+        elif build.kind is Kind.VIEW:
             if build.contract is not None:  # checked; as in dbt, a view keeps its query's order
                 enforce(engine, build.contract, build.sql)
             engine.create_view(build.physical, build.sql)
@@ -292,7 +290,7 @@ class Applier:
         if not tests:
             return []
         self.progress.stage("data tests", len(tests))
-        existing = failures.prepare(self.engine, self.state, [t.failures for t in tests if t.failures])
+        existing = stored_failures.prepare(self.engine, self.state, [t.failures for t in tests if t.failures])
         if in_transaction:
             return [self._run_test(test, existing, self.engine, nested=True) for test in tests]
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
@@ -316,10 +314,10 @@ class Applier:
             if stored is not None:
                 step = f"storing the failing rows in {stored.relation}"
                 known = existing.get(stored.relation.lower())
-                failures.store(engine, stored, test.sql, known, nested=nested)
+                stored_failures.store(engine, stored, test.sql, known, nested=nested)
                 step, source = "the test query", stored.relation
             count, details = _failing_rows(engine, source)
-            outcome = None
+            outcome: Outcome | None = None
             if test.thresholds is not None:
                 step = "its fail_calc, warn_if and error_if"
                 count, outcome = _judged(engine, source, test.thresholds, test.severity)
@@ -346,17 +344,8 @@ class Applier:
 
     @staticmethod
     def _raise_if_blocking(results: list[TestResult], what: str) -> None:
-        failed = [result for result in results if result.blocking]
-        if failed:
-            names = ", ".join(result.name for result in failed[:5])
-            more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-            error = CheckFailed(
-                f"{len(failed)} {what}(s) failed: {names}{more}; the environment was not changed",
-                path=failed[0].path,
-                line=failed[0].line,
-            )
-            error.results = results  # type: ignore[attr-defined]
-            raise error
+        if any(result.blocking for result in results):
+            raise TestsFailed(results, what)
 
     # swap --------------------------------------------------------------------------------
 
@@ -369,7 +358,7 @@ class Applier:
                 self.engine,
                 self.state,
                 plan.environment,
-                plan.records(),
+                plan.mapping,
                 current.models if current else {},
                 action=action,
                 source=plan.id,
@@ -391,7 +380,9 @@ def _failing_rows(engine: EngineAdapter, source: str) -> tuple[int, list[str]]:
     return count, [str(dict(zip(sample.columns, row, strict=True))) for row in sample.rows]
 
 
-def _judged(engine: EngineAdapter, source: str, thresholds: list[str], severity: str) -> tuple[int, str]:
+def _judged(
+    engine: EngineAdapter, source: str, thresholds: list[str], severity: Severity
+) -> tuple[int, Outcome]:
     """What dbt's `fail_calc` computes over a test's failing rows, and the outcome its
     `warn_if`/`error_if` give: `error` (for a test of severity error), `warn`, or `pass`."""
     fail_calc, warn_if, error_if = thresholds
@@ -400,9 +391,9 @@ def _judged(engine: EngineAdapter, source: str, thresholds: list[str], severity:
         f"({fail_calc}) {error_if} AS should_error FROM {source}"
     ).rows[0]
     value = int(row[0] or 0)
-    if severity == "error" and row[2]:
-        return value, "error"
-    return value, "warn" if row[1] else "pass"
+    if severity is Severity.ERROR and row[2]:
+        return value, Outcome.ERROR
+    return value, Outcome.WARN if row[1] else Outcome.PASS
 
 
 def merge(engine: EngineAdapter, build: Build) -> None:

@@ -28,13 +28,14 @@ from tidegate.graph import Fingerprint, Graph
 from tidegate.plan import scd2
 from tidegate.plan.apply import Applier, python_rows, run_model_hooks
 from tidegate.plan.contract import contract_spec, enforce
-from tidegate.plan.plan import Build, SnapshotEntry, entries
+from tidegate.plan.plan import Build
 from tidegate.plan.planner import Planner
 from tidegate.plan.results import Progress
 from tidegate.project.config import PROD
 from tidegate.project.model import Kind, Language, Model
 from tidegate.project.project import Project
-from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore, now
+from tidegate.state.records import EnvironmentVersion, SnapshotRecord, now
+from tidegate.state.store import StateStore
 from tidegate.state.views import physical_schema, relations_read, swap_views
 
 _RUNNABLE = (Kind.INCREMENTAL, Kind.SCD2)
@@ -77,7 +78,6 @@ class IncrementalRun:
         env = version.environment
         chosen = set(select) or {n for n, m in self.project.models.items() if m.kind in _RUNNABLE}
         models = dict(version.models)
-        mapping = entries(models)
         shared = self._shared(env)
         processed: list[str] = []
         copied: list[str] = []
@@ -103,9 +103,9 @@ class IncrementalRun:
                     if record.physical in shared:
                         moved.add(str(record.physical))
                         record = self._copy_snapshot(record)
-                        models[name], mapping[name] = record, SnapshotEntry.of(record)
+                        models[name] = record
                         copied.append(name)
-                    self._process(model, record, mapping)
+                    self._process(model, record, models)
                     self.progress.advance("run", name, time.perf_counter() - started)
                     processed.append(name)
                     continue
@@ -120,21 +120,21 @@ class IncrementalRun:
                         f"changes: plan {env!r} first"
                     )
                 if model.kind is Kind.VIEW:
-                    record = self._new_view(model, record, mapping)
+                    record = self._new_view(model, record, models)
                 elif record.physical in shared:
                     moved.add(str(record.physical))
                     record = self._copy_snapshot(record)
                 if record is not models[name]:
-                    models[name], mapping[name] = record, SnapshotEntry.of(record)
+                    models[name] = record
                     copied.append(name)
                 if model.kind is Kind.TABLE:
                     if not self.refreshed:  # the tables downstream, counted once the run is done
                         self.progress.stage("refresh", self._tables_downstream(chosen, models))
-                    self._refresh(model, record, mapping)
+                    self._refresh(model, record, models)
                     self.progress.advance("refresh", name, time.perf_counter() - started)
                     self.refreshed.append(name)
             # the tests run on this connection, inside the transaction, so they see the new rows
-            tests = self.planner.tests_for(mapping, {*processed, *self.refreshed}, environment=env)
+            tests = self.planner.tests_for(models, {*processed, *self.refreshed}, environment=env)
             results = self.applier.run_tests(tests, in_transaction=True)
             failed = [result.name for result in results if result.blocking]
             if failed:
@@ -163,7 +163,7 @@ class IncrementalRun:
             and models[name].physical is not None
         )
 
-    def _process(self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotEntry]) -> None:
+    def _process(self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotRecord]) -> None:
         """Process new data: a dbt snapshot's SCD2 merge, or an incremental model's strategy."""
         this = str(record.physical)
         if model.kind is Kind.SCD2:  # dbt snapshot: close changed rows, insert new versions
@@ -188,7 +188,7 @@ class IncrementalRun:
         else:  # merge and delete+insert: the rows of a unique_key that comes again are replaced
             self.engine.merge_into(this, rows, model.unique_key)
 
-    def _refresh(self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotEntry]) -> None:
+    def _refresh(self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotRecord]) -> None:
         """Replace the rows of a table model's table with what its query (or Python) returns now,
         with its hooks around, as its build did; errors name the model."""
         try:
@@ -200,7 +200,7 @@ class IncrementalRun:
                 model=model.name,
             ) from None
 
-    def _refresh_rows(self, model: Model, physical: str, mapping: dict[str, SnapshotEntry]) -> None:
+    def _refresh_rows(self, model: Model, physical: str, mapping: dict[str, SnapshotRecord]) -> None:
         run_model_hooks(self.engine, "pre-hook", self.planner.hooks(model.pre_hooks, physical))
         if model.language is Language.PYTHON:
             with self._python_rows(model, physical, mapping) as rows:
@@ -212,15 +212,15 @@ class IncrementalRun:
         run_model_hooks(self.engine, "post-hook", self.planner.hooks(model.post_hooks, physical))
 
     def _python_rows(
-        self, model: Model, physical: str, mapping: dict[str, SnapshotEntry], *, incremental: bool = False
+        self, model: Model, physical: str, mapping: dict[str, SnapshotRecord], *, incremental: bool = False
     ) -> AbstractContextManager[str]:
         """The rows a Python model returns now, writing to `physical` (see `apply.python_rows`)."""
         build = Build(
             model=model.name,
             fingerprint="",
             version="",
-            kind=model.kind.value,
-            language=model.language.value,
+            kind=model.kind,
+            language=model.language,
             physical=physical,
         )
         return python_rows(
@@ -234,14 +234,14 @@ class IncrementalRun:
         return enforce(self.engine, contract_spec(self.engine, model.contract, self.project.dialect), query)
 
     def _new_view(
-        self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotEntry]
+        self, model: Model, record: SnapshotRecord, mapping: dict[str, SnapshotRecord]
     ) -> SnapshotRecord:
         """A new version of a view's snapshot reading the relations of `mapping` (the copies the
         run made), recorded in the state; the previous version stays for other environments."""
         version = self._new_version(record)
         physical = self.engine.relation(physical_schema(record.schema), f"{record.model}__{version}")
         self.engine.create_view(physical, self.planner.compile(model.sql, mapping))
-        parents = tuple(sorted(_physical_parents(self.project, model, mapping)))
+        parents = tuple(sorted(self.planner.physical_parents(model, mapping)))
         view = replace(record, version=version, physical=physical, parents=parents, query=self._query(record))
         self.state.record_snapshot(view)
         return view
@@ -277,12 +277,3 @@ class IncrementalRun:
         copy = replace(record, version=version, physical=physical, query=self._query(record))
         self.state.record_snapshot(copy)
         return copy
-
-
-def _physical_parents(project: Project, model: Model, mapping: dict[str, SnapshotEntry]) -> set[str]:
-    """The physical relations a view reads, through ephemeral models too."""
-    found: set[str] = set()
-    for parent in model.refs:
-        physical = mapping[parent].physical
-        found |= {physical} if physical else _physical_parents(project, project.models[parent], mapping)
-    return found

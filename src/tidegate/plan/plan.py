@@ -6,20 +6,44 @@ what was reviewed, even if the project files changed since; it refuses if the en
 
 from __future__ import annotations
 
+import enum
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from tidegate.errors import PlanError
-from tidegate.state.store import SnapshotRecord
+from tidegate.project.model import Kind, Language, Severity
+from tidegate.state.records import FailuresRecord, SnapshotRecord
 
 PLAN_FORMAT = 1
-ChangeType = Literal["added", "removed", "directly_modified", "indirectly_modified", "metadata"]
+
+
+class ChangeType(enum.StrEnum):
+    """How a model differs from the environment's base."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    DIRECTLY_MODIFIED = "directly_modified"
+    """Its own definition changed (query, kind, schema, alias), or a full refresh was asked."""
+    INDIRECTLY_MODIFIED = "indirectly_modified"
+    """Only what it reads changed."""
+    METADATA = "metadata"
+    """Only its description or docs changed: nothing to build."""
+
+    @property
+    def direct(self) -> bool:
+        """The model itself was added or changed, rather than what it reads."""
+        return self in (ChangeType.ADDED, ChangeType.DIRECTLY_MODIFIED)
+
+    @property
+    def new_snapshot(self) -> bool:
+        """The model's view points to a snapshot of a new fingerprint, which the apply builds or
+        finds built; a metadata change keeps the model's snapshot, a removed model has none."""
+        return self.direct or self is ChangeType.INDIRECTLY_MODIFIED
 
 
 @dataclass(frozen=True)
@@ -36,57 +60,6 @@ BREAKING = Category(breaking=True, reason="the query changed")
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SnapshotEntry(_Frozen):
-    """The snapshot a model's view will point to after the apply."""
-
-    fingerprint: str
-    version: str
-    kind: str
-    schema_: str = Field(alias="schema")
-    physical: str | None
-    query_hash: str
-    parents: list[str] = Field(default_factory=list)
-    metadata: str = ""
-    alias: str | None = None
-    """The view's name when it is not the model's (dbt's `alias`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    def record(self, model: str, query: str | None = None) -> SnapshotRecord:
-        return SnapshotRecord(
-            model=model,
-            fingerprint=self.fingerprint,
-            version=self.version,
-            kind=self.kind,
-            schema=self.schema_,
-            physical=self.physical,
-            query_hash=self.query_hash,
-            query=query,
-            parents=tuple(self.parents),
-            metadata=self.metadata,
-            alias=self.alias,
-        )
-
-    @classmethod
-    def of(cls, record: SnapshotRecord) -> SnapshotEntry:
-        return cls(
-            fingerprint=record.fingerprint,
-            version=record.version,
-            kind=record.kind,
-            schema=record.schema,
-            physical=record.physical,
-            query_hash=record.query_hash,
-            parents=list(record.parents),
-            metadata=record.metadata,
-            alias=record.alias,
-        )
-
-
-def entries(records: Mapping[str, SnapshotRecord]) -> dict[str, SnapshotEntry]:
-    """An environment version's snapshots (model name -> record) as plan entries."""
-    return {name: SnapshotEntry.of(record) for name, record in records.items()}
 
 
 class ModelChange(_Frozen):
@@ -115,8 +88,8 @@ class Build(_Frozen):
     model: str
     fingerprint: str
     version: str
-    kind: str
-    language: str
+    kind: Kind
+    language: Language
     physical: str
     path: str | None = None
     """The model's file, for errors while building."""
@@ -146,34 +119,40 @@ class Build(_Frozen):
     """How `merge_sql` goes in: `scd2`, or an incremental strategy (`merge`, `delete+insert`, `append`)."""
     merge_keys: list[str] = Field(default_factory=list)
 
-
-class StoredFailures(_Frozen):
-    """Where a test keeps its failing rows (dbt's `store_failures`): each run replaces the
-    relation, empty when the test passes, in the environment's own schema of failures."""
-
-    environment: str
-    kind: Literal["table", "view"]
-    schema_: str = Field(alias="schema")
-    name: str
-    relation: str
-    """`schema.name`, quoted for the engine."""
-    parents: list[str] = Field(default_factory=list)
-    """The snapshots the test reads: a view of the failing rows reads them too."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    @property
+    def materializes(self) -> bool:
+        """Whether the build writes a relation: not when it keeps its parent's physical table
+        (`reused_from`) or its model is ephemeral (inlined into its children)."""
+        return self.reused_from is None and self.kind.has_relation
 
 
 class TestRun(_Frozen):
     name: str
     kind: str
     sql: str
-    severity: str
+    severity: Severity
     models: list[str]
     path: str | None = None
     line: int | None = None
-    failures: StoredFailures | None = None
+    failures: FailuresRecord | None = None
+    """Where the test keeps its failing rows (dbt's `store_failures`), in the environment's own
+    schema of failures."""
     thresholds: list[str] | None = None
     """dbt's `fail_calc`, `warn_if`, `error_if`, when a test sets them (see `DataTest`)."""
+
+    @field_serializer("failures")
+    def _failures_data(self, failures: FailuresRecord | None) -> dict[str, object] | None:
+        """A saved plan's keys, in the order plans have always written them."""
+        if failures is None:
+            return None
+        return {
+            "environment": failures.environment,
+            "kind": failures.kind,
+            "schema": failures.schema,
+            "name": failures.name,
+            "relation": failures.relation,
+            "parents": list(failures.parents),
+        }
 
 
 class GivenLater(_Frozen):
@@ -212,7 +191,8 @@ class Plan(_Frozen):
     engine: str
     warehouse: str
     git_commit: str | None = None
-    mapping: dict[str, SnapshotEntry]
+    mapping: dict[str, SnapshotRecord]
+    """The snapshot each model's view points to after the apply."""
     changes: list[ModelChange] = Field(default_factory=list)
     builds: list[Build] = Field(default_factory=list)
     tests: list[TestRun] = Field(default_factory=list)
@@ -230,16 +210,54 @@ class Plan(_Frozen):
     notes: list[str] = Field(default_factory=list)
     """What a reviewer should know that the changes do not say (e.g. nothing could be reused)."""
 
+    @field_validator("mapping", mode="before")
+    @classmethod
+    def _named(cls, mapping: object) -> object:
+        """A saved plan lists each snapshot under its model's name, without repeating it."""
+        if not isinstance(mapping, dict):
+            return mapping
+        return {
+            name: {"model": name, **data} if isinstance(data, dict) else data
+            for name, data in mapping.items()
+        }
+
+    @field_serializer("mapping")
+    def _mapping_data(self, mapping: dict[str, SnapshotRecord]) -> dict[str, dict[str, Any]]:
+        """Each snapshot as an environment version lists it, less the model's name (the key)
+        and with its alias even when it has none, as plans have always written them."""
+        data = {}
+        for name, record in mapping.items():
+            entry = record.entry()
+            del entry["model"]
+            data[name] = entry | {"alias": record.alias}
+        return data
+
     @property
     def has_changes(self) -> bool:
         """Whether applying would change the environment at all."""
         return bool(self.builds or self.views_changed or self.views_removed or self.base_version is None)
 
-    def records(self) -> dict[str, SnapshotRecord]:
-        return {model: entry.record(model) for model, entry in self.mapping.items()}
+    def summary(self) -> dict[str, Any]:
+        """What the plan does, counted: changes by type, snapshots to build, views to swap, tests."""
+        counts: dict[str, int] = {}
+        for change in self.changes:
+            counts[change.change.value] = counts.get(change.change.value, 0) + 1
+        return {
+            "environment": self.environment,
+            "has_changes": self.has_changes,
+            "changes": counts,
+            "builds": sum(build.materializes for build in self.builds),
+            "views": len(self.views_changed) + len(self.views_removed),
+            "tests": len(self.tests),
+            "unit_tests": len(self.unit_tests),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole plan as plain data, as `save` writes it."""
+        return self.model_dump(mode="json")
 
     def save(self, path: Path) -> None:
-        path.write_text(self.model_dump_json(indent=2, by_alias=True) + "\n", encoding="utf-8")
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Plan:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -24,17 +24,17 @@ from tidegate.plan.plan import (
     BREAKING,
     Build,
     Category,
+    ChangeType,
     ModelChange,
     Plan,
-    SnapshotEntry,
-    StoredFailures,
     TestRun,
     UnitTestRun,
 )
 from tidegate.project.datatypes import column_type
 from tidegate.project.model import REF_PREFIX, DataTest, Kind, Language, Model
 from tidegate.project.project import Project
-from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore
+from tidegate.state.records import EnvironmentVersion, FailuresRecord, SnapshotRecord
+from tidegate.state.store import StateStore
 from tidegate.state.views import failures_schema, physical_schema, view_changes
 
 
@@ -76,7 +76,7 @@ class Planner:
         self.engine = engine
         self._names = {name.lower(): name for name in project.models}
         """Model names by the lower-cased name their ref placeholders carry."""
-        self._ephemerals: tuple[dict[str, SnapshotEntry], dict[str, str]] | None = None
+        self._ephemerals: tuple[dict[str, SnapshotRecord], dict[str, str]] | None = None
         """While planning: the plan's mapping, and its ephemeral models compiled against it."""
 
     def plan(self, request: PlanRequest) -> Plan:
@@ -88,7 +88,7 @@ class Planner:
         if unknown:
             raise PlanError(f"--full-refresh names unknown model(s): {', '.join(unknown)}")
 
-        mapping: dict[str, SnapshotEntry] = {}
+        mapping: dict[str, SnapshotRecord] = {}
         # a model's entry is final once decided, and its parents are decided first: an
         # ephemeral model compiles once for every child (and test) that reads it
         self._ephemerals = (mapping, {})
@@ -107,7 +107,7 @@ class Planner:
             if build is not None:
                 builds.append(build)
         for name in sorted(set(base_models) - set(self.project.models)):
-            changes.append(ModelChange(model=name, change="removed", reason="model deleted"))
+            changes.append(ModelChange(model=name, change=ChangeType.REMOVED, reason="model deleted"))
 
         views_changed, views_removed = view_changes(current.models if current else {}, mapping)
         data_changed = {
@@ -115,7 +115,7 @@ class Planner:
             for name, entry in mapping.items()
             if name not in base_models or base_models[name].physical != entry.physical
         }
-        directly = {c.model for c in changes if c.change in ("added", "directly_modified")}
+        directly = {c.model for c in changes if c.change.direct}
         from tidegate.plan.scd2 import rebuild_notes
 
         notes = rebuild_notes(builds, base_models)
@@ -179,43 +179,39 @@ class Planner:
         base: SnapshotRecord | None,
         known: dict[tuple[str, str], SnapshotRecord],
         statuses: dict[str, _Status],
-        mapping: dict[str, SnapshotEntry],
+        mapping: dict[str, SnapshotRecord],
         request: PlanRequest,
-    ) -> tuple[SnapshotEntry, _Status, ModelChange | None, Build | None]:
+    ) -> tuple[SnapshotRecord, _Status, ModelChange | None, Build | None]:
         fingerprint = self.fingerprints[model.name]
         own_hash = query_hash(model)
         refresh = model.name in request.full_refresh
         path = model.location.path
         if base is not None and base.fingerprint == fingerprint.data and not refresh:
-            entry = SnapshotEntry.of(base).model_copy(update={"metadata": fingerprint.metadata})
+            entry = replace(base, metadata=fingerprint.metadata)
             change = None
             if base.metadata and base.metadata != fingerprint.metadata:
                 change = ModelChange(
-                    model=model.name, change="metadata", reason="description or docs", path=path
+                    model=model.name, change=ChangeType.METADATA, reason="description or docs", path=path
                 )
             return entry, _Status(same=True), change, None
 
         if base is None:
-            change_type, category = "added", BREAKING
+            change_type, category = ChangeType.ADDED, BREAKING
         elif (
             base.query_hash != own_hash or (base.schema, base.alias) != (model.schema, model.alias) or refresh
         ):
-            change_type = "directly_modified"
+            change_type = ChangeType.DIRECTLY_MODIFIED
             category = BREAKING if refresh else self._categorize(model, base, known)
         else:
-            change_type, category = "indirectly_modified", self._indirect_category(model, statuses)
+            change_type, category = ChangeType.INDIRECTLY_MODIFIED, self._indirect_category(model, statuses)
 
         existing = None if refresh else known.get((model.name, fingerprint.data))
         if existing is not None:
             # the snapshots table does not keep aliases: the model says where its view goes
-            entry = SnapshotEntry.of(existing).model_copy(
-                update={"metadata": fingerprint.metadata, "alias": model.alias}
-            )
+            entry = replace(existing, query=None, metadata=fingerprint.metadata, alias=model.alias)
             build = None
-        elif change_type == "indirectly_modified" and not category.breaking and base is not None:
-            entry = SnapshotEntry.of(base).model_copy(
-                update={"fingerprint": fingerprint.data, "metadata": fingerprint.metadata}
-            )
+        elif change_type is ChangeType.INDIRECTLY_MODIFIED and not category.breaking and base is not None:
+            entry = replace(base, fingerprint=fingerprint.data, metadata=fingerprint.metadata)
             build = self._build(model, entry, mapping, reused_from=base.version)
         else:
             version = fingerprint.data
@@ -224,15 +220,15 @@ class Planner:
                 version = hashlib.sha256(f"{version}{stamp}".encode()).hexdigest()[:16]
             entry = self._new_entry(model, fingerprint, version, own_hash, mapping)
             # a dbt snapshot keeps its history, an incremental model its rows, as dbt runs them
-            carried = model.kind is Kind.SCD2 or change_type == "indirectly_modified"
+            carried = model.kind is Kind.SCD2 or change_type is ChangeType.INDIRECTLY_MODIFIED
             build = self._build(model, entry, mapping, history=base if carried and not refresh else None)
 
         same = base is not None and entry.physical == base.physical and entry.version == base.version
         status = _Status(same=same, category=category)
         change = ModelChange(
             model=model.name,
-            change=change_type,  # type: ignore[arg-type]
-            breaking=None if change_type == "added" else category.breaking,  # only a change breaks
+            change=change_type,
+            breaking=None if change_type is ChangeType.ADDED else category.breaking,  # only a change breaks
             reason="full refresh" if refresh else category.reason,
             added_columns=list(category.added_columns),
             rebuild=build is not None and build.reused_from is None,
@@ -247,7 +243,7 @@ class Planner:
             return Category(False, reason=f"moved to {model.schema}.{model.view_name}")
         if model.language is Language.CSV:
             return Category(True, reason="the seed's file changed")
-        if model.language is not Language.SQL or base.kind != model.kind.value:
+        if model.language is not Language.SQL or base.kind is not model.kind:
             return BREAKING
         from tidegate.plan.categorizer import categorize  # sqlglot: only for a changed query
 
@@ -275,18 +271,19 @@ class Planner:
         fingerprint: Fingerprint,
         version: str,
         own_hash: str,
-        mapping: dict[str, SnapshotEntry],
-    ) -> SnapshotEntry:
+        mapping: dict[str, SnapshotRecord],
+    ) -> SnapshotRecord:
         physical = None
         if model.kind.has_relation:
             physical = self.engine.relation(physical_schema(model.schema), f"{model.name}__{version}")
-        parents = []
+        parents: tuple[str, ...] = ()
         if model.kind is Kind.VIEW:
-            parents = sorted(self._physical_parents(model, mapping))
-        return SnapshotEntry(
+            parents = tuple(sorted(self.physical_parents(model, mapping)))
+        return SnapshotRecord(
+            model=model.name,
             fingerprint=fingerprint.data,
             version=version,
-            kind=model.kind.value,
+            kind=model.kind,
             schema=model.schema,
             physical=physical,
             query_hash=own_hash,
@@ -295,7 +292,7 @@ class Planner:
             alias=model.alias,
         )
 
-    def _physical_parents(self, model: Model, mapping: dict[str, SnapshotEntry]) -> set[str]:
+    def physical_parents(self, model: Model, mapping: dict[str, SnapshotRecord]) -> set[str]:
         """Physical relations a view reads, through ephemeral models too."""
         found: set[str] = set()
         for parent in model.refs:
@@ -303,14 +300,14 @@ class Planner:
             if entry.physical is not None:
                 found.add(entry.physical)
             else:
-                found |= self._physical_parents(self.project.models[parent], mapping)
+                found |= self.physical_parents(self.project.models[parent], mapping)
         return found
 
     def _build(
         self,
         model: Model,
-        entry: SnapshotEntry,
-        mapping: dict[str, SnapshotEntry],
+        entry: SnapshotRecord,
+        mapping: dict[str, SnapshotRecord],
         reused_from: str | None = None,
         history: SnapshotRecord | None = None,
     ) -> Build:
@@ -320,8 +317,8 @@ class Planner:
             model=model.name,
             fingerprint=entry.fingerprint,
             version=entry.version,
-            kind=model.kind.value,
-            language=model.language.value,
+            kind=model.kind,
+            language=model.language,
             physical=entry.physical or "",
             path=model.location.path,
             query=model.sql,
@@ -371,7 +368,7 @@ class Planner:
         except TidegateError as error:
             raise _located(error, model.location.path, model.location.line, model.name) from None
 
-    def python_build(self, model: Model, build: Build, mapping: dict[str, SnapshotEntry]) -> Build:
+    def python_build(self, model: Model, build: Build, mapping: dict[str, SnapshotRecord]) -> Build:
         """`build` with what running a Python model needs: its code and its parents' relations."""
         inputs = {parent: mapping[parent].physical or "" for parent in model.refs}
         update = {
@@ -382,7 +379,7 @@ class Planner:
         return build.model_copy(update=update)
 
     def _scd2_build(
-        self, model: Model, build: Build, mapping: dict[str, SnapshotEntry], history: SnapshotRecord | None
+        self, model: Model, build: Build, mapping: dict[str, SnapshotRecord], history: SnapshotRecord | None
     ) -> Build:
         """A dbt snapshot: its query with dbt's SCD2 columns, or, when the environment had a
         table for it, a merge of its query into a copy of that table."""
@@ -401,7 +398,7 @@ class Planner:
         return build.model_copy(update={"history_from": history.physical, "merge_sql": merge_sql})
 
     def _incremental_history(
-        self, model: Model, build: Build, mapping: dict[str, SnapshotEntry], history: SnapshotRecord | None
+        self, model: Model, build: Build, mapping: dict[str, SnapshotRecord], history: SnapshotRecord | None
     ) -> dict[str, Any]:
         """An incremental model whose inputs changed, as a dbt run processes it: its previous
         table, copied, takes the rows its incremental query selects (`{{ this }}` is the copy)."""
@@ -427,7 +424,7 @@ class Planner:
         except EngineError:  # dropped by the janitor
             return []
 
-    def compile(self, sql: str, mapping: dict[str, SnapshotEntry], this: str | None = None) -> str:
+    def compile(self, sql: str, mapping: dict[str, SnapshotRecord], this: str | None = None) -> str:
         """Compile placeholder SQL against the relations of a mapping: only the refs the SQL
         holds are looked up, and ephemeral models are inlined as their compiled queries."""
         relations: dict[str, str] = {}
@@ -455,7 +452,7 @@ class Planner:
             normalized=True,
         )
 
-    def _ephemeral(self, name: str, mapping: dict[str, SnapshotEntry]) -> str:
+    def _ephemeral(self, name: str, mapping: dict[str, SnapshotRecord]) -> str:
         """An ephemeral model's query compiled against `mapping`; once per plan."""
         cache = self._ephemerals[1] if self._ephemerals and self._ephemerals[0] is mapping else None
         if cache is not None and name in cache:
@@ -472,7 +469,7 @@ class Planner:
         return [compile_hook(sql, this) for sql in hooks]
 
     def tests_for(
-        self, mapping: dict[str, SnapshotEntry], changed: set[str], *, environment: str
+        self, mapping: dict[str, SnapshotRecord], changed: set[str], *, environment: str
     ) -> list[TestRun]:
         """The data tests of the models in `changed`, compiled against `mapping`, the
         snapshots `environment` has (or will have) for its models."""
@@ -489,7 +486,7 @@ class Planner:
                     name=test.name,
                     kind=test.kind,
                     sql=sql,
-                    severity=test.severity.value,
+                    severity=test.severity,
                     models=list(test.models),
                     path=test.location.path,
                     line=test.location.line,
@@ -500,8 +497,8 @@ class Planner:
         return runs
 
     def _stored_failures(
-        self, test: DataTest, mapping: dict[str, SnapshotEntry], environment: str
-    ) -> StoredFailures | None:
+        self, test: DataTest, mapping: dict[str, SnapshotRecord], environment: str
+    ) -> FailuresRecord | None:
         """Where the test keeps its failing rows in `environment`, if it keeps them."""
         if not test.store_failures:
             return None
@@ -512,27 +509,27 @@ class Planner:
             if entry is not None and entry.physical:
                 parents |= {entry.physical, *entry.parents}
             elif entry is not None and name in self.project.models:  # ephemeral: what it reads
-                parents |= self._physical_parents(self.project.models[name], mapping)
-        return StoredFailures(
+                parents |= self.physical_parents(self.project.models[name], mapping)
+        return FailuresRecord(
             environment=environment,
-            kind="view" if test.store_failures_as == "view" else "table",
             schema=schema,
             name=test.audit_name,
             relation=self.engine.relation(schema, test.audit_name),
-            parents=sorted(parents),
+            kind="view" if test.store_failures_as == "view" else "table",
+            parents=tuple(sorted(parents)),
         )
 
-    def unit_tests_for(self, models: set[str], mapping: dict[str, SnapshotEntry]) -> list[UnitTestRun]:
+    def unit_tests_for(self, models: set[str], mapping: dict[str, SnapshotRecord]) -> list[UnitTestRun]:
         tests = [test for test in self.project.unit_tests if test.model in models]
         if not tests:
             return []
-        from tidegate.checks import unit  # sqlglot: only when there are unit tests to compile
+        from tidegate.plan import unit_tests  # sqlglot: only when there are unit tests to compile
 
         runs = []
         for test in tests:
             types, later = self._input_types(test.model, mapping)
             runs.append(
-                unit.compile_unit_test(
+                unit_tests.compile_unit_test(
                     test,
                     self.project.models[test.model],
                     read=self.project.dialect,
@@ -546,7 +543,7 @@ class Planner:
         return runs
 
     def _input_types(
-        self, model: str, mapping: dict[str, SnapshotEntry]
+        self, model: str, mapping: dict[str, SnapshotRecord]
     ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         """Column types of a model's inputs whose relations already exist, for given rows; and
         the inputs this plan is about to build (name: relation), whose types come later."""

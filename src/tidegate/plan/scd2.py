@@ -31,8 +31,8 @@ from contextlib import suppress
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError
 from tidegate.plan.plan import Build
-from tidegate.project.model import THIS_PLACEHOLDER, Model, Scd2Config
-from tidegate.state.store import SnapshotRecord
+from tidegate.project.model import THIS_PLACEHOLDER, Kind, Model, Scd2Config
+from tidegate.state.records import SnapshotRecord
 
 SCD2_COLUMNS = ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to")
 RUN_TIME = "CAST(CURRENT_TIMESTAMP AS TIMESTAMP)"
@@ -225,14 +225,14 @@ def rebuild_notes(builds: list[Build], base_models: Mapping[str, SnapshotRecord]
     notes = []
     for build in builds:
         base = base_models.get(build.model)
-        if build.kind == "incremental" and build.history_from is not None:
+        if build.kind is Kind.INCREMENTAL and build.history_from is not None:
             notes.append(
                 f"{build.model} is an incremental model whose inputs changed: its new table starts as a "
                 f"copy of {build.history_from} and takes the rows its incremental query selects, as a dbt "
                 f"run would (--full-refresh {build.model} builds it from its whole query instead)"
             )
             continue
-        if build.kind != "scd2" or build.reused_from is not None or base is None:
+        if build.kind is not Kind.SCD2 or build.reused_from is not None or base is None:
             continue
         if base.physical == build.physical:
             continue

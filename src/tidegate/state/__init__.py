@@ -1,5 +1,6 @@
 """State kept in the warehouse itself: snapshots, environments and their versions, locks, runs."""
 
-from tidegate.state.store import EnvironmentVersion, SnapshotRecord, StateStore
+from tidegate.state.records import EnvironmentVersion, FailuresRecord, SnapshotRecord
+from tidegate.state.store import StateStore
 
-__all__ = ["EnvironmentVersion", "SnapshotRecord", "StateStore"]
+__all__ = ["EnvironmentVersion", "FailuresRecord", "SnapshotRecord", "StateStore"]

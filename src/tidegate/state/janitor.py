@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tidegate.engines.base import EngineAdapter
-from tidegate.state.store import EnvironmentVersion, FailuresRecord, StateStore, now
+from tidegate.state.records import EnvironmentVersion, FailuresRecord, now
+from tidegate.state.store import StateStore
 from tidegate.state.views import drop_failures, internal_relations, relations_read
 
 

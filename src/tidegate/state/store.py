@@ -15,16 +15,16 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError, LockError, StateError
 from tidegate.state.access import PullRequestAccess
+from tidegate.state.records import EnvironmentVersion, FailuresRecord, SnapshotRecord, now
 
 SCHEMA = "_tidegate"
 STATE_VERSION = 2
@@ -55,93 +55,6 @@ _TABLES = {
         relation VARCHAR NOT NULL, kind VARCHAR NOT NULL, parents TEXT NOT NULL,
         PRIMARY KEY (environment, schema_name, name)""",
 }
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-@dataclass(frozen=True)
-class SnapshotRecord:
-    """One built snapshot: a model at one fingerprint and the physical relation that holds it."""
-
-    model: str
-    fingerprint: str
-    version: str
-    kind: str
-    schema: str
-    physical: str | None
-    query_hash: str
-    query: str | None = None
-    parents: tuple[str, ...] = ()
-    metadata: str = ""
-    alias: str | None = None
-    """The name of the model's view when it is not the model's name (dbt's `alias`)."""
-
-    @property
-    def view_name(self) -> str:
-        return self.alias or self.model
-
-    @property
-    def identity(self) -> tuple[str, str, str]:
-        """What identifies a snapshot: several versions of one fingerprint can exist."""
-        return (self.model, self.fingerprint, self.version)
-
-    def entry(self) -> dict[str, Any]:
-        """How an environment version lists this snapshot."""
-        data = asdict(self)
-        data.pop("query")
-        data["parents"] = list(self.parents)
-        if data["alias"] is None:
-            del data["alias"]
-        return data
-
-    @classmethod
-    def from_entry(cls, model: str, entry: dict[str, Any]) -> SnapshotRecord:
-        return cls(
-            model=model,
-            fingerprint=entry["fingerprint"],
-            version=entry["version"],
-            kind=entry["kind"],
-            schema=entry["schema"],
-            physical=entry.get("physical"),
-            query_hash=entry["query_hash"],
-            parents=tuple(entry.get("parents") or ()),
-            metadata=entry.get("metadata", ""),
-            alias=entry.get("alias"),
-        )
-
-
-@dataclass(frozen=True)
-class FailuresRecord:
-    """A relation where a test keeps an environment's failing rows (dbt's `store_failures`):
-    dropped with the environment, and, for a view, before the snapshots it reads."""
-
-    environment: str
-    schema: str
-    name: str
-    relation: str
-    kind: str
-    parents: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class EnvironmentVersion:
-    """One state of an environment: which snapshot each model's view points to."""
-
-    environment: str
-    version: int
-    created_at: datetime
-    action: str
-    models: dict[str, SnapshotRecord] = field(default_factory=dict)
-    source: str | None = None
-    git_commit: str | None = None
-    author: str | None = None
-    message: str | None = None
-
-    @property
-    def dropped(self) -> bool:
-        return self.action == "drop"
 
 
 class StateStore:
@@ -231,7 +144,7 @@ class StateStore:
                 snapshot.model,
                 snapshot.fingerprint,
                 snapshot.version,
-                snapshot.kind,
+                snapshot.kind.value,
                 snapshot.schema,
                 snapshot.physical,
                 snapshot.query_hash,
@@ -298,44 +211,33 @@ class StateStore:
         return self._version(environment, number)
 
     def _version(self, environment: str, number: int | None) -> EnvironmentVersion | None:
-        self.ensure()
-        condition = (
-            "version = ?"
-            if number is not None
-            else (f"version = (SELECT max(version) FROM {SCHEMA}.environment_versions WHERE environment = ?)")
-        )
-        rows = self.engine.fetch(
-            f"SELECT environment, version, created_at, action, models, source, git_commit, author, message "
-            f"FROM {SCHEMA}.environment_versions WHERE environment = ? AND {condition}",
+        latest = f"(SELECT max(version) FROM {SCHEMA}.environment_versions WHERE environment = ?)"
+        found = self._versions(
+            f"WHERE environment = ? AND version = {'?' if number is not None else latest}",
             [environment, number if number is not None else environment],
-        ).rows
-        return _version_from_row(rows[0]) if rows else None
+        )
+        return found[0] if found else None
 
     def history(self, environment: str) -> list[EnvironmentVersion]:
-        self.ensure()
-        rows = self.engine.fetch(
-            f"SELECT environment, version, created_at, action, models, source, git_commit, author, message "
-            f"FROM {SCHEMA}.environment_versions WHERE environment = ? ORDER BY version",
-            [environment],
-        ).rows
-        return [_version_from_row(row) for row in rows]
+        return self._versions("WHERE environment = ? ORDER BY version", [environment])
 
     def environments(self) -> list[EnvironmentVersion]:
         """The current version of every environment that exists."""
-        self.ensure()
-        rows = self.engine.fetch(
-            f"SELECT v.environment, v.version, v.created_at, v.action, v.models, v.source, v.git_commit, "
-            f"v.author, v.message FROM {SCHEMA}.environment_versions v JOIN (SELECT environment, "
-            f"max(version) AS version FROM {SCHEMA}.environment_versions GROUP BY environment) m "
-            f"USING (environment, version) WHERE v.action <> 'drop' ORDER BY v.environment"
-        ).rows
-        return [_version_from_row(row) for row in rows]
+        return self._versions(
+            f"JOIN (SELECT environment, max(version) AS version FROM {SCHEMA}.environment_versions "
+            "GROUP BY environment) m USING (environment, version) WHERE v.action <> 'drop' ORDER BY v.environment"
+        )
 
     def all_versions(self) -> list[EnvironmentVersion]:
+        return self._versions("")
+
+    def _versions(self, rest: str, parameters: Sequence[object] = ()) -> list[EnvironmentVersion]:
+        """The versions `rest` (joins, conditions, order) selects from `environment_versions v`."""
         self.ensure()
         rows = self.engine.fetch(
-            f"SELECT environment, version, created_at, action, models, source, git_commit, author, message "
-            f"FROM {SCHEMA}.environment_versions"
+            "SELECT v.environment, v.version, v.created_at, v.action, v.models, v.source, v.git_commit, "
+            f"v.author, v.message FROM {SCHEMA}.environment_versions v {rest}",
+            parameters,
         ).rows
         return [_version_from_row(row) for row in rows]
 
@@ -394,7 +296,12 @@ class StateStore:
         ).rows
         return [
             FailuresRecord(
-                str(env), str(schema), str(name), str(relation), str(kind), tuple(json.loads(parents))
+                environment=str(env),
+                schema=str(schema),
+                name=str(name),
+                relation=str(relation),
+                kind="view" if kind == "view" else "table",
+                parents=tuple(json.loads(parents)),
             )
             for env, schema, name, relation, kind, parents in rows
         ]
@@ -531,7 +438,13 @@ class StateStore:
             )
 
     def record_run(
-        self, run_id: str, command: str, environment: str | None, started: datetime, status: str, detail: Any
+        self,
+        run_id: str,
+        command: str,
+        environment: str | None,
+        started: datetime,
+        status: str,
+        detail: dict[str, object],
     ) -> None:
         self.engine.execute(
             f"INSERT INTO {SCHEMA}.runs VALUES (?, ?, ?, ?, ?, ?, ?)",

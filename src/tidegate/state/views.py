@@ -11,7 +11,8 @@ from typing import Protocol
 
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError
-from tidegate.state.store import FailuresRecord, SnapshotRecord, StateStore
+from tidegate.state.records import FailuresRecord, SnapshotRecord
+from tidegate.state.store import StateStore
 
 INTERNAL_PREFIX = "tidegate__"
 

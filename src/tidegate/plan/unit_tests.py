@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +28,7 @@ def compile_unit_test(
     write: str,
     column_types: Mapping[str, dict[str, str]],
     source_relations: Mapping[str, str],
-    quote: Any,
+    quote: Callable[[str], str],
     typed_later: Mapping[str, str] | None = None,
 ) -> UnitTestRun:
     """The model's SQL with its refs and sources replaced by the given rows. Rows for an input
@@ -79,7 +79,7 @@ def compile_unit_test(
     )
 
 
-def _values(rows: tuple[dict[str, Any], ...], types: dict[str, str], quote: Any) -> str:
+def _values(rows: tuple[dict[str, Any], ...], types: dict[str, str], quote: Callable[[str], str]) -> str:
     """A query returning `rows`, with columns cast to the upstream's types when known. As in
     dbt, given rows name only the columns a test is about: the upstream's other columns are
     NULLs of their types, so the model's query still finds every column it reads."""
@@ -121,7 +121,7 @@ def _bind_given_later(engine: EngineAdapter, test: UnitTestRun) -> str:
     return f"WITH {bound} SELECT * FROM ({test.sql}) AS __tidegate_unit_test"
 
 
-def _literal(value: Any) -> str:
+def _literal(value: object) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -133,13 +133,13 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> object:
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     return value
 
 
-def _normal(value: Any) -> Any:
+def _normal(value: object) -> object:
     """Values compare by meaning: 10 equals 10.0 and Decimal('10.00'); dates equal their text."""
     if isinstance(value, bool) or value is None:
         return value

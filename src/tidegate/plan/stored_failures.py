@@ -13,19 +13,19 @@ from contextlib import nullcontext
 
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError
-from tidegate.plan.plan import StoredFailures
-from tidegate.state.store import FailuresRecord, StateStore
+from tidegate.state.records import FailuresRecord
+from tidegate.state.store import StateStore
 
 
-def prepare(engine: EngineAdapter, state: StateStore, stored: Iterable[StoredFailures]) -> dict[str, str]:
+def prepare(engine: EngineAdapter, state: StateStore, stored: Iterable[FailuresRecord]) -> dict[str, str]:
     """Record the relations, create their schemas, and return the kind ("table" or "view") of
     those that already exist, by relation: a relation is dropped as what it is before it is
     created again, maybe as the other kind. Runs on one connection before tests run in parallel."""
     stored = list(stored)
     for failures in stored:
-        state.record_failures(record(failures))
+        state.record_failures(failures)
     existing: dict[str, str] = {}
-    for schema in sorted({failures.schema_ for failures in stored}):
+    for schema in sorted({failures.schema for failures in stored}):
         try:
             engine.create_schema(schema)
         except EngineError as error:
@@ -36,19 +36,8 @@ def prepare(engine: EngineAdapter, state: StateStore, stored: Iterable[StoredFai
     return existing
 
 
-def record(failures: StoredFailures) -> FailuresRecord:
-    return FailuresRecord(
-        environment=failures.environment,
-        schema=failures.schema_,
-        name=failures.name,
-        relation=failures.relation,
-        kind=failures.kind,
-        parents=tuple(failures.parents),
-    )
-
-
 def store(
-    engine: EngineAdapter, failures: StoredFailures, sql: str, existing: str | None, *, nested: bool = False
+    engine: EngineAdapter, failures: FailuresRecord, sql: str, existing: str | None, *, nested: bool = False
 ) -> None:
     """Replace the relation with the rows of the test's query `sql`, in one transaction where the
     engine has them (readers see the last run's rows or this one's), or in the caller's

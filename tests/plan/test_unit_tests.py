@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tidegate.checks.unit import run_unit_test
 from tidegate.context import Context
 from tidegate.errors import ConfigError, EngineError
 from tidegate.plan.plan import UnitTestRun
+from tidegate.plan.unit_tests import run_unit_test
 
 MODELS = {
     "models/sources.yml": """
