@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from tidegate.errors import CheckFailed, ConfigError
 
 if TYPE_CHECKING:
-    from tidegate.ci.git import Repository
     from tidegate.context import Context
+    from tidegate.git.repository import Repository
     from tidegate.infra.apply import InfraPlan
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
@@ -83,8 +83,8 @@ def deploy(
     on_plan: Callable[[Plan], None] | None = None,
 ) -> Deployment:
     """Deploy under the environment's lock (plan and apply cannot be separated by another run)."""
-    from tidegate.ci.git import Repository
-    from tidegate.ci.workspace import project_files
+    from tidegate.git.repository import Repository
+    from tidegate.git.workspace import project_files
     from tidegate.infra.apply import apply_plan, declares_infra
     from tidegate.project.config import load_config
 

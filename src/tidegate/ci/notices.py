@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tidegate.ci.report import Finding
-from tidegate.ci.workspace import LOCAL_FOLDER
+from tidegate.git.workspace import LOCAL_FOLDER
 
 if TYPE_CHECKING:
-    from tidegate.ci.git import Repository
+    from tidegate.git.repository import Repository
 
 
 def _conflicts(base: str, files: list[str]) -> Finding:

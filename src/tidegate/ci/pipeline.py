@@ -23,9 +23,9 @@ from tidegate.errors import ConfigError, TidegateError
 from tidegate.processes import Worker, WorkerDied
 
 if TYPE_CHECKING:
-    from tidegate.ci.git import ChangedFile, Repository
     from tidegate.ci.lint import LintResult
     from tidegate.context import Context
+    from tidegate.git.repository import ChangedFile, Repository
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import TestResult
 
@@ -85,9 +85,9 @@ class Pipeline:
     def run(self, context_factory: Callable[[Path, Path], Context]) -> Report:
         """Run every step against the pull request's head; `context_factory(files, workspace)`
         opens the project read from `files` whose warehouses resolve in `workspace`."""
-        from tidegate.ci.git import Repository
         from tidegate.ci.notices import notices
-        from tidegate.ci.workspace import project_files
+        from tidegate.git.repository import Repository
+        from tidegate.git.workspace import project_files
 
         started = time.perf_counter()
         request = self.request

@@ -119,8 +119,8 @@ def plan(
     terminal, asks before applying; --auto-apply applies without asking. The plan records the
     commit it was made from (--ref, or HEAD when the working tree is clean).
     """
-    from tidegate.ci.workspace import project_at
     from tidegate.cli.render import apply_dict, plan_summary, render_apply, render_plan
+    from tidegate.git.workspace import project_at
 
     if ref is not None and out is not None:
         raise ConfigError("--out saves a plan of the working tree: check the ref out to save its plan")

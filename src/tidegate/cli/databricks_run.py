@@ -146,7 +146,7 @@ def run_command(
       tidegate databricks run --job-id 123 --ref origin/main
       tidegate databricks run --notebook notebooks/etl.py --cluster-id 0123-456789-abcdef --ref v1.4
     """
-    from tidegate.ci.git import Repository
+    from tidegate.git.repository import Repository
     from tidegate.orchestrate import databricks as api
 
     if job_id is not None and (notebook or python_file):

@@ -55,9 +55,9 @@ def ci(
       tidegate ci --base origin/main --head HEAD --pr 12 --report md=report.md --report junit=junit.xml
       tidegate ci --close --pr 12
     """
-    from tidegate.ci.git import ci_refs, pull_request_number
     from tidegate.ci.pipeline import CiRequest, Pipeline
     from tidegate.ci.report import parse_targets, to_json, write
+    from tidegate.ci.variables import ci_refs, pull_request_number
     from tidegate.cli.steps import StepLines
 
     number = pull_request_number(pull_request)
@@ -153,7 +153,7 @@ def deploy(
       tidegate deploy --branch production --allow-destroy
     """
     from tidegate.ci.deploy import DeployRequest, deploy, deployment_record
-    from tidegate.ci.git import deploy_branch
+    from tidegate.ci.variables import deploy_branch
     from tidegate.cli.infra import render_applied
     from tidegate.cli.render import render_apply, render_plan
 

@@ -49,7 +49,6 @@ import logging
 import os
 import re
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -62,7 +61,7 @@ from tidegate.errors import CheckFailed, ConfigError, TidegateError
 from tidegate.project.dsn import scrub
 
 if TYPE_CHECKING:
-    from tidegate.ci.git import Repository
+    from tidegate.git.repository import Repository
 
 API = "/api/2.1/jobs"
 PROVIDERS = (
@@ -410,7 +409,7 @@ def resolve_commit(
     `git_source`, else the `origin` remote (as an https URL without credentials)."""
     sha = repo.resolve(ref)
     job_url = (job_source or {}).get("git_url")
-    url = git_url or job_url or _origin_url(repo)
+    url = git_url or job_url or repo.remote_url("origin")
     if not url:
         raise ConfigError(
             f"cannot tell which repository Databricks should clone: {repo.root} has no `origin` remote",
@@ -715,27 +714,9 @@ def _code_of(task: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, A
         yield "SQL file", "path", task["sql_task"]["file"] or {}
 
 
-def _origin_url(repo: Repository) -> str | None:
-    done = _git(repo, "remote", "get-url", "origin")
-    url = done.stdout.strip() if done.returncode == 0 else ""
-    return url or None
-
-
 def _committed(repo: Repository, sha: str, candidates: list[str]) -> str | None:
     """The first of the paths that is a file of the commit."""
-    for path in candidates:
-        done = _git(repo, "cat-file", "-t", f"{sha}:{path}")
-        if done.returncode == 0 and done.stdout.strip() == "blob":
-            return path
-    return None
-
-
-def _git(repo: Repository, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
-    try:
-        return subprocess.run(["git", *args], cwd=repo.root, capture_output=True, text=True, env=env)
-    except FileNotFoundError:
-        raise ConfigError("git is not installed (or not on PATH)") from None
+    return next((path for path in candidates if repo.has_file(sha, path)), None)
 
 
 def _repository_path(path: str) -> str:

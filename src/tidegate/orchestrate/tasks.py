@@ -44,7 +44,7 @@ def plan_path(project: str | Path, environment: str, run_id: str) -> Path:
 def plan(project: str, environment: str, run_id: str, layout: str) -> dict[str, Any]:
     """Plan the environment, save the plan for the run's other tasks and run the `on-run-start`
     hooks. Refuses when the DAG was generated from another layout of the model graph."""
-    from tidegate.ci.workspace import working_commit
+    from tidegate.git.workspace import working_commit
     from tidegate.orchestrate.layout import Layout
 
     with _context(project) as ctx:
