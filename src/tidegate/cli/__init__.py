@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.console import Console
 from tidegate import __version__
 from tidegate.errors import InternalError, TidegateError
 from tidegate.processes import Terminated, signals_interrupt
+
+if TYPE_CHECKING:
+    from tidegate.context import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -125,7 +128,7 @@ def report_error(output: Output, error: TidegateError) -> None:
     """The error once, on stderr (and as the JSON document with --json); failed tests first."""
     from rich.text import Text
 
-    from tidegate.cli.render import render_tests, test_result_dict
+    from tidegate.cli.render import render_tests
 
     results = getattr(error, "results", None) or []
     if results:
@@ -133,13 +136,15 @@ def report_error(output: Output, error: TidegateError) -> None:
     if output.as_json:
         document = error.to_dict()
         if results:
-            document["tests"] = [test_result_dict(r) for r in results]
+            document["tests"] = [r.to_dict() for r in results]
         output.json(document)
     label = "failed" if error.exit_code == 1 else "error"
     output.err.print(Text.assemble((label, "red"), f": {error}"), highlight=False)
 
 
-def context(project_dir: Path, output: Output, **options: Any) -> Any:
+def context(project_dir: Path, output: Output, **options: Any) -> Context:
+    """The facade on the project in `project_dir`, its progress and waits shown on stderr;
+    `options` go to `Context` (variables, threads, manifest, workspace, pull_request)."""
     from tidegate.cli.render import ConsoleProgress
     from tidegate.context import Context
 

@@ -119,8 +119,9 @@ def plan(
     terminal, asks before applying; --auto-apply applies without asking. The plan records the
     commit it was made from (--ref, or HEAD when the working tree is clean).
     """
-    from tidegate.cli.render import apply_dict, plan_summary, render_apply, render_plan
+    from tidegate.cli.render import apply_dict, render_apply, render_plan
     from tidegate.git.workspace import project_at
+    from tidegate.plan.summary import plan_summary
 
     if ref is not None and out is not None:
         raise ConfigError("--out saves a plan of the working tree: check the ref out to save its plan")
@@ -245,7 +246,7 @@ def test(
     environment: str | None, select: tuple[str, ...], manifest: Path | None, project_dir: Path, output: Output
 ) -> int:
     """Run unit tests, and data tests against ENVIRONMENT (default prod) when it exists."""
-    from tidegate.cli.render import render_tests, test_result_dict
+    from tidegate.cli.render import render_tests
 
     with context(project_dir, output, manifest=_resolved(manifest)) as ctx:
         results = ctx.test(environment, select)
@@ -256,7 +257,7 @@ def test(
         f"{len(results) - len(failed) - len(warned)} passed, {len(warned)} warned, {len(failed)} failed"
     )
     if output.as_json:
-        output.json({"passed": not failed, "tests": [test_result_dict(r) for r in results]})
+        output.json({"passed": not failed, "tests": [r.to_dict() for r in results]})
     return 1 if failed else 0
 
 
@@ -430,7 +431,7 @@ def janitor(retention: str | None, project_dir: Path, output: Output) -> int:
 )
 def demo(keep: Path | None, project_dir: Path, output: Output) -> int:
     """The end-to-end story on embedded DuckDB, in a temporary git repository."""
-    from tidegate.demo import run_demo
+    from tidegate.cli.demo import run_demo
 
     summary = run_demo(output.human, keep)
     if output.as_json:

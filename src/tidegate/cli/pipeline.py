@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,13 +108,16 @@ def _close(project_dir: Path, output: Output, number: int | None) -> int:
     return 0
 
 
-def _opener(output: Output, variables: dict[str, Any], threads: int | None) -> Any:
-    @contextmanager
-    def open_context(files: Path, workspace: Path) -> Iterator[Context]:
-        with context(
+def _opener(
+    output: Output, variables: dict[str, Any], threads: int | None
+) -> Callable[[Path, Path], AbstractContextManager[Context]]:
+    """What the pipeline and a deployment open the project with: `files` (a commit's) whose
+    warehouses resolve in `workspace` (the project directory), acting for a pull request."""
+
+    def open_context(files: Path, workspace: Path) -> Context:
+        return context(
             files, output, variables=variables, threads=threads, workspace=workspace, pull_request=True
-        ) as ctx:
-            yield ctx
+        )
 
     return open_context
 

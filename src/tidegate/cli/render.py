@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tidegate.plan.results import ApplyResult, Progress, TestResult
+from tidegate.plan.summary import plan_summary
 
 if TYPE_CHECKING:
     from tidegate.engines.base import QueryResult
@@ -27,21 +28,6 @@ _MARKS = {
     "indirectly_modified": ("~", "cyan"),
     "metadata": ("i", "dim"),
 }
-
-
-def plan_summary(plan: Plan) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for change in plan.changes:
-        counts[change.change] = counts.get(change.change, 0) + 1
-    return {
-        "environment": plan.environment,
-        "has_changes": plan.has_changes,
-        "changes": counts,
-        "builds": sum(1 for b in plan.builds if b.reused_from is None and b.kind != "ephemeral"),
-        "views": len(plan.views_changed) + len(plan.views_removed),
-        "tests": len(plan.tests),
-        "unit_tests": len(plan.unit_tests),
-    }
 
 
 def render_plan(console: Console, plan: Plan) -> None:
@@ -151,21 +137,6 @@ def render_tests(console: Console, results: list[TestResult], *, only_problems: 
             console.print(f"     {detail}", markup=False, highlight=False)
 
 
-def test_result_dict(result: TestResult) -> dict[str, Any]:
-    return {
-        "name": result.name,
-        "kind": result.kind,
-        "severity": result.severity,
-        "passed": result.passed,
-        "failures": result.failures,
-        "models": result.models,
-        "details": result.details,
-        "failures_relation": result.failures_relation,
-        "path": result.path,
-        "line": result.line,
-    }
-
-
 def apply_dict(result: ApplyResult, plan: Plan | None = None) -> dict[str, Any]:
     return {
         "environment": result.environment,
@@ -173,7 +144,7 @@ def apply_dict(result: ApplyResult, plan: Plan | None = None) -> dict[str, Any]:
         "built": result.built,
         "reused": _reused(result, plan),
         "views_changed": result.views_changed,
-        "tests": [test_result_dict(r) for r in result.unit_tests + result.tests],
+        "tests": [r.to_dict() for r in result.unit_tests + result.tests],
     }
 
 

@@ -6,6 +6,7 @@ Kept apart from the apply machinery so that output code can use them without imp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,21 @@ class TestResult:
         if self.outcome:
             return self.outcome == "error"
         return not self.passed and self.severity == "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        """As `--json` and the CI report show a test."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "severity": self.severity,
+            "passed": self.passed,
+            "failures": self.failures,
+            "models": self.models,
+            "details": self.details,
+            "failures_relation": self.failures_relation,
+            "path": self.path,
+            "line": self.line,
+        }
 
 
 @dataclass
