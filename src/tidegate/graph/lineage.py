@@ -468,5 +468,3 @@ def _why_unknown(model: Model, base_sql: str | None) -> str:
     if base_sql is None:
         return "the base's SQL is unknown"
     return "the query could not be resolved column by column"
-
-
