@@ -2,7 +2,7 @@
 
 CI systems check out the commit they build, so the working tree is used as it is when it holds
 that commit unchanged; any other commit is written to a temporary directory from Git's objects.
-Warehouse paths and the load cache stay the project directory's (see `Context.workspace`).
+Warehouse paths and the load cache stay the project directory's (see `Session.workspace`).
 
 tidegate's local folder (`.tidegate/`: caches, saved runs) is never part of a commit. When a
 commit holds one all the same (committed by mistake, or on purpose to feed the loader a forged
