@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tidegate.ci.findings import Finding
 from tidegate.ci.report import Report, Step
 from tidegate.ci.steps import STEPS
-from tidegate.ci.steps.files import lint_files, lint_step
+from tidegate.ci.steps.files import lint_changed, lint_step
 from tidegate.ci.steps.run import Run, skipped
 from tidegate.errors import ConfigError, TidegateError
 from tidegate.processes import Worker
@@ -90,7 +90,7 @@ class Pipeline:
                 project = session.config.name
                 if session.config.ci.lint and run.changed_paths:
                     # forked now: nothing is connected yet (the session opens its warehouses lazily)
-                    run.lint_job = workers.enter_context(Worker(lint_files, files, run.changed_paths))
+                    run.lint_job = workers.enter_context(Worker(lint_changed, files, run.changed_paths))
                 # the background step is collected last, so that it overlaps the others
                 ran = {
                     name: self._step(run, name, title, body)
