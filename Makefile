@@ -25,6 +25,7 @@ demo: $(STAMP)  ## create .venv, install tidegate, run the built-in demo on embe
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports  # the layers of DESIGN section 8 ([tool.importlinter] in pyproject.toml)
 
 # dbt-core in its own virtualenv, for the dbt parity tests (tests/dbt); 1.12 does not install here
 $(DBT_STAMP):
@@ -74,4 +75,4 @@ bench-detail: $(BENCH_STAMP)
 	$(BIN)/python bench/detail.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DBT_VENV) $(AIRFLOW_VENV) $(SQLMESH_VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DBT_VENV) $(AIRFLOW_VENV) $(SQLMESH_VENV) .mypy_cache .pytest_cache .ruff_cache .import_linter_cache

@@ -482,11 +482,11 @@ def test_a_plan_loads_the_project_before_opening_the_warehouse(
 ) -> None:
     """The process has one thread while the project loads (its queries may be parsed in
     processes forked from it); a database connection starts threads of its own."""
-    import tidegate.context
+    import tidegate.plan.session
     import tidegate.project.loader
 
     events: list[str] = []
-    load_project, connect = tidegate.project.loader.load_project, tidegate.context.connect
+    load_project, connect = tidegate.project.loader.load_project, tidegate.plan.session.connect
 
     def loading(*args: Any, **kwargs: Any) -> Any:
         events.append("load")
@@ -497,7 +497,7 @@ def test_a_plan_loads_the_project_before_opening_the_warehouse(
         return connect(*args, **kwargs)
 
     monkeypatch.setattr(tidegate.project.loader, "load_project", loading)
-    monkeypatch.setattr(tidegate.context, "connect", connecting)
+    monkeypatch.setattr(tidegate.plan.session, "connect", connecting)
     open_context(layered).plan("prod")
     assert events == ["load", "connect"]
 

@@ -7,6 +7,7 @@ return, so the command line renders all of them the same way at a single boundar
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class TidegateError(Exception):
@@ -58,6 +59,14 @@ class TidegateError(Exception):
 
 class ConfigError(TidegateError):
     """`tidegate.yml` or a YAML file of the project is invalid."""
+
+
+class InvalidYaml(ConfigError):
+    """A YAML file that does not parse: bad syntax, or a key given twice in one mapping."""
+
+    def __init__(self, message: str, *, duplicate_key: bool = False, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.duplicate_key = duplicate_key
 
 
 class ProjectError(TidegateError):

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CONFIG, write_files
-from tidegate.ci.lint import Finding, LintResult, file_kind, lint, sqlfluff_dialect
+from tidegate.ci.findings import Finding
+from tidegate.ci.lint import LintResult, lint, sqlfluff_dialect
+from tidegate.ci.lint_files import file_kind
 from tidegate.errors import ConfigError
 from tidegate.project.config import ProjectConfig
 from tidegate.project.scaffold import create_project
@@ -147,13 +149,13 @@ def test_a_model_using_refs_macros_and_tidegate_functions_is_clean(result: LintR
 def test_a_violation_is_on_the_line_of_the_file_as_written(result: LintResult) -> None:
     [finding] = [f for f in result.findings if f.path == "models/spacing.sql"]
     assert finding == Finding(
-        "models/spacing.sql",
-        5,
-        11,
-        "LT01",
-        "Expected single whitespace between comma ',' and naked identifier.",
-        "error",
-        "sqlfluff",
+        path="models/spacing.sql",
+        line=5,
+        column=11,
+        code="LT01",
+        message="Expected single whitespace between comma ',' and naked identifier.",
+        severity="error",
+        tool="sqlfluff",
     )
 
 
@@ -182,7 +184,13 @@ def test_macros_are_not_linted_but_must_compile(result: LintResult) -> None:
 def test_python_is_linted_with_ruff(result: LintResult) -> None:
     [unused] = [f for f in result.findings if f.path == "models/unused_import.py"]
     assert unused == Finding(
-        "models/unused_import.py", 1, 8, "F401", "`os` imported but unused", "error", "ruff"
+        path="models/unused_import.py",
+        line=1,
+        column=8,
+        code="F401",
+        message="`os` imported but unused",
+        severity="error",
+        tool="ruff",
     )
     assert {f.tool for f in result.findings if f.path == "dags/broken.py"} == {"ruff"}
     assert result.errors > 0 and not result.passed

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tidegate.ci.report import Case, Finding, Report, Step, Table, parse_targets, render, write
+from tidegate.ci.findings import Finding
+from tidegate.ci.report import Case, Report, Step, Table, parse_targets, render, write
 from tidegate.errors import ConfigError
 
 
@@ -33,7 +34,14 @@ BROKEN = Step(
     name="impact",
     title="Impact",
     seconds=0.25,
-    findings=(Finding("query top fails: column total | gone", "dashboards/sales.yml", 2, title="dashboard"),),
+    findings=(
+        Finding(
+            message="query top fails: column total | gone",
+            path="dashboards/sales.yml",
+            line=2,
+            title="dashboard",
+        ),
+    ),
     tables=(Table("Dashboard queries", ("dashboard", "result"), (("sales", "FAILED"),)),),
     cases=(Case("sales.top", 0.1, failure="column total is gone"), Case("sales.volume", 0.1)),
 )
@@ -74,9 +82,11 @@ def test_a_step_stopped_by_bad_input_exits_2_whatever_else_failed() -> None:
 
 def test_notices_warn_at_the_top_of_the_comment_and_as_annotations_without_failing() -> None:
     conflict = Finding(
-        "merging it into main conflicts in models/a.sql", severity="warning", title="Conflicts with its base"
+        message="merging it into main conflicts in models/a.sql",
+        severity="warning",
+        title="Conflicts with its base",
     )
-    committed = Finding("holds caches", ".tidegate", severity="warning", title="Committed")
+    committed = Finding(message="holds caches", path=".tidegate", severity="warning", title="Committed")
     warned = replace(report(PASSED), notices=(conflict, committed), conflicts=("models/a.sql",))
 
     text = render(warned, "md")
@@ -107,7 +117,16 @@ def test_github_annotations_escape_what_workflow_commands_reserve() -> None:
         summary="x",
         name="tests",
         title="Tests",
-        findings=(Finding("two\nlines, 100%", "models/a,b.sql", 3, 7, "warning", "sqlfluff: LT01"),),
+        findings=(
+            Finding(
+                message="two\nlines, 100%",
+                path="models/a,b.sql",
+                line=3,
+                column=7,
+                severity="warning",
+                title="sqlfluff: LT01",
+            ),
+        ),
     )
 
     (line,) = render(report(step), "github").splitlines()

@@ -26,15 +26,9 @@ from tests.conftest import write_files
 from tidegate.cli import cli
 from tidegate.cli import databricks as _databricks  # noqa: F401  (registers `tidegate databricks`)
 from tidegate.errors import ConfigError
-from tidegate.orchestrate.databricks import (
-    Credentials,
-    GitCommit,
-    JobsClient,
-    https_url,
-    infer_provider,
-    job_submission,
-)
+from tidegate.orchestrate.databricks import GitCommit, https_url, infer_provider, job_submission
 from tidegate.orchestrate.databricks import run as run_at_commit
+from tidegate.orchestrate.databricks_client import Credentials, JobsClient
 
 TOKEN = "dapi-0123456789abcdef-SECRET"
 SUCCESS = [("PENDING", None, "Waiting for cluster"), ("RUNNING", None, ""), ("TERMINATED", "SUCCESS", "")]

@@ -7,9 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tidegate import context
 from tidegate.project import Project
-from tidegate.project.config import current_user
+from tidegate.project.config import current_author, current_user
 
 
 def _no_passwd_entry() -> str:
@@ -34,7 +33,7 @@ def test_without_a_passwd_entry_the_user_is_unknown(monkeypatch: pytest.MonkeyPa
 def test_per_user_environments_and_authors_do_not_fail_without_a_user(load: Callable[..., Project]) -> None:
     config = load({}, "name: t\nenvironments:\n  prod: {}\n  dev: {per_user: true}\n").config
     assert config.resolve_environment("dev") == "dev_unknown"
-    assert context._author() == "unknown"
+    assert current_author() == "unknown"
 
 
 def test_the_user_is_the_operating_system_user(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tidegate.errors import ConfigError
+from tidegate.errors import ConfigError, InvalidYaml
 from tidegate.project.yamlio import LineDict, LineList, from_cache, line_at, load_yaml_text, to_cache
 
 TEXT = """\
@@ -55,6 +55,19 @@ def test_invalid_yaml_names_file_and_line(text: str, line: int) -> None:
     assert info.value.path == "models/schema.yml"
     assert info.value.line == line
     assert info.value.message.startswith("invalid YAML")
+
+
+@pytest.mark.parametrize(
+    ("text", "duplicate"),
+    [
+        ("a:\n  b: 1\n  b: 2\n", True),
+        ("a: 1\nb: [1, 2\n", False),
+    ],
+)
+def test_a_duplicate_key_is_told_apart_from_other_invalid_yaml(text: str, duplicate: bool) -> None:
+    with pytest.raises(InvalidYaml) as info:
+        load_yaml_text(text, "models/schema.yml")
+    assert info.value.duplicate_key is duplicate
 
 
 def test_keys_that_yaml_1_1_reads_as_booleans_stay_names() -> None:

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from tidegate.errors import CheckFailed, ConfigError
 
 if TYPE_CHECKING:
-    from tidegate.ci.git import Repository
-    from tidegate.context import Context
+    from tidegate.git.repository import Repository
     from tidegate.infra.apply import InfraPlan
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
+    from tidegate.plan.session import Session
     from tidegate.state.records import EnvironmentVersion
 
 
@@ -78,14 +78,16 @@ def target(request: DeployRequest, branches: Mapping[str, str]) -> tuple[str, st
 
 def deploy(
     request: DeployRequest,
-    open_context: Callable[[Path, Path], AbstractContextManager[Context]],
+    open_session: Callable[[Path, Path], AbstractContextManager[Session]],
     *,
     on_plan: Callable[[Plan], None] | None = None,
 ) -> Deployment:
-    """Deploy under the environment's lock (plan and apply cannot be separated by another run)."""
-    from tidegate.ci.git import Repository
-    from tidegate.ci.workspace import project_files
-    from tidegate.infra.apply import apply_plan, declares_infra
+    """Deploy under the environment's lock (plan and apply cannot be separated by another run).
+    `open_session(files, workspace)` opens the project read from `files` whose warehouses
+    resolve in `workspace` (the project directory)."""
+    from tidegate.git.repository import Repository
+    from tidegate.git.workspace import project_files
+    from tidegate.infra.apply import Target, apply_plan, declares_infra
     from tidegate.project.config import load_config
 
     started = time.perf_counter()
@@ -95,10 +97,11 @@ def deploy(
     info = repo.commit(commit)
     with (
         project_files(repo, commit) as files,
-        open_context(files, request.project_dir) as context,
+        open_session(files, request.project_dir) as session,
     ):
-        environment = context.environment(environment)
-        gates = tuple(context.config.deploy.gates.get(environment, ()))
+        target_env = session.resolve(environment)
+        environment = target_env.name
+        gates = tuple(session.config.deploy.gates.get(environment, ()))
 
         infra: InfraPlan | None = None
         apply_options = {"action": "deploy", "message": f"deploy {request.branch or ref} @ {info.short_sha}"}
@@ -109,12 +112,10 @@ def deploy(
             if on_plan is not None:
                 on_plan(plan)
             for required in gates:
-                _check_gate(plan, required, context.history_or_empty(required))
-            if declares_infra(context):
+                _check_gate(plan, required, session.history_or_empty(required))
+            if declares_infra(session.root):
                 infra = apply_plan(
-                    context,
-                    environment,
-                    locked=True,
+                    Target.of(session, target_env),
                     allow_destroy=request.allow_destroy,
                     allow_hint=f"review it (tidegate infra plan {environment}), then deploy again "
                     "with --allow-destroy",
@@ -122,8 +123,8 @@ def deploy(
                 if infra.destructive:  # the environment's history says what was let through
                     apply_options["message"] += f"; --allow-destroy: {_destroyed(infra)}"
 
-        plan, result = context.plan_and_apply(
-            environment, git_commit=commit, on_plan=checked, apply_options=apply_options
+        plan, result = session.plan_and_apply(
+            target_env, git_commit=commit, on_plan=checked, apply_options=apply_options
         )
         deployment = Deployment(
             environment=environment,
@@ -137,7 +138,7 @@ def deploy(
             infra=infra,
             allow_destroy=request.allow_destroy,
         )
-        context.record_run("deploy", environment, deployment_record(deployment))
+        session.record_run("deploy", target_env, deployment_record(deployment))
     return deployment
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,15 +22,15 @@ from tidegate.errors import PlanError, TidegateError
 from tidegate.project.config import DiffConfig
 
 if TYPE_CHECKING:
-    from tidegate.context import Context
     from tidegate.engines import EngineAdapter
+    from tidegate.plan.session import Session
     from tidegate.project import Project
-    from tidegate.state import SnapshotRecord
+    from tidegate.state import EnvironmentVersion, SnapshotRecord
 
 _MARK = "__tidegate_side"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
-__all__ = ["DiffConfig", "ModelDiff", "diff_environments", "diff_model", "primary_key"]
+__all__ = ["DiffConfig", "ModelDiff", "diff_environments", "diff_model", "diff_versions", "primary_key"]
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class EnvironmentDiff:
 
 
 def diff_environments(
-    context: Context,
+    session: Session,
     before: str,
     after: str,
     models: Iterable[str] = (),
@@ -140,8 +140,35 @@ def diff_environments(
     """Diff `models` (default: every model whose snapshot differs) from `before` to `after`.
 
     An unknown environment, or a model neither has, is a TidegateError (exit 2)."""
+    one, two = session.current(before), session.current(after)
+    if session.warehouse_key(one.environment) != session.warehouse_key(two.environment):
+        raise PlanError(
+            f"{one.environment} and {two.environment} are in different warehouses; a diff compares "
+            "two environments of one warehouse"
+        )
+    return diff_versions(session.engine(two.environment), one, two, models, config, _keys(session, config))
+
+
+def diff_model(
+    session: Session, model: str, before: str, after: str, config: DiffConfig | None = None
+) -> ModelDiff:
+    """Diff one model from `before` to `after`."""
+    return diff_environments(session, before, after, [model], config).models[0]
+
+
+def diff_versions(
+    engine: EngineAdapter,
+    before: EnvironmentVersion,
+    after: EnvironmentVersion,
+    models: Iterable[str] = (),
+    config: DiffConfig | None = None,
+    key_of: Callable[[str], tuple[str, ...]] = lambda model: (),
+) -> EnvironmentDiff:
+    """Diff two versions of environments of one warehouse (`engine`'s); `key_of` gives the
+    primary key a model's rows are matched on (none: whole rows are compared)."""
     config = config or DiffConfig()
-    before_env, after_env, records_before, records_after = _versions(context, before, after)
+    before_env, after_env = before.environment, after.environment
+    records_before, records_after = before.models, after.models
     chosen = list(dict.fromkeys(models))
     unknown = [name for name in chosen if name not in records_before and name not in records_after]
     if unknown:
@@ -162,15 +189,8 @@ def diff_environments(
             if chosen:
                 diffs.append(ModelDiff(name, before_env, after_env, "identical", note=_SAME))
             continue
-        diffs.append(_diff(context, name, before_env, after_env, one, two, config))
+        diffs.append(_diff(engine, name, before_env, after_env, one, two, config, key_of))
     return EnvironmentDiff(before_env, after_env, tuple(diffs), tuple(identical))
-
-
-def diff_model(
-    context: Context, model: str, before: str, after: str, config: DiffConfig | None = None
-) -> ModelDiff:
-    """Diff one model from `before` to `after`."""
-    return diff_environments(context, before, after, [model], config).models[0]
 
 
 def primary_key(project: Project | None, model: str, config: DiffConfig | None = None) -> tuple[str, ...]:
@@ -191,20 +211,21 @@ def primary_key(project: Project | None, model: str, config: DiffConfig | None =
     return ()
 
 
+def _keys(session: Session, config: DiffConfig | None) -> Callable[[str], tuple[str, ...]]:
+    """Primary keys from the session's project, loaded when a key is first needed: a diff
+    between environments does not need the project, and one that does not load has no keys."""
+
+    def key_of(model: str) -> tuple[str, ...]:
+        try:
+            project = session.project
+        except TidegateError:
+            project = None
+        return primary_key(project, model, config)
+
+    return key_of
+
+
 _SAME = "both point at the same snapshot: identical by construction"
-
-
-def _versions(
-    context: Context, before: str, after: str
-) -> tuple[str, str, dict[str, SnapshotRecord], dict[str, SnapshotRecord]]:
-    one, two = context.current(before), context.current(after)
-    key_one, key_two = context.warehouse_key(one.environment), context.warehouse_key(two.environment)
-    if key_one != key_two:
-        raise PlanError(
-            f"{one.environment} and {two.environment} are in different warehouses; a diff compares "
-            "two environments of one warehouse"
-        )
-    return one.environment, two.environment, one.models, two.models
 
 
 def _relation_of(record: SnapshotRecord | None) -> str | None:
@@ -215,19 +236,19 @@ def _relation_of(record: SnapshotRecord | None) -> str | None:
 
 
 def _diff(
-    context: Context,
+    engine: EngineAdapter,
     model: str,
     before: str,
     after: str,
     one: SnapshotRecord | None,
     two: SnapshotRecord | None,
     config: DiffConfig,
+    key_of: Callable[[str], tuple[str, ...]],
 ) -> ModelDiff:
     from tidegate.state.views import record_view
 
     if (one is not None and not one.physical) or (two is not None and not two.physical):
         raise TidegateError(f"model {model} is ephemeral: it has no rows to diff")
-    engine = context.engine(after)
     started = time.perf_counter()
     sides = _Sides(
         engine,
@@ -239,18 +260,8 @@ def _diff(
     if sides.before is None or sides.after is None:
         result = sides.one_side(base)
     else:
-        key = primary_key(context.project if _has_project(context) else None, model, config)
-        result = sides.compare(base, key, before, after)
+        result = sides.compare(base, key_of(model), before, after)
     return _with(result, seconds=round(time.perf_counter() - started, 3))
-
-
-def _has_project(context: Context) -> bool:
-    """Whether the project loads: a diff between environments does not need it, only keys do."""
-    try:
-        context.project  # noqa: B018  (loads it once)
-    except TidegateError:
-        return False
-    return True
 
 
 def _with(diff: ModelDiff, **changes: Any) -> ModelDiff:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 from tidegate.errors import TidegateError
 
 if TYPE_CHECKING:
-    from tidegate.ci.lineage import ExposureImpact, Lineage, QueryRef
-    from tidegate.context import Context
+    from tidegate.graph.lineage import ExposureImpact, Lineage, QueryRef
+    from tidegate.plan.session import Session
     from tidegate.project.model import Dashboard, DashboardQuery
     from tidegate.project.names import Names
 
@@ -86,7 +86,7 @@ class Impact:
 
 
 def run_dashboards(
-    context: Context,
+    session: Session,
     environment: str,
     changed: Iterable[str],
     *,
@@ -95,26 +95,26 @@ def run_dashboards(
 ) -> Impact:
     """Run every dashboard query that reads one of `changed` or a model downstream of them in
     `environment`; with `base`, run them there too (a query failing in both did not break here)."""
-    environment = context.environment(environment)
-    base = context.environment(base) if base is not None else None
-    project = context.project
+    environment = session.environment(environment)
+    base = session.environment(base) if base is not None else None
+    project = session.project
     present = {name for name in changed if name in project.models}
-    reached = present | context.graph.downstream(present)
+    reached = present | session.graph.downstream(present)
     if lineage is not None:
         reached |= {ref.model for ref in lineage.impacted}
         reached |= {model.model for model in lineage.changed if model.model in project.models}
     touched = {query.ref for query in lineage.queries} if lineage is not None else set()
-    removed = _removed_relations(context, base, [name for name in changed if name not in project.models])
+    removed = _removed_relations(session, base, [name for name in changed if name not in project.models])
     runs = []
     for dashboard in project.dashboards:
         for query in dashboard.queries:
-            gone = _reads_removed(context, query, removed)
+            gone = _reads_removed(session, query, removed)
             if gone:
                 runs.append(_removed_run(dashboard, query, gone))
                 continue
             models = tuple(sorted(set(query.refs) & reached))
             if models:
-                runs.append(_run(context, environment, dashboard, query, models, base, touched))
+                runs.append(_run(session, environment, dashboard, query, models, base, touched))
     dashboards = {run.dashboard for run in runs if not run.passed}
     if lineage is not None:
         dashboards |= set(lineage.dashboards)
@@ -124,7 +124,7 @@ def run_dashboards(
 
 
 def _run(
-    context: Context,
+    session: Session,
     environment: str,
     dashboard: Dashboard,
     query: DashboardQuery,
@@ -132,12 +132,12 @@ def _run(
     base: str | None,
     touched: set[QueryRef],
 ) -> QueryRun:
-    from tidegate.ci.lineage import QueryRef
+    from tidegate.graph.lineage import QueryRef
 
-    passed, seconds, rows, error = _execute(context, environment, query.sql)
+    passed, seconds, rows, error = _execute(session, environment, query.sql)
     base_passed = base_seconds = None
     if base is not None:
-        base_passed, base_seconds, _, _ = _execute(context, base, query.sql)
+        base_passed, base_seconds, _, _ = _execute(session, base, query.sql)
     return QueryRun(
         dashboard=dashboard.name,
         query=query.name,
@@ -156,31 +156,31 @@ def _run(
 
 
 def reached_exposures(
-    context: Context, changed: Iterable[str], lineage: Lineage | None = None
+    session: Session, changed: Iterable[str], lineage: Lineage | None = None
 ) -> tuple[ExposureImpact, ...]:
     """Every exposure depending on a changed model or a model downstream of one (its owner
     should know), with the column changes that reach it when lineage resolved them."""
-    from tidegate.ci.lineage import ExposureImpact
+    from tidegate.graph.lineage import ExposureImpact
 
-    present = {name for name in changed if name in context.project.models}
-    reached = present | context.graph.downstream(present)
+    present = {name for name in changed if name in session.project.models}
+    reached = present | session.graph.downstream(present)
     resolved = {impact.exposure: impact for impact in lineage.exposures} if lineage is not None else {}
     return tuple(
         resolved.get(exposure.name) or ExposureImpact.of(exposure, set(exposure.refs) & reached)
-        for exposure in context.project.exposures
+        for exposure in session.project.exposures
         if exposure.name in resolved or reached.intersection(exposure.refs)
     )
 
 
-def _removed_relations(context: Context, base: str | None, removed: list[str]) -> Names[str] | None:
+def _removed_relations(session: Session, base: str | None, removed: list[str]) -> Names[str] | None:
     """The production names of the models a change removes, as `base` has them."""
     if base is None or not removed:
         return None
     from tidegate.project.dashboards import production_database
     from tidegate.project.names import Names
 
-    records = context.current(base).models
-    names: Names[str] = Names(context.config.dialect, production_database(context.config))
+    records = session.current(base).models
+    names: Names[str] = Names(session.config.dialect, production_database(session.config))
     for name in removed:
         record = records.get(name)
         if record is not None and record.physical:
@@ -188,7 +188,7 @@ def _removed_relations(context: Context, base: str | None, removed: list[str]) -
     return names
 
 
-def _reads_removed(context: Context, query: DashboardQuery, removed: Names[str] | None) -> dict[str, str]:
+def _reads_removed(session: Session, query: DashboardQuery, removed: Names[str] | None) -> dict[str, str]:
     """The plain names of `query` (unresolved now) that name a removed model: name -> model."""
     if removed is None:
         return {}
@@ -197,7 +197,7 @@ def _reads_removed(context: Context, query: DashboardQuery, removed: Names[str] 
     found = {}
     for name in query.unresolved:
         if not name.candidates:
-            targets, _ = removed.lookup(exp.to_table(name.name, dialect=context.config.dialect))
+            targets, _ = removed.lookup(exp.to_table(name.name, dialect=session.config.dialect))
             if len(targets) == 1:
                 found[name.name] = targets[0]
     return found
@@ -217,11 +217,11 @@ def _removed_run(dashboard: Dashboard, query: DashboardQuery, gone: dict[str, st
     )
 
 
-def _execute(context: Context, environment: str, sql: str) -> tuple[bool, float, int | None, str | None]:
+def _execute(session: Session, environment: str, sql: str) -> tuple[bool, float, int | None, str | None]:
     started = time.perf_counter()
     try:
-        compiled = context.compile(environment, sql)
-        result = context.engine(environment).fetch(compiled)
+        compiled = session.compile(environment, sql)
+        result = session.engine(environment).fetch(compiled)
     except TidegateError as error:
         return False, round(time.perf_counter() - started, 4), None, error.message
     return True, round(time.perf_counter() - started, 4), len(result.rows), None

@@ -1,8 +1,10 @@
 """Lint a project's files: SQL with sqlfluff, Python with ruff, YAML with tidegate's own loaders.
 
 `tidegate ci` lints the files a pull request changed, `tidegate lint` the paths it is given or the
-whole project. Every problem is a :class:`Finding` on a file and line; a tool that cannot run at
-all (a broken `.sqlfluff` or ruff configuration) is bad configuration, raised as a ConfigError.
+whole project (`tidegate.ci.lint_files` says which files, and how each is linted). Every problem
+is a :class:`~tidegate.ci.findings.Finding` on a file and line; a tool that cannot run at all (a
+broken `.sqlfluff` or ruff configuration) is bad configuration, raised as a ConfigError. Python
+is linted in `lint_python`, YAML in `lint_yaml`, SQL here.
 
 SQL is rendered by sqlfluff's Jinja templater with tidegate's Jinja added (`ref`, `source`,
 `config`, `var`, `env_var`, `this`, `is_incremental`, dbt's `adapter.dispatch`, the project's
@@ -15,38 +17,30 @@ from __future__ import annotations
 import datetime
 import functools
 import itertools
-import json
 import logging
 import os
 import re
-import subprocess
-import sys
 import time
 import types
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from tidegate.errors import ConfigError, TidegateError
-from tidegate.project.config import CONFIG_FILE, ProjectConfig, load_config
+from tidegate.ci.findings import Finding, position, relative
+from tidegate.ci.lint_files import select
+from tidegate.ci.lint_python import lint_python
+from tidegate.ci.lint_yaml import lint_yaml, load_config_or_finding
+from tidegate.errors import ConfigError
+from tidegate.project.config import ProjectConfig
 from tidegate.project.dbt import DBT_PROJECT
 from tidegate.project.files import read_text
 from tidegate.project.jinja import CompilerError
-from tidegate.project.properties import read_properties
 from tidegate.project.yamlio import load_yaml_text
 
 if TYPE_CHECKING:
     import jinja2
 
-Severity = Literal["error", "warning"]
-Tool = Literal["sqlfluff", "ruff", "yaml"]
-Kind = Literal["sql", "macro", "python", "yaml"]
-
-IGNORED_FOLDERS = frozenset(
-    {"dbt_packages", "target", "logs", "node_modules", "__pycache__", "venv", "spark-warehouse"}
-)
-"""Folders that hold no source of the project (as do hidden folders such as `.git`, `.venv`)."""
 SQLFLUFF_FILE = ".sqlfluff"
 SQLFLUFF_DEFAULTS: dict[str, Any] = {"rules": "core", "max_line_length": 120}
 """sqlfluff settings for a project without a `.sqlfluff`: the stable core rules, lines of 120."""
@@ -77,25 +71,8 @@ _SQLFLUFF_DIALECTS = {
     "tsql": "tsql",
 }
 """sqlglot's dialect (tidegate.yml `dialect`, a dbt adapter) -> sqlfluff's; any other is ansi."""
-_CONFIG_FILES = (CONFIG_FILE, DBT_PROJECT, "profiles.yml")
 _POSITION = re.compile(r"^Line \d+, Position \d+: ")
 """sqlfluff's parse errors start with a position in the rendered SQL; the finding has the file's."""
-
-
-@dataclass(frozen=True, order=True)
-class Finding:
-    """One problem at a place in a file. Lines and columns start at 1; a problem with the whole
-    file is on line 1, column 1."""
-
-    path: str
-    """Relative to the project directory, with forward slashes."""
-    line: int
-    column: int
-    code: str
-    """The tool's code: `LT01`, `PRS` (unparsable SQL), `TMP` (Jinja), `F401`, `duplicate-key`..."""
-    message: str
-    severity: Severity = "error"
-    tool: Tool = "yaml"
 
 
 @dataclass(frozen=True)
@@ -130,7 +107,7 @@ class LintResult:
             "warnings": self.warnings,
             "paths": list(self.paths),
             "skipped": list(self.skipped),
-            "findings": [asdict(finding) for finding in self.findings],
+            "findings": [finding.to_dict() for finding in self.findings],
             "timings": {tool: round(seconds, 3) for tool, seconds in self.timings.items()},
         }
 
@@ -153,9 +130,9 @@ def lint(
     root = Path(os.path.abspath(root))
     findings: list[Finding] = []
     if config is None:
-        config, problem = _load_config(root)
+        config, problem = load_config_or_finding(root)
         findings += problem
-    selected, skipped = _select(root, config, paths)
+    selected, skipped = select(root, config, paths)
     files = {
         kind: [rel for rel, k in selected.items() if k == kind] for kind in ("sql", "macro", "python", "yaml")
     }
@@ -166,184 +143,21 @@ def lint(
         timings["sqlfluff"] = time.perf_counter() - started
     if files["python"]:
         started = time.perf_counter()
-        findings += _lint_python(root, files["python"])
+        findings += lint_python(root, files["python"])
         timings["ruff"] = time.perf_counter() - started
     if files["yaml"]:
         started = time.perf_counter()
-        findings += _lint_yaml(root, config, files["yaml"])
+        findings += lint_yaml(root, config, files["yaml"])
         timings["yaml"] = time.perf_counter() - started
     return LintResult(
         paths=tuple(selected),
-        findings=tuple(sorted(set(findings))),
+        findings=tuple(sorted(set(findings), key=Finding.sort_key)),
         skipped=tuple(skipped),
         timings=timings,
     )
 
 
 # which files ------------------------------------------------------------------------------------
-
-
-def _load_config(root: Path) -> tuple[ProjectConfig, list[Finding]]:
-    """The project's configuration; when it is invalid, a finding and the defaults (so that
-    the rest of the project is still linted). Without any project file, a ConfigError."""
-    try:
-        return load_config(root), []
-    except ConfigError as error:
-        if error.path is None:
-            raise
-        return ProjectConfig(name="project"), [_yaml_finding(root, error, CONFIG_FILE, "invalid-config")]
-
-
-def _select(
-    root: Path, config: ProjectConfig, paths: Sequence[str | Path] | None
-) -> tuple[dict[str, Kind], list[str]]:
-    """The files to lint (relative path -> kind) and the paths given that are skipped."""
-    selected: dict[str, Kind] = {}
-    skipped: list[str] = []
-    for target in [root] if paths is None else [_inside(root, path) for path in paths]:
-        if target.is_dir():
-            for file in _walk(target):
-                rel = file.relative_to(root).as_posix()
-                if (kind := file_kind(rel, config)) is not None:
-                    selected.setdefault(rel, kind)
-            continue
-        rel = target.relative_to(root).as_posix()
-        kind = file_kind(rel, config) if target.is_file() else None
-        if kind is None:
-            skipped.append(rel)
-        else:
-            selected.setdefault(rel, kind)
-    return selected, skipped
-
-
-def _inside(root: Path, path: str | Path) -> Path:
-    """`path` as an absolute path in the project (lexically: a symlink in the project that
-    points elsewhere is still in it)."""
-    target = Path(os.path.abspath(root / path))
-    if not target.is_relative_to(root):
-        raise ConfigError(f"{path} is outside the project {root}")
-    return target
-
-
-def _walk(folder: Path) -> Iterable[Path]:
-    for directory, folders, names in os.walk(folder):
-        folders[:] = sorted(name for name in folders if not _ignored(name))
-        yield from (Path(directory) / name for name in sorted(names))
-
-
-def _ignored(folder: str) -> bool:
-    return folder.startswith(".") or folder in IGNORED_FOLDERS
-
-
-def file_kind(rel: str, config: ProjectConfig) -> Kind | None:
-    """How a project file (relative path) is linted, or None when it is not: SQL of models,
-    tests and snapshots; macros (which must compile); Python models and DAGs; any YAML."""
-    path = PurePosixPath(rel)
-    if any(_ignored(folder) for folder in path.parts[:-1]):
-        return None
-    if path.suffix in (".yml", ".yaml"):
-        return "yaml"
-    if path.suffix == ".py":
-        dag = config.orchestration.airflow.holds(rel)
-        return "python" if dag or _under(path, config.model_paths) else None
-    if path.suffix != ".sql":
-        return None
-    generic_tests = [f"{folder}/generic" for folder in config.test_paths]
-    if _under(path, [*config.macro_paths, *generic_tests]):
-        return "macro"
-    if _under(path, [*config.model_paths, *config.test_paths, *config.snapshot_paths]):
-        return "sql"
-    return None
-
-
-def _under(path: PurePosixPath, folders: Iterable[str]) -> bool:
-    for folder in folders:
-        parts = PurePosixPath(folder).parts
-        if parts and path.parts[: len(parts)] == parts and len(path.parts) > len(parts):
-            return True
-    return False
-
-
-# YAML -------------------------------------------------------------------------------------------
-
-
-def _lint_yaml(root: Path, config: ProjectConfig, files: list[str]) -> list[Finding]:
-    """Every YAML file must parse (no duplicate keys); tidegate.yml, dbt_project.yml and
-    profiles.yml must make a valid configuration; property files must read as properties."""
-    findings = []
-    properties_folders = [*config.model_paths, *config.seed_paths, *config.snapshot_paths]
-    config_checked = False
-    for rel in files:
-        try:
-            data = load_yaml_text(read_text(root / rel, rel, error=ConfigError), rel)
-        except ConfigError as error:
-            findings.append(_yaml_finding(root, error, rel, "invalid-yaml"))
-            continue
-        if rel in _CONFIG_FILES:
-            if not config_checked:
-                findings += _load_config(root)[1]
-                config_checked = True
-        elif _under(PurePosixPath(rel), properties_folders):
-            try:
-                read_properties([(rel, data)])
-            except ConfigError as error:
-                findings.append(_yaml_finding(root, error, rel, "invalid-properties"))
-    return findings
-
-
-def _yaml_finding(root: Path, error: TidegateError, default_path: str, code: str) -> Finding:
-    """A finding for an error of tidegate's YAML loaders, on the file and line it names."""
-    path = default_path
-    if error.path is not None:
-        named = Path(error.path)
-        absolute = named if named.is_absolute() else root / named
-        path = absolute.relative_to(root).as_posix() if absolute.is_relative_to(root) else error.path
-    if error.message.startswith("invalid YAML"):
-        code = "duplicate-key" if "duplicate key" in error.message else "invalid-yaml"
-    return Finding(path, max(error.line or 1, 1), 1, code, error.message, "error", "yaml")
-
-
-# Python -----------------------------------------------------------------------------------------
-
-
-def _lint_python(root: Path, files: list[str]) -> list[Finding]:
-    """`ruff check` in the project directory, so that the project's ruff settings (and their
-    excludes) apply; never fixing, whatever the settings say."""
-    import importlib.util
-
-    if importlib.util.find_spec("ruff") is None:
-        raise TidegateError("ruff is not installed", hint="pip install ruff")
-    command = [sys.executable, "-m", "ruff", "check", "--output-format", "json", "--no-cache", "--no-fix"]
-    command += ["--exit-zero", "--force-exclude", "--", *files]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        problem = (done.stderr or done.stdout).strip().splitlines()
-        raise ConfigError(f"ruff cannot lint the project: {' '.join(problem[:3])}")
-    findings = []
-    for item in json.loads(done.stdout or "[]"):
-        location = item.get("location") or {}
-        findings.append(
-            Finding(
-                path=_relative(root, item["filename"]),
-                line=_position(location.get("row")),
-                column=_position(location.get("column")),
-                code=item.get("code") or "invalid-syntax",
-                message=item["message"],
-                severity="warning" if item.get("severity") == "warning" else "error",
-                tool="ruff",
-            )
-        )
-    return findings
-
-
-def _position(value: Any) -> int:
-    """A line or column as tools report it, at least 1 (0 or none: the whole file)."""
-    return max(value, 1) if isinstance(value, int) else 1
-
-
-def _relative(root: Path, filename: str) -> str:
-    path = Path(os.path.abspath(root / filename))
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
 
 
 # SQL --------------------------------------------------------------------------------------------
@@ -394,14 +208,14 @@ def _lint_sql(
         raise ConfigError(f"invalid sqlfluff settings: {error}", path=SQLFLUFF_FILE) from None
     linted = set()
     for record in result.as_records():
-        rel = absolute.get(os.path.normpath(record["filepath"])) or _relative(root, record["filepath"])
+        rel = absolute.get(os.path.normpath(record["filepath"])) or relative(root, record["filepath"])
         linted.add(rel)
         for violation in record["violations"]:
             findings.append(
                 Finding(
                     path=rel,
-                    line=_position(violation.get("start_line_no")),
-                    column=_position(violation.get("start_line_pos")),
+                    line=position(violation.get("start_line_no")),
+                    column=position(violation.get("start_line_pos")),
                     code=str(violation.get("code") or "sqlfluff"),
                     message=_POSITION.sub("", str(violation.get("description") or "")),
                     severity="warning" if violation.get("warning") else "error",
@@ -416,7 +230,17 @@ def _lint_sql(
             if large
             else "sqlfluff failed"
         )
-        findings.append(Finding(rel, 1, 1, "skipped", f"not linted: {why}", "warning", "sqlfluff"))
+        findings.append(
+            Finding(
+                path=rel,
+                line=1,
+                column=1,
+                code="skipped",
+                message=f"not linted: {why}",
+                severity="warning",
+                tool="sqlfluff",
+            )
+        )
     return findings
 
 
@@ -521,11 +345,17 @@ class _ProjectJinja:
             module = env.from_string(read_text(path, rel), globals=context).make_module()
         except jinja2.TemplateSyntaxError as error:
             message = f"Jinja syntax error in a macro file: {error.message}"
-            self.problems.append(Finding(rel, error.lineno or 1, 1, "TMP", message, "error", "sqlfluff"))
+            self.problems.append(
+                Finding(
+                    path=rel, line=error.lineno or 1, column=1, code="TMP", message=message, tool="sqlfluff"
+                )
+            )
             return {}
         except Exception as error:  # the file's top level ran and failed: a broken macro file
             message = _describe(error)
-            self.problems.append(Finding(rel, 1, 1, "TMP", message, "error", "sqlfluff"))
+            self.problems.append(
+                Finding(path=rel, line=1, column=1, code="TMP", message=message, tool="sqlfluff")
+            )
             return {}
         return {
             name: value for name, value in vars(module).items() if isinstance(value, jinja2.runtime.Macro)

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tidegate.ci.report import Finding
-from tidegate.ci.workspace import LOCAL_FOLDER
+from tidegate.ci.findings import Finding
+from tidegate.git.workspace import LOCAL_FOLDER
 
 if TYPE_CHECKING:
-    from tidegate.ci.git import Repository
+    from tidegate.git.repository import Repository
 
 
 def _conflicts(base: str, files: list[str]) -> Finding:
     return Finding(
-        f"merging it into {base} conflicts in {', '.join(files)}. CI checked the head alone, "
+        message=f"merging it into {base} conflicts in {', '.join(files)}. CI checked the head alone, "
         "not the result of the merge; the pull request cannot merge until the conflicts are "
         f"resolved (merge {base} into it, or rebase it), and CI runs again then.",
         severity="warning",
@@ -29,7 +29,7 @@ def _conflicts(base: str, files: list[str]) -> Finding:
 def _committed_folder(repo: Repository) -> Finding:
     path = f"{repo.prefix}/{LOCAL_FOLDER}" if repo.prefix else LOCAL_FOLDER
     return Finding(
-        "holds tidegate's local caches and runs, and is committed: CI ignored the committed "
+        message="holds tidegate's local caches and runs, and is committed: CI ignored the committed "
         f"files. Remove them with `git rm -r --cached {path}` and add `{LOCAL_FOLDER}/` to "
         ".gitignore.",
         path=path,
@@ -39,7 +39,7 @@ def _committed_folder(repo: Repository) -> Finding:
 
 
 _UNCHECKED = Finding(
-    "git could not merge head into base here (`git merge-tree --write-tree` needs git 2.38 or "
+    message="git could not merge head into base here (`git merge-tree --write-tree` needs git 2.38 or "
     "later): whether this pull request conflicts with its base was not checked",
     severity="notice",
     title="Merge conflicts not checked",

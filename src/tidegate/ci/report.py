@@ -15,24 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tidegate.ci.findings import Finding
+
 Status = Literal["passed", "failed", "skipped"]
-Severity = Literal["error", "warning", "notice"]
 
 _ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
 FORMATS = ("md", "json", "junit", "github")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A problem tied to a place in the repository: an annotation on the pull request."""
-
-    message: str
-    path: str | None = None
-    """Relative to the repository's top level, as GitHub expects."""
-    line: int | None = None
-    column: int | None = None
-    severity: Severity = "error"
-    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +90,15 @@ class Report:
 
     def step(self, name: str) -> Step | None:
         return next((step for step in self.steps if step.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain data (the JSON report): every step with its findings, tables,
+        cases and data, the verdict and the exit code."""
+        document = asdict(self)
+        document["notices"] = [notice.to_dict() for notice in self.notices]
+        for step, shown in zip(self.steps, document["steps"], strict=True):
+            shown["findings"] = [finding.to_dict() for finding in step.findings]
+        return document | {"passed": self.passed, "exit_code": self.exit_code}
 
 
 def parse_targets(values: Iterable[str]) -> list[tuple[str, Path | None]]:
@@ -195,10 +192,7 @@ def _html(text: str) -> str:
 
 
 def to_json(report: Report) -> str:
-    document = asdict(report)
-    document["passed"] = report.passed
-    document["exit_code"] = report.exit_code
-    return json.dumps(document, indent=2, default=str) + "\n"
+    return json.dumps(report.to_dict(), indent=2, default=str) + "\n"
 
 
 # junit ---------------------------------------------------------------------------------------

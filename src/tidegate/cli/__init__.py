@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.console import Console
 from tidegate import __version__
 from tidegate.errors import InternalError, TidegateError
 from tidegate.processes import Terminated, signals_interrupt
+
+if TYPE_CHECKING:
+    from tidegate.context import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -140,7 +143,9 @@ def report_error(output: Output, error: TidegateError) -> None:
     output.err.print(Text.assemble((label, "red"), f": {error}"), highlight=False)
 
 
-def context(project_dir: Path, output: Output, **options: Any) -> Any:
+def context(project_dir: Path, output: Output, **options: Any) -> Context:
+    """The facade on the project in `project_dir`, its progress and waits shown on stderr;
+    `options` go to `Context` (variables, threads, manifest, workspace, pull_request)."""
     from tidegate.cli.render import ConsoleProgress
     from tidegate.context import Context
 

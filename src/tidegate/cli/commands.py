@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -12,6 +12,9 @@ from rich.text import Text
 
 from tidegate.cli import Output, cli, command, context, parse_vars
 from tidegate.errors import ConfigError, EngineError, TidegateError
+
+if TYPE_CHECKING:
+    from tidegate.engines import QueryResult
 
 _VARS = click.option("--vars", "variables", help="Project variables as YAML, e.g. '{limit: 10}'.")
 _MANIFEST = click.option(
@@ -119,8 +122,8 @@ def plan(
     terminal, asks before applying; --auto-apply applies without asking. The plan records the
     commit it was made from (--ref, or HEAD when the working tree is clean).
     """
-    from tidegate.ci.workspace import project_at
     from tidegate.cli.render import render_apply, render_plan
+    from tidegate.git.workspace import project_at
 
     if ref is not None and out is not None:
         raise ConfigError("--out saves a plan of the working tree: check the ref out to save its plan")
@@ -309,14 +312,12 @@ def query(environment: str, sql: str, limit: int | None, project_dir: Path, outp
 
     Example: tidegate query dev "select status, count(*) from fct_orders group by 1"
     """
-    from tidegate.cli.render import render_rows
-
     with context(project_dir, output) as ctx:
         try:
             result = ctx.query(environment, sql)
         except EngineError as error:  # the user's SQL was rejected: bad input, not a failed check
             raise TidegateError(f"the query failed: {error.message}") from None
-    _print_rows(output, result, limit, render_rows)
+    _print_rows(output, result, limit)
     return 0
 
 
@@ -326,20 +327,20 @@ def query(environment: str, sql: str, limit: int | None, project_dir: Path, outp
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Rows to show.")
 def show(environment: str, model: str, limit: int, project_dir: Path, output: Output) -> int:
     """Show the first rows of MODEL in ENVIRONMENT."""
-    from tidegate.cli.render import render_rows
-
     with context(project_dir, output) as ctx:
         result = ctx.show(environment, model, limit)
-    _print_rows(output, result, None, render_rows)
+    _print_rows(output, result, None)
     return 0
 
 
-def _print_rows(output: Output, result: Any, limit: int | None, render: Any) -> None:
+def _print_rows(output: Output, result: QueryResult, limit: int | None) -> None:
     if output.as_json:
         rows = [list(row) for row in (result.rows if limit is None else result.rows[:limit])]
         output.json({"columns": result.columns, "rows": rows})
     else:
-        render(output.out, result, limit)
+        from tidegate.cli.render import render_rows
+
+        render_rows(output.out, result, limit)
 
 
 @command(cli)
@@ -413,7 +414,7 @@ def janitor(retention: str | None, project_dir: Path, output: Output) -> int:
 )
 def demo(keep: Path | None, project_dir: Path, output: Output) -> int:
     """The end-to-end story on embedded DuckDB, in a temporary git repository."""
-    from tidegate.demo import run_demo
+    from tidegate.cli.demo import run_demo
 
     summary = run_demo(output.human, keep)
     if output.as_json:

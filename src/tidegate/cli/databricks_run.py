@@ -17,7 +17,8 @@ from tidegate.errors import ConfigError
 from tidegate.orchestrate.databricks import PROVIDERS
 
 if TYPE_CHECKING:
-    from tidegate.orchestrate.databricks import RunResult, RunState, Submission
+    from tidegate.orchestrate.databricks import RunResult, Submission
+    from tidegate.orchestrate.databricks_client import RunState
     from tidegate.orchestrate.databricks_dry_run import DryRun
 
 
@@ -146,8 +147,9 @@ def run_command(
       tidegate databricks run --job-id 123 --ref origin/main
       tidegate databricks run --notebook notebooks/etl.py --cluster-id 0123-456789-abcdef --ref v1.4
     """
-    from tidegate.ci.git import Repository
+    from tidegate.git.repository import Repository
     from tidegate.orchestrate import databricks as api
+    from tidegate.orchestrate.databricks_client import Credentials, JobsClient
 
     if job_id is not None and (notebook or python_file):
         raise ConfigError("give either --job-id or a one-time --notebook/--python-file, not both")
@@ -200,7 +202,7 @@ def run_command(
             output.json(planned.to_dict())
         _render_dry_run(output.human, planned)
         return 0
-    client = api.JobsClient(api.Credentials.from_env())
+    client = JobsClient(Credentials.from_env())
     submission = submission_of(client.get_job(job_id) if job_id is not None else None)
     _render_submission(output.err, submission)
     result = api.run(

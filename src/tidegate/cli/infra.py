@@ -68,16 +68,17 @@ def plan_command(
     """
     from dataclasses import replace
 
-    from tidegate.infra.apply import make_plan
+    from tidegate.infra.apply import Target, make_plan, warehouse_plan
     from tidegate.infra.catalog import StateFileCatalog
 
     if (dialect is None) != (state_file is None):
         raise ConfigError("--dialect and --state go together: a state file is planned in a dialect")
     with context(project_dir, output) as ctx:
         if state_file is not None and dialect is not None:
-            plan = make_plan(ctx, environment, StateFileCatalog(state_file, dialect), managed={})
+            catalog = StateFileCatalog(state_file, dialect)
+            plan = make_plan(ctx.root, ctx.environment(environment), catalog, managed={})
         else:
-            plan = make_plan(ctx, environment)
+            plan = warehouse_plan(Target.of(ctx, environment))
     if terraform_plan is not None:
         from tidegate.infra.terraform import read_terraform_plan
 
@@ -107,11 +108,11 @@ def apply_command(
     environment: str, plan_file: Path | None, allow_destroy: bool, project_dir: Path, output: Output
 ) -> int:
     """Apply infra/*.yml to ENV's warehouse, in one transaction where the engine allows."""
-    from tidegate.infra.apply import apply_plan
+    from tidegate.infra.apply import Target, apply_plan
 
     reviewed = _read_plan(plan_file) if plan_file is not None else None
-    with context(project_dir, output) as ctx:
-        plan = apply_plan(ctx, environment, allow_destroy=allow_destroy, reviewed=reviewed)
+    with context(project_dir, output) as ctx, ctx.lock(environment):
+        plan = apply_plan(Target.of(ctx, environment), allow_destroy=allow_destroy, reviewed=reviewed)
     if output.as_json:
         output.json({**plan.to_dict(), "applied": True})
     render_plan(output.human, plan)
@@ -136,10 +137,10 @@ def _read_plan(path: Path) -> dict[str, Any]:
 def drift_command(environment: str, project_dir: Path, output: Output) -> int:
     """What was changed by hand in ENV: managed resources that differ from their declaration,
     and grants or memberships made by hand on what tidegate manages. Exit 1 if any."""
-    from tidegate.infra.apply import drift
+    from tidegate.infra.apply import Target, drift
 
     with context(project_dir, output) as ctx:
-        found = drift(ctx, environment)
+        found = drift(Target.of(ctx, environment))
     if output.as_json:
         output.json(
             {

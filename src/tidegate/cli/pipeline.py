@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,9 +55,9 @@ def ci(
       tidegate ci --base origin/main --head HEAD --pr 12 --report md=report.md --report junit=junit.xml
       tidegate ci --close --pr 12
     """
-    from tidegate.ci.git import ci_refs, pull_request_number
     from tidegate.ci.pipeline import CiRequest, Pipeline
     from tidegate.ci.report import parse_targets, to_json, write
+    from tidegate.ci.variables import ci_refs, pull_request_number
     from tidegate.cli.steps import StepLines
 
     number = pull_request_number(pull_request)
@@ -108,13 +108,16 @@ def _close(project_dir: Path, output: Output, number: int | None) -> int:
     return 0
 
 
-def _opener(output: Output, variables: dict[str, Any], threads: int | None) -> Any:
-    @contextmanager
-    def open_context(files: Path, workspace: Path) -> Iterator[Context]:
-        with context(
+def _opener(
+    output: Output, variables: dict[str, Any], threads: int | None
+) -> Callable[[Path, Path], AbstractContextManager[Context]]:
+    """What the pipeline and a deployment open the project with: `files` (a commit's) whose
+    warehouses resolve in `workspace` (the project directory), acting for a pull request."""
+
+    def open_context(files: Path, workspace: Path) -> Context:
+        return context(
             files, output, variables=variables, threads=threads, workspace=workspace, pull_request=True
-        ) as ctx:
-            yield ctx
+        )
 
     return open_context
 
@@ -153,7 +156,7 @@ def deploy(
       tidegate deploy --branch production --allow-destroy
     """
     from tidegate.ci.deploy import DeployRequest, deploy, deployment_record
-    from tidegate.ci.git import deploy_branch
+    from tidegate.ci.variables import deploy_branch
     from tidegate.cli.infra import render_applied
     from tidegate.cli.render import render_apply, render_plan
 

@@ -11,7 +11,8 @@ from tidegate.ci.pipeline import StepProgress
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from tidegate.ci.report import Finding, Step
+    from tidegate.ci.findings import Finding
+    from tidegate.ci.report import Step
 
 
 class StepLines(StepProgress):

@@ -10,7 +10,6 @@ dropped only after it commits.
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +23,35 @@ from tidegate.infra.sql import Statement, statements
 from tidegate.project.config import PROD
 
 if TYPE_CHECKING:
-    from tidegate.context import Context
+    from tidegate.engines.base import EngineAdapter
     from tidegate.infra.terraform import TerraformPlan
+    from tidegate.plan.session import EnvironmentName, Session
+    from tidegate.state.store import StateStore
+
+
+@dataclass(frozen=True)
+class Target:
+    """An environment's infrastructure: its `infra/*.yml` (in `root`) and its warehouse."""
+
+    root: Path
+    environment: str
+    """The concrete name (`dev_alice`), as `{{ env }}` and `only:` see it."""
+    engine: EngineAdapter
+    state: StateStore
+    """Where what earlier applies made is recorded."""
+    as_deployer: bool = False
+    """Read the warehouse as its deploy role does (a pull request planning production)."""
+
+    @classmethod
+    def of(cls, session: Session, environment: EnvironmentName) -> Target:
+        resolved = session.resolve(environment)
+        return cls(
+            session.root,
+            resolved.name,
+            session.engine(resolved),
+            session.state(resolved),
+            as_deployer=session.acts_as_pull_request,
+        )
 
 
 @dataclass(frozen=True)
@@ -62,8 +88,8 @@ class InfraPlan:
         }
 
 
-def desired(context: Context, environment: str, dialect: str) -> Inventory:
-    inventory = load_infra(context.root, environment)
+def desired(root: Path, environment: str, dialect: str) -> Inventory:
+    inventory = load_infra(root, environment)
     if dialect == "duckdb":
         _check_duckdb(inventory)
     return inventory
@@ -85,9 +111,9 @@ def _check_duckdb(inventory: Inventory) -> None:
             )
 
 
-def managed_in(context: Context, environment: str) -> dict[tuple[str, str], Managed]:
+def managed_in(state: StateStore, environment: str) -> dict[tuple[str, str], Managed]:
     """What earlier applies of `environment` made, and which other environments manage it too."""
-    rows = context.state(environment).infra_resources()
+    rows = state.infra_resources()
     others: dict[tuple[str, str], list[str]] = {}
     for env, kind, name, _, _ in rows:
         if env != environment:
@@ -104,24 +130,33 @@ def _attributes(stored: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
 
 
+def warehouse_plan(target: Target) -> InfraPlan:
+    """The plan of the environment against its warehouse and what earlier applies made there."""
+    catalog = catalog_for(target.engine, as_deployer=target.as_deployer)
+    return make_plan(
+        target.root, target.environment, catalog, managed_in(target.state, target.environment), passwords=True
+    )
+
+
 def make_plan(
-    context: Context,
+    root: Path,
     environment: str,
-    catalog: Catalog | None = None,
-    managed: dict[tuple[str, str], Managed] | None = None,
+    catalog: Catalog,
+    managed: dict[tuple[str, str], Managed],
+    *,
+    passwords: bool = False,
 ) -> InfraPlan:
-    """The plan of `environment` against its warehouse, or against `catalog` (a state file) with
-    what `managed` says earlier applies made (by default: the environment's state)."""
-    environment = context.environment(environment)
-    catalog = catalog or catalog_for(context.engine(environment), as_deployer=context.acts_as_pull_request)
-    wanted = desired(context, environment, catalog.dialect)
+    """The plan of `environment`'s files in `root` against what `catalog` holds (its warehouse,
+    or a state file), with what `managed` says earlier applies made; `passwords`: the catalog
+    is a warehouse, whose users' passwords are set (a state file says nothing of them)."""
+    wanted = desired(root, environment, catalog.dialect)
     actual = catalog.read()
     diff = compare(
         wanted,
         actual,
-        managed_in(context, environment) if managed is None else managed,
+        managed,
         production=environment == PROD,
-        passwords=managed is None,  # a state file says nothing of the passwords set
+        passwords=passwords,
         impact=Impact(catalog.objects_in_schema, catalog.objects_owned_by, catalog.dependents_outside),
     )
     roles = [*wanted.of_kind(Kind.ROLE), *actual.of_kind(Kind.ROLE)]  # a user being dropped too
@@ -139,37 +174,35 @@ def make_plan(
 
 
 def apply_plan(
-    context: Context,
-    environment: str,
+    target: Target,
     *,
     allow_destroy: bool = False,
     reviewed: dict[str, Any] | None = None,
-    locked: bool = False,
     allow_hint: str | None = None,
 ) -> InfraPlan:
-    """Apply the environment's infrastructure plan under its lock (`locked`: the caller holds
-    it); `reviewed` (a saved plan's `to_dict()`) must still be what the plan is. `allow_hint`
-    says how the caller's command lets destructive changes through (default: `infra apply`'s)."""
-    environment = context.environment(environment)
-    with nullcontext() if locked else context.lock(environment):
-        plan = make_plan(context, environment)
-        if reviewed is not None and _comparable(reviewed) != _comparable(plan.to_dict()):
-            raise PlanError(
-                "the infrastructure plan changed since it was reviewed (the files or the warehouse moved)",
-                hint=f"make a new plan: tidegate infra plan {environment}",
-            )
-        if plan.destructive and not allow_destroy:
-            labels = "; ".join(f"{c.resource.label}: {c.destructive}" for c in plan.destructive)
-            raise CheckFailed(
-                f"the infrastructure plan destroys: {labels}",
-                hint=allow_hint or f"review it, then run tidegate infra apply {environment} --allow-destroy",
-            )
-        _execute(context, environment, plan)  # with no change, it records what is managed
-        return plan
+    """Apply the environment's infrastructure plan; the caller holds the environment's lock.
+    `reviewed` (a saved plan's `to_dict()`) must still be what the plan is. `allow_hint` says
+    how the caller's command lets destructive changes through (default: `infra apply`'s)."""
+    environment = target.environment
+    plan = warehouse_plan(target)
+    if reviewed is not None and _comparable(reviewed) != _comparable(plan.to_dict()):
+        raise PlanError(
+            "the infrastructure plan changed since it was reviewed (the files or the warehouse moved)",
+            hint=f"make a new plan: tidegate infra plan {environment}",
+        )
+    if plan.destructive and not allow_destroy:
+        labels = "; ".join(f"{c.resource.label}: {c.destructive}" for c in plan.destructive)
+        raise CheckFailed(
+            f"the infrastructure plan destroys: {labels}",
+            hint=allow_hint or f"review it, then run tidegate infra apply {environment} --allow-destroy",
+        )
+    _execute(target, plan)  # with no change, it records what is managed
+    return plan
 
 
-def declares_infra(context: Context) -> bool:
-    return bool(infra_files(context.root))
+def declares_infra(root: Path) -> bool:
+    """Whether the project in `root` declares infrastructure (`infra/*.yml`)."""
+    return bool(infra_files(root))
 
 
 def _comparable(document: dict[str, Any]) -> Any:
@@ -181,9 +214,8 @@ def _comparable(document: dict[str, Any]) -> Any:
     return reviewed
 
 
-def _execute(context: Context, environment: str, plan: InfraPlan) -> None:
-    engine = context.engine(environment)
-    state = context.state(environment)
+def _execute(target: Target, plan: InfraPlan) -> None:
+    engine, state, environment = target.engine, target.state, target.environment
     before = [s for s in plan.statements if not s.transactional and s.undo is not None]
     after = [s for s in plan.statements if not s.transactional and s.undo is None]
     inside = [s for s in plan.statements if s.transactional]
@@ -221,7 +253,7 @@ def _execute(context: Context, environment: str, plan: InfraPlan) -> None:
             _record(state, environment, plan, [])
 
 
-def _record(state: Any, environment: str, plan: InfraPlan, also: list[Resource]) -> None:
+def _record(state: StateStore, environment: str, plan: InfraPlan, also: list[Resource]) -> None:
     managed = [*plan.desired.resources.values(), *also]
     state.record_infra(
         environment,
@@ -232,7 +264,7 @@ def _record(state: Any, environment: str, plan: InfraPlan, also: list[Resource])
     )
 
 
-def _run(engine: Any, statement: Statement, sql: str) -> None:
+def _run(engine: EngineAdapter, statement: Statement, sql: str) -> None:
     if statement.creates_file is not None:
         Path(statement.creates_file).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -257,10 +289,9 @@ class Drift:
         return bool(self.changed or self.unmanaged)
 
 
-def drift(context: Context, environment: str) -> Drift:
-    environment = context.environment(environment)
-    plan = make_plan(context, environment)
-    managed = managed_in(context, environment)
+def drift(target: Target) -> Drift:
+    plan = warehouse_plan(target)
+    managed = managed_in(target.state, target.environment)
     changed = [
         change for change in plan.changes if change.resource.key in managed and change.action != "delete"
     ]

@@ -34,10 +34,7 @@ Refused with exit code 2, because the run would not be the tested commit: a job 
 an absolute path, a `dbfs:/` or cloud URI); a `run_job_task` (the other job runs its own source).
 Libraries (wheels, jars) are used as the job names them.
 
-Requests go through databricks-sdk's `ApiClient` (authentication, retries of 429 and 5xx, the
-error JSON `{"error_code", "message"}` turned into exception classes); bodies stay plain JSON, so
-fields of a job that the installed SDK does not model are copied as they are. The SDK is imported
-only when a client is made, so the command line starts fast.
+Requests go through `tidegate.orchestrate.databricks_client`.
 """
 
 from __future__ import annotations
@@ -45,26 +42,20 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import logging
-import os
 import re
-import socket
-import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from tidegate.errors import CheckFailed, ConfigError, TidegateError
-from tidegate.project.dsn import scrub
+from tidegate.errors import CheckFailed, ConfigError
+from tidegate.orchestrate.databricks_client import SUCCESS, JobsClient, RunState
 
 if TYPE_CHECKING:
-    from tidegate.ci.git import Repository
+    from tidegate.git.repository import Repository
 
-API = "/api/2.1/jobs"
 PROVIDERS = (
     "gitHub",
     "gitHubEnterprise",
@@ -82,9 +73,6 @@ _HOSTED = {
     "dev.azure.com": "azureDevOpsServices",
     "ssh.dev.azure.com": "azureDevOpsServices",
 }
-_TERMINAL = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
-# SUCCESS_WITH_FAILURES: failures the job allows (run_if), its leaf tasks succeeded.
-_SUCCESS = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES"})
 # Job settings that runs/submit accepts as they are.
 _RUN_SETTINGS = (
     "timeout_seconds",
@@ -107,58 +95,6 @@ _CANCEL_WAIT = 60.0
 
 Progress = Callable[["RunState", float], None]
 """Called after every poll with the run's state and the seconds since it was submitted."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The workspace and its token, from DATABRICKS_HOST and DATABRICKS_TOKEN only."""
-
-    host: str
-    token: str = field(repr=False)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Credentials:
-        host = env.get("DATABRICKS_HOST", "").strip()
-        token = env.get("DATABRICKS_TOKEN", "").strip()
-        missing = [
-            name for name, value in (("DATABRICKS_HOST", host), ("DATABRICKS_TOKEN", token)) if not value
-        ]
-        if missing:
-            raise ConfigError(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
-                "tidegate needs the workspace's URL and a token to run Databricks jobs",
-                hint="export DATABRICKS_HOST=https://<workspace>.cloud.databricks.com and "
-                "DATABRICKS_TOKEN (a personal access token or a service principal's), from your CI's secrets",
-            )
-        return cls(workspace_url(host), token)
-
-    @property
-    def shown_host(self) -> str:
-        """The host as messages show it: without any user information (a password) in it."""
-        return shown_host(self.host)
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """What no message may contain: the token, and any user information in the host."""
-        userinfo = urlsplit(self.host).netloc.rpartition("@")[0]
-        return tuple(s for s in (self.token, userinfo, userinfo.partition(":")[2]) if s)
-
-
-def workspace_url(host: str) -> str:
-    """DATABRICKS_HOST as a URL: https:// unless it names its scheme, no trailing slash."""
-    host = host.strip()
-    return ("https://" + host if "://" not in host else host).rstrip("/")
-
-
-def shown_host(host: str) -> str:
-    """A workspace URL without its user information: `https://***@acme.cloud.databricks.com`."""
-    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/]*@", r"\1***@", host, flags=re.IGNORECASE)
-
-
-def submit_body(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The body of `jobs/runs/submit` for a run: its payload and an idempotency token, so that
-    the SDK's retries of the request start one run only."""
-    return {**payload, "idempotency_token": f"tidegate-{uuid.uuid4().hex}"}
 
 
 @dataclass(frozen=True)
@@ -190,58 +126,6 @@ class Submission:
             "commit": self.commit.to_dict(),
             "payload": self.payload,
         }
-
-
-@dataclass(frozen=True)
-class TaskState:
-    key: str
-    lifecycle: str
-    result: str | None
-    message: str
-    url: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "task_key": self.key,
-            "state": self.lifecycle,
-            "result": self.result,
-            "message": self.message,
-            "url": self.url,
-        }
-
-
-@dataclass(frozen=True)
-class RunState:
-    """One answer of `jobs/runs/get`: the run's life-cycle state, its result once terminal."""
-
-    run_id: int
-    lifecycle: str
-    result: str | None
-    message: str
-    url: str | None
-    tasks: tuple[TaskState, ...] = ()
-
-    @property
-    def terminal(self) -> bool:
-        return self.lifecycle in _TERMINAL
-
-    @property
-    def succeeded(self) -> bool:
-        return self.lifecycle == "TERMINATED" and self.result in _SUCCESS
-
-    @property
-    def verdict(self) -> str:
-        """The result once there is one (SUCCESS, FAILED, CANCELED...), else the life-cycle state."""
-        return self.result or self.lifecycle
-
-    @classmethod
-    def from_api(cls, run: Mapping[str, Any]) -> RunState:
-        lifecycle, result, message = _state(run)
-        tasks = tuple(
-            TaskState(str(task.get("task_key", "")), *_state(task), task.get("run_page_url"))
-            for task in run.get("tasks") or []
-        )
-        return cls(int(run["run_id"]), lifecycle, result, message, run.get("run_page_url"), tasks)
 
 
 @dataclass(frozen=True)
@@ -300,7 +184,7 @@ class RunFailed(CheckFailed):
         else:
             said = f": {state.message}" if state.message else ""
             message = f"{result.describe()} {state.verdict}{said}{where}"
-            failed = [t.key for t in state.tasks if t.result and t.result not in _SUCCESS]
+            failed = [t.key for t in state.tasks if t.result and t.result not in SUCCESS]
             hint = (
                 f"failed task(s): {', '.join(failed)}; their logs are on the run's page" if failed else None
             )
@@ -309,90 +193,6 @@ class RunFailed(CheckFailed):
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "run": self.result.to_dict()}
-
-
-class JobsClient:
-    """The Jobs API 2.1 endpoints tidegate uses, through databricks-sdk's `ApiClient`."""
-
-    def __init__(self, credentials: Credentials, *, retry_timeout: int = 300) -> None:
-        from databricks.sdk.core import ApiClient, Config
-
-        from tidegate import __version__
-
-        # The SDK logs (e.g. a failed probe of the host's metadata) but installs no handler:
-        # without one Python would print its warnings on stderr, in the middle of our output.
-        sdk_logger = logging.getLogger("databricks")
-        if not any(isinstance(handler, logging.NullHandler) for handler in sdk_logger.handlers):
-            sdk_logger.addHandler(logging.NullHandler())
-        _check_reachable(credentials.host, credentials.shown_host)
-        try:
-            config = Config(
-                host=credentials.host,
-                token=credentials.token,
-                auth_type="pat",
-                product="tidegate",
-                product_version=__version__,
-                retry_timeout_seconds=retry_timeout,
-            )
-        except ValueError as error:
-            raise ConfigError(
-                f"cannot use DATABRICKS_HOST and DATABRICKS_TOKEN: {scrub(str(error), credentials.secrets)}"
-            ) from None
-        self.host = credentials.shown_host
-        self._secrets = credentials.secrets
-        self._api = ApiClient(config)
-
-    def get_job(self, job_id: int) -> dict[str, Any]:
-        """The job and its definition (`settings`). Version 2.1 answers with all of its tasks
-        and clusters at once (2.2 pages lists of more than 100)."""
-        from databricks.sdk.errors import BadRequest, NotFound
-
-        try:
-            return self._call("GET", "get", query={"job_id": job_id})
-        except (NotFound, BadRequest) as error:
-            raise ConfigError(
-                f"job {job_id} does not exist in {self.host}, or this token cannot see it: {self.explain(error)}",
-                hint="--job-id is the number in the job's URL (.../jobs/<id>)",
-            ) from None
-        except OSError as error:
-            raise self._error(error, f"read job {job_id}") from None
-
-    def submit(self, payload: Mapping[str, Any]) -> int:
-        """Start a one-time run; its id."""
-        try:
-            return int(self._call("POST", "runs/submit", body=submit_body(payload))["run_id"])
-        except OSError as error:
-            raise self._error(error, "submit the run") from None
-
-    def get_run(self, run_id: int) -> RunState:
-        return RunState.from_api(self._call("GET", "runs/get", query={"run_id": run_id}))
-
-    def cancel_run(self, run_id: int) -> None:
-        """Ask Databricks to cancel the run; it is cancelled asynchronously."""
-        self._call("POST", "runs/cancel", body={"run_id": run_id})
-
-    def _call(
-        self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None
-    ) -> dict[str, Any]:
-        answer = self._api.do(method, f"{API}/{path}", query=query, body=body)
-        return answer if isinstance(answer, dict) else {}
-
-    def explain(self, error: BaseException) -> str:
-        """What went wrong, as the API or the network said it, never with the token."""
-        return scrub(str(error) or type(error).__name__, self._secrets)
-
-    def _error(self, error: OSError, doing: str) -> TidegateError:
-        from databricks.sdk.errors import PermissionDenied, Unauthenticated
-
-        if isinstance(error, (Unauthenticated, PermissionDenied)):
-            return ConfigError(
-                f"Databricks refused to {doing}: {self.explain(error)}",
-                hint="check DATABRICKS_TOKEN: it may have expired, or lack permission on the job",
-            )
-        return ConfigError(
-            f"cannot {doing} on {self.host}: {self.explain(error)}",
-            hint="check DATABRICKS_HOST (the workspace's URL) and the run's definition",
-        )
 
 
 # -- what runs ---------------------------------------------------------------------------
@@ -410,7 +210,7 @@ def resolve_commit(
     `git_source`, else the `origin` remote (as an https URL without credentials)."""
     sha = repo.resolve(ref)
     job_url = (job_source or {}).get("git_url")
-    url = git_url or job_url or _origin_url(repo)
+    url = git_url or job_url or repo.remote_url("origin")
     if not url:
         raise ConfigError(
             f"cannot tell which repository Databricks should clone: {repo.root} has no `origin` remote",
@@ -609,33 +409,6 @@ def canonical_provider(name: str) -> str:
     raise ConfigError(f"unknown Git provider {name!r}", hint=f"use one of {', '.join(PROVIDERS)}")
 
 
-def _check_reachable(host: str, shown: str) -> None:
-    """Fail fast on a wrong DATABRICKS_HOST: the SDK retries connection errors, first while
-    probing the host's metadata, for minutes. Skipped behind a proxy, which may be the only way out."""
-    import urllib.request
-
-    parts = urlsplit(host)
-    if not parts.hostname or urllib.request.getproxies():
-        return
-    port = parts.port or (80 if parts.scheme == "http" else 443)
-    try:
-        socket.create_connection((parts.hostname, port), timeout=15).close()
-    except OSError as error:
-        raise ConfigError(
-            f"cannot reach the Databricks workspace {shown}: {error.strerror or error}",
-            hint="check DATABRICKS_HOST: the workspace's URL, e.g. https://<workspace>.cloud.databricks.com",
-        ) from None
-
-
-def _state(item: Mapping[str, Any]) -> tuple[str, str | None, str]:
-    state = item.get("state") or {}
-    return (
-        str(state.get("life_cycle_state") or "PENDING"),
-        state.get("result_state"),
-        str(state.get("state_message") or ""),
-    )
-
-
 def _pinned(source: Mapping[str, Any], commit: GitCommit) -> dict[str, Any]:
     """The job's Git source at the commit: its branch or tag (and a run's snapshot) replaced,
     anything else kept (such as a sparse checkout)."""
@@ -715,27 +488,9 @@ def _code_of(task: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, A
         yield "SQL file", "path", task["sql_task"]["file"] or {}
 
 
-def _origin_url(repo: Repository) -> str | None:
-    done = _git(repo, "remote", "get-url", "origin")
-    url = done.stdout.strip() if done.returncode == 0 else ""
-    return url or None
-
-
 def _committed(repo: Repository, sha: str, candidates: list[str]) -> str | None:
     """The first of the paths that is a file of the commit."""
-    for path in candidates:
-        done = _git(repo, "cat-file", "-t", f"{sha}:{path}")
-        if done.returncode == 0 and done.stdout.strip() == "blob":
-            return path
-    return None
-
-
-def _git(repo: Repository, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
-    try:
-        return subprocess.run(["git", *args], cwd=repo.root, capture_output=True, text=True, env=env)
-    except FileNotFoundError:
-        raise ConfigError("git is not installed (or not on PATH)") from None
+    return next((path for path in candidates if repo.has_file(sha, path)), None)
 
 
 def _repository_path(path: str) -> str:

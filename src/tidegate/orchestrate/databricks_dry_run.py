@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidegate.errors import ConfigError
-from tidegate.orchestrate.databricks import API, GitCommit, Submission, shown_host, submit_body, workspace_url
+from tidegate.orchestrate.databricks import GitCommit, Submission
+from tidegate.orchestrate.databricks_client import API, shown_host, submit_body, workspace_url
 from tidegate.project.dsn import MASK
 
 # A setting whose value is a secret: a password, token or key, as Spark settings name them

@@ -47,8 +47,8 @@ class Release:
 
 def release_id(root: Path) -> str:
     """The commit of the working tree (its short hash, marked when the tree has changes)."""
-    from tidegate.ci.git import Repository
     from tidegate.errors import GitError
+    from tidegate.git.repository import Repository
 
     try:
         repo = Repository(root)

@@ -26,9 +26,9 @@ from tidegate.errors import PlanError
 from tidegate.plan.results import Progress, TestResult, TestsFailed
 
 if TYPE_CHECKING:
-    from tidegate.context import Context
     from tidegate.plan.apply import Applier
     from tidegate.plan.plan import Plan
+    from tidegate.plan.session import Session
 
 __all__ = ["build", "plan", "plan_path", "swap", "test"]
 
@@ -44,23 +44,24 @@ def plan_path(project: str | Path, environment: str, run_id: str) -> Path:
 def plan(project: str, environment: str, run_id: str, layout: str) -> dict[str, Any]:
     """Plan the environment, save the plan for the run's other tasks and run the `on-run-start`
     hooks. Refuses when the DAG was generated from another layout of the model graph."""
-    from tidegate.ci.workspace import working_commit
+    from tidegate.git.workspace import working_commit
     from tidegate.orchestrate.layout import Layout
 
-    with _context(project) as ctx:
-        if Layout.of(ctx.project, ctx.graph).key != layout:
+    with _session(project) as session:
+        if Layout.of(session.project, session.graph).key != layout:
             raise PlanError(
                 "the DAG was generated from another version of the model graph "
                 "(models were added or removed, or read other models since)",
                 hint="run `tidegate dags generate` again and deploy the new DAG file",
             )
-        with ctx.lock(ctx.environment(environment)):
-            made = ctx.plan(environment, git_commit=working_commit(ctx.root))
+        target = session.resolve(environment)
+        with session.lock(target):
+            made = session.plan(target, git_commit=working_commit(session.root))
             path = plan_path(project, environment, run_id)
             path.parent.mkdir(parents=True, exist_ok=True)
             made.save(path)
             if made.has_changes:
-                _applier(ctx, made.environment).start(made)
+                session.applier(target).start(made)
     log.info(
         "plan %s for %s: %d snapshot(s) to build, %d test(s), %d view(s) to change; saved to %s",
         made.id,
@@ -100,13 +101,13 @@ def swap(project: str, environment: str, run_id: str, author: str = "airflow") -
     """Point the environment's views at the plan's snapshots in one transaction and record its
     new version; refuses if it moved since the plan or a snapshot is not built. None when the
     plan changes nothing."""
-    with _context(project) as ctx:
+    with _session(project) as session:
         saved = _load(project, environment, run_id)
         if not saved.has_changes:
             log.info("%s is up to date: nothing to swap", saved.environment)
             return None
-        with ctx.lock(saved.environment):
-            version = _applier(ctx, saved.environment).finish(
+        with session.lock(saved.environment):
+            version = session.applier(saved.environment).finish(
                 saved, author=author, message=f"DAG run {run_id}"
             )
     log.info("%s is at version %d", saved.environment, version)
@@ -128,20 +129,18 @@ class _LogProgress(Progress):
         log.info(text)
 
 
-@contextmanager
-def _context(project: str) -> Iterator[Context]:
-    from tidegate.context import Context
+def _session(project: str) -> Session:
+    from tidegate.plan.session import Session
 
-    with Context(project, progress=_LogProgress(), on_wait=log.info) as ctx:
-        yield ctx
+    return Session(project, progress=_LogProgress(), on_wait=log.info)
 
 
 @contextmanager
 def _run(project: str, environment: str, run_id: str) -> Iterator[tuple[Applier, Plan]]:
     """The run's saved plan, and an applier on its environment's warehouse."""
-    with _context(project) as ctx:
+    with _session(project) as session:
         saved = _load(project, environment, run_id)
-        yield _applier(ctx, saved.environment), saved
+        yield session.applier(saved.environment), saved
 
 
 def _load(project: str, environment: str, run_id: str) -> Plan:
@@ -151,13 +150,6 @@ def _load(project: str, environment: str, run_id: str) -> Plan:
     if not path.exists():
         raise PlanError(f"run {run_id} has no plan at {path}", hint="its plan task must run first")
     return Plan.load(path)
-
-
-def _applier(ctx: Context, environment: str) -> Applier:
-    from tidegate.plan.apply import Applier
-
-    threads = ctx.config.connection_for(environment).threads
-    return Applier(ctx.engine(environment), ctx.state(environment), threads=threads, progress=_LogProgress())
 
 
 def _log_failures(results: list[TestResult]) -> None:

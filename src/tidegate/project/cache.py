@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CACHE_DIR = ".tidegate/cache"
+from tidegate.git.workspace import CACHE_DIR
+
 CACHE_FORMAT = 1
 
 

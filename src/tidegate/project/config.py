@@ -78,6 +78,11 @@ def current_user() -> str:
         return "unknown"
 
 
+def current_author() -> str:
+    """Who a change is recorded as: TIDEGATE_USER, else git's author, else the operating-system user."""
+    return os.environ.get("TIDEGATE_USER") or os.environ.get("GIT_AUTHOR_NAME") or current_user()
+
+
 def parse_duration(text: str | int) -> int:
     """Seconds in a duration such as `7d`, `12h` or `30m` (an integer is already seconds)."""
     if isinstance(text, int):

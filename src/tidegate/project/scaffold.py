@@ -100,7 +100,7 @@ def write_pipeline(project_dir: Path, provider: str) -> Path:
 def _repository_root(directory: Path) -> Path:
     """The top of the git repository `directory` is (or will be, once created) in; the directory
     itself when it is in none."""
-    from tidegate.ci.git import Repository
+    from tidegate.git.repository import Repository
 
     directory = directory.resolve()
     existing = next(p for p in (directory, *directory.parents) if p.is_dir())

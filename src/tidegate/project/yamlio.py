@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tidegate.errors import ConfigError
+from tidegate.errors import ConfigError, InvalidYaml
 from tidegate.project.files import read_text
 
 
@@ -39,6 +39,10 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
     """The safe loader, in C when libyaml is there (several times faster); marks are the same."""
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping."""
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
     result = LineDict()
@@ -55,7 +59,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
         name = key_node.value if isinstance(key, bool) else str(key)
         if name in result.key_lines:
             # PyYAML keeps the last value silently; in a config file that hides a mistake.
-            raise yaml.constructor.ConstructorError(
+            raise _DuplicateKey(
                 None,
                 None,
                 f"duplicate key {name!r} (first on line {result.key_lines[name]})",
@@ -78,16 +82,17 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 
 def load_yaml_text(text: str, path: str | Path) -> Any:
-    """Parse YAML text; syntax errors become a ConfigError with the file and line."""
+    """Parse YAML text; syntax errors become an InvalidYaml (a ConfigError) with the file and line."""
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
         problem = error.problem or str(error)
-        raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
+        duplicate = isinstance(error, _DuplicateKey)
+        raise InvalidYaml(f"invalid YAML: {problem}", duplicate_key=duplicate, path=path, line=line) from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"invalid YAML: {error}", path=path) from None
+        raise InvalidYaml(f"invalid YAML: {error}", path=path) from None
 
 
 FORMAT = 1

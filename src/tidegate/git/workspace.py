@@ -2,7 +2,7 @@
 
 CI systems check out the commit they build, so the working tree is used as it is when it holds
 that commit unchanged; any other commit is written to a temporary directory from Git's objects.
-Warehouse paths and the load cache stay the project directory's (see `Context.workspace`).
+Warehouse paths and the load cache stay the project directory's (see `Session.workspace`).
 
 tidegate's local folder (`.tidegate/`: caches, saved runs) is never part of a commit. When a
 commit holds one all the same (committed by mistake, or on purpose to feed the loader a forged
@@ -14,13 +14,16 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from tidegate.ci.git import Repository
-from tidegate.project.cache import CACHE_DIR
+from tidegate.errors import GitError
+from tidegate.git.repository import Repository
 
-LOCAL_FOLDER = PurePosixPath(CACHE_DIR).parts[0]
-"""`.tidegate`: what tidegate keeps beside a project, never committed."""
+LOCAL_FOLDER = ".tidegate"
+"""What tidegate keeps beside a project (caches, saved runs), never committed."""
+CACHE_DIR = f"{LOCAL_FOLDER}/cache"
+"""The project's load caches (`tidegate.project.cache`): content-addressed, so the one of the
+project directory serves the files of every commit."""
 
 
 @contextmanager
@@ -53,8 +56,6 @@ def _remove(path: Path) -> None:
 def working_commit(project_dir: Path) -> str | None:
     """The commit the project directory holds, when it is a clean git checkout: what a plan made
     from it records. Outside git, or with uncommitted changes, there is no such commit."""
-    from tidegate.errors import GitError
-
     try:
         repo = Repository(project_dir)
         return repo.resolve("HEAD") if repo.is_clean() else None

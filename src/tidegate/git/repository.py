@@ -1,34 +1,30 @@
-"""Everything tidegate needs from Git, through the `git` executable in subprocesses.
+"""The git repository a project lives in, through the `git` executable in subprocesses.
 
 A pull request is judged by what it would change: the diff from the merge base of base and head
 to head, which is what the pull-request page shows, not a diff against the tip of base. The
 project at any commit is read from the object database (`ls-tree` and `cat-file --batch`), never
 checked out, so a run leaves the user's working tree and index alone and can read base and head
-side by side. CI systems describe the pull request in environment variables; the functions that
-read them take the mapping as an argument so that tests pass their own.
+side by side.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import IO, NamedTuple
+from typing import IO
 
-from tidegate.errors import ConfigError, GitError
+from tidegate.errors import GitError
 
 # Set inside git hooks; they would point git at another repository or index than the project's.
 _LOCATING = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR")
 _COMMIT_FORMAT = "%H%x00%h%x00%an%x00%ae%x00%aI%x00%s"
-_PULL_REF = re.compile(r"^refs/pull/(\d+)/(?:merge|head)$")
 _SHALLOW_HINT = (
     "this is a shallow clone: fetch the whole history (`git fetch --unshallow`; in CI, "
     "actions/checkout with fetch-depth: 0, or GIT_DEPTH: 0 on GitLab)"
@@ -76,13 +72,6 @@ class ChangedFile:
     status: ChangeStatus
     old_path: str | None = None
     """Where a renamed file was, relative to the project directory."""
-
-
-class CiRefs(NamedTuple):
-    """A tuple, so that callers can write `base, head = ci_refs()`."""
-
-    base: str | None
-    head: str | None
 
 
 @dataclass(frozen=True)
@@ -152,6 +141,12 @@ class Repository:
         )
         return not out
 
+    def remote_url(self, name: str = "origin") -> str | None:
+        """The URL of a remote (as configured: it may hold credentials), None without one."""
+        done = self._run("remote", "get-url", name)
+        url = done.stdout.decode().strip() if done.returncode == 0 else ""
+        return url or None
+
     def is_shallow(self) -> bool:
         """A shallow clone (CI's default) lacks the history merge bases are computed from."""
         done = self._run("rev-parse", "--is-shallow-repository")
@@ -211,6 +206,12 @@ class Repository:
         """Whether the project's file or folder `path` (relative to the project) is committed at `ref`."""
         done = self._run("cat-file", "-e", f"{self.resolve(ref)}:{self._repository_path(path)}")
         return done.returncode == 0
+
+    def has_file(self, ref: str, path: str) -> bool:
+        """Whether `path`, relative to the repository's top level (not the project), is a file
+        committed at `ref`."""
+        done = self._run("cat-file", "-t", f"{self.resolve(ref)}:{path}")
+        return done.returncode == 0 and done.stdout.strip() == b"blob"
 
     def read_file(self, ref: str, path: str) -> bytes:
         """The bytes of the project's file `path` (relative to the project) as committed at `ref`."""
@@ -424,79 +425,3 @@ def _write_file(path: Path, content: bytes, *, executable: bool) -> None:
     path.write_bytes(content)
     if executable:
         path.chmod(0o755)
-
-
-# -- what the CI system says -------------------------------------------------------------------
-
-
-def pull_request_number(explicit: int | None = None, env: Mapping[str, str] = os.environ) -> int | None:
-    """The pull (merge) request being built: `explicit` if given, else what GitHub Actions or
-    GitLab CI say; None outside a pull-request pipeline."""
-    if explicit is not None:
-        if explicit < 1:
-            raise ConfigError(f"invalid pull request number {explicit}")
-        return explicit
-    for number in (_github_event_number(env), _github_ref_number(env), _gitlab_number(env)):
-        if number is not None:
-            return number
-    return None
-
-
-def ci_refs(env: Mapping[str, str] = os.environ) -> CiRefs:
-    """Base and head of the pull request the CI system is building, each None when it does not
-    say (outside a pull-request pipeline). On GitHub the base branch is `origin/<branch>`."""
-    return _github_refs(env) or _gitlab_refs(env) or CiRefs(None, None)
-
-
-def deploy_branch(explicit: str | None = None, env: Mapping[str, str] = os.environ) -> str | None:
-    """The branch being deployed: `explicit`, else the branch a push pipeline builds (GitHub
-    Actions, GitLab CI); None elsewhere, where callers fall back to the checked-out branch."""
-    if explicit:
-        return explicit
-    ref = env.get("GITHUB_REF", "")
-    if ref.startswith("refs/heads/"):
-        return env.get("GITHUB_REF_NAME") or ref.removeprefix("refs/heads/")
-    return env.get("CI_COMMIT_BRANCH") or None
-
-
-def _github_event_number(env: Mapping[str, str]) -> int | None:
-    """`pull_request.number` of the event GitHub Actions wrote to GITHUB_EVENT_PATH."""
-    path = env.get("GITHUB_EVENT_PATH")
-    if not path:
-        return None
-    try:
-        event = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"cannot read the GitHub event (GITHUB_EVENT_PATH): {error}", path=path) from None
-    pull_request = event.get("pull_request") if isinstance(event, dict) else None
-    number = pull_request.get("number") if isinstance(pull_request, dict) else None
-    return number if isinstance(number, int) and not isinstance(number, bool) else None
-
-
-def _github_ref_number(env: Mapping[str, str]) -> int | None:
-    match = _PULL_REF.match(env.get("GITHUB_REF", ""))
-    return int(match.group(1)) if match else None
-
-
-def _gitlab_number(env: Mapping[str, str]) -> int | None:
-    value = env.get("CI_MERGE_REQUEST_IID")
-    if not value:
-        return None
-    if not value.isdigit():
-        raise ConfigError(f"CI_MERGE_REQUEST_IID is not a number: {value!r}")
-    return int(value)
-
-
-def _github_refs(env: Mapping[str, str]) -> CiRefs | None:
-    """GITHUB_BASE_REF is set on pull-request events only; actions/checkout fetches the base
-    branch as `origin/<branch>` (with fetch-depth: 0)."""
-    if not env.get("GITHUB_BASE_REF"):
-        return None
-    return CiRefs(f"origin/{env['GITHUB_BASE_REF']}", env.get("GITHUB_SHA") or None)
-
-
-def _gitlab_refs(env: Mapping[str, str]) -> CiRefs | None:
-    """GitLab gives the merge base itself when it knows it, else the target branch's name."""
-    target = env.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
-    base = env.get("CI_MERGE_REQUEST_DIFF_BASE_SHA") or (f"origin/{target}" if target else None)
-    return CiRefs(base, env.get("CI_COMMIT_SHA") or None) if base else None
