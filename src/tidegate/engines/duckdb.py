@@ -19,12 +19,12 @@ from typing import Any
 from tidegate.engines.base import EngineAdapter, QueryResult
 from tidegate.errors import EngineError, InvalidSQL, LockError
 from tidegate.project.config import ConnectionConfig, parse_duration
+from tidegate.project.engines import DUCKDB
 from tidegate.project.envvars import conceal, reveal
 
 
 class DuckDBAdapter(EngineAdapter):
-    dialect = "duckdb"
-    SINGLE_WRITER_PROCESS = True
+    spec = DUCKDB
 
     def __init__(self, connection: Any, path: str) -> None:
         self._connection = connection

@@ -29,6 +29,7 @@ from tidegate.engines.placeholders import split_on_placeholders
 from tidegate.errors import ConfigError, EngineError, InvalidSQL, LockError
 from tidegate.project.config import ConnectionConfig, parse_duration
 from tidegate.project.dsn import dsn_identity, expand_connection, scrub
+from tidegate.project.engines import POSTGRES
 from tidegate.project.envvars import conceal, reveal
 from tidegate.project.seeds import read_seed
 
@@ -45,8 +46,7 @@ _SWAP_LOCK_WAIT = "200ms"
 
 
 class PostgresAdapter(EngineAdapter):
-    dialect = "postgres"
-    SUPPORTS_ADVISORY_LOCKS = True
+    spec = POSTGRES
 
     def __init__(
         self,

@@ -46,6 +46,7 @@ from tidegate.engines.placeholders import split_on_placeholders
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig, parse_duration
 from tidegate.project.dsn import expand_connection, mask, scrub
+from tidegate.project.engines import POSTGRES, SPARK
 from tidegate.project.envvars import conceal, reveal
 
 _SESSION: Any = None
@@ -215,8 +216,7 @@ class _State:
 
 
 class SparkAdapter(EngineAdapter):
-    dialect = "spark"
-    SUPPORTS_TRANSACTIONAL_DDL = False
+    spec = SPARK
 
     def __init__(
         self,
@@ -463,7 +463,7 @@ def _open_state(
 
         return connect(
             ConnectionConfig(
-                engine="postgres", dsn=connection.state_dsn, lock_timeout=connection.lock_timeout
+                engine=POSTGRES.name, dsn=connection.state_dsn, lock_timeout=connection.lock_timeout
             ),
             root,
             on_wait=on_wait,

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tidegate.engines import adapter_class
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.orchestrate.layout import Layout
 
@@ -64,8 +63,10 @@ def generate_dag(ctx: Context, options: DagOptions) -> GeneratedDag:
                 model=name,
             )
     layout = Layout.of(ctx.project, ctx.graph)
-    engine = ctx.config.connection_for(environment).engine
-    one_writer = f"\n    max_active_tasks=1,  # one process at a time may write a {engine} warehouse"
+    connection = ctx.config.connection_for(environment)
+    one_writer = (
+        f"\n    max_active_tasks=1,  # one process at a time may write a {connection.engine} warehouse"
+    )
     source = _TEMPLATE.format(
         marker=MARKER,
         project=project,
@@ -77,7 +78,7 @@ def generate_dag(ctx: Context, options: DagOptions) -> GeneratedDag:
         tests=_mapping(layout.tests),
         dag_id=_string(dag_id),
         schedule=_string(options.schedule) if options.schedule else "None",
-        max_active_tasks=one_writer if adapter_class(engine).SINGLE_WRITER_PROCESS else "",
+        max_active_tasks=one_writer if connection.spec.single_writer_process else "",
         tags=", ".join(_string(tag) for tag in dict.fromkeys(["tidegate", project, environment])),
         owner=_string(options.owner),
         retries=options.retries,
