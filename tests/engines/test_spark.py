@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tidegate.engines.spark import SparkAdapter, bind_parameters, literal
+from tidegate.engines.spark import SparkAdapter
+from tidegate.engines.spark_sql import bind_parameters, literal
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig
 

@@ -54,4 +54,3 @@ def test_a_schema_that_holds_or_may_hold_tables_is_dropped_with_them(
     dialect: str, count: int | None, expected: str
 ) -> None:
     assert dropped(Kind.SCHEMA, "staging", dialect, count=count) == [expected]
-
