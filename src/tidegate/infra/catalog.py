@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import ConfigError
 from tidegate.infra.resources import Inventory, Kind, Resource, grant, membership, resource
+from tidegate.project.engines import DUCKDB, POSTGRES
 from tidegate.state.store import SCHEMA as STATE_SCHEMA
 from tidegate.state.views import INTERNAL_PREFIX
 
@@ -264,8 +265,8 @@ class DuckDBCatalog:
 
 
 _CATALOGS: dict[str, type[PostgresCatalog | DuckDBCatalog]] = {
-    "postgres": PostgresCatalog,
-    "duckdb": DuckDBCatalog,
+    POSTGRES.name: PostgresCatalog,
+    DUCKDB.name: DuckDBCatalog,
 }
 """The catalog of each engine's warehouse that `tidegate infra` manages, by engine name."""
 

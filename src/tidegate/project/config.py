@@ -318,7 +318,7 @@ class ProjectConfig(_Strict):
     """The validated content of `tidegate.yml`."""
 
     name: str
-    dialect: str = "duckdb"
+    dialect: str = DEFAULT_ENGINE.dialect
     schema_: str = Field(default="analytics", alias="schema")
     environments: dict[str, ConnectionConfig] = Field(default_factory=lambda: {PROD: ConnectionConfig()})
     promotion: list[str] = Field(default_factory=lambda: [PROD])
