@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tidegate.project.engines import ENGINES as REGISTRY
+
 PG_ADMIN_DSN = os.environ.get("TIDEGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-ENGINES = ["duckdb", "postgres", "spark"]
+ENGINES = list(REGISTRY)
+"""Every engine tidegate declares: the behaviour suite runs on each."""
 
 
 def postgres_available() -> bool:
@@ -77,11 +80,13 @@ def environment_line(engine: str, request: pytest.FixtureRequest) -> str:
     if engine == "postgres":
         dsn = request.getfixturevalue("postgres_database")
         return f'{{engine: postgres, dsn: "{dsn}", threads: 2, lock_timeout: 5s}}'
-    request.getfixturevalue("spark_isolation")
-    return (
-        '{engine: spark, master: "local[1]", warehouse_dir: spark-warehouse, '
-        "state_path: .tidegate/state.duckdb, threads: 1, lock_timeout: 5s}"
-    )
+    if engine == "spark":
+        request.getfixturevalue("spark_isolation")
+        return (
+            '{engine: spark, master: "local[1]", warehouse_dir: spark-warehouse, '
+            "state_path: .tidegate/state.duckdb, threads: 1, lock_timeout: 5s}"
+        )
+    pytest.fail(f"no test warehouse for the {engine} engine: add its connection here")
 
 
 @pytest.fixture(params=ENGINES)

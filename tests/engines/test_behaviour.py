@@ -2,7 +2,7 @@
 
 Each test is a short story through the public API (`Context`) on a real engine: load, plan,
 apply, breaking and non-breaking changes, tests, unit tests, seeds, incremental merges,
-promotion, rollback, locking and the janitor.
+promotion, rollback, build threads (workers), locking and the janitor.
 """
 
 from __future__ import annotations
@@ -327,6 +327,55 @@ def test_a_second_apply_on_a_locked_environment_waits_then_fails_clearly(built) 
     with ctx.state("prod").lock("prod", timeout=2):
         pass
     ctx.close()
+
+
+def test_workers_build_in_threads_and_the_main_connection_sees_what_they_committed(
+    engine_project: Callable[..., Path],
+) -> None:
+    with Context(engine_project(PROJECT)) as ctx:
+        engine = ctx.engine("prod")
+        engine.create_schema("t_workers")
+        errors: list[BaseException] = []
+
+        def build(i: int) -> None:
+            worker = engine.worker()
+            try:
+                with worker.transaction():
+                    query = " UNION ALL ".join(f"SELECT {n} AS x" for n in range(i + 1))
+                    worker.create_table_as(worker.relation("t_workers", f"t{i}"), query)
+            except BaseException as error:  # pragma: no cover - reported below
+                errors.append(error)
+            finally:
+                worker.close()
+
+        threads = [threading.Thread(target=build, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sorted(name for _, name, _ in engine.relations("t_workers")) == [f"t{i}" for i in range(6)]
+        assert engine.fetch(f"SELECT count(*) FROM {engine.relation('t_workers', 't5')}").rows == [(6,)]
+        assert engine.fetch("SELECT 1").rows == [(1,)]  # closing workers left the main connection open
+
+
+def test_a_workers_transaction_is_invisible_to_the_main_connection_until_it_commits(
+    engine_project: Callable[..., Path],
+) -> None:
+    with Context(engine_project(PROJECT)) as ctx:
+        engine = ctx.engine("prod")
+        if not engine.spec.transactional_ddl:
+            pytest.skip(f"{engine.spec.title} has no transactions")
+        engine.create_schema("t_workers")
+        pending = ("t_workers", "pending", "table")
+        worker = engine.worker()
+        try:
+            with worker.transaction():
+                worker.create_table_as(worker.relation(*pending[:2]), "SELECT 1 AS x")
+                assert pending not in engine.relations("t_workers")
+            assert pending in engine.relations("t_workers")
+        finally:
+            worker.close()
 
 
 def test_janitor_drops_what_no_environment_needs(built) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,45 +74,6 @@ def test_transaction_rolls_back_on_python_exception(engine: DuckDBAdapter) -> No
         engine.execute("CREATE TABLE t AS SELECT 1 AS x")
         raise KeyError("boom")
     assert engine.relations("") == []
-
-
-def test_workers_run_in_threads_and_see_committed_data(engine: DuckDBAdapter) -> None:
-    engine.execute("CREATE SCHEMA w")
-    errors: list[BaseException] = []
-
-    def build(i: int) -> None:
-        worker = engine.worker()
-        try:
-            with worker.transaction():
-                worker.execute(f"CREATE TABLE w.t{i} AS SELECT range AS x FROM range({i + 1})")
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
-        finally:
-            worker.close()
-
-    threads = [threading.Thread(target=build, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert sorted(name for _, name, _ in engine.relations("w")) == [f"t{i}" for i in range(6)]
-    assert engine.fetch("SELECT count(*) FROM w.t5").rows == [(6,)]
-    # closing a worker leaves the main connection open
-    assert engine.fetch("SELECT 1").rows == [(1,)]
-
-
-def test_worker_transactions_are_isolated(engine: DuckDBAdapter) -> None:
-    engine.execute("CREATE TABLE t (x INTEGER)")
-    worker = engine.worker()
-    try:
-        worker.execute("BEGIN TRANSACTION")
-        worker.execute("INSERT INTO t VALUES (1)")
-        assert engine.fetch("SELECT count(*) FROM t").rows == [(0,)]
-        worker.execute("COMMIT")
-        assert engine.fetch("SELECT count(*) FROM t").rows == [(1,)]
-    finally:
-        worker.close()
 
 
 def test_relations_by_schema_prefix(engine: DuckDBAdapter) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tidegate.engines.spark import SparkAdapter, bind_parameters, literal
+from tidegate.engines.spark import SparkAdapter
+from tidegate.engines.spark_sql import bind_parameters, literal
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig
 
@@ -111,7 +112,7 @@ def test_transaction_runs_its_block_without_rollback(engine: SparkAdapter) -> No
         raise KeyError("boom")
     # documented: Spark has no transactions, what ran stays
     assert engine.relations("t_tx") == [("t_tx", "t", "table")]
-    assert SparkAdapter.SUPPORTS_TRANSACTIONAL_DDL is False
+    assert SparkAdapter.spec.transactional_ddl is False
 
 
 def test_catalog_relations_columns_and_lowercased_names(engine: SparkAdapter) -> None:
@@ -276,7 +277,7 @@ def test_state_lives_in_a_duckdb_file_and_close_keeps_the_session(spark_root: Pa
     connection = _connection(state_path="nested/dir/state.duckdb")
     adapter = SparkAdapter.connect(connection, tmp_path)
     state = adapter.state_engine()
-    assert state.dialect == "duckdb" and state.SUPPORTS_TRANSACTIONAL_DDL
+    assert state.dialect == "duckdb" and state.spec.transactional_ddl
     assert (tmp_path / "nested" / "dir" / "state.duckdb").exists()
     session = adapter.session
     adapter.close()

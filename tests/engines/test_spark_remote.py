@@ -31,7 +31,7 @@ def test_a_remote_spark_cannot_start_without_showing_its_token(tmp_path: Path) -
     pytest.importorskip("grpc")
     script = (
         "from pathlib import Path\n"
-        "from tidegate.engines.spark import spark_session\n"
+        "from tidegate.engines.spark_session import spark_session\n"
         "from tidegate.errors import EngineError\n"
         "from tidegate.project.config import ConnectionConfig\n"
         "try:\n"

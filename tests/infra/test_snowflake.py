@@ -15,12 +15,12 @@ import pytest
 
 from tests.conftest import write_files
 from tidegate.errors import ConfigError, PlanError
-from tidegate.infra import sql
+from tidegate.infra import dialects
+from tidegate.infra.dialects import MASK
+from tidegate.infra.dialects.snowflake import SnowflakeDialect
 from tidegate.infra.diff import Impact, InfraDiff, Managed, compare
 from tidegate.infra.files import load_infra
 from tidegate.infra.resources import Inventory, Kind
-from tidegate.infra.snowflake import SnowflakeDialect
-from tidegate.infra.sql import MASK
 
 GOLDEN = Path(__file__).parent / "golden" / "snowflake"
 
@@ -86,7 +86,9 @@ def users(*inventories: Inventory) -> frozenset[str]:
 
 
 def rendered(diff: InfraDiff, *inventories: Inventory) -> str:
-    return "".join(f"{s.shown};\n" for s in sql.statements(diff.changes, "snowflake", users(*inventories)))
+    return "".join(
+        f"{s.shown};\n" for s in dialects.statements(diff.changes, "snowflake", users(*inventories))
+    )
 
 
 def check_golden(name: str, text: str) -> None:
@@ -183,7 +185,7 @@ def grant_statements(tmp_path: Path, grant: str, *, before: list[str] | None = N
     if before is not None:
         actual += [{**e, "privileges": before} for e in entries if e["kind"] == "grant"]
     diff = compare(desired, Inventory.from_json(actual), {}, production=False)
-    return [s.shown for s in sql.statements(diff.changes, "snowflake", users(desired))]
+    return [s.shown for s in dialects.statements(diff.changes, "snowflake", users(desired))]
 
 
 @pytest.mark.parametrize(
@@ -253,14 +255,14 @@ def test_what_only_roles_can_have_is_refused_for_a_user(tmp_path: Path) -> None:
     desired = declared(tmp_path, files)
     changes = compare(desired, Inventory.from_json([]), {}, production=False).changes
     with pytest.raises(ConfigError, match="future tables only to roles") as error:
-        sql.statements(changes, "snowflake", users(desired))
+        dialects.statements(changes, "snowflake", users(desired))
     assert error.value.path == "infra/grants.yml"
 
     owned = WAREHOUSE["infra/warehouse.yml"].replace("owner: transformer", "owner: ci_bot")
     desired = declared(tmp_path, {**WAREHOUSE, "infra/warehouse.yml": owned})
     changes = compare(desired, Inventory.from_json([]), {}, production=False).changes
     with pytest.raises(ConfigError, match="only roles own objects"):
-        sql.statements(changes, "snowflake", users(desired))
+        dialects.statements(changes, "snowflake", users(desired))
 
 
 def test_a_role_cannot_become_a_user(tmp_path: Path) -> None:
@@ -268,7 +270,7 @@ def test_a_role_cannot_become_a_user(tmp_path: Path) -> None:
     actual = state_of(desired, {("role", "ci_bot"): {"login": False}})
     changes = compare(desired, actual, {}, production=False).changes
     with pytest.raises(PlanError, match="different objects") as error:
-        sql.statements(changes, "snowflake", users(desired))
+        dialects.statements(changes, "snowflake", users(desired))
     assert error.value.path == "infra/warehouse.yml"
 
 
@@ -278,7 +280,7 @@ def test_a_password_is_masked_and_read_from_the_environment_when_run(
     secret = "It's a\\secret"
     monkeypatch.setenv("CI_BOT_PASSWORD", secret)
     desired = declared(tmp_path, WAREHOUSE)
-    statements = sql.statements(
+    statements = dialects.statements(
         compare(desired, Inventory.from_json([]), {}, production=False).changes, "snowflake"
     )
     (user,) = [s for s in statements if s.secret_env]
@@ -297,8 +299,8 @@ def test_a_password_is_masked_and_read_from_the_environment_when_run(
 
 def test_every_statement_commits_on_its_own(tmp_path: Path) -> None:
     desired = declared(tmp_path, WAREHOUSE)
-    statements = sql.statements(
+    statements = dialects.statements(
         compare(desired, Inventory.from_json([]), {}, production=False).changes, "snowflake"
     )
     assert statements and not any(s.transactional for s in statements)
-    assert isinstance(sql.dialect("snowflake"), SnowflakeDialect)
+    assert isinstance(dialects.dialect("snowflake"), SnowflakeDialect)

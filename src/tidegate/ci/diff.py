@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 _MARK = "__tidegate_side"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_WRITTEN_IN = "postgres"
+"""The sqlglot dialect the diff's queries are written in, transpiled to the engine's."""
 
 __all__ = ["DiffConfig", "ModelDiff", "diff_environments", "diff_model", "diff_versions", "primary_key"]
 
@@ -469,8 +471,8 @@ class _Sides:
         """Run SQL written in PostgreSQL's dialect on the engine."""
         import sqlglot
 
-        if self.engine.dialect != "postgres":
-            sql = sqlglot.transpile(sql, read="postgres", write=self.engine.dialect)[0]
+        if self.engine.dialect != _WRITTEN_IN:
+            sql = sqlglot.transpile(sql, read=_WRITTEN_IN, write=self.engine.dialect)[0]
         return self.engine.fetch(sql)
 
     def _table(self, relation: str | None) -> str:
@@ -478,7 +480,7 @@ class _Sides:
         from sqlglot import exp
 
         assert relation is not None
-        return exp.to_table(relation, dialect=self.engine.dialect).sql(dialect="postgres")
+        return exp.to_table(relation, dialect=self.engine.dialect).sql(dialect=_WRITTEN_IN)
 
     def _value(self, column: str, cast: bool, table: str = "") -> str:
         name = f"{table}.{self._q(column)}" if table else self._q(column)

@@ -34,6 +34,7 @@ from tidegate.ci.lint_yaml import lint_yaml, load_config_or_finding
 from tidegate.errors import ConfigError
 from tidegate.project.config import ProjectConfig
 from tidegate.project.dbt import DBT_PROJECT
+from tidegate.project.engines import ENGINES
 from tidegate.project.files import read_text
 from tidegate.project.jinja import CompilerError
 from tidegate.project.yamlio import load_yaml_text
@@ -45,24 +46,22 @@ SQLFLUFF_FILE = ".sqlfluff"
 SQLFLUFF_DEFAULTS: dict[str, Any] = {"rules": "core", "max_line_length": 120}
 """sqlfluff settings for a project without a `.sqlfluff`: the stable core rules, lines of 120."""
 _SQLFLUFF_DIALECTS = {
+    **{engine.dialect: engine.sqlfluff_dialect for engine in ENGINES.values()},
     "athena": "athena",
     "bigquery": "bigquery",
     "clickhouse": "clickhouse",
     "databricks": "databricks",
     "doris": "doris",
-    "duckdb": "duckdb",
     "exasol": "exasol",
     "fabric": "tsql",
     "hive": "hive",
     "materialize": "materialize",
     "mysql": "mysql",
     "oracle": "oracle",
-    "postgres": "postgres",
     "presto": "trino",
     "redshift": "redshift",
     "risingwave": "postgres",
     "snowflake": "snowflake",
-    "spark": "sparksql",
     "spark2": "sparksql",
     "sqlite": "sqlite",
     "starrocks": "starrocks",
@@ -70,7 +69,8 @@ _SQLFLUFF_DIALECTS = {
     "trino": "trino",
     "tsql": "tsql",
 }
-"""sqlglot's dialect (tidegate.yml `dialect`, a dbt adapter) -> sqlfluff's; any other is ansi."""
+"""sqlglot's dialect (tidegate.yml `dialect`, a dbt adapter) -> sqlfluff's: the engines' own, and
+those of warehouses tidegate lints but does not run on; any other is ansi."""
 _POSITION = re.compile(r"^Line \d+, Position \d+: ")
 """sqlfluff's parse errors start with a position in the rendered SQL; the finding has the file's."""
 

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from tidegate.cli import Output, cli, command, context
 from tidegate.errors import ConfigError
+from tidegate.infra.dialects import STATE_FILE_DIALECTS
 
 if TYPE_CHECKING:
     from tidegate.infra.apply import Drift, InfraPlan
@@ -38,7 +39,7 @@ def infra() -> None:
 )
 @click.option(
     "--dialect",
-    type=click.Choice(["postgres", "snowflake"]),
+    type=click.Choice(STATE_FILE_DIALECTS),
     help="Plan against a saved state file (--state) in this dialect.",
 )
 @click.option(

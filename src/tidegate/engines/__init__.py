@@ -1,7 +1,8 @@
 """Engine adapters behind one protocol (see :mod:`tidegate.engines.base`).
 
-Each engine lives in its own module and is imported only when a project uses it, so DuckDB users
-never import psycopg or PySpark.
+Which engines there are, and what each can do, is declared once in
+:mod:`tidegate.project.engines` (`ENGINES`); each entry names its adapter here, one module per
+engine, imported only when a project uses it, so DuckDB users never import psycopg or PySpark.
 """
 
 from __future__ import annotations
@@ -13,24 +14,20 @@ from pathlib import Path
 from tidegate.engines.base import EngineAdapter, QueryResult
 from tidegate.errors import ConfigError
 from tidegate.project.config import ConnectionConfig
-
-ADAPTERS = {
-    "duckdb": "tidegate.engines.duckdb:DuckDBAdapter",
-    "postgres": "tidegate.engines.postgres:PostgresAdapter",
-    "spark": "tidegate.engines.spark:SparkAdapter",
-}
+from tidegate.project.engines import ENGINES, Engine, engine
 
 
-def adapter_class(engine: str) -> type[EngineAdapter]:
-    module, _, name = ADAPTERS[engine].partition(":")
+def adapter_class(name: str) -> type[EngineAdapter]:
+    """The adapter of the engine `name`, imported now."""
+    spec = engine(name)
+    module, _, attribute = spec.adapter.partition(":")
     try:
-        adapter: type[EngineAdapter] = getattr(importlib.import_module(module), name)
+        adapter: type[EngineAdapter] = getattr(importlib.import_module(module), attribute)
         return adapter
     except ImportError as error:
-        extra = {"postgres": "postgres", "spark": "spark"}.get(engine, engine)
         raise ConfigError(
-            f"the {engine} engine needs a package that is not installed: {error.name}",
-            hint=f"pip install 'tidegate[{extra}]'",
+            f"the {name} engine needs a package that is not installed: {error.name}",
+            hint=f"pip install 'tidegate[{spec.extra or name}]'",
         ) from None
 
 
@@ -41,4 +38,4 @@ def connect(
     return adapter_class(connection.engine).connect(connection, root, on_wait=on_wait)
 
 
-__all__ = ["ADAPTERS", "EngineAdapter", "QueryResult", "adapter_class", "connect"]
+__all__ = ["ENGINES", "Engine", "EngineAdapter", "QueryResult", "adapter_class", "connect"]

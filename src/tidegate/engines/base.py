@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tidegate.errors import EngineError
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tidegate.project.config import ConnectionConfig
+    from tidegate.project.engines import Engine
 
 
 @dataclass(frozen=True)
@@ -30,16 +31,20 @@ class QueryResult:
 class EngineAdapter(abc.ABC):
     """A connection to one warehouse, with the operations virtual environments need."""
 
-    dialect: str = ""
-    """sqlglot dialect that statements for this engine are generated in."""
-    SUPPORTS_TRANSACTIONAL_DDL = True
-    """Whether CREATE/DROP can be rolled back, so a view swap is atomic."""
-    SINGLE_WRITER_PROCESS = False
-    """Whether only the process holding the warehouse open can write (a DuckDB file): a lock
-    row left by any other process is then stale."""
-    SUPPORTS_ADVISORY_LOCKS = False
-    """Whether the engine has session locks it releases when a session dies (PostgreSQL);
-    without them the state store keeps a lock table."""
+    spec: ClassVar[Engine]
+    """The engine's declaration (`tidegate.project.engines`): its dialect and capability flags,
+    which callers read instead of asking which engine this is."""
+
+    @property
+    def dialect(self) -> str:
+        """sqlglot dialect that statements for this engine are generated in."""
+        return self.spec.dialect
+
+    @property
+    def databases_dir(self) -> str | None:
+        """Where an embedded engine keeps the files of the warehouse's other databases (which
+        `tidegate infra` creates); None where a server keeps them."""
+        return None
 
     @classmethod
     @abc.abstractmethod
@@ -199,7 +204,7 @@ class EngineAdapter(abc.ABC):
 
     def try_advisory_lock(self, key: str) -> bool:
         """Take a lock the engine releases when this session ends (so a killed run never blocks
-        the next); False if another session holds it. Only with SUPPORTS_ADVISORY_LOCKS."""
+        the next); False if another session holds it. Only with `spec.advisory_locks`."""
         raise NotImplementedError(f"{type(self).__name__} has no advisory locks")
 
     def advisory_unlock(self, key: str) -> None:

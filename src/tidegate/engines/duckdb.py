@@ -6,25 +6,23 @@ the file (with a message) instead of failing, which also serializes concurrent a
 
 from __future__ import annotations
 
-import re
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tidegate.engines.base import EngineAdapter, QueryResult
+from tidegate.engines.duckdb_holder import Holder
 from tidegate.errors import EngineError, InvalidSQL, LockError
 from tidegate.project.config import ConnectionConfig, parse_duration
+from tidegate.project.engines import DUCKDB
 from tidegate.project.envvars import conceal, reveal
 
 
 class DuckDBAdapter(EngineAdapter):
-    dialect = "duckdb"
-    SINGLE_WRITER_PROCESS = True
+    spec = DUCKDB
 
     def __init__(self, connection: Any, path: str) -> None:
         self._connection = connection
@@ -162,59 +160,6 @@ class DuckDBAdapter(EngineAdapter):
             self.create_table_as(relation, f"SELECT * FROM {self.quote(name)}")
         finally:
             self.execute(f"DROP VIEW IF EXISTS {self.quote(name)}")
-
-
-@dataclass(frozen=True)
-class Holder:
-    """The process holding a DuckDB file, as DuckDB's lock error names it ("Conflicting lock is
-    held in /usr/bin/python3 (PID 42)"): another tidegate, whose work the waiter queues behind,
-    or another program (a DuckDB shell, a notebook, a BI tool) that only its user can close."""
-
-    program: str | None
-    pid: int | None
-    tidegate: bool
-    read_only: bool
-
-    @classmethod
-    def of(cls, error: str) -> Holder:
-        match = _HOLDER.search(error)
-        pid = int(match.group(2)) if match else None
-        program = Path(match.group(1)).name if match else None
-        read_only = "read-only mode" in error  # DuckDB says a reader could still open it
-        return cls(program, pid, pid is not None and _runs_tidegate(pid), read_only)
-
-    def __str__(self) -> str:
-        if self.tidegate:
-            return f"another tidegate process (PID {self.pid}) is using it"
-        who = f"another program ({self.program}, PID {self.pid})" if self.pid else "another program"
-        return f"{who} has it open" + (" read-only" if self.read_only else "")
-
-    @property
-    def hint(self) -> str:
-        if self.tidegate:
-            return "wait for it to finish, or raise lock_timeout in tidegate.yml"
-        return (
-            "DuckDB lets a file be written only while no other process has it open: close the "
-            "program that holds it (a DuckDB shell, a notebook, a BI tool), then run tidegate again"
-        )
-
-
-_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
-
-
-def _runs_tidegate(pid: int) -> bool:
-    """Whether process `pid` runs the `tidegate` command (its arguments, from /proc or ps)."""
-    try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        try:
-            ran = subprocess.run(
-                ["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=5
-            )
-        except (OSError, subprocess.SubprocessError):
-            return False
-        args = ran.stdout.split()
-    return any(Path(arg).name in ("tidegate", "tidegate.exe") for arg in args)
 
 
 def _literal(text: str) -> str:

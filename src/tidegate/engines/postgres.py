@@ -6,31 +6,30 @@ another pooled connection for a build thread. Connections are in autocommit mode
 opens a transaction (a savepoint when nested), and DDL is transactional, so a view swap commits
 as one step.
 
-Credentials come only from the environment (`${VAR}` in the dsn); no message ever shows the dsn
-or a password, only `host:port/dbname`.
+Opening the pool is `postgres_connection`; the types and values of what COPY loads (seeds,
+dataframes) are `postgres_values`. No message ever shows the dsn or a password, only
+`host:port/dbname`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import random
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from tidegate.engines.base import EngineAdapter, QueryResult
 from tidegate.engines.placeholders import split_on_placeholders
-from tidegate.errors import ConfigError, EngineError, InvalidSQL, LockError
-from tidegate.project.config import ConnectionConfig, parse_duration
-from tidegate.project.dsn import dsn_identity, expand_connection, scrub
+from tidegate.engines.postgres_connection import Server, open_server
+from tidegate.engines.postgres_values import Rows, frame_rows, seed_rows, to_frame
+from tidegate.errors import EngineError, InvalidSQL, LockError
+from tidegate.project.config import ConnectionConfig
+from tidegate.project.engines import POSTGRES
 from tidegate.project.envvars import conceal, reveal
-from tidegate.project.seeds import read_seed
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL truncates longer identifiers silently (NAMEDATALEN - 1): refuse them instead."""
@@ -45,29 +44,26 @@ _SWAP_LOCK_WAIT = "200ms"
 
 
 class PostgresAdapter(EngineAdapter):
-    dialect = "postgres"
-    SUPPORTS_ADVISORY_LOCKS = True
+    spec = POSTGRES
 
-    def __init__(
-        self,
-        pool: ConnectionPool[Any],
-        connection: Any,
-        *,
-        identity: str,
-        statement_timeout: str | None = None,
-        lock_timeout: float = 60.0,
-        secrets: tuple[str, ...] = (),
-        owns_pool: bool = True,
-    ) -> None:
-        self._pool = pool
+    def __init__(self, server: Server, connection: Any, *, owns_pool: bool = True) -> None:
+        self._server = server
         self._conn = connection
-        self.identity = identity
-        """`host:port/dbname`: the only part of the dsn messages show."""
-        self.statement_timeout = statement_timeout
-        self.lock_timeout = lock_timeout
-        self._secrets = secrets
         self._owns_pool = owns_pool
         self._closed = False
+
+    @property
+    def identity(self) -> str:
+        """`host:port/dbname`: the only part of the dsn messages show."""
+        return self._server.identity
+
+    @property
+    def statement_timeout(self) -> str | None:
+        return self._server.statement_timeout
+
+    @property
+    def lock_timeout(self) -> float:
+        return self._server.lock_timeout
 
     # connecting --------------------------------------------------------------------------
 
@@ -75,77 +71,17 @@ class PostgresAdapter(EngineAdapter):
     def connect(
         cls, connection: ConnectionConfig, root: Path, *, on_wait: Callable[[str], None] | None = None
     ) -> PostgresAdapter:
-        from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-        expanded = expand_connection(connection.dsn or "")  # config refused a password written in it
-        dsn = expanded.text
-        try:
-            fields = conninfo_to_dict(dsn)
-        except Exception:
-            raise ConfigError(
-                "the dsn is not a valid PostgreSQL connection string (not shown: it may hold a password)",
-                hint="use a URL (postgresql://user@host:5432/db) or key=value pairs (host=... dbname=...)",
-            ) from None
-        identity = dsn_identity(dsn)
-        secrets = tuple(s for s in (str(fields.get("password") or ""), dsn, *expanded.secrets) if s)
-        extra: dict[str, Any] = {"application_name": fields.get("application_name") or "tidegate"}
-        timeout_text = None
-        options = [str(fields.get("options") or "")]
-        if connection.statement_timeout is not None:
-            seconds = parse_duration(connection.statement_timeout)
-            timeout_text = _seconds_text(seconds)
-            options.append(f"-c statement_timeout={seconds * 1000}")
-        if connection.role is not None:  # the session's role from the start, and after a reset
-            options.append(f"-c role={connection.role}")
-        if len(options) > 1:
-            extra["options"] = " ".join(options).strip()
-        if "connect_timeout" not in fields:
-            extra["connect_timeout"] = 10
-        conninfo = make_conninfo(dsn, **extra)
-        _probe(conninfo, identity, secrets)
-        pool: ConnectionPool[Any] = ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=connection.threads + 2,
-            kwargs={"autocommit": True, "prepare_threshold": None},
-            open=False,
-            name=f"tidegate {identity}",
-            check=ConnectionPool.check_connection,
-            reset=_reset,
-            timeout=60.0,
-        )
-        try:
-            pool.open(wait=True, timeout=30.0)
-            main = pool.getconn()
-        except PoolTimeout:
-            pool.close()
-            raise EngineError(f"cannot connect to {identity}: no connection within 30s") from None
-        return cls(
-            pool,
-            main,
-            identity=identity,
-            statement_timeout=timeout_text,
-            lock_timeout=float(parse_duration(connection.lock_timeout)),
-            secrets=secrets,
-        )
+        return cls(*open_server(connection))
 
     def worker(self) -> PostgresAdapter:
         try:
-            connection = self._pool.getconn()
+            connection = self._server.pool.getconn()
         except PoolTimeout:
             raise EngineError(
                 f"no free connection to {self.identity} within 60s",
                 hint="lower --threads, or raise threads in tidegate.yml (the pool holds threads + 2)",
             ) from None
-        return PostgresAdapter(
-            self._pool,
-            connection,
-            identity=self.identity,
-            statement_timeout=self.statement_timeout,
-            lock_timeout=self.lock_timeout,
-            secrets=self._secrets,
-            owns_pool=False,
-        )
+        return PostgresAdapter(self._server, connection, owns_pool=False)
 
     def close(self) -> None:
         """Return the connection to the pool; the main adapter also closes the pool."""
@@ -157,10 +93,10 @@ class PostgresAdapter(EngineAdapter):
                 self._conn.execute("SELECT pg_advisory_unlock_all()")
             with suppress(Exception):
                 self._conn.close()
-            self._pool.close()
+            self._server.pool.close()
         else:
             with suppress(Exception):  # a connection the server killed: the pool discards it
-                self._pool.putconn(self._conn)
+                self._server.pool.putconn(self._conn)
 
     @property
     def backend_pid(self) -> int:
@@ -203,7 +139,7 @@ class PostgresAdapter(EngineAdapter):
     def _translate(self, error: Exception) -> EngineError:
         from psycopg import errors
 
-        message = self._scrub(str(error).strip()) or type(error).__name__
+        message = self._server.scrub(str(error).strip()) or type(error).__name__
         sqlstate = getattr(error, "sqlstate", None) or ""
         if isinstance(error, errors.QueryCanceled):
             if "statement timeout" in message:
@@ -224,9 +160,6 @@ class PostgresAdapter(EngineAdapter):
         if sqlstate.startswith("42") and sqlstate not in _NOT_INVALID_SQL:
             return InvalidSQL(message)
         return EngineError(message)
-
-    def _scrub(self, text: str) -> str:
-        return scrub(text, self._secrets)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -385,66 +318,36 @@ class PostgresAdapter(EngineAdapter):
     # data in and out ---------------------------------------------------------------------
 
     def load_csv(self, relation: str, path: Path, column_types: dict[str, str], delimiter: str = ",") -> None:
-        """Types inferred from the values (bigint, double precision, boolean, date, timestamp,
-        text; an empty field is NULL) unless `column_types` names them; loaded with COPY."""
-        table = read_seed(path.read_bytes(), str(path), delimiter)
-        header, rows = table.header, [[value if value != "" else None for value in row] for row in table.rows]
-        overrides = {name.lower(): kind for name, kind in column_types.items()}
-        types = []
-        for index, name in enumerate(header):
-            given = column_types.get(name) or overrides.get(name.lower())
-            types.append(given or _infer([row[index] for row in rows]))
-        columns = ", ".join(f"{self.quote(name)} {kind}" for name, kind in zip(header, types, strict=True))
-        with self.transaction():
-            self.execute(f"CREATE TABLE {relation} ({columns})")
-            self._copy(relation, header, rows)
-
-    def _copy(self, relation: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        import psycopg
-
-        names = ", ".join(self.quote(name) for name in columns)
-        try:
-            with self._conn.cursor() as cursor, cursor.copy(f"COPY {relation} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except psycopg.Error as error:
-            raise self._translate(error) from None
+        """Types inferred from the values unless `column_types` names them (see `seed_rows`);
+        loaded with COPY."""
+        self._create_and_copy(relation, seed_rows(path, column_types, delimiter))
 
     def dataframe(self, relation: str) -> Any:
         """A pandas DataFrame of the relation (numeric columns as floats)."""
-        import pandas as pd
-
-        result = self.fetch(f"SELECT * FROM {relation}")
-        frame = pd.DataFrame.from_records(result.rows, columns=result.columns)
-        for name in frame.columns:
-            if frame[name].dtype == object and any(isinstance(v, Decimal) for v in frame[name]):
-                frame[name] = frame[name].astype("float64")
-        return frame
+        return to_frame(self.fetch(f"SELECT * FROM {relation}"))
 
     def write_dataframe(self, relation: str, frame: Any) -> None:
         """Create `relation` from a pandas DataFrame, or anything with `.to_pandas()` (polars,
         Arrow) or `.df()` (a DuckDB relation), with COPY."""
-        import pandas as pd
+        self._create_and_copy(relation, frame_rows(frame))
 
-        if not isinstance(frame, pd.DataFrame):
-            if hasattr(frame, "to_pandas"):
-                frame = frame.to_pandas()
-            elif hasattr(frame, "df"):
-                frame = frame.df()
-            else:
-                raise EngineError(
-                    f"a Python model returned a {type(frame).__name__}; return a pandas or polars DataFrame"
-                )
-        names = [str(name) for name in frame.columns]
-        if len(set(names)) != len(names):
-            raise EngineError(f"the dataframe has duplicate column names: {', '.join(names)}")
-        columns = [frame.iloc[:, index] for index in range(len(names))]
-        types = [_frame_type(series) for series in columns]
-        values = [series.astype(object).where(series.notna(), None).tolist() for series in columns]
-        definition = ", ".join(f"{self.quote(n)} {t}" for n, t in zip(names, types, strict=True))
+    def _create_and_copy(self, relation: str, table: Rows) -> None:
+        """Create the table and fill it with COPY, in one transaction (the caller's, if any)."""
+        import psycopg
+
+        columns = ", ".join(f"{self.quote(n)} {t}" for n, t in zip(table.columns, table.types, strict=True))
+        names = ", ".join(self.quote(name) for name in table.columns)
         with self.transaction():
-            self.execute(f"CREATE TABLE {relation} ({definition})")
-            self._copy(relation, names, [[_python(v) for v in row] for row in zip(*values, strict=True)])
+            self.execute(f"CREATE TABLE {relation} ({columns})")
+            try:
+                with (
+                    self._conn.cursor() as cursor,
+                    cursor.copy(f"COPY {relation} ({names}) FROM STDIN") as copy,
+                ):
+                    for row in table.rows:
+                        copy.write_row(row)
+            except psycopg.Error as error:
+                raise self._translate(error) from None
 
     # locks -------------------------------------------------------------------------------
 
@@ -464,124 +367,3 @@ def to_pyformat(sql: str) -> str:
     quoted identifier, comment or dollar-quoted body stays as it is."""
     pieces = split_on_placeholders(sql, dollar_quotes=True)
     return "%s".join(piece.replace("%", "%%") for piece in pieces)
-
-
-def _seconds_text(seconds: int) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def _probe(conninfo: str, identity: str, secrets: tuple[str, ...]) -> None:
-    """Connect once, so an unreachable server or a refused login fails at once with libpq's
-    reason (a pool would retry in the background and only time out)."""
-    import psycopg
-
-    try:
-        psycopg.connect(conninfo, autocommit=True).close()
-    except psycopg.Error as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        reason = scrub(reason, secrets)
-        raise EngineError(f"cannot connect to {identity}: {reason}") from None
-
-
-def _reset(connection: Any) -> None:
-    """Before a connection goes back to the pool: no temp table, setting or lock survives."""
-    connection.execute("DISCARD ALL")
-
-
-_INTEGER = re.compile(r"^[+-]?\d+$")
-_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
-
-
-def _infer(values: list[str | None]) -> str:
-    present = [value.strip() for value in values if value is not None]
-    if not present:
-        return "text"
-    if all(_INTEGER.match(v) for v in present):
-        return "bigint" if all(-(2**63) <= int(v) < 2**63 for v in present) else "numeric"
-    if all(_FLOAT.match(v) for v in present):
-        return "double precision"
-    if all(v.lower() in ("true", "false") for v in present):
-        return "boolean"
-    if all(_DATE.match(v) and _valid(dt.date.fromisoformat, v) for v in present):
-        return "date"
-    if all(_TIMESTAMP.match(v) and _valid(dt.datetime.fromisoformat, v) for v in present):
-        return "timestamp"
-    return "text"
-
-
-def _valid(parse: Callable[[str], object], text: str) -> bool:
-    try:
-        parse(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _frame_type(series: Any) -> str:
-    import pandas as pd
-
-    kind = series.dtype
-    types = pd.api.types
-    if types.is_bool_dtype(kind):
-        return "boolean"
-    if types.is_integer_dtype(kind):
-        if getattr(kind, "itemsize", 8) <= 2:
-            return "smallint"
-        if getattr(kind, "itemsize", 8) <= 4 and not types.is_unsigned_integer_dtype(kind):
-            return "integer"
-        return "numeric" if types.is_unsigned_integer_dtype(kind) and kind.itemsize == 8 else "bigint"
-    if types.is_float_dtype(kind):
-        return "real" if getattr(kind, "itemsize", 8) == 4 else "double precision"
-    if isinstance(kind, pd.DatetimeTZDtype):
-        return "timestamptz"
-    if types.is_datetime64_any_dtype(kind):
-        return "timestamp"
-    if types.is_timedelta64_dtype(kind):
-        return "interval"
-    if not (types.is_object_dtype(kind) or isinstance(kind, pd.CategoricalDtype)):
-        return "text"  # strings, and anything else COPY writes as text
-    present = [value for value in series.tolist() if value is not None and not _is_missing(value)]
-    checks: list[tuple[type | tuple[type, ...], str]] = [
-        (bool, "boolean"),
-        (int, "bigint"),
-        (float, "double precision"),
-        (Decimal, "numeric"),
-        (dt.datetime, "timestamp"),
-        (dt.date, "date"),
-        (dt.time, "time"),
-        ((bytes, bytearray, memoryview), "bytea"),
-    ]
-    for python_type, name in checks:
-        if present and all(isinstance(_python(value), python_type) for value in present):
-            if name == "bigint" and any(isinstance(_python(value), bool) for value in present):
-                continue
-            return name
-    return "text"
-
-
-def _is_missing(value: Any) -> bool:
-    import pandas as pd
-
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _python(value: Any) -> Any:
-    """A value COPY can write: numpy scalars as Python ones, anything unknown as text."""
-    if value is None or isinstance(value, (str, bool, int, float, Decimal, dt.date, dt.time, bytes)):
-        return value
-    if isinstance(value, dt.timedelta):
-        return value
-    item = getattr(value, "item", None)
-    if callable(item):
-        return item()
-    if hasattr(value, "to_pytimedelta"):
-        return value.to_pytimedelta()
-    return str(value)

@@ -8,7 +8,8 @@ Engine-specific limits (see also the README):
 
 - **One SparkSession per process**, created by the first `connect` and shared by every adapter
   after it (static settings such as the warehouse directory and the catalog come from that first
-  connection). `close()` keeps it alive; `stop_session()` stops it, and runs at interpreter exit.
+  connection). `close()` keeps it alive; `spark_session.stop_session()` stops it, and runs at
+  interpreter exit.
 - **No transactions.** `transaction()` runs its block and rolls nothing back. tidegate's state,
   history and locks therefore live outside Spark, in a DuckDB file (`state_path`) or the
   database of `state_dsn`; see `state_engine()`. Swapping an environment's views is a series of
@@ -22,208 +23,38 @@ Engine-specific limits (see also the README):
   `merge_into` rewrites the table through a staging table (not safe against concurrent writers).
   Delta does both in one statement.
 - Identifiers are case-insensitive: relations are lowercased, as Spark's catalog stores them.
+
+The session is `spark_session`, the state beside Spark `spark_state`, literals and placeholders
+`spark_sql`.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import datetime as dt
-import math
-import re
-import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tidegate.engines.base import EngineAdapter, QueryResult
-from tidegate.engines.duckdb import DuckDBAdapter
-from tidegate.engines.placeholders import split_on_placeholders
-from tidegate.errors import ConfigError, EngineError, InvalidSQL
-from tidegate.project.config import ConnectionConfig, parse_duration
-from tidegate.project.dsn import expand_connection, mask, scrub
+from tidegate.engines.spark_session import spark_session
+from tidegate.engines.spark_sql import bind_parameters, error_message, is_query, literal
+from tidegate.engines.spark_state import SharedState, open_state
+from tidegate.errors import EngineError, InvalidSQL
+from tidegate.project.config import ConnectionConfig
+from tidegate.project.engines import SPARK
 from tidegate.project.envvars import conceal, reveal
-
-_SESSION: Any = None
-_SESSION_LOCK = threading.Lock()
-
-_LOG4J = """\
-rootLogger.level = error
-rootLogger.appenderRef.stderr.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
-logger.hive.name = org.apache.hadoop.hive
-logger.hive.level = fatal
-logger.datanucleus.name = DataNucleus
-logger.datanucleus.level = fatal
-"""
-
-_DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
-_DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
-
-
-def spark_session(connection: ConnectionConfig, root: Path) -> Any:
-    """The process's SparkSession, created on first use from `connection`."""
-    global _SESSION
-    with _SESSION_LOCK:
-        if _SESSION is not None and _is_alive(_SESSION):
-            if connection.table_format == "delta" and not connection.remote:
-                _require_delta(_SESSION)
-            return _SESSION
-        from pyspark.sql import SparkSession
-
-        _quiet_python_loggers()
-        builder: Any = SparkSession.builder.appName("tidegate")
-        remote = expand_connection(connection.remote) if connection.remote else None
-        builder = builder.remote(remote.text) if remote else _local_builder(builder, connection, root)
-        try:
-            session = builder.getOrCreate()
-        except Exception as error:
-            # Spark Connect may quote the URL, token included: neither is ever shown.
-            where = mask(remote.text) if remote else connection.master
-            reason = mask(scrub(_message(error), remote.secrets)) if remote else _message(error)
-            raise EngineError(f"cannot start Spark ({where}): {reason}") from None
-        if not connection.remote:
-            session.sparkContext.setLogLevel("ERROR")
-        if _SESSION is None:
-            atexit.register(stop_session)
-        _SESSION = session
-        return session
-
-
-def stop_session() -> None:
-    """Stop the process's SparkSession (at interpreter exit, or when a test suite is done)."""
-    global _SESSION
-    with _SESSION_LOCK:
-        session, _SESSION = _SESSION, None
-    if session is not None:
-        with contextlib.suppress(Exception):  # the JVM may already be gone at exit
-            session.stop()
-
-
-def _is_alive(session: Any) -> bool:
-    try:
-        if getattr(session, "is_stopped", False):  # Spark Connect
-            return False
-        context = getattr(session, "_sc", None)
-        return context is None or context._jsc is not None
-    except Exception:  # pragma: no cover - defensive
-        return False
-
-
-def _local_builder(builder: Any, connection: ConnectionConfig, root: Path) -> Any:
-    import sys
-
-    warehouse = (root / connection.warehouse_dir).resolve()
-    warehouse.mkdir(parents=True, exist_ok=True)
-    log4j = Path(tempfile.gettempdir()) / "tidegate-spark-log4j2.properties"
-    if not log4j.exists() or log4j.read_text() != _LOG4J:
-        log4j.write_text(_LOG4J)
-    java_options = (
-        f"-Dlog4j2.configurationFile={log4j} -Dderby.system.home={warehouse} "
-        f"-Dderby.stream.error.file={warehouse / 'derby.log'}"
-    )
-    builder = (
-        builder.master(connection.master)
-        .config("spark.sql.warehouse.dir", str(warehouse))
-        .config("spark.sql.catalogImplementation", "hive")  # falls back to in-memory without Hive
-        .config(
-            "spark.hadoop.javax.jdo.option.ConnectionURL",
-            f"jdbc:derby:;databaseName={warehouse / 'metastore_db'};create=true",
-        )
-        .config("spark.driver.extraJavaOptions", java_options)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", str(_cores(connection.master) * 2))
-        .config("spark.default.parallelism", str(_cores(connection.master) * 2))
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.pyspark.python", sys.executable)
-        .config("spark.pyspark.driver.python", sys.executable)
-    )
-    if connection.table_format == "delta":
-        try:
-            from delta import configure_spark_with_delta_pip
-        except ImportError:
-            raise ConfigError(
-                "table_format: delta needs delta-spark, which is not installed",
-                hint="pip install delta-spark (the version matching your pyspark)",
-            ) from None
-        builder = configure_spark_with_delta_pip(
-            builder.config("spark.sql.extensions", _DELTA_EXTENSION).config(
-                "spark.sql.catalog.spark_catalog", _DELTA_CATALOG
-            )
-        )
-    return builder
-
-
-def _require_delta(session: Any) -> None:
-    extensions = session.conf.get("spark.sql.extensions", "") or ""
-    if _DELTA_EXTENSION not in extensions:
-        raise ConfigError(
-            "table_format: delta, but this process's Spark session was started without Delta",
-            hint="use one table_format per process (pip install delta-spark for delta)",
-        )
-
-
-def _cores(master: str) -> int:
-    match = re.fullmatch(r"local\[(\d+)(?:,\d+)?\]", master.strip())
-    if match:
-        return max(1, int(match.group(1)))
-    if master.strip() in ("local", "local[*]"):
-        return 1 if master.strip() == "local" else 4
-    return 100  # a cluster: Spark's default of 200 shuffle partitions halved
-
-
-def _quiet_python_loggers() -> None:
-    """PySpark logs every SQL error it raises; tidegate reports them itself."""
-    import logging
-
-    try:
-        from pyspark.logger import PySparkLogger
-    except ImportError:  # pragma: no cover - PySpark < 4
-        return
-    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
-        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
-
-
-class _State:
-    """The state engine the adapter of a connection and all its workers share."""
-
-    def __init__(self, open_: Callable[[], EngineAdapter]) -> None:
-        self._open = open_
-        self._engine: EngineAdapter | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> EngineAdapter:
-        with self._lock:
-            if self._engine is None:
-                self._engine = self._open()
-            return self._engine
-
-    def close(self) -> None:
-        with self._lock:
-            engine, self._engine = self._engine, None
-        if engine is not None:
-            engine.close()
 
 
 class SparkAdapter(EngineAdapter):
-    dialect = "spark"
-    SUPPORTS_TRANSACTIONAL_DDL = False
+    spec = SPARK
 
     def __init__(
         self,
         session: Any,
         connection: ConnectionConfig,
         root: Path,
-        state: _State,
+        state: SharedState,
         *,
         owner: bool = True,
     ) -> None:
@@ -239,7 +70,7 @@ class SparkAdapter(EngineAdapter):
     def connect(
         cls, connection: ConnectionConfig, root: Path, *, on_wait: Callable[[str], None] | None = None
     ) -> SparkAdapter:
-        state = _State(lambda: _open_state(connection, root, on_wait))
+        state = SharedState(lambda: open_state(connection, root, on_wait))
         if not connection.remote:
             # the local metastore and the state file admit one process: wait for the state first
             state.get()
@@ -254,7 +85,7 @@ class SparkAdapter(EngineAdapter):
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> None:
         frame = self._sql(sql, parameters)
-        if _is_query(sql):  # commands run when planned; a query only when its rows are asked for
+        if is_query(sql):  # commands run when planned; a query only when its rows are asked for
             self._guard(lambda: frame.write.format("noop").mode("overwrite").save())
 
     def fetch(self, sql: str, parameters: Sequence[Any] = ()) -> QueryResult:
@@ -275,12 +106,12 @@ class SparkAdapter(EngineAdapter):
         try:
             return action()
         except AnalysisException as error:  # ParseException is one too
-            raise InvalidSQL(conceal(_message(error), sql)) from None
+            raise InvalidSQL(conceal(error_message(error), sql)) from None
         except PySparkException as error:
-            raise EngineError(conceal(_message(error), sql)) from None
+            raise EngineError(conceal(error_message(error), sql)) from None
         except Exception as error:
             if type(error).__module__.startswith(("py4j", "pyspark", "grpc")):
-                raise EngineError(conceal(_message(error), sql)) from None
+                raise EngineError(conceal(error_message(error), sql)) from None
             raise
 
     @contextmanager
@@ -320,7 +151,7 @@ class SparkAdapter(EngineAdapter):
         sql = f"CREATE DATABASE IF NOT EXISTS {self.quote(schema.lower())}"
         if self._location is not None:
             # local mode: the project's warehouse even when the session came from another one
-            sql += f" LOCATION {_string(str(self._location / (schema.lower() + '.db')))}"
+            sql += f" LOCATION {literal(str(self._location / (schema.lower() + '.db')))}"
         self.execute(sql)
 
     def drop_schema(self, schema: str) -> None:
@@ -455,128 +286,7 @@ class SparkAdapter(EngineAdapter):
         self._guard(lambda: frame.write.format(self.table_format).mode("error").saveAsTable(relation))
 
 
-def _open_state(
-    connection: ConnectionConfig, root: Path, on_wait: Callable[[str], None] | None
-) -> EngineAdapter:
-    if connection.state_dsn:
-        from tidegate.engines import connect
-
-        return connect(
-            ConnectionConfig(
-                engine="postgres", dsn=connection.state_dsn, lock_timeout=connection.lock_timeout
-            ),
-            root,
-            on_wait=on_wait,
-        )
-    path = root / connection.state_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return _SharedDuckDB.open(
-        str(path), lock_timeout=parse_duration(connection.lock_timeout), on_wait=on_wait
-    )
-
-
-class _SharedDuckDB(DuckDBAdapter):
-    """The state's DuckDB connection, shared by a Spark adapter's build threads: statements are
-    serialized, and a transaction holds the connection until it ends."""
-
-    def __init__(self, connection: Any, path: str) -> None:
-        super().__init__(connection, path)
-        self._mutex = threading.RLock()
-        self._closed = False
-
-    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> None:
-        with self._mutex:
-            super().execute(sql, parameters)
-
-    def fetch(self, sql: str, parameters: Sequence[Any] = ()) -> QueryResult:
-        with self._mutex:
-            return super().fetch(sql, parameters)
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._mutex, super().transaction():
-            yield
-
-    def worker(self) -> _SharedDuckDB:
-        return self
-
-    def close(self) -> None:
-        with self._mutex:
-            if not self._closed:
-                self._closed = True
-                super().close()
-
-
-# SQL text -------------------------------------------------------------------------------------
-
-
-def literal(value: Any) -> str:
-    """A Spark SQL literal for a Python value (string escapes are on in Spark SQL)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "CAST('NaN' AS DOUBLE)"
-        if math.isinf(value):
-            return f"CAST('{'' if value > 0 else '-'}Infinity' AS DOUBLE)"
-        return f"{value!r}D"
-    if isinstance(value, Decimal):
-        return f"{value}BD" if value.is_finite() else f"CAST('{value}' AS DOUBLE)"
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            return f"TIMESTAMP {_string(value.isoformat(sep=' '))}"
-        return f"TIMESTAMP_NTZ {_string(value.isoformat(sep=' '))}"
-    if isinstance(value, dt.date):
-        return f"DATE {_string(value.isoformat())}"
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return f"X'{bytes(value).hex()}'"
-    return _string(str(value))
-
-
-def _string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def bind_parameters(sql: str, parameters: Sequence[Any]) -> str:
-    """Replace each `?` outside strings, quoted identifiers and comments by a quoted literal."""
-    pieces = split_on_placeholders(sql, quotes="'\"`", backslash_escapes=True)
-    if len(pieces) - 1 != len(parameters):
-        raise InvalidSQL(
-            f"the statement has {len(pieces) - 1} ? placeholders for {len(parameters)} parameters"
-        )
-    bound = [pieces[0]]
-    for value, piece in zip(parameters, pieces[1:], strict=True):
-        bound += [literal(value), piece]
-    return "".join(bound)
-
-
-_QUERY = re.compile(
-    r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*\(*\s*(select|with|values|from|table)\b", re.I | re.S
-)
-
-
-def _is_query(sql: str) -> bool:
-    return _QUERY.match(sql) is not None
-
-
 def _is_temporary(result: QueryResult, row: tuple[Any, ...]) -> bool:
     if "isTemporary" in result.columns:
         return bool(row[result.columns.index("isTemporary")])
     return False
-
-
-def _message(error: BaseException) -> str:
-    """The first lines of a Spark error, without the JVM's plan and stack trace."""
-    text = str(error).strip()
-    lines = []
-    for line in text.splitlines():
-        if line.startswith(("\tat ", "JVM stacktrace", "== Physical Plan", "'")) or line.startswith("+-"):
-            break
-        lines.append(line)
-        if len(lines) >= 4:
-            break
-    return "\n".join(lines).strip() or type(error).__name__

@@ -5,6 +5,6 @@ grants per environment; tidegate reads the live catalog, plans the difference an
 - `files`: reading and validating `infra/*.yml` for one environment;
 - `catalog`: what a warehouse has (PostgreSQL, DuckDB, a saved state file);
 - `diff`: desired against actual, as a plan of changes with their safety;
-- `sql`: the statements of a plan, per dialect (PostgreSQL, DuckDB, Snowflake);
+- `dialects`: the statements of a plan, one module per dialect (PostgreSQL, DuckDB, Snowflake);
 - `apply`, `terraform`: applying plans, and handing over to or reading from Terraform.
 """

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tidegate.errors import CheckFailed, ConfigError, EngineError, PlanError
+from tidegate.errors import CheckFailed, EngineError, PlanError
 from tidegate.infra.catalog import Catalog, catalog_for
+from tidegate.infra.dialects import Statement, dialect_class, statements
 from tidegate.infra.diff import Change, Impact, Managed, compare
 from tidegate.infra.files import infra_files, load_infra
 from tidegate.infra.resources import Inventory, Kind, Resource, resource
-from tidegate.infra.sql import Statement, statements
 from tidegate.project.config import PROD
 
 if TYPE_CHECKING:
@@ -90,25 +90,8 @@ class InfraPlan:
 
 def desired(root: Path, environment: str, dialect: str) -> Inventory:
     inventory = load_infra(root, environment)
-    if dialect == "duckdb":
-        _check_duckdb(inventory)
+    dialect_class(dialect).check(inventory)
     return inventory
-
-
-def _check_duckdb(inventory: Inventory) -> None:
-    for item in inventory.resources.values():
-        what = None
-        if item.kind in (Kind.ROLE, Kind.MEMBERSHIP, Kind.GRANT):
-            what = "roles, users or grants"
-        elif item.get("owner") or item.get("comment"):
-            what = f"owners or comments on {item.kind.value}s"
-        if what:
-            raise ConfigError(
-                f"{item.label}: DuckDB has no {what}",
-                path=item.location.path if item.location else None,
-                line=item.location.line if item.location else None,
-                hint="limit it to the PostgreSQL environments with only: [...]",
-            )
 
 
 def managed_in(state: StateStore, environment: str) -> dict[tuple[str, str], Managed]:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tidegate.engines.base import EngineAdapter
-from tidegate.engines.duckdb import DuckDBAdapter
 from tidegate.errors import ConfigError
 from tidegate.infra.resources import Inventory, Kind, Resource, grant, membership, resource
+from tidegate.project.engines import DUCKDB, POSTGRES
 from tidegate.state.store import SCHEMA as STATE_SCHEMA
 from tidegate.state.views import INTERNAL_PREFIX
 
@@ -57,11 +57,10 @@ def catalog_for(engine: EngineAdapter, *, as_deployer: bool = False) -> Catalog:
     """The catalog of the warehouse; `as_deployer`: seen as the deploy role sees it (the role
     left out as the applier's own is the state's owner, not the connection's, which is the
     pull-request role's when `tidegate ci` plans production's infrastructure)."""
-    if engine.dialect == "postgres":
-        return PostgresCatalog(engine, as_deployer=as_deployer)
-    if isinstance(engine, DuckDBAdapter):
-        return DuckDBCatalog(engine)
-    raise ConfigError(f"tidegate infra does not manage {engine.dialect} warehouses yet")
+    catalog = _CATALOGS.get(engine.spec.name)
+    if catalog is None:
+        raise ConfigError(f"tidegate infra does not manage {engine.dialect} warehouses yet")
+    return catalog(engine, as_deployer=as_deployer)
 
 
 class PostgresCatalog:
@@ -227,7 +226,8 @@ class DuckDBCatalog:
 
     dialect = "duckdb"
 
-    def __init__(self, engine: DuckDBAdapter) -> None:
+    def __init__(self, engine: EngineAdapter, *, as_deployer: bool = False) -> None:
+        """`as_deployer` changes nothing: without roles, every connection sees the same."""
         self.engine = engine
         self.databases_dir = engine.databases_dir
 
@@ -262,6 +262,13 @@ class DuckDBCatalog:
 
     def dependents_outside(self, schema: str) -> list[str]:
         return []  # DuckDB does not track what views read
+
+
+_CATALOGS: dict[str, type[PostgresCatalog | DuckDBCatalog]] = {
+    POSTGRES.name: PostgresCatalog,
+    DUCKDB.name: DuckDBCatalog,
+}
+"""The catalog of each engine's warehouse that `tidegate infra` manages, by engine name."""
 
 
 class StateFileCatalog:

@@ -7,6 +7,7 @@ Everything else the warehouse has is left alone (`tidegate infra drift` lists it
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -19,6 +20,29 @@ UNREADABLE = ("password_env",)
 """Attributes a catalog cannot read back: set when the resource is created, never compared."""
 
 
+class Destruction(enum.Enum):
+    """What a destructive change destroys. A dialect writes the change by it (a role that owns
+    objects hands them over before it is dropped; a schema that holds tables is dropped with
+    CASCADE); the reason of `Destroys` says it to a reviewer."""
+
+    DATABASE = "database"
+    """A database, and everything in it."""
+    SCHEMA_CONTENTS = "schema_contents"
+    """The tables and views a schema holds (or may hold: a state file does not say)."""
+    OWNED_OBJECTS = "owned_objects"
+    """The objects a role owns (or may own: a state file does not say)."""
+    PRODUCTION_ACCESS = "production_access"
+    """Access in production: privileges revoked, or a role or a grant dropped."""
+
+
+@dataclass(frozen=True)
+class Destroys:
+    """What a change destroys, and why, as a plan shows it."""
+
+    kind: Destruction
+    reason: str
+
+
 @dataclass(frozen=True)
 class Change:
     action: Action
@@ -26,12 +50,22 @@ class Change:
     """The declaration (create, update), or what the warehouse has (delete)."""
     before: Resource | None = None
     """What the warehouse has, for an update."""
-    destructive: str | None = None
-    """Why the change destroys something (data, access), when it does: such changes need
+    destroys: Destroys | None = None
+    """What the change destroys (data, access), when it does: such changes need
     `--allow-destroy`."""
     sets_password: bool = False
     """An existing user gets the password of its `password_env`: one tidegate never set (a
     user adopted from the warehouse), or another variable's (a rotation)."""
+
+    @property
+    def destructive(self) -> str | None:
+        """Why the change destroys something, when it does."""
+        return self.destroys.reason if self.destroys is not None else None
+
+    @property
+    def destruction(self) -> Destruction | None:
+        """What the change destroys, when it does."""
+        return self.destroys.kind if self.destroys is not None else None
 
     @property
     def differences(self) -> list[tuple[str, Any, Any]]:
@@ -114,7 +148,7 @@ def compare(
             elif _differs(item, current) or (passwords and _password_pending(item, managed.get(item.key))):
                 pending = passwords and _password_pending(item, managed.get(item.key))
                 change = Change("update", item, current, sets_password=pending)
-                changes.append(replace(change, destructive=_revokes(change, production)))
+                changes.append(replace(change, destroys=_revokes(change, production)))
     drops = [
         record
         for key, record in managed.items()
@@ -153,23 +187,26 @@ def _password_pending(desired: Resource, record: Managed | None) -> bool:
     return bool(wanted) and (record is None or record.resource.get("password_env") != wanted)
 
 
-def _revokes(change: Change, production: bool) -> str | None:
+def _revokes(change: Change, production: bool) -> Destroys | None:
     if not production:
         return None
     for attribute, before, after in change.differences:
         if attribute == "privileges" and set(before or ()) - set(after or ()):
             lost = ", ".join(sorted(set(before or ()) - set(after or ())))
-            return f"revokes {lost} in production"
+            return Destroys(Destruction.PRODUCTION_ACCESS, f"revokes {lost} in production")
     return None
 
 
-def _destroys(item: Resource, production: bool, impact: Impact) -> str | None:
+def _destroys(item: Resource, production: bool, impact: Impact) -> Destroys | None:
     if item.kind is Kind.DATABASE:
-        return "drops a database and everything in it"
+        return Destroys(Destruction.DATABASE, "drops a database and everything in it")
     if item.kind is Kind.SCHEMA:
         count = impact.objects_in_schema(item.name)
         if count is None:
-            return "drops a schema, and whatever tables it holds (the state file does not say)"
+            return Destroys(
+                Destruction.SCHEMA_CONTENTS,
+                "drops a schema, and whatever tables it holds (the state file does not say)",
+            )
         if not count:
             return None
         outside = impact.dependents_outside(item.name)
@@ -178,14 +215,19 @@ def _destroys(item: Resource, production: bool, impact: Impact) -> str | None:
             if outside
             else ""
         )
-        return f"drops a schema that holds {count} table(s) or view(s){also}"
+        return Destroys(
+            Destruction.SCHEMA_CONTENTS, f"drops a schema that holds {count} table(s) or view(s){also}"
+        )
     if item.kind is Kind.ROLE:
         count = impact.objects_owned_by(item.name)
         if count is None:
-            return "drops a role, and the objects it may own (the state file does not say)"
+            return Destroys(
+                Destruction.OWNED_OBJECTS,
+                "drops a role, and the objects it may own (the state file does not say)",
+            )
         if count:
-            return f"drops a role that owns {count} object(s)"
-        return "drops a role in production" if production else None
+            return Destroys(Destruction.OWNED_OBJECTS, f"drops a role that owns {count} object(s)")
+        return Destroys(Destruction.PRODUCTION_ACCESS, "drops a role in production") if production else None
     if production:
-        return f"revokes in production ({item.label})"
+        return Destroys(Destruction.PRODUCTION_ACCESS, f"revokes in production ({item.label})")
     return None

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tidegate.engines import adapter_class
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.orchestrate.layout import Layout
 
@@ -65,8 +64,10 @@ def generate_dag(session: Session, options: DagOptions) -> GeneratedDag:
                 model=name,
             )
     layout = Layout.of(session.project, session.graph)
-    engine = resolved.connection.engine
-    one_writer = f"\n    max_active_tasks=1,  # one process at a time may write a {engine} warehouse"
+    connection = resolved.connection
+    one_writer = (
+        f"\n    max_active_tasks=1,  # one process at a time may write a {connection.engine} warehouse"
+    )
     source = _TEMPLATE.format(
         marker=MARKER,
         project=project,
@@ -78,7 +79,7 @@ def generate_dag(session: Session, options: DagOptions) -> GeneratedDag:
         tests=_mapping(layout.tests),
         dag_id=_string(dag_id),
         schedule=_string(options.schedule) if options.schedule else "None",
-        max_active_tasks=one_writer if adapter_class(engine).SINGLE_WRITER_PROCESS else "",
+        max_active_tasks=one_writer if connection.spec.single_writer_process else "",
         tags=", ".join(_string(tag) for tag in dict.fromkeys(["tidegate", project, environment])),
         owner=_string(options.owner),
         retries=options.retries,

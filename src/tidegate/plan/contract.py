@@ -24,7 +24,7 @@ _SUBQUERY = "model_subq"
 def contract_spec(engine: EngineAdapter, contract: Contract, dialect: str) -> ContractSpec:
     """What the build needs of a contract, in the engine's terms: declared types are written in
     the project's `dialect`, as its models are."""
-    ddl = engine.dialect != "spark"  # Spark's tables take no constraints
+    ddl = engine.spec.constraints
     types = [column_type(str(column.data_type), dialect, engine.dialect) for column in contract.columns]
     definitions = []
     for column, kind in zip(contract.columns, types, strict=True):
@@ -96,7 +96,7 @@ def _mismatches(found: list[tuple[str, str]], declared: list[tuple[str, str]]) -
 def create_table(engine: EngineAdapter, relation: str, spec: ContractSpec, query: str) -> None:
     """The contracted table: its declared columns and constraints, then the query's rows."""
     ordered = enforce(engine, spec, query)
-    if not spec.definitions or engine.dialect == "spark":
+    if not spec.definitions or not engine.spec.constraints:
         engine.replace_table_as(relation, ordered)
         return
     engine.drop_table(relation)

@@ -417,7 +417,7 @@ class Planner:
         """The columns of a model's previous table of `kind`; none if there is none to merge into."""
         if history is None or history.physical is None or history.kind != kind.value:
             return []
-        if kind is Kind.SCD2 and self.engine.dialect == "spark":  # merges are not implemented there
+        if kind is Kind.SCD2 and not self.engine.spec.scd2_merge:
             return []
         try:
             return [name for name, _ in self.engine.columns(history.physical)]

@@ -160,9 +160,9 @@ def merge_query(
     columns: list[str],
 ) -> str:
     """The compiled staging query of a run on a snapshot table that has `columns`."""
-    if engine.dialect == "spark":
+    if not engine.spec.scd2_merge:
         raise EngineError(
-            f"dbt snapshots (scd2) are not merged on Spark yet: {model.name} keeps the rows of its build",
+            f"dbt snapshots (scd2) are not merged on {engine.spec.title} yet: {model.name} keeps the rows of its build",
             model=model.name,
         )
     config = _config(model)

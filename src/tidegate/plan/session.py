@@ -148,7 +148,7 @@ class Session:
         """The pull-request role a deploy role shares its warehouse with (PostgreSQL)."""
         pull_requests = self.config.pull_requests
         role = pull_requests.connection.role if pull_requests.connection else None
-        if role is None or connection.engine != "postgres":
+        if role is None or not connection.spec.roles:
             return None
         return PullRequestAccess(role, pull_requests.sql_pattern())
 

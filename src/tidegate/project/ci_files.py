@@ -93,7 +93,7 @@ def pipeline_settings(project_dir: Path, repository_root: Path, config: ProjectC
             for branch, environment in config.branches.items()
         ),
         variables=every,
-        extras=tuple(sorted({connection.engine for connection in connections} - {"duckdb"})),
+        extras=tuple(sorted({c.spec.extra for c in connections if c.spec.extra is not None})),
         pull_request_variables=_names(_refs(ci), shared),
         janitor_variables=_names(_refs(config.connection_for(PROD)), shared),
         own_ci_role=pull_requests.connection is not None,

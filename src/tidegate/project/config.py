@@ -26,6 +26,7 @@ from pydantic import (
 from tidegate.errors import ConfigError
 from tidegate.project.dbt import DBT_PROJECT, DbtProject, is_dbt_project, read_dbt_project
 from tidegate.project.dsn import dsn_identity, expand_connection, literal_secret, mask
+from tidegate.project.engines import DEFAULT_ENGINE, ENGINES, Engine, Location
 from tidegate.project.yamlio import LineDict, line_at, load_yaml
 
 CONFIG_FILE = "tidegate.yml"
@@ -115,7 +116,8 @@ class ConnectionConfig(_Strict):
     a token only as `/;token=${VAR}`). See `tidegate.project.dsn` for how references expand.
     """
 
-    engine: Literal["duckdb", "postgres", "spark"] = "duckdb"
+    engine: str = DEFAULT_ENGINE.name
+    """One of `tidegate.project.engines.ENGINES`."""
     path: str = "warehouse.duckdb"
     dsn: str | None = None
     statement_timeout: str | int | None = None
@@ -133,6 +135,19 @@ class ConnectionConfig(_Strict):
     threads: int = Field(default=4, ge=1, le=64)
     lock_timeout: str | int = "60s"
 
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if value not in ENGINES:
+            names = [repr(name) for name in ENGINES]
+            raise ValueError(f"Input should be {', '.join(names[:-1])} or {names[-1]}")
+        return value
+
+    @property
+    def spec(self) -> Engine:
+        """The engine this connection is to, and what it can do."""
+        return ENGINES[self.engine]
+
     @field_validator("role")
     @classmethod
     def _valid_role(cls, value: str | None) -> str | None:
@@ -149,10 +164,11 @@ class ConnectionConfig(_Strict):
 
     @model_validator(mode="after")
     def _engine_settings(self) -> ConnectionConfig:
-        if self.engine == "postgres" and not self.dsn:
-            raise ValueError("a postgres environment needs a dsn (e.g. dsn: ${PROD_DSN})")
-        if self.role is not None and self.engine != "postgres":
-            raise ValueError("role: is a PostgreSQL setting")
+        if self.spec.location is Location.SERVER and not self.dsn:
+            raise ValueError(f"a {self.engine} environment needs a dsn (e.g. dsn: ${{PROD_DSN}})")
+        if self.role is not None and not self.spec.roles:
+            with_roles = " or ".join(spec.title for spec in ENGINES.values() if spec.roles)
+            raise ValueError(f"role: is a {with_roles} setting")
         for name, dsn in (("dsn", self.dsn), ("state_dsn", self.state_dsn)):
             if dsn and literal_secret(dsn):
                 raise ValueError(
@@ -170,11 +186,11 @@ class ConnectionConfig(_Strict):
         """Identity of the warehouse: environments with equal keys share a state store.
 
         Never contains credentials: it is written into saved plans."""
-        if self.engine == "postgres":
-            return f"postgres:{dsn_identity(expand_connection(self.dsn or '').text)}"
-        if self.engine == "spark":
+        if self.spec.location is Location.SERVER:
+            return f"{self.engine}:{dsn_identity(expand_connection(self.dsn or '').text)}"
+        if self.spec.location is Location.SPARK:
             where = mask(expand_connection(self.remote).text) if self.remote else self.master
-            return f"spark:{where}:{(root / self.warehouse_dir).resolve()}"
+            return f"{self.engine}:{where}:{(root / self.warehouse_dir).resolve()}"
         if self.path == ":memory:":
             return f"{self.engine}::memory:"
         return f"{self.engine}:{(root / self.path).resolve()}"
@@ -192,9 +208,9 @@ class PullRequestConfig(_Strict):
     @field_validator("connection")
     @classmethod
     def _names_its_role(cls, value: ConnectionConfig | None) -> ConnectionConfig | None:
-        if value is not None and value.engine == "postgres" and value.role is None:
+        if value is not None and value.spec.roles and value.role is None:
             raise ValueError(
-                "a PostgreSQL pull-request connection names its role (role: tidegate_ci): "
+                f"a {value.spec.title} pull-request connection names its role (role: tidegate_ci): "
                 "production's deploy grants that role what pull requests need"
             )
         return value
@@ -307,7 +323,7 @@ class ProjectConfig(_Strict):
     """The validated content of `tidegate.yml`."""
 
     name: str
-    dialect: str = "duckdb"
+    dialect: str = DEFAULT_ENGINE.dialect
     schema_: str = Field(default="analytics", alias="schema")
     environments: dict[str, ConnectionConfig] = Field(default_factory=lambda: {PROD: ConnectionConfig()})
     promotion: list[str] = Field(default_factory=lambda: [PROD])

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from tidegate.project.engines import Location
 from tidegate.project.model import Model, Source, Unresolved, ref_placeholder
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def production_database(config: ProjectConfig) -> str | None:
     from tidegate.project.config import PROD
 
     connection = config.connection_for(PROD)
-    if connection.engine != "duckdb":
+    if connection.spec.location is not Location.FILE:
         return None
     return "memory" if connection.path == ":memory:" else Path(connection.path).stem
 

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from tidegate.errors import ConfigError
+from tidegate.project.engines import ENGINES, Location, for_dbt_adapter
 from tidegate.project.yamlio import LineDict, load_yaml
 
 DBT_PROJECT = "dbt_project.yml"
 PROFILES = "profiles.yml"
-ADAPTERS = ("duckdb", "postgres")
+ADAPTERS = tuple(spec.dbt_adapter for spec in ENGINES.values() if spec.dbt_profiles and spec.dbt_adapter)
+"""The dbt adapter types whose profile targets tidegate connects to."""
 _ENV_VAR_ONLY = re.compile(r"""^\s*\{\{\s*env_var\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\s*\}\}\s*$""")
 _DICT_CONFIGS = frozenset({"meta", "column_types", "docs", "persist_docs", "grants", "quote_columns"})
 """Configs whose value is a mapping: without a `+` they are still configs, not folders."""
@@ -281,7 +283,8 @@ def read_profile(
         return _render(raw, path, line) if isinstance(raw, str) else raw
 
     kind = value("type")
-    if kind not in ADAPTERS:
+    engine = for_dbt_adapter(kind) if isinstance(kind, str) else None
+    if engine is None or not engine.dbt_profiles:
         raise ConfigError(
             f"{profile}.outputs.{target_name}.type: tidegate loads dbt targets of type "
             f"{' or '.join(ADAPTERS)}, not {kind!r}",
@@ -289,15 +292,15 @@ def read_profile(
             line=output.line_of("type") if isinstance(output, LineDict) else None,
         )
     threads = int(value("threads", 1) or 1)
-    if kind == "duckdb":
-        schema = str(value("schema", "main"))
+    schema = str(value("schema", engine.default_schema))
+    connection: dict[str, Any] = {"engine": engine.name, "threads": threads}
+    if engine.location is Location.FILE:
         database_path = str(value("path", ":memory:"))
         database = "memory" if database_path == ":memory:" else Path(database_path).stem
-        connection: dict[str, Any] = {"engine": "duckdb", "path": database_path, "threads": threads}
+        connection["path"] = database_path
     else:
-        schema = str(value("schema", "public"))
         database = str(value("dbname", None) or value("database", None) or "")
-        connection = {"engine": "postgres", "dsn": _dsn(output, path, value), "threads": threads}
+        connection["dsn"] = _dsn(output, path, value)
     target = Target(target_name, kind, schema, threads, database, profile)
     return target, connection
 

@@ -47,6 +47,7 @@ from tidegate.project.dbt_context import (
     context_members,
     is_internal,
 )
+from tidegate.project.engines import DEFAULT_ENGINE, for_dbt_adapter
 from tidegate.project.model import THIS_PLACEHOLDER, ref_placeholder
 
 _MISSING = object()
@@ -56,8 +57,6 @@ _MACRO_NAMES = re.compile(r"\{%-?\s*(macro|test)\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(
 _NAME_PARTS = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){1,2}")
 _UNDEFINED_NAME = re.compile(r"'[A-Za-z_][A-Za-z0-9_]*' is undefined")
 _SNAPSHOT_BLOCK = re.compile(r"\{%-?\s*snapshot\b")
-_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
-"""sqlglot's dialect for the SQL a target's macros write."""
 
 
 class _Return(Exception):
@@ -788,7 +787,8 @@ class Renderer:
     def _constant_query(self, sql: str, feature: str) -> Table:
         """Run a query that reads no table (see :class:`ConstantQueries`); one that reads the
         warehouse is :class:`Unsupported`, naming what it reads."""
-        dialect = _DIALECTS.get(str((self.target or {}).get("type")), "duckdb")
+        engine = for_dbt_adapter(str((self.target or {}).get("type"))) or DEFAULT_ENGINE
+        dialect = engine.dialect  # the SQL a target's macros write
         read = relations_read(sql, dialect)
         if read is None:
             statement = " ".join(sql.split())[:80]

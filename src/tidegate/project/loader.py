@@ -37,6 +37,7 @@ from tidegate.project.dbt import (
     merge_configs,
     read_dbt_project,
 )
+from tidegate.project.engines import for_dbt_adapter
 from tidegate.project.ephemerals import Unbuildable
 from tidegate.project.exposures import check_exposures
 from tidegate.project.files import read_text
@@ -233,8 +234,9 @@ class _Loader:
         function: it is the source's relation (and that of its tests)."""
         if self.dbt is None:
             return
-        engine = self.dbt.target.type if self.dbt.target else self.config.connection_for("prod").engine
-        if engine != "duckdb":
+        target = self.dbt.target
+        engine = for_dbt_adapter(target.type) if target else self.config.connection_for("prod").spec
+        if engine is None or not engine.dbt_external_location:
             return
         for key, source in list(properties.sources.items()):
             if source.external_location is not None:

@@ -325,7 +325,7 @@ class StateStore:
         blocks the next one.
         """
         self.ensure()
-        if self.engine.SUPPORTS_ADVISORY_LOCKS:
+        if self.engine.spec.advisory_locks:
             with self._advisory_lock(environment, f"tidegate:{environment}", timeout, on_wait):
                 yield
         else:
@@ -385,7 +385,7 @@ class StateStore:
         """On an engine only one process can write at a time (a DuckDB file we hold open), a
         lock row of any other process, on any host, was left by a run that is gone."""
         _, host, pid = holder
-        return self.engine.SINGLE_WRITER_PROCESS and (host, pid) != (socket.gethostname(), os.getpid())
+        return self.engine.spec.single_writer_process and (host, pid) != (socket.gethostname(), os.getpid())
 
     def _try_lock(self, environment: str) -> bool:
         try:

@@ -129,7 +129,7 @@ def swap_views(
             message=message,
         )
     except BaseException:
-        if not engine.SUPPORTS_TRANSACTIONAL_DDL:  # no rollback (Spark): undo what we can
+        if not engine.spec.transactional_ddl:  # no rollback (Spark): undo what we can
             _restore_views(engine, environment, models, previous, changed, removed)
         raise
 

@@ -34,12 +34,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from tidegate.errors import ConfigError, PlanError
-from tidegate.infra.diff import Change
+from tidegate.infra.dialects.base import MASK, PASSWORD_PLACEHOLDER, InfraDialect, Statement
+from tidegate.infra.diff import Change, Destruction
 from tidegate.infra.resources import Resource
-from tidegate.infra.sql import MASK, PASSWORD_PLACEHOLDER, InfraDialect, Statement
 
 _TABLE: dict[str, tuple[str, ...]] = {
     p: (p.upper(),) for p in ("select", "insert", "update", "delete", "truncate", "references")
@@ -71,18 +71,16 @@ def _at(item: Resource) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _SecretStatement(Statement):
-    """A statement whose secret goes in as a Snowflake literal (sql.py's doubles only quotes)."""
+    """A statement whose secret goes in as a Snowflake literal (base.py's doubles only quotes)."""
 
     def executable(self) -> str:
         value = os.environ.get(self.secret_env) if self.secret_env else None
-        if value is None:  # sql.py says which variable is missing
+        if value is None:  # base.py says which variable is missing
             return super().executable()
         return self.sql.replace(PASSWORD_PLACEHOLDER, _literal(value))
 
 
 class SnowflakeDialect(InfraDialect):
-    name: ClassVar[str] = "snowflake"
-
     def quote(self, name: str) -> str:
         return '"' + name.upper().replace('"', '""') + '"'
 
@@ -126,7 +124,8 @@ class SnowflakeDialect(InfraDialect):
         ]
 
     def _drop(self, what: str, change: Change) -> str:
-        return f"DROP {what} {self.table(change.resource.name)} {'CASCADE' if change.destructive else 'RESTRICT'}"
+        cascade = change.destruction in (Destruction.DATABASE, Destruction.SCHEMA_CONTENTS)
+        return f"DROP {what} {self.table(change.resource.name)} {'CASCADE' if cascade else 'RESTRICT'}"
 
     def _ownership(self, what: str, item: Resource) -> list[str | Statement]:
         owner = item.get("owner")

@@ -1,22 +1,25 @@
-"""The statements of an infrastructure plan, per warehouse dialect.
+"""What every dialect's statements share: the statement itself, and the dialect's protocol.
 
-Each dialect is a small subclass that says how one change is written; the plan's order (roles
-before what they own, drops in reverse) is already the order the statements run in. A password
-is read from its environment variable only when a statement is executed, and every statement
-has a `shown` text with the password masked, which is what plans, logs and errors print.
+A dialect says how one change is written; the plan's order (roles before what they own, drops
+in reverse) is already the order the statements run in. A password is read from its environment
+variable only when a statement is executed, and every statement has a `shown` text with the
+password masked, which is what plans, logs and errors print.
+
+`InfraDialect` writes standard SQL (as PostgreSQL reads it); each dialect, one module of this
+package, overrides what its warehouse writes differently, and writes its databases.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import ClassVar
 
 from tidegate.errors import ConfigError
-from tidegate.infra.diff import Change
-from tidegate.infra.resources import Resource
+from tidegate.infra.diff import Change, Destruction
+from tidegate.infra.resources import Inventory, Resource
 
 MASK = "'********'"
+PASSWORD_PLACEHOLDER = "__tidegate_password__"
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,8 @@ class Statement:
         return self.sql.replace(PASSWORD_PLACEHOLDER, "'" + value.replace("'", "''") + "'")
 
 
-PASSWORD_PLACEHOLDER = "__tidegate_password__"
-
-
 class InfraDialect:
-    """PostgreSQL's statements; other dialects override what differs."""
-
-    name: ClassVar[str] = "postgres"
+    """How the changes of a plan are written as statements in one warehouse's SQL."""
 
     def __init__(
         self,
@@ -67,6 +65,11 @@ class InfraDialect:
         """Where an embedded engine keeps the files of its databases."""
         self.schema_owners = schema_owners or {}
         """Each schema's owner: the role whose new tables a grant on all tables covers."""
+
+    @classmethod
+    def check(cls, inventory: Inventory) -> None:
+        """Refuse, naming its file and line, a declaration the warehouse has no such thing for,
+        before anything is planned. Every dialect here has all of them unless it says so."""
 
     def quote(self, name: str) -> str:
         if name == "public":
@@ -87,24 +90,16 @@ class InfraDialect:
     def _statement(self, sql: str, *, transactional: bool = True) -> Statement:
         return Statement(sql, sql, transactional)
 
-    # databases -------------------------------------------------------------------------
+    # databases: each dialect writes its own creation and drop ----------------------------
 
     def _create_database(self, change: Change) -> list[str | Statement]:
-        """Created before the transaction (PostgreSQL refuses it inside one), without its owner,
-        who may be a role this apply creates: the owner is set inside, after the roles."""
-        item = change.resource
-        undo = self._statement(f"DROP DATABASE {self.quote(item.name)}", transactional=False)
-        sql = f"CREATE DATABASE {self.quote(item.name)}"
-        found: list[str | Statement] = [Statement(sql, sql, transactional=False, undo=undo)]
-        if item.get("owner"):
-            found.append(f"ALTER DATABASE {self.quote(item.name)} OWNER TO {self.quote(item.get('owner'))}")
-        return found + self._comment("DATABASE", item)
+        raise NotImplementedError(f"{type(self).__name__} creates no databases")
 
     def _update_database(self, change: Change) -> list[str | Statement]:
         return self._owner_and_comment("DATABASE", change)
 
     def _delete_database(self, change: Change) -> list[str | Statement]:
-        return [self._statement(f"DROP DATABASE {self.quote(change.resource.name)}", transactional=False)]
+        raise NotImplementedError(f"{type(self).__name__} drops no databases")
 
     # schemas ---------------------------------------------------------------------------
 
@@ -117,7 +112,7 @@ class InfraDialect:
         return self._owner_and_comment("SCHEMA", change)
 
     def _delete_schema(self, change: Change) -> list[str | Statement]:
-        cascade = " CASCADE" if change.destructive else ""
+        cascade = " CASCADE" if change.destruction is Destruction.SCHEMA_CONTENTS else ""
         return [f"DROP SCHEMA {self.quote(change.resource.name)}{cascade}"]
 
     # roles and users -------------------------------------------------------------------
@@ -157,10 +152,7 @@ class InfraDialect:
         return found + self._comment("ROLE", change.resource, change)
 
     def _delete_role(self, change: Change) -> list[str | Statement]:
-        name = self.quote(change.resource.name)
-        if change.destructive and "owns" in change.destructive:  # hand its objects to the applier
-            return [f"REASSIGN OWNED BY {name} TO CURRENT_USER", f"DROP OWNED BY {name}", f"DROP ROLE {name}"]
-        return [f"DROP ROLE {name}"]
+        return [f"DROP ROLE {self.quote(change.resource.name)}"]
 
     def _create_membership(self, change: Change) -> list[str | Statement]:
         item = change.resource
@@ -206,18 +198,12 @@ class InfraDialect:
         verb = f"GRANT {listed} ON {on} TO {grantee}" if grant else f"REVOKE {listed} ON {on} FROM {grantee}"
         found: list[str | Statement] = [verb]
         if target == "all_tables_in_schema":  # and the tables created from now on
-            future = (
-                f"GRANT {listed} ON TABLES TO {grantee}"
-                if grant
-                else f"REVOKE {listed} ON TABLES FROM {grantee}"
-            )
-            found.append(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {self.quote(obj)} {future}")  # ours
-            owner = self.schema_owners.get(obj)  # and the tables its owner creates (dbt's role)
-            if owner:
-                found.append(
-                    f"ALTER DEFAULT PRIVILEGES FOR ROLE {self.quote(owner)} IN SCHEMA {self.quote(obj)} {future}"
-                )
+            found += self._future_tables(obj, listed, grantee, grant=grant)
         return found
+
+    def _future_tables(self, schema: str, listed: str, grantee: str, *, grant: bool) -> list[str | Statement]:
+        """The statements that extend a grant on all tables of a schema to its future tables."""
+        raise NotImplementedError(f"{type(self).__name__} grants nothing on future tables")
 
     # shared ----------------------------------------------------------------------------
 
@@ -236,55 +222,3 @@ class InfraDialect:
                 f"ALTER {what} {self.quote(change.resource.name)} OWNER TO {self.quote(change.resource.get('owner'))}"
             )
         return found + self._comment(what, change.resource, change)
-
-
-class DuckDBDialect(InfraDialect):
-    """DuckDB: schemas, and databases, which are files in the warehouse's databases folder
-    that every connection attaches (`DuckDBAdapter.databases_dir`); `tidegate.infra.apply`
-    refuses the rest before planning."""
-
-    name: ClassVar[str] = "duckdb"
-
-    def _path(self, name: str) -> str:
-        if self.databases_dir is None:
-            raise ConfigError("an in-memory DuckDB warehouse keeps no databases")
-        return os.path.join(self.databases_dir, f"{name}.duckdb")
-
-    def _create_database(self, change: Change) -> list[str | Statement]:
-        name, path = self.quote(change.resource.name), self._path(change.resource.name)
-        undo = Statement(f"DETACH {name}", f"DETACH {name}", transactional=False, remove_file=path)
-        sql = f"ATTACH {self.literal(path)} AS {name}"
-        return [Statement(sql, sql, transactional=False, undo=undo, creates_file=path)]
-
-    def _delete_database(self, change: Change) -> list[str | Statement]:
-        name, path = self.quote(change.resource.name), self._path(change.resource.name)
-        return [Statement(f"DETACH {name}", f"DETACH {name} (and delete {path})", False, remove_file=path)]
-
-
-DIALECTS: dict[str, type[InfraDialect]] = {"postgres": InfraDialect, "duckdb": DuckDBDialect}
-
-
-def dialect(
-    name: str,
-    users: frozenset[str] = frozenset(),
-    databases_dir: str | None = None,
-    schema_owners: dict[str, str] | None = None,
-) -> InfraDialect:
-    if name == "snowflake" and name not in DIALECTS:
-        from tidegate.infra.snowflake import SnowflakeDialect
-
-        DIALECTS[name] = SnowflakeDialect
-    if name not in DIALECTS:
-        raise ConfigError(f"no infrastructure statements for {name!r} (one of {', '.join(sorted(DIALECTS))})")
-    return DIALECTS[name](users, databases_dir, schema_owners)
-
-
-def statements(
-    changes: list[Change],
-    name: str,
-    users: frozenset[str] = frozenset(),
-    databases_dir: str | None = None,
-    schema_owners: dict[str, str] | None = None,
-) -> list[Statement]:
-    writer = dialect(name, users, databases_dir, schema_owners)
-    return [statement for change in changes for statement in writer.statements(change)]
