@@ -16,7 +16,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tidegate.checks.generic import build_custom_test, build_generic_test
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project import dbt_python, materializations, scd2
 from tidegate.project.cache import CACHE_DIR, SqlCache, YamlCache
@@ -41,6 +40,7 @@ from tidegate.project.dbt import (
 from tidegate.project.ephemerals import Unbuildable
 from tidegate.project.exposures import check_exposures
 from tidegate.project.files import read_text
+from tidegate.project.generic_tests import build_custom_test, build_generic_test
 from tidegate.project.jinja import DbtSettings, Rendered, Renderer, ref_names
 from tidegate.project.model import (
     THIS_PLACEHOLDER,

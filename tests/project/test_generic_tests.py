@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tidegate.checks.generic import build_generic_test
 from tidegate.context import Context
 from tidegate.errors import ConfigError
+from tidegate.project.generic_tests import build_generic_test
 from tidegate.project.model import Location, Severity
 from tidegate.project.properties import TestSpec as Spec
 
