@@ -72,10 +72,6 @@ if TYPE_CHECKING:
     from tidegate.project.model import Source
 
 _MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_KINDS = {kind.value: kind for kind in Kind if kind not in (Kind.SEED, Kind.SCD2)}
-INCREMENTAL_STRATEGIES = ("merge", "delete+insert", "append")
-"""dbt's strategies tidegate runs: merge and delete+insert replace the rows whose unique_key
-comes again (delete, then insert), append inserts every row."""
 
 
 def load_project(
@@ -843,42 +839,16 @@ class _Loader:
     ) -> Kind:
         # dbt's models are views unless configured otherwise; tidegate's are tables
         materialized = str(config.get("materialized") or ("view" if self.dbt else "table"))
-        refused = materializations.refusal(materialized, self.renderer.materializations)
-        if refused:
-            raise ProjectError(
-                refused,
-                path=origin[0] if origin else path,
-                line=origin[1] if origin else None,
-                model=name,
-            )
-        kind = _KINDS[materialized]
-        strategy = self._strategy(config)
-        if kind is Kind.INCREMENTAL and strategy not in INCREMENTAL_STRATEGIES:
-            raise ProjectError(
-                f"incremental_strategy must be one of {', '.join(INCREMENTAL_STRATEGIES)}, not {strategy!r}",
-                path=path,
-                model=name,
-            )
-        refused = materializations.incremental_refusal(config) if kind is Kind.INCREMENTAL else None
-        if refused:
-            raise ProjectError(refused, path=path, model=name)
-        if kind is Kind.INCREMENTAL and strategy != "append" and not config.get("unique_key"):
-            raise ProjectError(
-                f"an incremental model with the {strategy} strategy needs a unique_key",
-                path=path,
-                model=name,
-                hint="set unique_key in config(), or incremental_strategy='append'",
-            )
+        where_path, where_line = origin if origin else (path, None)
+        kind = materializations.kind(
+            materialized, self.renderer.materializations, where_path, where_line, name
+        )
+        if kind is Kind.INCREMENTAL:
+            materializations.check_incremental(config, path, name, dbt=self.dbt is not None)
         return kind
 
     def _strategy(self, config: dict[str, Any]) -> str:
-        """An incremental model's strategy: its `incremental_strategy`, else `merge`; in a dbt
-        project without a `unique_key`, `append` (dbt-duckdb's and dbt-postgres' default then
-        inserts every row)."""
-        strategy = config.get("incremental_strategy")
-        if strategy:
-            return str(strategy)
-        return "append" if self.dbt is not None and not config.get("unique_key") else "merge"
+        return materializations.strategy(config, dbt=self.dbt is not None)
 
     def _python_model(self, path: Path, props: NodeProperties | None) -> Model | None:
         rel, name = self._rel(path), path.stem
