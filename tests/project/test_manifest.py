@@ -275,8 +275,10 @@ def test_incremental_models_are_judged_as_when_rendered(
     appending = {**SNAPSHOT, "models/events.sql": "{{ config(materialized='incremental') }}\nselect 1 as id"}
     (tmp_path / "appending").mkdir()
     root = _compiled(tmp_path / "appending", monkeypatch, appending)
-    for manifest in ("target/manifest.json", None):
-        assert load_project(root, manifest=manifest).models["events"].incremental_strategy == "append"
+    compiled, rendered = load_project(root, manifest="target/manifest.json"), load_project(root)
+    assert compiled.models["events"].incremental_strategy == "append"
+    assert rendered.models["events"].incremental_strategy == "append"
+    assert compiled.models["people"].data_config == rendered.models["people"].data_config
 
     partial = {
         **SNAPSHOT,

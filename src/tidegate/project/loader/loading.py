@@ -24,11 +24,11 @@ from tidegate.project.loader.seed_model import seed_model
 from tidegate.project.loader.snapshot_model import snapshot_definitions, snapshot_model
 from tidegate.project.loader.sql_model import sql_model
 from tidegate.project.loader.state import Collected, LoadState
-from tidegate.project.loader.validation import check_properties, check_references
 from tidegate.project.model import Model, ref_placeholder
 from tidegate.project.project import Project
 from tidegate.project.properties import Properties, read_properties
 from tidegate.project.queries import Queries
+from tidegate.project.validation import check_properties, check_references
 
 
 class Loader:

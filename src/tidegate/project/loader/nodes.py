@@ -4,19 +4,16 @@ fields all models share (description, columns, tags, owner)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from tidegate.errors import ProjectError
 from tidegate.project import materializations
 from tidegate.project.config import ProjectConfig
+from tidegate.project.identifiers import NAME
 from tidegate.project.jinja import Renderer
 from tidegate.project.loader.discovery import ProjectFiles, without_suffix
 from tidegate.project.model import Kind
 from tidegate.project.properties import NodeProperties
-
-MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-"""A valid name of a model, seed, schema or alias: what every engine takes unquoted."""
 
 
 class Nodes:
@@ -96,7 +93,7 @@ class Nodes:
                     self._renderer.find_macro(macro), rel, None, custom, node, node=node
                 )
                 value = rendered.text.strip()
-            if not MODEL_NAME.match(value):
+            if not NAME.match(value):
                 raise ProjectError(
                     f"{macro} made {value!r}, which is not a valid name (letters, digits and _)",
                     path=rel,
@@ -156,15 +153,6 @@ def _fqn_parts(rel: str) -> list[str]:
     (`models/staging/stg_orders.sql` -> `staging`, `stg_orders`)."""
     *folders, name = rel.split("/")
     return [*folders, without_suffix(name)][1:]
-
-
-def keys(value: Any) -> tuple[str, ...]:
-    """A `unique_key` config as a tuple of columns."""
-    if not value:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(str(item) for item in value)
 
 
 def tags(value: Any) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from tidegate.errors import ProjectError
 from tidegate.project import dbt_python, materializations
-from tidegate.project.loader.nodes import keys
+from tidegate.project.dbt import string_list
 from tidegate.project.loader.state import LoadState
 from tidegate.project.model import Kind, Language, Location, Model
 from tidegate.project.properties import NodeProperties
@@ -87,7 +87,7 @@ def _dbt_python(
     this = {"database": relation["database"], "schema": relation["schema"], "identifier": relation["alias"]}
     return {
         "kind": load.nodes.kind({**config, "materialized": materialized}, rel, name),
-        "unique_key": keys(config.get("unique_key")),
+        "unique_key": string_list(config.get("unique_key")),
         "incremental_strategy": materializations.strategy(config, dbt=load.dbt is not None),
         **dbt_python.model_fields(
             calls, config, ref, load.source_relations, load.seed_sources, this, rel, name

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from tidegate.errors import ConfigError
 from tidegate.project.dbt import DBT_PROJECT
 from tidegate.project.loader.state import LoadState
-from tidegate.project.model import Kind, Language, Location, Model
+from tidegate.project.model import Model
 from tidegate.project.properties import NodeProperties
-from tidegate.project.seeds import Where, check_column_types, read_seed
+from tidegate.project.seeds import Where, seed_fields
 from tidegate.project.yamlio import LineDict
 
 
@@ -31,25 +30,15 @@ def seed_model(load: LoadState, path: Path, props: NodeProperties | None) -> Mod
         if types is not None and not isinstance(types, dict):
             raise ConfigError("column_types must map column names to types", path=where_path, line=where_line)
     column_types = {**(declared[0][0] or {}), **(declared[1][0] or {})}  # merged, as dbt merges them
-    delimiter = str(config.get("delimiter") or ",")
-    if len(delimiter) != 1:
-        raise ConfigError(f"delimiter must be one character, not {delimiter!r}", path=rel)
     data = path.read_bytes()
-    table = read_seed(data, rel, delimiter)
-    is_dbt = load.dbt is not None
-    typed = check_column_types(
-        column_types, table, name, load.config.dialect, _declared(declared, rel), ignore_unknown=is_dbt
+    where = _declared(declared, rel)
+    fields = seed_fields(
+        data, rel, name, config, column_types, load.config.dialect, where, dbt=load.dbt is not None
     )
     node = load.nodes.with_relation(load.nodes.node(name, rel, "seed", config), name, config, rel, "seed")
     return Model(
         name=name,
-        kind=Kind.SEED,
-        language=Language.CSV,
-        location=Location(rel),
-        seed_hash=hashlib.sha256(data).hexdigest(),
-        column_types=typed,
-        delimiter=delimiter,
-        narrow_integers=is_dbt,
+        **fields,
         **load.hooks.of_node([folder.values, own], rel, name, node),
         **load.nodes.common(name, props, config, rel, "seed"),
     )

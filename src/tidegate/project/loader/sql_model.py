@@ -8,9 +8,9 @@ from typing import Any
 
 from tidegate.errors import ProjectError
 from tidegate.project import materializations
-from tidegate.project.dbt import DBT_PROJECT, FolderConfig
+from tidegate.project.dbt import DBT_PROJECT, FolderConfig, string_list
 from tidegate.project.jinja import Rendered, ref_names
-from tidegate.project.loader.nodes import keys, tags
+from tidegate.project.loader.nodes import tags
 from tidegate.project.loader.state import LoadState
 from tidegate.project.model import Kind, Language, Location, Model
 from tidegate.project.properties import NodeProperties, read_contract
@@ -63,7 +63,7 @@ def sql_model(load: LoadState, path: Path, props: NodeProperties | None) -> Mode
         env_digests=env_digests,
         refs=ref_names(rendered),
         sources=tuple(dict.fromkeys(rendered.sources)),
-        unique_key=keys(config.get("unique_key")),
+        unique_key=string_list(config.get("unique_key")),
         incremental_strategy=materializations.strategy(config, dbt=load.dbt is not None),
         contract=read_contract(
             {} if load.dbt is not None and kind is Kind.EPHEMERAL else config,  # dbt ignores it

@@ -14,9 +14,9 @@ from tidegate.project.loader.discovery import ProjectFiles
 from tidegate.project.loader.folder_configs import FolderConfigs
 from tidegate.project.loader.hooks import Hooks
 from tidegate.project.loader.nodes import Nodes
-from tidegate.project.loader.validation import check_model
 from tidegate.project.model import Model
 from tidegate.project.queries import Queries
+from tidegate.project.validation import check_model
 
 PendingRef = tuple[str, str, str, int | None]
 """(reader, the model it refs, file, line) of a ref, checked once every model is known."""

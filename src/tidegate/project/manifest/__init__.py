@@ -28,9 +28,9 @@ from tidegate.project.manifest.document import read_manifest
 from tidegate.project.manifest.freshness import check_fresh
 from tidegate.project.manifest.nodes import ManifestNodes
 from tidegate.project.manifest.placeholders import Relations, read_relations, relation_key, to_placeholders
-from tidegate.project.model import Model, UnitTest
 from tidegate.project.project import Project
 from tidegate.project.properties import Properties
+from tidegate.project.validation import check_unit_tests
 
 __all__ = ["Relations", "load_manifest_project", "relation_key", "to_placeholders"]
 
@@ -48,13 +48,14 @@ def load_manifest_project(
     models = nodes.models()
     tests = tuple(nodes.tests())
     properties = _properties(root, config.model_paths)
+    check_unit_tests(properties.unit_tests, models, {})
     return Project(
         root=root,
         config=config,
         models=models,
         sources=sources,
         tests=tests,
-        unit_tests=_unit_tests(properties, models),
+        unit_tests=tuple(properties.unit_tests),
         dashboards=(),
         exposures=check_exposures(
             properties.exposures, models, {}, sources, properties.versions, properties.disabled_sources
@@ -74,16 +75,3 @@ def _properties(root: Path, folders: list[str]) -> Properties:
         for path in project_files(root, folders, ".yml", ".yaml")
     ]
     return read_properties(files)
-
-
-def _unit_tests(properties: Properties, models: dict[str, Model]) -> tuple[UnitTest, ...]:
-    """dbt unit tests, as the properties files declare them."""
-    unit_tests = tuple(properties.unit_tests)
-    for unit_test in unit_tests:
-        if unit_test.model not in models:
-            raise ConfigError(
-                f"unit test {unit_test.name!r} tests unknown model {unit_test.model!r}",
-                path=unit_test.location.path,
-                line=unit_test.location.line,
-            )
-    return unit_tests

@@ -7,7 +7,6 @@ with Jinja other than `{{ this }}`, and tests with a custom `fail_calc`/`warn_if
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,6 +17,7 @@ from tidegate.errors import ProjectError
 from tidegate.project import materializations
 from tidegate.project.config import ProjectConfig
 from tidegate.project.datatests import check_audit_schema, store_failures_as
+from tidegate.project.dbt import hook_list, string_list
 from tidegate.project.manifest.document import HINT, RELATION_TYPES, Manifest, node_name
 from tidegate.project.manifest.placeholders import Relations, Rewritten, relation_key, to_placeholders
 from tidegate.project.model import (
@@ -31,7 +31,7 @@ from tidegate.project.model import (
     Severity,
 )
 from tidegate.project.properties import read_constraints, read_contract
-from tidegate.project.seeds import check_column_types, read_seed
+from tidegate.project.seeds import seed_fields
 
 _DEFAULT_FAIL = {"fail_calc": "count(*)", "warn_if": "!= 0", "error_if": "!= 0"}
 _THIS = re.compile(r"\{\{\s*this\s*\}\}")
@@ -131,7 +131,7 @@ class ManifestNodes:
             incremental_sql=sql if kind is Kind.INCREMENTAL else None,
             refs=rewritten.refs,
             sources=rewritten.sources,
-            unique_key=tuple(_list(config.get("unique_key"))),
+            unique_key=string_list(config.get("unique_key")),
             incremental_strategy=materializations.strategy(config, dbt=True),
             pre_hooks=_hooks(config.get("pre-hook"), "pre-hook", path, name),
             post_hooks=_hooks(config.get("post-hook"), "post-hook", path, name),
@@ -162,7 +162,7 @@ class ManifestNodes:
                 )
                 for key, c in (node.get("columns") or {}).items()
             ),
-            "tags": tuple(str(tag) for tag in _list(config.get("tags"))),
+            "tags": string_list(config.get("tags")),
             "owner": (config.get("meta") or {}).get("owner"),
         }
 
@@ -198,26 +198,11 @@ class ManifestNodes:
                 f"the seed's file {path} is missing", path=self.manifest.rel, model=name, hint=HINT
             )
         column_types = config.get("column_types") or {}
-        delimiter = str(config.get("delimiter") or ",")
         data = file.read_bytes()
-        typed = check_column_types(
-            column_types,
-            read_seed(data, path, delimiter),
-            name,
-            self.dialect,
-            lambda _: (path, None),
-            ignore_unknown=True,
+        fields = seed_fields(
+            data, path, name, config, column_types, self.dialect, lambda _: (path, None), dbt=True
         )
-        return Model(
-            name=name,
-            kind=Kind.SEED,
-            language=Language.CSV,
-            location=Location(path),
-            seed_hash=hashlib.sha256(data).hexdigest(),
-            column_types=typed,
-            delimiter=delimiter,
-            **common,
-        )
+        return Model(name=name, **fields, **common)
 
     def tests(self) -> Iterator[DataTest]:
         """The data tests of models (a test of sources only is not run: tidegate runs tests of
@@ -263,7 +248,7 @@ def _hooks(hooks: Any, what: str, path: str, model: str | None) -> tuple[str, ..
     """Hooks as the manifest keeps them, unrendered: plain SQL, where `{{ this }}` is the only
     Jinja tidegate can fill in (as the placeholder of the model's relation)."""
     result = []
-    for hook in _list_of(hooks):
+    for hook in hook_list(hooks):
         sql = str(hook.get("sql") or "") if isinstance(hook, dict) else str(hook)
         if isinstance(hook, dict) and hook.get("transaction") is False:
             raise ProjectError(f"a {what} with transaction: false is not supported", path=path, model=model)
@@ -279,20 +264,6 @@ def _hooks(hooks: Any, what: str, path: str, model: str | None) -> tuple[str, ..
         if sql:
             result.append(sql)
     return tuple(result)
-
-
-def _list_of(value: Any) -> list[Any]:
-    if not value:
-        return []
-    return [value] if isinstance(value, str | dict) else list(value)
-
-
-def _list(value: Any) -> list[str]:
-    if not value:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(item) for item in value]
 
 
 def _stored_failures(test: DataTest, node: dict[str, Any], config: dict[str, Any]) -> DataTest:

@@ -1,14 +1,14 @@
 """What a loaded project must be, checked once its parts are known: valid, distinct names of
-models, properties and unit tests of existing models, refs of existing, enabled models."""
+models, properties and unit tests of existing models, refs of existing, enabled models. (How a
+model may be materialized is `tidegate.project.materializations`.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
 from tidegate.errors import ConfigError, ProjectError
-from tidegate.project.config import name_clash
-from tidegate.project.loader.nodes import MODEL_NAME
-from tidegate.project.model import Model
+from tidegate.project.identifiers import NAME, name_clash
+from tidegate.project.model import Model, UnitTest
 from tidegate.project.project import Project
 from tidegate.project.properties import Properties
 
@@ -16,14 +16,14 @@ from tidegate.project.properties import Properties
 def check_model(model: Model, same_lower_name: Model | None) -> None:
     """A new model's name, schema and alias are valid; `same_lower_name` is a model already
     loaded whose name differs from its only in case."""
-    if not MODEL_NAME.match(model.name):
+    if not NAME.match(model.name):
         raise ProjectError(
             f"{model.name!r} is not a valid model name: use letters, digits and _",
             path=model.location.path,
             hint="the file name is the model name; rename the file",
         )
     for what, value in (("schema", model.schema), ("alias", model.alias)):
-        if value is not None and not MODEL_NAME.match(value):  # as `schema:` of tidegate.yml
+        if value is not None and not NAME.match(value):  # as `schema:` of tidegate.yml
             raise ProjectError(
                 f"{what} {value!r} is not a valid name: use letters, digits and _",
                 path=model.location.path,
@@ -55,7 +55,14 @@ def check_properties(
             path=node.location.path,
             line=node.location.line,
         )
-    for unit_test in properties.unit_tests:
+    check_unit_tests(properties.unit_tests, models, disabled)
+
+
+def check_unit_tests(
+    unit_tests: Iterable[UnitTest], models: Mapping[str, Model], disabled: Mapping[str, str]
+) -> None:
+    """Each unit test tests a model of the project (or one switched off)."""
+    for unit_test in unit_tests:
         if unit_test.model not in models and unit_test.model not in disabled:
             raise ConfigError(
                 f"unit test {unit_test.name!r} tests unknown model {unit_test.model!r}",
