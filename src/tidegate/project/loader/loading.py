@@ -74,31 +74,17 @@ class Loader:
         documents = self._documents()
         properties = read_properties(documents)
         special_sources.read_external_sources(properties, self.config)
-        sources = {f"{key[0]}.{key[1]}": source for key, source in properties.sources.items()}
         state = self._state(properties)
-        config, files = self.config, self.files
-        for path in files.with_packages(config.seed_paths, "seeds", ".csv"):
-            self._add(state, seed_model(state, path, properties.nodes.get(path.stem)))
-        if self.dbt is not None:
-            database = state.nodes.database
-            state.seed_sources.update(
-                special_sources.seed_sources(properties, self.collected.models, database)
-            )
-        state.renderer.read_sources_from(state.seed_sources)
-        for path in files.with_packages(config.model_paths, "models", ".sql"):
-            self._add(state, sql_model(state, path, properties.nodes.get(path.stem)))
-        for path in files.with_packages(config.model_paths, "models", ".py"):
-            self._add(state, python_model(state, path, properties.nodes.get(path.stem)))
-        for definition in snapshot_definitions(state, documents):
-            self._add(state, snapshot_model(state, definition, properties.nodes.get(definition.name)))
+        self._load_nodes(state, properties, documents)
         check_properties(properties, self.collected.models, self.collected.disabled, dbt=self.dbt is not None)
+        sources = {f"{key[0]}.{key[1]}": source for key, source in properties.sources.items()}
         seeds = state.seed_sources
         tested = {
             key: ref_placeholder(seeds[key]) if key in seeds else s.relation for key, s in sources.items()
         }
         project = Project(
             root=self.root,
-            config=config,
+            config=self.config,
             models=self.collected.models,
             sources=sources,
             tests=data_tests(state, properties, tested),
@@ -108,6 +94,22 @@ class Loader:
         )
         check_references(project, self.collected.refs, self.collected.disabled)
         return project, state
+
+    def _load_nodes(self, state: LoadState, properties: Properties, documents: list[tuple[str, Any]]) -> None:
+        """Seeds first (a source may be one), then SQL and Python models, then snapshots."""
+        config, files, nodes = self.config, self.files, properties.nodes
+        for path in files.with_packages(config.seed_paths, "seeds", ".csv"):
+            self._add(state, seed_model(state, path, nodes.get(path.stem)))
+        if self.dbt is not None:
+            found = special_sources.seed_sources(properties, self.collected.models, state.nodes.database)
+            state.seed_sources.update(found)
+        state.renderer.read_sources_from(state.seed_sources)
+        for path in files.with_packages(config.model_paths, "models", ".sql"):
+            self._add(state, sql_model(state, path, nodes.get(path.stem)))
+        for path in files.with_packages(config.model_paths, "models", ".py"):
+            self._add(state, python_model(state, path, nodes.get(path.stem)))
+        for definition in snapshot_definitions(state, documents):
+            self._add(state, snapshot_model(state, definition, nodes.get(definition.name)))
 
     def _documents(self) -> list[tuple[str, Any]]:
         """Every YAML file of the models', seeds' and snapshots' folders (properties, sources,

@@ -8,12 +8,13 @@ from typing import Any
 
 from tidegate.errors import ProjectError
 from tidegate.project import materializations
+from tidegate.project.contracts import read_contract
 from tidegate.project.dbt import DBT_PROJECT, FolderConfig, string_list
 from tidegate.project.jinja import Rendered, ref_names
 from tidegate.project.loader.nodes import tags
 from tidegate.project.loader.state import LoadState
 from tidegate.project.model import Kind, Language, Location, Model
-from tidegate.project.properties import NodeProperties, read_contract
+from tidegate.project.properties import NodeProperties
 
 
 def sql_model(load: LoadState, path: Path, props: NodeProperties | None) -> Model | None:

@@ -16,6 +16,7 @@ from typing import Any
 from tidegate.errors import ProjectError
 from tidegate.project import materializations
 from tidegate.project.config import ProjectConfig
+from tidegate.project.contracts import read_constraints, read_contract
 from tidegate.project.datatests import check_audit_schema, store_failures_as
 from tidegate.project.dbt import hook_list, string_list
 from tidegate.project.manifest.document import HINT, RELATION_TYPES, Manifest, node_name
@@ -30,7 +31,6 @@ from tidegate.project.model import (
     Model,
     Severity,
 )
-from tidegate.project.properties import read_constraints, read_contract
 from tidegate.project.seeds import seed_fields
 
 _DEFAULT_FAIL = {"fail_calc": "count(*)", "warn_if": "!= 0", "error_if": "!= 0"}
