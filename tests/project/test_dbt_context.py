@@ -206,6 +206,36 @@ def test_source_gives_a_relation_with_dbts_names(make: Callable[..., Path]) -> N
     assert sql_of(root) == "SELECT 'landing.orders' AS n, 'warehouse' AS d FROM landing.orders"
 
 
+def test_a_custom_tests_relations_are_those_ref_gives(make: Callable[..., Path]) -> None:
+    """A custom generic test receives `model` (and `ref(...)` arguments) as dbt's Relation:
+    with the model's schema and identifier, and a mapping to dbt_utils' `_is_relation`."""
+    root = make(
+        {
+            "macros/tests.sql": """\
+                {% test same_place(model, other) %}
+                {%- if not (model is mapping and model.get('metadata', {}).get('type') == 'Relation') -%}
+                {{ exceptions.raise_compiler_error('not a relation') }}
+                {%- endif -%}
+                select * from {{ model }}
+                where '{{ model.schema }}.{{ model.identifier }}' = '{{ other.schema }}.{{ other.name }}'
+                {% endtest %}
+                """,
+            "models/m.sql": "select 1 as id",
+            "models/n.sql": "{{ config(alias='n_alias') }} select 1 as id",
+            "models/props.yml": """\
+                models:
+                  - name: m
+                    data_tests:
+                      - same_place:
+                          arguments:
+                            other: ref('n')
+                """,
+        }
+    )
+    (test,) = load_project(root).tests
+    assert "'main.m' = 'main.n_alias'" in test.sql
+
+
 # ephemeral models nothing reads -----------------------------------------------------------------
 
 

@@ -265,3 +265,28 @@ def test_snapshots_load_from_the_manifest(tmp_path: Path, monkeypatch: pytest.Mo
     with Context(root, manifest="target/manifest.json") as context:
         context.plan_and_apply("prod")
         assert context.query("prod", "select count(*) from main.current").rows == [(2,)]
+
+
+def test_incremental_models_are_judged_as_when_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest's incremental models follow the rules of a rendered dbt project: without a
+    unique_key dbt's default strategy appends; a config that merges part of a row is refused."""
+    appending = {**SNAPSHOT, "models/events.sql": "{{ config(materialized='incremental') }}\nselect 1 as id"}
+    (tmp_path / "appending").mkdir()
+    root = _compiled(tmp_path / "appending", monkeypatch, appending)
+    compiled, rendered = load_project(root, manifest="target/manifest.json"), load_project(root)
+    assert compiled.models["events"].incremental_strategy == "append"
+    assert rendered.models["events"].incremental_strategy == "append"
+    assert compiled.models["people"].data_config == rendered.models["people"].data_config
+
+    partial = {
+        **SNAPSHOT,
+        "models/events.sql": "{{ config(materialized='incremental', unique_key='id', "
+        "incremental_predicates=['id > 0']) }}\nselect 1 as id",
+    }
+    (tmp_path / "partial").mkdir()
+    root = _compiled(tmp_path / "partial", monkeypatch, partial)
+    for manifest in ("target/manifest.json", None):
+        with pytest.raises(ProjectError, match="incremental_predicates is not supported"):
+            load_project(root, manifest=manifest)

@@ -34,9 +34,9 @@ from tidegate.ci.lint_yaml import lint_yaml, load_config_or_finding
 from tidegate.errors import ConfigError
 from tidegate.project.config import ProjectConfig
 from tidegate.project.dbt import DBT_PROJECT
+from tidegate.project.dbt_context import Adapter, CompilerError, Relation, dispatched
 from tidegate.project.engines import ENGINES
 from tidegate.project.files import read_text
-from tidegate.project.jinja import CompilerError
 from tidegate.project.yamlio import load_yaml_text
 
 if TYPE_CHECKING:
@@ -244,22 +244,6 @@ def _lint_sql(
     return findings
 
 
-class _Relation(str):
-    """What `ref()`, `source()` and `this` render as when linting: a name, with every field
-    of dbt's Relation (`this.schema`, `ref('x').identifier`...) rendering as that name."""
-
-    unsafe_callable = False  # for Jinja's sandbox, which sqlfluff renders in
-    alters_data = False
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self
-
-    def __call__(self, *args: Any, **kwargs: Any) -> _Relation:
-        return self
-
-
 class _Nothing:
     """What linting gets from anything that would query the warehouse (`run_query`,
     `load_result`, `adapter.get_columns_in_relation`...): no rows, no columns, renders as
@@ -292,6 +276,13 @@ class _Nothing:
 _NOTHING = _Nothing()
 
 
+def _name(text: str) -> Relation:
+    """What `ref()`, `source()`, `this` (and an undefined `var()`) render as when linting: a
+    name, with every field of dbt's Relation (`this.schema`, `ref('x').identifier`...)
+    rendering as that name."""
+    return Relation(text, text, lenient=True)
+
+
 _MISSING = object()
 
 
@@ -313,7 +304,7 @@ class _ProjectJinja:
         """The names a file is rendered with; macros are compiled on the first call only."""
         if self._context is None:
             self._context = self._load(env)
-        name = _Relation(Path(fname).stem if fname else "this")
+        name = _name(Path(fname).stem if fname else "this")
         return {**self._context, "this": name, "model": name, "node": name}
 
     def _load(self, env: jinja2.Environment) -> dict[str, Any]:
@@ -362,29 +353,37 @@ class _ProjectJinja:
         }
 
     def _functions(self) -> dict[str, Any]:
-        from tidegate.project.jinja import _return  # dbt's return(), as tidegate renders it
+        from tidegate.project.jinja.runtime import dbt_return  # dbt's return(), as tidegate renders it
 
         variables = dict(self.config.vars)
+        target = self._target()
+        adapter = str(target["type"])
+
+        def dispatch(name: str, namespace: str | None) -> Any:
+            """`adapter.dispatch`: the project's macros, then the package's."""
+            return dispatched(
+                name, namespace, [self._macros, self._packages.get(namespace or "", {})], adapter
+            )
 
         def var(name: str, default: Any = _MISSING) -> Any:
             if name in variables:
                 return variables[name]
-            return _Relation(name) if default is _MISSING else default
+            return _name(name) if default is _MISSING else default
 
         def env_var(name: str, default: Any = _MISSING) -> Any:
             if name in os.environ:
                 return os.environ[name]
-            return _Relation(name) if default is _MISSING else default
+            return _name(name) if default is _MISSING else default
 
         return {
-            "ref": lambda *args, **kwargs: _Relation(args[-1] if args else "ref"),
-            "source": lambda source, table: _Relation(f"{source}_{table}"),
+            "ref": lambda *args, **kwargs: _name(args[-1] if args else "ref"),
+            "source": lambda source, table: _name(f"{source}_{table}"),
             "config": lambda *args, **kwargs: "",
             "var": var,
             "env_var": env_var,
             "is_incremental": lambda: True,
             "log": lambda *args, **kwargs: "",
-            "return": _return,
+            "return": dbt_return,
             # a check on values that are placeholders here would fail for nothing: the loader checks
             "exceptions": types.SimpleNamespace(
                 raise_compiler_error=_NOTHING, raise_not_implemented=_NOTHING, warn=_NOTHING
@@ -393,8 +392,8 @@ class _ProjectJinja:
             "run_query": _NOTHING,
             "statement": _NOTHING,
             "load_result": _NOTHING,
-            "target": self._target(),
-            "adapter": _Adapter(str(self._target()["type"]), self._macros, self._packages),
+            "target": target,
+            "adapter": Adapter(adapter, dispatch, missing=lambda name: _NOTHING),
             "execute": True,
             "flags": types.SimpleNamespace(FULL_REFRESH=False, WHICH="run"),
             "run_started_at": datetime.datetime.now(datetime.UTC),
@@ -413,36 +412,6 @@ class _ProjectJinja:
             "threads": 1,
             "profile_name": self.config.name,
         }
-
-
-class _Adapter:
-    """dbt's `adapter` when linting: `dispatch` finds `<adapter>__name` or `default__name` in
-    the project's macros, then in the package's; what would query the warehouse gives nothing."""
-
-    def __init__(
-        self, kind: str, macros: Mapping[str, Any], packages: Mapping[str, Mapping[str, Any]]
-    ) -> None:
-        self.type = kind
-        self._macros = macros
-        self._packages = packages
-
-    def dispatch(self, macro_name: str, macro_namespace: str | None = None, packages: Any = None) -> Any:
-        spaces = [self._macros, self._packages.get(macro_namespace or "", {})]
-        for space in spaces:
-            for prefix in (self.type, "default"):
-                if (macro := space.get(f"{prefix}__{macro_name}")) is not None:
-                    return macro
-        raise CompilerError(
-            f"adapter.dispatch('{macro_name}'): no macro {self.type}__{macro_name} or default__{macro_name}"
-        )
-
-    def quote(self, identifier: str) -> str:
-        return '"' + str(identifier).replace('"', '""') + '"'
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return _NOTHING
 
 
 def _describe(error: BaseException) -> str:
@@ -475,7 +444,7 @@ def _templater_class() -> type[Any]:
     from sqlfluff.core.templaters.jinja import DBTTestExtension
     from sqlfluff.core.templaters.slicers.tracer import JinjaAnalyzer, JinjaTagConfiguration
 
-    from tidegate.project.jinja import _Template  # macros whose return() gives their value
+    from tidegate.project.jinja.runtime import ReturningTemplate  # macros whose return() gives their value
 
     class SnapshotBlock(jinja2.ext.Extension):
         """dbt's `{% snapshot name %} ... {% endsnapshot %}`: the block's query is the file's."""
@@ -518,7 +487,7 @@ def _templater_class() -> type[Any]:
                 env = super()._get_jinja_env(config)
                 for extension in (DBTTestExtension, SnapshotBlock, jinja2.ext.loopcontrols):
                     env.add_extension(extension)
-                env.template_class = _Template
+                env.template_class = ReturningTemplate
                 self.env = env
             return self.env
 

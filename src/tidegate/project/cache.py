@@ -3,7 +3,7 @@
 Parsing and regenerating every model with sqlglot is most of the cost of loading a project; the
 normalized text depends only on the rendered SQL, the dialect and the sqlglot version, so an
 unchanged model is never parsed twice. Its cache is JSON (never code); parsed YAML files are
-kept too (`YamlCache`), and compiled templates (`tidegate.project.jinja`). Each cache is one
+kept too (`YamlCache`), and compiled templates (`tidegate.project.jinja.bytecode`). Each cache is one
 file, written atomically, and only ever an optimisation: a missing, stale or unreadable cache is
 rebuilt silently.
 """

@@ -27,11 +27,11 @@ from tidegate.errors import ConfigError
 from tidegate.project.dbt import DBT_PROJECT, DbtProject, is_dbt_project, read_dbt_project
 from tidegate.project.dsn import dsn_identity, expand_connection, literal_secret, mask
 from tidegate.project.engines import DEFAULT_ENGINE, ENGINES, Engine, Location
+from tidegate.project.identifiers import NAME, name_clash
 from tidegate.project.yamlio import LineDict, line_at, load_yaml
 
 CONFIG_FILE = "tidegate.yml"
 PROD = "prod"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -53,21 +53,6 @@ def _is_sqlglot_dialect(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def name_clash(name: str, what: str) -> str | None:
-    """Why a schema or environment name would collide with another environment or with
-    tidegate's internal schemas, or None. Views of environment E live in `<schema>__E` and
-    snapshots in `tidegate__<schema>`, so `__` in a name, or a schema starting with `tidegate`,
-    could make two of them the same schema; so could a schema ending with `dbt_test`, whose views
-    in an environment `audit` would be in dbt's schema of stored test failures."""
-    if "__" in name:
-        return f"{what} {name!r} contains '__', which separates schema and environment names"
-    if what == "schema" and name.lower().startswith("tidegate"):
-        return f"schema {name!r} starts with 'tidegate', which is reserved for tidegate's own schemas"
-    if what == "schema" and name.lower().endswith("dbt_test"):
-        return f"schema {name!r} ends with 'dbt_test', which names dbt's schemas of test failures"
-    return None
 
 
 def current_user() -> str:
@@ -151,7 +136,7 @@ class ConnectionConfig(_Strict):
     @field_validator("role")
     @classmethod
     def _valid_role(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
+        if value is not None and not NAME.match(value):
             raise ValueError(f"{value!r} is not a valid role name (letters, digits and _)")
         return value
 
@@ -218,7 +203,7 @@ class PullRequestConfig(_Strict):
     @field_validator("environment")
     @classmethod
     def _has_number(cls, value: str) -> str:
-        if value.count("{number}") != 1 or not _NAME.match(value.replace("{number}", "1")):
+        if value.count("{number}") != 1 or not NAME.match(value.replace("{number}", "1")):
             raise ValueError(
                 "the pull-request environment must be a name with {number} once, e.g. pr_{number}"
             )
@@ -352,7 +337,7 @@ class ProjectConfig(_Strict):
     @field_validator("name", "schema_")
     @classmethod
     def _identifier(cls, value: str, info: ValidationInfo) -> str:
-        if not _NAME.match(value):
+        if not NAME.match(value):
             raise ValueError(f"{value!r} is not a valid name (letters, digits and _)")
         if info.field_name == "schema_" and (problem := name_clash(value, "schema")):
             raise ValueError(problem)
@@ -370,7 +355,7 @@ class ProjectConfig(_Strict):
         if not self.environments:
             raise _LocatedError("at least one environment is needed", ("environments",))
         for name in self.environments:
-            if not _NAME.match(name):
+            if not NAME.match(name):
                 raise _LocatedError(
                     f"environment name {name!r} must be letters, digits and _", ("environments", name)
                 )
@@ -413,7 +398,7 @@ class ProjectConfig(_Strict):
 
     def resolve_environment(self, name: str) -> str:
         """The concrete environment a name means: `dev` with `per_user` is `dev_<user>`."""
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise ConfigError(f"environment name {name!r} must be letters, digits and _")
         if problem := name_clash(name, "environment"):
             raise ConfigError(problem)

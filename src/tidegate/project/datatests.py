@@ -15,14 +15,13 @@ import re
 from typing import Any
 
 from tidegate.errors import ConfigError
-from tidegate.project.config import name_clash
+from tidegate.project.identifiers import NAME, name_clash
 from tidegate.project.properties import TestSpec
 
 AUDIT_SCHEMA = "dbt_test__audit"
 """dbt's default `schema` config of tests, appended to the target's schema."""
 STORE_AS = ("table", "view", "ephemeral")
 _LONG_NAME = 64
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def store_failures_as(config: dict[str, Any], path: str | None, line: int | None) -> str | None:
@@ -98,7 +97,7 @@ def check_audit_schema(schema: str, test: str, path: str | None, line: int | Non
     `<schema>__<environment>`, so what precedes dbt's own `dbt_test__audit` (or the whole name,
     for another schema) follows the rules of every schema name: no `__`, not tidegate's."""
     base = schema.removesuffix(AUDIT_SCHEMA)
-    problem = None if _NAME.match(schema) else "not a valid name (letters, digits and _)"
+    problem = None if NAME.match(schema) else "not a valid name (letters, digits and _)"
     problem = problem or (name_clash(base, "schema") if base else None)
     if problem:
         raise ConfigError(

@@ -23,6 +23,7 @@ from typing import Any
 
 from tidegate.errors import ConfigError
 from tidegate.project.engines import ENGINES, Location, for_dbt_adapter
+from tidegate.project.identifiers import NAME
 from tidegate.project.yamlio import LineDict, load_yaml
 
 DBT_PROJECT = "dbt_project.yml"
@@ -157,6 +158,15 @@ def hook_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
+def string_list(value: Any) -> tuple[str, ...]:
+    """A config that is one name or a list of them (`unique_key`, `tags`), as a tuple."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(item) for item in value)
+
+
 def _is_config(key: str, value: Any) -> bool:
     return key.startswith("+") or key in _DICT_CONFIGS or not isinstance(value, dict)
 
@@ -173,7 +183,7 @@ def read_dbt_project(root: Path, *, require_profile: bool, profile: bool = True)
     if not isinstance(data, LineDict):
         raise ConfigError(f"{DBT_PROJECT} must be a mapping", path=path, line=1)
     name = data.get("name")
-    if not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+    if not isinstance(name, str) or not NAME.match(name):
         raise ConfigError(
             "name: a dbt project needs a name of letters, digits and _", path=path, line=data.line_of("name")
         )

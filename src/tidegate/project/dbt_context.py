@@ -1,15 +1,14 @@
-"""Objects of dbt's Jinja context that are more than a function: `config` (which a model calls
-and reads), `modules`, and the errors a render raises on purpose.
-
-dbt renders a model twice: once to parse it (where `config.get` returns an empty string and
-`config()` records configs) and once to run it (where `config()` does nothing and `config.get`
-reads the model's final configs). tidegate renders once, then again when the model read its
-configs (see `Rendered.reads_config`), so the SQL is what dbt runs.
+"""The objects of dbt's Jinja context that are more than a function, shared by everything that
+renders dbt's Jinja: rendering models (`tidegate.project.jinja`), generic tests
+(`tidegate.project.generic_tests`) and linting (`tidegate.ci.lint`). `Relation` is what `ref()`,
+`source()` and a test's `model` give, `Adapter` is dbt's `adapter`; `target`, `modules`,
+`exceptions`, `flags` and the errors a render raises on purpose are here too (dbt's `config` is
+`tidegate.project.dbt_config`).
 """
 
 from __future__ import annotations
 
-import copy
+import collections.abc
 import datetime
 import hashlib
 import itertools
@@ -17,11 +16,8 @@ import json
 import re
 import types
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
-_MISSING = object()
 
 
 def is_internal(name: str) -> bool:
@@ -51,144 +47,138 @@ class CompilerError(Exception):
     dbt raises itself (a missing required config)."""
 
 
-@dataclass(frozen=True)
-class ConfigScope:
-    """The node whose configs `config.get` reads: its configs so far (dbt_project.yml's
-    folders, properties, then its own `config()` calls) and what dbt calls it."""
+class Relation(str):
+    """A relation as dbt's Jinja sees it: the text the SQL needs, with the fields of dbt's
+    Relation that macros read (`identifier`, `schema`, `database`, `is_cte`...). A Relation is
+    also a mapping to dbt_utils' `_is_relation` (`obj is mapping` with a `metadata.type`).
 
-    unique_id: str
-    resource_type: str
-    values: Mapping[str, Any]
+    When rendering, a field that is not known is refused by name (`call`, the Jinja that made
+    the relation); when linting (`lenient`), any field or call is the relation itself, since
+    linting needs SQL that parses, not the values of a warehouse."""
 
+    metadata = {"type": "Relation"}
+    is_cte = False
+    type = None
+    unsafe_callable = False  # what Jinja's sandbox (in which sqlfluff renders) asks a callable
+    alters_data = False
 
-_NODE_DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "alias": None,
-    "schema": None,
-    "database": None,
-    "tags": [],
-    "meta": {},
-    "group": None,
-}
-"""The configs every dbt node has (dbt's `NodeAndTestConfig`), with their defaults: `config.get`
-returns these, not its own default, when a node does not set them."""
-_MODEL_DEFAULTS: dict[str, Any] = {
-    **_NODE_DEFAULTS,
-    "materialized": "view",
-    "incremental_strategy": None,
-    "persist_docs": {},
-    "pre_hook": [],
-    "post_hook": [],
-    "quoting": {},
-    "column_types": {},
-    "full_refresh": None,
-    "unique_key": None,
-    "on_schema_change": "ignore",
-    "on_configuration_change": "apply",
-    "grants": {},
-    "packages": [],
-    "docs": {"show": True, "node_color": None},
-    "contract": {"enforced": False, "alias_types": True},
-}
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "model": {**_MODEL_DEFAULTS, "access": "protected"},
-    "seed": {**_MODEL_DEFAULTS, "materialized": "seed", "delimiter": ",", "quote_columns": None},
-    "snapshot": {
-        **_MODEL_DEFAULTS,
-        "materialized": "snapshot",
-        "strategy": None,
-        "target_schema": None,
-        "target_database": None,
-        "updated_at": None,
-        "check_cols": None,
-    },
-    "test": {
-        **_NODE_DEFAULTS,
-        "schema": "dbt_test__audit",
-        "materialized": "test",
-        "severity": "ERROR",
-        "store_failures": None,
-        "store_failures_as": None,
-        "where": None,
-        "limit": None,
-        "fail_calc": "count(*)",
-        "warn_if": "!= 0",
-        "error_if": "!= 0",
-    },
-}
+    _call: str
+    _fields: dict[str, str]
+    _lenient: bool
 
-
-class ConfigObject:
-    """dbt's `config`: `config(key=value)` sets configs of the node being rendered;
-    `config.get(name, default)` and `config.require(name)` read them (in a macro, those of the
-    node that called it). As in dbt, a config every node has (`materialized`, `unique_key`...)
-    reads as its default when unset, whatever default `get` is given; `require` fails only for
-    a config the node does not have at all."""
-
-    def __init__(
-        self, call: Callable[..., str], scope: Callable[[], ConfigScope | None], read: Callable[[], None]
-    ) -> None:
-        self._call = call
-        self._scope = scope
-        self._read = read
-
-    def __call__(self, *args: Any, **kwargs: Any) -> str:
-        return self._call(*args, **kwargs)
-
-    def set(self, name: str, value: Any) -> str:
-        return self._call(**{name: value})
-
-    def get(self, name: str, default: Any = None, validator: Any = None) -> Any:
-        return self._lookup(name, default)
-
-    def require(self, name: str, validator: Any = None) -> Any:
-        return self._lookup(name, _MISSING)
-
-    def meta_get(self, name: str, default: Any = None, validator: Any = None) -> Any:
-        return self._meta(name, default)
-
-    def meta_require(self, name: str, validator: Any = None) -> Any:
-        return self._meta(name, _MISSING)
+    def __new__(
+        cls,
+        text: str,
+        name: str,
+        names: Mapping[str, str] | None = None,
+        *,
+        call: str = "",
+        lenient: bool = False,
+    ) -> Relation:
+        """`name` is the relation's identifier; `names`, when known, dbt's `database`, `schema`
+        and `alias` of it."""
+        relation = super().__new__(cls, text)
+        relation._call = call or str(text)
+        relation._fields = {"identifier": name, "name": name, "table": name, **_relation_fields(names)}
+        relation._lenient = lenient
+        return relation
 
     def __getattr__(self, name: str) -> Any:
-        if is_internal(name):
+        if is_internal(name) or name.startswith("_"):
             raise AttributeError(name)
-        raise Unsupported(f"config.{name}", "dbt's config has get, require, set, meta_get and meta_require")
+        if self._lenient:
+            return self
+        if name in ("schema", "database", "identifier", "name", "table"):
+            if name not in self._fields:  # a model loaded later: its names are not known yet
+                raise Unsupported(f"{self._call}.{name} before that model is loaded")
+            return self._fields[name]
+        raise Unsupported(f"{self._call}.{name}")
 
-    def persist_relation_docs(self) -> bool:
-        return bool((self.get("persist_docs") or {}).get("relation", False))
+    def __call__(self, *args: Any, **kwargs: Any) -> Relation:
+        if self._lenient:
+            return self
+        raise Unsupported(f"calling {self._call}", "it is a relation, not a function")
 
-    def persist_column_docs(self) -> bool:
-        return bool((self.get("persist_docs") or {}).get("columns", False))
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metadata if key == "metadata" else default
 
-    def _lookup(self, name: str, default: Any) -> Any:
-        self._read()
-        scope = self._scope()
-        if scope is None:  # a macro called outside any node (dbt: a macro has no config)
-            return _missing(default, scope, name)
-        return _missing(config_value(scope.resource_type, scope.values, name, default), scope, name)
+    def include(self, *args: Any, **kwargs: Any) -> Relation:
+        return self
 
-    def _meta(self, name: str, default: Any) -> Any:
-        self._read()
-        scope = self._scope()
-        meta = (scope.values.get("meta") if scope else None) or {}
-        return _missing(meta.get(name, default) if isinstance(meta, Mapping) else default, scope, name)
-
-
-def config_value(resource_type: str, values: Mapping[str, Any], name: str, default: Any) -> Any:
-    """dbt's `config.get(name, default)` of a node with these configs: a config every node of
-    its type has reads as its default when unset, not as `default`."""
-    if name in values:
-        return values[name]
-    value = _DEFAULTS.get(resource_type, _NODE_DEFAULTS).get(name, default)
-    return copy.deepcopy(value) if isinstance(value, list | dict) else value  # a macro may change it
+    def render(self) -> str:
+        return str(self)
 
 
-def _missing(value: Any, scope: ConfigScope | None, name: str) -> Any:
-    if value is _MISSING:
-        node = scope.unique_id if scope else "this macro"
-        raise CompilerError(f"{node} does not define a required config parameter '{name}'")
-    return value
+def _relation_fields(names: Mapping[str, str] | None) -> dict[str, str]:
+    if names is None:
+        return {}
+    return {
+        "schema": names["schema"],
+        "database": names["database"],
+        "identifier": names["alias"],
+        "name": names["alias"],
+        "table": names["alias"],
+    }
+
+
+collections.abc.Mapping.register(Relation)
+
+
+class Adapter:
+    """dbt's `adapter`: its `type`, `dispatch` (which `find` answers from the macros at hand) and
+    `quote`. Everything else would query the warehouse (`get_columns_in_relation`,
+    `get_relation`...): `missing` answers it, refusing by name unless told otherwise (linting
+    renders it as nothing)."""
+
+    def __init__(
+        self,
+        kind: str,
+        find: Callable[[str, str | None], Any],
+        missing: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.type = AdapterType(kind)
+        self._find = find
+        self._missing = missing
+
+    def dispatch(self, macro_name: str, macro_namespace: str | None = None, packages: Any = None) -> Any:
+        return self._find(macro_name, macro_namespace)
+
+    def quote(self, identifier: str) -> str:
+        return '"' + str(identifier).replace('"', '""') + '"'
+
+    def __getattr__(self, name: str) -> Any:
+        if is_internal(name) or name.startswith("_"):
+            raise AttributeError(name)
+        if self._missing is not None:
+            return self._missing(name)
+        raise Unsupported(f"adapter.{name}")
+
+
+class AdapterType(str):
+    """`adapter.type`: dbt's is a method (`adapter.type()`); reading it as a value works too."""
+
+    def __call__(self) -> str:
+        return str(self)
+
+
+def dispatched(name: str, namespace: str | None, spaces: Iterable[Mapping[str, Any]], adapter: str) -> Any:
+    """The macro `adapter.dispatch(name, namespace)` calls: `<adapter>__name`, else
+    `default__name`, from the first of `spaces` (macros by name, in search order) that has one."""
+    for space in spaces:
+        for prefix in dict.fromkeys([adapter, "default"]):
+            macro = space.get(f"{prefix}__{name}")
+            if macro is not None:
+                return macro
+    raise CompilerError(
+        f"adapter.dispatch('{name}'"
+        + (f", '{namespace}'" if namespace else "")
+        + f"): no macro {adapter}__{name} or default__{name}"
+    )
+
+
+def ephemeral_cte(name: str) -> str:
+    """`api.Relation.add_ephemeral_prefix`: dbt's name for an ephemeral model's CTE."""
+    return f"__dbt__cte__{name}"
 
 
 class Namespace(types.SimpleNamespace):

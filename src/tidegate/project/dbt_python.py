@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidegate.errors import ProjectError
-from tidegate.project.dbt_context import config_value
+from tidegate.project.dbt_config import config_value
 from tidegate.project.model import DbtPython
 
 _CALLS = {"dbt.ref": "ref", "dbt.source": "source", "dbt.config": "config"}

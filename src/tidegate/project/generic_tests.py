@@ -1,4 +1,7 @@
-"""The SQL of dbt's generic data tests; each query returns the failing rows."""
+"""The SQL of dbt's generic data tests, built when the project loads; each query returns the
+failing rows. dbt's own tests (`not_null`, `unique`, `accepted_values`, `relationships`) are
+written here; a custom one (`{% test name(model, ...) %}`) is its macro, rendered with the
+relation of the tested model as `model` (see `tidegate.project.dbt_context.Relation`)."""
 
 from __future__ import annotations
 
@@ -6,30 +9,16 @@ import ast
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tidegate.errors import ConfigError, ProjectError
+from tidegate.project.dbt_context import Relation
 from tidegate.project.model import DataTest, ref_placeholder
 from tidegate.project.properties import TestSpec, parse_target
 
 if TYPE_CHECKING:
     from tidegate.project.jinja import Renderer
-
-
-class Relation(str):
-    """The relation a custom generic test receives as `model`: text for the SQL, with dbt's
-    `name`, `identifier` and `schema` for macros that read them."""
-
-    __slots__ = ("identifier", "name", "schema")
-    identifier: str
-    name: str
-    schema: str
-
-    def __new__(cls, text: str, name: str) -> Relation:
-        relation = super().__new__(cls, text)
-        relation.name = relation.identifier = name
-        relation.schema = ""
-        return relation
 
 
 def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: dict[str, str]) -> DataTest:
@@ -47,9 +36,9 @@ def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: d
                     raise ConfigError(
                         f"unknown source {target}", path=spec.location.path, line=spec.location.line
                     )
-                value = Relation(sources[target], target.split(".")[1])
+                value = _argument_relation(sources[target], target.split(".")[1], None)
             else:
-                value = Relation(ref_placeholder(target), target)
+                value = _argument_relation(ref_placeholder(target), target, renderer.relations.get(target))
                 models.append(target)
         else:
             value = _rendered(value, spec, renderer, models)
@@ -60,7 +49,9 @@ def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: d
         macro,
         spec.location.path,
         spec.location.line,
-        model=Relation(text, spec.model.rpartition(".")[2]),
+        model=_argument_relation(
+            text, spec.model.rpartition(".")[2], None if spec.relation else renderer.relations.get(spec.model)
+        ),
         **arguments,
     )
     models += [name for name, _ in rendered.refs]
@@ -73,6 +64,13 @@ def build_custom_test(spec: TestSpec, macro: Any, renderer: Renderer, sources: d
         column=spec.column,
         severity=spec.severity,
     )
+
+
+def _argument_relation(text: str, name: str, names: Mapping[str, str] | None) -> Relation:
+    """A relation a custom test's macro receives (`model`, or an argument `ref(...)` or
+    `source(...)`): with dbt's names of the model when they are known (a dbt project's), else
+    with its name as identifier and an empty schema and database."""
+    return Relation(text, name, names or {"schema": "", "database": "", "alias": name})
 
 
 def _rendered(value: Any, spec: TestSpec, renderer: Renderer, models: list[str]) -> Any:

@@ -1,7 +1,9 @@
-"""dbt's `{% materialization name, adapter %}` blocks: how dbt builds a kind of model.
+"""What a model's `materialized` and incremental configs mean, and which tidegate refuses: one
+set of rules for projects tidegate renders (`tidegate.project.loader`) and those loaded from a
+dbt manifest (`tidegate.project.manifest`).
 
 tidegate builds views, tables, incremental and ephemeral models itself, in its own snapshot
-tables, so it cannot run a materialization macro. A block is no error in itself (a package may
+tables, so it cannot run dbt's `{% materialization name, adapter %}` macros. A block is no error in itself (a package may
 bring materializations a project never uses): it is left out of the macros, and a model whose
 `materialized` names it, or names a kind of model the project redefines, is refused with the
 model's file and line and where the materialization is defined.
@@ -12,6 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from tidegate.errors import ProjectError
+from tidegate.project.model import Kind
 
 _BLOCK = re.compile(
     r"\{%-?\s*materialization\s+([A-Za-z_][A-Za-z0-9_]*)\s*,\s*"
@@ -21,6 +27,9 @@ _BLOCK = re.compile(
 )
 BUILT_IN = ("view", "table", "incremental", "ephemeral")
 """The kinds of models tidegate builds (seeds and snapshots are not `materialized` configs)."""
+INCREMENTAL_STRATEGIES = ("merge", "delete+insert", "append")
+"""dbt's strategies tidegate runs: merge and delete+insert replace the rows whose unique_key
+comes again (delete, then insert), append inserts every row."""
 
 
 @dataclass(frozen=True)
@@ -109,3 +118,51 @@ def incremental_refusal(config: Mapping[str, object]) -> str | None:
         f"{found} is not supported: tidegate's incremental strategies replace every column of the "
         "rows whose unique_key comes again (merge, delete+insert) or append rows"
     )
+
+
+def kind(
+    materialized: str,
+    defined: Mapping[str, Materialization],
+    path: str | None,
+    line: int | None,
+    model: str,
+) -> Kind:
+    """The kind of model `materialized` names; one tidegate cannot build is refused at `path`
+    and `line` (where `materialized` is set). `defined` are the project's materialization blocks."""
+    refused = refusal(materialized, defined)
+    if refused:
+        raise ProjectError(refused, path=path, line=line, model=model)
+    return Kind(materialized)
+
+
+def strategy(config: Mapping[str, Any], *, dbt: bool) -> str:
+    """An incremental model's strategy: its `incremental_strategy`, else `merge`; in a dbt
+    project without a `unique_key`, `append` (dbt-duckdb's and dbt-postgres' default then
+    inserts every row)."""
+    configured = config.get("incremental_strategy")
+    if configured:
+        return str(configured)
+    return "append" if dbt and not config.get("unique_key") else "merge"
+
+
+def check_incremental(config: Mapping[str, Any], path: str, model: str, *, dbt: bool) -> None:
+    """Refuse an incremental model tidegate cannot run as configured: an unknown strategy, a
+    config that merges part of a row (see `incremental_refusal`), or a strategy that replaces
+    rows without a `unique_key` to find them by."""
+    chosen = strategy(config, dbt=dbt)
+    if chosen not in INCREMENTAL_STRATEGIES:
+        raise ProjectError(
+            f"incremental_strategy must be one of {', '.join(INCREMENTAL_STRATEGIES)}, not {chosen!r}",
+            path=path,
+            model=model,
+        )
+    refused = incremental_refusal(config)
+    if refused:
+        raise ProjectError(refused, path=path, model=model)
+    if chosen != "append" and not config.get("unique_key"):
+        raise ProjectError(
+            f"an incremental model with the {chosen} strategy needs a unique_key",
+            path=path,
+            model=model,
+            hint="set unique_key in config(), or incremental_strategy='append'",
+        )

@@ -11,6 +11,7 @@ the file and the line. The engines then load a file they all read the same way.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project.datatypes import column_type
 from tidegate.project.files import decode
+from tidegate.project.model import Kind, Language, Location
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -36,6 +38,36 @@ class SeedTable:
 
     header: tuple[str, ...]
     rows: list[list[str]]
+
+
+def seed_fields(
+    data: bytes,
+    rel: str,
+    name: str,
+    config: Mapping[str, Any],
+    column_types: Mapping[Any, Any],
+    dialect: str,
+    where: Where,
+    *,
+    dbt: bool,
+) -> dict[str, Any]:
+    """The `Model` fields of the seed `name` whose file `rel` holds `data`, read with the
+    `delimiter` of its `config` and typed by `column_types` (declared where `where` says). In a
+    dbt project, column_types of columns the file lacks are left out and integer columns are
+    narrowed, as dbt's seeds are."""
+    delimiter = str(config.get("delimiter") or ",")
+    if len(delimiter) != 1:
+        raise ConfigError(f"delimiter must be one character, not {delimiter!r}", path=rel)
+    table = read_seed(data, rel, delimiter)
+    return {
+        "kind": Kind.SEED,
+        "language": Language.CSV,
+        "location": Location(rel),
+        "seed_hash": hashlib.sha256(data).hexdigest(),
+        "column_types": check_column_types(column_types, table, name, dialect, where, ignore_unknown=dbt),
+        "delimiter": delimiter,
+        "narrow_integers": dbt,
+    }
 
 
 def read_seed(data: bytes, shown: str, delimiter: str = ",") -> SeedTable:
