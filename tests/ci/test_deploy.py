@@ -196,3 +196,20 @@ def test_deploy_help_names_allow_destroy() -> None:
     ran = invoke(None, "deploy", "--help")
 
     assert "--allow-destroy" in ran.stdout
+
+
+def test_a_deployment_never_acts_through_the_pull_request_connection(tmp_path: Path) -> None:
+    """`pull_requests: connection:` is what `tidegate ci` reaches the warehouse with; a deploy
+    keeps the environment's own connection (production's role)."""
+    root = make_repository(tmp_path / "repo")
+    with (root / "tidegate.yml").open("a") as config:
+        config.write(
+            "pull_requests:\n  connection: {engine: duckdb, path: pull_requests.duckdb, lock_timeout: 5s}\n"
+        )
+    commit(root, "pull requests reach their own warehouse")
+
+    ran = deploy(root, "--branch", "main")
+
+    assert ran.code == 0, ran.all
+    assert not (root / "pull_requests.duckdb").exists()
+    assert invoke(root, "query", "staging", "select n from order_count", "--json").json()["rows"] == [[4]]

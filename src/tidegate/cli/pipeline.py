@@ -77,7 +77,9 @@ def ci(
         threads=threads,
         variables=parse_vars(variables),
     )
-    report = Pipeline(request, StepLines(output.err)).run(_opener(output, request.variables, threads))
+    report = Pipeline(request, StepLines(output.err)).run(
+        _opener(output, request.variables, threads, pull_request=True)
+    )
     if output.as_json:
         targets = [(kind, path) for kind, path in targets if path is not None or kind == "github"]
     write(report, targets, sys.stdout)
@@ -109,14 +111,20 @@ def _close(project_dir: Path, output: Output, number: int | None) -> int:
 
 
 def _opener(
-    output: Output, variables: dict[str, Any], threads: int | None
+    output: Output, variables: dict[str, Any], threads: int | None, *, pull_request: bool
 ) -> Callable[[Path, Path], AbstractContextManager[Context]]:
     """What the pipeline and a deployment open the project with: `files` (a commit's) whose
-    warehouses resolve in `workspace` (the project directory), acting for a pull request."""
+    warehouses resolve in `workspace` (the project directory). Only the pipeline acts for a pull
+    request (through `pull_requests.connection`); a deployment acts as the environment's role."""
 
     def open_context(files: Path, workspace: Path) -> Context:
         return context(
-            files, output, variables=variables, threads=threads, workspace=workspace, pull_request=True
+            files,
+            output,
+            variables=variables,
+            threads=threads,
+            workspace=workspace,
+            pull_request=pull_request,
         )
 
     return open_context
@@ -168,7 +176,9 @@ def deploy(
         allow_destroy=allow_destroy,
     )
     deployment = deploy(
-        request, _opener(output, {}, threads), on_plan=lambda plan: render_plan(output.human, plan)
+        request,
+        _opener(output, {}, threads, pull_request=False),
+        on_plan=lambda plan: render_plan(output.human, plan),
     )
     if deployment.infra is not None:
         render_applied(output.human, deployment.infra)
