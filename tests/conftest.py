@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tidegate.context import Context
+
+Row = tuple[object, ...]
 
 CONFIG = """\
 name: test
@@ -51,6 +54,27 @@ def write_files(root: Path, files: dict[str, str]) -> None:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+def rows(ctx: Context, sql: str, environment: str = "prod", *, as_written: bool = False) -> list[Row]:
+    """What `sql` returns in an environment, its model names read through the environment's views;
+    `as_written=True` runs it unchanged on the environment's warehouse, for relations named in
+    full (snapshot tables, stored failures, views of another environment)."""
+    result = ctx.engine(environment).fetch(sql) if as_written else ctx.query(environment, sql)
+    return result.rows
+
+
+def plain_numbers(fetched: list[Row]) -> list[Row]:
+    """Whole numbers as int, other numbers as float: a sum or a count is an int on one engine, a
+    Decimal or a float on another, and results must compare the same on every engine."""
+    return [tuple(_plain(value) for value in row) for row in fetched]
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return value
+    number = float(value)
+    return int(value) if number.is_integer() else number
 
 
 @pytest.fixture

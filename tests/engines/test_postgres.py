@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import write_files
+from tests.conftest import plain_numbers, rows, write_files
 from tidegate.context import Context
 from tidegate.engines.postgres import PostgresAdapter, to_pyformat
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
@@ -659,10 +659,6 @@ def contexts() -> Iterator[Callable[[Path], Context]]:
         context.close()
 
 
-def numbers(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    return [tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows]
-
-
 def test_story_build_change_promote_rollback_janitor(
     project: Callable[..., Path], contexts: Callable[[Path], Context], pg_dsn: str
 ) -> None:
@@ -674,7 +670,7 @@ def test_story_build_change_promote_rollback_janitor(
         ["raw_orders", "stg_orders", "customer_totals", "big_customers", "order_count", "doubled", "slow"]
     )
     assert all(test.failures == 0 for test in result.tests) and len(result.tests) == 4
-    assert numbers(ctx.query("prod", "select * from doubled order by customer_id").rows) == [(1, 60.0)]
+    assert plain_numbers(rows(ctx, "select * from doubled order by customer_id")) == [(1, 60.0)]
     assert ctx.query("prod", "select ordered_on from stg_orders where order_id = 1").rows[0][
         0
     ].isoformat() == ("2024-01-05")
@@ -695,12 +691,12 @@ def test_story_build_change_promote_rollback_janitor(
     _, result = ctx.plan_and_apply("dev")
     assert result is not None
     assert sorted(result.built) == ["big_customers", "customer_totals", "doubled"]
-    assert numbers(ctx.query("dev", "select customer_id, total from customer_totals order by 1").rows) == [
+    assert plain_numbers(rows(ctx, "select customer_id, total from customer_totals order by 1", "dev")) == [
         (1, 30.0),
         (2, 5.0),
         (3, 7.0),
     ]
-    assert numbers(ctx.query("prod", "select customer_id, total from customer_totals order by 1").rows) == [
+    assert plain_numbers(rows(ctx, "select customer_id, total from customer_totals order by 1")) == [
         (1, 30.0),
         (3, 7.0),
     ]
@@ -708,9 +704,9 @@ def test_story_build_change_promote_rollback_janitor(
         assert session.execute("select count(*) from analytics__dev.customer_totals").fetchone() == (3,)
 
     assert ctx.promote("dev", "prod") == 2
-    assert numbers(ctx.query("prod", "select count(*) from customer_totals").rows) == [(3,)]
+    assert plain_numbers(rows(ctx, "select count(*) from customer_totals")) == [(3,)]
     assert ctx.rollback("prod") == 3
-    assert numbers(ctx.query("prod", "select count(*) from customer_totals").rows) == [(2,)]
+    assert plain_numbers(rows(ctx, "select count(*) from customer_totals")) == [(2,)]
     assert [v.action for v in ctx.history("prod")] == ["apply", "promote", "rollback"]
 
     # nothing to drop while everything is within retention; with none, dev's old snapshots
@@ -836,7 +832,7 @@ def test_a_build_whose_backend_is_terminated_changes_nothing_and_a_rerun_complet
     assert result is not None and result.version == 2
     assert result.built == ["slow"]
     assert "order_count" in result.reused
-    assert numbers(ctx.query("prod", "select n from slow").rows) == [(104,)]
+    assert plain_numbers(rows(ctx, "select n from slow")) == [(104,)]
 
 
 def test_python_model_errors_and_invalid_sql_keep_their_kinds(
