@@ -48,6 +48,46 @@ LAYERED = {
     """,
 }
 
+# LAYERED whose orders carry the day they were placed (a date column through the staging view),
+# and whose staging view accepts two statuses: the engine suites' project, plus their own models
+DATED_LAYERED = {
+    **LAYERED,
+    "seeds/raw_orders.csv": "id,customer_id,amount,status,ordered_on\n"
+    "1,1,10,paid,2024-01-05\n2,1,20,paid,2024-01-06\n3,2,5,refunded,2024-02-01\n4,3,7,paid,2024-02-03\n",
+    "models/stg_orders.sql": """
+        {{ config(materialized='view') }}
+        select id as order_id, customer_id, amount, status, ordered_on from {{ ref('raw_orders') }}
+    """,
+    "models/schema.yml": """
+        version: 2
+        models:
+          - name: customer_totals
+            columns:
+              - name: customer_id
+                data_tests: [unique, not_null]
+          - name: stg_orders
+            columns:
+              - name: status
+                data_tests:
+                  - accepted_values: {values: [paid, refunded]}
+    """,
+}
+
+# Changes the tests make to LAYERED again and again
+COUNT_REFUNDS = {  # breaking: customer_totals counts refunded orders too
+    "models/customer_totals.sql": """
+        select customer_id, sum(amount) as total, count(*) as orders
+        from {{ ref('stg_orders') }} group by customer_id
+    """
+}
+ADD_BIGGEST = {  # not breaking: customer_totals gains a column big_customers does not read
+    "models/customer_totals.sql": """
+        select customer_id, sum(amount) as total, count(*) as orders, max(amount) as biggest
+        from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
+    """
+}
+TIMES_TEN = {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"}
+
 
 def write_files(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():

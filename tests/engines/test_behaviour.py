@@ -14,29 +14,29 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import invoke
-from tests.conftest import Row, plain_numbers, rows, write_files
+from tests.conftest import (
+    ADD_BIGGEST,
+    COUNT_REFUNDS,
+    DATED_LAYERED,
+    TIMES_TEN,
+    Row,
+    plain_numbers,
+    rows,
+    write_files,
+)
 from tidegate.context import Context
 from tidegate.errors import CheckFailed, InvalidSQL, LockError
 from tidegate.state.views import INTERNAL_PREFIX
 
 PROJECT = {
-    "seeds/raw_orders.csv": "id,customer_id,amount,status,ordered_on\n"
-    "1,1,10,paid,2024-01-05\n2,1,20,paid,2024-01-06\n3,2,5,refunded,2024-02-01\n4,3,7,paid,2024-02-03\n",
-    "models/schema.yml": """
+    **DATED_LAYERED,
+    "seeds/raw_orders.yml": """
         version: 2
         seeds:
           - name: raw_orders
             config: {column_types: {ordered_on: date}}
-        models:
-          - name: customer_totals
-            columns:
-              - name: customer_id
-                data_tests: [unique, not_null]
-          - name: stg_orders
-            columns:
-              - name: status
-                data_tests:
-                  - accepted_values: {values: [paid, refunded]}
+    """,
+    "models/unit_tests.yml": """
         unit_tests:
           - name: totals_count_only_paid_orders
             model: customer_totals
@@ -49,16 +49,6 @@ PROJECT = {
               rows:
                 - {customer_id: 1, total: 10, orders: 1}
     """,
-    "models/stg_orders.sql": """
-        {{ config(materialized='view') }}
-        select id as order_id, customer_id, amount, status, ordered_on from {{ ref('raw_orders') }}
-    """,
-    "models/customer_totals.sql": """
-        select customer_id, sum(amount) as total, count(*) as orders
-        from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
-    """,
-    "models/big_customers.sql": "select customer_id, total from {{ ref('customer_totals') }} where total > 8",
-    "models/order_count.sql": "select count(*) as n from {{ ref('stg_orders') }}",
     "models/passthrough.py": "def model(customer_totals):\n    return customer_totals\n",
 }
 
@@ -155,15 +145,7 @@ def test_breaking_change_in_dev_rebuilds_it_and_downstream_and_leaves_prod(built
 
 def test_adding_a_column_keeps_children_that_do_not_read_it(built) -> None:
     root, ctx = built()
-    write_files(
-        root,
-        {
-            "models/customer_totals.sql": """
-                select customer_id, sum(amount) as total, count(*) as orders, max(amount) as biggest
-                from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
-            """
-        },
-    )
+    write_files(root, ADD_BIGGEST)
     ctx = reopen(root, ctx)
     plan = ctx.plan("dev")
     # big_customers names its columns: it keeps its table; passthrough returns everything: rebuilt
@@ -175,7 +157,7 @@ def test_adding_a_column_keeps_children_that_do_not_read_it(built) -> None:
 
 def test_promote_copies_nothing_and_rollback_restores(built) -> None:
     root, ctx = built()
-    write_files(root, {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"})
+    write_files(root, TIMES_TEN)
     ctx = reopen(root, ctx)
     ctx.plan_and_apply("dev")
     before = internal_relations(ctx)
@@ -201,15 +183,7 @@ def test_a_failing_data_test_leaves_the_environment_as_it_was(built) -> None:
 
 def test_a_failing_unit_test_blocks_before_building(built) -> None:
     root, ctx = built()
-    write_files(
-        root,
-        {
-            "models/customer_totals.sql": """
-                select customer_id, sum(amount) as total, count(*) as orders
-                from {{ ref('stg_orders') }} group by customer_id
-            """
-        },
-    )
+    write_files(root, COUNT_REFUNDS)
     ctx = reopen(root, ctx)
     plan = ctx.plan("prod")
     with pytest.raises(CheckFailed, match="unit test"):

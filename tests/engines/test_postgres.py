@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import plain_numbers, rows, write_files
+from tests.conftest import COUNT_REFUNDS, DATED_LAYERED, plain_numbers, rows, write_files
 from tidegate.context import Context
 from tidegate.engines.postgres import PostgresAdapter, to_pyformat
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
@@ -578,40 +578,20 @@ promotion: [dev, prod]
 """
 
 SHOP = {
-    "seeds/raw_orders.csv": "id,customer_id,amount,status,ordered_on\n"
-    "1,1,10,paid,2024-01-05\n2,1,20,paid,2024-01-06\n3,2,5,refunded,2024-02-01\n4,3,7,paid,2024-02-03\n",
-    "models/schema.yml": """
+    **DATED_LAYERED,
+    "models/shop.yml": """
         version: 2
         sources:
           - name: ctl
             schema: ctl
             tables: [{name: knobs}]
         models:
-          - name: customer_totals
-            columns:
-              - name: customer_id
-                data_tests: [unique, not_null]
-          - name: stg_orders
-            columns:
-              - name: status
-                data_tests:
-                  - accepted_values: {values: [paid, refunded]}
           - name: big_customers
             columns:
               - name: customer_id
                 data_tests:
                   - relationships: {to: ref('customer_totals'), field: customer_id}
     """,
-    "models/stg_orders.sql": """
-        {{ config(materialized='view') }}
-        select id as order_id, customer_id, amount, status, ordered_on from {{ ref('raw_orders') }}
-    """,
-    "models/customer_totals.sql": """
-        select customer_id, sum(amount) as total, count(*) as orders
-        from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
-    """,
-    "models/big_customers.sql": "select customer_id, total from {{ ref('customer_totals') }} where total > 8",
-    "models/order_count.sql": "select count(*) as n from {{ ref('stg_orders') }}",
     "models/doubled.py": """
         def model(big_customers):
             frame = big_customers.copy()
@@ -678,15 +658,7 @@ def test_story_build_change_promote_rollback_janitor(
         assert session.execute("select count(*) from analytics.customer_totals").fetchone() == (2,)
 
     # a breaking change in dev rebuilds the model and its children, reuses the rest
-    write_files(
-        root,
-        {
-            "models/customer_totals.sql": """
-                select customer_id, sum(amount) as total, count(*) as orders
-                from {{ ref('stg_orders') }} group by customer_id
-            """
-        },
-    )
+    write_files(root, COUNT_REFUNDS)
     ctx = contexts(root)
     _, result = ctx.plan_and_apply("dev")
     assert result is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import write_files
+from tests.conftest import ADD_BIGGEST, COUNT_REFUNDS, TIMES_TEN, write_files
 from tidegate.context import Context
 from tidegate.state.views import INTERNAL_PREFIX
 
@@ -62,15 +62,7 @@ def test_breaking_change_in_dev_rebuilds_the_model_and_its_downstream_only(
     layered: Path, open_context
 ) -> None:
     build_prod(layered, open_context).close()
-    write_files(
-        layered,
-        {
-            "models/customer_totals.sql": """
-                select customer_id, sum(amount) as total, count(*) as orders
-                from {{ ref('stg_orders') }} group by customer_id
-            """
-        },
-    )
+    write_files(layered, COUNT_REFUNDS)
     ctx = open_context(layered)
     plan = ctx.plan("dev")
     built = {build.model for build in plan.builds if build.reused_from is None}
@@ -85,15 +77,7 @@ def test_breaking_change_in_dev_rebuilds_the_model_and_its_downstream_only(
 
 def test_adding_a_column_does_not_rebuild_children_that_do_not_read_it(layered: Path, open_context) -> None:
     build_prod(layered, open_context).close()
-    write_files(
-        layered,
-        {
-            "models/customer_totals.sql": """
-                select customer_id, sum(amount) as total, count(*) as orders, max(amount) as biggest
-                from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
-            """
-        },
-    )
+    write_files(layered, ADD_BIGGEST)
     plan = open_context(layered).plan("dev")
     built = {build.model for build in plan.builds if build.reused_from is None}
     assert built == {"customer_totals"}
@@ -103,7 +87,7 @@ def test_adding_a_column_does_not_rebuild_children_that_do_not_read_it(layered: 
 
 def test_promote_copies_no_data_and_rollback_restores(layered: Path, open_context) -> None:
     build_prod(layered, open_context).close()
-    write_files(layered, {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"})
+    write_files(layered, TIMES_TEN)
     ctx = open_context(layered)
     ctx.plan_and_apply("dev")
     tables_before = physical_tables(ctx)
