@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,18 +46,23 @@ def require_spark() -> None:
         pytest.skip("Spark needs Java")
 
 
+def postgres_admin(sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement as the server's administrator, in a session of its own; its rows."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
+        cursor = connection.execute(sql, parameters or None)
+        return cursor.fetchall() if cursor.description else []
+
+
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A new, empty database; its DSN (no password: trust auth)."""
     require_postgres()
-    import psycopg
-
     name = f"tg_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    postgres_admin(f'CREATE DATABASE "{name}"')
     yield PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
