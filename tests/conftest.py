@@ -131,6 +131,39 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+# A dbt project named shop: tables by default, one DuckDB target
+DBT_PROJECT = """\
+name: shop
+profile: shop
+models:
+  shop:
+    +materialized: table
+"""
+DBT_PROFILES = """\
+shop:
+  target: dev
+  outputs:
+    dev: {type: duckdb, path: warehouse.duckdb, schema: main}
+"""
+
+
+@pytest.fixture
+def make_dbt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """`make_dbt({path: text}, profiles=...)` writes a dbt project, shop unless the files replace
+    its dbt_project.yml or profiles.yml (a text of None leaves a file out), where dbt finds no
+    profiles but the project's own; returns its root."""
+    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+    def make(files: dict[str, str | None], profiles: str = DBT_PROFILES) -> Path:
+        root = tmp_path / "project"
+        merged = {"dbt_project.yml": DBT_PROJECT, "profiles.yml": profiles, **files}
+        write_files(root, {name: text for name, text in merged.items() if text is not None})
+        return root
+
+    return make
+
+
 @pytest.fixture
 def layered(make_project: Callable[..., Path]) -> Path:
     return make_project(LAYERED)

@@ -60,16 +60,9 @@ FIRST = [(1, "gold", "2024-01-01"), (2, "silver", "2024-01-01"), (3, "bronze", "
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def make(**changes: str) -> Path:
-        root = tmp_path / "project"
-        write_files(root, {**FILES, **changes})
-        return root
-
-    return make
+def project(make_dbt: Callable[..., Path]) -> Callable[..., Path]:
+    """`project(**{path: text})`: the project above, those files changed."""
+    return lambda **changes: make_dbt({**FILES, **changes})
 
 
 def load(ctx: Context, rows: list[tuple[object, ...]], extra: str = "") -> None:
