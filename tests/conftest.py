@@ -96,6 +96,14 @@ def write_files(root: Path, files: dict[str, str]) -> None:
         path.write_text(textwrap.dedent(text).lstrip("\n"))
 
 
+def edit(root: Path, name: str, old: str, new: str) -> None:
+    """Replace `old`, which the file must hold, by `new` in a file of the project."""
+    path = root / name
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {name}"
+    path.write_text(text.replace(old, new))
+
+
 def rows(ctx: Context, sql: str, environment: str = "prod", *, as_written: bool = False) -> list[Row]:
     """What `sql` returns in an environment, its model names read through the environment's views;
     `as_written=True` runs it unchanged on the environment's warehouse, for relations named in

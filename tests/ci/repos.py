@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from tests.cli.conftest import Ran, invoke
 from tests.conftest import CONFIG, LAYERED, write_files
 
 PIPELINE_CONFIG = (
@@ -64,3 +65,16 @@ def commit(root: Path, message: str) -> str:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", message)
     return git(root, "rev-parse", "HEAD")
+
+
+def branch_off_production(root: Path, branch: str = "feature") -> Path:
+    """Build production from what is checked out (main), then check out a new `branch`."""
+    ran = invoke(root, "plan", "prod", "--auto-apply")
+    assert ran.code == 0, ran.all
+    git(root, "checkout", "-q", "-b", branch)
+    return root
+
+
+def ci(root: Path, *args: str) -> Ran:
+    """`tidegate ci` for pull request 7, from main to HEAD."""
+    return invoke(root, "ci", "--base", "main", "--head", "HEAD", "--pr", "7", *args)

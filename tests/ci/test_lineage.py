@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAYERED
-from tests.graph.test_lineage import DASHBOARD, edit, summary
+from tests.conftest import LAYERED, edit
+from tests.graph.test_lineage import DASHBOARD, summary
 from tidegate.ci.lineage import compare
 from tidegate.context import Context
 from tidegate.graph.lineage import ColumnRef, Lineage, QueryRef

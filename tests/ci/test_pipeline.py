@@ -8,22 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.repos import commit, git, make_repository
-from tests.cli.conftest import Ran, edit, invoke
+from tests.ci.repos import branch_off_production, ci, commit, git, make_repository
+from tests.cli.conftest import invoke
+from tests.conftest import edit
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """main with production built from it, and a branch `feature` checked out."""
-    root = make_repository(tmp_path / "repo")
-    ran = invoke(root, "plan", "prod", "--auto-apply")
-    assert ran.code == 0, ran.all
-    git(root, "checkout", "-q", "-b", "feature")
-    return root
-
-
-def ci(root: Path, *args: str) -> Ran:
-    return invoke(root, "ci", "--base", "main", "--head", "HEAD", "--pr", "7", *args)
+    return branch_off_production(make_repository(tmp_path / "repo"))
 
 
 def test_a_non_breaking_change_builds_one_table_and_passes(repo: Path) -> None:

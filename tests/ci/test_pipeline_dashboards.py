@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.repos import commit, git, make_repository
-from tests.cli.conftest import Ran, edit, invoke
-from tests.conftest import write_files
+from tests.ci.repos import branch_off_production, ci, commit, git, make_repository
+from tests.conftest import edit, write_files
 
 BI = {
     "dashboards/sales.yml": """
@@ -67,14 +66,7 @@ def repo(tmp_path: Path) -> Path:
     root = make_repository(tmp_path / "repo")
     write_files(root, BI)
     commit(root, "dashboards as the BI tool runs them, and exposures")
-    ran = invoke(root, "plan", "prod", "--auto-apply")
-    assert ran.code == 0, ran.all
-    git(root, "checkout", "-q", "-b", "feature")
-    return root
-
-
-def ci(root: Path, *args: str) -> Ran:
-    return invoke(root, "ci", "--base", "main", "--head", "HEAD", "--pr", "7", *args)
+    return branch_off_production(root)
 
 
 def impact(report: dict) -> dict:
@@ -232,8 +224,7 @@ def test_a_dbt_projects_exposures_and_plain_sql_dashboards_are_in_its_report(
     )
     git(root, "init", "-q", "-b", "main")
     commit(root, "the dbt project")
-    assert invoke(root, "plan", "prod", "--auto-apply").code == 0
-    git(root, "checkout", "-q", "-b", "feature")
+    branch_off_production(root)
     edit(root, "models/marts/region_summary.sql", "as revenue", "as revenue_total")
     commit(root, "rename revenue")
 

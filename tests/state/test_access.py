@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tests.ci.repos import commit, git
-from tests.cli.conftest import edit, invoke
-from tests.conftest import LAYERED, write_files
+from tests.cli.conftest import invoke
+from tests.conftest import LAYERED, edit, write_files
 from tests.engines.conftest import PG_ADMIN_DSN, require_postgres
 
 CONFIG = """\
