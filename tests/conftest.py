@@ -125,6 +125,14 @@ def _plain(value: object) -> object:
     return int(value) if number.is_integer() else number
 
 
+def build_prod(root: Path, open_context: Callable[..., Context], **options: object) -> Context:
+    """A context on the project, prod built from it as its first version."""
+    ctx = open_context(root, **options)
+    _, result = ctx.plan_and_apply("prod")
+    assert result is not None and result.version == 1
+    return ctx
+
+
 @pytest.fixture
 def make_project(tmp_path: Path) -> Callable[..., Path]:
     """Write a project: `make_project({path: text}, config=...)` returns its root."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import COUNT_REFUNDS, TIMES_TEN, write_files
+from tests.conftest import COUNT_REFUNDS, TIMES_TEN, build_prod, write_files
 from tidegate.context import Context, JanitorReport
 from tidegate.errors import CheckFailed, PlanError, StateError, TidegateError
 from tidegate.state.store import SCHEMA
@@ -33,10 +33,7 @@ def view_targets(ctx: Context, schema: str) -> dict[str, str]:
 
 @pytest.fixture
 def prod(layered: Path, open_context: OpenContext) -> Context:
-    ctx = open_context(layered)
-    _, result = ctx.plan_and_apply("prod")
-    assert result is not None and result.version == 1
-    return ctx
+    return build_prod(layered, open_context)
 
 
 def change(ctx: Context, files: dict[str, str], open_context: OpenContext) -> Context:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAYERED, edit
+from tests.conftest import LAYERED, build_prod, edit
 from tidegate.ci.impact import missing_column, reached_exposures, run_dashboards
 from tidegate.ci.lineage import compare
 from tidegate.context import Context
@@ -35,8 +35,7 @@ dashboards:
 @pytest.fixture
 def prod(make_project: Callable[..., Path], open_context: Callable[..., Context]) -> Path:
     root = make_project({**LAYERED, "dashboards/revenue.yml": DASHBOARDS})
-    _, result = open_context(root).plan_and_apply("prod")
-    assert result is not None
+    build_prod(root, open_context)
     return root
 
 

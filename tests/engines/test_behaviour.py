@@ -20,6 +20,7 @@ from tests.conftest import (
     DATED_LAYERED,
     TIMES_TEN,
     Row,
+    build_prod,
     plain_numbers,
     rows,
     write_files,
@@ -63,21 +64,16 @@ def internal_relations(ctx: Context) -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def built(engine_project: Callable[..., Path]) -> Callable[..., tuple[Path, Context]]:
+def built(
+    engine_project: Callable[..., Path], open_context: Callable[..., Context]
+) -> Callable[..., tuple[Path, Context]]:
     """Write the project, build prod, and hand back the root and an open context."""
-    contexts: list[Context] = []
 
     def build(extra: dict[str, str] | None = None) -> tuple[Path, Context]:
         root = engine_project({**PROJECT, **(extra or {})})
-        ctx = Context(root)
-        contexts.append(ctx)
-        _, result = ctx.plan_and_apply("prod")
-        assert result is not None and result.version == 1
-        return root, ctx
+        return root, build_prod(root, open_context)
 
-    yield build  # type: ignore[misc]
-    for ctx in contexts:
-        ctx.close()
+    return build
 
 
 def reopen(root: Path, ctx: Context) -> Context:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import ADD_BIGGEST, COUNT_REFUNDS, TIMES_TEN, write_files
+from tests.conftest import ADD_BIGGEST, COUNT_REFUNDS, TIMES_TEN, build_prod, write_files
 from tidegate.context import Context
 from tidegate.state.views import INTERNAL_PREFIX
 
 
 def physical_tables(ctx: Context) -> set[tuple[str, str]]:
     return {(schema, name) for schema, name, _ in ctx.engine("prod").relations(INTERNAL_PREFIX)}
-
-
-def build_prod(root: Path, open_context: Callable[[Path], Context]) -> Context:
-    ctx = open_context(root)
-    _, result = ctx.plan_and_apply("prod")
-    assert result is not None and result.version == 1
-    return ctx
 
 
 def test_first_plan_builds_every_model_and_creates_prod_views(layered: Path, open_context) -> None:
