@@ -88,6 +88,20 @@ ADD_BIGGEST = {  # not breaking: customer_totals gains a column big_customers do
 }
 TIMES_TEN = {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"}
 
+# A unit test of LAYERED's order_count: two staged orders count 2
+COUNTS_ORDERS = {
+    "models/unit.yml": """
+        unit_tests:
+          - name: counts_orders
+            model: order_count
+            given:
+              - input: ref('stg_orders')
+                rows: [{order_id: 1}, {order_id: 2}]
+            expect:
+              rows: [{n: 2}]
+    """
+}
+
 
 def write_files(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():

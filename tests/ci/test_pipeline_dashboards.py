@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.repos import branch_off_production, ci, commit, git, make_repository
+from tests.ci.repos import branch_off_production, ci, commit, git, make_repository, rename_total
 from tests.conftest import edit, write_files
 
 BI = {
@@ -76,14 +76,7 @@ def impact(report: dict) -> dict:
 def test_a_rename_that_breaks_plain_sql_dashboards_fails_naming_each_query(
     repo: Path, tmp_path: Path
 ) -> None:
-    edit(repo, "models/customer_totals.sql", "sum(amount) as total", "sum(amount) as total_amount")
-    edit(
-        repo,
-        "models/big_customers.sql",
-        "select customer_id, total from",
-        "select customer_id, total_amount from",
-    )
-    edit(repo, "models/big_customers.sql", "where total > 8", "where total_amount > 8")
+    rename_total(repo)
     commit(repo, "rename total")
 
     ran = ci(repo, "--json", "--report", f"md={tmp_path / 'r.md'}")
