@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tidegate.context import Context
+from tidegate.state.views import INTERNAL_PREFIX
 
 Row = tuple[object, ...]
 
@@ -145,6 +146,11 @@ def build_prod(root: Path, open_context: Callable[..., Context], **options: obje
     _, result = ctx.plan_and_apply("prod")
     assert result is not None and result.version == 1
     return ctx
+
+
+def internal_relations(ctx: Context) -> set[tuple[str, str]]:
+    """The schema and name of every relation in prod's internal schemas: its snapshots."""
+    return {(schema, name) for schema, name, _ in ctx.engine("prod").relations(INTERNAL_PREFIX)}
 
 
 @pytest.fixture

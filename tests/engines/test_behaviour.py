@@ -21,13 +21,13 @@ from tests.conftest import (
     TIMES_TEN,
     Row,
     build_prod,
+    internal_relations,
     plain_numbers,
     rows,
     write_files,
 )
 from tidegate.context import Context
 from tidegate.errors import CheckFailed, InvalidSQL, LockError
-from tidegate.state.views import INTERNAL_PREFIX
 
 PROJECT = {
     **DATED_LAYERED,
@@ -57,10 +57,6 @@ PROJECT = {
 def values(ctx: Context, sql: str, environment: str = "prod") -> list[Row]:
     """The rows of `sql` with plain numbers, so that one expectation holds on every engine."""
     return plain_numbers(rows(ctx, sql, environment))
-
-
-def internal_relations(ctx: Context) -> set[tuple[str, str]]:
-    return {(schema, name) for schema, name, _ in ctx.engine("prod").relations(INTERNAL_PREFIX)}
 
 
 @pytest.fixture

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import ADD_BIGGEST, COUNT_REFUNDS, TIMES_TEN, build_prod, write_files
-from tidegate.context import Context
-from tidegate.state.views import INTERNAL_PREFIX
-
-
-def physical_tables(ctx: Context) -> set[tuple[str, str]]:
-    return {(schema, name) for schema, name, _ in ctx.engine("prod").relations(INTERNAL_PREFIX)}
+from tests.conftest import ADD_BIGGEST, COUNT_REFUNDS, TIMES_TEN, build_prod, internal_relations, write_files
 
 
 def test_first_plan_builds_every_model_and_creates_prod_views(layered: Path, open_context) -> None:
@@ -82,10 +76,10 @@ def test_promote_copies_no_data_and_rollback_restores(layered: Path, open_contex
     write_files(layered, TIMES_TEN)
     ctx = open_context(layered)
     ctx.plan_and_apply("dev")
-    tables_before = physical_tables(ctx)
+    tables_before = internal_relations(ctx)
     version = ctx.promote("dev", "prod")
     assert version == 2
-    assert physical_tables(ctx) == tables_before
+    assert internal_relations(ctx) == tables_before
     assert ctx.query("prod", "select n from order_count").rows == [(40,)]
     assert ctx.rollback("prod") == 3
     assert ctx.query("prod", "select n from order_count").rows == [(4,)]
