@@ -41,9 +41,10 @@ def require_postgres() -> None:
 
 
 def require_spark() -> None:
+    """Skip without PySpark or Java: in a test, or (at import) the whole module."""
     pytest.importorskip("pyspark")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("Spark needs Java")
+        pytest.skip("Spark needs Java", allow_module_level=True)
 
 
 def postgres_admin(sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

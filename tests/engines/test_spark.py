@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,14 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_files
+from tests.engines.conftest import require_spark
 from tidegate.engines.spark import SparkAdapter
 from tidegate.engines.spark_sql import bind_parameters, literal
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig
 
-if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-    pytest.skip("Spark needs Java", allow_module_level=True)
-pytest.importorskip("pyspark")
+require_spark()
 
 
 LOCAL = "local[1]"
