@@ -56,6 +56,24 @@ def postgres_admin(sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any
         return cursor.fetchall() if cursor.description else []
 
 
+def drop_databases_and_roles(prefix: str) -> None:
+    """Drop every database, then every role, whose name starts with `prefix`: what a test made
+    on the server (roles belong to the whole server, so their names carry the test's prefix)."""
+    import psycopg
+
+    like = prefix.replace("_", "\\_") + "%"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        for (name,) in admin.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [like]
+        ).fetchall():
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        roles = [r for (r,) in admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [like])]
+        for role in roles:
+            admin.execute(f'DROP OWNED BY "{role}"')
+        for role in roles:
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A new, empty database; its DSN (no password: trust auth)."""

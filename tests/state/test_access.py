@@ -16,7 +16,7 @@ import pytest
 from tests.ci.repos import commit, git
 from tests.cli.conftest import invoke
 from tests.conftest import LAYERED, edit, write_files
-from tests.engines.conftest import PG_ADMIN_DSN, require_postgres
+from tests.engines.conftest import PG_ADMIN_DSN, drop_databases_and_roles, require_postgres
 
 CONFIG = """\
 name: shop
@@ -80,14 +80,7 @@ def warehouse() -> Iterator[Warehouse]:
         admin.execute(f'CREATE ROLE "{found.deploy}" LOGIN CREATEROLE')
         admin.execute(f'CREATE DATABASE "{found.database}" OWNER "{found.deploy}"')
     yield found
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{found.database}" WITH (FORCE)')
-        like = prefix.replace("_", "\\_") + "%"
-        roles = [r for (r,) in admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [like])]
-        for role in roles:
-            admin.execute(f'DROP OWNED BY "{role}"')
-        for role in roles:
-            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+    drop_databases_and_roles(prefix)
 
 
 def as_ci(warehouse: Warehouse, sql: str) -> Any:
