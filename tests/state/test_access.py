@@ -16,7 +16,7 @@ import pytest
 from tests.ci.repos import commit, git
 from tests.cli.conftest import invoke
 from tests.conftest import LAYERED, edit, write_files
-from tests.engines.conftest import PG_ADMIN_DSN, drop_databases_and_roles, require_postgres
+from tests.engines.conftest import PG_ADMIN_DSN, drop_databases_and_roles, postgres_admin, require_postgres
 
 CONFIG = """\
 name: shop
@@ -72,13 +72,10 @@ def warehouse() -> Iterator[Warehouse]:
     """A database owned by a deploy role that is no superuser (it may create roles, as the one
     that runs `tidegate infra apply`); every role the test makes is dropped after it."""
     require_postgres()
-    import psycopg
-
     prefix = f"tg{uuid.uuid4().hex[:8]}_"
     found = Warehouse(prefix, f"{prefix}db")
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{found.deploy}" LOGIN CREATEROLE')
-        admin.execute(f'CREATE DATABASE "{found.database}" OWNER "{found.deploy}"')
+    postgres_admin(f'CREATE ROLE "{found.deploy}" LOGIN CREATEROLE')
+    postgres_admin(f'CREATE DATABASE "{found.database}" OWNER "{found.deploy}"')
     yield found
     drop_databases_and_roles(prefix)
 
