@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import CONFIG, COUNT_REFUNDS, LAYERED, write_files
+from tests.conftest import CONFIG, COUNT_REFUNDS, LAYERED, rows, write_files
 from tidegate.context import Context
 from tidegate.state.store import SCHEMA
 from tidegate.state.views import INTERNAL_PREFIX
@@ -64,7 +64,7 @@ def assert_consistent(ctx: Context, environment: str = "prod", *, no_locks: bool
 
 def snapshot_rows(ctx: Context) -> dict[str, list[tuple[object, ...]]]:
     return {
-        name: sorted(ctx.query("prod", f"select * from {name}").rows)
+        name: sorted(rows(ctx, f"select * from {name}"))
         for name in ("stg_orders", "customer_totals", "big_customers", "order_count")
     }
 
