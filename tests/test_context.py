@@ -9,21 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import write_files
+from tests.conftest import COUNT_REFUNDS, TIMES_TEN, build_prod, write_files
 from tidegate.context import Context, JanitorReport
 from tidegate.errors import CheckFailed, PlanError, StateError, TidegateError
 from tidegate.state.store import SCHEMA
 from tidegate.state.views import INTERNAL_PREFIX
 
 OpenContext = Callable[..., Context]
-
-BREAKING = {
-    "models/customer_totals.sql": """
-        select customer_id, sum(amount) as total, count(*) as orders
-        from {{ ref('stg_orders') }} group by customer_id
-    """
-}
-TIMES_TEN = {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"}
 
 
 def internal(ctx: Context) -> set[tuple[str, str, str]]:
@@ -41,10 +33,7 @@ def view_targets(ctx: Context, schema: str) -> dict[str, str]:
 
 @pytest.fixture
 def prod(layered: Path, open_context: OpenContext) -> Context:
-    ctx = open_context(layered)
-    _, result = ctx.plan_and_apply("prod")
-    assert result is not None and result.version == 1
-    return ctx
+    return build_prod(layered, open_context)
 
 
 def change(ctx: Context, files: dict[str, str], open_context: OpenContext) -> Context:
@@ -58,7 +47,7 @@ def change(ctx: Context, files: dict[str, str], open_context: OpenContext) -> Co
 
 
 def test_promote_is_zero_copy_and_switches_every_view(prod: Context, open_context: OpenContext) -> None:
-    ctx = change(prod, {**BREAKING, **TIMES_TEN}, open_context)
+    ctx = change(prod, {**COUNT_REFUNDS, **TIMES_TEN}, open_context)
     ctx.plan_and_apply("dev")
     before = internal(ctx)
     prod_views_before = view_targets(ctx, "analytics")
@@ -469,7 +458,7 @@ def test_promotion_and_rollback_record_the_commit_of_the_snapshots_they_point_at
     """`history prod` must say which commit prod runs, whether it got there by apply or promote."""
     ctx = open_context(layered)
     ctx.plan_and_apply("prod", git_commit="a" * 40)
-    write_files(layered, {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"})
+    write_files(layered, TIMES_TEN)
     ctx = open_context(layered)
     ctx.plan_and_apply("dev", git_commit="b" * 40)
     ctx.promote("dev", "prod")

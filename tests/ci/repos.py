@@ -6,7 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.conftest import CONFIG, LAYERED, write_files
+from tests.cli.conftest import Ran, invoke
+from tests.conftest import CONFIG, LAYERED, edit, write_files
 
 PIPELINE_CONFIG = (
     CONFIG.replace("promotion: [dev, prod]", "promotion: [dev, staging, prod]").replace(
@@ -64,3 +65,29 @@ def commit(root: Path, message: str) -> str:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", message)
     return git(root, "rev-parse", "HEAD")
+
+
+def branch_off_production(root: Path, branch: str = "feature") -> Path:
+    """Build production from what is checked out (main), then check out a new `branch`."""
+    ran = invoke(root, "plan", "prod", "--auto-apply")
+    assert ran.code == 0, ran.all
+    git(root, "checkout", "-q", "-b", branch)
+    return root
+
+
+def ci(root: Path, *args: str) -> Ran:
+    """`tidegate ci` for pull request 7, from main to HEAD."""
+    return invoke(root, "ci", "--base", "main", "--head", "HEAD", "--pr", "7", *args)
+
+
+def rename_total(root: Path) -> None:
+    """customer_totals.total becomes total_amount and big_customers reads the new name: what
+    still reads `total` downstream (a dashboard) breaks."""
+    edit(root, "models/customer_totals.sql", "sum(amount) as total", "sum(amount) as total_amount")
+    edit(
+        root,
+        "models/big_customers.sql",
+        "select customer_id, total from",
+        "select customer_id, total_amount from",
+    )
+    edit(root, "models/big_customers.sql", "where total > 8", "where total_amount > 8")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.ci.repos import commit, git, make_repository
-from tests.cli.conftest import Ran, edit, invoke
+from tests.cli.conftest import Ran, invoke
+from tests.conftest import edit
 
 
 def deploy(root: Path, *args: str) -> Ran:

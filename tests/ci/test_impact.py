@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAYERED
+from tests.conftest import LAYERED, build_prod, edit
 from tidegate.ci.impact import missing_column, reached_exposures, run_dashboards
 from tidegate.ci.lineage import compare
 from tidegate.context import Context
@@ -35,17 +35,13 @@ dashboards:
 @pytest.fixture
 def prod(make_project: Callable[..., Path], open_context: Callable[..., Context]) -> Path:
     root = make_project({**LAYERED, "dashboards/revenue.yml": DASHBOARDS})
-    _, result = open_context(root).plan_and_apply("prod")
-    assert result is not None
+    build_prod(root, open_context)
     return root
 
 
 def pull_request(root: Path, open_context: Callable[..., Context], old: str, new: str) -> Context:
     """Edit customer_totals and apply the pull request's environment pr_7 on top of prod."""
-    path = root / "models/customer_totals.sql"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
+    edit(root, "models/customer_totals.sql", old, new)
     ctx = open_context(root)
     _, result = ctx.plan_and_apply("pr_7")
     assert result is not None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.repos import commit, git, make_repository
+from tests.ci.repos import branch_off_production, commit, git, make_repository
 from tests.cli.conftest import TIDEGATE, invoke
 
 pytestmark = [
@@ -35,9 +35,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     temporary.mkdir()
     monkeypatch.setenv("TMPDIR", str(temporary))
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
-    root = make_repository(tmp_path / "repo")
-    assert invoke(root, "plan", "prod", "--auto-apply").code == 0
-    git(root, "checkout", "-q", "-b", "slow")
+    root = branch_off_production(make_repository(tmp_path / "repo"), "slow")
     for n in range(MODELS):
         (root / "models" / f"wide_{n}.sql").write_text(
             "{{ config(materialized='table') }}\n\n"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAYERED
-from tests.graph.test_lineage import DASHBOARD, edit, summary
+from tests.conftest import LAYERED, build_prod, edit
+from tests.graph.test_lineage import DASHBOARD, summary
 from tidegate.ci.lineage import compare
 from tidegate.context import Context
 from tidegate.graph.lineage import ColumnRef, Lineage, QueryRef
@@ -19,8 +19,7 @@ from tidegate.graph.lineage import ColumnRef, Lineage, QueryRef
 @pytest.fixture
 def prod(make_project: Callable[..., Path], open_context: Callable[..., Context]) -> Path:
     root = make_project({**LAYERED, "dashboards/d.yml": DASHBOARD})
-    _, result = open_context(root).plan_and_apply("prod")
-    assert result is not None
+    build_prod(root, open_context)
     return root
 
 

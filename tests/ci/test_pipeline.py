@@ -8,22 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.repos import commit, git, make_repository
-from tests.cli.conftest import Ran, edit, invoke
+from tests.ci.repos import branch_off_production, ci, commit, git, make_repository, rename_total
+from tests.cli.conftest import invoke
+from tests.conftest import edit
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """main with production built from it, and a branch `feature` checked out."""
-    root = make_repository(tmp_path / "repo")
-    ran = invoke(root, "plan", "prod", "--auto-apply")
-    assert ran.code == 0, ran.all
-    git(root, "checkout", "-q", "-b", "feature")
-    return root
-
-
-def ci(root: Path, *args: str) -> Ran:
-    return invoke(root, "ci", "--base", "main", "--head", "HEAD", "--pr", "7", *args)
+    return branch_off_production(make_repository(tmp_path / "repo"))
 
 
 def test_a_non_breaking_change_builds_one_table_and_passes(repo: Path) -> None:
@@ -55,14 +48,7 @@ def test_the_pull_request_environment_holds_the_change_and_prod_does_not(repo: P
 
 
 def test_a_column_rename_that_breaks_a_dashboard_fails_and_names_it(repo: Path, tmp_path: Path) -> None:
-    edit(repo, "models/customer_totals.sql", "sum(amount) as total", "sum(amount) as total_amount")
-    edit(
-        repo,
-        "models/big_customers.sql",
-        "select customer_id, total from",
-        "select customer_id, total_amount from",
-    )
-    edit(repo, "models/big_customers.sql", "where total > 8", "where total_amount > 8")
+    rename_total(repo)
     commit(repo, "rename total")
 
     ran = ci(repo, "--report", f"md={tmp_path / 'r.md'}", "--report", f"junit={tmp_path / 'j.xml'}")

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.repos import commit, git, make_repository
-from tests.cli.conftest import Ran, edit, invoke
-from tests.conftest import write_files
+from tests.ci.repos import branch_off_production, ci, commit, git, make_repository, rename_total
+from tests.conftest import edit, write_files
 
 BI = {
     "dashboards/sales.yml": """
@@ -67,14 +66,7 @@ def repo(tmp_path: Path) -> Path:
     root = make_repository(tmp_path / "repo")
     write_files(root, BI)
     commit(root, "dashboards as the BI tool runs them, and exposures")
-    ran = invoke(root, "plan", "prod", "--auto-apply")
-    assert ran.code == 0, ran.all
-    git(root, "checkout", "-q", "-b", "feature")
-    return root
-
-
-def ci(root: Path, *args: str) -> Ran:
-    return invoke(root, "ci", "--base", "main", "--head", "HEAD", "--pr", "7", *args)
+    return branch_off_production(root)
 
 
 def impact(report: dict) -> dict:
@@ -84,14 +76,7 @@ def impact(report: dict) -> dict:
 def test_a_rename_that_breaks_plain_sql_dashboards_fails_naming_each_query(
     repo: Path, tmp_path: Path
 ) -> None:
-    edit(repo, "models/customer_totals.sql", "sum(amount) as total", "sum(amount) as total_amount")
-    edit(
-        repo,
-        "models/big_customers.sql",
-        "select customer_id, total from",
-        "select customer_id, total_amount from",
-    )
-    edit(repo, "models/big_customers.sql", "where total > 8", "where total_amount > 8")
+    rename_total(repo)
     commit(repo, "rename total")
 
     ran = ci(repo, "--json", "--report", f"md={tmp_path / 'r.md'}")
@@ -232,8 +217,7 @@ def test_a_dbt_projects_exposures_and_plain_sql_dashboards_are_in_its_report(
     )
     git(root, "init", "-q", "-b", "main")
     commit(root, "the dbt project")
-    assert invoke(root, "plan", "prod", "--auto-apply").code == 0
-    git(root, "checkout", "-q", "-b", "feature")
+    branch_off_production(root)
     edit(root, "models/marts/region_summary.sql", "as revenue", "as revenue_total")
     commit(root, "rename revenue")
 

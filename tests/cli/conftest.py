@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,12 @@ class Ran:
         return json.loads(self.stdout)
 
 
-def invoke(root: Path | None, *args: str, input: str | None = None) -> Ran:
-    """`tidegate ARGS --project ROOT` in-process."""
+def invoke(
+    root: Path | None, *args: str, input: str | None = None, env: Mapping[str, str | None] | None = None
+) -> Ran:
+    """`tidegate ARGS --project ROOT` in-process; `env` sets (None: unsets) environment variables."""
     extra = ["--project", str(root)] if root is not None else []
-    result = CliRunner().invoke(cli, [*args, *extra], input=input)
+    result = CliRunner().invoke(cli, [*args, *extra], input=input, env=env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Ran(result.exit_code, result.stdout, result.stderr)
@@ -68,10 +70,3 @@ def built(make_project: Callable[..., Path]) -> Path:
     ran = invoke(root, "plan", "prod", "--auto-apply")
     assert ran.code == 0, ran.all
     return root
-
-
-def edit(root: Path, name: str, old: str, new: str) -> None:
-    path = root / name
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {name}"
-    path.write_text(text.replace(old, new))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import edit, invoke
+from tests.cli.conftest import invoke
+from tests.conftest import edit
 
 
 @pytest.fixture

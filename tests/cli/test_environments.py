@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.cli.conftest import edit, invoke
-from tests.conftest import LAYERED
+from tests.cli.conftest import invoke
+from tests.conftest import LAYERED, edit
 
 
 def _columns(root: Path, environment: str) -> list[str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import edit, invoke
-from tests.conftest import LAYERED
+from tests.cli.conftest import invoke
+from tests.conftest import LAYERED, edit
 
 
 def test_plan_without_auto_apply_only_shows_the_plan(make_project: Callable[..., Path]) -> None:

@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,23 +41,47 @@ def require_postgres() -> None:
 
 
 def require_spark() -> None:
+    """Skip without PySpark or Java: in a test, or (at import) the whole module."""
     pytest.importorskip("pyspark")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("Spark needs Java")
+        pytest.skip("Spark needs Java", allow_module_level=True)
+
+
+def postgres_admin(sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement as the server's administrator, in a session of its own; its rows."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
+        cursor = connection.execute(sql, parameters or None)
+        return cursor.fetchall() if cursor.description else []
+
+
+def drop_databases_and_roles(prefix: str) -> None:
+    """Drop every database, then every role, whose name starts with `prefix`: what a test made
+    on the server (roles belong to the whole server, so their names carry the test's prefix)."""
+    import psycopg
+
+    like = prefix.replace("_", "\\_") + "%"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        for (name,) in admin.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [like]
+        ).fetchall():
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        roles = [r for (r,) in admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [like])]
+        for role in roles:
+            admin.execute(f'DROP OWNED BY "{role}"')
+        for role in roles:
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A new, empty database; its DSN (no password: trust auth)."""
     require_postgres()
-    import psycopg
-
     name = f"tg_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    postgres_admin(f'CREATE DATABASE "{name}"')
     yield PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -14,29 +14,30 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import invoke
-from tests.conftest import write_files
+from tests.conftest import (
+    ADD_BIGGEST,
+    COUNT_REFUNDS,
+    DATED_LAYERED,
+    TIMES_TEN,
+    Row,
+    build_prod,
+    internal_relations,
+    plain_numbers,
+    rows,
+    write_files,
+)
 from tidegate.context import Context
 from tidegate.errors import CheckFailed, InvalidSQL, LockError
-from tidegate.state.views import INTERNAL_PREFIX
 
 PROJECT = {
-    "seeds/raw_orders.csv": "id,customer_id,amount,status,ordered_on\n"
-    "1,1,10,paid,2024-01-05\n2,1,20,paid,2024-01-06\n3,2,5,refunded,2024-02-01\n4,3,7,paid,2024-02-03\n",
-    "models/schema.yml": """
+    **DATED_LAYERED,
+    "seeds/raw_orders.yml": """
         version: 2
         seeds:
           - name: raw_orders
             config: {column_types: {ordered_on: date}}
-        models:
-          - name: customer_totals
-            columns:
-              - name: customer_id
-                data_tests: [unique, not_null]
-          - name: stg_orders
-            columns:
-              - name: status
-                data_tests:
-                  - accepted_values: {values: [paid, refunded]}
+    """,
+    "models/unit_tests.yml": """
         unit_tests:
           - name: totals_count_only_paid_orders
             model: customer_totals
@@ -49,51 +50,26 @@ PROJECT = {
               rows:
                 - {customer_id: 1, total: 10, orders: 1}
     """,
-    "models/stg_orders.sql": """
-        {{ config(materialized='view') }}
-        select id as order_id, customer_id, amount, status, ordered_on from {{ ref('raw_orders') }}
-    """,
-    "models/customer_totals.sql": """
-        select customer_id, sum(amount) as total, count(*) as orders
-        from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
-    """,
-    "models/big_customers.sql": "select customer_id, total from {{ ref('customer_totals') }} where total > 8",
-    "models/order_count.sql": "select count(*) as n from {{ ref('stg_orders') }}",
     "models/passthrough.py": "def model(customer_totals):\n    return customer_totals\n",
 }
 
 
-def rows(ctx: Context, environment: str, sql: str) -> list[tuple[object, ...]]:
-    """Query results with numbers as ints, comparable across engines (Decimal, float, int)."""
-    return [
-        tuple(
-            int(value) if isinstance(value, (int, float)) or type(value).__name__ == "Decimal" else value
-            for value in row
-        )
-        for row in ctx.query(environment, sql).rows
-    ]
-
-
-def internal_relations(ctx: Context) -> set[tuple[str, str]]:
-    return {(schema, name) for schema, name, _ in ctx.engine("prod").relations(INTERNAL_PREFIX)}
+def values(ctx: Context, sql: str, environment: str = "prod") -> list[Row]:
+    """The rows of `sql` with plain numbers, so that one expectation holds on every engine."""
+    return plain_numbers(rows(ctx, sql, environment))
 
 
 @pytest.fixture
-def built(engine_project: Callable[..., Path]) -> Callable[..., tuple[Path, Context]]:
+def built(
+    engine_project: Callable[..., Path], open_context: Callable[..., Context]
+) -> Callable[..., tuple[Path, Context]]:
     """Write the project, build prod, and hand back the root and an open context."""
-    contexts: list[Context] = []
 
     def build(extra: dict[str, str] | None = None) -> tuple[Path, Context]:
         root = engine_project({**PROJECT, **(extra or {})})
-        ctx = Context(root)
-        contexts.append(ctx)
-        _, result = ctx.plan_and_apply("prod")
-        assert result is not None and result.version == 1
-        return root, ctx
+        return root, build_prod(root, open_context)
 
-    yield build  # type: ignore[misc]
-    for ctx in contexts:
-        ctx.close()
+    return build
 
 
 def reopen(root: Path, ctx: Context) -> Context:
@@ -103,14 +79,12 @@ def reopen(root: Path, ctx: Context) -> Context:
 
 def test_build_prod_then_a_second_plan_has_nothing_to_do(built) -> None:
     root, ctx = built()
-    assert rows(ctx, "prod", "select customer_id, total, orders from customer_totals order by 1") == [
+    assert values(ctx, "select customer_id, total, orders from customer_totals order by 1") == [
         (1, 30, 2),
         (3, 7, 1),
     ]
-    assert rows(ctx, "prod", "select count(*) from passthrough") == [(2,)]
-    assert rows(ctx, "prod", "select count(*) from stg_orders where ordered_on >= date '2024-02-01'") == [
-        (2,)
-    ]
+    assert values(ctx, "select count(*) from passthrough") == [(2,)]
+    assert values(ctx, "select count(*) from stg_orders where ordered_on >= date '2024-02-01'") == [(2,)]
     ctx = reopen(root, ctx)
     assert not ctx.plan("prod").has_changes
     ctx.close()
@@ -156,42 +130,34 @@ def test_breaking_change_in_dev_rebuilds_it_and_downstream_and_leaves_prod(built
         "passthrough",
     }
     ctx.apply(plan)
-    assert rows(ctx, "dev", "select count(*) from customer_totals where customer_id = 3") == [(0,)]
-    assert rows(ctx, "prod", "select count(*) from customer_totals where customer_id = 3") == [(1,)]
+    assert values(ctx, "select count(*) from customer_totals where customer_id = 3", "dev") == [(0,)]
+    assert values(ctx, "select count(*) from customer_totals where customer_id = 3") == [(1,)]
     ctx.close()
 
 
 def test_adding_a_column_keeps_children_that_do_not_read_it(built) -> None:
     root, ctx = built()
-    write_files(
-        root,
-        {
-            "models/customer_totals.sql": """
-                select customer_id, sum(amount) as total, count(*) as orders, max(amount) as biggest
-                from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
-            """
-        },
-    )
+    write_files(root, ADD_BIGGEST)
     ctx = reopen(root, ctx)
     plan = ctx.plan("dev")
     # big_customers names its columns: it keeps its table; passthrough returns everything: rebuilt
     assert {b.model for b in plan.builds if b.reused_from is None} == {"customer_totals", "passthrough"}
     ctx.apply(plan)
-    assert rows(ctx, "dev", "select biggest from customer_totals where customer_id = 1") == [(20,)]
+    assert values(ctx, "select biggest from customer_totals where customer_id = 1", "dev") == [(20,)]
     ctx.close()
 
 
 def test_promote_copies_nothing_and_rollback_restores(built) -> None:
     root, ctx = built()
-    write_files(root, {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"})
+    write_files(root, TIMES_TEN)
     ctx = reopen(root, ctx)
     ctx.plan_and_apply("dev")
     before = internal_relations(ctx)
     assert ctx.promote("dev", "prod") == 2
     assert internal_relations(ctx) == before
-    assert rows(ctx, "prod", "select n from order_count") == [(40,)]
+    assert values(ctx, "select n from order_count") == [(40,)]
     assert ctx.rollback("prod") == 3
-    assert rows(ctx, "prod", "select n from order_count") == [(4,)]
+    assert values(ctx, "select n from order_count") == [(4,)]
     assert [v.action for v in ctx.history("prod")] == ["apply", "promote", "rollback"]
     ctx.close()
 
@@ -203,21 +169,13 @@ def test_a_failing_data_test_leaves_the_environment_as_it_was(built) -> None:
     with pytest.raises(CheckFailed, match="accepted_values"):
         ctx.plan_and_apply("prod")
     assert ctx.current("prod").version == 1
-    assert rows(ctx, "prod", "select count(*) from stg_orders") == [(4,)]
+    assert values(ctx, "select count(*) from stg_orders") == [(4,)]
     ctx.close()
 
 
 def test_a_failing_unit_test_blocks_before_building(built) -> None:
     root, ctx = built()
-    write_files(
-        root,
-        {
-            "models/customer_totals.sql": """
-                select customer_id, sum(amount) as total, count(*) as orders
-                from {{ ref('stg_orders') }} group by customer_id
-            """
-        },
-    )
+    write_files(root, COUNT_REFUNDS)
     ctx = reopen(root, ctx)
     plan = ctx.plan("prod")
     with pytest.raises(CheckFailed, match="unit test"):
@@ -249,7 +207,7 @@ def test_incremental_model_merges_new_source_rows(engine_project: Callable[..., 
         engine.execute("INSERT INTO raw.events VALUES (3, 30)")
         assert ctx.run("prod") == ["events"]
         # the run re-reads id 2 (>= the max): a merge on id keeps one row of it, an append two
-        assert rows(ctx, "prod", "select id, value from events order by id") == [(1, 10), (2, 20), (3, 30)]
+        assert values(ctx, "select id, value from events order by id") == [(1, 10), (2, 20), (3, 30)]
 
 
 def test_an_enforced_contract_is_checked_and_orders_the_table(engine_project: Callable[..., Path]) -> None:
@@ -270,7 +228,7 @@ def test_an_enforced_contract_is_checked_and_orders_the_table(engine_project: Ca
     with Context(root) as ctx:
         ctx.plan_and_apply("prod")
         assert ctx.query("prod", "select * from totals").columns == ["id", "total"]
-        assert rows(ctx, "prod", "select id, total from totals") == [(1, 1)]
+        assert values(ctx, "select id, total from totals") == [(1, 1)]
     write_files(root, {"models/totals.sql": "select 1 as total, 1 as id"})  # an integer, not a bigint
     with Context(root) as ctx, pytest.raises(InvalidSQL, match="total: data type mismatch"):
         ctx.plan_and_apply("prod")
@@ -298,8 +256,8 @@ def test_run_refreshes_the_table_downstream_in_place(engine_project: Callable[..
         before = ctx.current("prod")
         engine.execute("INSERT INTO raw.events VALUES (3, 30)")
         assert ctx.run("prod") == ["events"]
-        assert rows(ctx, "prod", "select n, value from total") == [(3, 60)]
-        assert rows(ctx, "prod", "select n from report") == [(3,)]  # the view over the table stays
+        assert values(ctx, "select n, value from total") == [(3, 60)]
+        assert values(ctx, "select n from report") == [(3,)]  # the view over the table stays
         assert ctx.current("prod") == before  # the same table, the same version
 
 
@@ -388,7 +346,7 @@ def test_janitor_drops_what_no_environment_needs(built) -> None:
     report = ctx.janitor(retention="0s")
     assert len(report.dropped_snapshots) == 1
     assert len({name for _, name in internal_relations(ctx) if name.startswith("order_count__")}) == 1
-    assert rows(ctx, "prod", "select n from order_count") == [(5,)]
+    assert values(ctx, "select n from order_count") == [(5,)]
     ctx.close()
 
 
@@ -405,9 +363,8 @@ STORING_FAILURES = {
 }
 
 
-def failing_rows(ctx: Context, relation: str) -> list[tuple[object, ...]]:
-    fetched = ctx.engine("prod").fetch(f"select * from {relation} order by 1").rows
-    return [tuple(int(value) for value in row) for row in fetched]
+def failing_rows(ctx: Context, relation: str) -> list[Row]:
+    return plain_numbers(rows(ctx, f"select * from {relation} order by 1", as_written=True))
 
 
 def test_stored_failures_stay_in_each_environment_until_it_is_dropped(built) -> None:

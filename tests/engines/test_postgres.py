@@ -2,13 +2,12 @@
 catalog, data in and out, timeouts, advisory locks, credentials, and whole stories through
 `Context`: build, change, promote under concurrent readers, roll back, janitor, a killed build.
 
-Each test gets a fresh database. Without a server the module is skipped, unless
-TIDEGATE_REQUIRE_PG=1, which makes that a failure.
+Each test gets a fresh database (`postgres_database`, tests/engines/conftest.py). Without a
+server the tests that need it are skipped, unless TIDEGATE_REQUIRE_PG=1 makes that a failure.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -20,48 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import write_files
+from tests.conftest import COUNT_REFUNDS, DATED_LAYERED, plain_numbers, rows, write_files
+from tests.engines.conftest import PG_ADMIN_DSN, postgres_admin, require_postgres
 from tidegate.context import Context
 from tidegate.engines.postgres import PostgresAdapter, to_pyformat
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig
 from tidegate.state.store import SCHEMA, StateStore
 from tidegate.state.views import INTERNAL_PREFIX
-
-ADMIN_DSN = os.environ.get("TIDEGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _server_available() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect(ADMIN_DSN, connect_timeout=3):
-            return True
-    except Exception:
-        return False
-
-
-if not _server_available():
-    if os.environ.get("TIDEGATE_REQUIRE_PG") == "1":
-        raise RuntimeError(f"TIDEGATE_REQUIRE_PG=1 but PostgreSQL at {ADMIN_DSN} is unreachable")
-    pytest.skip("PostgreSQL is not running at 127.0.0.1:5432", allow_module_level=True)
-
-
-def admin(sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    import psycopg
-
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
-        cursor = connection.execute(sql, parameters or None)
-        return cursor.fetchall() if cursor.description else []
-
-
-@pytest.fixture
-def pg_dsn() -> Iterator[str]:
-    """A new, empty database for the test; its DSN (trust auth: no password)."""
-    name = f"tg_{uuid.uuid4().hex[:12]}"
-    admin(f'CREATE DATABASE "{name}"')
-    yield ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
-    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def open_engine(dsn: str, tmp_path: Path, **settings: Any) -> PostgresAdapter:
@@ -72,8 +37,8 @@ def open_engine(dsn: str, tmp_path: Path, **settings: Any) -> PostgresAdapter:
 
 
 @pytest.fixture
-def engine(pg_dsn: str, tmp_path: Path) -> Iterator[PostgresAdapter]:
-    adapter = open_engine(pg_dsn, tmp_path, threads=4)
+def engine(postgres_database: str, tmp_path: Path) -> Iterator[PostgresAdapter]:
+    adapter = open_engine(postgres_database, tmp_path, threads=4)
     yield adapter
     adapter.close()
 
@@ -366,8 +331,8 @@ def test_dataframe_and_write_dataframe(engine: PostgresAdapter) -> None:
 # timeouts, locks, credentials ------------------------------------------------------------
 
 
-def test_statement_timeout(pg_dsn: str, tmp_path: Path) -> None:
-    adapter = open_engine(pg_dsn, tmp_path, statement_timeout="1s")
+def test_statement_timeout(postgres_database: str, tmp_path: Path) -> None:
+    adapter = open_engine(postgres_database, tmp_path, statement_timeout="1s")
     try:
         started = time.monotonic()
         with pytest.raises(EngineError) as raised:
@@ -386,8 +351,10 @@ def test_statement_timeout(pg_dsn: str, tmp_path: Path) -> None:
         adapter.close()
 
 
-def test_advisory_locks_block_other_sessions_and_die_with_theirs(pg_dsn: str, tmp_path: Path) -> None:
-    first, second = open_engine(pg_dsn, tmp_path), open_engine(pg_dsn, tmp_path)
+def test_advisory_locks_block_other_sessions_and_die_with_theirs(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    first, second = open_engine(postgres_database, tmp_path), open_engine(postgres_database, tmp_path)
     try:
         assert first.try_advisory_lock("tidegate:prod")
         assert not second.try_advisory_lock("tidegate:prod")
@@ -398,10 +365,10 @@ def test_advisory_locks_block_other_sessions_and_die_with_theirs(pg_dsn: str, tm
         second.close()  # closing the session releases its locks
         assert first.try_advisory_lock("tidegate:prod")
         # the server releases the locks of a session that dies
-        third = open_engine(pg_dsn, tmp_path)
+        third = open_engine(postgres_database, tmp_path)
         try:
             assert not third.try_advisory_lock("tidegate:prod")
-            admin("SELECT pg_terminate_backend(%s)", (first.backend_pid,))
+            postgres_admin("SELECT pg_terminate_backend(%s)", (first.backend_pid,))
             deadline = time.monotonic() + 5
             while not third.try_advisory_lock("tidegate:prod"):
                 assert time.monotonic() < deadline
@@ -415,10 +382,10 @@ def test_advisory_locks_block_other_sessions_and_die_with_theirs(pg_dsn: str, tm
         second.close()
 
 
-def test_state_store_lock_serializes_two_warehouse_sessions(pg_dsn: str, tmp_path: Path) -> None:
+def test_state_store_lock_serializes_two_warehouse_sessions(postgres_database: str, tmp_path: Path) -> None:
     from tidegate.errors import LockError
 
-    first, second = open_engine(pg_dsn, tmp_path), open_engine(pg_dsn, tmp_path)
+    first, second = open_engine(postgres_database, tmp_path), open_engine(postgres_database, tmp_path)
     try:
         stores = [StateStore(first), StateStore(second)]
         with stores[0].lock("prod", timeout=1):
@@ -434,8 +401,8 @@ def test_state_store_lock_serializes_two_warehouse_sessions(pg_dsn: str, tmp_pat
         second.close()
 
 
-def test_state_store_ensure_from_many_sessions_at_once(pg_dsn: str, tmp_path: Path) -> None:
-    engines = [open_engine(pg_dsn, tmp_path) for _ in range(4)]
+def test_state_store_ensure_from_many_sessions_at_once(postgres_database: str, tmp_path: Path) -> None:
+    engines = [open_engine(postgres_database, tmp_path) for _ in range(4)]
     errors: list[BaseException] = []
 
     def ensure(engine: PostgresAdapter) -> None:
@@ -467,12 +434,12 @@ def test_state_store_ensure_from_many_sessions_at_once(pg_dsn: str, tmp_path: Pa
 
 
 def test_dsn_from_environment_variables_and_no_password_in_messages(
-    pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database = pg_dsn.rsplit("/", 1)[1]
+    database = postgres_database.rsplit("/", 1)[1]
     monkeypatch.setenv("TG_PG_HOST", "127.0.0.1")
     monkeypatch.setenv("TG_PG_PASSWORD", "s3cret-Pa55")
-    monkeypatch.setenv("TG_PG_DSN", pg_dsn)
+    monkeypatch.setenv("TG_PG_DSN", postgres_database)
     # whole DSN from one variable
     adapter = open_engine("${TG_PG_DSN}", tmp_path)
     try:
@@ -489,7 +456,7 @@ def test_dsn_from_environment_variables_and_no_password_in_messages(
         with pytest.raises(InvalidSQL) as raised:
             adapter.fetch("SELECT * FROM nope")
         assert "s3cret" not in str(raised.value)
-        admin("SELECT pg_terminate_backend(%s)", (adapter.backend_pid,))
+        postgres_admin("SELECT pg_terminate_backend(%s)", (adapter.backend_pid,))
         with pytest.raises(EngineError) as lost:
             adapter.fetch("SELECT 1")
         assert f"127.0.0.1:5432/{database}" in lost.value.message and "s3cret" not in str(lost.value)
@@ -519,17 +486,18 @@ def test_dsn_from_environment_variables_and_no_password_in_messages(
 def role_with_a_hard_password() -> Iterator[tuple[str, str]]:
     """A login role (unique name, dropped after) whose password has every character a URL or a
     key=value string gives a meaning to."""
+    require_postgres()
     name = f"tg_user_{uuid.uuid4().hex[:8]}@x"
     password = "p@ss/w:rd'\\ x%41?#&;=end"
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
         connection.execute(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
         )
     yield name, password
-    admin(f'DROP ROLE IF EXISTS "{name}"')
+    postgres_admin(f'DROP ROLE IF EXISTS "{name}"')
 
 
 @pytest.mark.parametrize(
@@ -540,7 +508,7 @@ def role_with_a_hard_password() -> Iterator[tuple[str, str]]:
     ],
 )
 def test_a_password_with_any_characters_connects_and_is_never_shown(
-    pg_dsn: str,
+    postgres_database: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     role_with_a_hard_password: tuple[str, str],
@@ -549,7 +517,7 @@ def test_a_password_with_any_characters_connects_and_is_never_shown(
     user, password = role_with_a_hard_password
     monkeypatch.setenv("TG_PG_USER", user)
     monkeypatch.setenv("TG_PG_PASSWORD", password)
-    monkeypatch.setenv("TG_PG_DB", pg_dsn.rsplit("/", 1)[1])
+    monkeypatch.setenv("TG_PG_DB", postgres_database.rsplit("/", 1)[1])
 
     adapter = open_engine(template, tmp_path)
     try:
@@ -578,40 +546,20 @@ promotion: [dev, prod]
 """
 
 SHOP = {
-    "seeds/raw_orders.csv": "id,customer_id,amount,status,ordered_on\n"
-    "1,1,10,paid,2024-01-05\n2,1,20,paid,2024-01-06\n3,2,5,refunded,2024-02-01\n4,3,7,paid,2024-02-03\n",
-    "models/schema.yml": """
+    **DATED_LAYERED,
+    "models/shop.yml": """
         version: 2
         sources:
           - name: ctl
             schema: ctl
             tables: [{name: knobs}]
         models:
-          - name: customer_totals
-            columns:
-              - name: customer_id
-                data_tests: [unique, not_null]
-          - name: stg_orders
-            columns:
-              - name: status
-                data_tests:
-                  - accepted_values: {values: [paid, refunded]}
           - name: big_customers
             columns:
               - name: customer_id
                 data_tests:
                   - relationships: {to: ref('customer_totals'), field: customer_id}
     """,
-    "models/stg_orders.sql": """
-        {{ config(materialized='view') }}
-        select id as order_id, customer_id, amount, status, ordered_on from {{ ref('raw_orders') }}
-    """,
-    "models/customer_totals.sql": """
-        select customer_id, sum(amount) as total, count(*) as orders
-        from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
-    """,
-    "models/big_customers.sql": "select customer_id, total from {{ ref('customer_totals') }} where total > 8",
-    "models/order_count.sql": "select count(*) as n from {{ ref('stg_orders') }}",
     "models/doubled.py": """
         def model(big_customers):
             frame = big_customers.copy()
@@ -627,90 +575,59 @@ SHOP = {
 
 
 @pytest.fixture
-def project(pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    monkeypatch.setenv("TG_TEST_DSN", pg_dsn)
+def project(
+    postgres_database: str, make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Path]:
+    """`project(files)`: a project on the test's database, which has a table ctl.knobs."""
+    monkeypatch.setenv("TG_TEST_DSN", postgres_database)
     monkeypatch.setenv("TIDEGATE_USER", "tester")
-    with other_session(pg_dsn) as session:
+    with other_session(postgres_database) as session:
         session.execute(
             "CREATE SCHEMA ctl; CREATE TABLE ctl.knobs (seconds float); INSERT INTO ctl.knobs VALUES (0)"
         )
-
-    def make(files: dict[str, str]) -> Path:
-        root = tmp_path / "project"
-        root.mkdir(exist_ok=True)
-        (root / "tidegate.yml").write_text(CONFIG)
-        write_files(root, files)
-        return root
-
-    return make
-
-
-@pytest.fixture
-def contexts() -> Iterator[Callable[[Path], Context]]:
-    opened: list[Context] = []
-
-    def open_(root: Path) -> Context:
-        context = Context(root)
-        opened.append(context)
-        return context
-
-    yield open_
-    for context in opened:
-        context.close()
-
-
-def numbers(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    return [tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows]
+    return lambda files: make_project(files, config=CONFIG)
 
 
 def test_story_build_change_promote_rollback_janitor(
-    project: Callable[..., Path], contexts: Callable[[Path], Context], pg_dsn: str
+    project: Callable[..., Path], open_context: Callable[[Path], Context], postgres_database: str
 ) -> None:
     root = project(SHOP)
-    ctx = contexts(root)
+    ctx = open_context(root)
     _, result = ctx.plan_and_apply("prod")
     assert result is not None and result.version == 1
     assert sorted(result.built) == sorted(
         ["raw_orders", "stg_orders", "customer_totals", "big_customers", "order_count", "doubled", "slow"]
     )
     assert all(test.failures == 0 for test in result.tests) and len(result.tests) == 4
-    assert numbers(ctx.query("prod", "select * from doubled order by customer_id").rows) == [(1, 60.0)]
+    assert plain_numbers(rows(ctx, "select * from doubled order by customer_id")) == [(1, 60.0)]
     assert ctx.query("prod", "select ordered_on from stg_orders where order_id = 1").rows[0][
         0
     ].isoformat() == ("2024-01-05")
-    with other_session(pg_dsn) as session:  # prod is plain views in the analytics schema
+    with other_session(postgres_database) as session:  # prod is plain views in the analytics schema
         assert session.execute("select count(*) from analytics.customer_totals").fetchone() == (2,)
 
     # a breaking change in dev rebuilds the model and its children, reuses the rest
-    write_files(
-        root,
-        {
-            "models/customer_totals.sql": """
-                select customer_id, sum(amount) as total, count(*) as orders
-                from {{ ref('stg_orders') }} group by customer_id
-            """
-        },
-    )
-    ctx = contexts(root)
+    write_files(root, COUNT_REFUNDS)
+    ctx = open_context(root)
     _, result = ctx.plan_and_apply("dev")
     assert result is not None
     assert sorted(result.built) == ["big_customers", "customer_totals", "doubled"]
-    assert numbers(ctx.query("dev", "select customer_id, total from customer_totals order by 1").rows) == [
+    assert plain_numbers(rows(ctx, "select customer_id, total from customer_totals order by 1", "dev")) == [
         (1, 30.0),
         (2, 5.0),
         (3, 7.0),
     ]
-    assert numbers(ctx.query("prod", "select customer_id, total from customer_totals order by 1").rows) == [
+    assert plain_numbers(rows(ctx, "select customer_id, total from customer_totals order by 1")) == [
         (1, 30.0),
         (3, 7.0),
     ]
-    with other_session(pg_dsn) as session:
+    with other_session(postgres_database) as session:
         assert session.execute("select count(*) from analytics__dev.customer_totals").fetchone() == (3,)
 
     assert ctx.promote("dev", "prod") == 2
-    assert numbers(ctx.query("prod", "select count(*) from customer_totals").rows) == [(3,)]
+    assert plain_numbers(rows(ctx, "select count(*) from customer_totals")) == [(3,)]
     assert ctx.rollback("prod") == 3
-    assert numbers(ctx.query("prod", "select count(*) from customer_totals").rows) == [(2,)]
+    assert plain_numbers(rows(ctx, "select count(*) from customer_totals")) == [(2,)]
     assert [v.action for v in ctx.history("prod")] == ["apply", "promote", "rollback"]
 
     # nothing to drop while everything is within retention; with none, dev's old snapshots
@@ -726,7 +643,7 @@ def test_story_build_change_promote_rollback_janitor(
 
 
 def test_promotion_is_atomic_for_concurrent_readers(
-    project: Callable[..., Path], contexts: Callable[[Path], Context], pg_dsn: str
+    project: Callable[..., Path], open_context: Callable[[Path], Context], postgres_database: str
 ) -> None:
     """30 models; a reader in another session joins the first and the last model (in the swap's
     order and the other way round) while prod is promoted and rolled back: it always sees one
@@ -740,10 +657,10 @@ def test_promotion_is_atomic_for_concurrent_readers(
         } | {"models/order_count.sql": "select 4 as n"}
 
     root = project(files(1))
-    ctx = contexts(root)
+    ctx = open_context(root)
     ctx.plan_and_apply("prod")
     write_files(root, files(2))
-    ctx = contexts(root)
+    ctx = open_context(root)
     _, result = ctx.plan_and_apply("dev")
     assert result is not None and len(result.built) == count
 
@@ -757,7 +674,7 @@ def test_promotion_is_atomic_for_concurrent_readers(
             "select b.gen, a.gen from analytics.m29 b cross join analytics.m00 a",
             "select (select gen from analytics.m15), (select gen from analytics.m03)",
         ]
-        with other_session(pg_dsn) as session:
+        with other_session(postgres_database) as session:
             while not stop.is_set():
                 try:
                     row = session.execute(random.choice(queries)).fetchone()
@@ -788,19 +705,19 @@ def test_promotion_is_atomic_for_concurrent_readers(
 
 
 def test_a_build_whose_backend_is_terminated_changes_nothing_and_a_rerun_completes(
-    project: Callable[..., Path], contexts: Callable[[Path], Context], pg_dsn: str
+    project: Callable[..., Path], open_context: Callable[[Path], Context], postgres_database: str
 ) -> None:
     root = project(SHOP)
-    ctx = contexts(root)
+    ctx = open_context(root)
     ctx.plan_and_apply("prod")
     before = {name: r.physical for name, r in ctx.current("prod").models.items()}
     rows_before = ctx.query("prod", "select * from slow").rows
 
     # a breaking change upstream of `slow`, which now sleeps while it builds
     write_files(root, {"models/order_count.sql": "select count(*) + 100 as n from {{ ref('stg_orders') }}"})
-    with other_session(pg_dsn) as session:
+    with other_session(postgres_database) as session:
         session.execute("UPDATE ctl.knobs SET seconds = 3")
-    ctx = contexts(root)
+    ctx = open_context(root)
     plan = ctx.plan("prod")
     failure: list[BaseException] = []
 
@@ -812,11 +729,11 @@ def test_a_build_whose_backend_is_terminated_changes_nothing_and_a_rerun_complet
 
     thread = threading.Thread(target=apply)
     thread.start()
-    database = pg_dsn.rsplit("/", 1)[1]
+    database = postgres_database.rsplit("/", 1)[1]
     killed: list[tuple[Any, ...]] = []
     deadline = time.monotonic() + 10
     while not killed and time.monotonic() < deadline:
-        killed = admin(
+        killed = postgres_admin(
             "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
             "AND application_name = 'tidegate' AND query ILIKE '%%pg_sleep%%' AND state = 'active'",
             (database,),
@@ -830,31 +747,31 @@ def test_a_build_whose_backend_is_terminated_changes_nothing_and_a_rerun_complet
     assert ctx.query("prod", "select * from slow").rows == rows_before
     assert [v.version for v in ctx.history("prod")] == [1]
 
-    with other_session(pg_dsn) as session:
+    with other_session(postgres_database) as session:
         session.execute("UPDATE ctl.knobs SET seconds = 0")
     plan, result = ctx.plan_and_apply("prod")  # the same context: its pool replaced the dead one
     assert result is not None and result.version == 2
     assert result.built == ["slow"]
     assert "order_count" in result.reused
-    assert numbers(ctx.query("prod", "select n from slow").rows) == [(104,)]
+    assert plain_numbers(rows(ctx, "select n from slow")) == [(104,)]
 
 
 def test_python_model_errors_and_invalid_sql_keep_their_kinds(
-    project: Callable[..., Path], contexts: Callable[[Path], Context]
+    project: Callable[..., Path], open_context: Callable[[Path], Context]
 ) -> None:
     root = project({**SHOP, "models/broken.sql": "select no_such_column from {{ ref('order_count') }}"})
-    ctx = contexts(root)
+    ctx = open_context(root)
     with pytest.raises(InvalidSQL) as raised:
         ctx.plan_and_apply("prod")
     assert raised.value.model == "broken" and "no_such_column" in raised.value.message
     assert ctx.state("prod").current("prod") is None
 
 
-def test_state_tables_use_portable_sql(pg_dsn: str, tmp_path: Path) -> None:
+def test_state_tables_use_portable_sql(postgres_database: str, tmp_path: Path) -> None:
     """The store's statements run unchanged on PostgreSQL."""
     from tests.state.test_store import record
 
-    engine = open_engine(pg_dsn, tmp_path)
+    engine = open_engine(postgres_database, tmp_path)
     try:
         store = StateStore(engine)
         store.ensure()

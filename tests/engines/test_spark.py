@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import textwrap
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_files
+from tests.engines.conftest import require_spark
 from tidegate.engines.spark import SparkAdapter
 from tidegate.engines.spark_sql import bind_parameters, literal
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig
 
-if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-    pytest.skip("Spark needs Java", allow_module_level=True)
-pytest.importorskip("pyspark")
+require_spark()
 
 
 LOCAL = "local[1]"
@@ -411,13 +409,6 @@ def _config(tmp_path: Path) -> str:
     return f"name: shop\ndialect: duckdb\nenvironments:\n  prod: {spark}\n  dev: {spark}\npromotion: [dev, prod]\n"
 
 
-def _write(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-
-
 def test_project_story_on_spark(tmp_path: Path) -> None:
     from tidegate.context import Context
     from tidegate.state.views import INTERNAL_PREFIX
@@ -425,7 +416,7 @@ def test_project_story_on_spark(tmp_path: Path) -> None:
     root = tmp_path / "shop"
     root.mkdir()
     (root / "tidegate.yml").write_text(_config(tmp_path))
-    _write(root, PROJECT)
+    write_files(root, PROJECT)
     ctx = Context(root)
     engine = ctx.engine("prod")
     assert isinstance(engine, SparkAdapter)
@@ -456,7 +447,7 @@ def test_project_story_on_spark(tmp_path: Path) -> None:
         prod_v1 = ctx.current("prod")
 
         # a breaking change in dev rebuilds the model and its children only
-        _write(root, {"models/customer_totals.sql": BREAKING})
+        write_files(root, {"models/customer_totals.sql": BREAKING})
         ctx.close()
         ctx = Context(root)
         _, result = ctx.plan_and_apply("dev")
@@ -479,7 +470,7 @@ def test_project_story_on_spark(tmp_path: Path) -> None:
         assert [v.action for v in ctx.history("prod")] == ["apply", "promote", "rollback"]
 
         # dev goes back too; the janitor then drops the snapshots only replaced versions used
-        _write(root, {"models/customer_totals.sql": PROJECT["models/customer_totals.sql"]})
+        write_files(root, {"models/customer_totals.sql": PROJECT["models/customer_totals.sql"]})
         ctx.close()
         ctx = Context(root)
         _, result = ctx.plan_and_apply("dev")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.ci.repos import commit, git, make_repository
-from tests.cli.conftest import edit, invoke
+from tests.cli.conftest import invoke
+from tests.conftest import edit
 
 
 def test_a_plan_of_a_clean_checkout_records_its_commit(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAYERED, write_files
+from tests.conftest import LAYERED, edit, write_files
 from tidegate.context import Context
 from tidegate.graph import resolver as lineage_module
 from tidegate.graph.fingerprint import query_hash
@@ -290,13 +290,6 @@ def test_a_change_no_column_of_an_exposures_models_reads_does_not_reach_it(linea
     files = {**LAYERED, "models/exposures.yml": EXPOSURES}
     edit = LAYERED["models/customer_totals.sql"].replace("count(*) as orders", "count(*) + 1 as orders")
     assert lineage_of(files, {"models/customer_totals.sql": edit}).exposures == ()
-
-
-def edit(root: Path, name: str, old: str, new: str) -> None:
-    path = root / name
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
 
 
 # --- a wide project --------------------------------------------------------------------------

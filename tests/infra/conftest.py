@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_files
-from tests.engines.conftest import PG_ADMIN_DSN, require_postgres
+from tests.engines.conftest import PG_ADMIN_DSN, drop_databases_and_roles, postgres_admin, require_postgres
 
 
 @pytest.fixture
@@ -24,11 +24,8 @@ def pg_project(tmp_path: Path, prefix: str) -> Iterator[Callable[[dict[str, str]
     """`pg_project(files)`: a project whose prod and dev live in a new PostgreSQL database;
     `{p}` in file texts is the test's role prefix."""
     require_postgres()
-    import psycopg
-
     database = f"{prefix}db"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')
+    postgres_admin(f'CREATE DATABASE "{database}"')
     dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}"
     connection = f'{{engine: postgres, dsn: "{dsn}", threads: 2, lock_timeout: 5s}}'
     root = tmp_path / "project"
@@ -39,22 +36,7 @@ def pg_project(tmp_path: Path, prefix: str) -> Iterator[Callable[[dict[str, str]
         return root
 
     yield make
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        for (name,) in admin.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s", [prefix.replace("_", "\\_") + "%"]
-        ).fetchall():
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        roles = [
-            r
-            for (r,) in admin.execute(
-                "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [prefix.replace("_", "\\_") + "%"]
-            ).fetchall()
-        ]
-        for role in roles:
-            admin.execute(f'DROP OWNED BY "{role}"')
-        for role in roles:
-            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+    drop_databases_and_roles(prefix)
 
 
 def psql(project: Path, sql: str) -> list[tuple[object, ...]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.ci.repos import commit, git, make_repository
+from tests.ci.repos import branch_off_production, commit, make_repository
 from tests.cli.conftest import invoke
 from tests.conftest import write_files
 
@@ -95,9 +95,7 @@ def test_without_airflow_the_static_checks_still_run(tmp_path: Path) -> None:
 
 
 def test_ci_checks_the_changed_dag_files(tmp_path: Path, airflow_python: str) -> None:
-    root = make_repository(tmp_path / "repo")
-    assert invoke(root, "plan", "prod", "--auto-apply").code == 0
-    git(root, "checkout", "-q", "-b", "feature")
+    root = branch_off_production(make_repository(tmp_path / "repo"))
     config = (
         root / "tidegate.yml"
     ).read_text() + f"orchestration:\n  airflow:\n    python: {airflow_python}\n"

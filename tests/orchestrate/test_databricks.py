@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.ci.repos import commit, git
+from tests.cli.conftest import Ran, invoke
 from tests.conftest import write_files
 from tidegate.cli import cli
 from tidegate.cli import databricks as _databricks  # noqa: F401  (registers `tidegate databricks`)
@@ -206,17 +207,6 @@ def sha(root: Path, ref: str = "HEAD") -> str:
     return git(root, "rev-parse", ref)
 
 
-@dataclass
-class Ran:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def all(self) -> str:
-        return self.stdout + self.stderr
-
-
 def run(root: Path, workspace: Workspace | None, *args: str, **env: str | None) -> Ran:
     """`tidegate databricks run ARGS --project ROOT`, credentials for `workspace` unless overridden."""
     variables: dict[str, str | None] = {
@@ -225,12 +215,7 @@ def run(root: Path, workspace: Workspace | None, *args: str, **env: str | None) 
         "DATABRICKS_CONFIG_FILE": str(root / "no-databrickscfg"),
         **env,
     }
-    result = CliRunner().invoke(
-        cli, ["databricks", "run", *args, "--poll-interval", "0.02", "--project", str(root)], env=variables
-    )
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    ran = Ran(result.exit_code, result.stdout, result.stderr)
+    ran = invoke(root, "databricks", "run", *args, "--poll-interval", "0.02", env=variables)
     assert TOKEN not in ran.all, "the token was printed"
     return ran
 

@@ -16,7 +16,7 @@ import pytest
 
 import tidegate.cli.dags_generate  # noqa: F401  (registers `dags generate` until cli/__init__ does)
 from tests.cli.conftest import invoke
-from tests.conftest import CONFIG, LAYERED, write_files
+from tests.conftest import CONFIG, COUNTS_ORDERS, LAYERED, write_files
 from tidegate.context import Context
 from tidegate.errors import CheckFailed, PlanError
 from tidegate.orchestrate import tasks
@@ -33,16 +33,7 @@ PROJECT = {
         left join {{ ref('customer_totals') }} t on t.customer_id = b.customer_id
         where t.customer_id is null
     """,
-    "models/unit.yml": """
-        unit_tests:
-          - name: counts_orders
-            model: order_count
-            given:
-              - input: ref('stg_orders')
-                rows: [{order_id: 1}, {order_id: 2}]
-            expect:
-              rows: [{n: 2}]
-    """,
+    **COUNTS_ORDERS,
 }
 MODELS = {
     "raw_orders": [],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.conftest import build_prod
 from tidegate.context import Context
 from tidegate.plan import Plan
 
@@ -20,8 +21,5 @@ def changes(plan: Plan) -> dict[str, str]:
 
 def built_prod(root: Path, open_context: Callable[..., Context], **options: object) -> Context:
     """Build prod from scratch with a context that is then closed; return a fresh one."""
-    ctx = open_context(root, **options)
-    _, result = ctx.plan_and_apply("prod")
-    assert result is not None and result.version == 1
-    ctx.close()
+    build_prod(root, open_context, **options).close()
     return open_context(root, **options)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAYERED, write_files
+from tests.conftest import COUNTS_ORDERS, LAYERED, write_files
 from tests.plan.conftest import built_prod, rebuilt
 from tidegate.context import Context
 from tidegate.errors import CheckFailed, EngineError, StateError
@@ -70,16 +70,7 @@ def test_unit_test_failure_blocks_before_building(layered: Path, open_context) -
         layered,
         {
             "models/order_count.sql": "select count(*) + 1 as n from {{ ref('stg_orders') }}",
-            "models/unit.yml": """
-                unit_tests:
-                  - name: counts_orders
-                    model: order_count
-                    given:
-                      - input: ref('stg_orders')
-                        rows: [{order_id: 1}, {order_id: 2}]
-                    expect:
-                      rows: [{n: 2}]
-            """,
+            **COUNTS_ORDERS,
         },
     )
     ctx = open_context(layered)

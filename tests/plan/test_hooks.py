@@ -58,16 +58,9 @@ FILES = {
 
 
 @pytest.fixture
-def dbt_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def make(**changes: str) -> Path:
-        root = tmp_path / "project"
-        write_files(root, {**FILES, **changes})
-        return root
-
-    return make
+def dbt_project(make_dbt: Callable[..., Path]) -> Callable[..., Path]:
+    """`dbt_project(**{path: text})`: the project above, those files changed."""
+    return lambda **changes: make_dbt({**FILES, **changes})
 
 
 def audit(ctx: Context) -> list[str]:

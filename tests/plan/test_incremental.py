@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_files
+from tests.conftest import Row, rows, write_files
 from tidegate.context import Context
 from tidegate.errors import CheckFailed
 
@@ -63,8 +63,8 @@ def open_with_raw(root: Path, open_context: Callable[..., Context]) -> Context:
     return ctx
 
 
-def rows(ctx: Context, env: str = "prod") -> list[tuple[object, ...]]:
-    return ctx.query(env, "select id, status, updated_at from events order by id, updated_at").rows
+def event_rows(ctx: Context, environment: str = "prod") -> list[Row]:
+    return rows(ctx, "select id, status, updated_at from events order by id, updated_at", environment)
 
 
 def test_first_build_is_full_then_run_merges_new_rows(make_project, open_context) -> None:
@@ -72,14 +72,14 @@ def test_first_build_is_full_then_run_merges_new_rows(make_project, open_context
     ctx = open_with_raw(root, open_context)
     plan, _ = ctx.plan_and_apply("prod")
     assert "max(updated_at)" not in next(b.sql for b in plan.builds if b.model == "events").lower()
-    assert rows(ctx) == [(1, "new", 1), (2, "new", 2)]
+    assert event_rows(ctx) == [(1, "new", 1), (2, "new", 2)]
     ctx.engine("prod").execute("insert into landing.events values (2, 'shipped', 3), (3, 'new', 4)")
     assert ctx.run("prod") == ["events"]
-    assert rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
+    assert event_rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
     # the table built from the incremental model is refreshed in place, as a dbt build rebuilds it
     assert ctx.query("prod", "select n from event_count").rows == [(3,)]
     assert ctx.run("prod") == ["events"]
-    assert rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
+    assert event_rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
 
 
 def test_append_strategy_appends(make_project, open_context) -> None:
@@ -88,7 +88,7 @@ def test_append_strategy_appends(make_project, open_context) -> None:
     ctx.plan_and_apply("prod")
     ctx.engine("prod").execute("insert into landing.events values (2, 'shipped', 3)")
     ctx.run("prod", select=["events"])
-    assert rows(ctx) == [(1, "new", 1), (2, "new", 2), (2, "shipped", 3)]
+    assert event_rows(ctx) == [(1, "new", 1), (2, "new", 2), (2, "shipped", 3)]
 
 
 def test_full_refresh_builds_a_new_snapshot_and_other_environments_keep_the_old(
@@ -108,13 +108,13 @@ def test_full_refresh_builds_a_new_snapshot_and_other_environments_keep_the_old(
     assert plan.full_refresh == ["events"]
     new = ctx.current("prod").models["events"].physical
     assert new != old
-    assert rows(ctx) == [(2, "new", 2), (2, "shipped", 3)]
+    assert event_rows(ctx) == [(2, "new", 2), (2, "shipped", 3)]
     assert ctx.current("dev").models["events"].physical == old
-    assert rows(ctx, "dev") == [(1, "new", 1), (2, "new", 2), (2, "shipped", 3)]
+    assert event_rows(ctx, "dev") == [(1, "new", 1), (2, "new", 2), (2, "shipped", 3)]
     # the refreshed snapshot is the one prod keeps processing
     ctx.engine("prod").execute("insert into landing.events values (4, 'new', 5)")
     ctx.run("prod")
-    assert rows(ctx)[-1] == (4, "new", 5)
+    assert event_rows(ctx)[-1] == (4, "new", 5)
     assert not ctx.plan("prod").has_changes
 
 
@@ -125,7 +125,7 @@ def test_a_run_whose_tests_fail_is_rolled_back(make_project, open_context) -> No
     ctx.engine("prod").execute("insert into landing.events values (null, 'broken', 9)")
     with pytest.raises(CheckFailed, match="not_null_events_id"):
         ctx.run("prod")
-    assert rows(ctx) == [(1, "new", 1), (2, "new", 2)]
+    assert event_rows(ctx) == [(1, "new", 1), (2, "new", 2)]
 
 
 def test_run_refuses_a_model_that_changed_since_planned(make_project, open_context) -> None:
@@ -153,8 +153,8 @@ def test_run_in_dev_copies_the_shared_table_and_leaves_prod_alone(make_project, 
     ctx = shared_prod_and_dev(make_project, open_context)
     prod_before = ctx.current("prod")
     assert ctx.run("dev") == ["events"]
-    assert rows(ctx, "dev") == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
-    assert rows(ctx) == [(1, "new", 1), (2, "new", 2)]
+    assert event_rows(ctx, "dev") == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
+    assert event_rows(ctx) == [(1, "new", 1), (2, "new", 2)]
     assert ctx.current("prod") == prod_before
     dev = ctx.current("dev")
     copy, shared = dev.models["events"], prod_before.models["events"]
@@ -170,19 +170,19 @@ def test_run_in_dev_copies_the_shared_table_and_leaves_prod_alone(make_project, 
     # dev's table is its own now: the next run writes in place, with no new copy or version
     ctx.engine("prod").execute("insert into landing.events values (4, 'new', 5)")
     ctx.run("dev")
-    assert ctx.current("dev").version == 2 and rows(ctx, "dev")[-1] == (4, "new", 5)
+    assert ctx.current("dev").version == 2 and event_rows(ctx, "dev")[-1] == (4, "new", 5)
     assert not ctx.plan("dev").has_changes
     # the janitor keeps both tables: each is some environment's current one
     ctx.janitor(retention="0s")
-    assert len(rows(ctx, "dev")) == 4 and len(rows(ctx)) == 2
+    assert len(event_rows(ctx, "dev")) == 4 and len(event_rows(ctx)) == 2
 
 
 def test_run_in_prod_writes_in_place_and_environments_sharing_it_see_it(make_project, open_context) -> None:
     ctx = shared_prod_and_dev(make_project, open_context)
     dev_before = ctx.current("dev")
     assert ctx.run("prod") == ["events"]
-    assert rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
-    assert rows(ctx, "dev") == rows(ctx)
+    assert event_rows(ctx) == [(1, "new", 1), (2, "shipped", 3), (3, "new", 4)]
+    assert event_rows(ctx, "dev") == event_rows(ctx)
     assert ctx.current("dev") == dev_before and ctx.current("prod").version == 1
 
 
@@ -197,4 +197,4 @@ def test_a_failing_run_in_dev_copies_and_changes_nothing(make_project, open_cont
     assert {name: ctx.current(name) for name in ("prod", "dev")} == before
     assert ctx.state("prod").all_snapshots() == snapshots
     assert ctx.engine("prod").relations("tidegate__") == tables
-    assert rows(ctx, "dev") == rows(ctx) == [(1, "new", 1), (2, "new", 2)]
+    assert event_rows(ctx, "dev") == event_rows(ctx) == [(1, "new", 1), (2, "new", 2)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.conftest import rows
 from tidegate.context import Context
 
 SOURCES = """
@@ -43,10 +44,6 @@ FILES = {
         {{% if is_incremental() %}} {NEW_ROWS} {{% endif %}}
     """,
 }
-
-
-def rows(ctx: Context, sql: str) -> list[tuple[object, ...]]:
-    return ctx.query("prod", sql).rows
 
 
 def test_a_run_after_new_and_changed_source_rows_matches_dbts_second_build(

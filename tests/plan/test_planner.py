@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import CONFIG, LAYERED, write_files
+from tests.conftest import CONFIG, LAYERED, TIMES_TEN, write_files
 from tests.plan.conftest import built_prod, changes, rebuilt
 from tidegate.context import Context
 from tidegate.errors import PlanError
@@ -147,7 +147,7 @@ def test_table_to_ephemeral_removes_its_view_and_inlines_it(layered: Path, open_
 def test_snapshots_built_in_dev_are_reused_by_prod(layered: Path, open_context) -> None:
     ctx = built_prod(layered, open_context)
     ctx.close()
-    write_files(layered, {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"})
+    write_files(layered, TIMES_TEN)
     ctx = open_context(layered)
     dev = ctx.plan("dev")
     assert rebuilt(dev) == {"order_count"}

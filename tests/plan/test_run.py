@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import rows
 from tidegate.context import Context
 from tidegate.errors import CheckFailed
 
@@ -52,17 +53,13 @@ def built(make_project: Callable[..., Path], open_context: Callable[..., Context
     return ctx
 
 
-def read(ctx: Context, env: str, sql: str) -> list[tuple[object, ...]]:
-    return ctx.query(env, sql).rows
-
-
 def test_run_prod_refreshes_the_tables_downstream_in_place(make_project, open_context) -> None:
     ctx = built(make_project, open_context, "prod")
     before = ctx.current("prod")
     assert ctx.run("prod") == ["events"]
-    assert read(ctx, "prod", "select * from totals order by 1") == [(1, 11), (2, 5), (3, 50)]
-    assert read(ctx, "prod", "select * from report") == [(3,)]  # the view over the table stays
-    assert read(ctx, "prod", "select * from ranked") == [(3, 50)]  # the Python model reran
+    assert rows(ctx, "select * from totals order by 1") == [(1, 11), (2, 5), (3, 50)]
+    assert rows(ctx, "select * from report") == [(3,)]  # the view over the table stays
+    assert rows(ctx, "select * from ranked") == [(3, 50)]  # the Python model reran
     # the same tables and the same environment version: only data changed
     assert ctx.current("prod") == before
     assert not ctx.plan("prod").has_changes
@@ -72,13 +69,13 @@ def test_run_dev_refreshes_dev_copies_and_leaves_prod_as_it_was(make_project, op
     ctx = built(make_project, open_context, "prod", "dev")
     prod = ctx.current("prod")
     assert ctx.run("dev") == ["events"]
-    assert read(ctx, "dev", "select * from totals order by 1") == [(1, 11), (2, 5), (3, 50)]
-    assert read(ctx, "dev", "select * from ranked") == [(3, 50)]
-    assert read(ctx, "prod", "select * from totals order by 1") == [(1, 10), (2, 5)]
-    assert read(ctx, "prod", "select * from ranked") == [(1, 10)]
+    assert rows(ctx, "select * from totals order by 1", "dev") == [(1, 11), (2, 5), (3, 50)]
+    assert rows(ctx, "select * from ranked", "dev") == [(3, 50)]
+    assert rows(ctx, "select * from totals order by 1") == [(1, 10), (2, 5)]
+    assert rows(ctx, "select * from ranked") == [(1, 10)]
     # views reading a table the run copied get a new version reading the copy
-    assert read(ctx, "dev", "select * from report") == [(3,)]
-    assert read(ctx, "prod", "select * from report") == [(2,)]
+    assert rows(ctx, "select * from report", "dev") == [(3,)]
+    assert rows(ctx, "select * from report") == [(2,)]
     assert ctx.current("prod") == prod
     dev = ctx.current("dev")
     for name in ("events", "recent", "totals", "report", "ranked"):  # new versions, same fingerprints
@@ -88,7 +85,7 @@ def test_run_dev_refreshes_dev_copies_and_leaves_prod_as_it_was(make_project, op
     ctx.engine("prod").execute("insert into landing.events values (5, 2, 5)")
     ctx.run("dev")
     assert ctx.current("dev") == dev
-    assert read(ctx, "dev", "select * from totals order by 1") == [(1, 11), (2, 10), (3, 50)]
+    assert rows(ctx, "select * from totals order by 1", "dev") == [(1, 11), (2, 10), (3, 50)]
 
 
 @pytest.mark.parametrize("env", ["prod", "dev"])
@@ -106,5 +103,5 @@ def test_a_failing_test_of_a_refreshed_table_rolls_the_whole_run_back(
     assert ctx.state("prod").all_snapshots() == snapshots
     assert ctx.engine("prod").relations("tidegate__") == relations
     for name in ("prod", "dev"):
-        assert read(ctx, name, "select id from events order by 1") == [(1,), (2,)]
-        assert read(ctx, name, "select * from totals order by 1") == [(1, 10), (2, 5)]
+        assert rows(ctx, "select id from events order by 1", name) == [(1,), (2,)]
+        assert rows(ctx, "select * from totals order by 1", name) == [(1, 10), (2, 5)]

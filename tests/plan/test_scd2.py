@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_files
+from tests.conftest import Row, rows, write_files
 from tidegate.context import Context
 from tidegate.errors import ProjectError
 from tidegate.project.model import Kind
@@ -60,16 +60,9 @@ FIRST = [(1, "gold", "2024-01-01"), (2, "silver", "2024-01-01"), (3, "bronze", "
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def make(**changes: str) -> Path:
-        root = tmp_path / "project"
-        write_files(root, {**FILES, **changes})
-        return root
-
-    return make
+def project(make_dbt: Callable[..., Path]) -> Callable[..., Path]:
+    """`project(**{path: text})`: the project above, those files changed."""
+    return lambda **changes: make_dbt({**FILES, **changes})
 
 
 def load(ctx: Context, rows: list[tuple[object, ...]], extra: str = "") -> None:
@@ -83,8 +76,10 @@ def load(ctx: Context, rows: list[tuple[object, ...]], extra: str = "") -> None:
         engine.execute(f"insert into crm.customers values ({values})")
 
 
-def rows(ctx: Context, sql: str) -> list[tuple[object, ...]]:
-    return sorted(ctx.engine("prod").fetch(sql).rows, key=repr)
+def sorted_rows(ctx: Context, sql: str) -> list[Row]:
+    """The rows of tables named in full (a snapshot's, another environment's), in an order of
+    their own: a snapshot table has none."""
+    return sorted(rows(ctx, sql, as_written=True), key=repr)
 
 
 def test_snapshots_are_loaded_with_dbt_names(
@@ -120,7 +115,7 @@ def test_timestamp_strategy_closes_changed_rows_and_inserts_new_versions(
     # 1 changed (newer updated_at), 2 unchanged, 3 deleted (stays current), 4 new
     load(ctx, [(1, "silver", "2024-02-01"), (2, "silver", "2024-01-01"), (4, "gold", "2024-02-02")])
     assert set(ctx.run("prod")) == {"customers_check", "customers_ts"}
-    history = rows(
+    history = sorted_rows(
         ctx,
         "select id, tier, cast(dbt_valid_from as date), cast(dbt_valid_to as date), "
         "dbt_scd_id = md5(cast(id as varchar) || '|' || cast(updated_at as varchar)) "
@@ -138,7 +133,7 @@ def test_timestamp_strategy_closes_changed_rows_and_inserts_new_versions(
         key=repr,
     )
     # a model reading the snapshot through a view sees the current versions
-    assert rows(ctx, "select * from main.current") == [
+    assert sorted_rows(ctx, "select * from main.current") == [
         (1, "silver"),
         (2, "silver"),
         (3, "bronze"),
@@ -155,17 +150,17 @@ def test_check_strategy_versions_rows_whose_checked_columns_change(
     # 1: tier changed; 2: only updated_at changed (not checked); 3: tier becomes null
     load(ctx, [(1, "silver", "2024-01-01"), (2, "silver", "2024-05-05"), (3, None, "2024-01-01")])
     ctx.run("prod", ["customers_check"])
-    history = rows(ctx, "select id, tier, dbt_valid_to is null from audit.customers_check")
+    history = sorted_rows(ctx, "select id, tier, dbt_valid_to is null from audit.customers_check")
     assert history == sorted(
         [(1, "gold", False), (1, "silver", True), (2, "silver", True), (3, "bronze", False), (3, None, True)],
         key=repr,
     )
-    stamps = rows(
+    stamps = sorted_rows(
         ctx,
         "select count(distinct dbt_valid_from) from audit.customers_check where dbt_valid_to is null and id <> 2",
     )
     assert stamps == [(1,)]  # the new versions are stamped with the run's time
-    closed = rows(
+    closed = sorted_rows(
         ctx,
         "select count(*) from audit.customers_check c join audit.customers_check n "
         "on c.id = n.id and c.dbt_valid_to = n.dbt_valid_from",
@@ -182,7 +177,7 @@ def test_check_all_adds_new_source_columns_and_counts_them_as_a_change(
     ctx.plan_and_apply("prod")
     load(ctx, [(1, "gold", "2024-01-01", "EU")], extra=", region varchar")
     ctx.run("prod", ["customers_check"])
-    history = rows(ctx, "select id, region, dbt_valid_to is null from audit.customers_check")
+    history = sorted_rows(ctx, "select id, region, dbt_valid_to is null from audit.customers_check")
     assert history == sorted([(1, None, False), (1, "EU", True), (2, None, True), (3, None, True)], key=repr)
 
 
@@ -218,11 +213,11 @@ def test_a_snapshot_whose_input_changed_merges_into_a_copy_of_its_history(
 
     ctx.apply(plan)
 
-    history = rows(ctx, "select id, tier, dbt_valid_to is null from audit.tier_history")
+    history = sorted_rows(ctx, "select id, tier, dbt_valid_to is null from audit.tier_history")
     assert history == sorted(
         [(1, "gold", False), (1, "platinum", True), (2, "silver", True), (3, "bronze", True)], key=repr
     )
-    assert rows(ctx, f"select id, tier from {first}") == [(1, "gold"), (2, "silver")]
+    assert sorted_rows(ctx, f"select id, tier from {first}") == [(1, "gold"), (2, "silver")]
 
 
 def test_a_full_refresh_of_a_snapshot_starts_its_history_over_and_the_plan_says_so(
@@ -234,7 +229,7 @@ def test_a_full_refresh_of_a_snapshot_starts_its_history_over_and_the_plan_says_
     ctx.plan_and_apply("prod")
     load(ctx, [(1, "silver", "2024-02-01")])
     ctx.run("prod", ["customers_ts"])
-    assert rows(ctx, "select count(*) from main_history.customers_ts") == [(4,)]
+    assert sorted_rows(ctx, "select count(*) from main_history.customers_ts") == [(4,)]
 
     plan = ctx.plan("prod", full_refresh={"customers_ts"})
     [note] = [n for n in plan.notes if "customers_ts" in n]
@@ -242,7 +237,7 @@ def test_a_full_refresh_of_a_snapshot_starts_its_history_over_and_the_plan_says_
     assert not [n for n in plan.notes if "customers_check" in n]
     ctx.apply(plan)
 
-    assert rows(ctx, "select id, tier from main_history.customers_ts") == [(1, "silver")]
+    assert sorted_rows(ctx, "select id, tier from main_history.customers_ts") == [(1, "silver")]
 
 
 def test_dev_run_does_not_change_prods_snapshot_table(
@@ -254,8 +249,8 @@ def test_dev_run_does_not_change_prods_snapshot_table(
     ctx.plan_and_apply("dev")
     load(ctx, [(1, "silver", "2024-02-01")])
     ctx.run("dev", ["customers_ts"])
-    assert rows(ctx, "select count(*) from main_history.customers_ts") == [(3,)]
-    assert rows(ctx, "select count(*) from main_history__dev.customers_ts") == [(4,)]
+    assert sorted_rows(ctx, "select count(*) from main_history.customers_ts") == [(3,)]
+    assert sorted_rows(ctx, "select count(*) from main_history__dev.customers_ts") == [(4,)]
 
 
 @pytest.mark.parametrize(
@@ -298,4 +293,6 @@ def test_ref_to_a_snapshot_of_a_model(
     load(ctx, FIRST)
     ctx.plan_and_apply("prod")
     assert ctx.project.models["stg_snapshot"].refs == ("stg",)
-    assert rows(ctx, "select count(*) from main_history.stg_snapshot where dbt_valid_to is null") == [(3,)]
+    assert sorted_rows(ctx, "select count(*) from main_history.stg_snapshot where dbt_valid_to is null") == [
+        (3,)
+    ]

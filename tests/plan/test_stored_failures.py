@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAYERED, write_files
+from tests.conftest import LAYERED, Row, rows, write_files
 from tidegate.context import Context
 from tidegate.errors import CheckFailed, ConfigError
 from tidegate.project import load_project
@@ -16,8 +16,8 @@ from tidegate.project import load_project
 AUDIT = '"analytics_dbt_test__audit"'
 
 
-def kept(ctx: Context, relation: str) -> list[tuple[object, ...]]:
-    return ctx.engine("prod").fetch(f"select * from {relation} order by all").rows
+def kept(ctx: Context, relation: str) -> list[Row]:
+    return rows(ctx, f"select * from {relation} order by all", as_written=True)
 
 
 def kinds(ctx: Context, schema: str) -> dict[str, str]:

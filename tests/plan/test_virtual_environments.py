@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import write_files
-from tidegate.context import Context
-from tidegate.state.views import INTERNAL_PREFIX
-
-
-def physical_tables(ctx: Context) -> set[tuple[str, str]]:
-    return {(schema, name) for schema, name, _ in ctx.engine("prod").relations(INTERNAL_PREFIX)}
-
-
-def build_prod(root: Path, open_context: Callable[[Path], Context]) -> Context:
-    ctx = open_context(root)
-    _, result = ctx.plan_and_apply("prod")
-    assert result is not None and result.version == 1
-    return ctx
+from tests.conftest import ADD_BIGGEST, COUNT_REFUNDS, TIMES_TEN, build_prod, internal_relations, write_files
 
 
 def test_first_plan_builds_every_model_and_creates_prod_views(layered: Path, open_context) -> None:
@@ -62,15 +48,7 @@ def test_breaking_change_in_dev_rebuilds_the_model_and_its_downstream_only(
     layered: Path, open_context
 ) -> None:
     build_prod(layered, open_context).close()
-    write_files(
-        layered,
-        {
-            "models/customer_totals.sql": """
-                select customer_id, sum(amount) as total, count(*) as orders
-                from {{ ref('stg_orders') }} group by customer_id
-            """
-        },
-    )
+    write_files(layered, COUNT_REFUNDS)
     ctx = open_context(layered)
     plan = ctx.plan("dev")
     built = {build.model for build in plan.builds if build.reused_from is None}
@@ -85,15 +63,7 @@ def test_breaking_change_in_dev_rebuilds_the_model_and_its_downstream_only(
 
 def test_adding_a_column_does_not_rebuild_children_that_do_not_read_it(layered: Path, open_context) -> None:
     build_prod(layered, open_context).close()
-    write_files(
-        layered,
-        {
-            "models/customer_totals.sql": """
-                select customer_id, sum(amount) as total, count(*) as orders, max(amount) as biggest
-                from {{ ref('stg_orders') }} where status = 'paid' group by customer_id
-            """
-        },
-    )
+    write_files(layered, ADD_BIGGEST)
     plan = open_context(layered).plan("dev")
     built = {build.model for build in plan.builds if build.reused_from is None}
     assert built == {"customer_totals"}
@@ -103,13 +73,13 @@ def test_adding_a_column_does_not_rebuild_children_that_do_not_read_it(layered: 
 
 def test_promote_copies_no_data_and_rollback_restores(layered: Path, open_context) -> None:
     build_prod(layered, open_context).close()
-    write_files(layered, {"models/order_count.sql": "select count(*) * 10 as n from {{ ref('stg_orders') }}"})
+    write_files(layered, TIMES_TEN)
     ctx = open_context(layered)
     ctx.plan_and_apply("dev")
-    tables_before = physical_tables(ctx)
+    tables_before = internal_relations(ctx)
     version = ctx.promote("dev", "prod")
     assert version == 2
-    assert physical_tables(ctx) == tables_before
+    assert internal_relations(ctx) == tables_before
     assert ctx.query("prod", "select n from order_count").rows == [(40,)]
     assert ctx.rollback("prod") == 3
     assert ctx.query("prod", "select n from order_count").rows == [(4,)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIG, write_files
+from tests.conftest import CONFIG
 from tidegate.errors import TidegateError
 from tidegate.project import Project, load_project
 
@@ -37,33 +37,3 @@ def load_error(load: Callable[..., Project]) -> Callable[..., TidegateError]:
         return info.value
 
     return load_error_
-
-
-DBT_PROJECT = """\
-name: shop
-profile: shop
-models:
-  shop:
-    +materialized: table
-"""
-DBT_PROFILES = """\
-shop:
-  target: dev
-  outputs:
-    dev: {type: duckdb, path: warehouse.duckdb, schema: main}
-"""
-
-
-@pytest.fixture
-def make_dbt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    """`make_dbt({path: text}, profiles=...)` writes a dbt project named shop (tables by default,
-    one DuckDB target) with no profiles but its own, and returns its root."""
-    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def make(files: dict[str, str], profiles: str = DBT_PROFILES) -> Path:
-        root = tmp_path / "project"
-        write_files(root, {"dbt_project.yml": DBT_PROJECT, "profiles.yml": profiles, **files})
-        return root
-
-    return make

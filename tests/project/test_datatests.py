@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.project.conftest import DBT_PROJECT
+from tests.conftest import DBT_PROJECT
 from tidegate.errors import ConfigError
 from tidegate.project import load_project, properties
 from tidegate.project.datatests import check_audit_schema, dbt_test_names, store_failures_as

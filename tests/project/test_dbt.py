@@ -87,17 +87,9 @@ LAYERED = {
 
 
 @pytest.fixture
-def dbt_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def make(files: dict[str, str], **changes: str | None) -> Path:
-        root = tmp_path / "project"
-        merged = {**files, **changes}
-        write_files(root, {name: text for name, text in merged.items() if text is not None})
-        return root
-
-    return make
+def dbt_project(make_dbt: Callable[..., Path]) -> Callable[..., Path]:
+    """`dbt_project(files, **{path: text})`: files, those changed (None: left out)."""
+    return lambda files, **changes: make_dbt({**files, **changes})
 
 
 def load(root: Path, **options: object) -> Project:

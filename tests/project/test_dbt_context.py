@@ -10,16 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.project.conftest import DBT_PROJECT as PROJECT
+from tests.conftest import DBT_PROJECT as PROJECT
 from tidegate.context import Context
 from tidegate.errors import CheckFailed, ProjectError
 from tidegate.project import load_project
 from tidegate.project.model import Kind
-
-
-@pytest.fixture
-def make(make_dbt: Callable[..., Path]) -> Callable[..., Path]:
-    return make_dbt
 
 
 def sql_of(root: Path, model: str = "m") -> str:
@@ -35,7 +30,7 @@ def error_of(root: Path) -> ProjectError:
 # modules ------------------------------------------------------------------------------------
 
 
-def test_modules_has_pytz_as_dbt_date_uses_it(make: Callable[..., Path]) -> None:
+def test_modules_has_pytz_as_dbt_date_uses_it(make_dbt: Callable[..., Path]) -> None:
     """dbt_date's `datetime` and `is_before` macros localize with `modules.pytz`."""
     model = """\
         {%- set tz = modules.pytz.timezone('America/Los_Angeles') -%}
@@ -43,7 +38,7 @@ def test_modules_has_pytz_as_dbt_date_uses_it(make: Callable[..., Path]) -> None
         select '{{ local.isoformat() }}' as local_midnight, {{ local.timestamp() | int }} as epoch,
                '{{ modules.pytz.utc.zone }}' as utc
         """
-    root = make({"models/m.sql": model})
+    root = make_dbt({"models/m.sql": model})
     assert (
         sql_of(root)
         == "SELECT '2026-09-01T00:00:00-07:00' AS local_midnight, 1788246000 AS epoch, 'UTC' AS utc"
@@ -75,13 +70,13 @@ def test_modules_has_pytz_as_dbt_date_uses_it(make: Callable[..., Path]) -> None
     ],
 )
 def test_config_get_reads_the_models_final_configs(
-    make: Callable[..., Path], model: str, expected: str
+    make_dbt: Callable[..., Path], model: str, expected: str
 ) -> None:
-    assert sql_of(make({"models/m.sql": model})) == expected
+    assert sql_of(make_dbt({"models/m.sql": model})) == expected
 
 
-def test_config_in_a_macro_is_the_calling_models(make: Callable[..., Path]) -> None:
-    root = make(
+def test_config_in_a_macro_is_the_calling_models(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt(
         {
             "macros/k.sql": "{% macro k() %}{{ return(config.get('my_key', 'none')) }}{% endmacro %}",
             "models/m.sql": "{{ config(my_key='from_model') }} select '{{ k() }}' as k",
@@ -94,16 +89,16 @@ def test_config_in_a_macro_is_the_calling_models(make: Callable[..., Path]) -> N
     assert project.models["n"].sql == "SELECT 'from_props' AS k"
 
 
-def test_config_require_of_a_missing_config_is_dbts_compilation_error(make: Callable[..., Path]) -> None:
-    error = error_of(make({"models/m.sql": "select 1 as a,\n'{{ config.require('partition') }}' as b"}))
+def test_config_require_of_a_missing_config_is_dbts_compilation_error(make_dbt: Callable[..., Path]) -> None:
+    error = error_of(make_dbt({"models/m.sql": "select 1 as a,\n'{{ config.require('partition') }}' as b"}))
     assert (error.path, error.line) == ("models/m.sql", 2)
     assert error.message == (
         "compilation error: model.shop.m does not define a required config parameter 'partition'"
     )
 
 
-def test_this_renders_as_dbts_relations_do(make: Callable[..., Path]) -> None:
-    assert sql_of(make({"models/m.sql": "select '{{ this.render() == this | string }}' as same"})) == (
+def test_this_renders_as_dbts_relations_do(make_dbt: Callable[..., Path]) -> None:
+    assert sql_of(make_dbt({"models/m.sql": "select '{{ this.render() == this | string }}' as same"})) == (
         "SELECT 'True' AS same"
     )
 
@@ -111,9 +106,9 @@ def test_this_renders_as_dbts_relations_do(make: Callable[..., Path]) -> None:
 # macro namespaces, vars ----------------------------------------------------------------------------
 
 
-def test_the_root_projects_name_calls_its_own_macros(make: Callable[..., Path]) -> None:
+def test_the_root_projects_name_calls_its_own_macros(make_dbt: Callable[..., Path]) -> None:
     """dbt_date's integration tests call `{{ dbt_date_integration_tests.get_test_dates() }}`."""
-    root = make(
+    root = make_dbt(
         {
             "macros/hi.sql": "{% macro hi() %}1{% endmacro %}",
             "models/m.sql": "select {{ shop.hi() }} as a, {{ hi() }} as b",
@@ -149,12 +144,12 @@ PACKAGE_VARS = {
     [({}, "from_root"), ({"shared": "cli"}, "cli")],
 )
 def test_a_packages_vars_apply_to_its_own_nodes(
-    make: Callable[..., Path], variables: dict[str, str], shared: str
+    make_dbt: Callable[..., Path], variables: dict[str, str], shared: str
 ) -> None:
     """As dbt: a package's `vars:` are seen by the package's models (also in the macros they
     call), the root project's vars win over them (its vars scoped to the package over its
     global ones), and the command line's win over all; a root model sees none of the package's."""
-    project = load_project(make(PACKAGE_VARS), variables=variables)
+    project = load_project(make_dbt(PACKAGE_VARS), variables=variables)
     assert project.models["pkg_model"].sql == (
         f"SELECT 'p' AS pkg_only, '{shared}' AS shared, 'from_root_scoped' AS scoped, "
         "'from_pkg_scoped' AS own_scoped"
@@ -167,9 +162,9 @@ def test_a_packages_vars_apply_to_its_own_nodes(
 # test arguments, source() ----------------------------------------------------------------------------
 
 
-def test_a_tests_arguments_are_rendered_before_its_macro_runs(make: Callable[..., Path]) -> None:
+def test_a_tests_arguments_are_rendered_before_its_macro_runs(make_dbt: Callable[..., Path]) -> None:
     """dbt_date's tests: `expression: "d = {{ dbt_date.yesterday('x') }}"`."""
-    root = make(
+    root = make_dbt(
         {
             "macros/tests.sql": """\
                 {% test expression_is_true(model, expression) %}
@@ -195,8 +190,8 @@ def test_a_tests_arguments_are_rendered_before_its_macro_runs(make: Callable[...
     assert result is not None and [t.failures for t in result.tests] == [0]
 
 
-def test_source_gives_a_relation_with_dbts_names(make: Callable[..., Path]) -> None:
-    root = make(
+def test_source_gives_a_relation_with_dbts_names(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt(
         {
             "models/sources.yml": "sources:\n  - name: raw\n    schema: landing\n    tables: [{name: orders}]\n",
             "models/m.sql": "{% set s = source('raw', 'orders') %}"
@@ -206,10 +201,10 @@ def test_source_gives_a_relation_with_dbts_names(make: Callable[..., Path]) -> N
     assert sql_of(root) == "SELECT 'landing.orders' AS n, 'warehouse' AS d FROM landing.orders"
 
 
-def test_a_custom_tests_relations_are_those_ref_gives(make: Callable[..., Path]) -> None:
+def test_a_custom_tests_relations_are_those_ref_gives(make_dbt: Callable[..., Path]) -> None:
     """A custom generic test receives `model` (and `ref(...)` arguments) as dbt's Relation:
     with the model's schema and identifier, and a mapping to dbt_utils' `_is_relation`."""
-    root = make(
+    root = make_dbt(
         {
             "macros/tests.sql": """\
                 {% test same_place(model, other) %}
@@ -248,10 +243,10 @@ UNREAD_EPHEMERALS = {
 }
 
 
-def test_an_ephemeral_model_nothing_reads_loads_and_is_never_built(make: Callable[..., Path]) -> None:
+def test_an_ephemeral_model_nothing_reads_loads_and_is_never_built(make_dbt: Callable[..., Path]) -> None:
     """dbt never runs an ephemeral model, only inlines it where it is read: one that is empty,
     does not parse, or needs the warehouse to render builds with dbt, and with tidegate."""
-    root = make(UNREAD_EPHEMERALS)
+    root = make_dbt(UNREAD_EPHEMERALS)
     project = load_project(root)
     assert {name: model.kind for name, model in project.models.items()} == {
         "empty": Kind.EPHEMERAL,
@@ -279,9 +274,9 @@ def test_an_ephemeral_model_nothing_reads_loads_and_is_never_built(make: Callabl
     ],
 )
 def test_an_ephemeral_model_that_is_read_must_render(
-    make: Callable[..., Path], reader: dict[str, str], message: str, line: int | None
+    make_dbt: Callable[..., Path], reader: dict[str, str], message: str, line: int | None
 ) -> None:
-    error = error_of(make({**UNREAD_EPHEMERALS, **reader}))
+    error = error_of(make_dbt({**UNREAD_EPHEMERALS, **reader}))
     assert message in error.message
     assert (error.path, error.line) == (f"models/{error.model}.sql", line)
     assert error.hint is not None and "reads this ephemeral model" in error.hint
@@ -313,9 +308,9 @@ def test_an_ephemeral_model_that_is_read_must_render(
     ],
 )
 def test_what_tidegate_cannot_render_is_refused_by_name(
-    make: Callable[..., Path], expression: str, message: str
+    make_dbt: Callable[..., Path], expression: str, message: str
 ) -> None:
-    root = make(
+    root = make_dbt(
         {"models/x.sql": "select 1 as a", "models/m.sql": f"select 1 as a,\n'{{{{ {expression} }}}}' as b"}
     )
     error = error_of(root)
@@ -335,10 +330,10 @@ MATERIALIZATION = """\
 """
 
 
-def test_materialization_blocks_load_and_models_using_them_are_refused(make: Callable[..., Path]) -> None:
+def test_materialization_blocks_load_and_models_using_them_are_refused(make_dbt: Callable[..., Path]) -> None:
     """A materialization nothing uses is no error (its file's macros still load); a model
     that uses one, or a kind of model the project redefines, is refused with its line."""
-    unused = make(
+    unused = make_dbt(
         {
             "macros/m.sql": MATERIALIZATION,
             "models/m.sql": "{{ config(materialized='view') }} select {{ helper() }} as a",
@@ -346,12 +341,12 @@ def test_materialization_blocks_load_and_models_using_them_are_refused(make: Cal
     )
     assert load_project(unused).models["m"].sql == "SELECT 1 AS a"
 
-    used = make({"models/m.sql": "select 1 as a\n{{ config(materialized='parquet_file') }}"})
+    used = make_dbt({"models/m.sql": "select 1 as a\n{{ config(materialized='parquet_file') }}"})
     error = error_of(used)
     assert (error.path, error.line, error.model) == ("models/m.sql", 2, "m")
     assert error.message.startswith("custom materialization 'parquet_file' (defined in macros/m.sql:2)")
 
-    redefined = make({"models/m.sql": "select 1 as a"})  # a table, by dbt_project.yml
+    redefined = make_dbt({"models/m.sql": "select 1 as a"})  # a table, by dbt_project.yml
     error = error_of(redefined)
     assert (error.path, error.line) == ("dbt_project.yml", 5)
     assert error.message.startswith(
@@ -359,8 +354,8 @@ def test_materialization_blocks_load_and_models_using_them_are_refused(make: Cal
     )
 
 
-def test_a_materialization_of_another_adapter_changes_nothing(make: Callable[..., Path]) -> None:
-    root = make(
+def test_a_materialization_of_another_adapter_changes_nothing(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt(
         {
             "macros/m.sql": "{% materialization table, adapter='snowflake' %}{% endmaterialization %}",
             "models/m.sql": "select 1 as a",
@@ -369,10 +364,10 @@ def test_a_materialization_of_another_adapter_changes_nothing(make: Callable[...
     assert load_project(root).models["m"].kind is Kind.TABLE
 
 
-def test_a_macros_missing_argument_is_undefined_as_in_dbt(make: Callable[..., Path]) -> None:
+def test_a_macros_missing_argument_is_undefined_as_in_dbt(make_dbt: Callable[..., Path]) -> None:
     """dbt renders with Jinja's lenient undefined: dbt_expectations' tests leave out arguments
     their macros test with `{% if compare_column_name %}`."""
-    root = make(
+    root = make_dbt(
         {
             "macros/pick.sql": "{% macro pick(a, b) %}{% if b %}{{ b }}{% else %}{{ a }}{% endif %}{% endmacro %}",
             "models/m.sql": "select {{ pick(1) }} as a, '{{ nothing_here }}' as b",
@@ -402,10 +397,10 @@ models:
 """
 
 
-def test_tests_configs_are_rendered_and_judged_as_dbt_does(make: Callable[..., Path]) -> None:
+def test_tests_configs_are_rendered_and_judged_as_dbt_does(make_dbt: Callable[..., Path]) -> None:
     """Jinja in a test's configs is rendered (`enabled: false` leaves the test out), and
     `fail_calc`, `warn_if` and `error_if` decide whether it passes, warns or fails."""
-    root = make(
+    root = make_dbt(
         {
             "models/m.sql": "select * from (values (1), (2), (null), (3), (3)) t(a)",
             "models/props.yml": THRESHOLDS,
@@ -424,10 +419,10 @@ def test_tests_configs_are_rendered_and_judged_as_dbt_does(make: Callable[..., P
     }
 
 
-def test_a_contract_on_an_ephemeral_model_is_ignored_as_dbt_does(make: Callable[..., Path]) -> None:
+def test_a_contract_on_an_ephemeral_model_is_ignored_as_dbt_does(make_dbt: Callable[..., Path]) -> None:
     """A folder's `+contract: {enforced: true}` reaches its ephemeral models too: dbt builds
     nothing for them, so it checks nothing."""
-    root = make(
+    root = make_dbt(
         {
             "models/e.sql": "{{ config(materialized='ephemeral', contract={'enforced': true}) }} select 1 as a",
             "models/p.yml": "models:\n  - name: e\n    columns:\n      - name: a\n        data_type: integer\n",

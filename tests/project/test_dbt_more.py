@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.project.conftest import DBT_PROJECT as PROJECT
+from tests.conftest import DBT_PROJECT as PROJECT
 from tidegate.context import Context
 from tidegate.errors import ProjectError
 from tidegate.project import load_project
@@ -29,13 +29,8 @@ sources:
 """
 
 
-@pytest.fixture
-def make(make_dbt: Callable[..., Path]) -> Callable[..., Path]:
-    return make_dbt
-
-
-def test_source_freshness_is_stored_and_source_tests_read_the_source(make: Callable[..., Path]) -> None:
-    root = make(
+def test_source_freshness_is_stored_and_source_tests_read_the_source(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt(
         {
             "models/sources.yml": SOURCES,
             "models/orders.sql": "select id from {{ source('raw', 'orders') }}",
@@ -73,8 +68,8 @@ select '{{ this.schema }}' as s, '{{ this.identifier }}' as i, '{{ this.name }}'
 """
 
 
-def test_this_attributes_are_the_prod_names_dbt_gives(make: Callable[..., Path]) -> None:
-    root = make({"models/staging/stg.sql": THIS_MODEL})
+def test_this_attributes_are_the_prod_names_dbt_gives(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt({"models/staging/stg.sql": THIS_MODEL})
     with Context(root) as context:
         context.plan_and_apply("prod")
         rows = context.query("prod", "select * from main_staging.stg_alias").rows
@@ -98,8 +93,8 @@ models:
 """
 
 
-def test_model_versions_resolve_as_dbt_does(make: Callable[..., Path]) -> None:
-    root = make(
+def test_model_versions_resolve_as_dbt_does(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt(
         {
             "models/versions.yml": VERSIONS,
             "models/dim.sql": "select 1 as id",
@@ -126,7 +121,7 @@ def test_model_versions_resolve_as_dbt_does(make: Callable[..., Path]) -> None:
         assert context.query("prod", "select * from main.uses").rows == [(2, 1, 3)]  # as dbt build gives
         assert context.query("prod", "select id from main.dim_v3").rows == [(3,)]
     with pytest.raises(ProjectError, match=r"dim has versions 1, 2, 3"):
-        load_project(make({"models/uses.sql": "select * from {{ ref('dim', v=4) }}"}))
+        load_project(make_dbt({"models/uses.sql": "select * from {{ ref('dim', v=4) }}"}))
 
 
 PACKAGE = {
@@ -139,8 +134,8 @@ PACKAGE = {
 }
 
 
-def test_package_models_load_with_the_packages_configs(make: Callable[..., Path]) -> None:
-    root = make(PACKAGE)
+def test_package_models_load_with_the_packages_configs(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt(PACKAGE)
     project = load_project(root)
     base, derived = project.models["base"], project.models["derived"]
     # the package's dbt_project.yml, then the root's `pkgx:` configs, as dbt build makes them
@@ -155,11 +150,11 @@ def test_package_models_load_with_the_packages_configs(make: Callable[..., Path]
         context.plan_and_apply("prod")
         assert context.query("prod", "select * from main.uses").rows == [(2, 1)]  # as dbt build gives
     with pytest.raises(ProjectError, match=r"derived is a model of pkgx, not of shop"):
-        load_project(make({"models/uses.sql": "select * from {{ ref('shop', 'derived') }}"}))
+        load_project(make_dbt({"models/uses.sql": "select * from {{ ref('shop', 'derived') }}"}))
 
 
-def test_a_model_name_in_two_packages_is_an_error_naming_both_files(make: Callable[..., Path]) -> None:
-    root = make({**PACKAGE, "models/base.sql": "select 2 as id"})
+def test_a_model_name_in_two_packages_is_an_error_naming_both_files(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt({**PACKAGE, "models/base.sql": "select 2 as id"})
     with pytest.raises(ProjectError, match=r"two models are named 'base'") as raised:
         load_project(root)
     assert "models/base.sql" in str(raised.value) and "dbt_packages/pkgx/models/base.sql" in str(raised.value)

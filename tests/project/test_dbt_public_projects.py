@@ -12,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.project.conftest import DBT_PROJECT as PROJECT
+from tests.conftest import DBT_PROJECT as PROJECT
 from tidegate.context import Context
 from tidegate.errors import ConfigError, ProjectError
 from tidegate.project import load_project
 from tidegate.project.model import Kind, ref_placeholder
-
-
-@pytest.fixture
-def make(make_dbt: Callable[..., Path]) -> Callable[..., Path]:
-    return make_dbt
 
 
 def sql_of(root: Path, model: str) -> str:
@@ -55,23 +50,23 @@ def sql_of(root: Path, model: str) -> str:
     ],
 )
 def test_dbts_cross_database_macros_render_as_dbt_duckdb_renders_them(
-    make: Callable[..., Path], call: str, expected: str
+    make_dbt: Callable[..., Path], call: str, expected: str
 ) -> None:
-    root = make({"models/m.sql": f"select {{{{ {call} }}}} as x from t"})
+    root = make_dbt({"models/m.sql": f"select {{{{ {call} }}}} as x from t"})
     from tidegate.project.sql import normalize, parse_query
 
     query = parse_query(f"select {expected} as x from t", "duckdb", path="expected")
     assert sql_of(root, "m") == normalize(query, "duckdb").lower()
 
 
-def test_postgres_targets_get_dbt_postgres_forms(make: Callable[..., Path]) -> None:
+def test_postgres_targets_get_dbt_postgres_forms(make_dbt: Callable[..., Path]) -> None:
     profiles = """\
         shop:
           target: dev
           outputs:
             dev: {type: postgres, host: localhost, user: me, dbname: shop, schema: public}
     """
-    root = make(
+    root = make_dbt(
         {
             "tidegate.yml": "name: shop\ndialect: postgres\nenvironments:\n  prod: {engine: duckdb, path: w.duckdb}\n",
             "models/m.sql": "select {{ dbt.any_value('x') }} as a, {{ dbt.dateadd('day', 2, 'd') }} as b from t",
@@ -82,8 +77,8 @@ def test_postgres_targets_get_dbt_postgres_forms(make: Callable[..., Path]) -> N
     assert "min(x) as a" in sql and "interval '1 day'" in sql
 
 
-def test_a_projects_own_adapter_macro_wins_over_dbts(make: Callable[..., Path]) -> None:
-    root = make(
+def test_a_projects_own_adapter_macro_wins_over_dbts(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt(
         {
             "macros/dates.sql": "{% macro duckdb__date_trunc(datepart, date) %}my_trunc({{ date }}){% endmacro %}",
             "models/m.sql": "select {{ dbt.date_trunc('day', 'd') }} as x from t",
@@ -92,10 +87,10 @@ def test_a_projects_own_adapter_macro_wins_over_dbts(make: Callable[..., Path]) 
     assert "my_trunc(d)" in sql_of(root, "m")
 
 
-def test_a_date_spine_runs_its_constant_statement(make: Callable[..., Path]) -> None:
+def test_a_date_spine_runs_its_constant_statement(make_dbt: Callable[..., Path]) -> None:
     """dbt_utils' and dbt_date's date spines count their periods with a statement that reads no
     table: tidegate answers it at load time, so the spine is the same as dbt's."""
-    root = make(
+    root = make_dbt(
         {
             "models/spine.sql": """
                 {{ dbt.date_spine('day', "cast('2024-01-01' as date)", "cast('2024-01-11' as date)") }}
@@ -134,9 +129,9 @@ def test_a_date_spine_runs_its_constant_statement(make: Callable[..., Path]) -> 
     ],
 )
 def test_what_a_package_asks_of_the_warehouse_is_refused_with_the_feature(
-    make: Callable[..., Path], text: str, message: str
+    make_dbt: Callable[..., Path], text: str, message: str
 ) -> None:
-    root = make(
+    root = make_dbt(
         {
             "dbt_packages/dbt_utils_like/dbt_project.yml": "name: dbt_utils_like\n",
             "dbt_packages/dbt_utils_like/macros/values.sql": """
@@ -175,7 +170,9 @@ PACKAGE = {
 }
 
 
-def test_package_idioms_private_macros_relations_and_dispatch_search_order(make: Callable[..., Path]) -> None:
+def test_package_idioms_private_macros_relations_and_dispatch_search_order(
+    make_dbt: Callable[..., Path],
+) -> None:
     """dbt_utils checks its arguments with `_private` macros (which Jinja does not export) and
     that they are Relations; dbt_project.yml's `dispatch:` decides whose implementation runs."""
     files = {
@@ -184,32 +181,32 @@ def test_package_idioms_private_macros_relations_and_dispatch_search_order(make:
         "models/m.sql": "select {{ utils.key(ref('base'), 'id') }} as k, '{{ ref('base').identifier }}' as i, "
         "'{{ ref('base').schema }}' as s, '{{ adapter.type() }}' as a from {{ ref('base') }}",
     }
-    sql = sql_of(make(files), "m")
+    sql = sql_of(make_dbt(files), "m")
     assert "md5(cast(id as text)) as k, 'base' as i, 'main' as s, 'duckdb' as a" in sql
 
     override = {
         "macros/key.sql": "{% macro default__key(relation, column) %}mine({{ column }}){% endmacro %}"
     }
-    assert "mine(id) as k" in sql_of(make({**files, **override}), "m")  # the root project first, as dbt
+    assert "mine(id) as k" in sql_of(make_dbt({**files, **override}), "m")  # the root project first, as dbt
     ordered = {
         **files,
         **override,
         "dbt_project.yml": PROJECT + "dispatch:\n  - macro_namespace: utils\n    search_order: [utils]\n",
     }
-    assert "md5(cast(id as text)) as k" in sql_of(make(ordered), "m")
+    assert "md5(cast(id as text)) as k" in sql_of(make_dbt(ordered), "m")
     with pytest.raises(ProjectError, match="key expected a Relation"):
-        load_project(make({**files, "models/m.sql": "select {{ utils.key('base', 'id') }} as k"}))
+        load_project(make_dbt({**files, "models/m.sql": "select {{ utils.key('base', 'id') }} as k"}))
 
 
-def test_a_bad_dispatch_entry_names_dbt_project_yml(make: Callable[..., Path]) -> None:
-    root = make({"dbt_project.yml": PROJECT + "dispatch:\n  - macro_namespace: utils\n"})
+def test_a_bad_dispatch_entry_names_dbt_project_yml(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt({"dbt_project.yml": PROJECT + "dispatch:\n  - macro_namespace: utils\n"})
     with pytest.raises(ConfigError, match="search_order") as raised:
         load_project(root)
     assert raised.value.line == 7
 
 
-def test_package_generic_tests_ask_whether_to_store_failures(make: Callable[..., Path]) -> None:
-    root = make(
+def test_package_generic_tests_ask_whether_to_store_failures(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt(
         {
             "dbt_packages/utils/dbt_project.yml": "name: utils\n",
             "dbt_packages/utils/macros/positive.sql": """
@@ -261,10 +258,10 @@ RAW = {
 }
 
 
-def test_a_source_that_is_a_seed_of_the_project_reads_the_seed(make: Callable[..., Path]) -> None:
+def test_a_source_that_is_a_seed_of_the_project_reads_the_seed(make_dbt: Callable[..., Path]) -> None:
     """Public projects load their raw data with `dbt seed` and read it with source(): in one
     apply, the model is built after the seed, from the seed of the environment being built."""
-    root = make(RAW)
+    root = make_dbt(RAW)
     project = load_project(root)
     stg = project.models["stg_orders"]
     assert stg.refs == ("raw_orders",) and stg.sources == ()
@@ -280,10 +277,10 @@ def test_a_source_that_is_a_seed_of_the_project_reads_the_seed(make: Callable[..
         assert context.query("prod", "select sum(amount) from main.stg_orders").rows == [(60,)]
 
 
-def test_external_location_sources_read_their_files_on_duckdb(make: Callable[..., Path]) -> None:
+def test_external_location_sources_read_their_files_on_duckdb(make_dbt: Callable[..., Path]) -> None:
     """dbt-duckdb reads a source with `external_location` from that file (relative to the
     working directory, as dbt does), formatted with the table's name."""
-    root = make(
+    root = make_dbt(
         {
             "data/orders.csv": "id,amount\n1,5\n2,7\n",
             "models/sources.yml": """
@@ -318,8 +315,8 @@ def test_external_location_sources_read_their_files_on_duckdb(make: Callable[...
         os.chdir(cwd)
 
 
-def test_external_location_that_cannot_be_formatted_names_its_table(make: Callable[..., Path]) -> None:
-    root = make(
+def test_external_location_that_cannot_be_formatted_names_its_table(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt(
         {
             "models/sources.yml": "sources:\n  - name: files\n    tables:\n"
             "      - name: orders\n        meta: {external_location: 'data/{nope}.csv'}\n",
@@ -335,27 +332,29 @@ def test_external_location_that_cannot_be_formatted_names_its_table(make: Callab
 # dbt_project.yml and dbt's defaults --------------------------------------------------------------
 
 
-def test_jinja_in_dbt_project_configs_is_rendered_with_vars(make: Callable[..., Path]) -> None:
+def test_jinja_in_dbt_project_configs_is_rendered_with_vars(make_dbt: Callable[..., Path]) -> None:
     files = {
         "dbt_project.yml": PROJECT
         + '    +tags: ["{{ target.name }}"]\nseeds:\n  shop:\n    +enabled: "{{ var(\'load_raw\', false) }}"\n',
         "seeds/raw.csv": "id\n1\n",
         "models/m.sql": "select 1 as id",
     }
-    root = make(files)
+    root = make_dbt(files)
     project = load_project(root)
     assert "raw" not in project.models and project.models["m"].tags == ("dev",)
     assert "raw" in load_project(root, variables={"load_raw": True}).models
 
 
-def test_an_incremental_model_without_unique_key_appends_as_in_dbt(make: Callable[..., Path]) -> None:
-    root = make({"models/events.sql": "{{ config(materialized='incremental') }}\nselect 1 as id"})
+def test_an_incremental_model_without_unique_key_appends_as_in_dbt(make_dbt: Callable[..., Path]) -> None:
+    root = make_dbt({"models/events.sql": "{{ config(materialized='incremental') }}\nselect 1 as id"})
     events = load_project(root).models["events"]
     assert (events.kind, events.incremental_strategy) == (Kind.INCREMENTAL, "append")
 
 
-def test_properties_of_a_node_the_project_lacks_are_ignored_as_dbt_does(make: Callable[..., Path]) -> None:
-    root = make(
+def test_properties_of_a_node_the_project_lacks_are_ignored_as_dbt_does(
+    make_dbt: Callable[..., Path],
+) -> None:
+    root = make_dbt(
         {
             "models/m.sql": "select 1 as id",
             "models/schema.yml": "models:\n  - name: gone\n    columns:\n      - name: id\n"
@@ -366,10 +365,10 @@ def test_properties_of_a_node_the_project_lacks_are_ignored_as_dbt_does(make: Ca
     assert set(project.models) == {"m"} and project.tests == ()
 
 
-def test_seed_whole_numbers_are_integers_as_dbt_types_them(make: Callable[..., Path]) -> None:
+def test_seed_whole_numbers_are_integers_as_dbt_types_them(make_dbt: Callable[..., Path]) -> None:
     """dbt's CSV reader makes whole numbers 32-bit integers: the contracts and types of models
     built on seeds then match dbt's. Numbers too big, and configured types, stay as they are."""
-    root = make(
+    root = make_dbt(
         {
             "seeds/accounts.csv": "id,balance,big,code\n1,2.5,9000000000,7\n2,3.0,1,8\n",
             "seeds/properties.yml": "seeds:\n  - name: accounts\n    config: {column_types: {code: bigint}}\n",

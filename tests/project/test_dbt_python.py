@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_files
 from tidegate.context import Context
 from tidegate.errors import ProjectError
 from tidegate.project import load_project
@@ -21,12 +20,6 @@ profile: shop
 models:
   shop:
     +team: data
-"""
-PROFILES = """\
-shop:
-  target: dev
-  outputs:
-    dev: {type: duckdb, path: warehouse.duckdb, schema: main}
 """
 SOURCES = """\
 sources:
@@ -42,13 +35,11 @@ RAW = "create schema raw; create table raw.numbers as select * from (values (1),
 
 
 @pytest.fixture
-def make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+def make(make_dbt: Callable[..., Path]) -> Callable[..., Path]:
+    """`make(files)`: the project above, with raw.numbers in its warehouse."""
 
     def make(files: dict[str, str]) -> Path:
-        root = tmp_path / "project"
-        write_files(root, {"dbt_project.yml": PROJECT, "profiles.yml": PROFILES, **files})
+        root = make_dbt({"dbt_project.yml": PROJECT, **files})
         import duckdb
 
         with duckdb.connect(str(root / "warehouse.duckdb")) as connection:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.ci.repos import commit, git, make_repository
-from tests.cli.conftest import edit, invoke
-from tests.conftest import LAYERED
+from tests.cli.conftest import invoke
+from tests.conftest import LAYERED, edit
 from tidegate.errors import ConfigError
 from tidegate.project.envvars import conceal, marker, mask, reveal
 

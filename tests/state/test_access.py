@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from tests.ci.repos import commit, git
-from tests.cli.conftest import edit, invoke
-from tests.conftest import LAYERED, write_files
-from tests.engines.conftest import PG_ADMIN_DSN, require_postgres
+from tests.cli.conftest import invoke
+from tests.conftest import LAYERED, edit, write_files
+from tests.engines.conftest import PG_ADMIN_DSN, drop_databases_and_roles, postgres_admin, require_postgres
 
 CONFIG = """\
 name: shop
@@ -72,22 +72,12 @@ def warehouse() -> Iterator[Warehouse]:
     """A database owned by a deploy role that is no superuser (it may create roles, as the one
     that runs `tidegate infra apply`); every role the test makes is dropped after it."""
     require_postgres()
-    import psycopg
-
     prefix = f"tg{uuid.uuid4().hex[:8]}_"
     found = Warehouse(prefix, f"{prefix}db")
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{found.deploy}" LOGIN CREATEROLE')
-        admin.execute(f'CREATE DATABASE "{found.database}" OWNER "{found.deploy}"')
+    postgres_admin(f'CREATE ROLE "{found.deploy}" LOGIN CREATEROLE')
+    postgres_admin(f'CREATE DATABASE "{found.database}" OWNER "{found.deploy}"')
     yield found
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{found.database}" WITH (FORCE)')
-        like = prefix.replace("_", "\\_") + "%"
-        roles = [r for (r,) in admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [like])]
-        for role in roles:
-            admin.execute(f'DROP OWNED BY "{role}"')
-        for role in roles:
-            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+    drop_databases_and_roles(prefix)
 
 
 def as_ci(warehouse: Warehouse, sql: str) -> Any:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import CONFIG, LAYERED, write_files
+from tests.conftest import CONFIG, COUNT_REFUNDS, LAYERED, rows, write_files
 from tidegate.context import Context
 from tidegate.state.store import SCHEMA
 from tidegate.state.views import INTERNAL_PREFIX
@@ -37,13 +37,6 @@ def model(big_customers):
         time.sleep(float(os.environ.get("TIDEGATE_TEST_SLEEP", "60")))
     return big_customers.project("customer_id, total * 2 AS doubled")
 """
-
-BREAKING = {
-    "models/customer_totals.sql": """
-        select customer_id, sum(amount) as total, count(*) as orders
-        from {{ ref('stg_orders') }} group by customer_id
-    """
-}
 
 
 def tidegate(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -71,7 +64,7 @@ def assert_consistent(ctx: Context, environment: str = "prod", *, no_locks: bool
 
 def snapshot_rows(ctx: Context) -> dict[str, list[tuple[object, ...]]]:
     return {
-        name: sorted(ctx.query("prod", f"select * from {name}").rows)
+        name: sorted(rows(ctx, f"select * from {name}"))
         for name in ("stg_orders", "customer_totals", "big_customers", "order_count")
     }
 
@@ -120,7 +113,7 @@ def test_two_processes_applying_prod_at_once(layered: Path, open_context) -> Non
     first = open_context(layered)
     first.plan_and_apply("prod")
     first.close()  # a DuckDB file is opened by one process at a time
-    write_files(layered, BREAKING)
+    write_files(layered, COUNT_REFUNDS)
     processes = [tidegate(layered, "plan", "prod", "--auto-apply") for _ in range(2)]
     outputs = [process.communicate(timeout=60) for process in processes]
     codes = sorted(process.returncode for process in processes)
@@ -176,7 +169,7 @@ def test_a_killed_apply_leaves_prod_as_it_was_and_a_rerun_reuses_its_builds(
     tables_before = set(ctx.engine("prod").relations(INTERNAL_PREFIX))
     ctx.close()
 
-    write_files(root, BREAKING)
+    write_files(root, COUNT_REFUNDS)
     marker = root.parent / "slow.marker"
     process = tidegate(root, "plan", "prod", "--auto-apply", env={"TIDEGATE_TEST_SLOW": str(marker)})
     try:
