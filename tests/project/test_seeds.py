@@ -141,3 +141,27 @@ def test_types_of_the_dialect_and_plain_type_names_are_kept(load: Callable[..., 
 )
 def test_a_column_type_is_spelled_as_the_engine_spells_it(text: str, write: str, spelled: str) -> None:
     assert column_type(text, "duckdb", write) == spelled
+
+
+def test_a_seed_is_read_once_per_content(
+    load: Callable[..., Project], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a large seed costs more than the rest of its load: a file already checked is not
+    read again, and a changed one is."""
+    from tidegate.project import seeds
+
+    read: list[str] = []
+
+    def counted(data: bytes, shown: str, delimiter: str = ",") -> seeds.SeedTable:
+        read.append(shown)
+        return read_seed(data, shown, delimiter)
+
+    monkeypatch.setattr(seeds, "read_seed", counted)
+    files = {"seeds/prices.csv": "id,price\n1,2.5\n"}
+    assert dict(load(files).models["prices"].column_types) == {}
+    load(files)
+    assert read == ["seeds/prices.csv"]
+
+    with pytest.raises(ProjectError, match="3 field"):
+        load({"seeds/prices.csv": "id,price\n1,2.5,7\n"})
+    assert read == ["seeds/prices.csv", "seeds/prices.csv"]

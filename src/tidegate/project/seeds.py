@@ -13,7 +13,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +26,13 @@ from tidegate.project.model import Kind, Language, Location
 if TYPE_CHECKING:
     from _csv import Reader
 
+    from tidegate.project.cache import SqlCache
+
 Where = Callable[[str], tuple[str, int | None]]
 """The file and line that declare a column's entry of `column_types`."""
 
+_CACHE_MARK = "\0tidegate-seed\0"
+"""Keys of checked seeds' headers in the load's SQL cache: never a query's text (which has no NUL)."""
 _HINT = "a seed is a CSV file: a header line of column names, then one line per row"
 
 
@@ -50,24 +55,41 @@ def seed_fields(
     where: Where,
     *,
     dbt: bool,
+    cache: SqlCache | None = None,
 ) -> dict[str, Any]:
     """The `Model` fields of the seed `name` whose file `rel` holds `data`, read with the
     `delimiter` of its `config` and typed by `column_types` (declared where `where` says). In a
     dbt project, column_types of columns the file lacks are left out and integer columns are
-    narrowed, as dbt's seeds are."""
+    narrowed, as dbt's seeds are. The `cache` keeps the header of a file already checked."""
     delimiter = str(config.get("delimiter") or ",")
     if len(delimiter) != 1:
         raise ConfigError(f"delimiter must be one character, not {delimiter!r}", path=rel)
-    table = read_seed(data, rel, delimiter)
+    digest = hashlib.sha256(data).hexdigest()
+    header = _checked_header(data, rel, delimiter, digest, cache)
     return {
         "kind": Kind.SEED,
         "language": Language.CSV,
         "location": Location(rel),
-        "seed_hash": hashlib.sha256(data).hexdigest(),
-        "column_types": check_column_types(column_types, table, name, dialect, where, ignore_unknown=dbt),
+        "seed_hash": digest,
+        "column_types": check_column_types(column_types, header, name, dialect, where, ignore_unknown=dbt),
         "delimiter": delimiter,
         "narrow_integers": dbt,
     }
+
+
+def _checked_header(
+    data: bytes, rel: str, delimiter: str, digest: str, cache: SqlCache | None
+) -> tuple[str, ...]:
+    """The header of a seed's file once the whole file is checked (`read_seed`). A file is
+    checked once per content: reading a large seed costs more than the rest of its load."""
+    key = f"{_CACHE_MARK}{digest}\0{delimiter}"
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None:
+        return tuple(json.loads(cached))
+    header = read_seed(data, rel, delimiter).header
+    if cache is not None:
+        cache.put(key, json.dumps(header))
+    return header
 
 
 def read_seed(data: bytes, shown: str, delimiter: str = ",") -> SeedTable:
@@ -95,7 +117,7 @@ def read_seed(data: bytes, shown: str, delimiter: str = ",") -> SeedTable:
 
 def check_column_types(
     column_types: Mapping[Any, Any],
-    table: SeedTable,
+    header: Sequence[str],
     seed: str,
     dialect: str,
     where: Where,
@@ -106,7 +128,7 @@ def check_column_types(
     of the project's `dialect` (see `tidegate.project.datatypes`) to a column of its file; a
     ConfigError at the line that declares it otherwise. `ignore_unknown` leaves out entries of
     columns the file does not have, as dbt does (a dbt project keeps building)."""
-    columns = {name.lower() for name in table.header}
+    columns = {name.lower() for name in header}
     typed: list[tuple[str, str]] = []
     for name, kind in column_types.items():
         path, line = where(str(name))
@@ -115,7 +137,7 @@ def check_column_types(
                 continue
             raise ConfigError(
                 f"column_types names column {str(name)!r}, which the seed's file does not have "
-                f"(its columns: {', '.join(table.header)})",
+                f"(its columns: {', '.join(header)})",
                 path=path,
                 line=line,
                 model=seed,

@@ -33,7 +33,15 @@ def seed_model(load: LoadState, path: Path, props: NodeProperties | None) -> Mod
     data = path.read_bytes()
     where = _declared(declared, rel)
     fields = seed_fields(
-        data, rel, name, config, column_types, load.config.dialect, where, dbt=load.dbt is not None
+        data,
+        rel,
+        name,
+        config,
+        column_types,
+        load.config.dialect,
+        where,
+        dbt=load.dbt is not None,
+        cache=load.sql_cache,
     )
     node = load.nodes.with_relation(load.nodes.node(name, rel, "seed", config), name, config, rel, "seed")
     return Model(
