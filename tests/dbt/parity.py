@@ -278,9 +278,12 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def cached_dbt_build(name: str, cache: Path) -> DbtBuild:
-    """`dbt_build` once per project for all tests and pytest-xdist workers sharing `cache`.
-    A failure is cached too, so every test that needs the build reports it."""
+def cached_dbt_build(name: str, cache: Path, day: dt.date | None = None) -> DbtBuild:
+    """`dbt_build` once per project and day for all tests and pytest-xdist workers sharing `cache`.
+    Keyed by the day because projects read today's date (dbt-date's `datetime.today()`), so a build
+    from before midnight is not compared with one after it. A failure is cached too, so every test
+    that needs the build reports it."""
+    cache = cache / (day or dt.date.today()).isoformat()
     record = cache / f"{name}.json"
     with _locked(cache / f"{name}.lock"):
         if not record.exists():

@@ -35,6 +35,9 @@ class DeployRequest:
     ref: str | None = None
     allow_destroy: bool = False
     """Let destructive infrastructure changes through (dropping a schema that holds tables...)."""
+    workspace: Path | None = None
+    """Where relative warehouse paths resolve, when not in `project_dir` (the controller deploys
+    from its own working copy of the repository into the project's warehouses)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def deploy(
     info = repo.commit(commit)
     with (
         project_files(repo, commit) as files,
-        open_session(files, request.project_dir) as session,
+        open_session(files, request.workspace or request.project_dir) as session,
     ):
         target_env = session.resolve(environment)
         environment = target_env.name

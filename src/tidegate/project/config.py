@@ -24,16 +24,16 @@ from pydantic import (
 )
 
 from tidegate.errors import ConfigError
+from tidegate.project.controller import ControllerConfig
 from tidegate.project.dbt import DBT_PROJECT, DbtProject, is_dbt_project, read_dbt_project
 from tidegate.project.dsn import dsn_identity, expand_connection, literal_secret, mask
+from tidegate.project.durations import parse_duration
 from tidegate.project.engines import DEFAULT_ENGINE, ENGINES, Engine, Location
 from tidegate.project.identifiers import NAME, name_clash
 from tidegate.project.yamlio import LineDict, line_at, load_yaml
 
 CONFIG_FILE = "tidegate.yml"
 PROD = "prod"
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def _is_sqlglot_dialect(name: str) -> bool:
@@ -67,18 +67,6 @@ def current_user() -> str:
 def current_author() -> str:
     """Who a change is recorded as: TIDEGATE_USER, else git's author, else the operating-system user."""
     return os.environ.get("TIDEGATE_USER") or os.environ.get("GIT_AUTHOR_NAME") or current_user()
-
-
-def parse_duration(text: str | int) -> int:
-    """Seconds in a duration such as `7d`, `12h` or `30m` (an integer is already seconds)."""
-    if isinstance(text, int):
-        if text < 0:
-            raise ValueError(f"invalid duration {text}: a number of seconds cannot be negative")
-        return text
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"invalid duration {text!r}: use a number and one of s, m, h, d, w (e.g. 7d)")
-    return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
 class _LocatedError(ValueError):
@@ -319,6 +307,8 @@ class ProjectConfig(_Strict):
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     ci: CiConfig = Field(default_factory=CiConfig)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
+    controller: ControllerConfig | None = None
+    """`controller:`: what `tidegate serve` watches and how it is reached (see `tidegate.server`)."""
     model_paths: list[str] = Field(default_factory=lambda: ["models"])
     seed_paths: list[str] = Field(default_factory=lambda: ["seeds"])
     test_paths: list[str] = Field(default_factory=lambda: ["tests"])
