@@ -20,6 +20,7 @@ Every request needs the token: `Authorization: Bearer` (or `token`) on GitHub, `
         client = forge_for(forge.config("github"))   # needs TOKEN in $TOKEN_VARIABLE
         ...
         forge.statuses(sha), forge.comments(7), forge.requests
+        forge.wait_for(lambda forge: len(forge.statuses(sha)) == 2)   # a controller posts later
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,6 +136,16 @@ class FakeForge:
             self._comments.setdefault(number, []).append(comment)
             return comment
 
+    def wait_for(self, condition: Callable[[FakeForge], bool], timeout: float = 30.0) -> None:
+        """Return once `condition(self)` holds (what a controller running in another thread or
+        process posts arrives later); fail the test, showing what was received, after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while not condition(self):
+            if time.monotonic() > deadline:
+                received = "\n".join(f"  {r.method} {r.path} {r.body}" for r in list(self.requests))
+                raise AssertionError(f"the forge did not receive what was awaited; it received:\n{received}")
+            time.sleep(0.02)
+
     def fail(self, status: int | None, message: str = "Server Error") -> None:
         """Answer every request with `status` and `message` from now on (None: answer again)."""
         self._failure = None if status is None else _Answer(status, {"message": message})
@@ -186,7 +198,12 @@ class FakeForge:
             ("POST", rf"{gitlab}/statuses/(?P<sha>\w+)", "gitlab", self._gitlab_status),
             ("GET", rf"{gitlab}/merge_requests/(?P<number>\d+)/notes", "gitlab", self._list_comments),
             ("POST", rf"{gitlab}/merge_requests/(?P<number>\d+)/notes", "gitlab", self._create_comment),
-            ("PUT", rf"{gitlab}/merge_requests/\d+/notes/(?P<id>\d+)", "gitlab", self._edit_comment),
+            (
+                "PUT",
+                rf"{gitlab}/merge_requests/(?P<number>\d+)/notes/(?P<id>\d+)",
+                "gitlab",
+                self._edit_comment,
+            ),
         ]
 
     def _authorized(self, kind: Kind, headers: dict[str, str]) -> bool:
@@ -250,7 +267,8 @@ class FakeForge:
 
     def _edit_comment(self, request: Recorded, match: re.Match[str]) -> _Answer:
         body = (request.body or {}).get("body")
-        for comment in itertools.chain.from_iterable(self._comments.values()):
+        numbers = [int(match["number"])] if "number" in match.groupdict() else list(self._comments)
+        for comment in itertools.chain.from_iterable(self._comments.get(n, []) for n in numbers):
             if comment.id == int(match["id"]) and isinstance(body, str) and body:
                 comment.body = body
                 return _Answer(200, _shown(comment))

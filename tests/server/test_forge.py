@@ -3,6 +3,8 @@ post, where, with which token, and what they say when the forge refuses."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tests.server.forge_server import TOKEN, TOKEN_VARIABLE, FakeForge, Kind, Status
@@ -132,6 +134,15 @@ def test_a_github_comment_past_the_first_page_is_found(monkeypatch: pytest.Monke
         assert [r.method for r in fake.requests] == ["GET", "GET", "POST", "GET", "GET", "PATCH"]
 
 
+def test_a_status_posted_from_another_thread_is_awaited(fake_forge: FakeForge) -> None:
+    forge = forge_for(fake_forge.config("github"))
+    later = threading.Timer(0.05, forge.set_status, (SHA, "tidegate/ci", StatusState.SUCCESS, "ok", RUN))
+    later.start()
+    fake_forge.wait_for(lambda fake: [s.state for s in fake.statuses(SHA)] == ["success"])
+    with pytest.raises(AssertionError, match=f"POST /repos/acme/data/statuses/{SHA}"):
+        fake_forge.wait_for(lambda fake: len(fake.statuses(SHA)) == 2, timeout=0.1)
+
+
 def test_gitlab_system_notes_are_never_taken_for_the_comment(fake_forge: FakeForge) -> None:
     fake_forge.add_comment(7, f"{MARKER}\nquoted by GitLab", system=True)
     forge_for(fake_forge.config("gitlab")).upsert_comment(7, "report")
@@ -183,6 +194,14 @@ def test_the_token_is_sent_in_the_forges_header(
     forge.set_status(SHA, "tidegate/ci", StatusState.SUCCESS, "ok", None)
     forge.upsert_comment(7, "report")
     assert [r.headers.get(header) for r in fake_forge.requests] == [value] * 3
+
+
+def test_github_is_asked_for_its_versioned_json(fake_forge: FakeForge) -> None:
+    forge_for(fake_forge.config("github")).set_status(SHA, "tidegate/ci", StatusState.SUCCESS, "ok", None)
+    (request,) = fake_forge.requests
+    assert request.headers["accept"] == "application/vnd.github+json"
+    assert request.headers["x-github-api-version"] == "2022-11-28"
+    assert request.headers["user-agent"] == "tidegate"
 
 
 @pytest.mark.parametrize("kind", ["github", "gitlab"])

@@ -218,6 +218,11 @@ def test_gitlab_deliveries_give_these_events(kind: str, payload: Any, event: Eve
     assert from_gitlab(kind, payload) == event
 
 
+def test_a_gitlab_retry_keeps_its_idempotency_key_as_the_delivery_id() -> None:
+    retried = {"idempotency-key": "key-1", "x-gitlab-event-uuid": "gl-2"}
+    assert from_gitlab("Push Hook", gitlab_push("refs/heads/main"), **retried) == Push("main", HEAD, "key-1")
+
+
 @pytest.mark.parametrize(
     ("token", "secret"),
     [

@@ -55,7 +55,9 @@ def github_event(headers: Mapping[str, str], body: bytes, secret: str | None) ->
 
 
 def gitlab_event(headers: Mapping[str, str], body: bytes, secret: str | None) -> Event | None:
-    """The event of a GitLab delivery, as `github_event` does for GitHub's."""
+    """The event of a GitLab delivery, as `github_event` does for GitHub's. Its delivery id is
+    the `Idempotency-Key` GitLab keeps across retries of one event (GitLab 17.4 on), else its
+    `X-Gitlab-Event-UUID`."""
     _check_size(body)
     _check_token(headers.get("x-gitlab-token"), secret)
     kind = headers.get("x-gitlab-event")
@@ -64,7 +66,8 @@ def gitlab_event(headers: Mapping[str, str], body: bytes, secret: str | None) ->
     read = _GITLAB_EVENTS.get(kind)
     if read is None:
         return None
-    return _read(read, _json(body), headers.get("x-gitlab-event-uuid"), "GitLab")
+    delivery = headers.get("idempotency-key") or headers.get("x-gitlab-event-uuid")
+    return _read(read, _json(body), delivery, "GitLab")
 
 
 # -- what is checked before the body is read -----------------------------------------------------

@@ -60,7 +60,12 @@ def forge_for(config: ForgeConfig) -> Forge:
         "statuses and comment on pull requests"
     )
     if config.kind == "github":
-        api = ApiClient("GitHub", config.api, {"Authorization": f"Bearer {token}"}, token, hint)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        api = ApiClient("GitHub", config.api, headers, token, hint)
         return GitHub(api, config.repo)
     return GitLab(ApiClient("GitLab", config.api, {"PRIVATE-TOKEN": token}, token, hint), config.repo)
 

@@ -64,7 +64,7 @@ class ApiClient:
 
     def _send(self, method: str, url: str, body: Mapping[str, Any] | None) -> tuple[Any, str | None]:
         data = None if body is None else json.dumps(body).encode()
-        headers = {**self.headers, "Accept": "application/json", "User-Agent": "tidegate"}
+        headers = {"Accept": "application/json", "User-Agent": "tidegate", **self.headers}
         if data is not None:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
