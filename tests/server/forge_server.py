@@ -99,6 +99,7 @@ class FakeForge:
         self._comments: dict[int, list[Comment]] = {}
         self._ids = itertools.count(1001)
         self._failure: _Answer | None = None
+        self._moved_to: str | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -146,9 +147,11 @@ class FakeForge:
                 raise AssertionError(f"the forge did not receive what was awaited; it received:\n{received}")
             time.sleep(0.02)
 
-    def fail(self, status: int | None, message: str = "Server Error") -> None:
-        """Answer every request with `status` and `message` from now on (None: answer again)."""
+    def fail(self, status: int | None, message: str = "Server Error", *, moved_to: str | None = None) -> None:
+        """Answer every request with `status` and `message` from now on (None: answer again);
+        with `moved_to`, a redirect to the same path under that URL."""
         self._failure = None if status is None else _Answer(status, {"message": message})
+        self._moved_to = moved_to
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -175,6 +178,10 @@ class FakeForge:
     def _answer(self, request: Recorded) -> _Answer:
         with self._lock:
             self.requests.append(request)
+            if self._failure is not None and self._moved_to is not None:
+                return _Answer(
+                    self._failure.status, self._failure.body, (("Location", self._moved_to + request.path),)
+                )
             if self._failure is not None:
                 return self._failure
             for method, pattern, kind, endpoint in self._routes():

@@ -103,35 +103,33 @@ def test_the_comment_is_created_once_then_edited_in_place(fake_forge: FakeForge,
     ]
 
 
-@pytest.mark.parametrize("kind", ["github", "gitlab"])
-def test_the_comment_is_found_on_a_later_page(kind: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("kind", "before", "after"),
+    [("github", 2, 0), ("gitlab", 0, 2)],
+    ids=["github lists oldest first", "gitlab lists newest first"],
+)
+def test_the_comment_on_page_2_is_edited_in_place(
+    kind: Kind, before: int, after: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
     with FakeForge(page_size=2) as fake:
         forge = forge_for(fake.config(kind))
-        forge.upsert_comment(7, "first report")
-        for n in range(4):
+        for n in range(before):
             fake.add_comment(7, f"review {n}")
+        forge.upsert_comment(7, "first report")
+        for n in range(before, before + after):
+            fake.add_comment(7, f"review {n}")
+        first_pass = len(fake.requests)
         forge.upsert_comment(7, "second report")
-        assert [c.body for c in fake.comments(7)] == [
-            f"{MARKER}\nsecond report",
-            *[f"review {n}" for n in range(4)],
+        second_pass = fake.requests[first_pass:]
+        assert [(r.method, r.query.get("page", "1")) for r in second_pass] == [
+            ("GET", "1"),
+            ("GET", "2"),
+            (COMMENTS[kind][2], "1"),
         ]
-        pages = [r.query.get("page", "1") for r in fake.requests if r.method == "GET"]
-    # GitHub lists oldest first (ours is on page 1), GitLab newest first (ours is on page 3)
-    assert pages == (["1", "1"] if kind == "github" else ["1", "1", "2", "3"])
-
-
-def test_a_github_comment_past_the_first_page_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
-    with FakeForge(page_size=2) as fake:
-        for n in range(3):
-            fake.add_comment(7, f"review {n}")
-        forge = forge_for(fake.config("github"))
-        forge.upsert_comment(7, "first report")
-        forge.upsert_comment(7, "second report")
-        assert [c.body for c in fake.comments(7)][-1] == f"{MARKER}\nsecond report"
-        assert len(fake.comments(7)) == 4
-        assert [r.method for r in fake.requests] == ["GET", "GET", "POST", "GET", "GET", "PATCH"]
+        bodies = [c.body for c in fake.comments(7)]
+    assert bodies.count(f"{MARKER}\nsecond report") == 1
+    assert len(bodies) == 3
 
 
 def test_a_status_posted_from_another_thread_is_awaited(fake_forge: FakeForge) -> None:
@@ -234,6 +232,18 @@ def test_a_wrong_token_is_refused_by_the_forge_and_the_error_says_which_variable
     assert TOKEN_VARIABLE in str(refused.value.hint)
     assert "an-expired-token" not in str(refused.value)
     assert fake_forge.statuses(SHA) == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_to_another_host_is_not_followed_with_the_token(
+    fake_forge: FakeForge, status: int
+) -> None:
+    with FakeForge() as elsewhere:
+        fake_forge.fail(status, "Moved", moved_to=elsewhere.url)
+        forge = forge_for(fake_forge.config("github"))
+        with pytest.raises(ForgeError, match=f"answered {status}"):
+            forge.upsert_comment(7, "report")
+        assert elsewhere.requests == []
 
 
 def test_an_unreachable_forge_is_a_forge_error_naming_it(fake_forge: FakeForge) -> None:

@@ -6,6 +6,7 @@ message it raises is scrubbed of it (a proxy or a forge may echo a header back i
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import urllib.error
@@ -13,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from tidegate.errors import TidegateError
 from tidegate.project.dsn import scrub
@@ -21,6 +23,27 @@ TIMEOUT = 20.0
 """Seconds; a forge that does not answer must not hold up the controller's runs for long."""
 
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+class _SameOrigin(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the forge's own scheme, host and port: urllib would
+    send the token along to any other host."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if urlsplit(newurl)[:2] != urlsplit(req.full_url)[:2]:
+            return None  # urllib then raises the redirect as an HTTPError
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOrigin)
 
 
 class ForgeError(TidegateError):
@@ -48,6 +71,8 @@ class ApiClient:
         url: str | None = self.base + path
         while url is not None:
             items, links = self._send("GET", url, None)
+            if not isinstance(items, list):
+                raise ForgeError(f"{self.forge} did not answer GET {url.removeprefix(self.base)} with a list")
             yield from items
             url = self._next_page(links)
 
@@ -70,12 +95,12 @@ class ApiClient:
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         doing = f"{method} {url.removeprefix(self.base)}"
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
+            with _OPENER.open(request, timeout=TIMEOUT) as answer:
                 raw = answer.read()
                 links = answer.headers.get("Link")
         except urllib.error.HTTPError as error:
             raise self._refused(error, doing) from None
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, http.client.HTTPException) as error:
             raise ForgeError(
                 f"cannot reach {self.forge} at {self._scrub(self.base)} ({doing}): "
                 f"{self._scrub(str(getattr(error, 'reason', error)))}",
