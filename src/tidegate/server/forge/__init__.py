@@ -11,7 +11,7 @@ from typing import Protocol
 
 from tidegate.errors import ConfigError
 from tidegate.project.controller import ForgeConfig, expanded
-from tidegate.server.forge.api import ForgeError
+from tidegate.server.forge.api import ApiClient, ForgeError
 
 __all__ = ["Forge", "ForgeError", "StatusState", "forge_for"]
 
@@ -40,7 +40,7 @@ class Forge(Protocol):
 def forge_for(config: ForgeConfig) -> Forge:
     """The client of the forge `controller: forge:` names, its token read from the environment
     now: a controller that could not report to its forge is a configuration error at start."""
-    from tidegate.server.forge.api import ApiClient
+    # the clients name StatusState from this module: imported once it is complete
     from tidegate.server.forge.github import GitHub
     from tidegate.server.forge.gitlab import GitLab
 
