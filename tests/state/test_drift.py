@@ -12,6 +12,7 @@ from tests.conftest import LAYERED, build_prod
 from tests.engines.conftest import (
     environment_line,
     postgres_database,  # noqa: F401  (a fixture)
+    spark_isolation,  # noqa: F401  (a fixture)
 )
 from tidegate.context import Context, Drift, DriftKind
 from tidegate.errors import StateError
@@ -117,3 +118,18 @@ def test_drift_as_plain_data() -> None:
 def test_an_environment_that_does_not_exist_has_no_drift_to_check(prod: Context) -> None:
     with pytest.raises(StateError, match="does not exist"):
         prod.drift("staging")
+
+
+def test_on_spark_a_dropped_schema_shows_and_heals(
+    make_project: Callable[..., Path],
+    open_context: Callable[..., Context],
+    request: pytest.FixtureRequest,
+) -> None:
+    """Spark keeps no dependencies of a view: what is missing shows there, and comes back."""
+    connection = environment_line("spark", request)
+    config = f"name: test\ndialect: duckdb\nenvironments:\n  prod: {connection}\n"
+    ctx = build_prod(make_project({"models/one.sql": "select 1 as n"}, config=config), open_context)
+    by_hand(ctx, "DROP DATABASE analytics CASCADE")
+    assert ctx.drift("prod") == [Drift("prod", "analytics", "the schema was dropped", DriftKind.SCHEMA)]
+    assert ctx.heal("prod").restored == ("analytics", "analytics.one")
+    assert ctx.drift("prod") == []

@@ -139,7 +139,10 @@ class DuckDBAdapter(EngineAdapter):
         if not rows:
             return None
         sql, database = str(rows[0][0]), str(rows[0][1])
-        query = sqlglot.parse_one(sql, read="duckdb").expression
+        try:
+            query = sqlglot.parse_one(sql, read="duckdb").expression
+        except sqlglot.errors.ParseError:  # SQL only DuckDB reads: cannot tell
+            return None
         ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
         return {
             self.relation(table.db or schema, table.name)
