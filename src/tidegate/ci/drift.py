@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,8 +121,7 @@ def infra_target(session: Session, environment: Environment, files: Path | None)
     root = files or session.root
     if not declares_infra(root):
         return None
-    target = Target.of(session, environment)
-    return Target(root, target.environment, target.engine, target.state, target.as_deployer)
+    return replace(Target.of(session, environment), root=root)
 
 
 def infra_drift(session: Session, environment: Environment, files: Path | None) -> list[Drift]:
