@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
+from tidegate.ci.drift import HealReport, NotHealed, detect
+from tidegate.ci.drift import heal as heal_environment
 from tidegate.engines import QueryResult
 from tidegate.errors import PlanError, StateError, TidegateError
 from tidegate.plan.results import TestResult
@@ -18,6 +20,7 @@ from tidegate.plan.session import Session
 from tidegate.project.config import PROD, current_author, parse_duration
 from tidegate.project.environments import Environment
 from tidegate.state import EnvironmentVersion, SnapshotRecord
+from tidegate.state.drift import Drift, DriftKind
 from tidegate.state.janitor import Janitor, JanitorReport
 from tidegate.state.views import (
     drop_failures,
@@ -27,7 +30,7 @@ from tidegate.state.views import (
     swap_views,
 )
 
-__all__ = ["Context", "JanitorReport"]
+__all__ = ["Context", "Drift", "DriftKind", "HealReport", "JanitorReport", "NotHealed"]
 
 
 class Context(Session):
@@ -202,6 +205,21 @@ class Context(Session):
         with self.lock(env):
             # read under the lock: nothing moves it until the run is done
             return runner.run(self.current(env), select, author=current_author())
+
+    # drift -------------------------------------------------------------------------------
+
+    def drift(self, environment: str) -> list[Drift]:
+        """How the environment's warehouse differs from its current version: views missing or
+        redefined by hand, snapshots missing, schemas dropped, infrastructure changed by hand
+        (see `tidegate.ci.drift`). A StateError when the environment does not exist."""
+        return detect(self, environment)
+
+    def heal(self, environment: str) -> HealReport:
+        """Bring the environment's warehouse back to its current version: views restored over
+        their snapshots (no data copied, no new version), missing snapshots rebuilt from the
+        version's commit, managed infrastructure applied again without destroying anything;
+        what cannot be healed is in the report, with why."""
+        return heal_environment(self, environment)
 
     # janitor -----------------------------------------------------------------------------
 

@@ -95,6 +95,33 @@ def test_relations_by_schema_prefix(engine: DuckDBAdapter) -> None:
     assert engine.relations("tidegate__staging") == []
 
 
+def test_has_schema_whether_empty_or_not(engine: DuckDBAdapter) -> None:
+    engine.execute("CREATE SCHEMA empty")
+    assert engine.has_schema("empty") and engine.has_schema("main")
+    assert not engine.has_schema("missing")
+
+
+@pytest.mark.parametrize(
+    ("query", "reads"),
+    [
+        ('SELECT * FROM "s"."t"', {'"s"."t"'}),
+        ("select a from t", {'"v"."t"'}),  # DuckDB looks in the view's schema first
+        ("WITH x AS (SELECT * FROM s.t) SELECT * FROM x JOIN main.u ON true", {'"s"."t"', '"main"."u"'}),
+        ("SELECT 1 AS a", set()),
+    ],
+)
+def test_view_reads_the_relations_of_its_definition(
+    engine: DuckDBAdapter, query: str, reads: set[str]
+) -> None:
+    engine.execute(
+        "CREATE SCHEMA s; CREATE SCHEMA v; CREATE TABLE s.t (a INTEGER); CREATE TABLE v.t (a INTEGER)"
+    )
+    engine.execute("CREATE TABLE main.u (b INTEGER)")
+    engine.execute(f"CREATE VIEW v.view AS {query}")
+    assert engine.view_reads("v", "view") == reads
+    assert engine.view_reads("s", "t") is None  # a table is not a view
+
+
 def test_columns(engine: DuckDBAdapter) -> None:
     engine.execute("CREATE TABLE t (id INTEGER, name VARCHAR, amount DECIMAL(10, 2))")
     assert engine.columns('"main"."t"') == [

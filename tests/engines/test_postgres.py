@@ -167,6 +167,19 @@ def test_relations_by_literal_schema_prefix(engine: PostgresAdapter) -> None:
     assert engine.relations("tidegate__staging") == []
 
 
+def test_has_schema_and_the_relations_a_view_reads(engine: PostgresAdapter) -> None:
+    engine.execute("CREATE SCHEMA s")
+    engine.execute("CREATE TABLE s.t (a INTEGER)")
+    engine.execute("CREATE TABLE public.u (b INTEGER)")
+    engine.execute("CREATE VIEW s.v AS WITH x AS (SELECT a FROM s.t) SELECT a, b FROM x, u")
+    engine.execute("CREATE VIEW s.constant AS SELECT 1 AS a")
+    assert engine.has_schema("s") and not engine.has_schema("missing")
+    assert engine.view_reads("s", "v") == {'"s"."t"', '"public"."u"'}
+    assert engine.view_reads("s", "constant") == set()
+    assert engine.view_reads("s", "t") is None  # a table is not a view
+    assert engine.view_reads("s", "missing") is None
+
+
 def test_columns(engine: PostgresAdapter) -> None:
     engine.execute("CREATE SCHEMA s")
     engine.execute('CREATE TABLE s."T" (id INTEGER, name VARCHAR, amount DECIMAL(10, 2), at TIMESTAMP)')
