@@ -18,6 +18,7 @@ from tidegate.plan.session import Session
 from tidegate.project.config import PROD, current_author, parse_duration
 from tidegate.project.environments import Environment
 from tidegate.state import EnvironmentVersion, SnapshotRecord
+from tidegate.state.drift import Drift, DriftKind
 from tidegate.state.janitor import Janitor, JanitorReport
 from tidegate.state.views import (
     drop_failures,
@@ -27,7 +28,7 @@ from tidegate.state.views import (
     swap_views,
 )
 
-__all__ = ["Context", "JanitorReport"]
+__all__ = ["Context", "Drift", "DriftKind", "JanitorReport"]
 
 
 class Context(Session):
@@ -202,6 +203,16 @@ class Context(Session):
         with self.lock(env):
             # read under the lock: nothing moves it until the run is done
             return runner.run(self.current(env), select, author=current_author())
+
+    # drift -------------------------------------------------------------------------------
+
+    def drift(self, environment: str) -> list[Drift]:
+        """How the environment's warehouse differs from its current version: views missing or
+        redefined by hand, snapshots missing, schemas dropped, infrastructure changed by hand
+        (see `tidegate.ci.drift`). A StateError when the environment does not exist."""
+        from tidegate.ci.drift import detect
+
+        return detect(self, environment)
 
     # janitor -----------------------------------------------------------------------------
 

@@ -95,6 +95,21 @@ class EngineAdapter(abc.ABC):
     def relations(self, schema_prefix: str) -> list[tuple[str, str, str]]:
         """(schema, name, 'table'|'view') of every relation in schemas starting with the prefix."""
 
+    def has_schema(self, schema: str) -> bool:
+        """Whether the warehouse's current database has the schema (empty or not)."""
+        rows = self.fetch(
+            "SELECT count(*) FROM information_schema.schemata "
+            "WHERE catalog_name = current_database() AND schema_name = ?",
+            [schema],
+        ).rows
+        return bool(rows[0][0])
+
+    def view_reads(self, schema: str, name: str) -> set[str] | None:
+        """The relations a view reads, each as `relation()` spells it, from the view's definition
+        as the engine keeps it (never its text, which engines normalize); None when the engine
+        cannot tell, or there is no such view."""
+        return None
+
     @abc.abstractmethod
     def columns(self, relation: str) -> list[tuple[str, str]]:
         """(name, type) of each column of a relation; EngineError if it does not exist."""

@@ -124,6 +124,31 @@ class DuckDBAdapter(EngineAdapter):
     def columns(self, relation: str) -> list[tuple[str, str]]:
         return [(str(row[0]), str(row[1])) for row in self.fetch(f"DESCRIBE {relation}").rows]
 
+    def view_reads(self, schema: str, name: str) -> set[str] | None:
+        """DuckDB keeps a view as its CREATE statement and tracks no dependencies: the tables of
+        its parsed query (its CTEs left out; an unqualified name is the view's schema's, where
+        DuckDB looks first)."""
+        import sqlglot
+        from sqlglot import expressions as exp
+
+        rows = self.fetch(
+            "SELECT sql, current_database() FROM duckdb_views() WHERE NOT internal "
+            "AND database_name = current_database() AND schema_name = ? AND view_name = ?",
+            [schema, name],
+        ).rows
+        if not rows:
+            return None
+        sql, database = str(rows[0][0]), str(rows[0][1])
+        query = sqlglot.parse_one(sql, read="duckdb").expression
+        ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+        return {
+            self.relation(table.db or schema, table.name)
+            if table.catalog in ("", database)
+            else f"{self.quote(table.catalog)}.{self.relation(table.db, table.name)}"
+            for table in query.find_all(exp.Table)
+            if table.db or table.name not in ctes
+        }
+
     def query_columns(self, query: str) -> list[tuple[str, str]]:
         return self.columns(f"({query})")
 

@@ -212,6 +212,28 @@ class PostgresAdapter(EngineAdapter):
             raise InvalidSQL(f"relation {relation} does not exist")
         return [(str(name), str(kind)) for name, kind in rows]
 
+    def has_schema(self, schema: str) -> bool:
+        """From the catalog: information_schema lists only the schemas the role may use."""
+        rows = self.fetch("SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = ?", [schema]).rows
+        return bool(rows[0][0])
+
+    def view_reads(self, schema: str, name: str) -> set[str] | None:
+        """The relations the server records the view's rewrite rule as depending on."""
+        found = self.fetch(
+            "SELECT c.relkind = 'v', n.nspname, r.relname FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace "
+            "LEFT JOIN pg_catalog.pg_rewrite w ON w.ev_class = c.oid "
+            "LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass "
+            "AND d.objid = w.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> c.oid "
+            "LEFT JOIN pg_catalog.pg_class r ON r.oid = d.refobjid "
+            "LEFT JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace "
+            "WHERE s.nspname = ? AND c.relname = ?",
+            [schema, name],
+        ).rows
+        if not found or not found[0][0]:
+            return None
+        return {self.relation(str(space), str(table)) for _, space, table in found if table is not None}
+
     def create_schema(self, schema: str) -> None:
         """Idempotent even when another session creates the same schema at the same moment."""
         import psycopg

@@ -157,6 +157,9 @@ class SparkAdapter(EngineAdapter):
     def drop_schema(self, schema: str) -> None:
         self.execute(f"DROP DATABASE IF EXISTS {self.quote(schema.lower())} CASCADE")
 
+    def has_schema(self, schema: str) -> bool:
+        return schema.lower() in {str(row[0]).lower() for row in self.fetch("SHOW DATABASES").rows}
+
     def relations(self, schema_prefix: str) -> list[tuple[str, str, str]]:
         prefix = schema_prefix.lower()
         databases = [str(row[0]) for row in self.fetch("SHOW DATABASES").rows]

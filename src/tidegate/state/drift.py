@@ -1,0 +1,110 @@
+"""Drift: how an environment's live warehouse differs from the version the state records.
+
+A version says which snapshot each model's view reads. Someone may have dropped a view, its
+schema or a snapshot table by hand, or redefined a view with other SQL. A view is judged by the
+relations its definition reads (`EngineAdapter.view_reads`), never by its text, which every
+engine normalizes its own way. Infrastructure drift is `tidegate.infra`'s; it is reported with
+the same `Drift` values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from tidegate.engines.base import EngineAdapter
+from tidegate.state.records import EnvironmentVersion, SnapshotRecord
+from tidegate.state.views import environment_schema, internal_relations, record_view
+
+
+class DriftKind(StrEnum):
+    VIEW = "view"
+    SNAPSHOT = "snapshot"
+    SCHEMA = "schema"
+    INFRA = "infra"
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One difference between an environment's warehouse and its recorded version."""
+
+    environment: str
+    object: str
+    """A relation (`schema.name`), a schema, or an infrastructure resource's label."""
+    problem: str
+    """What is wrong, in a short sentence."""
+    kind: DriftKind
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "object": self.object,
+            "problem": self.problem,
+            "kind": self.kind.value,
+        }
+
+
+def plain(relation: str) -> str:
+    """A relation as people write it (`schema.name`), without the engine's quotes."""
+    return relation.replace('"', "").replace("`", "")
+
+
+def warehouse_drift(engine: EngineAdapter, version: EnvironmentVersion) -> list[Drift]:
+    """Schemas, views and snapshots of `version` that its warehouse no longer has as recorded.
+    A dropped schema is one drift, not one per view it held."""
+    environment = version.environment
+    records = [record for _, record in sorted(version.models.items()) if record.physical]
+    schemas = sorted({environment_schema(record.schema, environment) for record in records})
+    dropped = [schema for schema in schemas if not engine.has_schema(schema)]
+    found = [Drift(environment, schema, "the schema was dropped", DriftKind.SCHEMA) for schema in dropped]
+    live = _relations(engine, [schema for schema in schemas if schema not in dropped])
+    snapshots = internal_relations(engine)
+    for record in records:
+        if environment_schema(record.schema, environment) not in dropped:
+            found += _view_drift(engine, environment, record, live)
+        if record.physical not in snapshots:
+            found.append(
+                Drift(
+                    environment,
+                    plain(str(record.physical)),
+                    f"the snapshot of {record.model} is missing",
+                    DriftKind.SNAPSHOT,
+                )
+            )
+    return found
+
+
+def _relations(engine: EngineAdapter, schemas: list[str]) -> dict[str, tuple[str, str, str]]:
+    """(schema, name, kind) of every relation of `schemas`, by its relation as `relation()` spells it."""
+    found = {}
+    for schema in schemas:
+        for space, name, kind in engine.relations(schema):
+            relation = engine.relation(space, name)
+            if relation == engine.relation(schema, name):  # not a schema that only starts so
+                found[relation] = (space, name, kind)
+    return found
+
+
+def _view_drift(
+    engine: EngineAdapter, environment: str, record: SnapshotRecord, live: dict[str, tuple[str, str, str]]
+) -> list[Drift]:
+    relation = record_view(engine, environment, record)
+    shown = f"{environment_schema(record.schema, environment)}.{record.view_name}"
+    if relation not in live:
+        return [Drift(environment, shown, "the view is missing", DriftKind.VIEW)]
+    schema, name, kind = live[relation]
+    if kind != "view":
+        return [Drift(environment, shown, f"a {kind} stands where the view should be", DriftKind.VIEW)]
+    reads = engine.view_reads(schema, name)
+    if reads is None or reads == {record.physical}:
+        return []
+    instead = ", ".join(sorted(plain(read) for read in reads)) or "no table"
+    return [
+        Drift(
+            environment,
+            shown,
+            f"the view was redefined by hand: it reads {instead}, not {plain(str(record.physical))}",
+            DriftKind.VIEW,
+        )
+    ]
