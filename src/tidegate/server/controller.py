@@ -32,7 +32,7 @@ from tidegate.project.environments import Environment
 from tidegate.server import runs
 from tidegate.server.checkout import WorkingCopy, repository_url
 from tidegate.server.events import Event, Ping, PullRequest, PullRequestAction, Push
-from tidegate.server.forge import Forge, StatusState
+from tidegate.server.forge import Forge, StatusState, forge_for
 from tidegate.server.logs import LOGGER, event
 from tidegate.server.metrics import PULL_REQUESTS, Metrics
 from tidegate.server.store import Run, RunKind, RunStatus, Store
@@ -65,7 +65,6 @@ class Controller:
         project_dir: Path,
         state_dir: Path,
         *,
-        forge: Forge | None = None,
         base_url: str = "",
         logger: logging.Logger | None = None,
     ) -> None:
@@ -75,7 +74,7 @@ class Controller:
         url, prefix = repository_url(self.settings.repository, self.project_dir)
         self.copy = WorkingCopy(url, state_dir / "repository", prefix)
         self.store = Store(state_dir / "controller.sqlite")
-        self.forge = forge
+        self.forge: Forge | None = forge_for(self.settings.forge) if self.settings.forge else None
         self.base_url = base_url.rstrip("/")
         self.log = logger or logging.getLogger(LOGGER)
         self.metrics = Metrics()
@@ -157,6 +156,8 @@ class Controller:
         environment checked against its last version, their work queued again."""
         for run in self.store.interrupt_running():
             event(self.log, "run interrupted", logging.WARNING, run=run.id, environment=run.environment)
+            if run.kind is RunKind.DEPLOY:
+                self._verify(run.environment)
             self.metrics.run_finished(self._label(run), run.kind.value, "interrupted", None)
             self.store.enqueue(
                 run.kind,
@@ -167,6 +168,22 @@ class Controller:
                 pull_request=run.pull_request,
             )
         self._queue_metric()
+
+    def _verify(self, environment: str) -> None:
+        """An interrupted deployment changed nothing (an apply swaps all views in one
+        transaction or none): the environment must be exactly at its last version."""
+        drifted = self._check(environment)
+        live = self.refresh(environment)
+        event(
+            self.log,
+            "environment verified at its last version"
+            if not drifted
+            else "environment differs from its last version",
+            logging.INFO if not drifted else logging.WARNING,
+            environment=environment,
+            version=live.version,
+            commit=(live.commit or "")[:10],
+        )
 
     # Git ---------------------------------------------------------------------------------
 
@@ -277,10 +294,7 @@ class Controller:
         try:
             self._record(run, outcome)
         finally:
-            with self._idle:
-                del self._busy[lane]
-                self._idle.notify_all()
-            self.dispatch()
+            self._release(lane)
 
     def _execute(self, run: Run) -> runs.Outcome:
         if run.kind is RunKind.DEPLOY:
@@ -294,6 +308,15 @@ class Controller:
         return runs.teardown(self.project_dir, run.environment)
 
     def _record(self, run: Run, outcome: runs.Outcome) -> None:
+        """What the environment is now and what the forge is told come first: once the store
+        says the run finished, everything it did can be seen."""
+        if run.kind is RunKind.DEPLOY and run.commit is not None:
+            self.store.set_handled(run.environment, run.commit)
+            self.refresh(run.environment)
+        state = StatusState.SUCCESS if outcome.status is RunStatus.SUCCESS else StatusState.FAILURE
+        self._status(run, state, outcome.summary)
+        if outcome.comment is not None and run.pull_request is not None:
+            self._tell_forge(lambda forge: forge.upsert_comment(run.pull_request or 0, outcome.comment or ""))
         finished = self.store.finish(
             run.id,
             outcome.status,
@@ -302,9 +325,6 @@ class Controller:
             report=outcome.report,
             error=outcome.error,
         )
-        if run.kind is RunKind.DEPLOY and run.commit is not None:
-            self.store.set_handled(run.environment, run.commit)
-            self.refresh(run.environment)
         self.metrics.run_finished(self._label(run), run.kind.value, outcome.status.value, finished.seconds)
         level = logging.INFO if outcome.status is RunStatus.SUCCESS else logging.WARNING
         event(
@@ -316,10 +336,6 @@ class Controller:
             commit=(run.commit or "")[:10],
             seconds=finished.seconds,
         )
-        state = StatusState.SUCCESS if outcome.status is RunStatus.SUCCESS else StatusState.FAILURE
-        self._status(run, state, outcome.summary)
-        if outcome.comment is not None and run.pull_request is not None and self.forge is not None:
-            self._tell_forge(lambda forge: forge.upsert_comment(run.pull_request or 0, outcome.comment or ""))
 
     def _label(self, run: Run) -> str:
         """The metrics' environment label: bounded (pull requests count as one)."""
@@ -390,7 +406,7 @@ class Controller:
         live = self._live.get(environment, Live())
         head = self._heads.get(self.bound.get(environment, ""))
         last = self.store.last_run(environment)
-        if environment in self._busy.values() or (last is not None and not last.status.finished):
+        if last is not None and not last.status.finished:
             return EnvironmentState.SYNCING
         if live.pin is not None:
             return EnvironmentState.PINNED
@@ -448,10 +464,27 @@ class Controller:
         try:
             yield
         finally:
-            with self._idle:
-                del self._busy[lane]
-                self._idle.notify_all()
-            self.dispatch()
+            self._release(lane)
+
+    @contextmanager
+    def _claimed(self, environment: str) -> Iterator[bool]:
+        """The environment's lane if it is free now (True), else nothing (False)."""
+        lane = self._lane(environment)
+        with self._idle:
+            claimed = lane not in self._busy and not self._stopping.is_set()
+            if claimed:
+                self._busy[lane] = environment
+        try:
+            yield claimed
+        finally:
+            if claimed:
+                self._release(lane)
+
+    def _release(self, lane: str) -> None:
+        with self._idle:
+            del self._busy[lane]
+            self._idle.notify_all()
+        self.dispatch()
 
     def rollback(self, environment: str, version: int | None) -> dict[str, Any]:
         """`tidegate rollback ENV [--to VERSION]`, which pins the environment: the controller
@@ -480,6 +513,25 @@ class Controller:
         return [item for environment in sorted(self._drift) for item in self._drift[environment]]
 
     def check_drift(self) -> bool:
-        """Compare each environment with its recorded version (healing it when told to); True
-        when any drifted."""
+        """Compare each environment that is not at work with its recorded version; True when
+        any drifted."""
+        for environment in sorted(self.bound):
+            with self._claimed(environment) as claimed:
+                if claimed:
+                    self._check(environment)
         return any(self._drift.values())
+
+    def _check(self, environment: str) -> list[dict[str, Any]]:
+        try:
+            with self.context() as ctx:
+                found = [drift.to_dict() for drift in ctx.drift(environment)]
+        except StateError:  # not deployed yet: nothing to compare
+            found = []
+        except TidegateError as error:
+            event(self.log, "cannot check drift", logging.WARNING, environment=environment, error=str(error))
+            return self._drift.get(environment, [])
+        self._drift[environment] = found
+        self.metrics.drift.labels(environment=environment).set(len(found))
+        if found:
+            event(self.log, "drift", logging.WARNING, environment=environment, objects=len(found))
+        return found
