@@ -1,6 +1,7 @@
 """The controller's own clone of the repository it watches, under its state dir: fetched on
 every poll and webhook, read commit by commit (never checked out again), so the user's working
-tree is never touched and several runs can read different commits side by side.
+tree is never touched and several runs can read different commits side by side. Its working
+tree stays at the commit first cloned (where a deployment reads the `branches:` binding).
 
 Branches arrive as `origin/<branch>`; pull-request heads as `origin/pull/<n>` (GitHub's
 `refs/pull/<n>/head`) and `origin/merge-requests/<n>` (GitLab's), which a forge serves even when
@@ -42,11 +43,18 @@ class WorkingCopy:
         with self._lock:
             if not (self.directory / ".git").is_dir():
                 self.directory.parent.mkdir(parents=True, exist_ok=True)
-                self._git(
-                    "clone", "--quiet", "--no-tags", self.url, str(self.directory), cwd=self.directory.parent
-                )
+                self._clone()
             self._git("fetch", "--quiet", "--prune", "--no-tags", "origin", *_REFSPECS)
             return self.branches()
+
+    def _clone(self) -> None:
+        """Clone, then leave HEAD detached at what was checked out, with no local branch: a
+        branch is always `origin/<branch>` as last fetched (a stale local branch would hide it)."""
+        self._git("clone", "--quiet", "--no-tags", self.url, str(self.directory), cwd=self.directory.parent)
+        self._git("checkout", "--quiet", "--detach")
+        local = self._git("for-each-ref", "--format=%(refname:short)", "refs/heads/").split()
+        if local:
+            self._git("branch", "--quiet", "-D", *local)
 
     def branches(self) -> dict[str, str]:
         """Each branch of the remote (as last fetched) and its head commit."""

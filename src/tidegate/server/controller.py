@@ -377,7 +377,10 @@ class Controller:
         try:
             with self.context() as ctx:
                 version = ctx.current(environment)
-                live = Live(version.version, version.git_commit)
+                pin = ctx.pin_of(environment)
+                live = Live(
+                    version.version, version.git_commit, version.break_glass, pin.to_dict() if pin else None
+                )
         except StateError:
             live = Live()
         except TidegateError as error:
