@@ -112,7 +112,11 @@ def test_a_wrongly_signed_webhook_gets_401_and_runs_nothing(served: tuple[World,
     wrong = server.http.github("push", push_payload("main", sha), secret="guessed")
     unsigned = server.http.request("POST", "/hooks/github", b"{}", {"x-github-event": "push"})
 
-    assert wrong[0] == 401 and unsigned[0] == 401
+    too_big = server.http.request(  # refused on its declared length, before it is read
+        "POST", "/hooks/github", b"{}", {"x-github-event": "push", "Content-Length": str(5 * 1024 * 1024 + 1)}
+    )
+
+    assert wrong[0] == 401 and unsigned[0] == 401 and too_big[0] == 413
     assert server.http.runs("staging") == runs
     assert server.http.environment("staging")["commit"] == before["commit"]
 

@@ -8,8 +8,6 @@ its own registry, so several can live in one process (tests) without mixing thei
 
 from __future__ import annotations
 
-from typing import Any
-
 PULL_REQUESTS = "pull_request"
 """The one `environment` label of every pull request's runs (their names are unbounded)."""
 
@@ -56,7 +54,3 @@ class Metrics:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-    def value(self, name: str, **labels: Any) -> float | None:
-        """One sample's value (the API's summary reads the queue depth from here)."""
-        return self.registry.get_sample_value(name, {k: str(v) for k, v in labels.items()})

@@ -262,9 +262,8 @@ class Store:
             return self._runs("ORDER BY id DESC LIMIT ?", (limit,))
         return self._runs("WHERE environment = ? ORDER BY id DESC LIMIT ?", (environment, limit))
 
-    def last_run(self, environment: str, *, finished: bool = False) -> Run | None:
-        where = "AND status IN ('success', 'failed', 'interrupted') " if finished else ""
-        found = self._runs(f"WHERE environment = ? {where}ORDER BY id DESC LIMIT 1", (environment,))
+    def last_run(self, environment: str) -> Run | None:
+        found = self._runs("WHERE environment = ? ORDER BY id DESC LIMIT 1", (environment,))
         return found[0] if found else None
 
     def _runs(self, where: str, parameters: tuple[Any, ...] = ()) -> list[Run]:
