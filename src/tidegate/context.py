@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
+from tidegate.ci.drift import HealReport, NotHealed, detect
+from tidegate.ci.drift import heal as heal_environment
 from tidegate.ci.guard import Binding, Guard, binding_of, guard
 from tidegate.engines import QueryResult
 from tidegate.errors import GitError, PlanError, StateError, TidegateError
@@ -34,7 +36,7 @@ from tidegate.state.views import (
     swap_views,
 )
 
-__all__ = ["Context", "Drift", "DriftKind", "JanitorReport"]
+__all__ = ["Context", "Drift", "DriftKind", "HealReport", "JanitorReport", "NotHealed"]
 
 
 class Context(Session):
@@ -298,9 +300,14 @@ class Context(Session):
         """How the environment's warehouse differs from its current version: views missing or
         redefined by hand, snapshots missing, schemas dropped, infrastructure changed by hand
         (see `tidegate.ci.drift`). A StateError when the environment does not exist."""
-        from tidegate.ci.drift import detect
-
         return detect(self, environment)
+
+    def heal(self, environment: str) -> HealReport:
+        """Bring the environment's warehouse back to its current version: views restored over
+        their snapshots (no data copied, no new version), missing snapshots rebuilt from the
+        version's commit, managed infrastructure applied again without destroying anything;
+        what cannot be healed is in the report, with why."""
+        return heal_environment(self, environment)
 
     # janitor -----------------------------------------------------------------------------
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from tidegate.errors import GitError
-from tidegate.state.drift import Drift, DriftKind, warehouse_drift
+from tidegate.errors import GitError, TidegateError
+from tidegate.state.drift import Drift, DriftKind, restore_views, warehouse_drift
 
 if TYPE_CHECKING:
     from tidegate.infra.apply import Target
@@ -30,7 +31,56 @@ if TYPE_CHECKING:
     from tidegate.project.environments import Environment
     from tidegate.state.records import EnvironmentVersion
 
-__all__ = ["Drift", "DriftKind", "detect"]
+__all__ = ["Drift", "DriftKind", "HealReport", "NotHealed", "detect", "heal"]
+
+
+@dataclass(frozen=True)
+class NotHealed:
+    """A drift healing left as it is, and why."""
+
+    object: str
+    kind: DriftKind
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"object": self.object, "kind": self.kind.value, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class HealReport:
+    """What healing an environment did: each list names the objects as `Drift` does."""
+
+    environment: str
+    version: int
+    """The version the environment was healed back to (healing writes no new version)."""
+    restored: tuple[str, ...] = ()
+    """Schemas and views created again over their snapshots."""
+    rebuilt: tuple[str, ...] = ()
+    """Snapshots built again from the version's commit."""
+    reapplied: tuple[str, ...] = ()
+    """Infrastructure resources applied again."""
+    not_healed: tuple[NotHealed, ...] = ()
+
+    @property
+    def healed(self) -> bool:
+        """Whether everything found was healed."""
+        return not self.not_healed
+
+    @property
+    def changed(self) -> bool:
+        """Whether healing changed anything in the warehouse."""
+        return bool(self.restored or self.rebuilt or self.reapplied)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "version": self.version,
+            "healed": self.healed,
+            "restored": list(self.restored),
+            "rebuilt": list(self.rebuilt),
+            "reapplied": list(self.reapplied),
+            "not_healed": [item.to_dict() for item in self.not_healed],
+        }
 
 
 def detect(session: Session, environment: EnvironmentName) -> list[Drift]:
@@ -101,3 +151,126 @@ def _changed(change: Change) -> str:
         f"{key} is {actual!r}, declared {declared!r}" for key, actual, declared in change.differences
     )
     return f"differs from infra/*.yml: {differences}"
+
+
+def heal(session: Session, environment: EnvironmentName) -> HealReport:
+    """Bring the environment's warehouse back to its current version, under its lock: snapshots
+    first (the views read them), then schemas and views, then the infrastructure. The state's
+    `runs` keep what a heal that found drift did."""
+    resolved = session.resolve(environment)
+    with session.lock(resolved):
+        version = session.current(resolved)
+        engine = session.engine(resolved)
+        found = warehouse_drift(engine, version)
+        with recorded_files(session, version) as files:
+            rebuilt, lost = _rebuild(session, resolved, version, files, found)
+            restored, refused = _restore(session, resolved, version, found)
+            reapplied, kept = _reapply(session, resolved, files)
+        report = HealReport(
+            resolved.name,
+            version.version,
+            tuple(restored),
+            tuple(rebuilt),
+            tuple(reapplied),
+            tuple([*lost, *refused, *kept]),
+        )
+        if report.changed or not report.healed:
+            session.record_run("heal", resolved, report.to_dict())
+    return report
+
+
+def _rebuild(
+    session: Session,
+    environment: Environment,
+    version: EnvironmentVersion,
+    files: Path | None,
+    found: list[Drift],
+) -> tuple[list[str], list[NotHealed]]:
+    """Build the missing snapshots again from the project at the version's commit, parents
+    first, each into the relation the version records."""
+    missing = {item.model: item for item in found if item.kind is DriftKind.SNAPSHOT and item.model}
+    if not missing:
+        return [], []
+    if files is None:
+        why = (
+            "the version records no commit to build it from"
+            if version.git_commit is None
+            else f"the project's repository does not have its commit {version.git_commit[:10]}"
+        )
+        return [], [NotHealed(item.object, item.kind, why) for item in missing.values()]
+    from tidegate.graph.dag import Graph
+    from tidegate.graph.fingerprint import fingerprint_project
+    from tidegate.plan.planner import Planner
+    from tidegate.project.loader import load_project
+
+    try:
+        project = load_project(files, variables=session.variables)
+        graph = Graph(project.models)
+        fingerprints = fingerprint_project(graph)
+    except TidegateError as error:
+        why = f"the project at its commit does not load: {error.message}"
+        return [], [NotHealed(item.object, item.kind, why) for item in missing.values()]
+    planner = Planner(project, graph, fingerprints, session.state(environment), session.engine(environment))
+    applier = session.applier(environment)
+    rebuilt, lost = [], []
+    for name in [*(n for n in graph.order if n in missing), *sorted(set(missing) - set(graph.order))]:
+        item, record = missing[name], version.models[name]
+        fingerprint = fingerprints.get(name)
+        if fingerprint is None or fingerprint.data != record.fingerprint:
+            lost.append(
+                NotHealed(item.object, item.kind, f"the project at its commit does not build {name} so")
+            )
+            continue
+        try:
+            applier.rebuild(planner.rebuild(name, record, version.models), record)
+        except TidegateError as error:
+            lost.append(NotHealed(item.object, item.kind, error.message))
+            continue
+        rebuilt.append(item.object)
+    return rebuilt, lost
+
+
+def _restore(
+    session: Session, environment: Environment, version: EnvironmentVersion, found: list[Drift]
+) -> tuple[list[str], list[NotHealed]]:
+    views = [item for item in found if item.kind in (DriftKind.VIEW, DriftKind.SCHEMA)]
+    if not views:
+        return [], []
+    try:
+        restored, refused = restore_views(session.engine(environment), version, views)
+    except TidegateError as error:  # the transaction rolled back: nothing was restored
+        return [], [NotHealed(item.object, item.kind, error.message) for item in views]
+    return restored, [NotHealed(name, DriftKind.VIEW, why) for name, why in refused.items()]
+
+
+def _reapply(
+    session: Session, environment: Environment, files: Path | None
+) -> tuple[list[str], list[NotHealed]]:
+    """Apply the managed infrastructure again, never a destructive change; what was made by
+    hand on it stays (healing does not revoke what tidegate does not manage)."""
+    from tidegate.infra.apply import reapply
+
+    found = infra_drift(session, environment, files)
+    target = infra_target(session, environment, files)
+    if not found or target is None:
+        return [], []
+    try:
+        plan, destructive = reapply(target)
+    except TidegateError as error:
+        return [], [NotHealed(item.object, item.kind, error.message) for item in found]
+    left = {change.resource.label: change.destructive or "" for change in destructive}
+    kept = [
+        NotHealed(
+            label,
+            DriftKind.INFRA,
+            f"destructive ({why}): review it with `tidegate infra plan {environment.name}`",
+        )
+        for label, why in left.items()
+    ]
+    applied = {change.resource.label for change in plan.changes}
+    kept += [
+        NotHealed(item.object, item.kind, "made by hand: healing never revokes what tidegate does not manage")
+        for item in found
+        if item.object not in applied and item.object not in left
+    ]
+    return sorted(applied), kept

@@ -10,7 +10,7 @@ dropped only after it commits.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,11 +113,12 @@ def _attributes(stored: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
 
 
-def warehouse_plan(target: Target) -> InfraPlan:
+def warehouse_plan(target: Target, *, destructive: bool = True) -> InfraPlan:
     """The plan of the environment against its warehouse and what earlier applies made there."""
     catalog = catalog_for(target.engine, as_deployer=target.as_deployer)
+    managed = managed_in(target.state, target.environment)
     return make_plan(
-        target.root, target.environment, catalog, managed_in(target.state, target.environment), passwords=True
+        target.root, target.environment, catalog, managed, passwords=True, destructive=destructive
     )
 
 
@@ -128,10 +129,13 @@ def make_plan(
     managed: dict[tuple[str, str], Managed],
     *,
     passwords: bool = False,
+    destructive: bool = True,
 ) -> InfraPlan:
     """The plan of `environment`'s files in `root` against what `catalog` holds (its warehouse,
     or a state file), with what `managed` says earlier applies made; `passwords`: the catalog
-    is a warehouse, whose users' passwords are set (a state file says nothing of them)."""
+    is a warehouse, whose users' passwords are set (a state file says nothing of them).
+    Without `destructive`, the plan leaves every destructive change out, and what it would have
+    dropped stays managed (applying it records so)."""
     wanted = desired(root, environment, catalog.dialect)
     actual = catalog.read()
     diff = compare(
@@ -142,6 +146,10 @@ def make_plan(
         passwords=passwords,
         impact=Impact(catalog.objects_in_schema, catalog.objects_owned_by, catalog.dependents_outside),
     )
+    if not destructive:
+        kept = [managed[c.resource.key].resource for c in diff.destructive if c.action == "delete"]
+        diff = replace(diff, changes=[change for change in diff.changes if not change.destructive])
+        wanted = Inventory({**wanted.resources, **Inventory.of(kept).resources})
     roles = [*wanted.of_kind(Kind.ROLE), *actual.of_kind(Kind.ROLE)]  # a user being dropped too
     users = frozenset(item.name for item in roles if item.get("login"))
     schemas = [*actual.of_kind(Kind.SCHEMA), *wanted.of_kind(Kind.SCHEMA)]  # the declared owner wins
@@ -181,6 +189,19 @@ def apply_plan(
         )
     _execute(target, plan)  # with no change, it records what is managed
     return plan
+
+
+def reapply(target: Target) -> tuple[InfraPlan, list[Change]]:
+    """Apply the environment's declarations again, leaving out every destructive change (what
+    healing drift may do; the caller holds the environment's lock): the plan applied, and the
+    destructive changes left out."""
+    plan = warehouse_plan(target)
+    if not plan.destructive:
+        _execute(target, plan)
+        return plan, []
+    safe = warehouse_plan(target, destructive=False)
+    _execute(target, safe)
+    return safe, plan.destructive
 
 
 def declares_infra(root: Path) -> bool:

@@ -26,6 +26,7 @@ from tidegate.plan.plan import Build, Plan, TestRun, UnitTestRun
 from tidegate.plan.results import ApplyResult, Outcome, Progress, TestResult, TestsFailed
 from tidegate.plan.unit_tests import failure_count, run_unit_test
 from tidegate.project.model import Kind, Language, Severity
+from tidegate.state.records import SnapshotRecord
 from tidegate.state.store import StateStore
 from tidegate.state.views import physical_schema, swap_views
 
@@ -224,6 +225,21 @@ class Applier:
                         deps.discard(name)
             if failure is not None:
                 raise failure
+
+    def rebuild(self, build: Build, record: SnapshotRecord) -> None:
+        """Build a recorded snapshot again into the relation it lost (healing drift), in one
+        transaction with its record, which stays as it was if it is still there."""
+        self._snapshot_schemas([physical_schema(record.schema)])
+        try:
+            with self.engine.transaction():
+                run_model_hooks(self.engine, "pre-hook", build.pre_hooks)
+                self._materialize(self.engine, build)
+                run_model_hooks(self.engine, "post-hook", build.post_hooks)
+                self.state.record_snapshot(replace(record, query=build.query), self.engine)
+        except EngineError as error:
+            raise type(error)(
+                f"building failed: {error.message}", path=build.path, model=build.model
+            ) from None
 
     def _snapshot_schemas(self, schemas: list[str]) -> None:
         """Create the schemas snapshots are built into; the deploy role shares them with the

@@ -368,6 +368,12 @@ class Planner:
         except TidegateError as error:
             raise _located(error, model.location.path, model.location.line, model.name) from None
 
+    def rebuild(self, name: str, entry: SnapshotRecord, mapping: dict[str, SnapshotRecord]) -> Build:
+        """How to build a recorded snapshot again into its relation, which was lost (healing
+        drift), reading what `mapping` (its environment's version) records: from the model's
+        query alone, so an incremental model or a dbt snapshot starts its history over."""
+        return self._build(self.project.models[name], entry, mapping)
+
     def python_build(self, model: Model, build: Build, mapping: dict[str, SnapshotRecord]) -> Build:
         """`build` with what running a Python model needs: its code and its parents' relations."""
         inputs = {parent: mapping[parent].physical or "" for parent in model.refs}

@@ -9,7 +9,7 @@ the same `Drift` values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -35,6 +35,8 @@ class Drift:
     problem: str
     """What is wrong, in a short sentence."""
     kind: DriftKind
+    model: str | None = field(default=None, compare=False)
+    """The model whose view or snapshot it is (for healing it; not part of the report)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,7 @@ def warehouse_drift(engine: EngineAdapter, version: EnvironmentVersion) -> list[
                     plain(str(record.physical)),
                     f"the snapshot of {record.model} is missing",
                     DriftKind.SNAPSHOT,
+                    record.model,
                 )
             )
     return found
@@ -92,10 +95,11 @@ def _view_drift(
     relation = record_view(engine, environment, record)
     shown = f"{environment_schema(record.schema, environment)}.{record.view_name}"
     if relation not in live:
-        return [Drift(environment, shown, "the view is missing", DriftKind.VIEW)]
+        return [Drift(environment, shown, "the view is missing", DriftKind.VIEW, record.model)]
     schema, name, kind = live[relation]
     if kind != "view":
-        return [Drift(environment, shown, f"a {kind} stands where the view should be", DriftKind.VIEW)]
+        problem = f"a {kind} stands where the view should be"
+        return [Drift(environment, shown, problem, DriftKind.VIEW, record.model)]
     reads = engine.view_reads(schema, name)
     if reads is None or reads == {record.physical}:
         return []
@@ -106,5 +110,45 @@ def _view_drift(
             shown,
             f"the view was redefined by hand: it reads {instead}, not {plain(str(record.physical))}",
             DriftKind.VIEW,
+            record.model,
         )
     ]
+
+
+def restore_views(
+    engine: EngineAdapter, version: EnvironmentVersion, drift: list[Drift]
+) -> tuple[list[str], dict[str, str]]:
+    """Put back the schemas and views `drift` found missing or redefined, over the snapshots
+    `version` records, in one transaction: no data copied, no new version. (the schemas and
+    views restored, {each view that was not: why}): a relation that is not a view is never
+    dropped, and a view is not made over a snapshot that is missing."""
+    environment = version.environment
+    schemas = [item.object for item in drift if item.kind is DriftKind.SCHEMA]
+    names = {item.model for item in drift if item.kind is DriftKind.VIEW and item.model}
+    names |= {
+        name
+        for name, record in version.models.items()
+        if record.physical and environment_schema(record.schema, environment) in schemas
+    }
+    live = _relations(
+        engine, sorted({environment_schema(version.models[n].schema, environment) for n in names})
+    )
+    snapshots = internal_relations(engine)
+    restored: list[str] = [*schemas]
+    refused: dict[str, str] = {}
+    with engine.transaction():
+        for schema in schemas:
+            engine.create_schema(schema)
+        for name in sorted(names):
+            record = version.models[name]
+            relation = record_view(engine, environment, record)
+            shown = f"{environment_schema(record.schema, environment)}.{record.view_name}"
+            found = live.get(relation)
+            if found is not None and found[2] != "view":
+                refused[shown] = f"a {found[2]} stands there, which healing never drops: move it away by hand"
+            elif record.physical not in snapshots:
+                refused[shown] = f"its snapshot {plain(str(record.physical))} is missing"
+            else:
+                engine.create_view(relation, f"SELECT * FROM {record.physical}")
+                restored.append(shown)
+    return restored, refused
