@@ -14,6 +14,7 @@ from tests.engines.conftest import postgres_database  # noqa: F401  (a fixture)
 from tests.server.gitops import SECRETS, TIMES_TEN, World, make_world
 from tidegate.server.controller import Controller
 from tidegate.server.store import RunKind, RunStatus
+from tidegate.state.views import record_view
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +83,28 @@ def test_a_rollback_pins_staging_until_it_is_unpinned(controller: tuple[Path, Co
     ctl.poll()
     ctl.wait()
     assert (staging(ctl)["commit"], staging(ctl)["state"]) == (second, "synced")
+
+
+def test_self_heal_restores_a_view_dropped_by_hand(tmp_path: Path) -> None:
+    world = make_world(tmp_path, extra="  drift: {interval: 1h, self_heal: true}\n")
+    controller = Controller(world.project, world.state)
+    try:
+        controller.poll()
+        controller.wait()
+        with controller.context() as ctx:
+            record = ctx.current("staging").models["order_count"]
+            ctx.engine("staging").execute(
+                f"DROP VIEW {record_view(ctx.engine('staging'), 'staging', record)}"
+            )
+
+        drifted = controller.check_drift()
+
+        assert drifted is False and controller.drift() == []
+        assert staging(controller)["state"] == "synced"
+        with controller.context() as ctx:
+            assert ctx.query("staging", "select n from order_count").rows == [(4,)]
+    finally:
+        controller.stop()
 
 
 def test_a_postgresql_environment_follows_its_branch(

@@ -512,12 +512,24 @@ class Controller:
 
     # drift -------------------------------------------------------------------------------
 
+    def _heal(self, ctx: Context, environment: str) -> None:
+        """`drift: {self_heal: true}`: views restored, snapshots rebuilt from their commit,
+        managed infrastructure re-applied (never a destructive change)."""
+        report = ctx.heal(environment)
+        event(
+            self.log,
+            "healed" if report.healed else "healed in part",
+            logging.INFO if report.healed else logging.WARNING,
+            environment=environment,
+            **{key: value for key, value in report.to_dict().items() if key != "environment"},
+        )
+
     def drift(self) -> list[dict[str, Any]]:
         return [item for environment in sorted(self._drift) for item in self._drift[environment]]
 
     def check_drift(self) -> bool:
-        """Compare each environment that is not at work with its recorded version; True when
-        any drifted."""
+        """Compare each environment that is not at work with its recorded version, healing it
+        when told to; True when any still drifts."""
         for environment in sorted(self.bound):
             with self._claimed(environment) as claimed:
                 if claimed:
@@ -528,6 +540,9 @@ class Controller:
         try:
             with self.context() as ctx:
                 found = [drift.to_dict() for drift in ctx.drift(environment)]
+                if found and self.settings.drift.self_heal:
+                    self._heal(ctx, environment)
+                    found = [drift.to_dict() for drift in ctx.drift(environment)]
         except StateError:  # not deployed yet: nothing to compare
             found = []
         except TidegateError as error:
