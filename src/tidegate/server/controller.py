@@ -19,7 +19,6 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,28 +34,8 @@ from tidegate.server.events import Event, Ping, PullRequest, PullRequestAction, 
 from tidegate.server.forge import Forge, StatusState, forge_for
 from tidegate.server.logs import LOGGER, event
 from tidegate.server.metrics import PULL_REQUESTS, Metrics
+from tidegate.server.states import Live, state_of
 from tidegate.server.store import Run, RunKind, RunStatus, Store
-
-
-class EnvironmentState:
-    """What the API, the metrics and the log call an environment's relation to its branch."""
-
-    SYNCED = "synced"
-    SYNCING = "syncing"
-    OUT_OF_SYNC = "out_of_sync"
-    PINNED = "pinned"
-    DRIFTED = "drifted"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Live:
-    """An environment's current version as its warehouse last said."""
-
-    version: int | None = None
-    commit: str | None = None
-    break_glass: str | None = None
-    pin: dict[str, Any] | None = None
 
 
 class Controller:
@@ -115,14 +94,15 @@ class Controller:
         1 a run failed or an environment drifted."""
         first = self.store.runs(limit=1)
         since = first[0].id if first else 0
-        self.recover()
-        self.poll()
-        self.wait()
-        drifted = self.check_drift()
-        failed = [
-            run for run in self.store.runs(limit=1000) if run.id > since and run.status is RunStatus.FAILED
-        ]
-        self.stop()
+        try:
+            self.recover()
+            self.poll()
+            self.wait()
+            drifted = self.check_drift()
+            ran = self.store.runs(limit=1000)
+        finally:
+            self.stop()
+        failed = [run for run in ran if run.id > since and run.status is RunStatus.FAILED]
         return 1 if failed or drifted else 0
 
     def wait(self) -> None:
@@ -406,20 +386,12 @@ class Controller:
         return branch
 
     def state_of(self, environment: str) -> str:
-        live = self._live.get(environment, Live())
-        head = self._heads.get(self.bound.get(environment, ""))
-        last = self.store.last_run(environment)
-        if last is not None and not last.status.finished:
-            return EnvironmentState.SYNCING
-        if live.pin is not None:
-            return EnvironmentState.PINNED
-        if last is not None and last.status is RunStatus.FAILED and last.commit == head:
-            return EnvironmentState.FAILED
-        if self._drift.get(environment):
-            return EnvironmentState.DRIFTED
-        if live.commit is None or live.commit != head or live.break_glass is not None:
-            return EnvironmentState.OUT_OF_SYNC
-        return EnvironmentState.SYNCED
+        return state_of(
+            self._live.get(environment, Live()),
+            self._heads.get(self.bound.get(environment, "")),
+            self.store.last_run(environment),
+            drifted=bool(self._drift.get(environment)),
+        )
 
     def environments(self) -> list[dict[str, Any]]:
         listed = []
