@@ -4,24 +4,30 @@ A `Session` (`tidegate.plan.session`: the project loaded once, each environment 
 its warehouse opened once, plans and applies) with the commands that move environments between
 versions (promote, rollback, drop), read their data (query, show), test, run incremental models
 and clean up (janitor). Commands and the demo call it; nothing here prints.
+
+Environments bound to a branch change only from Git (`tidegate.ci.guard`): `guard` checks a
+change before a command makes it, `promote` checks its own, and `rollback` pins the environment
+so that the controller does not deploy over it until a new commit lands on the branch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from tidegate.ci.drift import HealReport, NotHealed, detect
 from tidegate.ci.drift import heal as heal_environment
+from tidegate.ci.guard import Binding, Guard, binding_of, guard
 from tidegate.engines import QueryResult
-from tidegate.errors import PlanError, StateError, TidegateError
+from tidegate.errors import GitError, PlanError, StateError, TidegateError
 from tidegate.plan.results import TestResult
-from tidegate.plan.session import Session
+from tidegate.plan.session import EnvironmentName, Session
 from tidegate.project.config import PROD, current_author, parse_duration
 from tidegate.project.environments import Environment
-from tidegate.state import EnvironmentVersion, SnapshotRecord
+from tidegate.state import EnvironmentVersion, Pin, SnapshotRecord
 from tidegate.state.drift import Drift, DriftKind
 from tidegate.state.janitor import Janitor, JanitorReport
+from tidegate.state.records import now
 from tidegate.state.views import (
     drop_failures,
     environment_schema,
@@ -36,10 +42,62 @@ __all__ = ["Context", "Drift", "DriftKind", "HealReport", "JanitorReport", "NotH
 class Context(Session):
     """A project directory and the warehouses of its environments."""
 
+    # environments only Git can change ---------------------------------------------------
+
+    def binding(self, environment: EnvironmentName) -> Binding | None:
+        """What ties the environment to Git (`branches:`, `deploy: gates:`); None when it is free."""
+        return binding_of(self.config, self.resolve(environment).name)
+
+    def guard(
+        self,
+        environment: EnvironmentName,
+        commit: str | None,
+        *,
+        unclean: str,
+        break_glass: str | None = None,
+    ) -> Guard:
+        """Check that `commit` may change the environment (refused with `BindingError`, exit 2,
+        unless `break_glass` says why); its gates are checked with `Guard.check_gates` once the
+        snapshots are known. `unclean` says why there is no commit."""
+        return guard(
+            self.binding(environment),
+            self.workspace,
+            commit,
+            unclean=unclean,
+            break_glass=break_glass,
+            histories=self.history_or_empty,
+        )
+
+    def branch_head(self, environment: EnvironmentName) -> str | None:
+        """The head of the branch the environment is bound to, in the project's repository (the
+        local branch, or origin's in a CI checkout); None when unbound or not found."""
+        from tidegate.git.repository import Repository
+
+        binding = self.binding(environment)
+        if binding is None or binding.branch is None:
+            return None
+        try:
+            repo = Repository(self.workspace)
+            ref = repo.branch_ref(binding.branch)
+            return repo.resolve(ref) if ref is not None else None
+        except GitError:
+            return None
+
+    def pin_of(self, environment: EnvironmentName) -> Pin | None:
+        """The pin a rollback left on the environment, if any."""
+        return self.state(environment).pin_of(self.resolve(environment).name)
+
+    def unpin(self, environment: EnvironmentName) -> bool:
+        """Let the environment follow its branch again; whether it was pinned."""
+        resolved = self.resolve(environment)
+        with self.lock(resolved):
+            return self.state(resolved).unpin(resolved.name)
+
     # environments ------------------------------------------------------------------------
 
-    def promote(self, source: str, target: str) -> int:
-        """Point `target`'s views at `source`'s snapshots: no data copied, one transaction."""
+    def promote(self, source: str, target: str, *, break_glass: str | None = None) -> int:
+        """Point `target`'s views at `source`'s snapshots: no data copied, one transaction. A
+        bound `target` takes only a version built from a commit of its branch, past its gates."""
         source_env, target_env = self.resolve(source), self.resolve(target)
         if source_env.name == target_env.name:
             raise PlanError("cannot promote an environment to itself")
@@ -49,7 +107,14 @@ class Context(Session):
                 f"plan {target_env.name!r} instead"
             )
         origin = self.current(source_env)
+        checks = self.guard(
+            target_env,
+            origin.git_commit,
+            unclean=f"{source_env.name}'s version {origin.version} was built from uncommitted changes",
+            break_glass=break_glass,
+        )
         with self.lock(target_env):
+            checks.check_gates(origin.models)
             previous = self.state(target_env).current(target_env.name)
             return self._switch(
                 target_env,
@@ -58,10 +123,13 @@ class Context(Session):
                 action="promote",
                 message=f"from {source_env.name} v{origin.version}",
                 git_commit=origin.git_commit,
+                break_glass=checks.break_glass,
             )
 
-    def rollback(self, environment: str, to: int | None = None) -> int:
-        """Return an environment to an earlier version (the previous one by default)."""
+    def rollback(self, environment: str, to: int | None = None, *, branch_head: str | None = None) -> int:
+        """Return an environment to an earlier version (the previous one by default). A bound
+        environment is pinned there: deploying `branch_head` (the branch's head now; default:
+        the commit rolled back from) leaves it alone, a new commit on the branch moves it on."""
         resolved = self.resolve(environment)
         name = resolved.name
         with self.lock(resolved):
@@ -79,6 +147,14 @@ class Context(Session):
             if number == current.version:
                 raise StateError(f"{name!r} is already at version {number}")
             self._require_built(resolved, target.models)
+            pinned = self.binding(resolved) is not None
+            reason = f"rollback from v{current.version} to v{number}"
+
+            def pin(version: int) -> None:
+                state.pin(
+                    Pin(name, version, branch_head or current.git_commit, current_author(), now(), reason)
+                )
+
             return self._switch(
                 resolved,
                 target.models,
@@ -86,6 +162,7 @@ class Context(Session):
                 action="rollback",
                 message=f"to v{number}",
                 git_commit=target.git_commit,
+                then=pin if pinned else None,
             )
 
     def _switch(
@@ -97,11 +174,14 @@ class Context(Session):
         action: str,
         message: str,
         git_commit: str | None,
+        break_glass: str | None = None,
+        then: Callable[[int], None] | None = None,
     ) -> int:
-        """Swap to `models`; the new version records the commit those snapshots were built from."""
+        """Swap to `models`; the new version records the commit those snapshots were built from.
+        `then` records what goes with the new version (a rollback's pin) in the same transaction."""
         engine = self.engine(environment)
         with engine.transaction():
-            return swap_views(
+            version = swap_views(
                 engine,
                 self.state(environment),
                 environment.name,
@@ -111,7 +191,11 @@ class Context(Session):
                 author=current_author(),
                 message=message,
                 git_commit=git_commit,
+                break_glass=break_glass,
             )
+            if then is not None:
+                then(version)
+            return version
 
     def _require_built(self, environment: Environment, models: dict[str, SnapshotRecord]) -> None:
         existing = internal_relations(self.engine(environment))
@@ -124,6 +208,10 @@ class Context(Session):
 
     def environments(self, environment_hint: str = PROD) -> list[EnvironmentVersion]:
         return self.state(environment_hint).environments()
+
+    def pins(self, environment_hint: str = PROD) -> list[Pin]:
+        """The pin of every pinned environment of the hint's warehouse."""
+        return self.state(environment_hint).pins()
 
     def history(self, environment: str) -> list[EnvironmentVersion]:
         versions = self.history_or_empty(environment)
@@ -265,3 +353,4 @@ class Context(Session):
                 failures = state.stored_failures(environment)
                 drop_failures(engine, state, failures, schemas=environment != PROD)
                 state.write_version(environment, {}, action="drop", author=current_author())
+                state.unpin(environment)

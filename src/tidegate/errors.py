@@ -85,6 +85,11 @@ class GitError(TidegateError):
     """Git cannot answer as asked: not a repository, an unknown ref, a file missing at a commit."""
 
 
+class BindingError(TidegateError):
+    """An environment that only Git may change (bound to a branch, or in a deploy gate chain) was
+    asked to change otherwise: from a working tree, a commit not on its branch, or past its gates."""
+
+
 class LockError(TidegateError):
     """Another run holds the environment; raised after waiting for it as long as allowed."""
 

@@ -27,7 +27,7 @@ def test_promote_then_rollback(built: Path) -> None:
 
     ran = invoke(built, "rollback", "prod", "--json")
     assert ran.code == 0, ran.all
-    assert ran.json() == {"environment": "prod", "version": 3}
+    assert ran.json() == {"environment": "prod", "version": 3, "pinned": None}  # prod is free here
     assert _columns(built, "prod") == ["n"]
 
     ran = invoke(built, "rollback", "prod", "--to", "2")
@@ -42,6 +42,7 @@ def test_promote_json_and_errors(built: Path) -> None:
         "source": "dev",
         "target": "prod",
         "version": 2,
+        "break_glass": None,
     }
     ran = invoke(built, "promote", "prod", "prod")
     assert ran.code == 2

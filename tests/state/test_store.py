@@ -60,6 +60,7 @@ def test_ensure_creates_the_schema_once_and_is_idempotent(engine: DuckDBAdapter)
         "infra_resources",
         "locks",
         "meta",
+        "pins",
         "runs",
         "snapshots",
         "stored_failures",
@@ -75,7 +76,7 @@ def test_ensure_completes_a_partially_created_schema(engine: DuckDBAdapter) -> N
     engine.create_schema(SCHEMA)
     engine.execute(f"CREATE TABLE {SCHEMA}.meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
     StateStore(engine).ensure()
-    assert len([n for s, n, _ in engine.relations(SCHEMA) if s == SCHEMA]) == 7
+    assert len([n for s, n, _ in engine.relations(SCHEMA) if s == SCHEMA]) == 8
 
 
 def test_stored_failures_are_recorded_once_per_relation_and_forgotten(store: StateStore) -> None:

@@ -5,6 +5,10 @@ for the same fingerprint is reused, wherever it was built: a pull request merged
 main merged to production, builds nothing new, so what was tested is what ships. Gates
 (`deploy: {gates: {prod: [staging]}}`) refuse a deployment whose snapshots the required
 environments never had. Each deployment is recorded with its commit, author, time and plan.
+
+A rollback pins its environment (`tidegate.state.records.Pin`): deploying the commit the pin
+recorded (the branch's head when it was rolled back) leaves the environment where the rollback
+put it; deploying any other commit (a new one landed on the branch) removes the pin and deploys.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tidegate.errors import CheckFailed, ConfigError
+from tidegate.ci.guard import binding_of, gate_gaps, gate_refusal, off_branch
+from tidegate.errors import BindingError, CheckFailed, ConfigError
 
 if TYPE_CHECKING:
     from tidegate.git.repository import Repository
@@ -24,7 +29,8 @@ if TYPE_CHECKING:
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
     from tidegate.plan.session import Session
-    from tidegate.state.records import EnvironmentVersion
+    from tidegate.project.config import ProjectConfig
+    from tidegate.state.records import Pin
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,8 @@ class Deployment:
     branch: str | None
     commit: str
     author: str
-    plan: Plan
+    plan: Plan | None
+    """None when the environment is pinned at this commit: nothing was planned."""
     result: ApplyResult | None
     gates: tuple[str, ...]
     """The environments whose versions this deployment's snapshots were checked against."""
@@ -54,6 +61,8 @@ class Deployment:
     infra: InfraPlan | None = None
     """The infrastructure plan applied first, when infra/ declares any."""
     allow_destroy: bool = False
+    pinned: Pin | None = None
+    """The pin that kept the environment where a rollback put it (nothing was deployed)."""
 
     @property
     def built(self) -> list[str]:
@@ -95,9 +104,11 @@ def deploy(
 
     started = time.perf_counter()
     repo = Repository(request.project_dir)
-    environment, ref = target(request, load_config(request.project_dir).branches)
+    config = load_config(request.project_dir)
+    environment, ref = target(request, config.branches)
     commit = repo.resolve(_branch_ref(repo, ref))
     info = repo.commit(commit)
+    _require_on_branch(request, environment, commit, config)
     with (
         project_files(repo, commit) as files,
         open_session(files, request.workspace or request.project_dir) as session,
@@ -105,6 +116,14 @@ def deploy(
         target_env = session.resolve(environment)
         environment = target_env.name
         gates = tuple(session.config.deploy.gates.get(environment, ()))
+        state = session.state(target_env)
+        pin = state.pin_of(environment)
+        if pin is not None and pin.commit == commit:
+            pinned = Deployment(
+                environment, request.branch, commit, info.author, None, None, gates, 0.0, pinned=pin
+            )
+            session.record_run("deploy", target_env, deployment_record(pinned))
+            return pinned
 
         infra: InfraPlan | None = None
         apply_options = {"action": "deploy", "message": f"deploy {request.branch or ref} @ {info.short_sha}"}
@@ -115,7 +134,12 @@ def deploy(
             if on_plan is not None:
                 on_plan(plan)
             for required in gates:
-                _check_gate(plan, required, session.history_or_empty(required))
+                missing = gate_gaps(plan.mapping, session.history_or_empty(required))
+                if missing:
+                    raise CheckFailed(
+                        gate_refusal(plan.environment, required, missing),
+                        hint=f"deploy this commit to {required} first",
+                    )
             if declares_infra(session.root):
                 infra = apply_plan(
                     Target.of(session, target_env),
@@ -129,6 +153,8 @@ def deploy(
         plan, result = session.plan_and_apply(
             target_env, git_commit=commit, on_plan=checked, apply_options=apply_options
         )
+        if pin is not None:  # a new commit landed: the environment follows its branch again
+            state.unpin(environment)
         deployment = Deployment(
             environment=environment,
             branch=request.branch,
@@ -152,24 +178,17 @@ def _branch_ref(repo: Repository, ref: str) -> str:
     return f"origin/{ref}"
 
 
-def _check_gate(plan: Plan, required: str, history: list[EnvironmentVersion]) -> None:
-    """Every model's snapshot must be one `required` had in some version: what ships is what
-    ran there. A deployment that builds nothing new passes by construction."""
-    wanted = {name: entry.fingerprint for name, entry in plan.mapping.items() if entry.physical}
-    best: list[str] | None = None
-    for version in history:
-        had = {name: record.fingerprint for name, record in version.models.items() if record.physical}
-        differing = sorted(name for name, fingerprint in wanted.items() if had.get(name) != fingerprint)
-        if not differing:
-            return
-        if best is None or len(differing) < len(best):
-            best = differing
-    missing = best if best is not None else sorted(wanted)
-    raise CheckFailed(
-        f"{plan.environment} only takes what passed {required}, and {len(missing)} model(s) never ran "
-        f"there as this commit has them: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}",
-        hint=f"deploy this commit to {required} first",
-    )
+def _require_on_branch(request: DeployRequest, environment: str, commit: str, config: ProjectConfig) -> None:
+    """`--env ENV --ref REF` into an environment a branch maps to: REF must be on that branch."""
+    binding = binding_of(config, environment)
+    if request.branch is not None or binding is None or binding.branch is None:
+        return
+    reason = off_branch(request.project_dir, binding.branch, commit)
+    if reason is not None:
+        raise BindingError(
+            f"{binding.rule}: {reason}",
+            hint=f"merge it into {binding.branch}, then run `{binding.command}`",
+        )
 
 
 def deployment_record(deployment: Deployment) -> dict[str, Any]:
@@ -180,13 +199,14 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         "commit": deployment.commit,
         "author": deployment.author,
         "version": deployment.result.version if deployment.result else None,
+        "pinned": deployment.pinned.to_dict() if deployment.pinned else None,
         "built": deployment.built,
         "gates": list(deployment.gates),
         "infra": _infra_record(deployment.infra),
         "allow_destroy": deployment.allow_destroy,
         "seconds": round(deployment.seconds, 3),
-        "summary": deployment.plan.summary(),
-        "plan": deployment.plan.to_dict(),
+        "summary": deployment.plan.summary() if deployment.plan else None,
+        "plan": deployment.plan.to_dict() if deployment.plan else None,
     }
 
 

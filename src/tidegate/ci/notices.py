@@ -14,6 +14,7 @@ from tidegate.git.workspace import LOCAL_FOLDER
 
 if TYPE_CHECKING:
     from tidegate.git.repository import Repository
+    from tidegate.state.records import EnvironmentVersion
 
 
 def _conflicts(base: str, files: list[str]) -> Finding:
@@ -53,3 +54,18 @@ def notices(repo: Repository, base: str, head: str) -> tuple[list[str], tuple[Fi
     if repo.contains(head, LOCAL_FOLDER):
         found.append(_committed_folder(repo))
     return conflicts or [], tuple(found)
+
+
+def broke_glass(base: EnvironmentVersion) -> Finding | None:
+    """A warning when the environment a pull request is compared with was last changed past
+    Git (`--break-glass`): it may hold what no commit has, so the comparison is with that."""
+    if base.break_glass is None:
+        return None
+    return Finding(
+        message=f"{base.environment} is at version {base.version}, changed past Git by "
+        f"{base.author or 'someone'} at {base.created_at:%Y-%m-%d %H:%M} UTC: {base.break_glass}. "
+        f"This pull request was compared with that version; {base.environment} follows Git again "
+        "at its next deployment.",
+        severity="warning",
+        title=f"{base.environment} was changed with --break-glass",
+    )

@@ -97,6 +97,7 @@ class Pipeline:
                     for name, title, body in sorted(STEPS, key=lambda s: s[2] is lint_step)
                 }
                 steps = [ran[name] for name, _, _ in STEPS]
+                warnings += self._base_notices(session)
         return Report(
             project=project,
             environment=run.environment,
@@ -109,6 +110,21 @@ class Pipeline:
             notices=warnings,
             conflicts=tuple(conflicts),
         )
+
+    def _base_notices(self, session: Session) -> tuple[Finding, ...]:
+        """A warning when the pull request's base environment was last changed past Git."""
+        from tidegate.ci.notices import broke_glass
+
+        base = session.config.pull_requests.base
+        try:
+            current = session.state(base).current(session.environment(base))
+        except TidegateError:  # no base yet, or a state the pull request's role cannot read
+            return ()
+        found = broke_glass(current) if current is not None else None
+        if found is None:
+            return ()
+        self.progress.notice(found)
+        return (found,)
 
     def _unconfigured(self, run: Run, error: TidegateError) -> list[Step]:
         """A configuration (tidegate.yml, dbt_project.yml) that does not load at head: the one

@@ -194,5 +194,6 @@ from tidegate.cli import diff as _diff  # noqa: E402,F401
 from tidegate.cli import infra as _infra  # noqa: E402,F401
 from tidegate.cli import lint as _lint  # noqa: E402,F401
 from tidegate.cli import pipeline as _pipeline  # noqa: E402,F401
+from tidegate.cli import serve as _serve  # noqa: E402,F401
 
 __all__ = ["LazyGroup", "Output", "cli", "command", "main"]

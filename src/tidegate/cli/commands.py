@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -14,9 +14,20 @@ from tidegate.cli import Output, cli, command, context, parse_vars
 from tidegate.errors import ConfigError, EngineError, TidegateError
 
 if TYPE_CHECKING:
+    from tidegate.ci.guard import Guard
     from tidegate.engines import QueryResult
+    from tidegate.plan import Plan
+    from tidegate.state import EnvironmentVersion, Pin
 
 _VARS = click.option("--vars", "variables", help="Project variables as YAML, e.g. '{limit: 10}'.")
+_BREAK_GLASS = click.option(
+    "--break-glass",
+    "break_glass",
+    metavar="REASON",
+    help="Change an environment bound to a branch past Git (a working tree, a commit off its "
+    "branch, past its gates): an emergency lever; the new version records who, when and why.",
+)
+_UNCLEAN = "the working tree has uncommitted changes"
 _MANIFEST = click.option(
     "--manifest",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -102,6 +113,7 @@ def _shell_path(path: Path) -> str:
 )
 @click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds (default: from tidegate.yml).")
 @click.option("--ref", help="Plan the project as committed at this git ref instead of the working tree.")
+@_BREAK_GLASS
 @_VARS
 @_MANIFEST
 def plan(
@@ -111,6 +123,7 @@ def plan(
     out: Path | None,
     full_refresh: tuple[str, ...],
     threads: int | None,
+    break_glass: str | None,
     variables: str | None,
     manifest: Path | None,
     project_dir: Path,
@@ -120,7 +133,9 @@ def plan(
 
     A new environment starts from production and builds only what differs from it. On a
     terminal, asks before applying; --auto-apply applies without asking. The plan records the
-    commit it was made from (--ref, or HEAD when the working tree is clean).
+    commit it was made from (--ref, or HEAD when the working tree is clean). An environment
+    bound to a branch (`branches:`, `deploy: gates:`) is applied only from a clean commit of its
+    branch, past its gates, as `tidegate deploy` does, unless --break-glass says why.
     """
     from tidegate.cli.render import render_apply, render_plan
     from tidegate.git.workspace import project_at
@@ -128,6 +143,7 @@ def plan(
     if ref is not None and out is not None:
         raise ConfigError("--out saves a plan of the working tree: check the ref out to save its plan")
     result = None
+    checks: Guard | None = None
     with (
         project_at(project_dir.resolve(), ref) as (files, commit),
         context(
@@ -139,13 +155,16 @@ def plan(
             workspace=project_dir,
         ) as ctx,
     ):
+        unclean = _UNCLEAN
         if auto_apply and out is None:
+            checks = checking = ctx.guard(environment, commit, unclean=unclean, break_glass=break_glass)
             # Plan and apply under one lock: nothing can move the environment in between.
             the_plan, result = ctx.plan_and_apply(
                 environment,
                 full_refresh=full_refresh,
                 git_commit=commit,
-                on_plan=lambda p: render_plan(output.human, p),
+                on_plan=lambda p: _shown(output, p, checking),
+                apply_options=checking.apply_options,
             )
         else:
             the_plan = ctx.plan(environment, full_refresh=full_refresh, git_commit=commit)
@@ -161,7 +180,9 @@ def plan(
                 )
             if the_plan.has_changes:
                 if auto_apply or _confirm(output, out):
-                    result = ctx.apply(the_plan)
+                    checks = ctx.guard(environment, commit, unclean=unclean, break_glass=break_glass)
+                    checks.check_gates(the_plan.mapping)
+                    result = ctx.apply(the_plan, **checks.apply_options)
                 elif out is None:
                     output.human.print(
                         "Not applied. Apply it with "
@@ -170,12 +191,32 @@ def plan(
                     )
         if result is not None:
             render_apply(output.human, result, the_plan)
+            _say_broke_glass(output, the_plan.environment, checks.break_glass if checks else None)
         if output.as_json:
             output.json(
                 the_plan.to_dict()
                 | {"summary": the_plan.summary(), "apply": result.to_dict(the_plan) if result else None}
             )
     return 0
+
+
+def _shown(output: Output, plan: Plan, checks: Guard) -> None:
+    """Show the plan, then check it against the gates of its environment (under the lock)."""
+    from tidegate.cli.render import render_plan
+
+    render_plan(output.human, plan)
+    checks.check_gates(plan.mapping)
+
+
+def _say_broke_glass(output: Output, environment: str, reason: str | None) -> None:
+    if reason is not None:
+        output.human.print(
+            Text.assemble(
+                ("break glass: ", "bold yellow"),
+                f"{environment} was changed past Git ({reason}); its history says so, and the "
+                "controller shows it out of sync until Git catches up",
+            )
+        )
 
 
 def _resolved(manifest: Path | None) -> Path | None:
@@ -197,13 +238,24 @@ def _stdin_is_terminal() -> bool:
 @command(cli)
 @click.argument("target")
 @click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds.")
+@_BREAK_GLASS
 @_MANIFEST
-def apply(target: str, threads: int | None, manifest: Path | None, project_dir: Path, output: Output) -> int:
+def apply(
+    target: str,
+    threads: int | None,
+    break_glass: str | None,
+    manifest: Path | None,
+    project_dir: Path,
+    output: Output,
+) -> int:
     """Apply a saved plan (plan.json) or plan and apply ENVIRONMENT.
 
     A saved plan is applied exactly as reviewed; it is refused if the environment changed since.
+    An environment bound to a branch takes only a clean commit of its branch, past its gates,
+    unless --break-glass says why.
     """
     from tidegate.cli.render import render_apply, render_plan
+    from tidegate.git.workspace import working_commit
     from tidegate.plan import ApplyResult, Plan
 
     with context(project_dir, output, threads=threads, manifest=_resolved(manifest)) as ctx:
@@ -211,11 +263,26 @@ def apply(target: str, threads: int | None, manifest: Path | None, project_dir: 
         if target.endswith(".json") or path.is_file():
             the_plan = Plan.load(path)
             render_plan(output.human, the_plan)
-            result = ctx.apply(the_plan) if the_plan.has_changes else None
+            checks = ctx.guard(
+                the_plan.environment,
+                the_plan.git_commit,
+                unclean="the plan was made from uncommitted changes",
+                break_glass=break_glass,
+            )
+            checks.check_gates(the_plan.mapping)
+            result = ctx.apply(the_plan, **checks.apply_options) if the_plan.has_changes else None
         else:
-            the_plan, result = ctx.plan_and_apply(target, on_plan=lambda p: render_plan(output.human, p))
+            commit = working_commit(project_dir.resolve())
+            checks = ctx.guard(target, commit, unclean=_UNCLEAN, break_glass=break_glass)
+            the_plan, result = ctx.plan_and_apply(
+                target,
+                git_commit=commit,
+                on_plan=lambda p: _shown(output, p, checks),
+                apply_options=checks.apply_options,
+            )
         if result is not None:
             render_apply(output.human, result, the_plan)
+            _say_broke_glass(output, the_plan.environment, checks.break_glass)
         if output.as_json:
             applied = result or ApplyResult(the_plan.environment, the_plan.base_version)
             document = applied.to_dict(the_plan)
@@ -249,14 +316,21 @@ def test(
 @command(cli)
 @click.argument("source")
 @click.argument("target")
-def promote(source: str, target: str, project_dir: Path, output: Output) -> int:
-    """Point TARGET at SOURCE's snapshots: no data copied, all views swapped at once."""
+@_BREAK_GLASS
+def promote(source: str, target: str, break_glass: str | None, project_dir: Path, output: Output) -> int:
+    """Point TARGET at SOURCE's snapshots: no data copied, all views swapped at once.
+
+    A TARGET bound to a branch takes only a version built from a clean commit of its branch,
+    past its gates, unless --break-glass says why.
+    """
     with context(project_dir, output) as ctx:
-        version = ctx.promote(source, target)
+        version = ctx.promote(source, target, break_glass=break_glass)
         name = ctx.environment(target)
+        recorded = ctx.history(name)[-1].break_glass
     output.human.print(f"[green]Promoted[/] {source} to [bold magenta]{name}[/] (version {version})")
+    _say_broke_glass(output, name, recorded)
     if output.as_json:
-        output.json({"source": source, "target": name, "version": version})
+        output.json({"source": source, "target": name, "version": version, "break_glass": recorded})
     return 0
 
 
@@ -264,13 +338,43 @@ def promote(source: str, target: str, project_dir: Path, output: Output) -> int:
 @click.argument("environment")
 @click.option("--to", "to", type=int, help="Version to return to (default: the previous one).")
 def rollback(environment: str, to: int | None, project_dir: Path, output: Output) -> int:
-    """Return ENVIRONMENT to an earlier version; see `tidegate history ENV`."""
+    """Return ENVIRONMENT to an earlier version; see `tidegate history ENV`.
+
+    An environment bound to a branch is pinned there: deployments of the branch's current head
+    leave it alone until a new commit lands on the branch, or `tidegate unpin ENV`.
+    """
     with context(project_dir, output) as ctx:
-        version = ctx.rollback(environment, to)
+        version = ctx.rollback(environment, to, branch_head=ctx.branch_head(environment))
         name = ctx.environment(environment)
+        pin = ctx.pin_of(name)
     output.human.print(f"[green]Rolled back[/] [bold magenta]{name}[/] (now version {version})")
+    if pin is not None:
+        output.human.print(
+            f"{escape(name)} is pinned: deploying {escape((pin.commit or 'its commit')[:10])} again leaves it "
+            f"here, until a new commit lands on its branch or `tidegate unpin {escape(name)}`"
+        )
     if output.as_json:
-        output.json({"environment": name, "version": version})
+        output.json({"environment": name, "version": version, "pinned": pin.to_dict() if pin else None})
+    return 0
+
+
+@command(cli)
+@click.argument("environment")
+def unpin(environment: str, project_dir: Path, output: Output) -> int:
+    """Let ENVIRONMENT follow its branch again after a rollback pinned it."""
+    with context(project_dir, output) as ctx:
+        name = ctx.environment(environment)
+        pin = ctx.pin_of(name)
+        ctx.unpin(name)
+    if pin is None:
+        output.human.print(f"{escape(name)} was not pinned: nothing to do")
+    else:
+        output.human.print(
+            f"[green]Unpinned[/] [bold magenta]{escape(name)}[/] (pinned at version {pin.version} by "
+            f"{escape(pin.reason)}): the next deployment of its branch moves it"
+        )
+    if output.as_json:
+        output.json({"environment": name, "unpinned": pin is not None, "pin": pin.to_dict() if pin else None})
     return 0
 
 
@@ -281,11 +385,19 @@ def envs(project_dir: Path, output: Output) -> int:
 
     with context(project_dir, output) as ctx:
         versions = ctx.environments()
+        pins = {pin.environment: pin for pin in ctx.pins()}
     if output.as_json:
-        output.json([v.to_dict() | {"models": len(v.models)} for v in versions])
+        output.json([_version_dict(v, pins) | {"models": len(v.models)} for v in versions])
     else:
-        render_environments(output.out, versions)
+        render_environments(output.out, versions, pins)
     return 0
+
+
+def _version_dict(version: EnvironmentVersion, pins: dict[str, Pin]) -> dict[str, Any]:
+    """A version as plain data, with the pin that holds its environment at it."""
+    pin = pins.get(version.environment)
+    held = pin is not None and pin.version == version.version
+    return version.to_dict() | {"pinned": pin.to_dict() if held and pin else None}
 
 
 @command(cli)
@@ -296,10 +408,12 @@ def history(environment: str, project_dir: Path, output: Output) -> int:
 
     with context(project_dir, output) as ctx:
         versions = ctx.history(environment)
+        pin = ctx.pin_of(environment)
+    pins = {pin.environment: pin} if pin else {}
     if output.as_json:
-        output.json([v.to_dict() for v in versions])
+        output.json([_version_dict(v, pins) for v in versions])
     else:
-        render_history(output.out, versions)
+        render_history(output.out, versions, pin)
     return 0
 
 

@@ -155,7 +155,9 @@ def deploy(
     fingerprints; only what is missing is built. Gates in tidegate.yml
     (`deploy: {gates: {prod: [staging]}}`) refuse what did not pass the required environments.
     A destructive infrastructure change stops the deployment (exit 1, nothing applied) unless
-    --allow-destroy is given.
+    --allow-destroy is given. An environment a rollback pinned stays where it is while the
+    commit deployed is the one it was rolled back from; a new commit removes the pin. With --env
+    and --ref, an environment a branch maps to takes only a commit of that branch.
 
     \b
     Examples:
@@ -180,6 +182,19 @@ def deploy(
         _opener(output, {}, threads, pull_request=False),
         on_plan=lambda plan: render_plan(output.human, plan),
     )
+    if deployment.pinned is not None:
+        pin = deployment.pinned
+        output.human.print(
+            Text.assemble(
+                (deployment.environment, "bold magenta"),
+                f" is pinned at version {pin.version} ({pin.reason}): {deployment.commit[:10]} is the "
+                "commit it was rolled back from, so nothing was deployed. A new commit on the branch "
+                f"deploys as usual; `tidegate unpin {deployment.environment}` lets this one through.",
+            )
+        )
+        if output.as_json:
+            output.json(deployment_record(deployment))
+        return 0
     if deployment.infra is not None:
         render_applied(output.human, deployment.infra)
     if deployment.result is not None:

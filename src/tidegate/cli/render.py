@@ -6,6 +6,7 @@ Colour degrades to plain text when stdout is not a terminal, so CI logs stay cle
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -20,7 +21,7 @@ from tidegate.project.model import Kind, Severity
 if TYPE_CHECKING:
     from tidegate.engines.base import QueryResult
     from tidegate.plan.plan import Plan
-    from tidegate.state import EnvironmentVersion, SnapshotRecord
+    from tidegate.state import EnvironmentVersion, Pin, SnapshotRecord
 
 _MARKS = {
     ChangeType.ADDED: ("+", "green"),
@@ -131,14 +132,18 @@ def render_tests(console: Console, results: list[TestResult], *, only_problems: 
             console.print(f"     {detail}", markup=False, highlight=False)
 
 
-def render_environments(console: Console, versions: list[EnvironmentVersion]) -> None:
+def render_environments(
+    console: Console, versions: list[EnvironmentVersion], pins: Mapping[str, Pin] | None = None
+) -> None:
     if not versions:
-        console.print("No environments yet. Create one with `tidegate plan prod`.")
+        console.print("No environments yet. Create one with `tidegate plan dev`, or `tidegate deploy`.")
         return
+    pins = pins or {}
     table = Table(box=None, show_edge=False)
-    for column in ("environment", "version", "models", "updated", "action", "commit", "by"):
-        table.add_column(column, no_wrap=column != "by")
+    for column in ("environment", "version", "models", "updated", "action", "commit", "by", "note"):
+        table.add_column(column, no_wrap=column not in ("by", "note"))
     for version in versions:
+        pin = pins.get(version.environment)
         table.add_row(
             Text(version.environment),
             str(version.version),
@@ -147,11 +152,31 @@ def render_environments(console: Console, versions: list[EnvironmentVersion]) ->
             version.action,
             (version.git_commit or "")[:10],
             Text(version.author or ""),
+            Text("; ".join(filter(None, [_pinned(pin), _broke_glass(version)]))),
         )
     console.print(table)
 
 
-def render_history(console: Console, versions: list[EnvironmentVersion]) -> None:
+def _pinned(pin: Pin | None) -> str:
+    return f"pinned at v{pin.version} ({pin.reason}; `tidegate unpin {pin.environment}`)" if pin else ""
+
+
+def _broke_glass(version: EnvironmentVersion) -> str:
+    return f"break glass: {version.break_glass}" if version.break_glass else ""
+
+
+def _history_note(version: EnvironmentVersion, pin: Pin | None) -> str:
+    parts = [
+        version.message or (f"plan {version.source}" if version.source else ""),
+        _broke_glass(version),
+        _pinned(pin) if pin is not None and pin.version == version.version else "",
+    ]
+    return "; ".join(part for part in parts if part)
+
+
+def render_history(console: Console, versions: list[EnvironmentVersion], pin: Pin | None = None) -> None:
+    """Every version, what it changed and why; a version made past Git says so, and so does a
+    pin holding the environment at a version."""
     table = Table(box=None, show_edge=False)
     for column in ("version", "time", "action", "changed", "commit", "by", "note"):
         table.add_column(column, no_wrap=column not in ("by", "note"))
@@ -169,7 +194,7 @@ def render_history(console: Console, versions: list[EnvironmentVersion]) -> None
             str(changed),
             (version.git_commit or "")[:10],
             Text(version.author or ""),
-            Text(version.message or (f"plan {version.source}" if version.source else "")),
+            Text(_history_note(version, pin)),
         )
         previous = version.models
     console.print(table)

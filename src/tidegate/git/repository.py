@@ -106,6 +106,21 @@ class Repository:
         """Whether `ref` names a commit here (a branch may exist only as `origin/<branch>` in CI)."""
         return self._verify(ref) is not None
 
+    def branch_ref(self, branch: str) -> str | None:
+        """Where `branch` is here: the local branch, else `origin/<branch>` (a CI checkout has
+        only the remote-tracking branch); None when neither exists."""
+        for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"):
+            if self.exists(ref):
+                return ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
+        return None
+
+    def is_ancestor(self, commit: str, ref: str) -> bool:
+        """Whether `commit` is reachable from `ref` (`ref` itself, or any commit in its history)."""
+        done = self._run("merge-base", "--is-ancestor", self.resolve(commit), self.resolve(ref))
+        if done.returncode not in (0, 1):
+            raise GitError(f"cannot tell whether {commit[:10]} is in {ref!r}: {_said(done.stderr)}")
+        return done.returncode == 0
+
     def commit(self, ref: str = "HEAD") -> Commit:
         sha = self.resolve(ref)
         out = self._git(

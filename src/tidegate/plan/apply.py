@@ -48,10 +48,12 @@ class Applier:
         author: str | None = None,
         message: str | None = None,
         gate: bool = True,
+        break_glass: str | None = None,
     ) -> ApplyResult:
         """Apply `plan`; the caller holds the environment's lock. Without `gate` (a pull-request
         environment, a sandbox for review) failed tests are reported but do not stop the swap, so
-        reviewers and the CI's later steps see what the change built."""
+        reviewers and the CI's later steps see what the change built. `break_glass`: why an
+        environment bound to a branch takes this plan past Git, recorded on its new version."""
         self.start(plan)
         result = ApplyResult(environment=plan.environment)
         early = [test for test in plan.unit_tests if not test.given_later]
@@ -71,7 +73,9 @@ class Applier:
         result.tests = self.run_tests(plan.tests)
         if gate:
             self._raise_if_blocking(result.tests, "data test")
-        result.version = self._swap_and_end(plan, action=action, author=author, message=message)
+        result.version = self._swap_and_end(
+            plan, action=action, author=author, message=message, break_glass=break_glass
+        )
         result.views_changed = len(plan.views_changed) + len(plan.views_removed)
         return result
 
@@ -115,8 +119,16 @@ class Applier:
             )
         return self._swap_and_end(plan, action=action, author=author, message=message)
 
-    def _swap_and_end(self, plan: Plan, *, action: str, author: str | None, message: str | None) -> int:
-        version = self._swap(plan, action=action, author=author, message=message)
+    def _swap_and_end(
+        self,
+        plan: Plan,
+        *,
+        action: str,
+        author: str | None,
+        message: str | None,
+        break_glass: str | None = None,
+    ) -> int:
+        version = self._swap(plan, action=action, author=author, message=message, break_glass=break_glass)
         self.run_hooks(
             "on-run-end",
             plan.on_run_end,
@@ -365,7 +377,9 @@ class Applier:
 
     # swap --------------------------------------------------------------------------------
 
-    def _swap(self, plan: Plan, *, action: str, author: str | None, message: str | None) -> int:
+    def _swap(
+        self, plan: Plan, *, action: str, author: str | None, message: str | None, break_glass: str | None
+    ) -> int:
         self.progress.stage("swap views", 1)
         started = time.perf_counter()
         current = self.state.current(plan.environment)
@@ -381,6 +395,7 @@ class Applier:
                 git_commit=plan.git_commit,
                 author=author,
                 message=message,
+                break_glass=break_glass,
             )
         self.progress.advance("swap views", plan.environment, time.perf_counter() - started)
         return version

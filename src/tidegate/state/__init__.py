@@ -1,6 +1,6 @@
-"""State kept in the warehouse itself: snapshots, environments and their versions, locks, runs."""
+"""State kept in the warehouse itself: snapshots, environments and their versions, pins, locks, runs."""
 
-from tidegate.state.records import EnvironmentVersion, FailuresRecord, SnapshotRecord
+from tidegate.state.records import EnvironmentVersion, FailuresRecord, Pin, SnapshotRecord
 from tidegate.state.store import StateStore
 
-__all__ = ["EnvironmentVersion", "FailuresRecord", "SnapshotRecord", "StateStore"]
+__all__ = ["EnvironmentVersion", "FailuresRecord", "Pin", "SnapshotRecord", "StateStore"]

@@ -1,4 +1,4 @@
-"""What the state holds: built snapshots, environment versions, relations of failing rows.
+"""What the state holds: built snapshots, environment versions, pins, relations of failing rows.
 
 Plain frozen values, shared by the state store that reads and writes them and by the plans that
 are made of them (a plan's mapping is a `SnapshotRecord` per model, its tests' stored failures
@@ -107,6 +107,8 @@ class EnvironmentVersion:
     git_commit: str | None = None
     author: str | None = None
     message: str | None = None
+    break_glass: str | None = None
+    """Why an environment bound to a branch was changed past Git (`--break-glass REASON`)."""
 
     @property
     def dropped(self) -> bool:
@@ -122,5 +124,32 @@ class EnvironmentVersion:
             "git_commit": self.git_commit,
             "author": self.author,
             "message": self.message,
+            "break_glass": self.break_glass,
             "models": {name: record.physical for name, record in self.models.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Pin:
+    """An environment held where a rollback put it: the controller does not deploy over it
+    until a commit other than `commit` lands on its branch, or `tidegate unpin`."""
+
+    environment: str
+    version: int
+    """The version the rollback made."""
+    commit: str | None
+    """The branch's head when pinned (or, the branch unknown, the commit rolled back from): a
+    deployment of this commit leaves the environment alone, of any other removes the pin."""
+    author: str | None
+    created_at: datetime
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "version": self.version,
+            "commit": self.commit,
+            "author": self.author,
+            "created_at": self.created_at.isoformat(),
+            "reason": self.reason,
         }

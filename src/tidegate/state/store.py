@@ -22,39 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from tidegate.engines.base import EngineAdapter
-from tidegate.errors import EngineError, LockError, StateError
+from tidegate.errors import EngineError, LockError
 from tidegate.state.access import PullRequestAccess
-from tidegate.state.records import EnvironmentVersion, FailuresRecord, SnapshotRecord, now
+from tidegate.state.records import EnvironmentVersion, FailuresRecord, Pin, SnapshotRecord, now
+from tidegate.state.schema import SCHEMA, STATE_VERSION, TABLES, create_state
 
-SCHEMA = "_tidegate"
-STATE_VERSION = 2
-
-_TABLES = {
-    "snapshots": """
-        model VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, version VARCHAR NOT NULL,
-        kind VARCHAR NOT NULL, schema_name VARCHAR NOT NULL, physical VARCHAR,
-        query_hash VARCHAR NOT NULL, query TEXT, parents TEXT NOT NULL, created_at TIMESTAMP NOT NULL,
-        PRIMARY KEY (model, fingerprint, version)""",
-    "environment_versions": """
-        environment VARCHAR NOT NULL, version INTEGER NOT NULL, created_at TIMESTAMP NOT NULL,
-        action VARCHAR NOT NULL, source VARCHAR, git_commit VARCHAR, author VARCHAR,
-        message VARCHAR, models TEXT NOT NULL, PRIMARY KEY (environment, version)""",
-    "locks": """
-        environment VARCHAR NOT NULL PRIMARY KEY, owner VARCHAR NOT NULL, host VARCHAR NOT NULL,
-        pid INTEGER NOT NULL, acquired_at TIMESTAMP NOT NULL""",
-    "runs": """
-        id VARCHAR NOT NULL, command VARCHAR NOT NULL, environment VARCHAR,
-        started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL, detail TEXT""",
-    "meta": "key VARCHAR NOT NULL PRIMARY KEY, value VARCHAR NOT NULL",
-    "infra_resources": """
-        environment VARCHAR NOT NULL, kind VARCHAR NOT NULL, name VARCHAR NOT NULL,
-        attributes TEXT NOT NULL, prevent_destroy BOOLEAN NOT NULL, applied_at TIMESTAMP NOT NULL,
-        PRIMARY KEY (environment, kind, name)""",
-    "stored_failures": """
-        environment VARCHAR NOT NULL, schema_name VARCHAR NOT NULL, name VARCHAR NOT NULL,
-        relation VARCHAR NOT NULL, kind VARCHAR NOT NULL, parents TEXT NOT NULL,
-        PRIMARY KEY (environment, schema_name, name)""",
-}
+__all__ = ["SCHEMA", "STATE_VERSION", "StateStore"]
 
 
 class StateStore:
@@ -88,7 +61,7 @@ class StateStore:
         rows = self.engine.fetch(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'pull_request_access'").rows
         if rows and rows[0][0] == stamp:
             return True
-        if not self.access.grant_state(self.engine, SCHEMA, sorted(_TABLES)):
+        if not self.access.grant_state(self.engine, SCHEMA, sorted(TABLES)):
             return False
         self.engine.execute(
             f"INSERT INTO {SCHEMA}.meta VALUES ('pull_request_access', ?) "
@@ -98,39 +71,7 @@ class StateStore:
         return True
 
     def _create(self) -> None:
-        for attempt in range(50):
-            existing = {name for schema, name, _ in self.engine.relations(SCHEMA) if schema == SCHEMA}
-            if set(_TABLES) <= existing:
-                break
-            if not self.creates:
-                raise StateError(
-                    f"tidegate's state ({SCHEMA}) is not in this warehouse yet, and the pull-request "
-                    "connection does not create it",
-                    hint="deploy production first (tidegate deploy, or tidegate plan prod): its role creates the state",
-                )
-            try:
-                with self.engine.transaction():
-                    self.engine.create_schema(SCHEMA)
-                    for name, columns in _TABLES.items():
-                        self.engine.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{name} ({columns})")
-                    self.engine.execute(
-                        f"INSERT INTO {SCHEMA}.meta VALUES ('state_version', ?) ON CONFLICT DO NOTHING",
-                        [str(STATE_VERSION)],
-                    )
-                break
-            except EngineError as error:
-                # another connection to the same database is creating the schema right now
-                text = str(error).lower()
-                racing = ("conflict", "duplicate key", "already exists")
-                if not any(word in text for word in racing) or attempt == 49:
-                    raise
-                time.sleep(0.05)
-        rows = self.engine.fetch(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'state_version'").rows
-        if rows and rows[0][0] != str(STATE_VERSION):
-            raise StateError(
-                f"the state in {SCHEMA} has version {rows[0][0]}; this tidegate reads version {STATE_VERSION}",
-                hint=f"use the tidegate that created it, or drop the {SCHEMA} schema to start afresh",
-            )
+        create_state(self.engine, creates=self.creates)
 
     # snapshots ---------------------------------------------------------------------------
 
@@ -236,7 +177,7 @@ class StateStore:
         self.ensure()
         rows = self.engine.fetch(
             "SELECT v.environment, v.version, v.created_at, v.action, v.models, v.source, v.git_commit, "
-            f"v.author, v.message FROM {SCHEMA}.environment_versions v {rest}",
+            f"v.author, v.message, v.break_glass FROM {SCHEMA}.environment_versions v {rest}",
             parameters,
         ).rows
         return [_version_from_row(row) for row in rows]
@@ -251,6 +192,7 @@ class StateStore:
         git_commit: str | None = None,
         author: str | None = None,
         message: str | None = None,
+        break_glass: str | None = None,
     ) -> int:
         """Append a new version of the environment; call inside the swap's transaction."""
         rows = self.engine.fetch(
@@ -260,10 +202,49 @@ class StateStore:
         number = int(rows[0][0]) + 1
         payload = json.dumps({name: record.entry() for name, record in sorted(models.items())})
         self.engine.execute(
-            f"INSERT INTO {SCHEMA}.environment_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [environment, number, now(), action, source, git_commit, author, message, payload],
+            f"INSERT INTO {SCHEMA}.environment_versions (environment, version, created_at, action, source, "
+            "git_commit, author, message, models, break_glass) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [environment, number, now(), action, source, git_commit, author, message, payload, break_glass],
         )
         return number
+
+    # pins --------------------------------------------------------------------------------
+
+    def pin(self, pin: Pin) -> None:
+        """Hold the environment where a rollback put it (replacing an earlier pin)."""
+        self.ensure()
+        self.engine.execute(
+            f"INSERT INTO {SCHEMA}.pins VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE SET "
+            "version = excluded.version, git_commit = excluded.git_commit, author = excluded.author, "
+            "created_at = excluded.created_at, reason = excluded.reason",
+            [pin.environment, pin.version, pin.commit, pin.author, pin.created_at, pin.reason],
+        )
+
+    def pin_of(self, environment: str) -> Pin | None:
+        found = self._pins("WHERE environment = ?", [environment])
+        return found[0] if found else None
+
+    def pins(self) -> list[Pin]:
+        """Every pinned environment's pin."""
+        return self._pins("ORDER BY environment")
+
+    def _pins(self, rest: str, parameters: Sequence[object] = ()) -> list[Pin]:
+        self.ensure()
+        rows = self.engine.fetch(
+            f"SELECT environment, version, git_commit, author, created_at, reason FROM {SCHEMA}.pins {rest}",
+            parameters,
+        ).rows
+        return [
+            Pin(str(name), int(version), commit, author, created_at, str(reason))
+            for name, version, commit, author, created_at, reason in rows
+        ]
+
+    def unpin(self, environment: str) -> bool:
+        """Let the environment follow its branch again; whether it was pinned."""
+        pinned = self.pin_of(environment) is not None
+        if pinned:
+            self.engine.execute(f"DELETE FROM {SCHEMA}.pins WHERE environment = ?", [environment])
+        return pinned
 
     # stored test failures ----------------------------------------------------------------
 
@@ -453,7 +434,7 @@ class StateStore:
 
 
 def _version_from_row(row: tuple[Any, ...]) -> EnvironmentVersion:
-    environment, version, created_at, action, models, source, git_commit, author, message = row
+    environment, version, created_at, action, models, source, git_commit, author, message, break_glass = row
     return EnvironmentVersion(
         environment=environment,
         version=int(version),
@@ -464,6 +445,7 @@ def _version_from_row(row: tuple[Any, ...]) -> EnvironmentVersion:
         git_commit=git_commit,
         author=author,
         message=message,
+        break_glass=break_glass,
     )
 
 

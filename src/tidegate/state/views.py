@@ -109,6 +109,7 @@ def swap_views(
     git_commit: str | None = None,
     author: str | None = None,
     message: str | None = None,
+    break_glass: str | None = None,
 ) -> int:
     """Point the environment's views at `models` (from `previous`) and record the new version.
 
@@ -127,6 +128,7 @@ def swap_views(
             git_commit=git_commit,
             author=author,
             message=message,
+            break_glass=break_glass,
         )
     except BaseException:
         if not engine.spec.transactional_ddl:  # no rollback (Spark): undo what we can

@@ -1,0 +1,158 @@
+"""One run of the controller, start to end: a deployment, the CI of a pull request, or the
+teardown of a closed pull request's environment. Each goes through the very code the command
+line runs (`tidegate deploy`, `tidegate ci`, `tidegate ci --close`), reading the commit from the
+controller's working copy while warehouses resolve in the project directory (`workspace`).
+
+A run never raises: what happened (steps with timings, the log, the report, the error) comes
+back as an `Outcome`, which the controller records and reports to the forge.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tidegate.context import Context
+from tidegate.errors import StateError, TidegateError
+from tidegate.plan.results import Progress
+from tidegate.server.checkout import WorkingCopy
+from tidegate.server.store import RunStatus, RunStep, now
+
+
+class RunLog(Progress):
+    """The lines of a run's log: what tidegate says while it works, with the time."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.steps: list[RunStep] = []
+
+    def message(self, text: str) -> None:
+        self.lines.append(f"{now()} {text}")
+
+    def advance(self, stage: str, item: str, seconds: float, ok: bool = True) -> None:
+        self.message(f"{stage}: {item} {'done' if ok else 'failed'} in {seconds:.2f} s")
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time a step; it failed if it raised."""
+        started = time.perf_counter()
+        status = "failed"
+        try:
+            yield
+            status = "success"
+        finally:
+            self.steps.append(RunStep(name, status, round(time.perf_counter() - started, 3)))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: RunStatus
+    steps: list[RunStep]
+    log: str
+    summary: str
+    """One line for the forge's commit status and the log."""
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    comment: str | None = None
+    """The pull request's comment (the CI report in Markdown)."""
+
+
+Opener = Callable[[Path, Path], AbstractContextManager[Context]]
+
+
+def opener(log: RunLog, workspace: Path, *, pull_request: bool) -> Opener:
+    """How a run opens the project at a commit (`files`): warehouses always resolve in the
+    project directory, whatever workspace the caller proposes (its checkout)."""
+
+    def open_context(files: Path, _proposed: Path) -> Context:
+        return Context(
+            files, progress=log, on_wait=log.message, workspace=workspace, pull_request=pull_request
+        )
+
+    return open_context
+
+
+def deploy(copy: WorkingCopy, workspace: Path, environment: str, commit: str) -> Outcome:
+    """`tidegate deploy --env ENVIRONMENT --ref COMMIT` from the working copy."""
+    from tidegate.ci.deploy import DeployRequest, deployment_record
+    from tidegate.ci.deploy import deploy as deploy_commit
+
+    log = RunLog()
+    log.message(f"deploying {commit[:10]} to {environment}")
+    request = DeployRequest(
+        project_dir=copy.project_dir, environment=environment, ref=commit, workspace=workspace
+    )
+    try:
+        with log.step("deploy"):
+            deployment = deploy_commit(request, opener(log, workspace, pull_request=False))
+    except TidegateError as error:
+        return _failed(log, error)
+    record = deployment_record(deployment)
+    version = record["version"]
+    summary = (
+        f"{environment} at {commit[:10]} (v{version}, {len(deployment.built)} snapshot(s) built)"
+        if version is not None
+        else f"{environment} already at {commit[:10]}: nothing to change"
+    )
+    log.message(summary)
+    report = {key: value for key, value in record.items() if key != "plan"}
+    return Outcome(RunStatus.SUCCESS, log.steps, log.text, summary, report=report)
+
+
+def pull_request_ci(copy: WorkingCopy, workspace: Path, number: int, head: str, base_branch: str) -> Outcome:
+    """`tidegate ci --base origin/BASE --head HEAD --pr N`: the same pipeline, the same report."""
+    from tidegate.ci.pipeline import CiRequest, Pipeline
+    from tidegate.ci.report import markdown
+
+    log = RunLog()
+    log.message(f"CI of pull request #{number} at {head[:10]} against {base_branch}")
+    request = CiRequest(
+        project_dir=copy.project_dir, base=f"origin/{base_branch}", head=head, pull_request=number
+    )
+    try:
+        report = Pipeline(request).run(opener(log, workspace, pull_request=True))
+    except TidegateError as error:
+        return _failed(log, error)
+    steps = [RunStep(step.name, step.status, round(step.seconds, 3), step.summary) for step in report.steps]
+    verdict = "passed" if report.passed else "failed"
+    summary = f"CI {verdict} in {report.seconds:.1f} s"
+    log.message(summary)
+    status = RunStatus.SUCCESS if report.passed else RunStatus.FAILED
+    return Outcome(status, steps, log.text, summary, report=report.to_dict(), comment=markdown(report))
+
+
+def teardown(project_dir: Path, environment: str) -> Outcome:
+    """`tidegate ci --close`: the closed pull request's environment is dropped (its history stays)."""
+    log = RunLog()
+    try:
+        with log.step("teardown"), Context(project_dir, progress=log, pull_request=True) as ctx:
+            ctx.drop_environment(environment)
+        summary = f"dropped {environment}"
+    except StateError:
+        summary = f"{environment} does not exist: nothing to tear down"
+    except TidegateError as error:
+        return _failed(log, error)
+    log.message(summary)
+    return Outcome(RunStatus.SUCCESS, log.steps, log.text, summary)
+
+
+def _failed(log: RunLog, error: TidegateError) -> Outcome:
+    """A run stopped by an error: the environment was left as it was (an apply is all or nothing)."""
+    text = str(error)
+    log.message(f"failed: {text}")
+    return Outcome(
+        RunStatus.FAILED,
+        log.steps,
+        log.text,
+        error.message[:140],
+        report={"error": error.to_dict()},
+        error=text,
+    )
