@@ -58,7 +58,9 @@ def create_state(engine: EngineAdapter, *, creates: bool) -> None:
         if set(TABLES) <= existing:
             break
         if not creates:
-            where = "was written by an older tidegate" if "meta" in existing else "is not in this warehouse yet"
+            where = (
+                "was written by an older tidegate" if "meta" in existing else "is not in this warehouse yet"
+            )
             raise StateError(
                 f"tidegate's state ({SCHEMA}) {where}, and the pull-request connection does not create it",
                 hint="deploy production first (tidegate deploy): its role creates and upgrades the state",
