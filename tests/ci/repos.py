@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.cli.conftest import Ran, invoke
 from tests.conftest import CONFIG, LAYERED, edit, write_files
+from tidegate.project.config import load_config
 
 PIPELINE_CONFIG = (
     CONFIG.replace("promotion: [dev, prod]", "promotion: [dev, staging, prod]").replace(
@@ -68,11 +69,26 @@ def commit(root: Path, message: str) -> str:
 
 
 def branch_off_production(root: Path, branch: str = "feature") -> Path:
-    """Build production from what is checked out (main), then check out a new `branch`."""
-    ran = invoke(root, "plan", "prod", "--auto-apply")
-    assert ran.code == 0, ran.all
+    """Deploy main to staging and, through a `production` branch at the same commit, to prod
+    (prod only changes from Git), then check out a new `branch` from main."""
+    deploy_production(root)
     git(root, "checkout", "-q", "-b", branch)
     return root
+
+
+def deploy_production(root: Path) -> None:
+    """Build prod from main. Where Git binds prod (PIPELINE_CONFIG), as a new user's first build
+    of a bound environment goes: main deployed to staging, then the same commit to prod through
+    the `production` branch (its gate, staging, has every snapshot)."""
+    if not load_config(root).branches:
+        ran = invoke(root, "plan", "prod", "--auto-apply")  # prod is free
+        assert ran.code == 0, ran.all
+        return
+    staging = invoke(root, "deploy", "--branch", "main")
+    assert staging.code == 0, staging.all
+    git(root, "branch", "production", "main")
+    prod = invoke(root, "deploy", "--branch", "production")
+    assert prod.code == 0, prod.all
 
 
 def ci(root: Path, *args: str) -> Ran:

@@ -7,26 +7,36 @@ from pathlib import Path
 
 import pytest
 
+from tests.ci.repos import git
 from tests.cli.conftest import invoke
 
 
 def test_shop_example_builds_production_and_passes_every_test(tmp_path: Path) -> None:
+    """prod and staging change only from Git in the shop: init says how the first build goes
+    (commit, deploy main to staging, then production to prod), and it goes that way."""
     root = tmp_path / "shop"
     ran = invoke(None, "init", str(root), "--example", "shop")
     assert ran.code == 0, ran.all
     assert (root / "tidegate.yml").exists()
-    assert "tidegate plan prod --auto-apply" in ran.stdout
+    assert "tidegate deploy --branch main" in ran.stdout
+    assert "git branch production && tidegate deploy --branch production" in ran.stdout
+    assert invoke(root, "plan", "prod", "--auto-apply").code == 2  # not in git yet: refused
 
-    ran = invoke(root, "plan", "prod", "--auto-apply", "--json")
+    _commit(root)
+    ran = invoke(root, "deploy", "--branch", "main", "--json")
     assert ran.code == 0, ran.all
     document = ran.json()
-    applied = document["apply"]
-    assert applied["version"] == 1
-    assert len(applied["built"]) == document["summary"]["builds"] >= 20
-    assert applied["tests"], "the example has tests"
-    assert all(test["passed"] for test in applied["tests"])
-    assert {t["kind"] for t in applied["tests"]} >= {"unit"}
+    assert document["version"] == 1
+    assert len(document["built"]) == document["summary"]["builds"] >= 20
+    git(root, "branch", "production")
+    ran = invoke(root, "deploy", "--branch", "production", "--json")
+    assert ran.code == 0, ran.all
+    assert (ran.json()["version"], ran.json()["built"]) == (1, [])  # what staging built and tested
 
+    ran = invoke(root, "test", "prod", "--json")
+    assert ran.code == 0, ran.all
+    assert ran.json()["tests"], "the example has tests"
+    assert {t["kind"] for t in ran.json()["tests"]} >= {"unit"}
     ran = invoke(root, "query", "prod", "select count(*) as n from fct_orders", "--json")
     assert ran.code == 0, ran.all
     assert ran.json()["rows"][0][0] > 0
@@ -34,12 +44,21 @@ def test_shop_example_builds_production_and_passes_every_test(tmp_path: Path) ->
 
 def test_minimal_project_builds(tmp_path: Path) -> None:
     root = tmp_path / "new"
-    assert invoke(None, "init", str(root)).code == 0
-    ran = invoke(root, "plan", "prod", "--auto-apply")
+    ran = invoke(None, "init", str(root))
+    assert ran.code == 0
+    assert "tidegate deploy --branch main" in ran.stdout
+    _commit(root)
+    ran = invoke(root, "deploy", "--branch", "main")
     assert ran.code == 0, ran.all
     assert "Applied prod version 1" in ran.stdout
     ran = invoke(root, "envs", "--json")
     assert [e["environment"] for e in ran.json()] == ["prod"]
+
+
+def _commit(root: Path) -> None:
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "first version")
 
 
 def test_init_defaults_to_the_project_directory_and_prints_json(tmp_path: Path) -> None:

@@ -437,6 +437,7 @@ def test_state_store_ensure_from_many_sessions_at_once(postgres_database: str, t
             "infra_resources",
             "locks",
             "meta",
+            "pins",
             "runs",
             "snapshots",
             "stored_failures",

@@ -1,4 +1,5 @@
-"""Plans from git: the commit a plan was made from, and `plan --ref` for another commit."""
+"""Plans from git: the commit a plan was made from, and `plan --ref` for another commit (in dev,
+which no branch binds: prod and staging take only commits of their branches)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.conftest import edit
 def test_a_plan_of_a_clean_checkout_records_its_commit(tmp_path: Path) -> None:
     root = make_repository(tmp_path / "repo")
 
-    ran = invoke(root, "plan", "prod", "--auto-apply", "--json")
+    ran = invoke(root, "plan", "dev", "--auto-apply", "--json")
 
     assert ran.json()["git_commit"] == git(root, "rev-parse", "HEAD")
 
@@ -21,7 +22,7 @@ def test_a_plan_of_uncommitted_changes_records_no_commit(tmp_path: Path) -> None
     root = make_repository(tmp_path / "repo")
     edit(root, "models/order_count.sql", "count(*) as n", "count(*) + 0 as n")
 
-    ran = invoke(root, "plan", "prod", "--auto-apply", "--json")
+    ran = invoke(root, "plan", "dev", "--auto-apply", "--json")
 
     assert ran.json()["git_commit"] is None
 
@@ -33,11 +34,11 @@ def test_plan_ref_builds_another_commit_and_leaves_the_working_tree(tmp_path: Pa
     commit(root, "one more order")
     edit(root, "models/order_count.sql", "count(*) as n", "count(*) * 100 as n")  # uncommitted
 
-    ran = invoke(root, "plan", "prod", "--ref", first, "--auto-apply", "--json")
+    ran = invoke(root, "plan", "dev", "--ref", first, "--auto-apply", "--json")
 
     assert ran.code == 0, ran.all
     assert ran.json()["git_commit"] == first
-    assert invoke(root, "query", "prod", "select n from order_count", "--json").json()["rows"] == [[4]]
+    assert invoke(root, "query", "dev", "select n from order_count", "--json").json()["rows"] == [[4]]
     assert "* 100" in (root / "models/order_count.sql").read_text()
 
 

@@ -87,9 +87,11 @@ def test_no_file_nor_state_row_keeps_a_value_a_model_renders(
     root = make_repository(tmp_path / "repo")
     (root / FILTER).write_text(MODEL)
     commit(root, "paid orders, for holders of the token")
-    assert invoke(root, "plan", "prod", "--out", str(root / "plan.json")).code == 0
-    applied = invoke(root, "apply", str(root / "plan.json"))
+    assert invoke(root, "plan", "staging", "--out", str(root / "plan.json")).code == 0
+    applied = invoke(root, "apply", str(root / "plan.json"))  # a clean commit of main: staging takes it
     assert applied.code == 0, applied.all
+    git(root, "branch", "production")
+    assert invoke(root, "deploy", "--branch", "production").code == 0  # what staging built
     git(root, "checkout", "-q", "-b", "feature")
     edit(root, FILTER, "amount from", "amount, order_id * 2 as twice from")
     commit(root, "a column more")

@@ -77,7 +77,8 @@ def off_branch(repository_dir: Path, branch: str, commit: str) -> str | None:
     if ref is None:
         return f"branch {branch!r} does not exist here (nor origin/{branch})"
     if not repo.is_ancestor(commit, ref):
-        return f"commit {commit[:10]} is not on branch {branch} ({ref})"
+        where = f" ({ref})" if ref != branch else ""
+        return f"commit {commit[:10]} is not on branch {branch}{where}"
     return None
 
 

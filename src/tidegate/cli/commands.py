@@ -78,9 +78,33 @@ def init(
     if pipeline is not None:
         _print_pipeline(output, target, pipeline)
     if not pipeline_only:
-        move = "" if target == Path.cwd().resolve() else f"cd {_shell_path(target)} && "
-        output.out.print(f"Next: [bold]{escape(move)}tidegate plan prod --auto-apply[/] to build production.")
+        _print_first_build(output, target)
     return 0
+
+
+def _print_first_build(output: Output, project: Path) -> None:
+    """How to build production first: `plan` where prod is free; where Git binds it, commit the
+    project and deploy each branch the way to prod goes through (its gates' first)."""
+    from tidegate.ci.guard import binding_of
+    from tidegate.project.config import PROD, load_config
+
+    move = "" if project == Path.cwd().resolve() else f"cd {_shell_path(project)} && "
+    config = load_config(project)
+    binding = binding_of(config, PROD)
+    if binding is None or binding.branch is None:
+        output.out.print(f"Next: [bold]{escape(move)}tidegate plan prod --auto-apply[/] to build production.")
+        return
+    on_branch = {environment: branch for branch, environment in reversed(config.branches.items())}
+    branches = [on_branch[gate] for gate in binding.gates if gate in on_branch] + [binding.branch]
+    steps = [f"{move}git init -q -b {branches[0]} && git add -A && git commit -qm 'first version'"]
+    for branch in dict.fromkeys(branches):
+        create = f"git branch {branch} && " if branch != branches[0] else ""
+        steps.append(f"{create}tidegate deploy --branch {branch}")
+    output.out.print(
+        "Next: prod changes only from Git (`branches:` in tidegate.yml), so commit the project and deploy it:"
+    )
+    for step in steps:
+        output.out.print(f"  [bold]{escape(step)}[/]")
 
 
 def _print_pipeline(output: Output, project: Path, pipeline: Path) -> None:

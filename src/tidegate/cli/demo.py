@@ -1,9 +1,11 @@
 """`tidegate demo`: the whole story on the example shop, in a temporary git repository.
 
-Build production, change a model on a branch, plan a dev environment that rebuilds only what
-changed, test it, promote it to production without copying data, and roll back. Then the
-pipeline: a pull request that breaks a dashboard fails CI, its fix passes, and merging deploys
-to staging and then prod without building anything again.
+Build staging and production from their branches (they change only from Git, so a first build
+goes through `deploy`), change a model on a branch, plan a dev environment that rebuilds only
+what changed, test it, promote it through Git to production without copying data (a promotion
+straight from dev is refused), and roll back, which pins prod. Then the pipeline: a pull request
+that breaks a dashboard fails CI, its fix passes, and merging deploys to staging and then prod
+without building anything again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rich.text import Text
 
 from tidegate.cli.render import ConsoleProgress, render_apply, render_plan, render_rows, render_tests
 from tidegate.context import Context
-from tidegate.errors import ConfigError
+from tidegate.errors import BindingError, ConfigError
 from tidegate.processes import temporary_folder
 from tidegate.project.scaffold import create_project
 from tidegate.state.views import INTERNAL_PREFIX
@@ -51,14 +53,15 @@ def _story(console: Console, root: Path) -> dict[str, Any]:
     _git(root, "add", ".")
     _git(root, "commit", "-q", "-m", "shop: first version")
 
-    _chapter(console, "1. Build production from main", f"project: {root}")
+    _chapter(
+        console,
+        "1. Build production from Git",
+        "prod and staging change only from their branches: a first build goes through `tidegate deploy`",
+    )
+    facts["first_staging"] = _deploy(console, root, "main", show=True)
+    _git(root, "branch", "production", "main")
+    facts["prod"] = _deploy(console, root, "production")
     with _context(console, root) as ctx:
-        prod_plan, result = ctx.plan_and_apply(
-            "prod", git_commit=_head(root), on_plan=lambda p: render_plan(console, p)
-        )
-        if result:
-            render_apply(console, result, prod_plan)
-            facts["prod"] = {"version": result.version, "built": len(result.built)}
         render_rows(
             console,
             ctx.query("prod", "select status, count(*) as orders from fct_orders group by 1 order by 1"),
@@ -102,12 +105,22 @@ def _story(console: Console, root: Path) -> dict[str, Any]:
         console.print(f"[green]{passed}[/] of {len(results)} tests passed")
         facts["tests"] = {"passed": passed, "total": len(results)}
 
-        _chapter(console, "5. Promote dev to prod", "a view swap: no data copied")
+        _chapter(console, "5. Promote dev to prod through Git", "a view swap: no data copied")
+        try:
+            ctx.promote("dev", "prod")
+        except BindingError as refused:
+            console.print(Text.assemble(("refused: ", "yellow"), refused.message))
+        _git(root, "checkout", "-q", "main")
+        _git(root, "merge", "-q", "--no-ff", "feature/large-orders", "-m", "Merge pull request: large orders")
+        _git(root, "checkout", "-q", "production")
+        _git(root, "merge", "-q", "--no-ff", "main", "-m", "Release: large orders")
+        console.print("merged into main, then production: dev's commit is on both branches now")
         before = _physical_count(ctx)
         clock = time.perf_counter()
-        version = ctx.promote("dev", "prod")
+        ctx.promote("dev", "staging")
+        version = ctx.promote("staging", "prod")
         console.print(
-            f"prod is now version {version} in {time.perf_counter() - clock:.3f}s; "
+            f"dev → staging → prod: prod is now version {version} in {time.perf_counter() - clock:.3f}s; "
             f"physical tables {before} before, {_physical_count(ctx)} after"
         )
         facts["promoted"] = {"version": version}
@@ -115,15 +128,19 @@ def _story(console: Console, root: Path) -> dict[str, Any]:
             console, ctx.query("prod", "select count(*) as large_orders from fct_orders where is_large_order")
         )
 
-        _chapter(console, "6. Roll prod back", "the previous version's views, instantly")
-        version = ctx.rollback("prod")
+        _chapter(
+            console, "6. Roll prod back", "the previous version's views, instantly; prod is pinned there"
+        )
+        version = ctx.rollback("prod", branch_head=ctx.branch_head("prod"))
         columns = ctx.query("prod", "select * from fct_orders limit 0").columns
         console.print(f"prod is now version {version}; is_large_order in prod: {'is_large_order' in columns}")
         facts["rolled_back"] = {"version": version}
         console.print(Rule("history of prod"), width=min(console.width, 100))
         from tidegate.cli.render import render_history
 
-        render_history(console, ctx.history("prod"))
+        render_history(console, ctx.history("prod"), ctx.pin_of("prod"))
+    pinned = _deploy(console, root, "production")
+    facts["rolled_back"]["pinned"] = pinned["pinned"]
     _pipeline_chapters(console, root, facts)
     facts["seconds"] = round(time.perf_counter() - started, 2)
     console.print(f"\n[bold green]Demo finished[/] in {facts['seconds']:.1f}s.")
@@ -150,7 +167,8 @@ def _pipeline_chapters(console: Console, root: Path, facts: dict[str, Any]) -> N
     _git(root, "checkout", "-q", "main")
     _git(root, "merge", "-q", "--no-ff", "rename-units-sold", "-m", "Merge pull request #1")
     facts["staging"] = _deploy(console, root, "main")
-    _git(root, "checkout", "-q", "-b", "production")
+    _git(root, "checkout", "-q", "production")
+    _git(root, "merge", "-q", "--no-ff", "main", "-m", "Release: units_sold is quantity_sold")
     facts["deployed"] = _deploy(console, root, "production")
 
 
@@ -180,13 +198,23 @@ def _ci(console: Console, root: Path, facts: dict[str, Any], name: str) -> Any:
     return report
 
 
-def _deploy(console: Console, root: Path, branch: str) -> dict[str, Any]:
+def _deploy(console: Console, root: Path, branch: str, *, show: bool = False) -> dict[str, Any]:
+    """`tidegate deploy --branch BRANCH`; `show`: its plan and apply too."""
     from tidegate.ci.deploy import DeployRequest, deploy
 
     deployment = deploy(
         DeployRequest(project_dir=root, branch=branch),
         lambda files, workspace: _context(console, files, workspace),
+        on_plan=(lambda plan: render_plan(console, plan)) if show else None,
     )
+    if show and deployment.result is not None:
+        render_apply(console, deployment.result, deployment.plan)
+    if deployment.pinned is not None:
+        console.print(
+            f"{branch} → {deployment.environment}: pinned at version {deployment.pinned.version} by the "
+            f"rollback, so {deployment.commit[:10]} was not deployed again; a new commit on {branch} will be"
+        )
+        return {"environment": deployment.environment, "pinned": deployment.pinned.version}
     version = deployment.result.version if deployment.result else None
     console.print(
         f"{branch} → {deployment.environment}: version {version}, "

@@ -187,8 +187,8 @@ def deploy(
         output.human.print(
             Text.assemble(
                 (deployment.environment, "bold magenta"),
-                f" is pinned at version {pin.version} ({pin.reason}): {deployment.commit[:10]} is the "
-                "commit it was rolled back from, so nothing was deployed. A new commit on the branch "
+                f" is pinned at version {pin.version} ({pin.reason}): its branch was at {deployment.commit[:10]} "
+                "when it was rolled back, so nothing was deployed. A new commit on the branch "
                 f"deploys as usual; `tidegate unpin {deployment.environment}` lets this one through.",
             )
         )
