@@ -69,23 +69,30 @@ class Deployment:
         return self.result.built if self.result else []
 
 
-def target(request: DeployRequest, branches: Mapping[str, str]) -> tuple[str, str]:
-    """(environment, ref) a deployment request means: `--branch` maps through `branches:`."""
-    if request.branch is not None:
-        if request.environment is not None:
-            raise ConfigError("give --branch or --env, not both")
-        environment = branches.get(request.branch)
-        if environment is None:
-            known = ", ".join(f"{b} -> {e}" for b, e in branches.items()) or "none"
-            raise ConfigError(
-                f"branch {request.branch!r} deploys no environment (branches: {known})",
-                path="tidegate.yml",
-                hint="map it under `branches:` in tidegate.yml, or use --env",
-            )
-        return environment, request.ref or request.branch
-    if request.environment is None:
+def requested_ref(request: DeployRequest) -> str:
+    """The ref a deployment request deploys: `--ref`, else the branch of `--branch`, else HEAD."""
+    if request.branch is not None and request.environment is not None:
+        raise ConfigError("give --branch or --env, not both")
+    if request.branch is None and request.environment is None:
         raise ConfigError("say what to deploy: --branch BRANCH, or --env ENV [--ref REF]")
-    return request.environment, request.ref or "HEAD"
+    return request.ref or request.branch or "HEAD"
+
+
+def target_environment(request: DeployRequest, branches: Mapping[str, str]) -> str:
+    """The environment a deployment request means: `--branch` maps through `branches:` (of the
+    commit being deployed: what it says about itself is what Git holds)."""
+    if request.branch is None:
+        assert request.environment is not None, "checked by requested_ref"
+        return request.environment
+    environment = branches.get(request.branch)
+    if environment is None:
+        known = ", ".join(f"{b} -> {e}" for b, e in branches.items()) or "none"
+        raise ConfigError(
+            f"branch {request.branch!r} deploys no environment (branches: {known})",
+            path="tidegate.yml",
+            hint="map it under `branches:` in tidegate.yml, or use --env",
+        )
+    return environment
 
 
 def deploy(
@@ -104,15 +111,19 @@ def deploy(
 
     started = time.perf_counter()
     repo = Repository(request.project_dir)
-    config = load_config(request.project_dir)
-    environment, ref = target(request, config.branches)
-    commit = repo.resolve(_branch_ref(repo, ref))
+    wanted = requested_ref(request)
+    ref = _branch_ref(repo, wanted)
+    if request.branch is not None and not repo.exists(ref):
+        # no commit to read `branches:` from: the working tree's says whether it is mapped at all
+        target_environment(request, load_config(request.project_dir).branches)
+    commit = repo.resolve(ref)
     info = repo.commit(commit)
-    _require_on_branch(request, environment, commit, config)
     with (
         project_files(repo, commit) as files,
         open_session(files, request.workspace or request.project_dir) as session,
     ):
+        environment = target_environment(request, session.config.branches)
+        _require_on_branch(request, environment, commit, session.config)
         target_env = session.resolve(environment)
         environment = target_env.name
         gates = tuple(session.config.deploy.gates.get(environment, ()))
@@ -126,7 +137,10 @@ def deploy(
             return pinned
 
         infra: InfraPlan | None = None
-        apply_options = {"action": "deploy", "message": f"deploy {request.branch or ref} @ {info.short_sha}"}
+        apply_options = {
+            "action": "deploy",
+            "message": f"deploy {request.branch or wanted} @ {info.short_sha}",
+        }
 
         def checked(plan: Plan) -> None:
             """Under the lock, once the gates pass: the infrastructure first, then the models."""

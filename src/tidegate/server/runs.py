@@ -97,11 +97,12 @@ def deploy(copy: WorkingCopy, workspace: Path, environment: str, commit: str) ->
         return _failed(log, error)
     record = deployment_record(deployment)
     version = record["version"]
-    summary = (
-        f"{environment} at {commit[:10]} (v{version}, {len(deployment.built)} snapshot(s) built)"
-        if version is not None
-        else f"{environment} already at {commit[:10]}: nothing to change"
-    )
+    if deployment.pinned is not None:
+        summary = f"{environment} is pinned at v{deployment.pinned.version} by a rollback: nothing deployed"
+    elif version is not None:
+        summary = f"{environment} at {commit[:10]} (v{version}, {len(deployment.built)} snapshot(s) built)"
+    else:
+        summary = f"{environment} already at {commit[:10]}: nothing to change"
     log.message(summary)
     report = {key: value for key, value in record.items() if key != "plan"}
     return Outcome(RunStatus.SUCCESS, log.steps, log.text, summary, report=report)
