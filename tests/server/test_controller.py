@@ -210,7 +210,7 @@ def test_a_pull_request_gets_its_ci_status_and_one_comment_edited_in_place(
 def test_metrics_count_runs_deliveries_and_the_queue(served: tuple[World, Served]) -> None:
     _, server = served
     server.http.github("push", push_payload("main", "0" * 39 + "2"), secret="wrong")
-    server.controller.check_drift()
+    server.controller.environments.check_drift()
 
     status, text = server.http.get("/metrics")
 
@@ -229,7 +229,7 @@ def test_a_view_dropped_by_hand_shows_as_drift(served: tuple[World, Served]) -> 
         view = record_view(ctx.engine("staging"), "staging", record)
         ctx.engine("staging").execute(f"DROP VIEW {view}")
 
-    server.controller.check_drift()
+    server.controller.environments.check_drift()
 
     status, answer = server.http.get("/api/drift")
     assert status == 200
