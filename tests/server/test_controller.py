@@ -5,7 +5,6 @@ DuckDB in the project directory; the forge is the local fake forge."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.server.gitops import (
     Served,
     World,
     eventually,
+    exported,
     make_world,
     pull_request_payload,
     push_payload,
@@ -43,25 +43,19 @@ def forge() -> Iterator[FakeForge]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, forge: FakeForge) -> Iterator[tuple[World, Served]]:
     """main deployed to staging by the controller's first pass."""
-    previous = {name: os.environ.get(name) for name in [*SECRETS, TOKEN_VARIABLE]}
-    os.environ.update({**SECRETS, TOKEN_VARIABLE: FORGE_TOKEN})
-    world = make_world(
-        tmp_path_factory.mktemp("controller"),
-        extra=f"  forge: {{kind: github, repo: {forge.repo}, token: '${{{TOKEN_VARIABLE}}}', "
-        f"api_url: '{forge.github_url}'}}\n",
-    )
-    served = Served(lambda url: Controller(world.project, world.state, base_url=url))
-    try:
-        main = world.push({"README.md": "shop\n"}, "a readme")
-        deploy(served.http, main)
-        yield world, served
-    finally:
-        served.stop()
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with exported({**SECRETS, TOKEN_VARIABLE: FORGE_TOKEN}):
+        world = make_world(
+            tmp_path_factory.mktemp("controller"),
+            extra=f"  forge: {{kind: github, repo: {forge.repo}, token: '${{{TOKEN_VARIABLE}}}', "
+            f"api_url: '{forge.github_url}'}}\n",
+        )
+        served = Served(lambda url: Controller(world.project, world.state, base_url=url))
+        try:
+            main = world.push({"README.md": "shop\n"}, "a readme")
+            deploy(served.http, main)
+            yield world, served
+        finally:
+            served.stop()
 
 
 def deploy(http: Http, sha: str) -> dict:

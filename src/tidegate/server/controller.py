@@ -271,7 +271,9 @@ class Controller:
         says the run finished, everything it did can be seen."""
         if run.kind is RunKind.DEPLOY and run.commit is not None:
             self.store.set_handled(run.environment, run.commit)
-            self.environments.refresh(run.environment)
+            held = (outcome.report or {}).get("pinned") is not None  # a pin kept it where it was
+            arrived = outcome.status is RunStatus.SUCCESS and not held
+            self.environments.refresh(run.environment, deployed=run.commit if arrived else None)
         state = StatusState.SUCCESS if outcome.status is RunStatus.SUCCESS else StatusState.FAILURE
         self._status(run, state, outcome.summary)
         if outcome.comment is not None and run.pull_request is not None:

@@ -70,15 +70,22 @@ class Environments:
 
     # versions ----------------------------------------------------------------------------
 
-    def refresh(self, environment: str) -> Live:
-        """Read an environment's current version (and pin) from its warehouse, and keep it."""
+    def refresh(self, environment: str, deployed: str | None = None) -> Live:
+        """Read an environment's current version (and pin) from its warehouse, and keep it.
+        `deployed`: a deployment of that commit just succeeded, leaving the version there is now.
+
+        The environment is at the commit last deployed while its version is the one that
+        deployment left (a commit that changes no model writes no version), else at its
+        version's commit (a rollback, a break-glass change)."""
         try:
             with self.context() as ctx:
                 version = ctx.current(environment)
                 pin = ctx.pin_of(environment)
-                live = Live(
-                    version.version, version.git_commit, version.break_glass, pin.to_dict() if pin else None
-                )
+            if deployed is not None:
+                self.store.set_deployed(environment, deployed, version.version)
+            last = self.store.deployed(environment)
+            commit = last[0] if last is not None and last[1] == version.version else version.git_commit
+            live = Live(version.version, commit, version.break_glass, pin.to_dict() if pin else None)
         except StateError:
             live = Live()
         except TidegateError as error:
