@@ -95,6 +95,17 @@ class World:
         return git(self.work, "rev-parse", "main")
 
 
+def postgres_config(dsn: str) -> str:
+    """The pipeline's tidegate.yml with prod, staging and dev in the PostgreSQL database `dsn`."""
+    line = f'{{engine: postgres, dsn: "{dsn}", threads: 2, lock_timeout: 5s}}'
+    lines = [
+        f"  {name}: {line}" if name in ("prod", "staging", "dev") else text
+        for text in PIPELINE_CONFIG.splitlines()
+        for name in [text.strip().split(":")[0]]
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def make_world(root: Path, *, poll: str = "1h", config: str = PIPELINE_CONFIG, extra: str = "") -> World:
     """The layered project committed on main and pushed to a bare remote; the project
     directory is a clone of it (`extra` is appended to its tidegate.yml only, e.g. a forge)."""

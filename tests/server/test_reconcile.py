@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.ci.repos import PIPELINE_CONFIG
 from tests.engines.conftest import postgres_database  # noqa: F401  (a fixture)
-from tests.server.gitops import SECRETS, TIMES_TEN, World, make_world
+from tests.server.gitops import SECRETS, TIMES_TEN, World, make_world, postgres_config
 from tidegate.server.controller import Controller
 from tidegate.server.store import RunKind, RunStatus
 from tidegate.state.views import record_view
@@ -115,13 +114,7 @@ def test_a_postgresql_environment_follows_its_branch(
     tmp_path: Path,
     postgres_database: str,  # noqa: F811
 ) -> None:
-    line = f'{{engine: postgres, dsn: "{postgres_database}", threads: 2, lock_timeout: 5s}}'
-    config = "\n".join(
-        f"  {name}: {line}" if name in ("prod", "staging", "dev") else text
-        for text in PIPELINE_CONFIG.splitlines()
-        for name in [text.strip().split(":")[0]]
-    )
-    world = make_world(tmp_path, config=config + "\n")
+    world = make_world(tmp_path, config=postgres_config(postgres_database))
     controller = Controller(world.project, world.state)
     try:
         controller.poll()
