@@ -12,6 +12,7 @@ import pytest
 
 from tests.ci.repos import git
 from tests.cli.conftest import invoke
+from tests.conftest import write_files
 from tests.server.forge_server import TOKEN as FORGE_TOKEN
 from tests.server.forge_server import TOKEN_VARIABLE, FakeForge
 from tests.server.gitops import (
@@ -209,9 +210,8 @@ def test_runs_are_listed_by_environment_and_shown_with_steps_log_and_report(
 
 def test_a_break_glass_promote_is_out_of_sync_until_git_catches_up(served: tuple[World, Served]) -> None:
     world, server = served
-    (world.project / "models" / "order_count.sql").write_text(
-        "select count(*) * 100 as n from {{ ref('stg_orders') }}\n"
-    )
+    hotfix = {"models/order_count.sql": "select count(*) * 100 as n from {{ ref('stg_orders') }}\n"}
+    write_files(world.project, hotfix)
     try:
         assert invoke(world.project, "plan", "dev", "--auto-apply").code == 0
         promoted = invoke(world.project, "promote", "dev", "staging", "--break-glass", "hotfix for the board")
@@ -224,7 +224,8 @@ def test_a_break_glass_promote_is_out_of_sync_until_git_catches_up(served: tuple
     history = server.http.get("/api/environments/staging/history")[1]["history"]
     assert (history[-1]["action"], history[-1]["break_glass"]) == ("promote", "hotfix for the board")
 
-    head = merge(world, server.http, {"README.md": "git catches up\n"}, "the fix, merged")
+    head = merge(world, server.http, hotfix, "the hotfix, merged")  # Git catches up: nothing to build
 
     staging = server.http.environment("staging")
     assert (staging["state"], staging["commit"], staging["break_glass"]) == ("synced", head, None)
+    assert staging["version"] == history[-1]["version"] and order_count(world, "staging") == 400

@@ -76,7 +76,8 @@ class Environments:
 
         The environment is at the commit last deployed while its version is the one that
         deployment left (a commit that changes no model writes no version), else at its
-        version's commit (a rollback, a break-glass change)."""
+        version's commit (a rollback, a break-glass change). A break-glass version that a
+        deployment left as it was is what Git holds now: Git caught up with it."""
         try:
             with self.context() as ctx:
                 version = ctx.current(environment)
@@ -84,8 +85,13 @@ class Environments:
             if deployed is not None:
                 self.store.set_deployed(environment, deployed, version.version)
             last = self.store.deployed(environment)
-            commit = last[0] if last is not None and last[1] == version.version else version.git_commit
-            live = Live(version.version, commit, version.break_glass, pin.to_dict() if pin else None)
+            caught_up = last is not None and last[1] == version.version
+            live = Live(
+                version.version,
+                last[0] if last is not None and caught_up else version.git_commit,
+                None if caught_up else version.break_glass,
+                pin.to_dict() if pin else None,
+            )
         except StateError:
             live = Live()
         except TidegateError as error:
