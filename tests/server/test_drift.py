@@ -87,7 +87,11 @@ def test_a_view_dropped_by_hand_in_prod_shows_at_once_and_self_heal_restores_it(
     config.write_text(config.read_text().replace("self_heal: false", "self_heal: true"))
     served = serve(world)
     try:
-        eventually(lambda: order_count(world, "prod"), what="the first pass to heal prod")
+        eventually(  # the first pass checks prod, then staging (nothing else sets staging's gauge)
+            lambda: 'tidegate_drift_objects{environment="staging"}' in served.http.get("/metrics")[1],
+            what="the first pass's drift check",
+        )
+        assert order_count(world, "prod") == [(4,)]  # healed by the first pass
         drop_order_count(world, "prod")
 
         assert drift_of(served) == [("prod", view, True)]
