@@ -74,7 +74,9 @@ class Controller:
     # life --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover from the last process, then poll in the background until `stop`."""
+        """Recover from the last process, then poll in the background until `stop`; what
+        every run imports is imported first (see `runs.warm_up`)."""
+        runs.warm_up(self.config.dialect)
         self.recover()
         self._loop = threading.Thread(target=self._forever, name="tidegate-poll", daemon=True)
         self._loop.start()
@@ -292,7 +294,7 @@ class Controller:
         says the run finished, everything it did can be seen."""
         if run.kind is RunKind.DEPLOY and run.commit is not None:
             self.store.set_handled(run.environment, run.commit)
-            self.refresh(run.environment)
+            self._deployed(run.environment, run.commit, outcome)
         state = StatusState.SUCCESS if outcome.status is RunStatus.SUCCESS else StatusState.FAILURE
         self._status(run, state, outcome.summary)
         if outcome.comment is not None and run.pull_request is not None:
@@ -374,6 +376,15 @@ class Controller:
             return self._live.get(environment, Live())
         self._live[environment] = live
         return live
+
+    def _deployed(self, environment: str, commit: str, outcome: runs.Outcome) -> None:
+        """What a deployment left: the version it recorded (at `commit`, by Git, no pin: a new
+        commit lifts it), without opening the warehouse again; read from it otherwise."""
+        version = (outcome.report or {}).get("version")
+        if outcome.status is RunStatus.SUCCESS and isinstance(version, int):
+            self._live[environment] = Live(version, commit)
+        else:
+            self.refresh(environment)
 
     def require_bound(self, environment: str) -> str:
         """The branch of an environment the controller keeps; a ConfigError for any other."""
