@@ -52,6 +52,7 @@ class Controller:
         self.settings = self.config.controller or ControllerConfig()
         url, prefix = repository_url(self.settings.repository, self.project_dir)
         self.copy = WorkingCopy(url, state_dir / "repository", prefix)
+        self.warm = runs.Warm(state_dir / "trees")
         self.store = Store(state_dir / "controller.sqlite")
         self.forge: Forge | None = forge_for(self.settings.forge) if self.settings.forge else None
         self.base_url = base_url.rstrip("/")
@@ -281,11 +282,16 @@ class Controller:
     def _execute(self, run: Run) -> runs.Outcome:
         if run.kind is RunKind.DEPLOY:
             assert run.commit is not None
-            return runs.deploy(self.copy, self.project_dir, run.environment, run.commit)
+            return runs.deploy(self.copy, self.project_dir, run.environment, run.commit, warm=self.warm)
         if run.kind is RunKind.CI:
             assert run.commit is not None and run.pull_request is not None
             return runs.pull_request_ci(
-                self.copy, self.project_dir, run.pull_request, run.commit, run.branch or "main"
+                self.copy,
+                self.project_dir,
+                run.pull_request,
+                run.commit,
+                run.branch or "main",
+                warm=self.warm,
             )
         return runs.teardown(self.project_dir, run.environment)
 
