@@ -158,7 +158,7 @@ class ServedController:
         self._webhook("pull_request", payload)
         verdict = self._until(lambda: self._ci_verdict(head), RUN_SECONDS, "the CI verdict")
         seconds = time.perf_counter() - started
-        run = self._last_run(f"pr_{change.number}")
+        run = self._finished_run(f"pr_{change.number}")
         if run.get("status") not in ("success", "failed") or "plan" not in _steps(run):
             raise BenchError(f"the controller's CI did not run its steps: {json.dumps(run)[:500]}")
         built = _built(run)
@@ -181,7 +181,7 @@ class ServedController:
         self._webhook("push", payload)
         self._until(lambda: self._prod().get("commit") == head, RUN_SECONDS, "prod to switch")
         seconds = time.perf_counter() - started
-        run = self._last_run(PROD)
+        run = self._finished_run(PROD)
         built = (run.get("report") or {}).get("built")
         if run.get("status") != "success" or built != []:
             raise BenchError(f"the merge was not a deployment with nothing to build: {json.dumps(run)[:500]}")
@@ -222,6 +222,17 @@ class ServedController:
             raise BenchError(f"the controller lists no run of {environment}")
         _, run = self._http("GET", f"/api/runs/{listed['runs'][0]['id']}")
         return dict(run)
+
+    def _finished_run(self, environment: str) -> dict[str, Any]:
+        """The environment's last run once recorded as finished: the controller tells the forge
+        and switches the environment before it writes the run's end (untimed)."""
+        return dict(
+            self._until(
+                lambda: (run := self._last_run(environment)).get("finished_at") and run,
+                RUN_SECONDS,
+                f"the run of {environment} to be recorded",
+            )
+        )
 
     def _http(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
