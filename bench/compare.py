@@ -36,7 +36,7 @@ from typing import Any
 
 from generate import breaking_variant, choose_change_target, generate_project
 from measure import load_average, log, machine
-from peers.base import Change, Peer, Sample
+from peers.base import Change, Peer, Sample, Serves
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_JSON = BENCH_DIR / "results.json"
@@ -56,6 +56,7 @@ class Measure:
     key: str
     label: str
     short: str  # for the plot's axis
+    versus: str | None = None  # a measure only tidegate has: the peers' measure its ratio is against
 
 
 MEASURES = (
@@ -65,8 +66,21 @@ MEASURES = (
     Measure("noop", "no-op plan of prod", "no-op\nplan"),
     Measure("ci", "CI for one breaking change", "CI, one\nbreaking change"),
     Measure("promote", "promotion of that change to prod", "promotion\nto prod"),
+    Measure(
+        "served_ci",
+        "CI for that change by `tidegate serve`, signed webhook to commit status",
+        "served CI,\nwebhook",
+        versus="ci",
+    ),
+    Measure(
+        "served_deploy",
+        "merge deployed by `tidegate serve`, push webhook to prod switched (nothing to build)",
+        "served merge,\nwebhook",
+        versus="promote",
+    ),
 )
 LOAD_MEASURES = ("load_cold", "load_warm")  # all that sizes above --full-max-models get
+SERVED_MEASURES = ("served_ci", "served_deploy")  # only a tool that serves webhooks has them
 
 
 @dataclass
@@ -140,7 +154,7 @@ class Runner:
             target = choose_change_target(source)
             log(f"\n== {models} models ({stats.seeds} seeds, depth {stats.depth}); the change: {target.stem}")
             for peer in peers:
-                if self.results.complete(models, peer.name, self.expected(models)):
+                if self.results.complete(models, peer.name, self.expected(models, peer)):
                     log(f"-- {peer.name}: measured already (--resume)")
                     continue
                 self.results.forget(models, peer.name)
@@ -158,10 +172,11 @@ class Runner:
                     if not self.options.keep:
                         shutil.rmtree(work, ignore_errors=True)
 
-    def expected(self, models: int) -> tuple[str, ...]:
+    def expected(self, models: int, peer: Peer) -> tuple[str, ...]:
         if models > self.options.full_max_models:
             return LOAD_MEASURES
-        return tuple(measure.key for measure in MEASURES)
+        served = isinstance(peer, Serves) and not self.options.no_serve
+        return tuple(m.key for m in MEASURES if served or m.key not in SERVED_MEASURES)
 
     def run_peer(self, peer: Peer, models: int, source: Path, work: Path, target: Path) -> None:
         log(f"-- {peer.name}")
@@ -182,6 +197,35 @@ class Runner:
             peer.restore_built()
             self.sample(peer, models, "ci", lambda c=change: peer.ci(c), 1, warmup=False)
             self.sample(peer, models, "promote", lambda c=change: peer.promote(c), 1, warmup=False)
+        if isinstance(peer, Serves) and not self.options.no_serve:
+            self.run_served(peer, models, work.with_name(f"{work.name}-serve"), target, original, small)
+
+    def run_served(
+        self, peer: Serves, models: int, root: Path, target: Path, original: str, small: bool
+    ) -> None:
+        """The same change through the tool's server: a pull request, then its merge, each time
+        a change never seen (numbered after the command line's); at the smallest size a first
+        round untimed, so that the figures are those of a server that has been up a while."""
+        shutil.rmtree(root, ignore_errors=True)
+        try:
+            peer.serve(root)
+            repeat = self.options.repeat if small else self.options.repeat_large
+            first = self.options.repeat + 1
+            for number in range(first, first + repeat + int(small)):
+                change = Change(number, target, breaking_variant(original, number))
+                ci, deploy = peer.served_ci(change), peer.served_deploy(change)
+                warmup = small and number == first
+                for measure, sample in (("served_ci", ci), ("served_deploy", deploy)):
+                    log(
+                        f"  {measure:<13} {sample.seconds:5.2f} s  {sample.peak_mib:7.0f} MiB  "
+                        f"{'(warm-up) ' if warmup else ''}{sample.detail}"
+                    )
+                    if not warmup:
+                        self.results.add(models, peer.name, measure, sample)
+                self.results.save(self.options.json)
+        finally:
+            if not self.options.keep:
+                shutil.rmtree(root, ignore_errors=True)
 
     def sample(
         self, peer: Peer, models: int, measure: str, take: Callable[[], Sample], repeat: int, warmup: bool
@@ -208,6 +252,7 @@ class Goal:
     limit: float | None = None  # seconds tidegate must stay under
     peer: str | None = None  # or: the peer tidegate must be `ratio` times faster than
     ratio: float | None = None
+    versus: str | None = None  # the peer's measure, when not `measure` (tidegate serve against slim CI)
 
     def verdict(self, results: Results) -> tuple[str, str]:
         ours = results.best(self.models, TIDEGATE, self.measure)
@@ -215,7 +260,7 @@ class Goal:
             if ours is None or self.limit is None:
                 return "n/a", "not measured"
             return _pass(ours.seconds < self.limit), f"{ours.seconds:.2f} s"
-        theirs = results.best(self.models, self.peer, self.measure)
+        theirs = results.best(self.models, self.peer, self.versus or self.measure)
         if ours is None or theirs is None or self.ratio is None:
             return "n/a", "not measured"
         ratio = theirs.seconds / ours.seconds
@@ -225,6 +270,20 @@ class Goal:
 GOALS = (
     Goal("CI at least 10x faster than dbt slim CI", 200, "ci", peer="dbt-core", ratio=10),
     Goal("CI at least 10x faster than SQLMesh plan dev", 200, "ci", peer="SQLMesh", ratio=10),
+    Goal(
+        "CI by `tidegate serve` (signed webhook to commit status) at least 10x faster than dbt slim CI",
+        200,
+        "served_ci",
+        peer="dbt-core",
+        ratio=10,
+        versus="ci",
+    ),
+    Goal(
+        "`tidegate serve`: push webhook to prod switched, nothing to build, under 0.5 s",
+        200,
+        "served_deploy",
+        limit=0.5,
+    ),
     Goal("promotion under 0.3 s", 200, "promote", limit=0.3),
     Goal("no-op plan under 0.5 s", 200, "noop", limit=0.5),
     Goal("loading 10,000 models under 5 s, warm", 10_000, "load_warm", limit=5),
@@ -277,7 +336,8 @@ def report(results: Results, plot: Path | None) -> str:
             if not any(best.values()):
                 continue
             cells = [_seconds(best[peer]) for peer in results.peers]
-            cells += [_ratio(best[peer], best.get(TIDEGATE)) for peer in others]
+            versus = {peer: results.best(models, peer, measure.versus or measure.key) for peer in others}
+            cells += [_ratio(versus[peer], best.get(TIDEGATE)) for peer in others]
             lines.append(f"| {measure.label} | " + " | ".join(cells) + " |")
         peaks = [results.peak_mib(models, peer) for peer in results.peers]
         lines.append(
@@ -325,6 +385,16 @@ METHOD = """## Method
 - Promotion to prod after the merge: dbt has none, so its deploy job rebuilds `state:modified+` in
   prod; `sqlmesh plan --auto-apply` of prod (a virtual update: checked that no batch ran);
   `tidegate promote <pr environment> prod` (views swapped, no data copied).
+- `tidegate serve` (`peers/served.py`), after tidegate's commands, on the same project and the same
+  change: a real `tidegate serve` (uvicorn, in a subprocess) watching a local bare repository, with
+  `branches: {main: prod}`, telling the fake GitHub of the controller's tests (served by the benchmark)
+  what it found; prod deployed once by `tidegate deploy --branch main` before it starts. Served CI: a
+  pull request pushed, then the clock runs from sending its signed `pull_request` webhook (opened) to
+  the forge receiving the final `tidegate/ci` status. Served merge: that pull request merged into main
+  (a merge commit) and pushed, then from the `push` webhook to `/api/environments` showing prod at the
+  merge, checked to have built nothing (the pull request's CI built its snapshots). Each round is a
+  change never seen; at the smallest size one untimed round first (a server that has been up a while).
+  Their rows compare them with the peers' CI and promotion. Peak memory: the server's (`VmHWM`).
 - Peak memory: `ru_maxrss` of each command's own process (`os.wait4`), the largest over the measures.
 """
 
@@ -357,6 +427,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=RESULTS_JSON, help="default bench/results.json")
     parser.add_argument("--results", type=Path, default=RESULTS_MD, help="default bench/RESULTS.md")
     parser.add_argument("--plot", type=Path, default=PLOT, help="default bench/results.png")
+    parser.add_argument(
+        "--no-serve", action="store_true", help="skip the measures of `tidegate serve` (webhooks)"
+    )
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from --json")
     parser.add_argument(
         "--resume", action="store_true", help="keep the figures in --json; measure only what they lack"

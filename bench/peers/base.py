@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from measure import Run
 
@@ -99,6 +99,28 @@ class Peer(Protocol):
 
     def cleanup(self) -> None:
         """Stop anything still running; files are removed by the runner."""
+        ...
+
+
+@runtime_checkable
+class Serves(Protocol):
+    """A tool that also runs as a server that webhooks tell of each change (``tidegate serve``).
+
+    After the command-line measures the runner calls ``serve`` once, then for each change
+    ``served_ci`` and ``served_deploy``; ``cleanup`` stops the server.  Each returns the time from
+    the webhook sent to what a person waits for (the commit status, the environment switched).
+    """
+
+    def serve(self, root: Path) -> None:
+        """Set up, in ``root``, a remote, the server's project built as production, and start it."""
+        ...
+
+    def served_ci(self, change: Change) -> Sample:
+        """Open a pull request with ``change``: from its webhook to the CI verdict at the forge."""
+        ...
+
+    def served_deploy(self, change: Change) -> Sample:
+        """Merge that pull request: from the push webhook to production switched, nothing built."""
         ...
 
 

@@ -3,7 +3,8 @@
 tidegate reads dbt projects as they are (``dbt_project.yml`` and ``profiles.yml``), so it works on the
 very files dbt works on.  CI is ``tidegate ci`` on a pull-request branch (lint, plan and build of the
 pull-request environment, tests, impact, data diff); promotion is ``tidegate promote`` of that
-environment to prod, which swaps views and copies no data.
+environment to prod, which swaps views and copies no data.  Then ``tidegate serve`` does the same
+from webhooks (``peers/served.py``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from measure import BenchError, Run, checked, child_env, json_document, run_process
 from peers.base import BuiltWarehouse, Change, Sample
+
+if TYPE_CHECKING:
+    from peers.served import ServedController
 
 WAREHOUSE = "warehouse.duckdb"
 PROFILES = """\
@@ -46,6 +51,7 @@ class TidegatePeer:
         self.threads = 4
         self.environment = ""
         self.built = BuiltWarehouse(self.root, WAREHOUSE)
+        self.served: ServedController | None = None
 
     def unavailable(self) -> str | None:
         return None if (self.bin / "tidegate").exists() else f"no tidegate in {self.bin}: run `make bench`"
@@ -123,8 +129,26 @@ class TidegatePeer:
         run = self._run("promote", self.environment, "prod")
         return Sample.of(run, f"views of prod swapped to {self.environment}'s snapshots")
 
+    def serve(self, root: Path) -> None:
+        from peers.served import ServedController
+
+        self.served = ServedController(self.bin, root, GIT_IDENTITY)
+        self.served.setup(self.root, WAREHOUSE, self.threads)
+        self.served.start()
+
+    def served_ci(self, change: Change) -> Sample:
+        assert self.served is not None
+        return self.served.ci(change)
+
+    def served_deploy(self, change: Change) -> Sample:
+        assert self.served is not None
+        return self.served.deploy(change)
+
     def cleanup(self) -> None:
-        """Nothing keeps running between tidegate commands."""
+        """Only `tidegate serve` keeps running between measures: stopped."""
+        if self.served is not None:
+            self.served.stop()
+            self.served = None
 
     def _run(self, *command: str, ok: tuple[int, ...] = (0,)) -> Run:
         args = [str(self.bin / "tidegate"), *command]

@@ -44,6 +44,20 @@ def test_the_report_sets_tools_side_by_side(tmp_path: Path) -> None:
     assert report(Results.read(tmp_path / "r.json"), None) == text
 
 
+def test_the_served_goals_set_the_controller_against_dbt_slim_ci_and_a_limit() -> None:
+    taken = results(0.5, 6.0)
+    taken.add(200, "tidegate", "served_ci", Sample(0.55, 200))
+    taken.add(200, "tidegate", "served_deploy", Sample(0.62, 200))
+    judged = {goal.measure: goal.verdict(taken) for goal in GOALS if goal.measure.startswith("served")}
+    assert judged["served_ci"] == ("**PASS**", "6.00 s / 0.55 s = 10.9x")
+    assert judged["served_deploy"] == ("**FAIL**", "0.62 s")
+    text = report(taken, None)
+    assert (
+        "| CI for that change by `tidegate serve`, signed webhook to commit status | 0.55 | — | 10.9x |"
+        in text
+    )
+
+
 def test_a_resumed_run_measures_only_what_is_missing() -> None:
     taken = results(0.5, 6.0)
     taken.notes.append("200 models, dbt-core: stopped: BenchError: dbt failed")
@@ -71,6 +85,10 @@ def test_tidegate_and_dbt_run_the_same_sequence_on_the_same_project(tmp_path: Pa
         for measure in ("load_cold", "load_warm", "build", "noop", "ci", "promote"):
             best = taken.best(24, peer, measure)
             assert best is not None and best.seconds > 0, (peer, measure)
+    served = taken.samples["24"]["tidegate"]
+    assert "webhook to `tidegate/ci`" in served["served_ci"][0].detail
+    assert "nothing built" in served["served_deploy"][0].detail
+    assert "served_ci" not in taken.samples["24"]["dbt-core"]
     assert "17 snapshots built" not in taken.samples["24"]["tidegate"]["ci"][0].detail
     assert "snapshots built" in taken.samples["24"]["tidegate"]["ci"][0].detail
     assert Path(f"{out}.png").stat().st_size > 10_000

@@ -25,6 +25,7 @@ from tidegate.errors import BindingError, CheckFailed, ConfigError
 
 if TYPE_CHECKING:
     from tidegate.git.repository import Repository
+    from tidegate.git.workspace import Checkout
     from tidegate.infra.apply import InfraPlan
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
@@ -44,6 +45,8 @@ class DeployRequest:
     workspace: Path | None = None
     """Where relative warehouse paths resolve, when not in `project_dir` (the controller deploys
     from its own working copy of the repository into the project's warehouses)."""
+    checkout: Checkout | None = None
+    """How the commit's files are read (default `project_files`; the controller keeps them)."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ def deploy(
     commit = repo.resolve(ref)
     info = repo.commit(commit)
     with (
-        project_files(repo, commit) as files,
+        (request.checkout or project_files)(repo, commit) as files,
         open_session(files, request.workspace or request.project_dir) as session,
     ):
         environment = target_environment(request, session.config.branches)

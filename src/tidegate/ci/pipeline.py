@@ -27,6 +27,7 @@ from tidegate.errors import ConfigError, TidegateError
 from tidegate.processes import Worker
 
 if TYPE_CHECKING:
+    from tidegate.git.workspace import Checkout
     from tidegate.plan.session import Session
 
 
@@ -38,6 +39,8 @@ class CiRequest:
     pull_request: int | None
     threads: int | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    checkout: Checkout | None = None
+    """How the head's files are read (default `project_files`; the controller keeps them)."""
 
 
 class StepProgress:
@@ -74,7 +77,7 @@ class Pipeline:
         for notice in warnings:
             self.progress.notice(notice)
         with (
-            project_files(repo, head) as files,
+            (request.checkout or project_files)(repo, head) as files,
             open_session(files, request.project_dir) as session,
             ExitStack() as workers,
         ):

@@ -236,6 +236,16 @@ class Repository:
             raise GitError(f"{path} does not exist at {ref!r} ({sha[:10]})", path=path)
         return done.stdout
 
+    def tree_id(self, ref: str) -> str:
+        """The id of the project directory's tree at `ref`: equal for two commits exactly when
+        they hold the same files (a pull request's head and the merge that brings it in)."""
+        sha = self.resolve(ref)
+        tree = f"{sha}:{self.prefix}" if self.prefix else f"{sha}^{{tree}}"
+        done = self._run("rev-parse", "--verify", "--quiet", "--end-of-options", tree)
+        if done.returncode != 0:
+            raise GitError(f"the project directory {self.prefix!r} does not exist at {ref!r} ({sha[:10]})")
+        return done.stdout.decode().strip()
+
     def materialize(self, ref: str, target: str | Path) -> Path:
         """Write the project's files as committed at `ref` into `target` (new or empty).
 

@@ -11,9 +11,12 @@ cache), the copy is used, without it, with a cache of its own thrown away afterw
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from tidegate.errors import GitError
@@ -26,6 +29,11 @@ CACHE_DIR = f"{LOCAL_FOLDER}/cache"
 project directory serves the files of every commit."""
 
 
+Checkout = Callable[[Repository, str], AbstractContextManager[Path]]
+"""How a command reads the project's files at a commit: `project_files`, or a long-lived
+process's `KeptTrees.files`."""
+
+
 @contextmanager
 def project_files(repo: Repository, commit: str) -> Iterator[Path]:
     """The project directory as committed at `commit`."""
@@ -34,15 +42,69 @@ def project_files(repo: Repository, commit: str) -> Iterator[Path]:
         yield repo.project_dir
         return
     with repo.materialized(commit) as files:
-        if committed:
-            _remove(files / LOCAL_FOLDER)
-        else:
-            cache = repo.project_dir / CACHE_DIR
-            cache.mkdir(parents=True, exist_ok=True)
-            (files / CACHE_DIR).parent.mkdir(parents=True, exist_ok=True)
-            # content-addressed, so one cache serves every commit: an unchanged model is not re-parsed
-            (files / CACHE_DIR).symlink_to(cache, target_is_directory=True)
+        _prepare(repo, files, committed)
         yield files
+
+
+def _prepare(repo: Repository, files: Path, committed: bool) -> None:
+    """A commit's files as tidegate reads them: without a committed `.tidegate/`, with the
+    project directory's load cache."""
+    if committed:
+        _remove(files / LOCAL_FOLDER)
+        return
+    cache = repo.project_dir / CACHE_DIR
+    cache.mkdir(parents=True, exist_ok=True)
+    (files / CACHE_DIR).parent.mkdir(parents=True, exist_ok=True)
+    # content-addressed, so one cache serves every commit: an unchanged model is not re-parsed
+    (files / CACHE_DIR).symlink_to(cache, target_is_directory=True)
+
+
+class KeptTrees:
+    """Commits' files kept on disk by their git tree, for a process that reads the same files
+    again and again: the controller checks a pull request's head, then deploys the merge that
+    brings it in (usually the same tree) to one environment after another. Writing a project's
+    files costs a deployment that builds nothing more than its plan does; a tree already kept
+    costs nothing. The `keep` trees used last stay; a tree in use is never removed."""
+
+    def __init__(self, directory: Path, keep: int = 8) -> None:
+        self.directory = directory
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._using: Counter[str] = Counter()
+        directory.mkdir(parents=True, exist_ok=True)
+        for partial in directory.glob(".partial-*"):  # left by a process killed while writing
+            shutil.rmtree(partial, ignore_errors=True)
+
+    @contextmanager
+    def files(self, repo: Repository, commit: str) -> Iterator[Path]:
+        """The project's files at `commit`, written once per tree; never changed afterwards."""
+        tree = repo.tree_id(commit)
+        kept = self.directory / tree
+        with self._lock:
+            if not kept.is_dir():
+                partial = self.directory / f".partial-{tree}-{os.getpid()}"
+                shutil.rmtree(partial, ignore_errors=True)
+                repo.materialize(commit, partial)
+                _prepare(repo, partial, repo.contains(commit, LOCAL_FOLDER))
+                partial.rename(kept)  # whole or not at all
+            os.utime(kept)
+            self._using[tree] += 1
+        try:
+            yield kept
+        finally:
+            with self._lock:
+                self._using[tree] -= 1
+                self._prune()
+
+    def _prune(self) -> None:
+        trees = sorted(
+            (path for path in self.directory.iterdir() if not path.name.startswith(".")),
+            key=lambda path: path.stat().st_mtime,
+            reverse=True,
+        )
+        for old in trees[self.keep :]:
+            if not self._using[old.name]:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def _remove(path: Path) -> None:

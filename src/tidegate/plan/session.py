@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -32,6 +32,18 @@ if TYPE_CHECKING:
     from tidegate.plan.planner import Planner
     from tidegate.project import Project
 
+
+@dataclass(frozen=True)
+class Loaded:
+    """A project as a session loaded it, with its graph and fingerprints: what a long-lived
+    process (the controller) hands to the next session of the same files instead of loading
+    them again. All three are immutable."""
+
+    project: Project
+    graph: Graph
+    fingerprints: dict[str, Fingerprint]
+
+
 EnvironmentName = str | Environment
 """A name as a user gives it (resolved on the way in), or an environment already resolved."""
 
@@ -50,6 +62,7 @@ class Session:
         manifest: Path | str | None = None,
         workspace: Path | str | None = None,
         pull_request: bool = False,
+        loaded: Loaded | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.workspace = Path(workspace).resolve() if workspace is not None else self.root
@@ -66,6 +79,8 @@ class Session:
         `pull_requests.connection` when tidegate.yml has one, production's role never."""
         self._environments: dict[str, Environment] = {}
         self._warehouses: dict[str, tuple[EngineAdapter, StateStore]] = {}
+        if loaded is not None:  # what the cached properties below would load, loaded already
+            self.__dict__.update(project=loaded.project, graph=loaded.graph, fingerprints=loaded.fingerprints)
 
     # project -----------------------------------------------------------------------------
 
@@ -90,6 +105,12 @@ class Session:
         from tidegate.graph.fingerprint import fingerprint_project
 
         return fingerprint_project(self.graph)
+
+    def loaded(self) -> Loaded | None:
+        """The project as this session loaded it, if it loaded it whole (fingerprints and all)."""
+        if "fingerprints" not in self.__dict__:
+            return None
+        return Loaded(self.project, self.graph, self.fingerprints)
 
     # environments and their warehouses ---------------------------------------------------
 

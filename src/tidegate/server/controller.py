@@ -49,6 +49,7 @@ class Controller:
         self.settings = self.config.controller or ControllerConfig()
         url, prefix = repository_url(self.settings.repository, self.project_dir)
         self.copy = WorkingCopy(url, state_dir / "repository", prefix)
+        self.warm = runs.Warm(state_dir / "trees")
         self.store = Store(state_dir / "controller.sqlite")
         self.forge: Forge | None = forge_for(self.settings.forge) if self.settings.forge else None
         self.base_url = base_url.rstrip("/")
@@ -74,7 +75,9 @@ class Controller:
     # life --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover from the last process, then poll in the background until `stop`."""
+        """Recover from the last process, then poll in the background until `stop`; what
+        every run imports is imported first (see `runs.warm_up`)."""
+        runs.warm_up(self.config.dialect)
         self.recover()
         self._loop = threading.Thread(target=self._forever, name="tidegate-poll", daemon=True)
         self._loop.start()
@@ -258,11 +261,16 @@ class Controller:
     def _execute(self, run: Run) -> runs.Outcome:
         if run.kind is RunKind.DEPLOY:
             assert run.commit is not None
-            return runs.deploy(self.copy, self.project_dir, run.environment, run.commit)
+            return runs.deploy(self.copy, self.project_dir, run.environment, run.commit, warm=self.warm)
         if run.kind is RunKind.CI:
             assert run.commit is not None and run.pull_request is not None
             return runs.pull_request_ci(
-                self.copy, self.project_dir, run.pull_request, run.commit, run.branch or "main"
+                self.copy,
+                self.project_dir,
+                run.pull_request,
+                run.commit,
+                run.branch or "main",
+                warm=self.warm,
             )
         return runs.teardown(self.project_dir, run.environment)
 
@@ -272,8 +280,13 @@ class Controller:
         if run.kind is RunKind.DEPLOY and run.commit is not None:
             self.store.set_handled(run.environment, run.commit)
             held = (outcome.report or {}).get("pinned") is not None  # a pin kept it where it was
-            arrived = outcome.status is RunStatus.SUCCESS and not held
-            self.environments.refresh(run.environment, deployed=run.commit if arrived else None)
+            if outcome.status is RunStatus.SUCCESS and not held:
+                version = (outcome.report or {}).get("version")
+                self.environments.deployed(
+                    run.environment, run.commit, version if isinstance(version, int) else None
+                )
+            else:
+                self.environments.refresh(run.environment)
         state = StatusState.SUCCESS if outcome.status is RunStatus.SUCCESS else StatusState.FAILURE
         self._status(run, state, outcome.summary)
         if outcome.comment is not None and run.pull_request is not None:

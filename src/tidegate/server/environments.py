@@ -106,6 +106,16 @@ class Environments:
         self._live[environment] = live
         return live
 
+    def deployed(self, environment: str, commit: str, version: int | None) -> None:
+        """A deployment of `commit` succeeded, recording `version` (None: it changed nothing,
+        so the warehouse says which version it left). A recorded version is known without
+        opening the warehouse again: at `commit`, by Git, with no pin (a new commit lifts it)."""
+        if version is None:
+            self.refresh(environment, deployed=commit)
+            return
+        self.store.set_deployed(environment, commit, version)
+        self._live[environment] = Live(version, commit)
+
     def live(self, environment: str) -> Live:
         """The environment's version now, or as last read while it is at work: a change made
         past the controller (`--break-glass`, a rollback from the command line) shows at once."""

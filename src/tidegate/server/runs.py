@@ -9,6 +9,8 @@ back as an `Outcome`, which the controller records and reports to the forge.
 
 from __future__ import annotations
 
+import importlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -18,9 +20,37 @@ from typing import Any
 
 from tidegate.context import Context
 from tidegate.errors import StateError, TidegateError
+from tidegate.git.workspace import KeptTrees
 from tidegate.plan.results import Progress
+from tidegate.plan.session import Loaded
 from tidegate.server.checkout import WorkingCopy
 from tidegate.server.store import RunStatus, RunStep, now
+
+WARM_MODULES = (
+    "duckdb",
+    "sqlglot",
+    "sqlfluff.core",
+    "sqlfluff.core.templaters.jinja",
+    "tidegate.ci.lint",
+    "tidegate.ci.pipeline",
+    "tidegate.ci.deploy",
+    "tidegate.ci.report",
+    "tidegate.project.loader",
+    "tidegate.plan.planner",
+    "tidegate.plan.apply",
+)
+"""What every run imports. The lint step of a pull request's CI runs in a process forked from
+the controller, which starts with what the controller imported: sqlfluff alone takes half a
+second to import, paid by each pull request unless the controller holds it already."""
+
+
+def warm_up(dialect: str) -> None:
+    """Import, once, what the runs need, and sqlfluff's dialect for the project's."""
+    from tidegate.ci.lint import sqlfluff_dialect
+
+    for module in WARM_MODULES:
+        importlib.import_module(module)
+    importlib.import_module(f"sqlfluff.dialects.dialect_{sqlfluff_dialect(dialect)}")
 
 
 class RunLog(Progress):
@@ -68,19 +98,63 @@ class Outcome:
 Opener = Callable[[Path, Path], AbstractContextManager[Context]]
 
 
+class Warm:
+    """What the controller keeps between runs, so that the next starts where the last left off:
+    each commit's files by their git tree (`KeptTrees`), and the project loaded from them. A
+    pull request's head and the merge that brings it in usually share a tree, so the deployment
+    after the CI neither writes the files nor loads the project again."""
+
+    def __init__(self, directory: Path, keep: int = 4) -> None:
+        self.trees = KeptTrees(directory, keep)
+        self._loaded: dict[Path, Loaded] = {}
+        self._lock = threading.Lock()
+
+    def opener(self, log: RunLog, workspace: Path, *, pull_request: bool) -> Opener:
+        """As `opener`, with the project of kept files loaded once."""
+
+        @contextmanager
+        def open_context(files: Path, _proposed: Path) -> Iterator[Context]:
+            with self._lock:
+                loaded = self._loaded.get(files)
+            with _context(files, log, workspace, pull_request, loaded) as ctx:
+                yield ctx
+                self._keep(files, ctx.loaded())
+
+        return open_context
+
+    def _keep(self, files: Path, loaded: Loaded | None) -> None:
+        if loaded is None or files.parent != self.trees.directory:
+            return
+        with self._lock:
+            self._loaded[files] = loaded
+            for gone in [kept for kept in self._loaded if not kept.is_dir()]:  # trees pruned since
+                del self._loaded[gone]
+
+
 def opener(log: RunLog, workspace: Path, *, pull_request: bool) -> Opener:
     """How a run opens the project at a commit (`files`): warehouses always resolve in the
     project directory, whatever workspace the caller proposes (its checkout)."""
 
     def open_context(files: Path, _proposed: Path) -> Context:
-        return Context(
-            files, progress=log, on_wait=log.message, workspace=workspace, pull_request=pull_request
-        )
+        return _context(files, log, workspace, pull_request, None)
 
     return open_context
 
 
-def deploy(copy: WorkingCopy, workspace: Path, environment: str, commit: str) -> Outcome:
+def _context(files: Path, log: RunLog, workspace: Path, pull_request: bool, loaded: Loaded | None) -> Context:
+    return Context(
+        files,
+        progress=log,
+        on_wait=log.message,
+        workspace=workspace,
+        pull_request=pull_request,
+        loaded=loaded,
+    )
+
+
+def deploy(
+    copy: WorkingCopy, workspace: Path, environment: str, commit: str, *, warm: Warm | None = None
+) -> Outcome:
     """`tidegate deploy --env ENVIRONMENT --ref COMMIT` from the working copy."""
     from tidegate.ci.deploy import DeployRequest, deployment_record
     from tidegate.ci.deploy import deploy as deploy_commit
@@ -88,11 +162,16 @@ def deploy(copy: WorkingCopy, workspace: Path, environment: str, commit: str) ->
     log = RunLog()
     log.message(f"deploying {commit[:10]} to {environment}")
     request = DeployRequest(
-        project_dir=copy.project_dir, environment=environment, ref=commit, workspace=workspace
+        project_dir=copy.project_dir,
+        environment=environment,
+        ref=commit,
+        workspace=workspace,
+        checkout=warm.trees.files if warm else None,
     )
+    open_context = (warm.opener if warm else opener)(log, workspace, pull_request=False)
     try:
         with log.step("deploy"):
-            deployment = deploy_commit(request, opener(log, workspace, pull_request=False))
+            deployment = deploy_commit(request, open_context)
     except TidegateError as error:
         return _failed(log, error)
     record = deployment_record(deployment)
@@ -108,7 +187,15 @@ def deploy(copy: WorkingCopy, workspace: Path, environment: str, commit: str) ->
     return Outcome(RunStatus.SUCCESS, log.steps, log.text, summary, report=report)
 
 
-def pull_request_ci(copy: WorkingCopy, workspace: Path, number: int, head: str, base_branch: str) -> Outcome:
+def pull_request_ci(
+    copy: WorkingCopy,
+    workspace: Path,
+    number: int,
+    head: str,
+    base_branch: str,
+    *,
+    warm: Warm | None = None,
+) -> Outcome:
     """`tidegate ci --base origin/BASE --head HEAD --pr N`: the same pipeline, the same report."""
     from tidegate.ci.pipeline import CiRequest, Pipeline
     from tidegate.ci.report import markdown
@@ -116,10 +203,15 @@ def pull_request_ci(copy: WorkingCopy, workspace: Path, number: int, head: str, 
     log = RunLog()
     log.message(f"CI of pull request #{number} at {head[:10]} against {base_branch}")
     request = CiRequest(
-        project_dir=copy.project_dir, base=f"origin/{base_branch}", head=head, pull_request=number
+        project_dir=copy.project_dir,
+        base=f"origin/{base_branch}",
+        head=head,
+        pull_request=number,
+        checkout=warm.trees.files if warm else None,
     )
+    open_context = (warm.opener if warm else opener)(log, workspace, pull_request=True)
     try:
-        report = Pipeline(request).run(opener(log, workspace, pull_request=True))
+        report = Pipeline(request).run(open_context)
     except TidegateError as error:
         return _failed(log, error)
     steps = [RunStep(step.name, step.status, round(step.seconds, 3), step.summary) for step in report.steps]
