@@ -7,13 +7,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,10 @@ from tidegate.server.controller import Controller
 
 SECRET = "controller-webhook-secret"
 TOKEN = "controller-api-token"
-SECRETS = {"TG_CTL_SECRET": SECRET, "TG_CTL_TOKEN": TOKEN}
-"""The environment variables the test projects' `controller:` refers to."""
+READ_TOKEN = "controller-read-token"
+SECRETS = {"TG_CTL_SECRET": SECRET, "TG_CTL_TOKEN": TOKEN, "TG_CTL_READ": READ_TOKEN}
+"""The environment variables the test projects' `controller:` refers to (`read_token:
+${TG_CTL_READ}` only where a test appends it)."""
 
 CONTROLLER = """
 controller:
@@ -85,6 +89,22 @@ class World:
         git(self.work, "checkout", "-q", "main")
         return sha
 
+    def release(self) -> str:
+        """Merge main into `production` (a fast-forward) and push it; the commit released."""
+        git(self.work, "push", "-q", "origin", "main:production")
+        return git(self.work, "rev-parse", "main")
+
+
+def postgres_config(dsn: str) -> str:
+    """The pipeline's tidegate.yml with prod, staging and dev in the PostgreSQL database `dsn`."""
+    line = f'{{engine: postgres, dsn: "{dsn}", threads: 2, lock_timeout: 5s}}'
+    lines = [
+        f"  {name}: {line}" if name in ("prod", "staging", "dev") else text
+        for text in PIPELINE_CONFIG.splitlines()
+        for name in [text.strip().split(":")[0]]
+    ]
+    return "\n".join(lines) + "\n"
+
 
 def make_world(root: Path, *, poll: str = "1h", config: str = PIPELINE_CONFIG, extra: str = "") -> World:
     """The layered project committed on main and pushed to a bare remote; the project
@@ -112,6 +132,22 @@ def make_world(root: Path, *, poll: str = "1h", config: str = PIPELINE_CONFIG, e
     return world
 
 
+@contextmanager
+def exported(variables: dict[str, str]) -> Iterator[None]:
+    """`variables` set in the process's environment, then restored (for module-scoped
+    fixtures, where monkeypatch is not available)."""
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -119,10 +155,11 @@ def free_port() -> int:
 
 
 class Http:
-    """JSON over real HTTP to a server at `url`."""
+    """JSON over real HTTP to a server at `url`; GETs carry the `reader` token when one is set."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, reader: str | None = None) -> None:
         self.url = url
+        self.reader = reader
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
@@ -139,7 +176,7 @@ class Http:
             return status, raw.decode()
 
     def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
-        return self.request("GET", path, headers=_bearer(token))
+        return self.request("GET", path, headers=_bearer(token or self.reader))
 
     def post(self, path: str, document: Any = None, token: str | None = None) -> tuple[int, Any]:
         body = json.dumps(document).encode() if document is not None else None
@@ -158,6 +195,18 @@ class Http:
             "x-hub-signature-256": signature,
         }
         return self.request("POST", "/hooks/github", body, headers)
+
+    def gitlab(
+        self, kind: str, payload: dict[str, Any], *, token: str = SECRET, delivery: str | None = None
+    ) -> tuple[int, Any]:
+        """A GitLab delivery (`kind` as X-Gitlab-Event says it, e.g. "Push Hook") with `token`."""
+        headers = {
+            "content-type": "application/json",
+            "x-gitlab-event": kind,
+            "x-gitlab-event-uuid": delivery or str(uuid.uuid4()),
+            "x-gitlab-token": token,
+        }
+        return self.request("POST", "/hooks/gitlab", json.dumps(payload).encode(), headers)
 
     def environment(self, name: str) -> dict[str, Any]:
         status, document = self.get("/api/environments")

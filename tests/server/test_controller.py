@@ -5,7 +5,6 @@ DuckDB in the project directory; the forge is the local fake forge."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.server.gitops import (
     Served,
     World,
     eventually,
+    exported,
     make_world,
     pull_request_payload,
     push_payload,
@@ -43,25 +43,19 @@ def forge() -> Iterator[FakeForge]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, forge: FakeForge) -> Iterator[tuple[World, Served]]:
     """main deployed to staging by the controller's first pass."""
-    previous = {name: os.environ.get(name) for name in [*SECRETS, TOKEN_VARIABLE]}
-    os.environ.update({**SECRETS, TOKEN_VARIABLE: FORGE_TOKEN})
-    world = make_world(
-        tmp_path_factory.mktemp("controller"),
-        extra=f"  forge: {{kind: github, repo: {forge.repo}, token: '${{{TOKEN_VARIABLE}}}', "
-        f"api_url: '{forge.github_url}'}}\n",
-    )
-    served = Served(lambda url: Controller(world.project, world.state, base_url=url))
-    try:
-        main = world.push({"README.md": "shop\n"}, "a readme")
-        deploy(served.http, main)
-        yield world, served
-    finally:
-        served.stop()
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with exported({**SECRETS, TOKEN_VARIABLE: FORGE_TOKEN}):
+        world = make_world(
+            tmp_path_factory.mktemp("controller"),
+            extra=f"  forge: {{kind: github, repo: {forge.repo}, token: '${{{TOKEN_VARIABLE}}}', "
+            f"api_url: '{forge.github_url}'}}\n",
+        )
+        served = Served(lambda url: Controller(world.project, world.state, base_url=url))
+        try:
+            main = world.push({"README.md": "shop\n"}, "a readme")
+            deploy(served.http, main)
+            yield world, served
+        finally:
+            served.stop()
 
 
 def deploy(http: Http, sha: str) -> dict:
@@ -210,7 +204,7 @@ def test_a_pull_request_gets_its_ci_status_and_one_comment_edited_in_place(
 def test_metrics_count_runs_deliveries_and_the_queue(served: tuple[World, Served]) -> None:
     _, server = served
     server.http.github("push", push_payload("main", "0" * 39 + "2"), secret="wrong")
-    server.controller.check_drift()
+    server.controller.environments.check_drift()
 
     status, text = server.http.get("/metrics")
 
@@ -229,7 +223,7 @@ def test_a_view_dropped_by_hand_shows_as_drift(served: tuple[World, Served]) -> 
         view = record_view(ctx.engine("staging"), "staging", record)
         ctx.engine("staging").execute(f"DROP VIEW {view}")
 
-    server.controller.check_drift()
+    server.controller.environments.check_drift()
 
     status, answer = server.http.get("/api/drift")
     assert status == 200

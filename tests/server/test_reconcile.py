@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.ci.repos import PIPELINE_CONFIG
 from tests.engines.conftest import postgres_database  # noqa: F401  (a fixture)
-from tests.server.gitops import SECRETS, TIMES_TEN, World, make_world
+from tests.server.gitops import SECRETS, TIMES_TEN, World, make_world, postgres_config
 from tidegate.server.controller import Controller
 from tidegate.server.store import RunKind, RunStatus
 from tidegate.state.views import record_view
@@ -35,7 +34,7 @@ def controller(tmp_path: Path) -> Iterator[tuple[World, Controller]]:
 
 
 def staging(controller: Controller) -> dict[str, Any]:
-    return next(e for e in controller.environments() if e["name"] == "staging")
+    return next(e for e in controller.environments.listed() if e["name"] == "staging")
 
 
 def deployments(controller: Controller, environment: str) -> list[tuple[str | None, RunStatus]]:
@@ -50,7 +49,7 @@ def test_a_newer_commit_replaces_the_one_queued_before_it(controller: tuple[Path
     world, ctl = controller
     first_deploy = deployments(ctl, "staging")
 
-    with ctl.holding("staging"):  # staging is busy: what moves main now waits in its queue
+    with ctl.lanes.holding("staging"):  # staging is busy: what moves main now waits in its queue
         older = world.push({"README.md": "one\n"}, "one")
         ctl.poll()
         newer = world.push(TIMES_TEN, "two")
@@ -71,7 +70,7 @@ def test_a_rollback_pins_staging_until_it_is_unpinned(controller: tuple[Path, Co
     ctl.poll()
     ctl.wait()
 
-    rolled = ctl.rollback("staging", None)
+    rolled = ctl.environments.rollback("staging", None)
     ctl.poll()
     ctl.wait()
 
@@ -79,7 +78,7 @@ def test_a_rollback_pins_staging_until_it_is_unpinned(controller: tuple[Path, Co
     assert (staging(ctl)["commit"], staging(ctl)["state"]) == (first, "pinned")
     assert [commit for commit, _ in deployments(ctl, "staging")].count(second) == 1
 
-    assert ctl.unpin("staging")["unpinned"] is True
+    assert ctl.environments.unpin("staging")["unpinned"] is True
     ctl.poll()
     ctl.wait()
     assert (staging(ctl)["commit"], staging(ctl)["state"]) == (second, "synced")
@@ -91,18 +90,22 @@ def test_self_heal_restores_a_view_dropped_by_hand(tmp_path: Path) -> None:
     try:
         controller.poll()
         controller.wait()
-        with controller.context() as ctx:
+        with controller.environments.context() as ctx:
             record = ctx.current("staging").models["order_count"]
-            ctx.engine("staging").execute(
-                f"DROP VIEW {record_view(ctx.engine('staging'), 'staging', record)}"
-            )
+            view = record_view(ctx.engine("staging"), "staging", record)
+            ctx.engine("staging").execute(f"DROP VIEW {view}")
 
-        drifted = controller.check_drift()
+        drifted = controller.environments.check_drift()
 
-        assert drifted is False and controller.drift() == []
+        assert drifted is False
+        assert [(d["object"], d["healed"]) for d in controller.environments.drift()] == [
+            (view.replace('"', ""), True)
+        ]
         assert staging(controller)["state"] == "synced"
-        with controller.context() as ctx:
+        with controller.environments.context() as ctx:
             assert ctx.query("staging", "select n from order_count").rows == [(4,)]
+        controller.environments.check_drift()
+        assert controller.environments.drift() == []
     finally:
         controller.stop()
 
@@ -111,13 +114,7 @@ def test_a_postgresql_environment_follows_its_branch(
     tmp_path: Path,
     postgres_database: str,  # noqa: F811
 ) -> None:
-    line = f'{{engine: postgres, dsn: "{postgres_database}", threads: 2, lock_timeout: 5s}}'
-    config = "\n".join(
-        f"  {name}: {line}" if name in ("prod", "staging", "dev") else text
-        for text in PIPELINE_CONFIG.splitlines()
-        for name in [text.strip().split(":")[0]]
-    )
-    world = make_world(tmp_path, config=config + "\n")
+    world = make_world(tmp_path, config=postgres_config(postgres_database))
     controller = Controller(world.project, world.state)
     try:
         controller.poll()
@@ -128,7 +125,7 @@ def test_a_postgresql_environment_follows_its_branch(
 
         now = staging(controller)
         assert (now["commit"], now["state"], now["version"]) == (sha, "synced", 2)
-        with controller.context() as ctx:
+        with controller.environments.context() as ctx:
             assert ctx.query("staging", "select n from order_count").rows == [(40,)]
     finally:
         controller.stop()

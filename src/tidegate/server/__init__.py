@@ -9,6 +9,8 @@ a JSON API and Prometheus metrics.
 - `store`: its runs, queue, webhook deliveries and handled heads, in SQLite (restart safety).
 - `runs`: one deployment, pull-request CI or teardown, through the command line's code.
 - `states`: an environment's state (synced, syncing, out_of_sync, pinned, drifted, failed).
-- `controller`: the reconcile loop: polls, queues per environment, lanes, drift, feedback.
+- `lanes`: what work must have to itself (an environment, or a whole DuckDB file).
+- `environments`: the kept environments as their warehouses say: state, drift, rollback, unpin.
+- `controller`: the reconcile loop: polls, queues per environment, runs, forge feedback.
 - `app`: the Starlette app (webhooks, the JSON API, `/metrics`); `metrics`, `logs`.
 """

@@ -162,12 +162,11 @@ class _Api:
         return {"status": "ok", "version": __version__}
 
     def environments(self, request: Request, body: Any) -> dict[str, Any]:
-        return {"environments": self.controller.environments()}
+        return {"environments": self.controller.environments.listed()}
 
     def history(self, request: Request, body: Any) -> dict[str, Any]:
         environment = request.path_params["env"]
-        self.controller.require_bound(environment)
-        return {"environment": environment, "history": self.controller.history(environment)}
+        return {"environment": environment, "history": self.controller.environments.history(environment)}
 
     def runs(self, request: Request, body: Any) -> dict[str, Any]:
         try:
@@ -184,7 +183,9 @@ class _Api:
         return found.to_dict()
 
     def drift(self, request: Request, body: Any) -> dict[str, Any]:
-        return {"drift": self.controller.drift()}
+        """Checked now for every environment not at work (and healed with `self_heal`)."""
+        self.controller.environments.check_drift()
+        return {"drift": self.controller.environments.drift()}
 
     def sync(self, request: Request, body: Any) -> dict[str, Any]:
         return {"run": self.controller.sync(request.path_params["env"]).summary()}
@@ -193,10 +194,10 @@ class _Api:
         version = body.get("version") if isinstance(body, dict) else None
         if version is not None and not isinstance(version, int):
             raise ConfigError('"version" must be a version number, e.g. {"version": 3}')
-        return self.controller.rollback(request.path_params["env"], version)
+        return self.controller.environments.rollback(request.path_params["env"], version)
 
     def unpin(self, request: Request, body: Any) -> dict[str, Any]:
-        return self.controller.unpin(request.path_params["env"])
+        return self.controller.environments.unpin(request.path_params["env"])
 
     async def metrics(self, request: Request) -> Response:
         from starlette.responses import Response

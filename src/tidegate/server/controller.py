@@ -1,9 +1,9 @@
 """The reconcile loop: every environment a branch maps to is kept at its branch's head.
 
 Work is queued in the store, one queue per environment (a newer commit replaces a queued older
-one), and runs in threads, one per *lane*: an environment, or a whole DuckDB file (one writer per
-file; the controller opens it only while it works, so people and BI tools read it in between).
-An environment is deployed again only when its branch moves past the head last handled there, or
+one), and runs in threads, one per free *lane* (`tidegate.server.lanes`: an environment, or a
+whole DuckDB file). What the environments are now, their drift and the levers on them (rollback,
+unpin) live in `tidegate.server.environments`. An environment is deployed again only when its branch moves past the head last handled there, or
 on an explicit sync: a failed deployment is not retried in a loop, a pin (`rollback`) and a
 break-glass version are left alone until Git moves.
 
@@ -17,24 +17,21 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tidegate.context import Context
 from tidegate.errors import StateError, TidegateError
 from tidegate.project.config import ProjectConfig, load_config
 from tidegate.project.controller import ControllerConfig
 from tidegate.project.durations import parse_duration
-from tidegate.project.environments import Environment
 from tidegate.server import runs
 from tidegate.server.checkout import WorkingCopy, repository_url
+from tidegate.server.environments import Environments
 from tidegate.server.events import Event, Ping, PullRequest, PullRequestAction, Push
 from tidegate.server.forge import Forge, StatusState, forge_for
+from tidegate.server.lanes import Lanes
 from tidegate.server.logs import LOGGER, event
 from tidegate.server.metrics import PULL_REQUESTS, Metrics
-from tidegate.server.states import Live, state_of
 from tidegate.server.store import Run, RunKind, RunStatus, Store
 
 
@@ -58,19 +55,22 @@ class Controller:
         self.base_url = base_url.rstrip("/")
         self.log = logger or logging.getLogger(LOGGER)
         self.metrics = Metrics()
-        self.bound = {environment: branch for branch, environment in self.config.branches.items()}
-        """Each environment a branch maps to, and its branch."""
-        self._heads: dict[str, str] = {}
-        self._live: dict[str, Live] = {}
-        self._drift: dict[str, list[dict[str, Any]]] = {}
-        self._busy: dict[str, str] = {}
-        """Lanes at work, and the environment each works on."""
         self._threads: list[threading.Thread] = []
-        self._idle = threading.Condition()
         self._polling = threading.Lock()
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._loop: threading.Thread | None = None
+        self.lanes = Lanes(self.config, self.project_dir, on_release=self.dispatch)
+        self.environments = Environments(
+            self.project_dir,
+            {environment: branch for branch, environment in self.config.branches.items()},
+            self_heal=self.settings.drift.self_heal,
+            store=self.store,
+            lanes=self.lanes,
+            metrics=self.metrics,
+            log=self.log,
+            wake=self._wake.set,
+        )
 
     # life --------------------------------------------------------------------------------
 
@@ -85,6 +85,7 @@ class Controller:
     def stop(self) -> None:
         """Start nothing new and let the runs at work finish (queued runs wait for the next start)."""
         self._stopping.set()
+        self.lanes.close()
         self._wake.set()
         if self._loop is not None:
             self._loop.join()
@@ -101,7 +102,7 @@ class Controller:
             self.recover()
             self.poll()
             self.wait()
-            drifted = self.check_drift()
+            drifted = self.environments.check_drift()
             ran = self.store.runs(limit=1000)
         finally:
             self.stop()
@@ -110,8 +111,7 @@ class Controller:
 
     def wait(self) -> None:
         """Until nothing runs and nothing is queued."""
-        with self._idle:
-            self._idle.wait_for(lambda: not self._busy and not self.store.queued())
+        self.lanes.wait(lambda: bool(self.store.queued()))
 
     def _forever(self) -> None:
         every = parse_duration(self.settings.poll)
@@ -120,7 +120,7 @@ class Controller:
         while not self._stopping.is_set():
             self._guarded(self.poll)
             if time.monotonic() >= next_drift:
-                self._guarded(self.check_drift)
+                self._guarded(self.environments.check_drift)
                 next_drift = time.monotonic() + drift_every
             self._wake.wait(every)
             self._wake.clear()
@@ -140,7 +140,7 @@ class Controller:
         for run in self.store.interrupt_running():
             event(self.log, "run interrupted", logging.WARNING, run=run.id, environment=run.environment)
             if run.kind is RunKind.DEPLOY:
-                self._verify(run.environment)
+                self.environments.verify(run.environment)
             self.metrics.run_finished(self._label(run), run.kind.value, "interrupted", None)
             self.store.enqueue(
                 run.kind,
@@ -152,32 +152,16 @@ class Controller:
             )
         self._queue_metric()
 
-    def _verify(self, environment: str) -> None:
-        """An interrupted deployment changed nothing (an apply swaps all views in one
-        transaction or none): the environment must be exactly at its last version."""
-        drifted = self._check(environment)
-        live = self.refresh(environment)
-        event(
-            self.log,
-            "environment verified at its last version"
-            if not drifted
-            else "environment differs from its last version",
-            logging.INFO if not drifted else logging.WARNING,
-            environment=environment,
-            version=live.version,
-            commit=(live.commit or "")[:10],
-        )
-
     # Git ---------------------------------------------------------------------------------
 
     def poll(self, trigger: str = "poll") -> list[Run]:
         """Fetch, and queue a deployment of every environment whose branch moved."""
         with self._polling:
-            self._heads = self.copy.fetch()
+            heads = self._fetch()
             queued = [
                 run
-                for environment, branch in self.bound.items()
-                if (run := self._consider(environment, self._heads.get(branch), trigger)) is not None
+                for environment, branch in self.environments.bound.items()
+                if (run := self._consider(environment, heads.get(branch), trigger)) is not None
             ]
         self.dispatch()
         return queued
@@ -185,7 +169,7 @@ class Controller:
     def _consider(self, environment: str, head: str | None, trigger: str) -> Run | None:
         if head is None or self.store.handled(environment) == head or self._pending(environment, head):
             return None
-        live = self.refresh(environment)
+        live = self.environments.refresh(environment)
         if live.commit == head or (live.pin is not None and live.pin.get("commit") == head):
             self.store.set_handled(environment, head)  # already there, or pinned at this head
             return None
@@ -193,10 +177,16 @@ class Controller:
             self.store.set_handled(environment, head)  # changed by hand: left alone until Git moves
             return None
         run = self.store.enqueue(
-            RunKind.DEPLOY, environment, head, trigger=trigger, branch=self.bound[environment]
+            RunKind.DEPLOY, environment, head, trigger=trigger, branch=self.environments.bound[environment]
         )
         event(self.log, "deployment queued", run=run.id, environment=environment, commit=head[:10])
         return run
+
+    def _fetch(self) -> dict[str, str]:
+        """Each branch's head, fetched now (the caller holds `_polling`)."""
+        heads = self.copy.fetch()
+        self.environments.heads = heads
+        return heads
 
     def _pending(self, environment: str, commit: str) -> bool:
         """A run of `commit` on `environment` queued or running already."""
@@ -221,7 +211,7 @@ class Controller:
             kind, commit = RunKind.TEARDOWN, None
         else:
             with self._polling:
-                self._heads = self.copy.fetch()
+                self._fetch()
             kind, commit = RunKind.CI, pull.head_commit
         run = self.store.enqueue(
             kind, environment, commit, trigger="webhook", branch=pull.base_branch, pull_request=pull.number
@@ -234,33 +224,22 @@ class Controller:
 
     def dispatch(self) -> None:
         """Start every queued run whose lane is free."""
-        with self._idle:
-            if self._stopping.is_set():
-                return
-            for queued in self.store.queued():
-                try:
-                    lane = self._lane(queued.environment)
-                except TidegateError as error:  # an environment tidegate.yml cannot resolve
-                    self._refuse(queued, error)
-                    continue
-                if lane in self._busy:
-                    continue
-                run = self.store.start(queued.id)
-                if run is None:
-                    continue
-                self._busy[lane] = run.environment
-                thread = threading.Thread(target=self._work, args=(run, lane), name=f"tidegate-run-{run.id}")
-                self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-                thread.start()
-            self._queue_metric()
-
-    def _lane(self, environment: str) -> str:
-        """What work on `environment` must have to itself: the environment, or its whole
-        DuckDB file (one writer per file)."""
-        resolved = Environment.resolve(self.config, environment, workspace=self.project_dir)
-        if resolved.connection.engine == "duckdb":
-            return resolved.warehouse
-        return f"{resolved.warehouse} {resolved.name}"
+        for queued in self.store.queued():
+            try:
+                lane = self.lanes.take(queued.environment)
+            except TidegateError as error:  # an environment tidegate.yml cannot resolve
+                self._refuse(queued, error)
+                continue
+            if lane is None:
+                continue
+            run = self.store.start(queued.id)
+            if run is None:  # another dispatch started it
+                self.lanes.release(lane)
+                continue
+            thread = threading.Thread(target=self._work, args=(run, lane), name=f"tidegate-run-{run.id}")
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
+        self._queue_metric()
 
     def _refuse(self, queued: Run, error: TidegateError) -> None:
         run = self.store.start(queued.id)
@@ -277,7 +256,7 @@ class Controller:
         try:
             self._record(run, outcome)
         finally:
-            self._release(lane)
+            self.lanes.release(lane)
 
     def _execute(self, run: Run) -> runs.Outcome:
         if run.kind is RunKind.DEPLOY:
@@ -300,7 +279,14 @@ class Controller:
         says the run finished, everything it did can be seen."""
         if run.kind is RunKind.DEPLOY and run.commit is not None:
             self.store.set_handled(run.environment, run.commit)
-            self._deployed(run.environment, run.commit, outcome)
+            held = (outcome.report or {}).get("pinned") is not None  # a pin kept it where it was
+            if outcome.status is RunStatus.SUCCESS and not held:
+                version = (outcome.report or {}).get("version")
+                self.environments.deployed(
+                    run.environment, run.commit, version if isinstance(version, int) else None
+                )
+            else:
+                self.environments.refresh(run.environment)
         state = StatusState.SUCCESS if outcome.status is RunStatus.SUCCESS else StatusState.FAILURE
         self._status(run, state, outcome.summary)
         if outcome.comment is not None and run.pull_request is not None:
@@ -328,7 +314,9 @@ class Controller:
     def _label(self, run: Run) -> str:
         """The metrics' environment label: bounded (pull requests count as one)."""
         return (
-            run.environment if run.kind is RunKind.DEPLOY and run.environment in self.bound else PULL_REQUESTS
+            run.environment
+            if run.kind is RunKind.DEPLOY and run.environment in self.environments.bound
+            else PULL_REQUESTS
         )
 
     def _status(self, run: Run, state: StatusState, description: str) -> None:
@@ -352,193 +340,13 @@ class Controller:
     def _queue_metric(self) -> None:
         self.metrics.queue.set(len(self.store.queued()))
 
-    # environments ------------------------------------------------------------------------
-
-    @contextmanager
-    def context(self) -> Iterator[Context]:
-        """The facade on the project directory, for what reads or moves an environment's state."""
-        with Context(self.project_dir) as ctx:
-            yield ctx
-
-    def refresh(self, environment: str) -> Live:
-        """Read an environment's current version (and pin) from its warehouse, and keep it."""
-        try:
-            with self.context() as ctx:
-                version = ctx.current(environment)
-                pin = ctx.pin_of(environment)
-                live = Live(
-                    version.version, version.git_commit, version.break_glass, pin.to_dict() if pin else None
-                )
-        except StateError:
-            live = Live()
-        except TidegateError as error:
-            event(
-                self.log,
-                "cannot read the environment",
-                logging.WARNING,
-                environment=environment,
-                error=str(error),
-            )
-            return self._live.get(environment, Live())
-        self._live[environment] = live
-        return live
-
-    def _deployed(self, environment: str, commit: str, outcome: runs.Outcome) -> None:
-        """What a deployment left: the version it recorded (at `commit`, by Git, no pin: a new
-        commit lifts it), without opening the warehouse again; read from it otherwise."""
-        version = (outcome.report or {}).get("version")
-        if outcome.status is RunStatus.SUCCESS and isinstance(version, int):
-            self._live[environment] = Live(version, commit)
-        else:
-            self.refresh(environment)
-
-    def require_bound(self, environment: str) -> str:
-        """The branch of an environment the controller keeps; a ConfigError for any other."""
-        branch = self.bound.get(environment)
-        if branch is None:
-            raise StateError(
-                f"the controller keeps no environment {environment!r}",
-                hint=f"it keeps {', '.join(sorted(self.bound)) or 'none'} (`branches:` in tidegate.yml)",
-            )
-        return branch
-
-    def state_of(self, environment: str) -> str:
-        return state_of(
-            self._live.get(environment, Live()),
-            self._heads.get(self.bound.get(environment, "")),
-            self.store.last_run(environment),
-            drifted=bool(self._drift.get(environment)),
-        )
-
-    def environments(self) -> list[dict[str, Any]]:
-        listed = []
-        for environment, branch in sorted(self.bound.items()):
-            live = self._live.get(environment) or self.refresh(environment)
-            last = self.store.last_run(environment)
-            listed.append(
-                {
-                    "name": environment,
-                    "branch": branch,
-                    "commit": live.commit,
-                    "version": live.version,
-                    "state": self.state_of(environment),
-                    "last_run": last.summary() if last else None,
-                    "head": self._heads.get(branch),
-                    "break_glass": live.break_glass,
-                    "pin": live.pin,
-                }
-            )
-        return listed
-
-    def history(self, environment: str) -> list[dict[str, Any]]:
-        with self.context() as ctx:
-            return [version.to_dict() for version in ctx.history_or_empty(environment)]
-
     def sync(self, environment: str) -> Run:
         """Deploy the branch's head now, even when it failed before."""
-        branch = self.require_bound(environment)
+        branch = self.environments.require_bound(environment)
         with self._polling:
-            self._heads = self.copy.fetch()
-        head = self._heads.get(branch)
+            head = self._fetch().get(branch)
         if head is None:
             raise StateError(f"branch {branch!r} of {environment!r} does not exist in the repository")
         run = self.store.enqueue(RunKind.DEPLOY, environment, head, trigger="sync", branch=branch)
         self.dispatch()
         return run
-
-    @contextmanager
-    def holding(self, environment: str) -> Iterator[None]:
-        """The environment's lane, for work done outside a run (a rollback)."""
-        lane = self._lane(environment)
-        with self._idle:
-            self._idle.wait_for(lambda: lane not in self._busy)
-            self._busy[lane] = environment
-        try:
-            yield
-        finally:
-            self._release(lane)
-
-    @contextmanager
-    def _claimed(self, environment: str) -> Iterator[bool]:
-        """The environment's lane if it is free now (True), else nothing (False)."""
-        lane = self._lane(environment)
-        with self._idle:
-            claimed = lane not in self._busy and not self._stopping.is_set()
-            if claimed:
-                self._busy[lane] = environment
-        try:
-            yield claimed
-        finally:
-            if claimed:
-                self._release(lane)
-
-    def _release(self, lane: str) -> None:
-        with self._idle:
-            del self._busy[lane]
-            self._idle.notify_all()
-        self.dispatch()
-
-    def rollback(self, environment: str, version: int | None) -> dict[str, Any]:
-        """`tidegate rollback ENV [--to VERSION]`, which pins the environment: the controller
-        leaves it there until a new commit lands on its branch, or `unpin`."""
-        branch = self.require_bound(environment)
-        with self.holding(environment), self.context() as ctx:
-            number = ctx.rollback(environment, version, branch_head=self._heads.get(branch))
-        live = self.refresh(environment)
-        event(self.log, "rolled back and pinned", environment=environment, version=number)
-        return {"environment": environment, "version": number, "pin": live.pin}
-
-    def unpin(self, environment: str) -> dict[str, Any]:
-        """Let the controller follow the branch again: its head is deployed on the next pass."""
-        self.require_bound(environment)
-        with self.context() as ctx:
-            unpinned = ctx.unpin(environment)
-        self.store.set_handled(environment, None)
-        self.refresh(environment)
-        self._wake.set()
-        event(self.log, "unpinned" if unpinned else "was not pinned", environment=environment)
-        return {"environment": environment, "unpinned": unpinned}
-
-    # drift -------------------------------------------------------------------------------
-
-    def _heal(self, ctx: Context, environment: str) -> None:
-        """`drift: {self_heal: true}`: views restored, snapshots rebuilt from their commit,
-        managed infrastructure re-applied (never a destructive change)."""
-        report = ctx.heal(environment)
-        event(
-            self.log,
-            "healed" if report.healed else "healed in part",
-            logging.INFO if report.healed else logging.WARNING,
-            environment=environment,
-            **{key: value for key, value in report.to_dict().items() if key != "environment"},
-        )
-
-    def drift(self) -> list[dict[str, Any]]:
-        return [item for environment in sorted(self._drift) for item in self._drift[environment]]
-
-    def check_drift(self) -> bool:
-        """Compare each environment that is not at work with its recorded version, healing it
-        when told to; True when any still drifts."""
-        for environment in sorted(self.bound):
-            with self._claimed(environment) as claimed:
-                if claimed:
-                    self._check(environment)
-        return any(self._drift.values())
-
-    def _check(self, environment: str) -> list[dict[str, Any]]:
-        try:
-            with self.context() as ctx:
-                found = [drift.to_dict() for drift in ctx.drift(environment)]
-                if found and self.settings.drift.self_heal:
-                    self._heal(ctx, environment)
-                    found = [drift.to_dict() for drift in ctx.drift(environment)]
-        except StateError:  # not deployed yet: nothing to compare
-            found = []
-        except TidegateError as error:
-            event(self.log, "cannot check drift", logging.WARNING, environment=environment, error=str(error))
-            return self._drift.get(environment, [])
-        self._drift[environment] = found
-        self.metrics.drift.labels(environment=environment).set(len(found))
-        if found:
-            event(self.log, "drift", logging.WARNING, environment=environment, objects=len(found))
-        return found

@@ -1,6 +1,6 @@
 """What the controller must not forget across a restart, in one SQLite file of its state dir:
 its runs (queued work included), the webhook deliveries it has seen, and the branch head it last
-handled for each environment.
+handled for each environment, and the commit last deployed to each (with the version it left).
 
 The queue is the runs whose status is `queued`: at most one per environment and kind, whose
 commit a newer one replaces. A run that was `running` when the process died is found so by the
@@ -44,6 +44,10 @@ CREATE INDEX IF NOT EXISTS runs_by_environment ON runs (environment, id);
 CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, received_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS handled (
     environment TEXT PRIMARY KEY, commit_sha TEXT NOT NULL, handled_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deployed (
+    environment TEXT PRIMARY KEY, commit_sha TEXT NOT NULL, version INTEGER NOT NULL,
+    deployed_at TEXT NOT NULL
 );
 """
 
@@ -301,6 +305,25 @@ class Store:
                     "handled_at = excluded.handled_at",
                     (environment, commit, now()),
                 )
+
+    def deployed(self, environment: str) -> tuple[str, int] | None:
+        """The commit last deployed to `environment` and the version it left there."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT commit_sha, version FROM deployed WHERE environment = ?", (environment,)
+            ).fetchone()
+        return (str(row["commit_sha"]), int(row["version"])) if row else None
+
+    def set_deployed(self, environment: str, commit: str, version: int) -> None:
+        """A deployment of `commit` left `environment` at `version` (a new one, or the one it
+        had when the commit changed no model)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO deployed (environment, commit_sha, version, deployed_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (environment) DO UPDATE SET commit_sha = excluded.commit_sha, "
+                "version = excluded.version, deployed_at = excluded.deployed_at",
+                (environment, commit, version, now()),
+            )
 
 
 def _run(row: sqlite3.Row) -> Run:

@@ -1,0 +1,247 @@
+"""The environments the controller keeps, as their warehouses say: each one's current version,
+pin and break-glass mark, its state against its branch's head, its drift, and the levers people
+pull on it through the API (rollback, unpin).
+
+Every read of a warehouse takes the environment's lane when it is free and otherwise uses what
+the last read found, so asking never waits for a deployment and never reads a DuckDB file a run
+is writing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tidegate.context import Context
+from tidegate.errors import StateError, TidegateError
+from tidegate.server.lanes import Lanes
+from tidegate.server.logs import event
+from tidegate.server.metrics import Metrics
+from tidegate.server.states import Live, state_of
+from tidegate.server.store import Store
+
+
+class Environments:
+    def __init__(
+        self,
+        project_dir: Path,
+        bound: dict[str, str],
+        *,
+        self_heal: bool,
+        store: Store,
+        lanes: Lanes,
+        metrics: Metrics,
+        log: logging.Logger,
+        wake: Callable[[], None],
+    ) -> None:
+        self.project_dir = project_dir
+        self.bound = bound
+        """Each environment a branch maps to, and its branch."""
+        self.self_heal = self_heal
+        self.store = store
+        self.lanes = lanes
+        self.metrics = metrics
+        self.log = log
+        self.wake = wake
+        """Asks the controller for a pass now (after an unpin)."""
+        self.heads: dict[str, str] = {}
+        """Each branch's head as the controller last fetched it."""
+        self._live: dict[str, Live] = {}
+        self._drift: dict[str, list[dict[str, Any]]] = {}
+
+    @contextmanager
+    def context(self) -> Iterator[Context]:
+        """The facade on the project directory, for what reads or moves an environment's state."""
+        with Context(self.project_dir) as ctx:
+            yield ctx
+
+    def require_bound(self, environment: str) -> str:
+        """The branch of an environment the controller keeps; a StateError for any other."""
+        branch = self.bound.get(environment)
+        if branch is None:
+            raise StateError(
+                f"the controller keeps no environment {environment!r}",
+                hint=f"it keeps {', '.join(sorted(self.bound)) or 'none'} (`branches:` in tidegate.yml)",
+            )
+        return branch
+
+    # versions ----------------------------------------------------------------------------
+
+    def refresh(self, environment: str, deployed: str | None = None) -> Live:
+        """Read an environment's current version (and pin) from its warehouse, and keep it.
+        `deployed`: a deployment of that commit just succeeded, leaving the version there is now.
+
+        The environment is at the commit last deployed while its version is the one that
+        deployment left (a commit that changes no model writes no version), else at its
+        version's commit (a rollback, a break-glass change). A break-glass version that a
+        deployment left as it was is what Git holds now: Git caught up with it."""
+        try:
+            with self.context() as ctx:
+                version = ctx.current(environment)
+                pin = ctx.pin_of(environment)
+            if deployed is not None:
+                self.store.set_deployed(environment, deployed, version.version)
+            last = self.store.deployed(environment)
+            caught_up = last is not None and last[1] == version.version
+            live = Live(
+                version.version,
+                last[0] if last is not None and caught_up else version.git_commit,
+                None if caught_up else version.break_glass,
+                pin.to_dict() if pin else None,
+            )
+        except StateError:
+            live = Live()
+        except TidegateError as error:
+            event(
+                self.log,
+                "cannot read the environment",
+                logging.WARNING,
+                environment=environment,
+                error=str(error),
+            )
+            return self._live.get(environment, Live())
+        self._live[environment] = live
+        return live
+
+    def deployed(self, environment: str, commit: str, version: int | None) -> None:
+        """A deployment of `commit` succeeded, recording `version` (None: it changed nothing,
+        so the warehouse says which version it left). A recorded version is known without
+        opening the warehouse again: at `commit`, by Git, with no pin (a new commit lifts it)."""
+        if version is None:
+            self.refresh(environment, deployed=commit)
+            return
+        self.store.set_deployed(environment, commit, version)
+        self._live[environment] = Live(version, commit)
+
+    def live(self, environment: str) -> Live:
+        """The environment's version now, or as last read while it is at work: a change made
+        past the controller (`--break-glass`, a rollback from the command line) shows at once."""
+        with self.lanes.claimed(environment) as free:
+            if free or environment not in self._live:
+                return self.refresh(environment)
+        return self._live[environment]
+
+    def state_of(self, environment: str) -> str:
+        return state_of(
+            self._live.get(environment, Live()),
+            self.heads.get(self.bound.get(environment, "")),
+            self.store.last_run(environment),
+            drifted=any(not item["healed"] for item in self._drift.get(environment, [])),
+        )
+
+    def listed(self) -> list[dict[str, Any]]:
+        """`GET /api/environments`."""
+        listed = []
+        for environment, branch in sorted(self.bound.items()):
+            live = self.live(environment)
+            last = self.store.last_run(environment)
+            listed.append(
+                {
+                    "name": environment,
+                    "branch": branch,
+                    "commit": live.commit,
+                    "version": live.version,
+                    "state": self.state_of(environment),
+                    "last_run": last.summary() if last else None,
+                    "head": self.heads.get(branch),
+                    "break_glass": live.break_glass,
+                    "pin": live.pin,
+                }
+            )
+        return listed
+
+    def history(self, environment: str) -> list[dict[str, Any]]:
+        self.require_bound(environment)
+        with self.context() as ctx:
+            return [version.to_dict() for version in ctx.history_or_empty(environment)]
+
+    # levers ------------------------------------------------------------------------------
+
+    def rollback(self, environment: str, version: int | None) -> dict[str, Any]:
+        """`tidegate rollback ENV [--to VERSION]`, which pins the environment: the controller
+        leaves it there until a new commit lands on its branch, or `unpin`."""
+        branch = self.require_bound(environment)
+        with self.lanes.holding(environment), self.context() as ctx:
+            number = ctx.rollback(environment, version, branch_head=self.heads.get(branch))
+            live = self.refresh(environment)
+        event(self.log, "rolled back and pinned", environment=environment, version=number)
+        return {"environment": environment, "version": number, "pin": live.pin}
+
+    def unpin(self, environment: str) -> dict[str, Any]:
+        """Let the controller follow the branch again: its head is deployed on the next pass."""
+        self.require_bound(environment)
+        with self.lanes.holding(environment), self.context() as ctx:
+            unpinned = ctx.unpin(environment)
+            self.store.set_handled(environment, None)
+            self.refresh(environment)
+        self.wake()
+        event(self.log, "unpinned" if unpinned else "was not pinned", environment=environment)
+        return {"environment": environment, "unpinned": unpinned}
+
+    # drift -------------------------------------------------------------------------------
+
+    def drift(self) -> list[dict[str, Any]]:
+        """What the last check of each environment found; `healed` says what self-heal restored."""
+        return [item for environment in sorted(self._drift) for item in self._drift[environment]]
+
+    def check_drift(self) -> bool:
+        """Compare each environment that is not at work with its recorded version (those at
+        work keep what their last check found), healing it when told to; True when any drifts."""
+        for environment in sorted(self.bound):
+            with self.lanes.claimed(environment) as free:
+                if free:
+                    self.check(environment)
+        return any(not item["healed"] for item in self.drift())
+
+    def verify(self, environment: str) -> None:
+        """After a deployment was interrupted (it changed nothing: an apply swaps all views in
+        one transaction or none), the environment must be exactly at its last version."""
+        drifted = self.check(environment)
+        live = self.refresh(environment)
+        event(
+            self.log,
+            "environment verified at its last version"
+            if not drifted
+            else "environment differs from its last version",
+            logging.INFO if not drifted else logging.WARNING,
+            environment=environment,
+            version=live.version,
+            commit=(live.commit or "")[:10],
+        )
+
+    def check(self, environment: str) -> list[dict[str, Any]]:
+        """One environment's drift, healed first with `self_heal`: each object found, with
+        whether healing restored it; the caller holds its lane."""
+        try:
+            with self.context() as ctx:
+                found = [drift.to_dict() for drift in ctx.drift(environment)]
+                left = found
+                if found and self.self_heal:
+                    self._heal(ctx, environment)
+                    left = [drift.to_dict() for drift in ctx.drift(environment)]
+        except StateError:  # not deployed yet: nothing to compare
+            found = left = []
+        except TidegateError as error:
+            event(self.log, "cannot check drift", logging.WARNING, environment=environment, error=str(error))
+            return [item for item in self._drift.get(environment, []) if not item["healed"]]
+        found = found + [item for item in left if item not in found]
+        self._drift[environment] = [{**item, "healed": item not in left} for item in found]
+        self.metrics.drift.labels(environment=environment).set(len(left))
+        if left:
+            event(self.log, "drift", logging.WARNING, environment=environment, objects=len(left))
+        return left
+
+    def _heal(self, ctx: Context, environment: str) -> None:
+        """`drift: {self_heal: true}`: views restored, snapshots rebuilt from their commit,
+        managed infrastructure re-applied (never a destructive change)."""
+        report = ctx.heal(environment)
+        event(
+            self.log,
+            "healed" if report.healed else "healed in part",
+            logging.INFO if report.healed else logging.WARNING,
+            environment=environment,
+            **{key: value for key, value in report.to_dict().items() if key != "environment"},
+        )
