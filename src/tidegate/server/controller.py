@@ -167,15 +167,20 @@ class Controller:
         return queued
 
     def _consider(self, environment: str, head: str | None, trigger: str) -> Run | None:
-        if head is None or self.store.handled(environment) == head or self._pending(environment, head):
+        """Queue a deployment of `head` unless it was handled. The warehouse is read only for a
+        head this controller never handled: past the first, the deployment itself finds a pin
+        or nothing to change, and a push does not open the warehouse twice."""
+        handled = self.store.handled(environment)
+        if head is None or handled == head or self._pending(environment, head):
             return None
-        live = self.environments.refresh(environment)
-        if live.commit == head or (live.pin is not None and live.pin.get("commit") == head):
-            self.store.set_handled(environment, head)  # already there, or pinned at this head
-            return None
-        if live.break_glass is not None and self.store.handled(environment) is None:
-            self.store.set_handled(environment, head)  # changed by hand: left alone until Git moves
-            return None
+        if handled is None:
+            live = self.environments.refresh(environment)
+            if live.commit == head or (live.pin is not None and live.pin.get("commit") == head):
+                self.store.set_handled(environment, head)  # already there, or pinned at this head
+                return None
+            if live.break_glass is not None:
+                self.store.set_handled(environment, head)  # changed by hand: left alone until Git moves
+                return None
         run = self.store.enqueue(
             RunKind.DEPLOY, environment, head, trigger=trigger, branch=self.environments.bound[environment]
         )
