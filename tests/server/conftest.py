@@ -16,3 +16,10 @@ def fake_forge(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeForge]:
     monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
     with FakeForge() as forge:
         yield forge
+
+
+@pytest.fixture(scope="module")
+def forge() -> Iterator[FakeForge]:
+    """One local forge for a module's controller (its token exported by the module's fixture)."""
+    with FakeForge() as fake:
+        yield fake

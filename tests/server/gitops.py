@@ -237,6 +237,21 @@ def pull_request_payload(
     }
 
 
+def finished(http: Http, environment: str, sha: str) -> dict[str, Any]:
+    """The run of `sha` on `environment`, once it has finished."""
+
+    def done() -> dict[str, Any] | None:
+        runs = [r for r in http.runs(environment) if r["commit"] == sha]
+        return runs[0] if runs and runs[0]["status"] not in ("queued", "running") else None
+
+    return dict(eventually(done, what=f"the run of {sha[:10]} on {environment}"))
+
+
+def forge_config(kind: str, repo: str, api_url: str, token_variable: str) -> str:
+    """The `forge:` line of `controller:` for a local fake forge."""
+    return f"  forge: {{kind: {kind}, repo: {repo}, token: '${{{token_variable}}}', api_url: '{api_url}'}}\n"
+
+
 def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "the condition") -> Any:
     """The first truthy result of `check`, polled until `timeout` seconds (a test that waits
     for a controller's thread; never an assertion on timing)."""

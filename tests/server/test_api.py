@@ -25,15 +25,11 @@ from tests.server.gitops import (
     World,
     eventually,
     exported,
+    finished,
+    forge_config,
     make_world,
 )
 from tidegate.server.controller import Controller
-
-
-@pytest.fixture(scope="module")
-def forge() -> Iterator[FakeForge]:
-    with FakeForge() as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +39,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, forge: FakeForge) -> Iterat
         world = make_world(
             tmp_path_factory.mktemp("api"),
             extra="  read_token: ${TG_CTL_READ}\n"
-            f"  forge: {{kind: gitlab, repo: {forge.repo}, token: '${{{TOKEN_VARIABLE}}}', "
-            f"api_url: '{forge.gitlab_url}'}}\n",
+            + forge_config("gitlab", forge.repo, forge.gitlab_url, TOKEN_VARIABLE),
         )
         served = Served(lambda url: Controller(world.project, world.state, base_url=url))
         served.http.reader = READ_TOKEN
@@ -61,14 +56,6 @@ SEVEN_TIMES = {"models/order_count.sql": "select count(*) * 7 as n from {{ ref('
 
 def gitlab_push(branch: str, sha: str) -> dict:
     return {"object_kind": "push", "ref": f"refs/heads/{branch}", "before": "0" * 40, "after": sha}
-
-
-def finished(http: Http, environment: str, sha: str) -> dict:
-    def done() -> dict | None:
-        runs = [r for r in http.runs(environment) if r["commit"] == sha]
-        return runs[0] if runs and runs[0]["status"] not in ("queued", "running") else None
-
-    return eventually(done, what=f"the run of {sha[:10]} on {environment}")
 
 
 def merge(world: World, http: Http, files: dict[str, str], message: str) -> str:

@@ -24,6 +24,8 @@ from tests.server.gitops import (
     World,
     eventually,
     exported,
+    finished,
+    forge_config,
     make_world,
     pull_request_payload,
     push_payload,
@@ -35,19 +37,12 @@ from tidegate.state.views import record_view
 
 
 @pytest.fixture(scope="module")
-def forge() -> Iterator[FakeForge]:
-    with FakeForge() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, forge: FakeForge) -> Iterator[tuple[World, Served]]:
     """main deployed to staging by the controller's first pass."""
     with exported({**SECRETS, TOKEN_VARIABLE: FORGE_TOKEN}):
         world = make_world(
             tmp_path_factory.mktemp("controller"),
-            extra=f"  forge: {{kind: github, repo: {forge.repo}, token: '${{{TOKEN_VARIABLE}}}', "
-            f"api_url: '{forge.github_url}'}}\n",
+            extra=forge_config("github", forge.repo, forge.github_url, TOKEN_VARIABLE),
         )
         served = Served(lambda url: Controller(world.project, world.state, base_url=url))
         try:
@@ -63,14 +58,6 @@ def deploy(http: Http, sha: str) -> dict:
     status, answer = http.github("push", push_payload("main", sha))
     assert status == 200, answer
     return finished(http, "staging", sha)
-
-
-def finished(http: Http, environment: str, sha: str) -> dict:
-    def done() -> dict | None:
-        runs = [r for r in http.runs(environment) if r["commit"] == sha]
-        return runs[0] if runs and runs[0]["status"] not in ("queued", "running") else None
-
-    return eventually(done, what=f"the run of {sha[:10]} on {environment}")
 
 
 def test_a_push_to_main_brings_staging_to_the_new_commit(
