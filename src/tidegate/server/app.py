@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tidegate import __version__
 from tidegate.errors import ConfigError, StateError, TidegateError
 from tidegate.project.controller import expanded
+from tidegate.server import dashboard
 from tidegate.server.controller import Controller
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def create_app(controller: Controller, *, background: bool = True) -> Starlette:
         Route("/api/runs/{id:int}", api.read(api.run)),
         Route("/api/drift", api.read(api.drift)),
         Route("/metrics", api.metrics),
+        *dashboard.routes(controller),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
