@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from generate import TIDEGATE_YML, generate_project  # noqa: E402
+from generate import TIDEGATE_YML, generate_project
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "RESULTS-dashboard.md"
@@ -189,6 +189,8 @@ def report(rows: list[dict[str, Any]], models: int, runs: int, renders: int, set
         lines.append(
             f"| `{row['path']}` | {row['status']} | {row['first']:.1f} | {row['median']:.1f} | {row['worst']:.1f} |"
         )
+    if any(row["status"] == 404 for row in rows):
+        lines += ["", "404: the page does not exist in the tree measured (not merged yet)."]
     lines.append("")
     return "\n".join(lines)
 
