@@ -22,7 +22,7 @@ from tidegate.context import Context
 from tidegate.errors import StateError, TidegateError
 from tidegate.git.workspace import KeptTrees
 from tidegate.plan.results import Progress
-from tidegate.plan.session import Loaded
+from tidegate.plan.session import Loaded, Session
 from tidegate.server.checkout import WorkingCopy
 from tidegate.server.store import RunStatus, RunStep, now
 
@@ -121,6 +121,18 @@ class Warm:
                 self._keep(files, ctx.loaded())
 
         return open_context
+
+    def loaded(self, files: Path) -> Loaded:
+        """The project of kept files as a run loaded it, or loaded now and kept for the next
+        run: the dashboard shows a deployed commit without loading it on every page."""
+        with self._lock:
+            kept = self._loaded.get(files)
+        if kept is not None:
+            return kept
+        session = Session(files)
+        loaded = Loaded(session.project, session.graph, session.fingerprints)
+        self._keep(files, loaded)
+        return loaded
 
     def _keep(self, files: Path, loaded: Loaded | None) -> None:
         if loaded is None or files.parent != self.trees.directory:
