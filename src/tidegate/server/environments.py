@@ -134,24 +134,24 @@ class Environments:
 
     def listed(self) -> list[dict[str, Any]]:
         """`GET /api/environments`."""
-        listed = []
-        for environment, branch in sorted(self.bound.items()):
-            live = self.live(environment)
-            last = self.store.last_run(environment)
-            listed.append(
-                {
-                    "name": environment,
-                    "branch": branch,
-                    "commit": live.commit,
-                    "version": live.version,
-                    "state": self.state_of(environment),
-                    "last_run": last.summary() if last else None,
-                    "head": self.heads.get(branch),
-                    "break_glass": live.break_glass,
-                    "pin": live.pin,
-                }
-            )
-        return listed
+        return [self.summary(environment) for environment in sorted(self.bound)]
+
+    def summary(self, environment: str) -> dict[str, Any]:
+        """One kept environment as the API lists it: its version now, state and last run."""
+        branch = self.require_bound(environment)
+        live = self.live(environment)
+        last = self.store.last_run(environment)
+        return {
+            "name": environment,
+            "branch": branch,
+            "commit": live.commit,
+            "version": live.version,
+            "state": self.state_of(environment),
+            "last_run": last.summary() if last else None,
+            "head": self.heads.get(branch),
+            "break_glass": live.break_glass,
+            "pin": live.pin,
+        }
 
     def history(self, environment: str) -> list[dict[str, Any]]:
         self.require_bound(environment)

@@ -33,7 +33,7 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
     logged in, the CSRF token of its forms, the path for the navigation)."""
     from starlette.responses import HTMLResponse
 
-    from tidegate.server.dashboard.auth import page_context
+    from tidegate.server.dashboard.sessions import page_context
 
     html = templates().get_template(template).render(**page_context(request), **context)
     return HTMLResponse(html, status_code=status)
