@@ -56,6 +56,8 @@ class Controller:
         self.log = logger or logging.getLogger(LOGGER)
         self.metrics = Metrics()
         self._threads: list[threading.Thread] = []
+        self._logs: dict[int, runs.RunLog] = {}
+        """The log of each run at work, read while it grows (`live_log`)."""
         self._polling = threading.Lock()
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -251,22 +253,32 @@ class Controller:
         if run is not None:
             self._record(run, runs.Outcome(RunStatus.FAILED, [], "", error.message, error=str(error)))
 
+    def live_log(self, run_id: int) -> list[str] | None:
+        """The lines of a run at work so far; None once it is recorded (the store has its log)
+        or before it starts."""
+        log = self._logs.get(run_id)
+        return list(log.lines) if log is not None else None
+
     def _work(self, run: Run, lane: str) -> None:
+        log = self._logs[run.id] = runs.RunLog()
         try:
             self._status(run, StatusState.PENDING, f"{run.kind.value} running")
-            outcome = self._execute(run)
+            outcome = self._execute(run, log)
         except Exception as error:  # a bug: recorded on the run, never the end of the controller
             text = "".join(traceback.format_exception(error))
             outcome = runs.Outcome(RunStatus.FAILED, [], text, f"internal error: {error}", error=text)
         try:
             self._record(run, outcome)
         finally:
+            self._logs.pop(run.id, None)
             self.lanes.release(lane)
 
-    def _execute(self, run: Run) -> runs.Outcome:
+    def _execute(self, run: Run, log: runs.RunLog) -> runs.Outcome:
         if run.kind is RunKind.DEPLOY:
             assert run.commit is not None
-            return runs.deploy(self.copy, self.project_dir, run.environment, run.commit, warm=self.warm)
+            return runs.deploy(
+                self.copy, self.project_dir, run.environment, run.commit, warm=self.warm, log=log
+            )
         if run.kind is RunKind.CI:
             assert run.commit is not None and run.pull_request is not None
             return runs.pull_request_ci(
@@ -276,8 +288,9 @@ class Controller:
                 run.commit,
                 run.branch or "main",
                 warm=self.warm,
+                log=log,
             )
-        return runs.teardown(self.project_dir, run.environment)
+        return runs.teardown(self.project_dir, run.environment, log=log)
 
     def _record(self, run: Run, outcome: runs.Outcome) -> None:
         """What the environment is now and what the forge is told come first: once the store
@@ -303,6 +316,7 @@ class Controller:
             log=outcome.log,
             report=outcome.report,
             error=outcome.error,
+            comment=outcome.comment,
         )
         self.metrics.run_finished(self._label(run), run.kind.value, outcome.status.value, finished.seconds)
         level = logging.INFO if outcome.status is RunStatus.SUCCESS else logging.WARNING

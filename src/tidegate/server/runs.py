@@ -165,13 +165,20 @@ def _context(files: Path, log: RunLog, workspace: Path, pull_request: bool, load
 
 
 def deploy(
-    copy: WorkingCopy, workspace: Path, environment: str, commit: str, *, warm: Warm | None = None
+    copy: WorkingCopy,
+    workspace: Path,
+    environment: str,
+    commit: str,
+    *,
+    warm: Warm | None = None,
+    log: RunLog | None = None,
 ) -> Outcome:
-    """`tidegate deploy --env ENVIRONMENT --ref COMMIT` from the working copy."""
+    """`tidegate deploy --env ENVIRONMENT --ref COMMIT` from the working copy; `log`, when
+    given, is the one the controller shows while the run works."""
     from tidegate.ci.deploy import DeployRequest, deployment_record
     from tidegate.ci.deploy import deploy as deploy_commit
 
-    log = RunLog()
+    log = log or RunLog()
     log.message(f"deploying {commit[:10]} to {environment}")
     request = DeployRequest(
         project_dir=copy.project_dir,
@@ -207,12 +214,13 @@ def pull_request_ci(
     base_branch: str,
     *,
     warm: Warm | None = None,
+    log: RunLog | None = None,
 ) -> Outcome:
     """`tidegate ci --base origin/BASE --head HEAD --pr N`: the same pipeline, the same report."""
     from tidegate.ci.pipeline import CiRequest, Pipeline
     from tidegate.ci.report import markdown
 
-    log = RunLog()
+    log = log or RunLog()
     log.message(f"CI of pull request #{number} at {head[:10]} against {base_branch}")
     request = CiRequest(
         project_dir=copy.project_dir,
@@ -234,9 +242,9 @@ def pull_request_ci(
     return Outcome(status, steps, log.text, summary, report=report.to_dict(), comment=markdown(report))
 
 
-def teardown(project_dir: Path, environment: str) -> Outcome:
+def teardown(project_dir: Path, environment: str, *, log: RunLog | None = None) -> Outcome:
     """`tidegate ci --close`: the closed pull request's environment is dropped (its history stays)."""
-    log = RunLog()
+    log = log or RunLog()
     try:
         with log.step("teardown"), Context(project_dir, progress=log, pull_request=True) as ctx:
             ctx.drop_environment(environment)

@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS deployed (
 );
 """
 
+_ADDED_COLUMNS = (("runs", "comment", "TEXT"),)
+"""Columns added since the first release: a store an older controller wrote gets them on open."""
+
 
 class RunKind(StrEnum):
     DEPLOY = "deploy"
@@ -98,6 +101,8 @@ class Run:
     log: str = ""
     report: dict[str, Any] | None = None
     error: str | None = None
+    comment: str | None = None
+    """The pull request's comment: the CI report in Markdown, as the forge was given it."""
 
     @property
     def seconds(self) -> float | None:
@@ -132,6 +137,7 @@ class Run:
             "steps": [step.__dict__ for step in self.steps],
             "log": self.log,
             "report": self.report,
+            "comment": self.comment,
         }
 
 
@@ -149,9 +155,16 @@ class Store:
         self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
 
     def close(self) -> None:
         self._db.close()
+
+    def _migrate(self) -> None:
+        for table, column, declared in _ADDED_COLUMNS:
+            present = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declared}")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -224,11 +237,12 @@ class Store:
         log: str,
         report: dict[str, Any] | None = None,
         error: str | None = None,
+        comment: str | None = None,
     ) -> Run:
         with self._transaction() as db:
             db.execute(
-                "UPDATE runs SET status = ?, finished_at = ?, steps = ?, log = ?, report = ?, error = ? "
-                "WHERE id = ?",
+                "UPDATE runs SET status = ?, finished_at = ?, steps = ?, log = ?, report = ?, error = ?, "
+                "comment = ? WHERE id = ?",
                 (
                     status.value,
                     now(),
@@ -236,6 +250,7 @@ class Store:
                     log,
                     json.dumps(report, default=str) if report is not None else None,
                     error,
+                    comment,
                     number,
                 ),
             )
@@ -260,11 +275,21 @@ class Store:
         found = self._runs("WHERE id = ?", (number,))
         return found[0] if found else None
 
-    def runs(self, environment: str | None = None, limit: int = 50) -> list[Run]:
-        """The latest runs, newest first."""
+    def runs(self, environment: str | None = None, limit: int = 50, offset: int = 0) -> list[Run]:
+        """The latest runs, newest first (past the `offset` newest)."""
         if environment is None:
-            return self._runs("ORDER BY id DESC LIMIT ?", (limit,))
-        return self._runs("WHERE environment = ? ORDER BY id DESC LIMIT ?", (environment, limit))
+            return self._runs("ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
+        return self._runs(
+            "WHERE environment = ? ORDER BY id DESC LIMIT ? OFFSET ?", (environment, limit, offset)
+        )
+
+    def pull_request_runs(self) -> list[Run]:
+        """The last run of each pull request's environment (its CI, or its teardown once
+        closed), newest first."""
+        return self._runs(
+            "WHERE id IN (SELECT MAX(id) FROM runs WHERE pull_request IS NOT NULL GROUP BY environment) "
+            "ORDER BY id DESC"
+        )
 
     def last_run(self, environment: str) -> Run | None:
         found = self._runs("WHERE environment = ? ORDER BY id DESC LIMIT 1", (environment,))
@@ -343,4 +368,5 @@ def _run(row: sqlite3.Row) -> Run:
         log=row["log"],
         report=json.loads(row["report"]) if row["report"] else None,
         error=row["error"],
+        comment=row["comment"],
     )
