@@ -17,7 +17,7 @@ from tests.browser.live import Story, chromium, live_controller, missing_browser
 from tests.server.gitops import TOKEN
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, ConsoleMessage, Page
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +45,12 @@ class Tab:
     page: Page
     errors: list[str] = field(default_factory=list)
 
+    def console(self, message: ConsoleMessage) -> None:
+        """Keep an error the console shows, with the address it is about (a resource that
+        failed to load is named only there)."""
+        if message.type == "error":
+            self.errors.append(f"{message.text} ({message.location.get('url') or self.page.url})")
+
     def login(self, token: str = TOKEN, then: str = "/") -> None:
         """Log in through the login form, which sends the browser on to `then`."""
         self.page.goto(f"/login?next={then}")
@@ -60,10 +66,8 @@ def tab(browser: Browser, story: Story) -> Iterator[Tab]:
     page = context.new_page()
     page.set_default_timeout(30_000)
     opened = Tab(page)
-    page.on(
-        "console", lambda message: opened.errors.append(message.text) if message.type == "error" else None
-    )
-    page.on("pageerror", lambda error: opened.errors.append(str(error)))
+    page.on("console", opened.console)
+    page.on("pageerror", lambda error: opened.errors.append(f"{error} (on {page.url})"))
     try:
         yield opened
     finally:

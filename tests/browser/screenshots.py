@@ -51,7 +51,7 @@ def more_story(story: Story) -> dict[str, str]:
     drop_view(story, "prod", "big_customers")
     return {
         "environments": "/",
-        "environment": "/environments/staging?from=1&to=3",
+        "environment": "/environments/staging?from=1&to=2",
         "runs": "/runs",
         "run": f"/runs/{ci['id']}",
         "pulls": "/pulls",

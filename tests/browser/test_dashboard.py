@@ -46,7 +46,7 @@ def test_the_environments_page_shows_each_environment_at_its_commit_with_its_sta
         assert sha[:10] in row.locator(".commit").inner_text()
         assert row.locator(".message").inner_text().strip() == message
         assert row.locator(".author").inner_text().strip() == story.author(sha)
-        assert re.search(rf"\b{version}\b", row.locator(".version").inner_text())
+        assert re.fullmatch(rf"v?{version}", row.locator(".version").inner_text().strip())
         assert row.locator(".state span.badge.synced").inner_text().strip() == "synced"
         assert row.locator(".last-run").inner_text().strip()
         assert row.locator(f'a[href="/environments/{environment}"]').count() == 1
@@ -150,6 +150,7 @@ def test_the_log_of_a_running_deployment_grows_on_its_page_until_it_ends(tab: Ta
     ]
     page.wait_for_function(f"document.querySelectorAll('pre#log span.line').length >= {len(stored)}")
     assert lines(page) == stored  # the whole log, each line once, without reloading the page
+    page.wait_for_selector("#status span.badge.success")  # the stream's end gives the final status
     assert tab.errors == []
 
 
