@@ -15,6 +15,8 @@ from html.parser import HTMLParser
 import pytest
 
 from tests.ci.repos import git
+from tests.cli.conftest import invoke
+from tests.conftest import write_files
 from tests.server.gitops import (
     READ_TOKEN,
     SECRETS,
@@ -243,6 +245,29 @@ def test_form_posts_without_a_writing_session_or_the_csrf_field_are_refused_and_
     assert server.http.environment("staging") == before and server.http.runs("staging") == runs
     assert acting.post("/logout", {"csrf": csrf}).status == 303
     assert acting.post("/environments/staging/sync", {"csrf": csrf}).status == 401
+
+
+def test_a_break_glass_change_shows_its_reason_in_the_list_and_the_history(
+    served: tuple[World, Served],
+) -> None:
+    world, server = served
+    write_files(
+        world.project, {"models/order_count.sql": "select count(*) * 100 as n from {{ ref('stg_orders') }}"}
+    )
+    try:
+        assert invoke(world.project, "plan", "dev", "--auto-apply").code == 0
+        assert invoke(world.project, "promote", "dev", "staging", "--break-glass", "board meeting").code == 0
+    finally:
+        git(world.project, "checkout", "-q", "--", "models/order_count.sql")
+
+    listed = reader(server).get("/").page.one("tr", **{"data-environment": "staging"})
+    page = reader(server).get("/environments/staging").page
+
+    assert listed.one("div", class_="break-glass").text == "board meeting"
+    assert listed.one("td", class_="state").text == "out_of_sync"
+    newest = page.one("table", id="history").all("tr")[1]
+    assert newest.one("td", class_="action").text == "promote"
+    assert newest.one("td", class_="break-glass").text == "board meeting"
 
 
 def test_a_rollback_through_the_form_pins_staging_and_shows_in_its_history(
