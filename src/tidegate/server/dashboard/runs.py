@@ -11,6 +11,7 @@ has the run's whole log. Starlette stops it when the client goes away.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -89,6 +90,9 @@ class _RunPages:
             lines=lines,
             live=live is not None or not found.status.finished,
             report=report_html(found.comment) if found.comment else None,
+            record=json.dumps(found.report, indent=2, ensure_ascii=False, default=str)
+            if found.report
+            else None,
         )
 
     async def events(self, request: Request) -> Response:
