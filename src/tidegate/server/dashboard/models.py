@@ -90,7 +90,7 @@ class Catalog:
 
     def shown(self, environment: str) -> Shown | None:
         """The project deployed to `environment`; None before its first deployment."""
-        commit = self.controller.environments.live(environment).commit
+        commit = self.controller.environments.known(environment).commit
         if commit is None:
             return None
         with self._lock:
@@ -111,7 +111,7 @@ class Catalog:
         """The snapshot of `model` each kept environment's current version uses."""
         rows = []
         for environment in self.environments:
-            live = self.controller.environments.live(environment)
+            live = self.controller.environments.known(environment)
             records = self._records(environment, live.version) if live.version is not None else {}
             rows.append({"environment": environment, "version": live.version, "record": records.get(model)})
         return rows
