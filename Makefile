@@ -9,7 +9,7 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 SQLMESH_VENV := .venv-sqlmesh
 SQLMESH_STAMP := $(SQLMESH_VENV)/.installed
 
-.PHONY: demo test lint typecheck bench bench-detail clean
+.PHONY: demo test lint typecheck chromium screenshots bench bench-detail clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,28 @@ $(SQLMESH_STAMP):
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck $(DBT_STAMP) $(AIRFLOW_STAMP)  ## install what the tests need, lint, type-check and run the tests
+# Debian's Chromium, which Playwright drives in the browser tests (tests/browser) and `make
+# screenshots` (Playwright's own browser download needs the internet), with an emoji font for the
+# CI report's marks: installed when missing if this is root with apt-get; otherwise nothing is
+# done and those tests skip, saying why (TIDEGATE_REQUIRE_BROWSER=1, set by .ci/run, makes the
+# skip a failure)
+CHROMIUM := /usr/bin/chromium
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+chromium:
+	@if [ -x $(CHROMIUM) ] && [ -e $(EMOJI_FONT) ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "no $(CHROMIUM) and no root apt-get to install it: the browser tests will skip"; exit 0; fi; \
+	echo "installing Debian's chromium for the browser tests"; \
+	export DEBIAN_FRONTEND=noninteractive; packages="chromium fonts-noto-color-emoji"; \
+	apt-get install -y -q $$packages >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q $$packages >/dev/null; } \
+		|| echo "apt-get could not install $$packages: the browser tests will skip"
+
+# PNGs of the dashboard's main pages in docs/screenshots (the README shows them), taken in
+# Chromium from a live controller on 127.0.0.1
+screenshots: $(STAMP) chromium
+	$(BIN)/python -m tests.browser.screenshots docs/screenshots
+
+test: lint typecheck chromium $(DBT_STAMP) $(AIRFLOW_STAMP)  ## install what the tests need, lint, type-check and run the tests
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 	$(BIN)/python tests/engines/spark_connect.py
 
