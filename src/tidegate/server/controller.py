@@ -13,10 +13,12 @@ protocol; each run goes through `tidegate.server.runs`, the code of the command 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,11 @@ class Controller:
         url, prefix = repository_url(self.settings.repository, self.project_dir)
         self.copy = WorkingCopy(url, state_dir / "repository", prefix)
         self.warm = runs.Warm(state_dir / "trees")
+        self.after_run: list[Callable[[Run, RunStatus], None]] = []
+        """Called after each run is recorded, in its thread, with how it ended: the dashboard
+        reads ahead what its pages will show (a deployed commit's models, pull requests)."""
+        self.after_pass: list[Callable[[], None]] = []
+        """Called after each pass of the loop (fetch, reads of the environments)."""
         self.store = Store(state_dir / "controller.sqlite")
         self.forge: Forge | None = forge_for(self.settings.forge) if self.settings.forge else None
         self.base_url = base_url.rstrip("/")
@@ -83,6 +90,19 @@ class Controller:
         self.recover()
         self._loop = threading.Thread(target=self._forever, name="tidegate-poll", daemon=True)
         self._loop.start()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def in_background(self, work: Callable[[], None], name: str) -> None:
+        """Run `work` in a thread that `stop` waits for (it checks `stopping` to end early): a
+        thread left running at exit would still hold a warehouse when the interpreter ends."""
+        if self.stopping:
+            return
+        thread = threading.Thread(target=lambda: self._guarded(work), name=name, daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
 
     def stop(self) -> None:
         """Start nothing new and let the runs at work finish (queued runs wait for the next start)."""
@@ -121,6 +141,9 @@ class Controller:
         next_drift = 0.0
         while not self._stopping.is_set():
             self._guarded(self.poll)
+            self._guarded(self.environments.read_all)  # what the dashboard shows between runs
+            for listener in self.after_pass:
+                self._guarded(listener)
             if time.monotonic() >= next_drift:
                 self._guarded(self.environments.check_drift)
                 next_drift = time.monotonic() + drift_every
@@ -272,6 +295,8 @@ class Controller:
         finally:
             self._logs.pop(run.id, None)
             self.lanes.release(lane)
+        for listener in self.after_run:
+            self._guarded(functools.partial(listener, run, outcome.status))
 
     def _execute(self, run: Run, log: runs.RunLog) -> runs.Outcome:
         if run.kind is RunKind.DEPLOY:

@@ -36,6 +36,7 @@ def routes(controller: Controller, gate: Gate) -> list[BaseRoute]:
     from starlette.routing import Route
 
     pages = _Pages(controller)
+    controller.after_run.append(lambda run, status: pages.read_ahead(run.environment))
     return [
         Route("/", gate.read(pages.environments)),
         Route("/environments/{env}", gate.read(pages.environment)),
@@ -51,11 +52,17 @@ class _Pages:
         self.controller = controller
         self.commits = Commits(controller)
 
+    def read_ahead(self, environment: str) -> None:
+        """The history of an environment a run just changed, read now rather than by the
+        next page (versions never change: the page reads it only when a new one appears)."""
+        if environment in self.controller.environments.bound:
+            self.controller.environments.history(environment, fresh=False)
+
     # reading -----------------------------------------------------------------------------
 
     async def environments(self, request: Request) -> Response:
         def read() -> list[dict[str, Any]]:
-            return [self._described(entry) for entry in self.controller.environments.listed()]
+            return [self._described(entry) for entry in self.controller.environments.listed(fresh=False)]
 
         return await _answer(request, read, lambda listed: ("environments.html", {"environments": listed}))
 
@@ -64,8 +71,9 @@ class _Pages:
 
         def read() -> dict[str, Any]:
             environments = self.controller.environments
-            entry = self._described(environments.summary(name))
-            history = environments.history(name)
+            environments.require_bound(name)
+            entry = self._described(environments.summary(name, environments.known(name)))
+            history = environments.history(name, fresh=False)
             compared = _compared(history, request.query_params.get("from"), request.query_params.get("to"))
             return {"environment": entry, "history": history[::-1], **compared}
 

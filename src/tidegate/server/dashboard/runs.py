@@ -57,6 +57,8 @@ class _RunPages:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self.pull_requests = PullRequests(controller)
+        controller.after_pass.append(self.pull_requests.refresh)
+        controller.after_run.append(lambda run, status: self.pull_requests.refresh())
 
     async def listed(self, request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
