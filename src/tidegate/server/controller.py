@@ -63,6 +63,7 @@ class Controller:
         self.log = logger or logging.getLogger(LOGGER)
         self.metrics = Metrics()
         self._threads: list[threading.Thread] = []
+        self._background: list[threading.Thread] = []
         self._logs: dict[int, runs.RunLog] = {}
         """The log of each run at work, read while it grows (`live_log`)."""
         self._polling = threading.Lock()
@@ -101,8 +102,20 @@ class Controller:
         if self.stopping:
             return
         thread = threading.Thread(target=lambda: self._guarded(work), name=name, daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        self._background = [t for t in self._background if t.is_alive()] + [thread]
         thread.start()
+
+    def settle(self) -> None:
+        """Until the work started `in_background` is done."""
+        for thread in list(self._background):
+            thread.join()
+
+    def read_ahead(self) -> None:
+        """What each pass reads for the dashboard, so that pages never wait for a warehouse:
+        every kept environment, and what the pages keep (`after_pass`)."""
+        self._guarded(self.environments.read_all)
+        for listener in self.after_pass:
+            self._guarded(listener)
 
     def stop(self) -> None:
         """Start nothing new and let the runs at work finish (queued runs wait for the next start)."""
@@ -111,7 +124,7 @@ class Controller:
         self._wake.set()
         if self._loop is not None:
             self._loop.join()
-        for thread in list(self._threads):
+        for thread in [*self._threads, *self._background]:
             thread.join()
         self.store.close()
 
@@ -141,9 +154,7 @@ class Controller:
         next_drift = 0.0
         while not self._stopping.is_set():
             self._guarded(self.poll)
-            self._guarded(self.environments.read_all)  # what the dashboard shows between runs
-            for listener in self.after_pass:
-                self._guarded(listener)
+            self.read_ahead()
             if time.monotonic() >= next_drift:
                 self._guarded(self.environments.check_drift)
                 next_drift = time.monotonic() + drift_every

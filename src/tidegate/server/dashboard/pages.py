@@ -37,6 +37,7 @@ def routes(controller: Controller, gate: Gate) -> list[BaseRoute]:
 
     pages = _Pages(controller)
     controller.after_run.append(lambda run, status: pages.read_ahead(run.environment))
+    controller.after_pass.append(pages.read_all_ahead)
     return [
         Route("/", gate.read(pages.environments)),
         Route("/environments/{env}", gate.read(pages.environment)),
@@ -57,6 +58,10 @@ class _Pages:
         next page (versions never change: the page reads it only when a new one appears)."""
         if environment in self.controller.environments.bound:
             self.controller.environments.history(environment, fresh=False)
+
+    def read_all_ahead(self) -> None:
+        for environment in sorted(self.controller.environments.bound):
+            self.read_ahead(environment)
 
     # reading -----------------------------------------------------------------------------
 
