@@ -333,12 +333,15 @@ def test_the_drift_page_lists_a_view_dropped_by_hand_and_each_environments_infra
         view = record_view(engine, "prod", ctx.current("prod").models["order_count"])
         engine.execute(f"DROP VIEW {view}")
     try:
+        before = visitor.get("/drift").page  # the last check's
+        server.controller.environments.check_drift()  # what "Check now" and each drift interval do
         page = visitor.get("/drift").page
     finally:
         with Context(world.project) as ctx:
             ctx.heal("prod")
 
     assert clean.one("table", id="drift").all("tr", **{"data-environment": "prod"}) == []
+    assert before.one("table", id="drift").all("tr", **{"data-environment": "prod"}) == []
     row = page.one("table", id="drift").one("tr", **{"data-environment": "prod"})
     assert row.one("td", class_="object").text == view.replace('"', "")
     assert row.one("td", class_="kind").text == "view"
@@ -348,3 +351,31 @@ def test_the_drift_page_lists_a_view_dropped_by_hand_and_each_environments_infra
         "staging",
     ]
     assert "No infrastructure declared" in infra.one("div", **{"data-environment": "prod"}).text
+
+
+def test_check_now_compares_the_environments_again_and_needs_a_writing_session(
+    served: tuple[World, Served],
+) -> None:
+    world, server = served
+    server.controller.environments.check_drift()  # a clean last check to start from
+    visitor = writer(server)
+    csrf = visitor.get("/drift").page.one("form", id="check-drift").one("input", name="csrf").attrs["value"]
+    with Context(world.project) as ctx:
+        engine = ctx.engine("prod")
+        view = record_view(engine, "prod", ctx.current("prod").models["order_count"])
+        engine.execute(f"DROP VIEW {view}")
+    try:
+        unread = reader(server).post("/drift/check", {"csrf": csrf})
+        shown_before = visitor.get("/drift").page
+        checked = visitor.post("/drift/check", {"csrf": csrf})
+        page = visitor.get("/drift").page
+    finally:
+        with Context(world.project) as ctx:
+            ctx.heal("prod")
+        server.controller.environments.check_drift()
+
+    assert unread.status == 401
+    assert shown_before.one("table", id="drift").all("tr", **{"data-environment": "prod"}) == []
+    assert checked.status == 303 and checked.headers["location"] == "/drift"
+    row = page.one("table", id="drift").one("tr", **{"data-environment": "prod"})
+    assert row.one("td", class_="object").text == view.replace('"', "")

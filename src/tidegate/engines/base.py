@@ -104,11 +104,17 @@ class EngineAdapter(abc.ABC):
         ).rows
         return bool(rows[0][0])
 
+    def views_read(self, schema: str) -> dict[str, set[str] | None]:
+        """What each view of `schema` reads, by the view's name: the relations, each as
+        `relation()` spells it, from the view's definition as the engine keeps it (never its
+        text, which engines normalize); None for a view whose reads the engine cannot tell.
+        One query for the whole schema: a drift check reads thousands of views."""
+        return {}
+
     def view_reads(self, schema: str, name: str) -> set[str] | None:
-        """The relations a view reads, each as `relation()` spells it, from the view's definition
-        as the engine keeps it (never its text, which engines normalize); None when the engine
-        cannot tell, or there is no such view."""
-        return None
+        """What one view reads (see `views_read`); None when the engine cannot tell, or there is
+        no such view."""
+        return self.views_read(schema).get(name)
 
     @abc.abstractmethod
     def columns(self, relation: str) -> list[tuple[str, str]]:

@@ -124,21 +124,21 @@ class DuckDBAdapter(EngineAdapter):
     def columns(self, relation: str) -> list[tuple[str, str]]:
         return [(str(row[0]), str(row[1])) for row in self.fetch(f"DESCRIBE {relation}").rows]
 
-    def view_reads(self, schema: str, name: str) -> set[str] | None:
+    def views_read(self, schema: str) -> dict[str, set[str] | None]:
         """DuckDB keeps a view as its CREATE statement and tracks no dependencies: the tables of
         its parsed query (its CTEs left out; an unqualified name is the view's schema's, where
         DuckDB looks first)."""
+        rows = self.fetch(
+            "SELECT view_name, sql, current_database() FROM duckdb_views() WHERE NOT internal "
+            "AND database_name = current_database() AND schema_name = ?",
+            [schema],
+        ).rows
+        return {str(name): self._reads(str(sql), schema, str(database)) for name, sql, database in rows}
+
+    def _reads(self, sql: str, schema: str, database: str) -> set[str] | None:
         import sqlglot
         from sqlglot import expressions as exp
 
-        rows = self.fetch(
-            "SELECT sql, current_database() FROM duckdb_views() WHERE NOT internal "
-            "AND database_name = current_database() AND schema_name = ? AND view_name = ?",
-            [schema, name],
-        ).rows
-        if not rows:
-            return None
-        sql, database = str(rows[0][0]), str(rows[0][1])
         try:
             query = sqlglot.parse_one(sql, read="duckdb").expression
         except sqlglot.errors.ParseError:  # SQL only DuckDB reads: cannot tell

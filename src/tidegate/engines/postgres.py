@@ -217,22 +217,25 @@ class PostgresAdapter(EngineAdapter):
         rows = self.fetch("SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = ?", [schema]).rows
         return bool(rows[0][0])
 
-    def view_reads(self, schema: str, name: str) -> set[str] | None:
-        """The relations the server records the view's rewrite rule as depending on."""
+    def views_read(self, schema: str) -> dict[str, set[str] | None]:
+        """The relations the server records each view's rewrite rule as depending on."""
         found = self.fetch(
-            "SELECT c.relkind = 'v', n.nspname, r.relname FROM pg_catalog.pg_class c "
+            "SELECT c.relname, n.nspname, r.relname FROM pg_catalog.pg_class c "
             "JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace "
             "LEFT JOIN pg_catalog.pg_rewrite w ON w.ev_class = c.oid "
             "LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass "
             "AND d.objid = w.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> c.oid "
             "LEFT JOIN pg_catalog.pg_class r ON r.oid = d.refobjid "
             "LEFT JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace "
-            "WHERE s.nspname = ? AND c.relname = ?",
-            [schema, name],
+            "WHERE s.nspname = ? AND c.relkind = 'v'",
+            [schema],
         ).rows
-        if not found or not found[0][0]:
-            return None
-        return {self.relation(str(space), str(table)) for _, space, table in found if table is not None}
+        reads: dict[str, set[str] | None] = {}
+        for view, space, table in found:
+            read = reads.setdefault(str(view), set())
+            if table is not None and read is not None:
+                read.add(self.relation(str(space), str(table)))
+        return reads
 
     def create_schema(self, schema: str) -> None:
         """Idempotent even when another session creates the same schema at the same moment."""

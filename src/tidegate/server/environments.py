@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ class Environments:
         self._live: dict[str, Live] = {}
         self._history: dict[str, list[dict[str, Any]]] = {}
         self._drift: dict[str, list[dict[str, Any]]] = {}
+        self.drift_checked: datetime | None = None
+        """When `check_drift` last compared the environments (None: never)."""
 
     @contextmanager
     def context(self) -> Iterator[Context]:
@@ -248,6 +251,7 @@ class Environments:
             with self.lanes.claimed(environment) as free:
                 if free:
                     self.check(environment)
+        self.drift_checked = datetime.now(UTC)
         return any(not item["healed"] for item in self.drift())
 
     def verify(self, environment: str) -> None:

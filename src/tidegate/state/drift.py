@@ -2,7 +2,7 @@
 
 A version says which snapshot each model's view reads. Someone may have dropped a view, its
 schema or a snapshot table by hand, or redefined a view with other SQL. A view is judged by the
-relations its definition reads (`EngineAdapter.view_reads`), never by its text, which every
+relations its definition reads (`EngineAdapter.views_read`), never by its text, which every
 engine normalizes its own way. Infrastructure drift is `tidegate.infra`'s; it is reported with
 the same `Drift` values.
 """
@@ -60,11 +60,14 @@ def warehouse_drift(engine: EngineAdapter, version: EnvironmentVersion) -> list[
     schemas = sorted({environment_schema(record.schema, environment) for record in records})
     dropped = [schema for schema in schemas if not engine.has_schema(schema)]
     found = [Drift(environment, schema, "the schema was dropped", DriftKind.SCHEMA) for schema in dropped]
-    live = _relations(engine, [schema for schema in schemas if schema not in dropped])
+    kept = [schema for schema in schemas if schema not in dropped]
+    live = _relations(engine, kept)
+    reads = {schema: engine.views_read(schema) for schema in kept}
     snapshots = internal_relations(engine)
     for record in records:
-        if environment_schema(record.schema, environment) not in dropped:
-            found += _view_drift(engine, environment, record, live)
+        schema = environment_schema(record.schema, environment)
+        if schema not in dropped:
+            found += _view_drift(engine, environment, record, live, reads[schema])
         if record.physical not in snapshots:
             found.append(
                 Drift(
@@ -90,17 +93,21 @@ def _relations(engine: EngineAdapter, schemas: list[str]) -> dict[str, tuple[str
 
 
 def _view_drift(
-    engine: EngineAdapter, environment: str, record: SnapshotRecord, live: dict[str, tuple[str, str, str]]
+    engine: EngineAdapter,
+    environment: str,
+    record: SnapshotRecord,
+    live: dict[str, tuple[str, str, str]],
+    views_read: dict[str, set[str] | None],
 ) -> list[Drift]:
     relation = record_view(engine, environment, record)
     shown = f"{environment_schema(record.schema, environment)}.{record.view_name}"
     if relation not in live:
         return [Drift(environment, shown, "the view is missing", DriftKind.VIEW, record.model)]
-    schema, name, kind = live[relation]
+    _, name, kind = live[relation]
     if kind != "view":
         problem = f"a {kind} stands where the view should be"
         return [Drift(environment, shown, problem, DriftKind.VIEW, record.model)]
-    reads = engine.view_reads(schema, name)
+    reads = views_read.get(name)
     if reads is None or reads == {record.physical}:
         return []
     instead = ", ".join(sorted(plain(read) for read in reads)) or "no table"

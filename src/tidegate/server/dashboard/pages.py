@@ -45,6 +45,7 @@ def routes(controller: Controller, gate: Gate) -> list[BaseRoute]:
         Route("/environments/{env}/sync", gate.write(pages.sync), methods=["POST"]),
         Route("/environments/{env}/unpin", gate.write(pages.unpin), methods=["POST"]),
         Route("/drift", gate.read(pages.drift)),
+        Route("/drift/check", gate.write(pages.check_drift), methods=["POST"]),
     ]
 
 
@@ -85,16 +86,27 @@ class _Pages:
         return await _answer(request, read, lambda found: ("environment.html", found))
 
     async def drift(self, request: Request) -> Response:
-        """Checked now for every environment not at work, as `GET /api/drift` does, with each
-        environment's last infrastructure plan (from its last deployment's report)."""
+        """What the last check found (the controller checks every `drift.interval`; a check of
+        2,000 models takes a second, more than a page may), with each environment's last
+        infrastructure plan (from its last deployment's report). `check_drift` checks now."""
 
         def read() -> dict[str, Any]:
             environments = self.controller.environments
-            environments.check_drift()
+            if environments.drift_checked is None:
+                environments.check_drift()
             infra = {name: self._last_infra(name) for name in sorted(environments.bound)}
-            return {"drift": environments.drift(), "infra": infra}
+            return {"drift": environments.drift(), "checked": environments.drift_checked, "infra": infra}
 
         return await _answer(request, read, lambda found: ("drift.html", found))
+
+    async def check_drift(self, request: Request) -> Response:
+        """Compare every environment not at work with its recorded version now (healing it
+        with `self_heal`), then back to the drift page."""
+        from starlette.concurrency import run_in_threadpool
+        from starlette.responses import RedirectResponse
+
+        await run_in_threadpool(self.controller.environments.check_drift)
+        return RedirectResponse("/drift", status_code=303)
 
     def _described(self, entry: dict[str, Any]) -> dict[str, Any]:
         """An environment's entry with its commit's message and author, from git."""
