@@ -119,9 +119,8 @@ class _RunPages:
         yield f"retry: 2000\n: run {number}\n\n"
         beat = time.monotonic()
         while True:
-            live = self.controller.live_log(
-                number
-            )  # before the store: a run recorded since has its log there
+            # the live log before the store: a run recorded since has its whole log there
+            live = self.controller.live_log(number)
             run = await run_in_threadpool(self.controller.store.run, number)
             if run is None:
                 return
