@@ -108,7 +108,14 @@ def test_a_signed_gitlab_push_deploys_and_a_wrong_token_changes_nothing(
 
 def test_reads_need_the_read_token_or_the_api_token(served: tuple[World, Served]) -> None:
     _, server = served
-    reads = ["/api/health", "/api/environments", "/api/environments/prod/history", "/api/runs", "/api/drift"]
+    reads = [
+        "/api/health",
+        "/api/environments",
+        "/api/environments/prod/history",
+        "/api/runs",
+        "/api/drift",
+        "/metrics",
+    ]
 
     refused = {path: server.http.request("GET", path)[0] for path in reads}
     wrong = {path: server.http.get(path, token="guessed")[0] for path in reads}

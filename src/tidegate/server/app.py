@@ -93,9 +93,11 @@ class _Api:
 
     def read(self, handler: Handler) -> Endpoint:
         """A GET of the API: open, unless a read token is set (the API token also reads)."""
-        return self._guarded(
-            handler, lambda request: not self.read_token or _bearer(request, self.read_token, self.api_token)
-        )
+        return self._guarded(handler, self.readable)
+
+    def readable(self, request: Request) -> bool:
+        """Reads are open, unless a read token is set (the API token also reads)."""
+        return not self.read_token or _bearer(request, self.read_token, self.api_token)
 
     def write(self, handler: Handler) -> Endpoint:
         """A POST of the API: the API token, always (none configured: every POST is refused)."""
@@ -202,8 +204,12 @@ class _Api:
         return self.controller.environments.unpin(request.path_params["env"])
 
     async def metrics(self, request: Request) -> Response:
+        """Prometheus' format; a read like any other (Prometheus sends the token with
+        `authorization: {credentials: ...}` in its scrape config)."""
         from starlette.responses import Response
 
+        if not self.readable(request):
+            return _error(401, "Unauthorized", "a valid `Authorization: Bearer <token>` is required")
         content, media_type = self.controller.metrics.exposition()
         return Response(content, media_type=media_type)
 

@@ -24,6 +24,10 @@ from tidegate.server.metrics import Metrics
 from tidegate.server.states import Live, state_of
 from tidegate.server.store import Store
 
+READ_PATIENCE = 1.0
+"""Seconds a drift check waits for an environment's lane: reading ahead for the dashboard holds
+it for a fraction of a second, a run for longer (then the last check's findings stand)."""
+
 
 class Environments:
     def __init__(
@@ -248,7 +252,7 @@ class Environments:
         """Compare each environment that is not at work with its recorded version (those at
         work keep what their last check found), healing it when told to; True when any drifts."""
         for environment in sorted(self.bound):
-            with self.lanes.claimed(environment) as free:
+            with self.lanes.claimed(environment, patience=READ_PATIENCE) as free:
                 if free:
                     self.check(environment)
         self.drift_checked = datetime.now(UTC)

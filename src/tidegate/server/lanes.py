@@ -35,10 +35,12 @@ class Lanes:
             return resolved.warehouse
         return f"{resolved.warehouse} {resolved.name}"
 
-    def take(self, environment: str) -> str | None:
-        """The environment's lane, taken, if it is free and the lanes are open; else None."""
+    def take(self, environment: str, patience: float = 0.0) -> str | None:
+        """The environment's lane, taken, if it is free (or frees within `patience` seconds)
+        and the lanes are open; else None."""
         lane = self.lane(environment)
         with self._idle:
+            self._idle.wait_for(lambda: lane not in self._busy or self._closed, timeout=patience)
             if lane in self._busy or self._closed:
                 return None
             self._busy[lane] = environment
@@ -63,10 +65,11 @@ class Lanes:
             self.release(lane)
 
     @contextmanager
-    def claimed(self, environment: str) -> Iterator[bool]:
-        """The environment's lane if it is free now (True), else nothing (False): for checks
-        that use what the last one found while the environment is at work."""
-        lane = self.take(environment)
+    def claimed(self, environment: str, patience: float = 0.0) -> Iterator[bool]:
+        """The environment's lane if it is free now, or within `patience` seconds (True), else
+        nothing (False): for checks that use what the last one found while the environment is
+        at work."""
+        lane = self.take(environment, patience)
         try:
             yield lane is not None
         finally:
