@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from tidegate.server.dashboard import render
 from tidegate.server.dashboard.pulls import PullRequests
 from tidegate.server.dashboard.report import report_html
-from tidegate.server.store import Run
+from tidegate.server.store import Run, RunKind
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -58,7 +58,9 @@ class _RunPages:
         self.controller = controller
         self.pull_requests = PullRequests(controller)
         controller.after_pass.append(self.pull_requests.refresh)
-        controller.after_run.append(lambda run, status: self.pull_requests.refresh())
+        controller.after_run.append(
+            lambda run, status: self.pull_requests.refresh() if run.kind is not RunKind.DEPLOY else None
+        )  # a deployment moves no pull-request environment: only CI and teardown runs do
 
     async def listed(self, request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
