@@ -115,6 +115,19 @@ class CheckFailed(TidegateError):
     exit_code = 1
 
 
+class TerraformError(TidegateError):
+    """Terraform refused a root: its files do not parse or validate, a provider cannot be
+    installed, its state cannot be read. The root, file and line come from Terraform's JSON
+    diagnostics. Exit code 2."""
+
+
+class TerraformApplyFailed(TerraformError):
+    """`terraform apply` failed part-way: what it changed stays in its state, nothing tidegate
+    manages was touched, and a rerun plans what is left. Exit code 1."""
+
+    exit_code = 1
+
+
 class InternalError(TidegateError):
     """An unexpected failure inside tidegate: a bug to report, not a problem with the project."""
 

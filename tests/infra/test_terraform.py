@@ -23,7 +23,8 @@ from tests.conftest import write_files
 from tidegate.errors import ConfigError
 from tidegate.infra.files import load_infra
 from tidegate.infra.resources import Inventory, Kind, grant, resource
-from tidegate.infra.terraform import TerraformChange, export_terraform, read_terraform_plan
+from tidegate.infra.terraform.export import export_terraform
+from tidegate.infra.terraform.plans import read_terraform_plan
 
 INFRA = {
     "infra/warehouse.yml": """
@@ -293,9 +294,13 @@ def test_a_plan_is_summarised_by_action(tmp_path: Path) -> None:
         "postgresql_role.old_bot (deposed object 4b3a2f10)",
         "data.postgresql_schemas.all",
     ]
-    assert plan.changes[2] == TerraformChange(
-        "postgresql_database.shop_prod", "postgresql_database", "replace"
+    replaced = plan.changes[2]
+    assert (replaced.address, replaced.type, replaced.action) == (
+        "postgresql_database.shop_prod",
+        "postgresql_database",
+        "replace",
     )
+    assert replaced.destructive
     assert plan.to_dict()["counts"]["replace"] == 2
 
 

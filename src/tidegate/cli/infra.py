@@ -81,7 +81,7 @@ def plan_command(
         else:
             plan = warehouse_plan(Target.of(ctx, environment))
     if terraform_plan is not None:
-        from tidegate.infra.terraform import read_terraform_plan
+        from tidegate.infra.terraform.plans import read_terraform_plan
 
         plan = replace(plan, terraform=read_terraform_plan(terraform_plan))
     if out is not None:
@@ -203,7 +203,7 @@ def export_command(
 ) -> int:
     """Write ENV's declared resources as Terraform JSON for the cyrilgdn/postgresql provider."""
     from tidegate.infra.files import load_infra
-    from tidegate.infra.terraform import export_terraform
+    from tidegate.infra.terraform.export import export_terraform
 
     with context(project_dir, output) as ctx:
         environment = ctx.environment(environment)

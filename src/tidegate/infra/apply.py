@@ -24,7 +24,7 @@ from tidegate.project.config import PROD
 
 if TYPE_CHECKING:
     from tidegate.engines.base import EngineAdapter
-    from tidegate.infra.terraform import TerraformPlan
+    from tidegate.infra.terraform.plans import TerraformPlan
     from tidegate.plan.session import EnvironmentName, Session
     from tidegate.state.store import StateStore
 

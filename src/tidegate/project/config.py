@@ -288,6 +288,48 @@ class AirflowConfig(_Strict):
         return len(parts) > len(folder) and parts[: len(folder)] == folder
 
 
+class TerraformRoot(_Strict):
+    """One Terraform (or OpenTofu) root module, and the environment whose deploy applies it."""
+
+    path: str
+    """The root's folder, relative to the project."""
+    environment: str
+    vars: dict[str, Any] = Field(default_factory=dict)
+    """Input variables (given to Terraform as a variables file, so lists and maps work)."""
+    var_files: list[str] = Field(default_factory=list)
+    """Variables files, relative to the root's folder (as `-var-file` reads them)."""
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        folder = PurePosixPath(value)
+        if folder.is_absolute() or ".." in folder.parts:
+            raise ValueError(f"{value!r} must be a folder inside the project")
+        return folder.as_posix()
+
+
+class TerraformConfig(_Strict):
+    """`terraform:` in tidegate.yml: the Terraform roots `ci` plans and `deploy` applies."""
+
+    binary: str | None = None
+    """`terraform`, `tofu` or a path; default: whichever is on PATH, tofu first."""
+    roots: list[TerraformRoot] = Field(default_factory=list)
+    allow_destroy: list[str] = Field(default_factory=list)
+    """Resource addresses whose deletion or replacement does not fail CI (`module.x.y.z`;
+    `*` matches any part of an address)."""
+    lock_timeout: str | int = "60s"
+    """How long plan and apply wait for Terraform's state lock."""
+
+    @model_validator(mode="after")
+    def _distinct_roots(self) -> TerraformConfig:
+        seen: set[str] = set()
+        for index, root in enumerate(self.roots):
+            if root.path in seen:
+                raise _LocatedError(f"root {root.path!r} is listed twice", ("terraform", "roots", index))
+            seen.add(root.path)
+        return self
+
+
 class OrchestrationConfig(_Strict):
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
 
@@ -307,6 +349,7 @@ class ProjectConfig(_Strict):
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     ci: CiConfig = Field(default_factory=CiConfig)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
+    terraform: TerraformConfig = Field(default_factory=TerraformConfig)
     controller: ControllerConfig | None = None
     """`controller:`: what `tidegate serve` watches and how it is reached (see `tidegate.server`)."""
     model_paths: list[str] = Field(default_factory=lambda: ["models"])
@@ -365,6 +408,12 @@ class ProjectConfig(_Strict):
             for name in [env, *required]:
                 if name not in self.environments:
                     raise _LocatedError(f"{name!r} is not in environments", ("deploy", "gates", env))
+        for index, root in enumerate(self.terraform.roots):
+            if root.environment not in self.environments:
+                raise _LocatedError(
+                    f"root {root.path!r} names {root.environment!r}, which is not in environments",
+                    ("terraform", "roots", index, "environment"),
+                )
         base = self.pull_requests.base
         if "base" in self.pull_requests.model_fields_set and base not in self.environments:
             raise _LocatedError(f"{base!r} is not in environments", ("pull_requests", "base"))

@@ -31,7 +31,12 @@ from dataclasses import dataclass
 from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError, StateError
 
-_WRITES = {"snapshots": "INSERT", "runs": "INSERT", "environment_versions": "INSERT"}
+_WRITES = {
+    "snapshots": "INSERT",
+    "runs": "INSERT",
+    "environment_versions": "INSERT",
+    "terraform_plans": "INSERT",  # the plans `tidegate ci` shows for review
+}
 _PER_ENVIRONMENT = ("environment_versions", "locks", "stored_failures")
 """The state tables with an environment column, whose rows the CI role writes only for
 pull-request environments."""

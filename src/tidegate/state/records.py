@@ -7,6 +7,7 @@ are `FailuresRecord`s), so one concept has one type from the warehouse to a save
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -152,4 +153,47 @@ class Pin:
             "author": self.author,
             "created_at": self.created_at.isoformat(),
             "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class ReviewedPlan:
+    """A Terraform plan `tidegate ci` made and showed for review, kept for the deploy that
+    applies it: keyed by its root and the content of the root's files (`RootFiles.key`)."""
+
+    root: str
+    content_key: str
+    environment: str
+    """The environment whose deploy applies the root."""
+    plan: bytes
+    """The saved plan file (`terraform plan -out`), as Terraform wrote it."""
+    plan_json: str
+    """Its JSON (`terraform show -json`) with sensitive values redacted."""
+    allowed: bool
+    """Whether its destructive changes (if any) were allowed in review."""
+    source: str
+    """What reviewed it (`pr 12`)."""
+    git_commit: str | None
+    created_at: datetime
+
+    @property
+    def plan_sha256(self) -> str:
+        return hashlib.sha256(self.plan).hexdigest()
+
+    @property
+    def json_sha256(self) -> str:
+        return hashlib.sha256(self.plan_json.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        """What reports and `--json` show: where it came from and its hashes, not its bytes."""
+        return {
+            "root": self.root,
+            "content_key": self.content_key,
+            "environment": self.environment,
+            "plan_sha256": self.plan_sha256,
+            "json_sha256": self.json_sha256,
+            "allowed": self.allowed,
+            "source": self.source,
+            "commit": self.git_commit,
+            "created_at": self.created_at.isoformat(),
         }

@@ -2,7 +2,8 @@
 in place from the versions an older tidegate wrote.
 
 A warehouse's state outlives the tidegate that created it: a newer one adds what it needs
-(version 3: `environment_versions.break_glass` and the `pins` table) the first time it opens the
+(version 3: `environment_versions.break_glass` and the `pins` table; version 4: the
+`terraform_plans` table) the first time it opens the
 state with a role that may create it, and any tidegate refuses a state newer than itself.
 """
 
@@ -14,7 +15,7 @@ from tidegate.engines.base import EngineAdapter
 from tidegate.errors import EngineError, StateError
 
 SCHEMA = "_tidegate"
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 TABLES = {
     "snapshots": """
@@ -40,6 +41,10 @@ TABLES = {
         environment VARCHAR NOT NULL, kind VARCHAR NOT NULL, name VARCHAR NOT NULL,
         attributes TEXT NOT NULL, prevent_destroy BOOLEAN NOT NULL, applied_at TIMESTAMP NOT NULL,
         PRIMARY KEY (environment, kind, name)""",
+    "terraform_plans": """
+        root VARCHAR NOT NULL, content_key VARCHAR NOT NULL, environment VARCHAR NOT NULL,
+        plan TEXT NOT NULL, plan_sha256 VARCHAR NOT NULL, plan_json TEXT NOT NULL, allowed BOOLEAN NOT NULL,
+        source VARCHAR NOT NULL, git_commit VARCHAR, created_at TIMESTAMP NOT NULL""",
     "stored_failures": """
         environment VARCHAR NOT NULL, schema_name VARCHAR NOT NULL, name VARCHAR NOT NULL,
         relation VARCHAR NOT NULL, kind VARCHAR NOT NULL, parents TEXT NOT NULL,

@@ -11,6 +11,7 @@ current version of an environment is its highest one.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -22,9 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from tidegate.engines.base import EngineAdapter
-from tidegate.errors import EngineError, LockError
+from tidegate.errors import EngineError, LockError, StateError
 from tidegate.state.access import PullRequestAccess
-from tidegate.state.records import EnvironmentVersion, FailuresRecord, Pin, SnapshotRecord, now
+from tidegate.state.records import (
+    EnvironmentVersion,
+    FailuresRecord,
+    Pin,
+    ReviewedPlan,
+    SnapshotRecord,
+    now,
+)
 from tidegate.state.schema import SCHEMA, STATE_VERSION, TABLES, create_state
 
 __all__ = ["SCHEMA", "STATE_VERSION", "StateStore"]
@@ -245,6 +253,58 @@ class StateStore:
         if pinned:
             self.engine.execute(f"DELETE FROM {SCHEMA}.pins WHERE environment = ?", [environment])
         return pinned
+
+    # reviewed Terraform plans ------------------------------------------------------------
+
+    def record_reviewed_plan(self, reviewed: ReviewedPlan) -> None:
+        """Keep a plan shown for review (append-only: the newest for a key is the one applied)."""
+        self.ensure()
+        self.engine.execute(
+            f"INSERT INTO {SCHEMA}.terraform_plans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                reviewed.root,
+                reviewed.content_key,
+                reviewed.environment,
+                base64.b64encode(reviewed.plan).decode(),
+                reviewed.plan_sha256,
+                reviewed.plan_json,
+                reviewed.allowed,
+                reviewed.source,
+                reviewed.git_commit,
+                reviewed.created_at,
+            ],
+        )
+
+    def reviewed_plan(self, root: str, content_key: str) -> ReviewedPlan | None:
+        """The newest plan reviewed for a root with exactly these files, if any; one whose
+        bytes no longer match the hash recorded with them is refused."""
+        self.ensure()
+        rows = self.engine.fetch(
+            f"SELECT root, content_key, environment, plan, plan_sha256, plan_json, allowed, source, "
+            f"git_commit, created_at FROM {SCHEMA}.terraform_plans WHERE root = ? AND content_key = ? "
+            "ORDER BY created_at DESC LIMIT 1",
+            [root, content_key],
+        ).rows
+        if not rows:
+            return None
+        root_, key, environment, plan, digest, plan_json, allowed, source, commit, created = rows[0]
+        reviewed = ReviewedPlan(
+            str(root_),
+            str(key),
+            str(environment),
+            base64.b64decode(plan),
+            str(plan_json),
+            bool(allowed),
+            str(source),
+            commit,
+            created,
+        )
+        if reviewed.plan_sha256 != digest:
+            raise StateError(
+                f"the reviewed plan of {root} ({source}) does not match its recorded hash",
+                hint="run `tidegate ci` on the pull request again to review a new plan",
+            )
+        return reviewed
 
     # stored test failures ----------------------------------------------------------------
 

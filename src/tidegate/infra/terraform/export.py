@@ -33,15 +33,11 @@ Choices of the export:
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tidegate.errors import ConfigError
 from tidegate.infra.resources import ORDER, Inventory, Kind, Resource
-from tidegate.project.files import read_text
 
 TYPES = {
     Kind.DATABASE: "postgresql_database",
@@ -238,91 +234,3 @@ def _identifier(text: str) -> str:
 
 def _at(item: Resource) -> dict[str, Any]:
     return {"path": item.location.path, "line": item.location.line} if item.location else {}
-
-
-# reading `terraform show -json PLANFILE` ----------------------------------------------------
-
-ACTIONS = ("create", "update", "replace", "delete", "read", "forget")
-"""The actions of a Terraform plan in the order a summary lists them (no-ops are left out)."""
-
-
-@dataclass(frozen=True)
-class TerraformChange:
-    address: str
-    type: str
-    action: str
-    """One of ACTIONS, or the actions joined by `+` for a combination a newer Terraform adds."""
-
-
-@dataclass(frozen=True)
-class TerraformPlan:
-    """What a Terraform plan changes: enough for tidegate's report to show it beside its own."""
-
-    terraform_version: str
-    changes: tuple[TerraformChange, ...]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """How many changes of each action, for the actions that occur."""
-        found = [change.action for change in self.changes]
-        order = [*ACTIONS, *sorted(set(found) - set(ACTIONS))]
-        return {action: found.count(action) for action in order if action in found}
-
-    @property
-    def addresses(self) -> list[str]:
-        return [change.address for change in self.changes]
-
-    @property
-    def summary(self) -> str:
-        counts = self.counts
-        return ", ".join(f"{n} to {action}" for action, n in counts.items()) if counts else "no changes"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "terraform_version": self.terraform_version,
-            "counts": self.counts,
-            "changes": [{"address": c.address, "type": c.type, "action": c.action} for c in self.changes],
-        }
-
-
-def read_terraform_plan(path: Path) -> TerraformPlan:
-    """The changes of a plan from the JSON `terraform show -json PLANFILE` prints (format 1.x)."""
-    text = read_text(path, error=ConfigError)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(
-            f"the Terraform plan is not JSON: {error.msg}", path=path, line=error.lineno
-        ) from None
-    hint = "write it with: terraform show -json PLANFILE > plan.json"
-    if not isinstance(data, dict) or not isinstance(data.get("format_version"), str):
-        raise ConfigError("not the JSON of a Terraform plan: it has no format_version", path=path, hint=hint)
-    if data["format_version"].split(".")[0] != "1":
-        raise ConfigError(
-            f"Terraform's JSON format {data['format_version']} is not supported (1.x is)", path=path
-        )
-    if "planned_values" not in data and "resource_changes" not in data:
-        problem = "it is the JSON of a state" if "values" in data else "it has no planned_values"
-        raise ConfigError(f"not the JSON of a Terraform plan: {problem}", path=path, hint=hint)
-    if data.get("errored"):
-        raise ConfigError("Terraform could not finish this plan (it is marked errored)", path=path)
-    entries = data.get("resource_changes", [])
-    if not isinstance(entries, list):
-        raise ConfigError("resource_changes is not a list", path=path)
-    changes = [change for index, entry in enumerate(entries) if (change := _change(entry, index, path))]
-    return TerraformPlan(str(data.get("terraform_version", "")), tuple(changes))
-
-
-def _change(entry: Any, index: int, path: Path) -> TerraformChange | None:
-    entry = entry if isinstance(entry, dict) else {}
-    change = entry.get("change")
-    actions = change.get("actions") if isinstance(change, dict) else None
-    address = entry.get("address")
-    if not isinstance(address, str) or not isinstance(actions, list) or not actions:
-        raise ConfigError(f"resource_changes[{index}] has no address or no change.actions", path=path)
-    if actions == ["no-op"]:
-        return None
-    action = "replace" if sorted(actions) == ["create", "delete"] else "+".join(map(str, actions))
-    if entry.get("deposed"):
-        address = f"{address} (deposed object {entry['deposed']})"
-    return TerraformChange(address, str(entry.get("type", "")), action)

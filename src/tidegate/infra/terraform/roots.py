@@ -1,0 +1,151 @@
+"""Which Terraform roots a change touches, and the content a reviewed plan is keyed by.
+
+A root is its folder, the local modules it calls through a relative `source` (`./x`, `../x`,
+found by parsing its HCL, transitively) and its variables files. A change touches a root when it
+changes, adds or deletes a file in any of them. The content key hashes the names and contents of
+those files and the root's settings, so the merge commit of a pull request finds the plan that
+was reviewed for the same files, whatever else the merge changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from tidegate.errors import TerraformError
+from tidegate.project.config import TerraformRoot
+
+IGNORED = (".terraform", ".git")
+"""Folders Terraform or Git make inside a root, never part of its content."""
+_STATE_FILES = (".tfstate", ".tfstate.backup", ".tfplan")
+
+
+@dataclass(frozen=True)
+class RootFiles:
+    """A root's files at one commit: what its plan depends on."""
+
+    root: TerraformRoot
+    folders: tuple[str, ...]
+    """The root's folder first, then the local modules it calls (relative to the project)."""
+    files: tuple[tuple[str, str], ...]
+    """(path relative to the project, sha256 of its content), sorted."""
+
+    @property
+    def key(self) -> str:
+        """The content key of a reviewed plan: the root, its settings, its files."""
+        settings = {"path": self.root.path, "vars": self.root.vars, "var_files": self.root.var_files}
+        text = json.dumps([settings, self.files], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def touched_by(self, changed: Iterable[str]) -> bool:
+        """Whether a change to these project-relative paths (added, modified or deleted)
+        reaches this root."""
+        return any(
+            _inside(path, folder) for path in changed for folder in (*self.folders, *self.var_file_paths)
+        )
+
+    @property
+    def var_file_paths(self) -> tuple[str, ...]:
+        return tuple(posixpath.normpath(f"{self.root.path}/{name}") for name in self.root.var_files)
+
+
+def root_files(project: Path, root: TerraformRoot) -> RootFiles:
+    """The files of `root` in the project folder `project` (a checkout of one commit)."""
+    folder = project / root.path
+    if not folder.is_dir():
+        raise TerraformError(
+            f"terraform root {root.path!r} is not a folder of the project",
+            path="tidegate.yml",
+            hint="fix `terraform: roots:` in tidegate.yml",
+        )
+    folders = _module_folders(project, root.path)
+    found: dict[str, str] = {}
+    for name in folders:
+        for file in sorted((project / name).rglob("*")):
+            relative = file.relative_to(project).as_posix()
+            if file.is_file() and not _ignored(relative):
+                found[relative] = _sha256(file)
+    for name in root.var_files:
+        path = posixpath.normpath(f"{root.path}/{name}")
+        if (project / path).is_file():
+            found[path] = _sha256(project / path)
+    return RootFiles(root, tuple(folders), tuple(sorted(found.items())))
+
+
+@contextmanager
+def private_copy(project: Path, files: RootFiles) -> Iterator[Path]:
+    """A copy of a root and its modules in a temporary folder, laid out as in the project (so
+    relative module sources resolve): Terraform writes its lock file and caches there, never in
+    the project. Yields the root's folder in the copy."""
+    with TemporaryDirectory(prefix="tidegate-terraform-") as temporary:
+        copy = Path(temporary)
+        for relative, _ in files.files:
+            target = copy / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(project / relative, target)
+        (copy / files.root.path).mkdir(parents=True, exist_ok=True)
+        yield copy / files.root.path
+
+
+def _module_folders(project: Path, root: str) -> list[str]:
+    """The root's folder and every local module folder it reaches, in the order found."""
+    found = [root]
+    for folder in found:  # grows as modules are found
+        for source in _local_sources(project / folder):
+            module = posixpath.normpath(f"{folder}/{source}")
+            if module.startswith("../") or module == "..":
+                continue  # outside the project: Terraform will say whether it exists
+            if module not in found and (project / module).is_dir():
+                found.append(module)
+    return found
+
+
+def _local_sources(folder: Path) -> list[str]:
+    """The relative `source` of every `module` block in a folder's `.tf` and `.tf.json` files.
+    A file that does not parse is skipped here: `terraform validate` reports it with its line."""
+    sources: list[str] = []
+    for file in sorted(folder.glob("*.tf")) + sorted(folder.glob("*.tf.json")):
+        for block in _module_blocks(file):
+            source = block.get("source") if isinstance(block, dict) else None
+            if isinstance(source, str):
+                source = source.strip('"')
+                if source.startswith(("./", "../")):
+                    sources.append(source)
+    return sources
+
+
+def _module_blocks(file: Path) -> list[Any]:
+    """The bodies of the `module` blocks of one file."""
+    try:
+        text = file.read_text()
+        if file.name.endswith(".json"):
+            modules = json.loads(text).get("module", {})
+            entries = modules if isinstance(modules, list) else [modules]
+        else:
+            import hcl2
+
+            entries = hcl2.loads(text).get("module", [])
+    except Exception:  # any parse failure: Terraform reports it, with its line
+        return []
+    return [body for entry in entries if isinstance(entry, dict) for body in entry.values()]
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or PurePosixPath(path).is_relative_to(folder)
+
+
+def _ignored(relative: str) -> bool:
+    parts = PurePosixPath(relative).parts
+    return any(part in IGNORED for part in parts) or relative.endswith(_STATE_FILES)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
