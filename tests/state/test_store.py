@@ -19,6 +19,7 @@ from tidegate.engines.duckdb import DuckDBAdapter
 from tidegate.errors import LockError
 from tidegate.state import SnapshotRecord, StateStore
 from tidegate.state.records import FailuresRecord, now
+from tidegate.state.schema import TABLES
 from tidegate.state.store import SCHEMA, STATE_VERSION
 
 
@@ -64,6 +65,7 @@ def test_ensure_creates_the_schema_once_and_is_idempotent(engine: DuckDBAdapter)
         "runs",
         "snapshots",
         "stored_failures",
+        "terraform_plans",
     ]
     StateStore(engine).ensure()  # a second store on an initialized warehouse changes nothing
     StateStore(engine).ensure()
@@ -76,7 +78,7 @@ def test_ensure_completes_a_partially_created_schema(engine: DuckDBAdapter) -> N
     engine.create_schema(SCHEMA)
     engine.execute(f"CREATE TABLE {SCHEMA}.meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
     StateStore(engine).ensure()
-    assert len([n for s, n, _ in engine.relations(SCHEMA) if s == SCHEMA]) == 8
+    assert len([n for s, n, _ in engine.relations(SCHEMA) if s == SCHEMA]) == len(TABLES)
 
 
 def test_stored_failures_are_recorded_once_per_relation_and_forgotten(store: StateStore) -> None:
