@@ -250,12 +250,13 @@ def _terraform(project: Path, files: RootFiles, settings: Settings) -> Iterator[
             root=files.root.path,
             data_dir=Path(data),
             lock_timeout=settings.lock_timeout,
-            var_files=[*_variables_file(folder, files.root), *map(Path, files.root.var_files)],
+            var_files=[*map(Path, files.root.var_files), *_variables_file(folder, files.root)],
         )
 
 
 def _variables_file(folder: Path, root: TerraformRoot) -> list[Path]:
-    """`vars:` of the root as a variables file next to it (JSON, so lists and maps work)."""
+    """`vars:` of the root as a variables file next to it (JSON, so lists and maps work),
+    given after `var_files:`, so a value in tidegate.yml wins over the same one in a file."""
     if not root.vars:
         return []
     path = folder / "tidegate.tfvars.json"
