@@ -15,6 +15,7 @@ import posixpath
 import re
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -165,7 +166,10 @@ class Terraform:
 
     def apply(self, plan_file: Path) -> None:
         """Apply a saved plan: exactly its changes, or none when the state moved since
-        (`StalePlan`: Terraform checks before it changes anything)."""
+        (`StalePlan`). Terraform checks that itself, except for a plan made when there was no
+        state yet (Terraform 1.0 applies that one again and again): tidegate checks first."""
+        if self._moved_since(plan_file):
+            raise StalePlan(f"{self.root}: the saved plan is stale (its state changed since)")
         arguments = ["apply", "-input=false", "-json", f"-lock-timeout={self.lock_timeout}", str(plan_file)]
         result = self._run(arguments)
         if result.returncode == 0:
@@ -174,6 +178,24 @@ class Terraform:
         if any(d.summary.startswith(STALE) for d in [*diagnostics, *_text_diagnostics(result.stderr)]):
             raise StalePlan(f"{self.root}: the saved plan is stale (its state changed since)")
         raise self._error(diagnostics, "terraform apply failed", result.stderr, failed=TerraformApplyFailed)
+
+    def state_version(self) -> tuple[str, int] | None:
+        """The lineage and serial of the root's state now (`terraform state pull`), None when
+        it has none yet."""
+        result = self._run(["state", "pull"])
+        if result.returncode != 0:
+            raise self._error([], "terraform state pull failed", result.stderr)
+        return _state_version(result.stdout)
+
+    def _moved_since(self, plan_file: Path) -> bool:
+        """Whether the state is not the one the saved plan was made from (a plan file is a zip
+        that holds that state as `tfstate`); False when the plan file cannot be read so."""
+        try:
+            with zipfile.ZipFile(plan_file) as archive:
+                planned = _state_version(archive.read("tfstate").decode())
+        except (OSError, KeyError, UnicodeDecodeError, zipfile.BadZipFile):
+            return False
+        return self.state_version() != planned
 
     # running ---------------------------------------------------------------------------------
 
@@ -207,7 +229,8 @@ class Terraform:
     ) -> TerraformError:
         """The first error Terraform reported, naming the root and, when it says, file and line
         (relative to the project); a provider it cannot install is looked for in the root's files."""
-        errors = [d for d in [*diagnostics, *_text_diagnostics(stderr)] if d.severity == "error"]
+        found = [*diagnostics, *_text_diagnostics(stderr)]
+        errors = list(dict.fromkeys(d for d in found if d.severity == "error"))  # init repeats some
         if not errors:
             last = [line.strip() for line in stderr.splitlines() if line.strip()][-1:]
             said = f": {last[0]}" if last else ""
@@ -263,6 +286,18 @@ class StalePlan(TerraformError):
     exit_code = 1
 
 
+def _state_version(text: str) -> tuple[str, int] | None:
+    """The lineage and serial of a state file's JSON; None for no state (empty, or a lineage
+    Terraform has not given yet)."""
+    try:
+        state = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(state, dict) or not state.get("lineage"):
+        return None
+    return str(state["lineage"]), int(state.get("serial") or 0)
+
+
 def _json_diagnostics(log: str) -> list[Diagnostic]:
     """The diagnostics in Terraform's JSON log (one JSON object a line)."""
     found = []
@@ -288,7 +323,8 @@ PROVIDER_HINT = (
     "Terraform installs providers from the registry or from the mirrors of its CLI configuration "
     "(TF_CLI_CONFIG_FILE); without a network, name a filesystem_mirror that holds this provider"
 )
-_WHERE = re.compile(r"^\s*on (\S+) line (\d+)")
+_WHERE = re.compile(r"^\s*[Oo]n (\S+) line (\d+)(?:,[^:]*)?:\s*(.*)$")
+"""`on main.tf line 3, in resource "x" "y":`, or (installing modules) `On FILE line 3: DETAIL`."""
 
 
 def _text_diagnostics(text: str) -> list[Diagnostic]:
@@ -303,7 +339,8 @@ def _text_diagnostics(text: str) -> list[Diagnostic]:
                 found.append(Diagnostic(**current, detail=" ".join(detail)))
             current, detail = {"severity": match[1].lower(), "summary": match[2].strip()}, []
         elif current is not None and (where := _WHERE.match(line)) and "path" not in current:
-            current.update(path=where[1].rstrip(","), line=int(where[2]))
+            current.update(path=where[1], line=int(where[2]))
+            detail += [where[3]] if where[3] else []
         elif current is not None and line and not re.match(r"^\d+:", line):
             detail.append(line)
     if current is not None:

@@ -4,7 +4,7 @@ Terraform 0.12 to 1.0 write, and 1.x, which later versions and OpenTofu write: t
 What a reviewer sees of a plan is its resource changes: the address, the action, and which
 attributes change. Values marked sensitive (`before_sensitive`, `after_sensitive`) never leave
 this module: they are replaced by `(sensitive)` in the changes and in the JSON kept as a reviewed
-artifact (`redacted`), and compared only through a digest (`TerraformChange.digest`).
+artifact (`redact_plan`), and in the digest of a change (`TerraformChange.digest`).
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ class TerraformChange:
     replaced_by: tuple[str, ...] = ()
     """The attributes that force a replacement (`replace_paths`)."""
     digest: str = ""
-    """A hash of the address, the actions and the planned values (sensitive ones included):
-    two plans with equal digests make the same change."""
+    """A hash of the address, the actions and the planned values, sensitive ones as `(sensitive)`
+    (so a plan's JSON as kept, `redact_plan`, has the same digests, and no secret is hashed): two
+    plans with equal digests make the same change, as far as a reviewer can see."""
 
     @property
     def destructive(self) -> bool:
@@ -230,7 +231,8 @@ def _change(entry: Any, index: int, path: Path | str) -> TerraformChange | None:
         address = f"{address} (deposed object {entry['deposed']})"
     attributes = _attributes(change) if action in ("update", "replace") else ()
     replaced = tuple(sorted({_path_name(p) for p in change.get("replace_paths") or []}))
-    planned = json.dumps([address, actions, change.get("after"), change.get("after_unknown")], sort_keys=True)
+    after = redacted(change.get("after"), change.get("after_sensitive"))  # as kept: no secret hashed
+    planned = json.dumps([address, actions, after, change.get("after_unknown")], sort_keys=True)
     digest = hashlib.sha256(planned.encode()).hexdigest()
     return TerraformChange(address, str(entry.get("type", "")), action, attributes, replaced, digest)
 
