@@ -3,6 +3,7 @@ folder, the local modules it calls (found by parsing HCL), its variables files a
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -189,6 +190,41 @@ def test_the_key_leaves_out_what_terraform_writes_in_a_root() -> None:
         "x.tfplan": b"plan",
     }
     assert key_of(files) == key_of({**files, **written})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    calls=st.lists(st.sets(st.integers(0, 4), max_size=3), min_size=6, max_size=6),
+    as_json=st.lists(st.booleans(), min_size=6, max_size=6),
+)
+def test_the_modules_of_a_root_are_those_it_reaches(calls: list[set[int]], as_json: list[bool]) -> None:
+    """A root `r` (caller 5) and modules `mods/m0`..`m4`, each calling some others through a
+    relative source, in HCL or JSON: the root's folders are those it reaches, and only a change
+    in one of them touches it."""
+    with TemporaryDirectory() as directory:
+        project = Path(directory)
+        for caller in range(6):
+            folder, prefix = ("r", "../mods/") if caller == 5 else (f"mods/m{caller}", "../")
+            (project / folder).mkdir(parents=True, exist_ok=True)
+            sources = {f"c{n}": f"{prefix}m{n}" for n in sorted(calls[caller])}
+            if as_json[caller]:
+                body = json.dumps({"module": {name: {"source": source} for name, source in sources.items()}})
+                (project / folder / "calls.tf.json").write_text(body)
+            else:
+                blocks = [
+                    f'module "{name}" {{\n  source = "{source}"\n}}\n' for name, source in sources.items()
+                ]
+                (project / folder / "calls.tf").write_text("\n".join(blocks) or "# no modules\n")
+        reached, todo = set(), list(calls[5])
+        while todo:
+            if (module := todo.pop()) not in reached:
+                reached.add(module)
+                todo.extend(calls[module])
+        files = root_files(project, TerraformRoot(path="r", environment="prod"))
+        assert files.folders[0] == "r"
+        assert set(files.folders[1:]) == {f"mods/m{n}" for n in reached}
+        for module in range(5):
+            assert files.touched_by([f"mods/m{module}/new.tf"]) is (module in reached)
 
 
 # the settings ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.terraform.kit import TerraformKit, TerraformNames
+from tests.infra.terraform.kit import SOURCE, TerraformKit, TerraformNames
 from tidegate.errors import CheckFailed, TerraformApplyFailed, TerraformError
 from tidegate.infra.terraform.roots import RootFiles, root_files
 from tidegate.infra.terraform.workflow import (
@@ -68,9 +68,8 @@ class Warehouse:
     def record_by_hand(self) -> None:
         """What another machine does: `terraform apply -refresh-only` on the root, which
         writes what it reads into the state (a new serial: saved plans made before go stale)."""
-        elsewhere = self.project.parent / "elsewhere"
-        shutil.rmtree(elsewhere, ignore_errors=True)
-        shutil.copytree(self.project / self.root.path, elsewhere)
+        shutil.rmtree(self.project.parent / "elsewhere", ignore_errors=True)
+        elsewhere = shutil.copytree(self.project, self.project.parent / "elsewhere") / self.root.path
         self.kit.run(elsewhere, "init", "-input=false")
         self.kit.run(
             elsewhere, "apply", "-input=false", "-refresh-only", "-auto-approve", "-var-file=v.tfvars"
@@ -115,10 +114,25 @@ resource "pg_role" "v" {
   password = var.password
 }
 """
-SCHEMA_C = """
-resource "pg_schema" "c" {
-  name = "{p}c"
+MODULE_C = """
+module "extra" {
+  source = "../../shared/extra"
+  name   = "{p}c"
 }
+"""
+EXTRA = f"""terraform {{
+  required_providers {{
+    pg = {{ source = "{SOURCE}" }}
+  }}
+}}
+
+variable "name" {{
+  type = string
+}}
+
+resource "pg_schema" "c" {{
+  name = var.name
+}}
 """
 
 
@@ -174,12 +188,15 @@ def test_create_update_replace_delete_through_review(warehouse: Warehouse) -> No
 
 
 def test_a_stale_plan_is_applied_again_only_with_the_same_changes(warehouse: Warehouse) -> None:
-    files = warehouse.write(SCHEMA_A + SCHEMA_C)
+    (warehouse.project / "shared/extra").mkdir(parents=True)
+    (warehouse.project / "shared/extra/main.tf").write_text(EXTRA)  # a local module
+    files = warehouse.write(SCHEMA_A + MODULE_C)
+    assert files.folders == ("terraform/warehouse", "shared/extra")
     with pytest.raises(CheckFailed) as refused:
         apply_root(warehouse.project, files, warehouse.settings, None)
     assert refused.value.exit_code == 1 and refused.value.path == "terraform/warehouse"
     assert "no plan was reviewed" in refused.value.message
-    assert "pg_schema.a (create), pg_schema.c (create)" in refused.value.message
+    assert refused.value.message.endswith(": module.extra.pg_schema.c (create), pg_schema.a (create)")
     bootstrap = apply_root(warehouse.project, files, warehouse.settings, None, allow_unreviewed=True)
     assert (bootstrap.outcome, bootstrap.reviewed) == ("applied unreviewed", None)
     assert warehouse.schemas() == ["a", "c"]
@@ -207,7 +224,7 @@ def test_a_stale_plan_is_applied_again_only_with_the_same_changes(warehouse: War
         apply_root(warehouse.project, files, warehouse.settings, reviewed)
     assert refused.value.message == (
         "terraform/warehouse: the plan reviewed in pr 4 went stale, and planning again makes changes it "
-        "did not: pg_schema.c (create)"
+        "did not: module.extra.pg_schema.c (create)"
     )
     assert warehouse.comment("a") == "two" and warehouse.schemas() == ["a"]  # nothing applied
 

@@ -126,6 +126,8 @@ def _module_blocks(file: Path) -> list[Any]:
     """The bodies of the `module` blocks of one file."""
     try:
         text = file.read_text()
+        if "module" not in text:  # most files: no need to parse them
+            return []
         if file.name.endswith(".json"):
             modules = json.loads(text).get("module", {})
             entries = modules if isinstance(modules, list) else [modules]
