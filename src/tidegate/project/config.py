@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import posixpath
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -295,9 +296,10 @@ class TerraformRoot(_Strict):
     """The root's folder, relative to the project."""
     environment: str
     vars: dict[str, Any] = Field(default_factory=dict)
-    """Input variables (given to Terraform as a variables file, so lists and maps work)."""
+    """Input variables (given to Terraform as a variables file, so lists and maps work); they
+    win over the same variables in `var_files`."""
     var_files: list[str] = Field(default_factory=list)
-    """Variables files, relative to the root's folder (as `-var-file` reads them)."""
+    """Variables files, relative to the root's folder (as `-var-file` reads them), in order."""
 
     @field_validator("path")
     @classmethod
@@ -305,7 +307,19 @@ class TerraformRoot(_Strict):
         folder = PurePosixPath(value)
         if folder.is_absolute() or ".." in folder.parts:
             raise ValueError(f"{value!r} must be a folder inside the project")
+        if not folder.parts:  # the project's own folder: its key would change with every file
+            raise ValueError(f"{value!r} is the project itself: keep a root in a folder of its own")
         return folder.as_posix()
+
+    @field_validator("var_files")
+    @classmethod
+    def _inside(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        root = info.data.get("path")
+        for name in value:
+            inside = posixpath.normpath(f"{root or '.'}/{name}")
+            if PurePosixPath(name).is_absolute() or inside == ".." or inside.startswith("../"):
+                raise ValueError(f"{name!r} must be a file inside the project (relative to the root)")
+        return value
 
 
 class TerraformConfig(_Strict):
@@ -319,6 +333,19 @@ class TerraformConfig(_Strict):
     `*` matches any part of an address)."""
     lock_timeout: str | int = "60s"
     """How long plan and apply wait for Terraform's state lock."""
+
+    @field_validator("binary")
+    @classmethod
+    def _named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("name a binary (terraform, tofu or a path), or leave it out")
+        return value
+
+    @field_validator("lock_timeout")
+    @classmethod
+    def _valid_lock_timeout(cls, value: str | int) -> str | int:
+        parse_duration(value)
+        return value
 
     @model_validator(mode="after")
     def _distinct_roots(self) -> TerraformConfig:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tidegate.errors import TerraformApplyFailed, TerraformError
@@ -35,32 +37,43 @@ class Diagnostic:
     path: str | None = None
     """Relative to the root's folder, as Terraform names it."""
     line: int | None = None
+    address: str | None = None
+    """The resource it is about, when Terraform says (a failed apply does)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Diagnostic:
         where = data.get("range") or {}
+        line = (where.get("start") or {}).get("line")
         return cls(
             severity=str(data.get("severity", "error")),
             summary=str(data.get("summary", "")).strip(),
             detail=str(data.get("detail", "")).strip(),
-            path=where.get("filename"),
-            line=(where.get("start") or {}).get("line"),
+            path=where.get("filename") or None,
+            line=line if isinstance(line, int) else None,
+            address=data.get("address") or None,
         )
 
     @property
     def message(self) -> str:
         detail = " ".join(self.detail.split())
-        return f"{self.summary}: {detail}" if detail else self.summary
+        text = f"{self.summary}: {detail}" if detail else self.summary
+        return f"{self.address}: {text}" if self.address else text
 
 
 def find_binary(configured: str | None, project_dir: Path) -> str:
-    """The Terraform to run: `terraform: binary:` (a name on PATH or a path relative to the
-    project), else `tofu`, else `terraform` from PATH."""
+    """The Terraform to run: `terraform: binary:`, a name looked up on PATH or a path (relative
+    to the project); without it `tofu`, else `terraform`, from PATH."""
+    if configured and ("/" in configured or configured.startswith("~")):
+        path = project_dir / Path(configured).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+        raise TerraformError(
+            f"no Terraform binary: {configured} is not an executable file",
+            path="tidegate.yml",
+            hint="fix `terraform: binary:` (a path is relative to the project)",
+        )
     names = [configured] if configured else ["tofu", "terraform"]
     for name in names:
-        candidate = project_dir / name if "/" in name and not Path(name).is_absolute() else Path(name)
-        if "/" in name and candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
         found = shutil.which(name)
         if found:
             return found
@@ -105,7 +118,7 @@ class Terraform:
         """Install the providers and modules and connect the backend (its state stays remote)."""
         result = self._run(["init", "-input=false", "-no-color"])
         if result.returncode != 0:
-            raise self._error(_text_diagnostics(result.stdout + result.stderr), "terraform init failed")
+            raise self._error([], "terraform init failed", result.stdout + result.stderr)
 
     def validate(self) -> list[Diagnostic]:
         """The root's warnings; its errors are raised (the first, with file and line)."""
@@ -116,14 +129,14 @@ class Terraform:
             found = []
         diagnostics = [Diagnostic.from_json(item) for item in found]
         if result.returncode != 0 or any(d.severity == "error" for d in diagnostics):
-            raise self._error(diagnostics or _text_diagnostics(result.stderr), "terraform validate failed")
+            raise self._error(diagnostics, "terraform validate failed", result.stderr)
         return diagnostics
 
     def unformatted(self) -> list[str]:
         """The root's files (relative to its folder) that `terraform fmt` would rewrite."""
         result = self._run(["fmt", "-check", "-list=true", "-no-color"])
         if result.returncode not in (0, 3):  # 3: some files are not formatted
-            raise self._error(_text_diagnostics(result.stderr), "terraform fmt failed")
+            raise self._error([], "terraform fmt failed", result.stderr)
         return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
     def plan(self, out: Path, *, refresh_only: bool = False) -> bool:
@@ -134,7 +147,7 @@ class Terraform:
         if refresh_only:
             arguments.append("-refresh-only")
         result = self._run(arguments)
-        if result.returncode == 1:
+        if result.returncode not in (0, 2):  # 2: a plan with changes
             raise self._error(_json_diagnostics(result.stdout), "terraform plan failed", result.stderr)
         return result.returncode == 2
 
@@ -142,7 +155,7 @@ class Terraform:
         """The JSON of a saved plan (`terraform show -json`)."""
         result = self._run(["show", "-json", "-no-color", str(plan_file)])
         if result.returncode != 0:
-            raise self._error(_text_diagnostics(result.stderr), "terraform show failed")
+            raise self._error([], "terraform show failed", result.stderr)
         try:
             document = json.loads(result.stdout)
         except json.JSONDecodeError as error:
@@ -153,15 +166,36 @@ class Terraform:
 
     def apply(self, plan_file: Path) -> None:
         """Apply a saved plan: exactly its changes, or none when the state moved since
-        (`StalePlan`: Terraform checks before it changes anything)."""
+        (`StalePlan`). Terraform checks that itself, except for a plan made when there was no
+        state yet (Terraform 1.0 applies that one again and again): tidegate checks first."""
+        if self._moved_since(plan_file):
+            raise StalePlan(f"{self.root}: the saved plan is stale (its state changed since)")
         arguments = ["apply", "-input=false", "-json", f"-lock-timeout={self.lock_timeout}", str(plan_file)]
         result = self._run(arguments)
         if result.returncode == 0:
             return
         diagnostics = _json_diagnostics(result.stdout)
-        if any(d.summary.startswith(STALE) for d in diagnostics):
+        if any(d.summary.startswith(STALE) for d in [*diagnostics, *_text_diagnostics(result.stderr)]):
             raise StalePlan(f"{self.root}: the saved plan is stale (its state changed since)")
         raise self._error(diagnostics, "terraform apply failed", result.stderr, failed=TerraformApplyFailed)
+
+    def state_version(self) -> tuple[str, int] | None:
+        """The lineage and serial of the root's state now (`terraform state pull`), None when
+        it has none yet."""
+        result = self._run(["state", "pull"])
+        if result.returncode != 0:
+            raise self._error([], "terraform state pull failed", result.stderr)
+        return _state_version(result.stdout)
+
+    def _moved_since(self, plan_file: Path) -> bool:
+        """Whether the state is not the one the saved plan was made from (a plan file is a zip
+        that holds that state as `tfstate`); False when the plan file cannot be read so."""
+        try:
+            with zipfile.ZipFile(plan_file) as archive:
+                planned = _state_version(archive.read("tfstate").decode())
+        except (OSError, KeyError, UnicodeDecodeError, zipfile.BadZipFile):
+            return False
+        return self.state_version() != planned
 
     # running ---------------------------------------------------------------------------------
 
@@ -193,20 +227,75 @@ class Terraform:
         *,
         failed: type[TerraformError] = TerraformError,
     ) -> TerraformError:
-        """The first error Terraform reported, naming the root and, when it says, file and line."""
-        errors = [d for d in diagnostics if d.severity == "error"] or _text_diagnostics(stderr)
+        """The first error Terraform reported, naming the root and, when it says, file and line
+        (relative to the project); a provider it cannot install is looked for in the root's files."""
+        found = [*diagnostics, *_text_diagnostics(stderr)]
+        errors = list(dict.fromkeys(d for d in found if d.severity == "error"))  # init repeats some
         if not errors:
-            return failed(f"{self.root}: {fallback}", path=self.root)
+            last = [line.strip() for line in stderr.splitlines() if line.strip()][-1:]
+            said = f": {last[0]}" if last else ""
+            return failed(f"{self.root}: {fallback}{said}", path=self.root)
         first = errors[0]
+        provider = _PROVIDER.search(f"{first.summary} {first.detail}")
+        hint = None
+        if provider and _INSTALLING.search(first.summary):
+            hint = PROVIDER_HINT
+            if first.path is None:
+                first = self._provider_diagnostic(first, provider[1])
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        path = f"{self.root}/{first.path}" if first.path else self.root
-        return failed(f"{self.root}: {first.message}{more}", path=path, line=first.line)
+        return failed(
+            f"{self.root}: {first.message}{more}",
+            path=self._project_path(first.path),
+            line=first.line,
+            hint=hint,
+        )
+
+    def _project_path(self, name: str | None) -> str:
+        """A file Terraform names (relative to the root's folder, or absolute inside the copy it
+        runs in) relative to the project."""
+        if not name:
+            return self.root
+        if not Path(name).is_absolute():
+            return posixpath.normpath(f"{self.root}/{name}")
+        project = self.folder.parents[len(PurePosixPath(self.root).parts) - 1]
+        try:
+            return Path(os.path.normpath(name)).relative_to(project).as_posix()
+        except ValueError:
+            return name
+
+    def _provider_diagnostic(self, diagnostic: Diagnostic, provider: str) -> Diagnostic:
+        """`diagnostic` pointing at where the root requires or uses `provider` (init does not say)."""
+        source = provider.removeprefix("registry.terraform.io/")
+        kind = source.rsplit("/", 1)[-1]
+        patterns = [
+            re.compile(rf'"(registry\.terraform\.io/)?{re.escape(source)}"', re.IGNORECASE),
+            re.compile(rf'^\s*(resource|data)\s+"{re.escape(kind)}_|^\s*provider\s+"{re.escape(kind)}"'),
+        ]
+        files = sorted(self.folder.glob("*.tf"))
+        for pattern in patterns:
+            for file in files:
+                for number, text in enumerate(file.read_text(errors="replace").splitlines(), start=1):
+                    if pattern.search(text):
+                        return replace(diagnostic, path=file.name, line=number)
+        return diagnostic
 
 
 class StalePlan(TerraformError):
     """A saved plan Terraform refused because the state changed since it was made."""
 
     exit_code = 1
+
+
+def _state_version(text: str) -> tuple[str, int] | None:
+    """The lineage and serial of a state file's JSON; None for no state (empty, or a lineage
+    Terraform has not given yet)."""
+    try:
+        state = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(state, dict) or not state.get("lineage"):
+        return None
+    return str(state["lineage"]), int(state.get("serial") or 0)
 
 
 def _json_diagnostics(log: str) -> list[Diagnostic]:
@@ -223,7 +312,19 @@ def _json_diagnostics(log: str) -> list[Diagnostic]:
 
 
 _ERROR = re.compile(r"^(Error|Warning): (.*)$")
-_WHERE = re.compile(r"^\s*on (\S+) line (\d+)")
+_INSTALLING = re.compile(
+    r"(install|query|resolve|version|registry|required).*provider|provider.*"
+    r"(install|packages|version|registry)",
+    re.IGNORECASE,
+)
+"""The summaries of `init`'s errors about a provider it cannot find or install."""
+_PROVIDER = re.compile(r"provider ((?:[\w.-]+/){1,2}[\w.-]+)")
+PROVIDER_HINT = (
+    "Terraform installs providers from the registry or from the mirrors of its CLI configuration "
+    "(TF_CLI_CONFIG_FILE); without a network, name a filesystem_mirror that holds this provider"
+)
+_WHERE = re.compile(r"^\s*[Oo]n (\S+) line (\d+)(?:,[^:]*)?:\s*(.*)$")
+"""`on main.tf line 3, in resource "x" "y":`, or (installing modules) `On FILE line 3: DETAIL`."""
 
 
 def _text_diagnostics(text: str) -> list[Diagnostic]:
@@ -238,7 +339,8 @@ def _text_diagnostics(text: str) -> list[Diagnostic]:
                 found.append(Diagnostic(**current, detail=" ".join(detail)))
             current, detail = {"severity": match[1].lower(), "summary": match[2].strip()}, []
         elif current is not None and (where := _WHERE.match(line)) and "path" not in current:
-            current.update(path=where[1].rstrip(","), line=int(where[2]))
+            current.update(path=where[1], line=int(where[2]))
+            detail += [where[3]] if where[3] else []
         elif current is not None and line and not re.match(r"^\d+:", line):
             detail.append(line)
     if current is not None:

@@ -1,9 +1,10 @@
-"""Reading Terraform's plans: the JSON of `terraform show -json PLANFILE` (format 1.x).
+"""Reading Terraform's plans: the JSON of `terraform show -json PLANFILE` (format 0.x, which
+Terraform 0.12 to 1.0 write, and 1.x, which later versions and OpenTofu write: the same fields).
 
 What a reviewer sees of a plan is its resource changes: the address, the action, and which
 attributes change. Values marked sensitive (`before_sensitive`, `after_sensitive`) never leave
 this module: they are replaced by `(sensitive)` in the changes and in the JSON kept as a reviewed
-artifact (`redacted`), and compared only through a digest (`TerraformChange.digest`).
+artifact (`redact_plan`), and in the digest of a change (`TerraformChange.digest`).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ class TerraformChange:
     replaced_by: tuple[str, ...] = ()
     """The attributes that force a replacement (`replace_paths`)."""
     digest: str = ""
-    """A hash of the address, the actions and the planned values (sensitive ones included):
-    two plans with equal digests make the same change."""
+    """A hash of the address, the actions and the planned values, sensitive ones as `(sensitive)`
+    (so a plan's JSON as kept, `redact_plan`, has the same digests, and no secret is hashed): two
+    plans with equal digests make the same change, as far as a reviewer can see."""
 
     @property
     def destructive(self) -> bool:
@@ -102,7 +104,7 @@ class TerraformPlan:
 
 
 def read_terraform_plan(path: Path) -> TerraformPlan:
-    """The changes of a plan from the JSON `terraform show -json PLANFILE` prints (format 1.x)."""
+    """The changes of a plan from the JSON `terraform show -json PLANFILE` prints."""
     text = read_text(path, error=ConfigError)
     try:
         data = json.loads(text)
@@ -118,9 +120,10 @@ def plan_from_json(data: Any, path: Path | str) -> TerraformPlan:
     hint = "write it with: terraform show -json PLANFILE > plan.json"
     if not isinstance(data, dict) or not isinstance(data.get("format_version"), str):
         raise ConfigError("not the JSON of a Terraform plan: it has no format_version", path=path, hint=hint)
-    if data["format_version"].split(".")[0] != "1":
+    if data["format_version"].split(".")[0] not in ("0", "1"):
         raise ConfigError(
-            f"Terraform's JSON format {data['format_version']} is not supported (1.x is)", path=path
+            f"Terraform's JSON format {data['format_version']} is not supported (0.x and 1.x are)",
+            path=path,
         )
     if "planned_values" not in data and "resource_changes" not in data:
         problem = "it is the JSON of a state" if "values" in data else "it has no planned_values"
@@ -165,18 +168,31 @@ def redacted(data: Any, sensitive: Any) -> Any:
     return data
 
 
+KEPT = (
+    "format_version",
+    "terraform_version",
+    "relevant_attributes",
+    "applyable",
+    "complete",
+    "errored",
+    "timestamp",
+)
+"""The parts of a plan's JSON kept as they are: none holds a value of the configuration."""
+
+
 def redact_plan(data: dict[str, Any]) -> dict[str, Any]:
-    """A plan's JSON safe to keep and show: every sensitive value of its changes replaced, and
-    the variables and prior state (which hold them unmarked in places) left out."""
-    keep = {key: value for key, value in data.items() if key not in ("variables", "prior_state")}
+    """A plan's JSON safe to keep and show: its changes with every sensitive value replaced.
+    Everything else is left out, as it holds those values unmarked: `variables`, `prior_state`,
+    `planned_values`, and `configuration` (whose `constant_value`s are the values written in
+    the `.tf` files, a sensitive attribute's too); so is whatever a newer Terraform adds."""
+    keep: dict[str, Any] = {key: data[key] for key in KEPT if key in data}
+    keep["resource_changes"] = []  # Terraform 1.0 leaves it out of a plan without changes
     for key in ("resource_changes", "resource_drift", "output_changes"):
         entries = data.get(key)
         if isinstance(entries, list):
             keep[key] = [_redact_entry(entry) for entry in entries]
         elif isinstance(entries, dict):  # output_changes: {name: change}
             keep[key] = {name: _redact_change(change) for name, change in entries.items()}
-    if "planned_values" in data:
-        keep["planned_values"] = "(left out: see resource_changes)"
     return keep
 
 
@@ -186,11 +202,15 @@ def _redact_entry(entry: Any) -> Any:
     return {**entry, "change": _redact_change(entry["change"])}
 
 
+_CHANGE = ("actions", "after_unknown", "before_sensitive", "after_sensitive", "replace_paths", "importing")
+"""The parts of a change kept as they are (a newer Terraform's `generated_config` is not)."""
+
+
 def _redact_change(change: Any) -> Any:
     if not isinstance(change, dict):
         return change
     return {
-        **change,
+        **{key: change[key] for key in _CHANGE if key in change},
         "before": redacted(change.get("before"), change.get("before_sensitive")),
         "after": redacted(change.get("after"), change.get("after_sensitive")),
     }
@@ -211,7 +231,8 @@ def _change(entry: Any, index: int, path: Path | str) -> TerraformChange | None:
         address = f"{address} (deposed object {entry['deposed']})"
     attributes = _attributes(change) if action in ("update", "replace") else ()
     replaced = tuple(sorted({_path_name(p) for p in change.get("replace_paths") or []}))
-    planned = json.dumps([address, actions, change.get("after"), change.get("after_unknown")], sort_keys=True)
+    after = redacted(change.get("after"), change.get("after_sensitive"))  # as kept: no secret hashed
+    planned = json.dumps([address, actions, after, change.get("after_unknown")], sort_keys=True)
     digest = hashlib.sha256(planned.encode()).hexdigest()
     return TerraformChange(address, str(entry.get("type", "")), action, attributes, replaced, digest)
 
@@ -223,7 +244,8 @@ def _attributes(change: dict[str, Any]) -> tuple[AttributeChange, ...]:
         return ()
     shown_before = redacted(before, change.get("before_sensitive"))
     shown_after = redacted(after, change.get("after_sensitive"))
-    unknown = change.get("after_unknown") or {}
+    unknown = change.get("after_unknown")
+    unknown = unknown if isinstance(unknown, dict) else {}
     found = []
     for name in sorted({*before, *after}):
         if unknown.get(name) is True:

@@ -2,7 +2,7 @@
 
 A root is its folder, the local modules it calls through a relative `source` (`./x`, `../x`,
 found by parsing its HCL, transitively) and its variables files. A change touches a root when it
-changes, adds or deletes a file in any of them. The content key hashes the names and contents of
+changes, adds or deletes a file in any of them, or changes tidegate.yml (the root's settings). The content key hashes the names and contents of
 those files and the root's settings, so the merge commit of a pull request finds the plan that
 was reviewed for the same files, whatever else the merge changed.
 """
@@ -21,7 +21,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from tidegate.errors import TerraformError
-from tidegate.project.config import TerraformRoot
+from tidegate.project.config import CONFIG_FILE, TerraformRoot
 
 IGNORED = (".terraform", ".git")
 """Folders Terraform or Git make inside a root, never part of its content."""
@@ -47,10 +47,10 @@ class RootFiles:
 
     def touched_by(self, changed: Iterable[str]) -> bool:
         """Whether a change to these project-relative paths (added, modified or deleted)
-        reaches this root."""
-        return any(
-            _inside(path, folder) for path in changed for folder in (*self.folders, *self.var_file_paths)
-        )
+        reaches this root. A change to tidegate.yml reaches every root: it may change a root's
+        `vars:` or `var_files:`, and so its content key, which only a new review matches."""
+        folders = (*self.folders, *self.var_file_paths)
+        return any(path == CONFIG_FILE or _inside(path, folder) for path in changed for folder in folders)
 
     @property
     def var_file_paths(self) -> tuple[str, ...]:
@@ -126,6 +126,8 @@ def _module_blocks(file: Path) -> list[Any]:
     """The bodies of the `module` blocks of one file."""
     try:
         text = file.read_text()
+        if "module" not in text:  # most files: no need to parse them
+            return []
         if file.name.endswith(".json"):
             modules = json.loads(text).get("module", {})
             entries = modules if isinstance(modules, list) else [modules]

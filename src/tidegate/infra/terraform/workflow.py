@@ -8,8 +8,9 @@ The rule of `apply_root`, what a deployment applies:
 1. the plan reviewed for exactly these files (`ReviewedPlan`, found by the content key), applied
    as saved: Terraform refuses it, changing nothing, when its state changed since (stale);
 2. a stale plan is planned again, and the new plan applied only when each of its changes is one
-   the reviewed plan made (equal address, actions and planned values): the same changes, or the
-   rest of them after an apply that stopped part-way;
+   the reviewed plan made (equal address, actions and planned values, sensitive ones compared as
+   the reviewer saw them, `(sensitive)`): the same changes, or the rest of them after an apply
+   that stopped part-way;
 3. no reviewed plan, or a new plan that differs: refused with exit 1, naming the root and the
    addresses, unless `allow_unreviewed` (recorded by the deployment, for a first bootstrap).
 A plan with no changes needs no review.
@@ -26,7 +27,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any, Literal
 
-from tidegate.errors import CheckFailed
+from tidegate.errors import CheckFailed, TerraformError
 from tidegate.infra.terraform.binary import Diagnostic, StalePlan, Terraform, find_binary
 from tidegate.infra.terraform.plans import (
     TerraformChange,
@@ -202,7 +203,8 @@ def apply_root(
         reviewed_plan: TerraformPlan | None = None
         if reviewed is not None:
             saved.write_bytes(reviewed.plan)
-            reviewed_plan = plan_from_json(terraform.show(saved), name)
+            # its JSON as kept, not `terraform show`: Terraform 1.0 refuses to show a stale plan
+            reviewed_plan = plan_from_json(_json(reviewed), name)
             if reviewed_plan.changes:
                 try:
                     progress(f"{name}: applying the plan reviewed in {reviewed.source}")
@@ -218,7 +220,7 @@ def apply_root(
             terraform.apply(terraform.folder / PLAN_FILE)
             return RootApply(name, "applied again", plan, reviewed, _destroyed(plan))
         if not allow_unreviewed:
-            raise _unreviewed(name, plan, reviewed)
+            raise _unreviewed(name, plan, reviewed, reviewed_plan)
         blocked = [c for c in plan.destructive if not (allow_destroy or settings.allows(c))]
         if blocked:
             raise CheckFailed(
@@ -250,12 +252,13 @@ def _terraform(project: Path, files: RootFiles, settings: Settings) -> Iterator[
             root=files.root.path,
             data_dir=Path(data),
             lock_timeout=settings.lock_timeout,
-            var_files=[*_variables_file(folder, files.root), *map(Path, files.root.var_files)],
+            var_files=[*map(Path, files.root.var_files), *_variables_file(folder, files.root)],
         )
 
 
 def _variables_file(folder: Path, root: TerraformRoot) -> list[Path]:
-    """`vars:` of the root as a variables file next to it (JSON, so lists and maps work)."""
+    """`vars:` of the root as a variables file next to it (JSON, so lists and maps work),
+    given after `var_files:`, so a value in tidegate.yml wins over the same one in a file."""
     if not root.vars:
         return []
     path = folder / "tidegate.tfvars.json"
@@ -270,6 +273,17 @@ def _plan(terraform: Terraform) -> tuple[dict[str, Any], bytes]:
     return terraform.show(saved), saved.read_bytes()
 
 
+def _json(reviewed: ReviewedPlan) -> Any:
+    try:
+        return json.loads(reviewed.plan_json)
+    except json.JSONDecodeError as error:
+        raise TerraformError(
+            f"{reviewed.root}: the plan reviewed in {reviewed.source} is kept damaged ({error.msg})",
+            path=reviewed.root,
+            hint="review the change again (`tidegate ci`)",
+        ) from None
+
+
 def _within(plan: TerraformPlan, reviewed: TerraformPlan) -> bool:
     digests = {change.digest for change in reviewed.changes}
     return all(change.digest in digests for change in plan.changes)
@@ -279,12 +293,24 @@ def _destroyed(plan: TerraformPlan) -> tuple[str, ...]:
     return tuple(change.address for change in plan.destructive)
 
 
-def _unreviewed(name: str, plan: TerraformPlan, reviewed: ReviewedPlan | None) -> CheckFailed:
-    addresses = ", ".join(f"{c.address} ({c.action})" for c in plan.changes)
-    if reviewed is None:
-        why = "no plan was reviewed for these files"
+def _unreviewed(
+    name: str, plan: TerraformPlan, reviewed: ReviewedPlan | None, reviewed_plan: TerraformPlan | None
+) -> CheckFailed:
+    """The refusal to apply changes nobody reviewed, naming them."""
+    if reviewed is None or reviewed_plan is None:
+        why, changes = "no plan was reviewed for these files", plan.changes
+    elif not reviewed_plan.changes:
+        why, changes = (
+            f"the plan reviewed in {reviewed.source} changed nothing, planning now changes",
+            plan.changes,
+        )
     else:
-        why = f"the plan reviewed in {reviewed.source} went stale and planning again changes other things"
+        why = (
+            f"the plan reviewed in {reviewed.source} went stale, and planning again makes changes it did not"
+        )
+        digests = {change.digest for change in reviewed_plan.changes}
+        changes = tuple(change for change in plan.changes if change.digest not in digests)
+    addresses = ", ".join(f"{c.address} ({c.action})" for c in changes)
     return CheckFailed(
         f"{name}: {why}: {addresses}",
         path=name,
