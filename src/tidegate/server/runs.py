@@ -190,7 +190,7 @@ def deploy(
     open_context = (warm.opener if warm else opener)(log, workspace, pull_request=False)
     try:
         with log.step("deploy"):
-            deployment = deploy_commit(request, open_context)
+            deployment = deploy_commit(request, open_context, progress=log.message)
     except TidegateError as error:
         return _failed(log, error)
     record = deployment_record(deployment)
