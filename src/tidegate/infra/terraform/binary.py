@@ -101,6 +101,16 @@ class Terraform:
         except json.JSONDecodeError:
             return result.stdout.split("\n", 1)[0].strip()
 
+    def state_lineage(self) -> str:
+        """The lineage of the root's current state (`state pull`); empty while it has none."""
+        result = self._run(["state", "pull"])
+        if result.returncode != 0:
+            raise self._error([], "terraform state pull failed", result.stderr)
+        try:
+            return str(json.loads(result.stdout or "{}").get("lineage") or "")
+        except json.JSONDecodeError:
+            raise TerraformError(f"{self.root}: terraform state pull printed no state") from None
+
     def init(self) -> None:
         """Install the providers and modules and connect the backend (its state stays remote)."""
         result = self._run(["init", "-input=false", "-no-color"])
@@ -159,7 +169,7 @@ class Terraform:
         if result.returncode == 0:
             return
         diagnostics = _json_diagnostics(result.stdout)
-        if any(d.summary.startswith(STALE) for d in diagnostics):
+        if any(d.summary.startswith(STALE) for d in [*diagnostics, *_text_diagnostics(result.stderr)]):
             raise StalePlan(f"{self.root}: the saved plan is stale (its state changed since)")
         raise self._error(diagnostics, "terraform apply failed", result.stderr, failed=TerraformApplyFailed)
 

@@ -8,17 +8,24 @@ The rule of `apply_root`, what a deployment applies:
 1. the plan reviewed for exactly these files (`ReviewedPlan`, found by the content key), applied
    as saved: Terraform refuses it, changing nothing, when its state changed since (stale);
 2. a stale plan is planned again, and the new plan applied only when each of its changes is one
-   the reviewed plan made (equal address, actions and planned values): the same changes, or the
-   rest of them after an apply that stopped part-way;
+   the reviewed plan made (equal address, actions and planned values, sensitive ones compared as
+   the reviewer saw them, redacted): the same changes, or the rest of them after an apply that
+   stopped part-way;
 3. no reviewed plan, or a new plan that differs: refused with exit 1, naming the root and the
    addresses, unless `allow_unreviewed` (recorded by the deployment, for a first bootstrap).
 A plan with no changes needs no review.
+
+Terraform 1.0 checks a saved plan against the state only when the plan was made on a state that
+existed (same lineage and serial); a plan made before the root had any state it applies again
+over what an earlier apply of it created. `apply_root` treats such a plan as stale once the root
+has a state.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -202,9 +209,12 @@ def apply_root(
         reviewed_plan: TerraformPlan | None = None
         if reviewed is not None:
             saved.write_bytes(reviewed.plan)
-            reviewed_plan = plan_from_json(terraform.show(saved), name)
+            # the changes as kept in review: Terraform 1.0's `show` refuses a saved plan gone stale
+            reviewed_plan = plan_from_json(json.loads(reviewed.plan_json), name)
             if reviewed_plan.changes:
                 try:
+                    if _made_before_any_state(saved) and terraform.state_lineage():
+                        raise StalePlan(f"{name}: the saved plan was made before the root had a state")
                     progress(f"{name}: applying the plan reviewed in {reviewed.source}")
                     terraform.apply(saved)
                     return RootApply(name, "applied", reviewed_plan, reviewed, _destroyed(reviewed_plan))
@@ -214,7 +224,7 @@ def apply_root(
         plan = plan_from_json(document, name)
         if not plan.changes:
             return RootApply(name, "no changes", plan, reviewed)
-        if reviewed_plan is not None and _within(plan, reviewed_plan):
+        if reviewed_plan is not None and _within(plan_from_json(redact_plan(document), name), reviewed_plan):
             terraform.apply(terraform.folder / PLAN_FILE)
             return RootApply(name, "applied again", plan, reviewed, _destroyed(plan))
         if not allow_unreviewed:
@@ -268,6 +278,17 @@ def _plan(terraform: Terraform) -> tuple[dict[str, Any], bytes]:
     saved = terraform.folder / PLAN_FILE
     terraform.plan(saved)
     return terraform.show(saved), saved.read_bytes()
+
+
+def _made_before_any_state(plan_file: Path) -> bool:
+    """Whether a saved plan was made on no state: its prior state (`tfstate` in the plan file,
+    a zip) has no lineage, so Terraform cannot tell whether it is stale."""
+    try:
+        with zipfile.ZipFile(plan_file) as archive:
+            prior = json.loads(archive.read("tfstate"))
+    except (KeyError, ValueError, zipfile.BadZipFile):
+        return False  # not a layout we know: Terraform's own check stands
+    return not (isinstance(prior, dict) and prior.get("lineage"))
 
 
 def _within(plan: TerraformPlan, reviewed: TerraformPlan) -> bool:
