@@ -6,6 +6,12 @@ main merged to production, builds nothing new, so what was tested is what ships.
 (`deploy: {gates: {prod: [staging]}}`) refuse a deployment whose snapshots the required
 environments never had. Each deployment is recorded with its commit, author, time and plan.
 
+What a deployment changes goes in this order, under the environment's lock and after the gates:
+the environment's Terraform roots (`terraform: roots:`, each the plan reviewed in CI for exactly
+its files, by the rule of `tidegate.infra.terraform.workflow`), then infra/*.yml, then the
+models. A root that fails stops the deployment before anything tidegate manages changes; what
+Terraform applied stays in its state, and a rerun applies what is left.
+
 A rollback pins its environment (`tidegate.state.records.Pin`): deploying the commit the pin
 recorded (the branch's head when it was rolled back) leaves the environment where the rollback
 put it; deploying any other commit (a new one landed on the branch) removes the pin and deploys.
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
     from tidegate.git.repository import Repository
     from tidegate.git.workspace import Checkout
     from tidegate.infra.apply import InfraPlan
+    from tidegate.infra.terraform.workflow import RootApply
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
     from tidegate.plan.session import Session
@@ -47,6 +54,9 @@ class DeployRequest:
     from its own working copy of the repository into the project's warehouses)."""
     checkout: Checkout | None = None
     """How the commit's files are read (default `project_files`; the controller keeps them)."""
+    allow_unreviewed: bool = False
+    """Apply a Terraform root's plan that no pull request reviewed (a first bootstrap); recorded.
+    The controller never sets it."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,9 @@ class Deployment:
     allow_destroy: bool = False
     pinned: Pin | None = None
     """The pin that kept the environment where a rollback put it (nothing was deployed)."""
+    terraform: tuple[RootApply, ...] = ()
+    """What was done to each of the environment's Terraform roots, applied before infra/*.yml."""
+    allow_unreviewed: bool = False
 
     @property
     def built(self) -> list[str]:
@@ -103,10 +116,11 @@ def deploy(
     open_session: Callable[[Path, Path], AbstractContextManager[Session]],
     *,
     on_plan: Callable[[Plan], None] | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> Deployment:
     """Deploy under the environment's lock (plan and apply cannot be separated by another run).
     `open_session(files, workspace)` opens the project read from `files` whose warehouses
-    resolve in `workspace` (the project directory)."""
+    resolve in `workspace` (the project directory); `progress` hears of each Terraform root."""
     from tidegate.git.repository import Repository
     from tidegate.git.workspace import project_files
     from tidegate.infra.apply import Target, apply_plan, declares_infra
@@ -127,6 +141,7 @@ def deploy(
     ):
         environment = target_environment(request, session.config.branches)
         _require_on_branch(request, environment, commit, session.config)
+        roots_of = environment  # `terraform: roots:` names environments as tidegate.yml does
         target_env = session.resolve(environment)
         environment = target_env.name
         gates = tuple(session.config.deploy.gates.get(environment, ()))
@@ -140,14 +155,15 @@ def deploy(
             return pinned
 
         infra: InfraPlan | None = None
+        terraform: tuple[RootApply, ...] = ()
         apply_options = {
             "action": "deploy",
             "message": f"deploy {request.branch or wanted} @ {info.short_sha}",
         }
 
         def checked(plan: Plan) -> None:
-            """Under the lock, once the gates pass: the infrastructure first, then the models."""
-            nonlocal infra
+            """Under the lock, once the gates pass: the Terraform roots, infra/*.yml, then the models."""
+            nonlocal infra, terraform
             if on_plan is not None:
                 on_plan(plan)
             for required in gates:
@@ -157,6 +173,8 @@ def deploy(
                         gate_refusal(plan.environment, required, missing),
                         hint=f"deploy this commit to {required} first",
                     )
+            terraform = _apply_roots(session, roots_of, request, progress)
+            apply_options["message"] += _terraform_note(terraform)
             if declares_infra(session.root):
                 infra = apply_plan(
                     Target.of(session, target_env),
@@ -183,9 +201,51 @@ def deploy(
             seconds=time.perf_counter() - started,
             infra=infra,
             allow_destroy=request.allow_destroy,
+            terraform=terraform,
+            allow_unreviewed=request.allow_unreviewed,
         )
         session.record_run("deploy", target_env, deployment_record(deployment))
     return deployment
+
+
+def _apply_roots(
+    session: Session, environment: str, request: DeployRequest, progress: Callable[[str], None]
+) -> tuple[RootApply, ...]:
+    """Apply the environment's Terraform roots in the order tidegate.yml lists them, each with
+    the plan reviewed for its files (kept in the state of its environment's warehouse)."""
+    from tidegate.infra.terraform.workflow import Settings, apply_root, environment_roots
+
+    config = session.config.terraform
+    roots = environment_roots(session.root, config, environment)
+    if not roots:
+        return ()
+    settings = Settings.of(config, session.root)
+    state = session.state(environment)
+    return tuple(
+        apply_root(
+            session.root,
+            files,
+            settings,
+            state.reviewed_plan(files.root.path, files.key),
+            allow_unreviewed=request.allow_unreviewed,
+            allow_destroy=request.allow_destroy,
+            progress=progress,
+        )
+        for files in roots
+    )
+
+
+def _terraform_note(applied: tuple[RootApply, ...]) -> str:
+    """What the environment's history says of the roots: what went through unreviewed, and
+    what was destroyed."""
+    note = ""
+    unreviewed = [done.root for done in applied if done.outcome == "applied unreviewed"]
+    if unreviewed:
+        note += f"; --allow-unreviewed: {', '.join(unreviewed)}"
+    destroyed = [f"{address} ({done.root})" for done in applied for address in done.destroyed]
+    if destroyed:
+        note += f"; terraform destroyed: {', '.join(destroyed)}"
+    return note
 
 
 def _branch_ref(repo: Repository, ref: str) -> str:
@@ -219,8 +279,10 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         "pinned": deployment.pinned.to_dict() if deployment.pinned else None,
         "built": deployment.built,
         "gates": list(deployment.gates),
+        "terraform": [done.to_dict() for done in deployment.terraform],
         "infra": _infra_record(deployment.infra),
         "allow_destroy": deployment.allow_destroy,
+        "allow_unreviewed": deployment.allow_unreviewed,
         "seconds": round(deployment.seconds, 3),
         "summary": deployment.plan.summary() if deployment.plan else None,
         "plan": deployment.plan.to_dict() if deployment.plan else None,

@@ -14,7 +14,10 @@ from rich.text import Text
 from tidegate.cli import Output, cli, command, context, parse_vars
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from tidegate.context import Context
+    from tidegate.infra.terraform.workflow import RootApply
 
 
 @command(cli)
@@ -139,7 +142,14 @@ def _opener(
     "--allow-destroy",
     is_flag=True,
     help="Apply destructive infrastructure changes too (dropping a schema that holds tables, a "
-    "role that owns objects...); the deployment's record says what they destroyed.",
+    "role that owns objects, a Terraform delete or replace...); the deployment's record says what "
+    "they destroyed.",
+)
+@click.option(
+    "--allow-unreviewed",
+    is_flag=True,
+    help="Apply a Terraform root whose plan no pull request reviewed (a first bootstrap); the "
+    "deployment's record and the environment's history say so.",
 )
 def deploy(
     branch: str | None,
@@ -147,23 +157,29 @@ def deploy(
     ref: str | None,
     threads: int | None,
     allow_destroy: bool,
+    allow_unreviewed: bool,
     project_dir: Path,
     output: Output,
 ) -> int:
-    """Bring an environment to a commit after a merge: its infrastructure (infra/*.yml) first,
-    then its models, reusing every snapshot already built and tested for the same
-    fingerprints; only what is missing is built. Gates in tidegate.yml
-    (`deploy: {gates: {prod: [staging]}}`) refuse what did not pass the required environments.
-    A destructive infrastructure change stops the deployment (exit 1, nothing applied) unless
-    --allow-destroy is given. An environment a rollback pinned stays where it is while the
-    commit deployed is the one it was rolled back from; a new commit removes the pin. With --env
-    and --ref, an environment a branch maps to takes only a commit of that branch.
+    """Bring an environment to a commit after a merge: its Terraform roots (`terraform: roots:`)
+    first, then its infrastructure (infra/*.yml), then its models, reusing every snapshot
+    already built and tested for the same fingerprints; only what is missing is built. Gates in
+    tidegate.yml (`deploy: {gates: {prod: [staging]}}`) refuse what did not pass the required
+    environments. Each Terraform root gets the plan `tidegate ci` reviewed for exactly its files;
+    a plan gone stale is planned again and applied only when it makes the same changes; no
+    reviewed plan, or other changes, stops the deployment (exit 1, naming the root and the
+    addresses) unless --allow-unreviewed is given. A destructive infrastructure change stops the
+    deployment (exit 1, nothing applied) unless --allow-destroy is given. An environment a
+    rollback pinned stays where it is while the commit deployed is the one it was rolled back
+    from; a new commit removes the pin. With --env and --ref, an environment a branch maps to
+    takes only a commit of that branch.
 
     \b
     Examples:
       tidegate deploy --branch main
       tidegate deploy --env prod --ref v1.4.0
       tidegate deploy --branch production --allow-destroy
+      tidegate deploy --env staging --allow-unreviewed   # the first apply of a new root
     """
     from tidegate.ci.deploy import DeployRequest, deploy, deployment_record
     from tidegate.ci.variables import deploy_branch
@@ -176,11 +192,13 @@ def deploy(
         environment=environment,
         ref=ref,
         allow_destroy=allow_destroy,
+        allow_unreviewed=allow_unreviewed,
     )
     deployment = deploy(
         request,
         _opener(output, {}, threads, pull_request=False),
         on_plan=lambda plan: render_plan(output.human, plan),
+        progress=lambda text: output.err.print(Text(text, style="dim")),
     )
     if deployment.pinned is not None:
         pin = deployment.pinned
@@ -195,6 +213,8 @@ def deploy(
         if output.as_json:
             output.json(deployment_record(deployment))
         return 0
+    for applied in deployment.terraform:
+        _render_root(output.human, applied)
     if deployment.infra is not None:
         render_applied(output.human, deployment.infra)
     if deployment.result is not None:
@@ -211,3 +231,33 @@ def deploy(
     if output.as_json:
         output.json(deployment_record(deployment))
     return 0
+
+
+_MARKERS = {
+    "create": ("+", "green"),
+    "update": ("~", "yellow"),
+    "delete": ("-", "red"),
+    "replace": ("-/+", "red"),
+}
+
+
+def _render_root(console: Console, applied: RootApply) -> None:
+    """One Terraform root of a deployment: what was applied, and each change, destructive ones
+    in red."""
+    source = applied.reviewed.source if applied.reviewed else ""
+    outcome = {
+        "applied": f"applied the plan reviewed in {source}",
+        "applied again": f"the plan reviewed in {source} was stale: planned again, the same changes applied",
+        "applied unreviewed": "applied a plan no one reviewed (--allow-unreviewed)",
+        "no changes": "no changes",
+    }[applied.outcome]
+    counts = f" ({applied.plan.summary})" if applied.plan.changes else ""
+    console.print(Text.assemble(("Terraform ", "bold"), (applied.root, "bold"), f": {outcome}{counts}"))
+    for change in applied.plan.changes:
+        marker, colour = _MARKERS.get(change.action, ("?", "yellow"))
+        line = Text.assemble((f"  {marker} ", colour), (change.address, "bold"))
+        if change.replaced_by:
+            line.append(f"  (replaced: {', '.join(change.replaced_by)} changed)", style="dim")
+        if change.destructive:
+            line.append(f"  !! {change.action}d", style="bold red")
+        console.print(line)

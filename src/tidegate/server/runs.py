@@ -190,17 +190,20 @@ def deploy(
     open_context = (warm.opener if warm else opener)(log, workspace, pull_request=False)
     try:
         with log.step("deploy"):
-            deployment = deploy_commit(request, open_context)
+            deployment = deploy_commit(request, open_context, progress=log.message)
     except TidegateError as error:
         return _failed(log, error)
     record = deployment_record(deployment)
     version = record["version"]
+    applied = [done.root for done in deployment.terraform if done.outcome != "no changes"]
     if deployment.pinned is not None:
         summary = f"{environment} is pinned at v{deployment.pinned.version} by a rollback: nothing deployed"
     elif version is not None:
         summary = f"{environment} at {commit[:10]} (v{version}, {len(deployment.built)} snapshot(s) built)"
     else:
-        summary = f"{environment} already at {commit[:10]}: nothing to change"
+        summary = f"{environment} already at {commit[:10]}: {'models unchanged' if applied else 'nothing to change'}"
+    if applied:
+        summary += f"; Terraform applied to {', '.join(applied)}"
     log.message(summary)
     report = {key: value for key, value in record.items() if key != "plan"}
     return Outcome(RunStatus.SUCCESS, log.steps, log.text, summary, report=report)
