@@ -191,7 +191,7 @@ def test_a_stale_plan_that_plans_other_changes_is_refused(bootstrapped: tuple[Pr
     ran = deploy(project)
 
     assert ran.code == 1, ran.all
-    assert "the plan reviewed in pr 2 went stale and planning again changes other things" in ran.stderr
+    assert "the plan reviewed in pr 2 went stale, and planning again makes changes it did not" in ran.stderr
     assert "pg_schema.b (update)" in ran.stderr
     assert (project.comment("a"), project.comment("b")) == ("one", "other")
     assert project.history() == []
