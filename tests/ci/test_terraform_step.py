@@ -177,6 +177,7 @@ def test_a_replacement_fails_ci_naming_it_until_allowed_and_the_plan_is_kept_for
     assert ran.code == 0, ran.all
     terraform = steps(ran)["terraform"]
     assert terraform["status"] == "passed"
+    assert "(destroys pg_schema.landing: allowed)" in terraform["summary"]
     landing = next(f for f in terraform["findings"] if "pg_schema.landing" in f["message"])
     assert landing["severity"] == "warning" and "allowed by --allow-destroy" in landing["message"]
     shown = roots(terraform)[WAREHOUSE]
@@ -224,4 +225,4 @@ def test_terraform_fmt_lints_the_files_of_roots_their_modules_and_variables_file
     ]
     assert {"tf/app/main.tf", "tf/modules/db/main.tf", "tf/shared.tfvars"} <= set(report["paths"])
     assert not {"elsewhere/loose.tf", "tf/app/.terraform/modules/cached.tf"} & set(report["paths"])
-    assert invoke(project, "lint", "tf/app/main.tf").code == 0
+    assert invoke(project, "lint", str(project / "tf/app/main.tf")).code == 0

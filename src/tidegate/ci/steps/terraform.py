@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from tidegate.infra.terraform.plans import TerraformChange
     from tidegate.infra.terraform.roots import RootFiles
     from tidegate.infra.terraform.workflow import RootPlan, Settings
-    from tidegate.project.config import TerraformConfig
+    from tidegate.project.config import TerraformConfig, TerraformRoot
     from tidegate.state.records import ReviewedPlan
 
 _SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "read": "<=", "forget": "."}
@@ -95,7 +95,7 @@ def _resettled(run: Run, config: TerraformConfig) -> list[RootFiles]:
     ]
 
 
-def _roots_at_base(run: Run) -> dict[str, Any]:
+def _roots_at_base(run: Run) -> dict[str, TerraformRoot]:
     """The roots tidegate.yml listed where the pull request branched off (none when it did not
     load there: then every root counts as new)."""
     from pydantic import ValidationError
@@ -118,61 +118,99 @@ def _roots_at_base(run: Run) -> dict[str, Any]:
 # the step's report ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """What the report says of one root."""
+
+    summary: str
+    case: Case
+    findings: tuple[Finding, ...] = ()
+    table: Table | None = None
+    note: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    exit_code: int = 0
+    """1 when a destructive change is not allowed, the error's when Terraform refused the root."""
+
+
 def _step(run: Run, settings: Settings, outcomes: list[_Planned | _Refused]) -> Step:
-    findings: list[Finding] = []
-    tables, cases, notes, parts, data = [], [], [], [], []
-    exit_code = 0
-    for outcome in outcomes:
-        if isinstance(outcome, _Refused):
-            finding = _refusal(run, outcome)
-            findings.append(finding)
-            where = f"{finding.path}:{finding.line}" if finding.path and finding.line else finding.path
-            parts.append(f"{outcome.files.root.path}: stopped: {where}: {outcome.error.message}")
-            cases.append(Case(outcome.files.root.path, failure=finding.message, path=finding.path))
-            data.append(_refused_data(run, outcome))
-            exit_code = max(exit_code, outcome.error.exit_code)
-            continue
-        planned = outcome.plan
-        root, plan = planned.root, planned.plan
-        changes = [_destructive(run, settings, planned, change) for change in plan.destructive]
-        findings += changes
-        blocked = ", ".join(change.address for change in planned.blocked)
-        parts.append(
-            f"{root.path}: {plan.summary}" + (f" (destroys {blocked}: not allowed)" if blocked else "")
-        )
-        cases.append(
-            Case(
-                root.path,
-                failure=f"destructive changes not allowed: {blocked} ({_HINT})" if blocked else None,
-                path=run.repo_path(root.path),
-                output=plan.summary,
-            )
-        )
-        if plan.changes:
-            rows = tuple(_row(settings, planned, change) for change in plan.changes)
-            tables.append(
-                Table(
-                    f"{root.path} → {root.environment}: {plan.summary}",
-                    ("action", "address", "changes", "destructive"),
-                    rows,
-                )
-            )
-        if planned.unformatted:
-            notes.append(f"`{root.path}`: `terraform fmt` would rewrite {', '.join(planned.unformatted)}")
-        findings += [_warning(run, root.path, d.message, d.path, d.line) for d in planned.warnings]
-        data.append({**planned.to_dict(), "reviewed": outcome.reviewed.to_dict()})
-        if planned.blocked:
-            exit_code = max(exit_code, 1)
+    shown = [_shown(run, settings, o) if isinstance(o, _Planned) else _refused(run, o) for o in outcomes]
+    exit_code = max(each.exit_code for each in shown)
     return Step(
         status="failed" if exit_code else "passed",
-        summary=f"{len(outcomes)} root(s): " + "; ".join(parts),
-        findings=tuple(findings),
-        tables=tuple(tables),
-        cases=tuple(cases),
-        notes=tuple(notes),
-        data={"roots": data, "allow_destroy": run.allow_destroy},
+        summary=f"{len(shown)} root(s): " + "; ".join(each.summary for each in shown),
+        findings=tuple(finding for each in shown for finding in each.findings),
+        tables=tuple(each.table for each in shown if each.table is not None),
+        cases=tuple(each.case for each in shown),
+        notes=tuple(each.note for each in shown if each.note is not None),
+        data={"roots": [each.data for each in shown], "allow_destroy": run.allow_destroy},
         exit_code=exit_code or 1,
     )
+
+
+def _shown(run: Run, settings: Settings, planned: _Planned) -> _Shown:
+    """A planned root: a table of its changes, a finding per destructive change (an error when
+    not allowed), Terraform's warnings."""
+    root, plan = planned.plan.root, planned.plan.plan
+    blocked = ", ".join(change.address for change in planned.plan.blocked)
+    table = Table(
+        f"{root.path} → {root.environment}: {plan.summary}",
+        ("action", "address", "changes", "destructive"),
+        tuple(_row(settings, planned.plan, change) for change in plan.changes),
+    )
+    unformatted = planned.plan.unformatted
+    return _Shown(
+        summary=f"{root.path}: {plan.summary}{_destroys(planned.plan)}",
+        case=Case(
+            root.path,
+            failure=f"destructive changes not allowed: {blocked} ({_HINT})" if blocked else None,
+            path=run.repo_path(root.path),
+            output=plan.summary,
+        ),
+        findings=(
+            *(_destructive(run, settings, planned.plan, change) for change in plan.destructive),
+            *(_warning(run, root.path, d.message, d.path, d.line) for d in planned.plan.warnings),
+        ),
+        table=table if plan.changes else None,
+        note=f"`{root.path}`: `terraform fmt` would rewrite {', '.join(unformatted)}"
+        if unformatted
+        else None,
+        data={**planned.plan.to_dict(), "reviewed": planned.reviewed.to_dict()},
+        exit_code=1 if blocked else 0,
+    )
+
+
+def _refused(run: Run, refused: _Refused) -> _Shown:
+    """A root Terraform refused: its error, on the file and line Terraform named."""
+    root, error = refused.files.root, refused.error
+    path = run.repo_path(posixpath.normpath(str(error.path or root.path)))
+    where = f"{path}:{error.line}" if error.line else path
+    said = error.message.removeprefix(f"{root.path}: ")  # the report names the root already
+    finding = Finding(
+        message=said + (f" ({error.hint})" if error.hint else ""),
+        path=path,
+        line=error.line,
+        title=f"Terraform ({root.path})",
+    )
+    return _Shown(
+        summary=f"{root.path}: stopped: {where}: {said}",
+        case=Case(root.path, failure=finding.message, path=path),
+        findings=(finding,),
+        data={
+            "root": root.path,
+            "environment": root.environment,
+            "error": {**error.to_dict(), "path": path},
+        },
+        exit_code=error.exit_code,
+    )
+
+
+def _destroys(planned: RootPlan) -> str:
+    """What a root's plan destroys, for the summary."""
+    blocked = [change.address for change in planned.blocked]
+    allowed = [change.address for change in planned.plan.destructive if change not in planned.blocked]
+    said = [f"destroys {', '.join(blocked)}: not allowed"] if blocked else []
+    said += [f"destroys {', '.join(allowed)}: allowed"] if allowed else []
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def _row(settings: Settings, planned: RootPlan, change: TerraformChange) -> tuple[str, ...]:
@@ -191,12 +229,14 @@ def _row(settings: Settings, planned: RootPlan, change: TerraformChange) -> tupl
 
 
 def _verdict(settings: Settings, planned: RootPlan, change: TerraformChange) -> str:
-    """How a destructive change stands: blocked, or what allowed it."""
+    """How a destructive change stands in the table: blocked, or what allowed it."""
     if change in planned.blocked:
         return "⚠️ DESTRUCTIVE: not allowed"
-    if settings.allows(change):
-        return "⚠️ DESTRUCTIVE: allowed by terraform: allow_destroy:"
-    return "⚠️ DESTRUCTIVE: allowed by --allow-destroy"
+    return f"⚠️ DESTRUCTIVE: allowed by {_allowed_by(settings, change)}"
+
+
+def _allowed_by(settings: Settings, change: TerraformChange) -> str:
+    return "terraform: allow_destroy:" if settings.allows(change) else "--allow-destroy"
 
 
 def _value(value: Any) -> str:
@@ -212,7 +252,7 @@ def _destructive(run: Run, settings: Settings, planned: RootPlan, change: Terraf
     """A finding on the resource's declaration (when it is still declared in the root)."""
     path, line = _declaration(run.session.root, planned.files, change.address)
     blocked = change in planned.blocked
-    verdict = _HINT if blocked else _verdict(settings, planned, change).split(": ", 1)[1]
+    verdict = _HINT if blocked else f"allowed by {_allowed_by(settings, change)}"
     what = "destroys it" if change.action == "delete" else "destroys it and creates it again"
     return Finding(
         message=f"{change.address} ({planned.root.path}): {change.action} {what}; {verdict}",
@@ -230,7 +270,9 @@ def _declaration(project: Path, files: RootFiles, address: str) -> tuple[str, in
     if match is None:
         return files.root.path, None
     block = "data" if match[1] else "resource"
-    declared = re.compile(rf'^\s*{block}\s+"{re.escape(match[2])}"\s+"{re.escape(match[3])}"', re.MULTILINE)
+    declared = re.compile(
+        rf'^[ \t]*{block}\s+"{re.escape(match[2])}"\s+"{re.escape(match[3])}"', re.MULTILINE
+    )
     for name, _ in files.files:
         if Path(name).parent.as_posix() == files.root.path and name.endswith(".tf"):
             text = (project / name).read_text(errors="replace")
@@ -239,32 +281,10 @@ def _declaration(project: Path, files: RootFiles, address: str) -> tuple[str, in
     return files.root.path, None
 
 
-def _refusal(run: Run, refused: _Refused) -> Finding:
-    error = refused.error
-    return Finding(
-        message=error.message + (f" ({error.hint})" if error.hint else ""),
-        path=_error_path(run, refused),
-        line=error.line,
-        title=f"Terraform ({refused.files.root.path})",
-    )
-
-
-def _refused_data(run: Run, refused: _Refused) -> dict[str, Any]:
-    root = refused.files.root
-    located = {**refused.error.to_dict(), "path": _error_path(run, refused)}
-    return {"root": root.path, "environment": root.environment, "error": located}
-
-
-def _error_path(run: Run, refused: _Refused) -> str | None:
-    """The file an error names, relative to the repository (a module's file is named from the
-    root's folder, `root/../modules/x/main.tf`)."""
-    return run.repo_path(posixpath.normpath(str(refused.error.path or refused.files.root.path)))
-
-
 def _warning(run: Run, root: str, message: str, path: str | None, line: int | None) -> Finding:
     return Finding(
         message=message,
-        path=run.repo_path(f"{root}/{path}" if path else root),
+        path=run.repo_path(posixpath.normpath(f"{root}/{path}") if path else root),
         line=line,
         severity="warning",
         title=f"Terraform warning ({root})",
