@@ -1,10 +1,11 @@
-"""Lint a project's files: SQL with sqlfluff, Python with ruff, YAML with tidegate's own loaders.
+"""Lint a project's files: SQL with sqlfluff, Python with ruff, YAML with tidegate's own loaders,
+Terraform with `terraform fmt`.
 
 `tidegate ci` lints the files a pull request changed, `tidegate lint` the paths it is given or the
 whole project (`tidegate.ci.lint_files` says which files, and how each is linted). Every problem
 is a :class:`~tidegate.ci.findings.Finding` on a file and line; a tool that cannot run at all (a
 broken `.sqlfluff` or ruff configuration) is bad configuration, raised as a ConfigError. Python
-is linted in `lint_python`, YAML in `lint_yaml`, SQL here.
+is linted in `lint_python`, YAML in `lint_yaml`, Terraform in `lint_terraform`, SQL here.
 
 SQL is rendered by sqlfluff's Jinja templater with tidegate's Jinja added (`ref`, `source`,
 `config`, `var`, `env_var`, `this`, `is_incremental`, dbt's `adapter.dispatch`, the project's
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from tidegate.ci.findings import Finding, position, relative
 from tidegate.ci.lint_files import select
 from tidegate.ci.lint_python import lint_python
+from tidegate.ci.lint_terraform import lint_terraform
 from tidegate.ci.lint_yaml import lint_yaml, load_config_or_finding
 from tidegate.errors import ConfigError
 from tidegate.project.config import ProjectConfig
@@ -85,7 +87,7 @@ class LintResult:
     skipped: tuple[str, ...] = ()
     """Paths given that were not linted: deleted, or not a kind of file tidegate lints."""
     timings: Mapping[str, float] = field(default_factory=dict)
-    """Seconds per tool that ran: sqlfluff, ruff, yaml."""
+    """Seconds per tool that ran: sqlfluff, ruff, yaml, terraform."""
 
     @property
     def errors(self) -> int:
@@ -118,6 +120,7 @@ def lint(
     *,
     config: ProjectConfig | None = None,
     processes: int | None = None,
+    workspace: Path | None = None,
 ) -> LintResult:
     """Lint `paths` (files or folders, relative to `root` or absolute; None: the whole project).
 
@@ -125,7 +128,9 @@ def lint(
     ConfigError. `config` is the project's loaded configuration (read from `root` when not
     given; an invalid `tidegate.yml` is then a finding and defaults are used). `processes` is
     how many processes sqlfluff parses with (default: `processes` of the project's `.sqlfluff`,
-    else 1: starting processes costs more than it saves on a small change).
+    else 1: starting processes costs more than it saves on a small change). `workspace` is
+    where a relative `terraform: binary:` is found (default `root`; `tidegate ci` lints a
+    checkout of the pull request's head, and the binary is in the project directory).
     """
     root = Path(os.path.abspath(root))
     findings: list[Finding] = []
@@ -134,7 +139,8 @@ def lint(
         findings += problem
     selected, skipped = select(root, config, paths)
     files = {
-        kind: [rel for rel, k in selected.items() if k == kind] for kind in ("sql", "macro", "python", "yaml")
+        kind: [rel for rel, k in selected.items() if k == kind]
+        for kind in ("sql", "macro", "python", "yaml", "terraform")
     }
     timings: dict[str, float] = {}
     if files["sql"] or files["macro"]:
@@ -149,6 +155,10 @@ def lint(
         started = time.perf_counter()
         findings += lint_yaml(root, config, files["yaml"])
         timings["yaml"] = time.perf_counter() - started
+    if files["terraform"]:
+        started = time.perf_counter()
+        findings += lint_terraform(root, config, files["terraform"], workspace or root)
+        timings["terraform"] = time.perf_counter() - started
     return LintResult(
         paths=tuple(selected),
         findings=tuple(sorted(set(findings), key=Finding.sort_key)),

@@ -1,5 +1,6 @@
 """Which files of a project `tidegate lint` and `tidegate ci` lint, and how each is linted:
-SQL of models, tests and snapshots; macros (which must compile); Python models and DAGs; any YAML.
+SQL of models, tests and snapshots; macros (which must compile); Python models and DAGs; any YAML;
+the `.tf` and `.tfvars` files of Terraform roots and of the local modules they call.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Literal
 from tidegate.errors import ConfigError
 from tidegate.project.config import ProjectConfig
 
-Kind = Literal["sql", "macro", "python", "yaml"]
+Kind = Literal["sql", "macro", "python", "yaml", "terraform"]
 
 IGNORED_FOLDERS = frozenset(
     {"dbt_packages", "target", "logs", "node_modules", "__pycache__", "venv", "spark-warehouse"}
@@ -26,15 +27,16 @@ def select(
     """The files to lint (relative path -> kind) and the paths given that are skipped."""
     selected: dict[str, Kind] = {}
     skipped: list[str] = []
+    terraform = terraform_folders(root, config)
     for target in [root] if paths is None else [_inside(root, path) for path in paths]:
         if target.is_dir():
             for file in _walk(target):
                 rel = file.relative_to(root).as_posix()
-                if (kind := file_kind(rel, config)) is not None:
+                if (kind := file_kind(rel, config, terraform)) is not None:
                     selected.setdefault(rel, kind)
             continue
         rel = target.relative_to(root).as_posix()
-        kind = file_kind(rel, config) if target.is_file() else None
+        kind = file_kind(rel, config, terraform) if target.is_file() else None
         if kind is None:
             skipped.append(rel)
         else:
@@ -61,12 +63,30 @@ def _ignored(folder: str) -> bool:
     return folder.startswith(".") or folder in IGNORED_FOLDERS
 
 
-def file_kind(rel: str, config: ProjectConfig) -> Kind | None:
+def terraform_folders(root: Path, config: ProjectConfig) -> tuple[str, ...]:
+    """The folders (and variables files) whose Terraform files are linted: each root of
+    `terraform: roots:` that is a folder of the project, the local modules it calls, and the
+    variables files it reads."""
+    from tidegate.infra.terraform.roots import root_files
+
+    found: list[str] = []
+    for root_config in config.terraform.roots:
+        if (root / root_config.path).is_dir():
+            files = root_files(root, root_config)
+            found += [*files.folders, *files.var_file_paths]
+    return tuple(dict.fromkeys(found))
+
+
+def file_kind(rel: str, config: ProjectConfig, terraform: Sequence[str] = ()) -> Kind | None:
     """How a project file (relative path) is linted, or None when it is not: SQL of models,
-    tests and snapshots; macros (which must compile); Python models and DAGs; any YAML."""
+    tests and snapshots; macros (which must compile); Python models and DAGs; any YAML; the
+    `.tf` and `.tfvars` files in `terraform` (`terraform_folders`: `terraform fmt` formats
+    them; it leaves JSON alone)."""
     path = PurePosixPath(rel)
     if any(_ignored(folder) for folder in path.parts[:-1]):
         return None
+    if path.suffix in (".tf", ".tfvars"):
+        return "terraform" if under(path, terraform) or rel in terraform else None
     if path.suffix in (".yml", ".yaml"):
         return "yaml"
     if path.suffix == ".py":

@@ -41,6 +41,8 @@ class CiRequest:
     variables: dict[str, Any] = field(default_factory=dict)
     checkout: Checkout | None = None
     """How the head's files are read (default `project_files`; the controller keeps them)."""
+    allow_destroy: bool = False
+    """Let destructive Terraform changes pass (`--allow-destroy`); the reviewed plans say so."""
 
 
 class StepProgress:
@@ -84,6 +86,7 @@ class Pipeline:
             prefix = f"{repo.prefix}/" if repo.prefix else ""
             number = request.pull_request
             run = Run(session, request.project_dir, number, head, prefix, changed, f"pr_{number}")
+            run.base, run.allow_destroy = repo.merge_base(base, head), request.allow_destroy
             try:
                 pattern = session.config.pull_requests.environment
                 run.environment = session.environment(pattern.format(number=number))
@@ -93,7 +96,9 @@ class Pipeline:
                 project = session.config.name
                 if session.config.ci.lint and run.changed_paths:
                     # forked now: nothing is connected yet (the session opens its warehouses lazily)
-                    run.lint_job = workers.enter_context(Worker(lint_changed, files, run.changed_paths))
+                    run.lint_job = workers.enter_context(
+                        Worker(lint_changed, files, run.changed_paths, request.project_dir)
+                    )
                 # the background step is collected last, so that it overlaps the others
                 ran = {
                     name: self._step(run, name, title, body)

@@ -1,4 +1,5 @@
-"""`tidegate lint [PATH...]`: sqlfluff, ruff and YAML checks on the project, as `tidegate ci` runs them."""
+"""`tidegate lint [PATH...]`: sqlfluff, ruff, YAML and `terraform fmt` checks on the project, as
+`tidegate ci` runs them."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ _STYLES = {"error": "red", "warning": "yellow"}
 @command(cli)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def lint(paths: tuple[Path, ...], project_dir: Path, output: Output) -> int:
-    """Lint SQL (sqlfluff), Python models and DAGs (ruff) and YAML of the project, or only PATHs
-    (files or folders, relative to the current directory). DAGs are the Python files of the
-    folder `orchestration: airflow: dags` names (default dags/).
+    """Lint SQL (sqlfluff), Python models and DAGs (ruff), YAML and Terraform (`terraform fmt
+    -check` on the .tf and .tfvars files of `terraform: roots:` and their local modules) of the
+    project, or only PATHs (files or folders, relative to the current directory). DAGs are the
+    Python files of the folder `orchestration: airflow: dags` names (default dags/).
 
     SQL is rendered with the project's Jinja (ref, source, macros) and linted with the project's
     .sqlfluff; Python with the project's ruff settings. Exit codes: 0 no errors (warnings

@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 @click.option("--close", is_flag=True, help="Tear down the pull request's environment (when it is closed).")
 @click.option("--threads", type=click.IntRange(1, 64), help="Parallel builds.")
 @click.option("--vars", "variables", help="Project variables as YAML, e.g. '{limit: 10}'.")
+@click.option(
+    "--allow-destroy",
+    is_flag=True,
+    help="Let destructive Terraform changes (delete, replace) pass; the reviewed plans record "
+    "that they were allowed, so the deploy applies them.",
+)
 def ci(
     base: str | None,
     head: str | None,
@@ -45,11 +51,15 @@ def ci(
     close: bool,
     threads: int | None,
     variables: str | None,
+    allow_destroy: bool,
     project_dir: Path,
     output: Output,
 ) -> int:
     """Check a pull request: lint, DAG checks, build its environment on top of production,
-    tests, impact on models and dashboards, and a data diff against production.
+    tests, impact on models and dashboards, a data diff against production, the plan of
+    infra/*.yml, and the plans of the Terraform roots it touches (`terraform: roots:`), kept
+    for the deploy that applies them. A destructive Terraform change (delete, replace) fails
+    unless --allow-destroy or `terraform: allow_destroy:` allows it.
 
     \b
     Exit codes: 0 every check passed, 1 a check failed, 2 bad input (an unknown git ref,
@@ -57,6 +67,7 @@ def ci(
     Examples:
       tidegate ci --base origin/main --head HEAD --pr 12 --report md=report.md --report junit=junit.xml
       tidegate ci --close --pr 12
+      tidegate ci --base origin/main --pr 12 --allow-destroy
     """
     from tidegate.ci.pipeline import CiRequest, Pipeline
     from tidegate.ci.report import parse_targets, to_json, write
@@ -79,6 +90,7 @@ def ci(
         pull_request=number,
         threads=threads,
         variables=parse_vars(variables),
+        allow_destroy=allow_destroy,
     )
     report = Pipeline(request, StepLines(output.err)).run(
         _opener(output, request.variables, threads, pull_request=True)

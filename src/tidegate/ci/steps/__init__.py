@@ -12,6 +12,7 @@ from tidegate.ci.steps.files import dags_step, lint_step
 from tidegate.ci.steps.impact import impact_step
 from tidegate.ci.steps.infra import infra_step
 from tidegate.ci.steps.run import Run
+from tidegate.ci.steps.terraform import terraform_step
 
 STEPS: list[tuple[str, str, Callable[[Run], Step]]] = [
     ("lint", "Lint", lint_step),
@@ -21,5 +22,6 @@ STEPS: list[tuple[str, str, Callable[[Run], Step]]] = [
     ("impact", "Impact on models and dashboards", impact_step),
     ("diff", "Data diff", diff_step),
     ("infra", "Infrastructure plan", infra_step),
+    ("terraform", "Terraform plans", terraform_step),
 ]
 """(name, title, step): the name keys the JSON report, the title is what people read."""

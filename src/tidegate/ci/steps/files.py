@@ -15,11 +15,11 @@ if TYPE_CHECKING:
     from tidegate.ci.lint import LintResult
 
 
-def lint_changed(root: Path, paths: list[str]) -> LintResult:
+def lint_changed(root: Path, paths: list[str], workspace: Path | None = None) -> LintResult:
     """What `lint_step` reports; the pipeline runs it in a worker process from the start."""
     from tidegate.ci.lint import lint
 
-    return lint(root, paths)
+    return lint(root, paths, workspace=workspace)
 
 
 def lint_step(run: Run) -> Step:
@@ -30,7 +30,7 @@ def lint_step(run: Run) -> Step:
     try:
         result = run.lint_job.result()
     except WorkerDied:  # the linting process died: lint here
-        result = lint_changed(run.session.root, run.changed_paths)
+        result = lint_changed(run.session.root, run.changed_paths, run.project_dir)
     findings = tuple(
         replace(f, path=run.repo_path(f.path), title=f"{f.tool} {f.code}".strip()) for f in result.findings
     )

@@ -33,6 +33,10 @@ class Run:
     plan: Plan | None = None
     lint_job: Worker[LintResult] | None = None
     """Linting runs in another process while the pull request's environment is built."""
+    base: str | None = None
+    """The commit the pull request branched from: what its changes are counted from."""
+    allow_destroy: bool = False
+    """`--allow-destroy`: destructive Terraform changes pass, and are recorded as allowed."""
 
     def repo_path(self, path: str | None) -> str | None:
         """A project-relative path as GitHub annotates it: relative to the repository."""
@@ -41,6 +45,12 @@ class Run:
     @property
     def changed_paths(self) -> list[str]:
         return [change.path for change in self.changed if change.status != "deleted"]
+
+    @property
+    def touched_paths(self) -> list[str]:
+        """Every path the change touches: deleted files, and where renamed files were, too."""
+        paths = [change.path for change in self.changed]
+        return paths + [change.old_path for change in self.changed if change.old_path]
 
 
 def skipped(why: str) -> Step:
