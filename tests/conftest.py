@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra.terraform.kit import terraform_env, terraform_kit, terraform_names
 from tidegate.context import Context
 from tidegate.state.views import INTERNAL_PREFIX
 
 Row = tuple[object, ...]
+
+# The Terraform kit's fixtures (tests/infra/terraform/kit.py), for every test
+__all__ = ["terraform_env", "terraform_kit", "terraform_names"]
 
 CONFIG = """\
 name: test
