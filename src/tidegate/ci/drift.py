@@ -186,7 +186,8 @@ def terraform_drift(session: Session, environment: Environment, files: Path | No
             why = f"cannot check Terraform drift of root {root.path}: {error.message}"
             found.append(Drift(environment.name, root.path, why, DriftKind.TERRAFORM))
             continue
-        found += [_terraform_drift(environment.name, root.path, shown) for shown in addresses]
+        # sorted: Terraform refreshes in parallel and lists the drift in no fixed order
+        found += [_terraform_drift(environment.name, root.path, shown) for shown in sorted(addresses)]
     return found
 
 

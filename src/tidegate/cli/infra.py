@@ -211,7 +211,8 @@ def _drift_roots(ctx: Context, environment: str, output: Output) -> list[tuple[s
     found = []
     for root in roots:
         output.err.print(f"[dim]Terraform: refreshing {root.path}[/]")
-        found.append((root.path, drift_root(ctx.root, root_files(ctx.root, root), settings)))
+        # sorted: Terraform refreshes in parallel and lists the drift in no fixed order
+        found.append((root.path, sorted(drift_root(ctx.root, root_files(ctx.root, root), settings))))
     return found
 
 
