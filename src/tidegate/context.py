@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from pathlib import Path
 
 from tidegate.ci.drift import HealReport, NotHealed, detect
 from tidegate.ci.drift import heal as heal_environment
@@ -296,18 +297,22 @@ class Context(Session):
 
     # drift -------------------------------------------------------------------------------
 
-    def drift(self, environment: str) -> list[Drift]:
+    def drift(self, environment: str, *, terraform: bool = True, commits: Path | None = None) -> list[Drift]:
         """How the environment's warehouse differs from its current version: views missing or
-        redefined by hand, snapshots missing, schemas dropped, infrastructure changed by hand
-        (see `tidegate.ci.drift`). A StateError when the environment does not exist."""
-        return detect(self, environment)
+        redefined by hand, snapshots missing, schemas dropped, infrastructure changed by hand,
+        and (with `terraform`) resources of its Terraform roots changed outside Terraform (see
+        `tidegate.ci.drift`). `commits`: a repository that has the deployed commits, when the
+        project's may not (the controller's working copy). A StateError when the environment
+        does not exist."""
+        return detect(self, environment, terraform=terraform, commits=commits)
 
-    def heal(self, environment: str) -> HealReport:
+    def heal(self, environment: str, *, commits: Path | None = None) -> HealReport:
         """Bring the environment's warehouse back to its current version: views restored over
         their snapshots (no data copied, no new version), missing snapshots rebuilt from the
-        version's commit, managed infrastructure applied again without destroying anything;
-        what cannot be healed is in the report, with why."""
-        return heal_environment(self, environment)
+        version's commit, managed infrastructure applied again without destroying anything
+        (Terraform roots never: their drift is only reported); what cannot be healed is in the
+        report, with why."""
+        return heal_environment(self, environment, commits=commits)
 
     # janitor -----------------------------------------------------------------------------
 

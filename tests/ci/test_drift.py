@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.ci.repos import commit, git
-from tests.conftest import LAYERED, edit, write_files
+from tests.conftest import CONFIG, LAYERED, edit, write_files
 from tests.engines.conftest import (
     environment_line,
     postgres_database,  # noqa: F401  (a fixture)
@@ -229,3 +229,28 @@ def test_drift_of_a_project_with_infra_files_is_against_its_commit(
         root, {"infra/warehouse.yml": INFRA.replace("privileges: [usage]", "privileges: [usage, create]")}
     )
     assert ctx.drift("prod") == []
+
+
+def test_a_terraform_root_that_cannot_be_checked_is_drift_saying_why(
+    make_project: Callable[..., Path], open_context: Callable[..., Context]
+) -> None:
+    """Neither clean nor hiding the rest: the view dropped by hand is found beside it."""
+    config = CONFIG + (
+        "terraform:\n  binary: /nowhere/terraform\n  roots:\n    - {path: terraform/prod, environment: prod}\n"
+    )
+    ctx = open_context(make_project({**LAYERED, "terraform/prod/main.tf": "\n"}, config=config))
+    ctx.plan_and_apply("prod")
+    by_hand(ctx, "DROP VIEW analytics.order_count")
+
+    found = ctx.drift("prod")
+
+    assert [(item.object, item.kind) for item in found] == [
+        ("analytics.order_count", DriftKind.VIEW),
+        ("terraform/prod", DriftKind.TERRAFORM),
+    ]
+    assert found[1].problem.startswith(
+        "cannot check Terraform drift of root terraform/prod: no Terraform binary"
+    )
+    assert ctx.drift("prod", terraform=False) == found[:1]
+    assert ctx.heal("prod").restored == ("analytics.order_count",)
+    assert ctx.drift("prod") == found[1:]  # healing never touches Terraform

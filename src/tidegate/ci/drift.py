@@ -1,16 +1,19 @@
 """Drift of an environment against its recorded version, and healing it (the controller's
 `drift` checks and `self_heal`).
 
-Detection is the warehouse's (`tidegate.state.drift`: views, snapshots, schemas) and, when the
-project declares `infra/`, the infrastructure's (`tidegate infra drift`), both against what the
-environment's current version recorded: the infrastructure is compared with the files of the
-version's commit, not with a working tree that may hold changes not deployed yet.
+Detection is the warehouse's (`tidegate.state.drift`: views, snapshots, schemas), when the
+project declares `infra/`, the infrastructure's (`tidegate infra drift`), and for the
+environment's Terraform roots, Terraform's (a refresh-only plan of each root): all against what
+the environment's current version recorded, that is the files of the version's commit, not a
+working tree that may hold changes not deployed yet.
 
 Healing puts back what the version says, and only that: views are created again over their
 snapshots (no data copied, one transaction, no new version: the environment is at its version
 again, and the state's `runs` keep what was healed); a missing snapshot is built again from the
 version's commit, into the relation the version records; managed infrastructure is applied
-again without any destructive change. What cannot be healed is reported with why.
+again without any destructive change. What cannot be healed is reported with why. Terraform
+drift is only reported: healing never applies Terraform (a root changes through a reviewed plan
+and a deployment, never behind a reviewer's back).
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ if TYPE_CHECKING:
     from tidegate.infra.apply import Target
     from tidegate.infra.diff import Change
     from tidegate.plan.session import EnvironmentName, Session
+    from tidegate.project.config import ProjectConfig, TerraformRoot
     from tidegate.project.environments import Environment
     from tidegate.state.records import EnvironmentVersion
 
-__all__ = ["Drift", "DriftKind", "HealReport", "NotHealed", "detect", "heal"]
+__all__ = ["Drift", "DriftKind", "HealReport", "NotHealed", "detect", "heal", "terraform_roots"]
 
 
 @dataclass(frozen=True)
@@ -83,34 +87,45 @@ class HealReport:
         }
 
 
-def detect(session: Session, environment: EnvironmentName) -> list[Drift]:
-    """Every drift of the environment's warehouse from its current version."""
+def detect(
+    session: Session, environment: EnvironmentName, *, terraform: bool = True, commits: Path | None = None
+) -> list[Drift]:
+    """Every drift of the environment's warehouse from its current version; with `terraform`,
+    its Terraform roots' drift too (a refresh-only plan per root, seconds each). `commits`: a
+    repository that has the version's commit (see `recorded_files`)."""
     resolved = session.resolve(environment)
     version = session.current(resolved)
     found = warehouse_drift(session.engine(resolved), version)
-    with recorded_files(session, version) as files:
+    with recorded_files(session, version, commits) as files:
         found += infra_drift(session, resolved, files)
+        if terraform:
+            found += terraform_drift(session, resolved, files)
     return found
 
 
 @contextmanager
-def recorded_files(session: Session, version: EnvironmentVersion) -> Iterator[Path | None]:
-    """The project's files at the version's commit; None when the version has no commit (built
-    from a working tree with changes) or the project's repository does not have it."""
+def recorded_files(
+    session: Session, version: EnvironmentVersion, commits: Path | None = None
+) -> Iterator[Path | None]:
+    """The project's files at the version's commit, read from `commits` (a project directory in
+    a repository that has every deployed commit: the controller's working copy, where the
+    project directory it is given may be a clone that is never fetched) or else the project's
+    repository; None when the version has no commit (built from a working tree with changes)
+    or neither repository has it."""
     from tidegate.git.repository import Repository
     from tidegate.git.workspace import project_files
 
-    if version.git_commit is None:
-        yield None
-        return
-    try:
-        repo = Repository(session.root)
-        commit = repo.resolve(version.git_commit)
-    except GitError:
-        yield None
-        return
-    with project_files(repo, commit) as files:
-        yield files
+    if version.git_commit is not None:
+        for place in [*([commits] if commits is not None else []), session.root]:
+            try:
+                repo = Repository(place)
+                commit = repo.resolve(version.git_commit)
+            except GitError:
+                continue
+            with project_files(repo, commit) as files:
+                yield files
+            return
+    yield None
 
 
 def infra_target(session: Session, environment: Environment, files: Path | None) -> Target | None:
@@ -143,6 +158,53 @@ def infra_drift(session: Session, environment: Environment, files: Path | None) 
     ]
 
 
+def terraform_roots(config: ProjectConfig, environment: str) -> list[TerraformRoot]:
+    """The Terraform roots whose environment is `environment` (a concrete name: `dev_alice` has
+    the roots of `dev` with `per_user`), in the order tidegate.yml lists them."""
+    return [
+        root for root in config.terraform.roots if config.resolve_environment(root.environment) == environment
+    ]
+
+
+def terraform_drift(session: Session, environment: Environment, files: Path | None) -> list[Drift]:
+    """What a refresh-only plan of each of the environment's Terraform roots (as the files of
+    its version declare them) finds changed outside Terraform, one `Drift` per address. A root
+    that cannot be checked (Terraform missing, a state that cannot be read) is one `Drift`
+    saying why, so it neither hides the other findings nor passes for clean."""
+    from tidegate.infra.terraform.roots import root_files
+    from tidegate.infra.terraform.workflow import Settings, drift_root
+    from tidegate.project.config import load_config
+
+    project = files or session.root
+    config = load_config(project) if files is not None else session.config
+    roots = terraform_roots(config, environment.name)
+    found: list[Drift] = []
+    for root in roots:
+        try:
+            addresses = drift_root(project, root_files(project, root), Settings.of(config.terraform, project))
+        except TidegateError as error:
+            why = f"cannot check Terraform drift of root {root.path}: {error.message}"
+            found.append(Drift(environment.name, root.path, why, DriftKind.TERRAFORM))
+            continue
+        # sorted: Terraform refreshes in parallel and lists the drift in no fixed order
+        found += [_terraform_drift(environment.name, root.path, shown) for shown in sorted(addresses)]
+    return found
+
+
+def _terraform_drift(environment: str, root: str, shown: str) -> Drift:
+    """One address of `drift_root`'s (`address (deleted)`, `address (changed: a, b)`) as a Drift."""
+    address, _, what = shown.rpartition(" (")
+    if not address:
+        address, what = shown, "changed)"
+    what = what.removesuffix(")")
+    problem = (
+        f"deleted outside Terraform (root {root})"
+        if what == "deleted"
+        else f"{what.replace('changed', 'changed outside Terraform', 1)} (root {root})"
+    )
+    return Drift(environment, address, problem, DriftKind.TERRAFORM)
+
+
 def _changed(change: Change) -> str:
     if change.action == "create":
         return "missing: infra/*.yml declares it"
@@ -152,16 +214,17 @@ def _changed(change: Change) -> str:
     return f"differs from infra/*.yml: {differences}"
 
 
-def heal(session: Session, environment: EnvironmentName) -> HealReport:
+def heal(session: Session, environment: EnvironmentName, *, commits: Path | None = None) -> HealReport:
     """Bring the environment's warehouse back to its current version, under its lock: snapshots
-    first (the views read them), then schemas and views, then the infrastructure. The state's
-    `runs` keep what a heal that found drift did."""
+    first (the views read them), then schemas and views, then the infrastructure. Terraform
+    roots are left as they are (their drift stays reported). The state's `runs` keep what a
+    heal that found drift did. `commits`: as for `detect`."""
     resolved = session.resolve(environment)
     with session.lock(resolved):
         version = session.current(resolved)
         engine = session.engine(resolved)
         found = warehouse_drift(engine, version)
-        with recorded_files(session, version) as files:
+        with recorded_files(session, version, commits) as files:
             rebuilt, lost = _rebuild(session, resolved, version, files, found)
             restored, refused = _restore(session, resolved, version, found)
             reapplied, kept = _reapply(session, resolved, files)

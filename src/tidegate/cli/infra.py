@@ -17,18 +17,23 @@ from tidegate.errors import ConfigError
 from tidegate.infra.dialects import STATE_FILE_DIALECTS
 
 if TYPE_CHECKING:
+    from tidegate.context import Context
     from tidegate.infra.apply import Drift, InfraPlan
     from tidegate.infra.diff import Change
+    from tidegate.infra.terraform.plans import TerraformChange, TerraformPlan
+    from tidegate.infra.terraform.workflow import RootPlan
 
 
 @cli.group("infra")
 def infra() -> None:
-    """Databases, schemas, roles, users and grants declared in infra/*.yml.
+    """Databases, schemas, roles, users and grants declared in infra/*.yml, and the
+    environment's Terraform roots (`terraform: roots:` in tidegate.yml).
 
-    `plan` shows what would change in an environment's warehouse, `apply` makes it so, `drift`
-    lists what was changed by hand (exit 1 if anything was), `import` writes YAML declaring a
-    live warehouse, `export --format terraform` hands it over to Terraform. Only resources
-    tidegate manages are ever changed or dropped.
+    `plan` shows what would change in an environment's warehouse and in its Terraform roots,
+    `apply` applies infra/*.yml (Terraform roots are applied by `tidegate deploy`, from the plan
+    CI reviewed), `drift` lists what was changed by hand or outside Terraform (exit 1 if
+    anything was), `import` writes YAML declaring a live warehouse, `export --format terraform`
+    hands it over to Terraform. Only resources tidegate manages are ever changed or dropped.
     """
 
 
@@ -62,10 +67,12 @@ def plan_command(
     project_dir: Path,
     output: Output,
 ) -> int:
-    """What applying infra/*.yml to ENV would create (+), update (~) and delete (-).
+    """What applying infra/*.yml to ENV would create (+), update (~) and delete (-), and the
+    plan of each of ENV's Terraform roots (planned, never kept: CI keeps the reviewed plans).
 
     Destructive changes (dropping a schema that holds tables, a role that owns objects, any
-    revoke in prod) are marked and need `apply --allow-destroy`.
+    revoke in prod; deleting or replacing a Terraform resource) are marked. With --state, the
+    Terraform roots are left out: they plan against their own backend, not a state file.
     """
     from dataclasses import replace
 
@@ -78,17 +85,22 @@ def plan_command(
         if state_file is not None and dialect is not None:
             catalog = StateFileCatalog(state_file, dialect)
             plan = make_plan(ctx.root, ctx.environment(environment), catalog, managed={})
+            roots = []
         else:
             plan = warehouse_plan(Target.of(ctx, environment))
+            roots = _plan_roots(ctx, environment, output)
     if terraform_plan is not None:
         from tidegate.infra.terraform.plans import read_terraform_plan
 
         plan = replace(plan, terraform=read_terraform_plan(terraform_plan))
+    document = {**plan.to_dict(), "terraform_roots": [root.to_dict() for root in roots]}
     if out is not None:
-        out.write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
+        out.write_text(json.dumps(document, indent=2) + "\n")
     if output.as_json:
-        output.json(plan.to_dict())
+        output.json(document)
     render_plan(output.human, plan)
+    for root in roots:
+        render_root_plan(output.human, root)
     if out is not None:
         output.human.print(
             f"Plan saved to {out}: apply it with `tidegate infra apply {plan.environment} --plan {out}`"
@@ -121,6 +133,24 @@ def apply_command(
     return 0
 
 
+def _plan_roots(ctx: Context, environment: str, output: Output) -> list[RootPlan]:
+    """Plan each of the environment's Terraform roots in the working tree (nothing is kept)."""
+    from tidegate.ci.drift import terraform_roots
+    from tidegate.infra.terraform.roots import root_files
+    from tidegate.infra.terraform.workflow import Settings, plan_root
+
+    config = ctx.config
+    roots = terraform_roots(config, ctx.resolve(environment).name)
+    if not roots:
+        return []
+    settings = Settings.of(config.terraform, ctx.root)
+    planned = []
+    for root in roots:
+        output.err.print(f"[dim]Terraform: planning {root.path}[/]")
+        planned.append(plan_root(ctx.root, root_files(ctx.root, root), settings))
+    return planned
+
+
 def _read_plan(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text())
@@ -137,16 +167,19 @@ def _read_plan(path: Path) -> dict[str, Any]:
 @click.argument("environment")
 def drift_command(environment: str, project_dir: Path, output: Output) -> int:
     """What was changed by hand in ENV: managed resources that differ from their declaration,
-    and grants or memberships made by hand on what tidegate manages. Exit 1 if any."""
+    grants or memberships made by hand on what tidegate manages, and resources of ENV's
+    Terraform roots changed outside Terraform (a refresh-only plan of each). Exit 1 if any."""
     from tidegate.infra.apply import Target, drift
 
     with context(project_dir, output) as ctx:
         found = drift(Target.of(ctx, environment))
+        terraform = _drift_roots(ctx, environment, output)
+    drifted = bool(found) or any(addresses for _, addresses in terraform)
     if output.as_json:
         output.json(
             {
                 "environment": environment,
-                "drift": bool(found),
+                "drift": drifted,
                 "changed": [change.to_dict() for change in found.changed],
                 "unmanaged": [
                     {"kind": r.kind.value, "name": r.name, "label": r.label} for r in found.unmanaged
@@ -154,10 +187,33 @@ def drift_command(environment: str, project_dir: Path, output: Output) -> int:
                 "not_declared": [
                     {"kind": r.kind.value, "name": r.name, "label": r.label} for r in found.other
                 ],
+                "terraform": [{"root": root, "drifted": addresses} for root, addresses in terraform],
             }
         )
     render_drift(output.human, environment, found)
-    return 1 if found else 0
+    for root, addresses in terraform:
+        render_root_drift(output.human, root, addresses)
+    return 1 if drifted else 0
+
+
+def _drift_roots(ctx: Context, environment: str, output: Output) -> list[tuple[str, list[str]]]:
+    """Each of the environment's Terraform roots (in the working tree) and what a refresh-only
+    plan of it finds changed outside Terraform."""
+    from tidegate.ci.drift import terraform_roots
+    from tidegate.infra.terraform.roots import root_files
+    from tidegate.infra.terraform.workflow import Settings, drift_root
+
+    config = ctx.config
+    roots = terraform_roots(config, ctx.resolve(environment).name)
+    if not roots:
+        return []
+    settings = Settings.of(config.terraform, ctx.root)
+    found = []
+    for root in roots:
+        output.err.print(f"[dim]Terraform: refreshing {root.path}[/]")
+        # sorted: Terraform refreshes in parallel and lists the drift in no fixed order
+        found.append((root.path, sorted(drift_root(ctx.root, root_files(ctx.root, root), settings))))
+    return found
 
 
 @command(infra, "import")
@@ -249,7 +305,7 @@ def render_plan(console: Console, plan: InfraPlan) -> None:
         )
     if plan.terraform is not None:
         console.print(Text("Terraform plan:", style="bold"))
-        console.print(f"  {plan.terraform.summary}", highlight=False)
+        render_terraform_changes(console, plan.terraform)
 
 
 def _render_changes(console: Console, title: str, plan: InfraPlan) -> None:
@@ -283,7 +339,9 @@ def render_change(console: Console, change: Change) -> None:
 
 def render_drift(console: Console, environment: str, found: Drift) -> None:
     if not found:
-        console.print(f"[green]No drift[/]: {environment}'s warehouse matches what tidegate applied")
+        console.print(
+            f"[green]No drift[/] in infra/*.yml: {environment}'s warehouse matches what tidegate applied"
+        )
         if found.other:
             console.print(f"[dim]{len(found.other)} role(s) and schema(s) are not declared in infra/*.yml[/]")
         return
@@ -299,3 +357,72 @@ def render_drift(console: Console, environment: str, found: Drift) -> None:
             " ..." if len(found.other) > 10 else ""
         )
         console.print(f"[dim]Not declared in infra/*.yml, left alone: {listed}[/]")
+
+
+_TERRAFORM_MARKERS = {
+    "create": ("+", "green"),
+    "update": ("~", "yellow"),
+    "delete": ("-", "red"),
+    "replace": ("-/+", "red"),
+}
+
+
+def render_root_plan(console: Console, planned: RootPlan) -> None:
+    """One Terraform root's plan: its changes, destructive ones marked, and what CI would block."""
+    root = planned.root
+    console.print(
+        Text.assemble(("Terraform root ", "bold"), (root.path, "bold magenta"), f" ({root.environment})")
+    )
+    render_terraform_changes(console, planned.plan)
+    if planned.blocked:
+        console.print(
+            Text(
+                f"{len(planned.blocked)} destructive change(s) CI would fail: "
+                f"{', '.join(c.address for c in planned.blocked)}",
+                style="bold red",
+            )
+        )
+        console.print(
+            "[dim]allow them with `tidegate ci --allow-destroy` or `terraform: allow_destroy:` in tidegate.yml[/]"
+        )
+    for name in planned.unformatted:
+        console.print(f"[yellow]not formatted[/]: {name} (terraform fmt)")
+    for warning in planned.warnings:
+        console.print(f"[yellow]warning[/]: {warning.message}", highlight=False)
+
+
+def render_terraform_changes(console: Console, plan: TerraformPlan) -> None:
+    """A Terraform plan's resource changes (sensitive values are redacted already), then its counts."""
+    for change in plan.changes:
+        _render_terraform_change(console, change)
+    console.print(
+        Text(f"  Terraform: {plan.summary}", style="bold")
+        if plan.changes
+        else Text("  No changes: the resources match the configuration", style="green")
+    )
+
+
+def _render_terraform_change(console: Console, change: TerraformChange) -> None:
+    marker, colour = _TERRAFORM_MARKERS.get(change.action, ("?", "yellow"))
+    line = Text.assemble((f"  {marker} ", colour), (change.address, "bold"), f" ({change.action})")
+    if change.destructive:
+        line.append("  DESTRUCTIVE", style="bold red")
+    console.print(line)
+    for attribute in change.attributes:
+        forces = "  (forces replacement)" if attribute.name in change.replaced_by else ""
+        console.print(
+            f"      {attribute.name}: {attribute.before!r} -> {attribute.after!r}{forces}", highlight=False
+        )
+
+
+def render_root_drift(console: Console, root: str, drifted: list[str]) -> None:
+    if not drifted:
+        console.print(f"[green]No Terraform drift[/]: root {root} matches its state")
+        return
+    console.print(
+        Text.assemble(
+            ("Terraform drift in root ", "bold"), (root, "bold magenta"), " (changed outside Terraform)"
+        )
+    )
+    for shown in drifted:
+        console.print(Text.assemble(("  ~ ", "yellow"), shown), highlight=False)

@@ -80,6 +80,7 @@ class Controller:
             metrics=self.metrics,
             log=self.log,
             wake=self._wake.set,
+            commits=self.copy.project_dir,
         )
 
     # life --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tidegate.context import Context
+from tidegate.context import Context, DriftKind
 from tidegate.errors import StateError, TidegateError
 from tidegate.server.lanes import Lanes
 from tidegate.server.logs import event
@@ -41,8 +41,12 @@ class Environments:
         metrics: Metrics,
         log: logging.Logger,
         wake: Callable[[], None],
+        commits: Path | None = None,
     ) -> None:
         self.project_dir = project_dir
+        self.commits = commits
+        """The project in the controller's working copy, which has every commit it deployed
+        (the project directory may be a clone never fetched): drift is against those commits."""
         self.bound = bound
         """Each environment a branch maps to, and its branch."""
         self.self_heal = self_heal
@@ -276,14 +280,17 @@ class Environments:
 
     def check(self, environment: str) -> list[dict[str, Any]]:
         """One environment's drift, healed first with `self_heal`: each object found, with
-        whether healing restored it; the caller holds its lane."""
+        whether healing restored it; the caller holds its lane. Terraform drift is reported and
+        never healed (nor checked twice: healing does not touch it)."""
         try:
             with self.context() as ctx:
-                found = [drift.to_dict() for drift in ctx.drift(environment)]
+                found = [drift.to_dict() for drift in ctx.drift(environment, commits=self.commits)]
                 left = found
-                if found and self.self_heal:
+                if self.self_heal and any(item["kind"] != DriftKind.TERRAFORM for item in found):
                     self._heal(ctx, environment)
-                    left = [drift.to_dict() for drift in ctx.drift(environment)]
+                    terraform = [item for item in found if item["kind"] == DriftKind.TERRAFORM]
+                    again = ctx.drift(environment, terraform=False, commits=self.commits)
+                    left = [drift.to_dict() for drift in again] + terraform
         except StateError:  # not deployed yet: nothing to compare
             found = left = []
         except TidegateError as error:
@@ -299,7 +306,7 @@ class Environments:
     def _heal(self, ctx: Context, environment: str) -> None:
         """`drift: {self_heal: true}`: views restored, snapshots rebuilt from their commit,
         managed infrastructure re-applied (never a destructive change)."""
-        report = ctx.heal(environment)
+        report = ctx.heal(environment, commits=self.commits)
         event(
             self.log,
             "healed" if report.healed else "healed in part",

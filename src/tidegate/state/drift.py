@@ -3,8 +3,9 @@
 A version says which snapshot each model's view reads. Someone may have dropped a view, its
 schema or a snapshot table by hand, or redefined a view with other SQL. A view is judged by the
 relations its definition reads (`EngineAdapter.views_read`), never by its text, which every
-engine normalizes its own way. Infrastructure drift is `tidegate.infra`'s; it is reported with
-the same `Drift` values.
+engine normalizes its own way. Infrastructure drift is `tidegate.infra`'s, and Terraform drift
+(what a refresh-only plan of an environment's roots finds changed outside Terraform) is
+`tidegate.infra.terraform`'s; both are reported with the same `Drift` values.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class DriftKind(StrEnum):
     SNAPSHOT = "snapshot"
     SCHEMA = "schema"
     INFRA = "infra"
+    TERRAFORM = "terraform"
+    """A resource of a Terraform root changed outside Terraform: reported, never healed."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,8 @@ class Drift:
 
     environment: str
     object: str
-    """A relation (`schema.name`), a schema, or an infrastructure resource's label."""
+    """A relation (`schema.name`), a schema, an infrastructure resource's label, or a Terraform
+    resource's address."""
     problem: str
     """What is wrong, in a short sentence."""
     kind: DriftKind
