@@ -103,6 +103,11 @@ def test_a_module_that_does_not_parse_is_left_to_terraform(project: Path) -> Non
     assert root_files(project, ROOT).folders[0] == "terraform/warehouse"
 
 
+def test_opentofu_files_call_modules_too(project: Path) -> None:
+    write(project, {"terraform/warehouse/extra.tofu": 'module "u" {\n  source = "../../shared/unused"\n}\n'})
+    assert "shared/unused" in root_files(project, ROOT).folders
+
+
 def test_a_module_outside_the_project_is_not_followed(project: Path) -> None:
     write(project, {"terraform/warehouse/outside.tf": 'module "o" {\n  source = "../../../elsewhere"\n}\n'})
     assert "../elsewhere" not in root_files(project, ROOT).folders

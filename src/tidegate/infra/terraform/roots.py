@@ -25,6 +25,7 @@ from tidegate.project.config import CONFIG_FILE, TerraformRoot
 
 IGNORED = (".terraform", ".git")
 """Folders Terraform or Git make inside a root, never part of its content."""
+CONFIGURATION = ("*.tf", "*.tf.json", "*.tofu", "*.tofu.json")
 _STATE_FILES = (".tfstate", ".tfstate.backup", ".tfplan")
 
 
@@ -109,10 +110,11 @@ def _module_folders(project: Path, root: str) -> list[str]:
 
 
 def _local_sources(folder: Path) -> list[str]:
-    """The relative `source` of every `module` block in a folder's `.tf` and `.tf.json` files.
-    A file that does not parse is skipped here: `terraform validate` reports it with its line."""
+    """The relative `source` of every `module` block in a folder's configuration files (`.tf`,
+    `.tf.json`, and OpenTofu's `.tofu`, `.tofu.json`). A file that does not parse is skipped
+    here: `terraform validate` reports it with its line."""
     sources: list[str] = []
-    for file in sorted(folder.glob("*.tf")) + sorted(folder.glob("*.tf.json")):
+    for file in sorted(f for pattern in CONFIGURATION for f in folder.glob(pattern)):
         for block in _module_blocks(file):
             source = block.get("source") if isinstance(block, dict) else None
             if isinstance(source, str):
