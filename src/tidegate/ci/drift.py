@@ -30,6 +30,7 @@ from tidegate.state.drift import Drift, DriftKind, restore_views, warehouse_drif
 if TYPE_CHECKING:
     from tidegate.infra.apply import Target
     from tidegate.infra.diff import Change
+    from tidegate.infra.terraform.plans import Drifted
     from tidegate.plan.session import EnvironmentName, Session
     from tidegate.project.config import ProjectConfig, TerraformRoot
     from tidegate.project.environments import Environment
@@ -181,28 +182,19 @@ def terraform_drift(session: Session, environment: Environment, files: Path | No
     found: list[Drift] = []
     for root in roots:
         try:
-            addresses = drift_root(project, root_files(project, root), Settings.of(config.terraform, project))
+            drifted = drift_root(project, root_files(project, root), Settings.of(config.terraform, project))
         except TidegateError as error:
             why = f"cannot check Terraform drift of root {root.path}: {error.message}"
             found.append(Drift(environment.name, root.path, why, DriftKind.TERRAFORM))
             continue
-        # sorted: Terraform refreshes in parallel and lists the drift in no fixed order
-        found += [_terraform_drift(environment.name, root.path, shown) for shown in sorted(addresses)]
+        found += [_terraform_drift(environment.name, root.path, item) for item in drifted]
     return found
 
 
-def _terraform_drift(environment: str, root: str, shown: str) -> Drift:
-    """One address of `drift_root`'s (`address (deleted)`, `address (changed: a, b)`) as a Drift."""
-    address, _, what = shown.rpartition(" (")
-    if not address:
-        address, what = shown, "changed)"
-    what = what.removesuffix(")")
-    problem = (
-        f"deleted outside Terraform (root {root})"
-        if what == "deleted"
-        else f"{what.replace('changed', 'changed outside Terraform', 1)} (root {root})"
-    )
-    return Drift(environment, address, problem, DriftKind.TERRAFORM)
+def _terraform_drift(environment: str, root: str, item: Drifted) -> Drift:
+    changed = ", ".join(item.attributes)
+    what = "deleted outside Terraform" if item.deleted else f"changed outside Terraform: {changed}"
+    return Drift(environment, item.address, f"{what} (root {root})", DriftKind.TERRAFORM)
 
 
 def _changed(change: Change) -> str:

@@ -211,8 +211,9 @@ def _drift_roots(ctx: Context, environment: str, output: Output) -> list[tuple[s
     found = []
     for root in roots:
         output.err.print(f"[dim]Terraform: refreshing {root.path}[/]")
-        # sorted: Terraform refreshes in parallel and lists the drift in no fixed order
-        found.append((root.path, sorted(drift_root(ctx.root, root_files(ctx.root, root), settings))))
+        found.append(
+            (root.path, [str(item) for item in drift_root(ctx.root, root_files(ctx.root, root), settings)])
+        )
     return found
 
 

@@ -230,8 +230,8 @@ def test_drift_names_the_changed_attributes_not_their_values() -> None:
             change("pg_schema.c", ["no-op"], {"name": "c"}, {"name": "c"}),
         ]
     }
-    assert drifted(data) == [
-        "pg_schema.a (changed: comment)",
+    assert [str(item) for item in drifted(data)] == [  # sorted by address
         "pg_role.r (changed: password)",
+        "pg_schema.a (changed: comment)",
         "pg_schema.b (deleted)",
     ]

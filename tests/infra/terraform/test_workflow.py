@@ -206,7 +206,9 @@ def test_a_stale_plan_is_applied_again_only_with_the_same_changes(warehouse: War
     files = root_files(warehouse.project, warehouse.root)
     reviewed = plan_root(warehouse.project, files, warehouse.settings).reviewed("pr 3", None, allowed=False)
     warehouse.sql("COMMENT ON SCHEMA {p}a IS 'by hand'")
-    assert drift_root(warehouse.project, files, warehouse.settings) == ["pg_schema.a (changed: comment)"]
+    assert [str(item) for item in drift_root(warehouse.project, files, warehouse.settings)] == [
+        "pg_schema.a (changed: comment)"
+    ]
     warehouse.record_by_hand()
     progress: list[str] = []
     applied = apply_root(warehouse.project, files, warehouse.settings, reviewed, progress=progress.append)

@@ -137,21 +137,36 @@ def plan_from_json(data: Any, path: Path | str) -> TerraformPlan:
     return TerraformPlan(str(data.get("terraform_version", "")), tuple(changes))
 
 
-def drifted(data: dict[str, Any]) -> list[str]:
-    """The addresses a refresh-only plan found changed outside Terraform (`resource_drift`),
-    with what happened to each: `address (deleted)` or `address (changed: a, b)`."""
+@dataclass(frozen=True)
+class Drifted:
+    """A resource a refresh-only plan found changed outside Terraform."""
+
+    address: str
+    attributes: tuple[str, ...] = ()
+    """The top-level attributes that changed; empty when the object is gone."""
+
+    @property
+    def deleted(self) -> bool:
+        return not self.attributes
+
+    def __str__(self) -> str:
+        return f"{self.address} ({'deleted' if self.deleted else 'changed: ' + ', '.join(self.attributes)})"
+
+
+def drifted(data: dict[str, Any]) -> list[Drifted]:
+    """What a refresh-only plan found changed outside Terraform (`resource_drift`), sorted by
+    address (Terraform refreshes in parallel and lists drift in no fixed order)."""
     found = []
     for entry in data.get("resource_drift") or data.get("resource_changes") or []:
         change = entry.get("change") or {}
-        actions = change.get("actions") or []
-        if actions == ["no-op"]:
+        if (change.get("actions") or []) == ["no-op"]:
             continue
         if change.get("after") is None:
-            found.append(f"{entry.get('address')} (deleted)")
+            found.append(Drifted(str(entry.get("address"))))
             continue
-        names = [a.name for a in _attributes(change)]
-        found.append(f"{entry.get('address')} (changed: {', '.join(names) or 'attributes'})")
-    return found
+        names = tuple(a.name for a in _attributes(change)) or ("attributes",)
+        found.append(Drifted(str(entry.get("address")), names))
+    return sorted(found, key=lambda item: item.address)
 
 
 def redacted(data: Any, sensitive: Any) -> Any:

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from tidegate.errors import CheckFailed, TerraformError
 from tidegate.infra.terraform.binary import Diagnostic, StalePlan, Terraform, find_binary
 from tidegate.infra.terraform.plans import (
+    Drifted,
     TerraformChange,
     TerraformPlan,
     drifted,
@@ -233,7 +234,7 @@ def apply_root(
         return RootApply(name, "applied unreviewed", plan, None, _destroyed(plan))
 
 
-def drift_root(project: Path, files: RootFiles, settings: Settings) -> list[str]:
+def drift_root(project: Path, files: RootFiles, settings: Settings) -> list[Drifted]:
     """What changed outside Terraform in one root's resources: a refresh-only plan's drift."""
     with _terraform(project, files, settings) as terraform:
         terraform.init()
