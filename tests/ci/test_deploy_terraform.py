@@ -57,7 +57,7 @@ class Project:
         """What `tidegate ci` keeps for pull request `number` at HEAD: the root's plan."""
         with Context(self.repo) as session:
             config = session.config.terraform
-            [files] = environment_roots(self.repo, config, "staging")
+            [files] = environment_roots(self.repo, session.config, "staging")
             planned = plan_root(self.repo, files, Settings.of(config, self.repo), allow_destroy=allowed)
             reviewed = planned.reviewed(f"pr {number}", git(self.repo, "rev-parse", "HEAD"), allowed=allowed)
             session.state("staging").record_reviewed_plan(reviewed)
@@ -132,7 +132,7 @@ def test_the_reviewed_plan_is_applied_before_the_models(project: Project) -> Non
     assert record["version"] == 1 and record["built"] and record["allow_unreviewed"] is False
     lines = [line.strip() for line in ran.stderr.splitlines()]
     assert f"Terraform {ROOT}: applied the plan reviewed in pr 1 (2 to create)" in lines
-    assert lines.index("+ pg_schema.a") < next(
+    assert lines.index("+ pg_schema.a (create)") < next(
         i for i, line in enumerate(lines) if line.startswith("Deployed")
     )
 
@@ -217,7 +217,7 @@ def test_a_reviewed_replacement_needs_allow_destroy_and_is_recorded(
     assert (root["outcome"], root["destroyed"]) == ("applied", ["pg_schema.a"])
     assert (project.comment("a"), project.comment("c")) == (None, "one")
     assert f"terraform destroyed: pg_schema.a ({ROOT})" in project.history()[-1]["message"]
-    assert "!! replaced" in ran.stderr
+    assert "-/+ pg_schema.a (replace)  DESTRUCTIVE" in ran.stderr
 
 
 def test_a_failed_apply_stops_before_the_models_and_a_rerun_finishes(project: Project) -> None:

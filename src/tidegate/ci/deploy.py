@@ -141,7 +141,6 @@ def deploy(
     ):
         environment = target_environment(request, session.config.branches)
         _require_on_branch(request, environment, commit, session.config)
-        roots_of = environment  # `terraform: roots:` names environments as tidegate.yml does
         target_env = session.resolve(environment)
         environment = target_env.name
         gates = tuple(session.config.deploy.gates.get(environment, ()))
@@ -173,7 +172,7 @@ def deploy(
                         gate_refusal(plan.environment, required, missing),
                         hint=f"deploy this commit to {required} first",
                     )
-            terraform = _apply_roots(session, roots_of, request, progress)
+            terraform = _apply_roots(session, environment, request, progress)
             apply_options["message"] += _terraform_note(terraform)
             if declares_infra(session.root):
                 infra = apply_plan(
@@ -215,11 +214,10 @@ def _apply_roots(
     the plan reviewed for its files (kept in the state of its environment's warehouse)."""
     from tidegate.infra.terraform.workflow import Settings, apply_root, environment_roots
 
-    config = session.config.terraform
-    roots = environment_roots(session.root, config, environment)
+    roots = environment_roots(session.root, session.config, environment)
     if not roots:
         return ()
-    settings = Settings.of(config, session.root)
+    settings = Settings.of(session.config.terraform, session.root)
     state = session.state(environment)
     return tuple(
         apply_root(

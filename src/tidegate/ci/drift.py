@@ -32,11 +32,10 @@ if TYPE_CHECKING:
     from tidegate.infra.diff import Change
     from tidegate.infra.terraform.plans import Drifted
     from tidegate.plan.session import EnvironmentName, Session
-    from tidegate.project.config import ProjectConfig, TerraformRoot
     from tidegate.project.environments import Environment
     from tidegate.state.records import EnvironmentVersion
 
-__all__ = ["Drift", "DriftKind", "HealReport", "NotHealed", "detect", "heal", "terraform_roots"]
+__all__ = ["Drift", "DriftKind", "HealReport", "NotHealed", "detect", "heal"]
 
 
 @dataclass(frozen=True)
@@ -159,26 +158,18 @@ def infra_drift(session: Session, environment: Environment, files: Path | None) 
     ]
 
 
-def terraform_roots(config: ProjectConfig, environment: str) -> list[TerraformRoot]:
-    """The Terraform roots whose environment is `environment` (a concrete name: `dev_alice` has
-    the roots of `dev` with `per_user`), in the order tidegate.yml lists them."""
-    return [
-        root for root in config.terraform.roots if config.resolve_environment(root.environment) == environment
-    ]
-
-
 def terraform_drift(session: Session, environment: Environment, files: Path | None) -> list[Drift]:
     """What a refresh-only plan of each of the environment's Terraform roots (as the files of
     its version declare them) finds changed outside Terraform, one `Drift` per address. A root
     that cannot be checked (Terraform missing, a state that cannot be read) is one `Drift`
     saying why, so it neither hides the other findings nor passes for clean."""
     from tidegate.infra.terraform.roots import root_files
-    from tidegate.infra.terraform.workflow import Settings, drift_root
+    from tidegate.infra.terraform.workflow import Settings, drift_root, roots_of
     from tidegate.project.config import load_config
 
     project = files or session.root
     config = load_config(project) if files is not None else session.config
-    roots = terraform_roots(config, environment.name)
+    roots = roots_of(config, environment.name)
     found: list[Drift] = []
     for root in roots:
         try:

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
     from tidegate.context import Context
     from tidegate.infra.apply import Drift, InfraPlan
     from tidegate.infra.diff import Change
-    from tidegate.infra.terraform.plans import TerraformChange, TerraformPlan
-    from tidegate.infra.terraform.workflow import RootPlan
+    from tidegate.infra.terraform.plans import TerraformPlan
+    from tidegate.infra.terraform.roots import RootFiles
+    from tidegate.infra.terraform.workflow import RootPlan, Settings
+
+T = TypeVar("T")
 
 
 @cli.group("infra")
@@ -135,20 +139,9 @@ def apply_command(
 
 def _plan_roots(ctx: Context, environment: str, output: Output) -> list[RootPlan]:
     """Plan each of the environment's Terraform roots in the working tree (nothing is kept)."""
-    from tidegate.ci.drift import terraform_roots
-    from tidegate.infra.terraform.roots import root_files
-    from tidegate.infra.terraform.workflow import Settings, plan_root
+    from tidegate.infra.terraform.workflow import plan_root
 
-    config = ctx.config
-    roots = terraform_roots(config, ctx.resolve(environment).name)
-    if not roots:
-        return []
-    settings = Settings.of(config.terraform, ctx.root)
-    planned = []
-    for root in roots:
-        output.err.print(f"[dim]Terraform: planning {root.path}[/]")
-        planned.append(plan_root(ctx.root, root_files(ctx.root, root), settings))
-    return planned
+    return [planned for _, planned in _each_root(ctx, environment, output, "planning", plan_root)]
 
 
 def _read_plan(path: Path) -> dict[str, Any]:
@@ -199,22 +192,27 @@ def drift_command(environment: str, project_dir: Path, output: Output) -> int:
 def _drift_roots(ctx: Context, environment: str, output: Output) -> list[tuple[str, list[str]]]:
     """Each of the environment's Terraform roots (in the working tree) and what a refresh-only
     plan of it finds changed outside Terraform."""
-    from tidegate.ci.drift import terraform_roots
-    from tidegate.infra.terraform.roots import root_files
-    from tidegate.infra.terraform.workflow import Settings, drift_root
+    from tidegate.infra.terraform.workflow import drift_root
 
-    config = ctx.config
-    roots = terraform_roots(config, ctx.resolve(environment).name)
+    found = _each_root(ctx, environment, output, "refreshing", drift_root)
+    return [(files.root.path, [str(item) for item in drifted]) for files, drifted in found]
+
+
+def _each_root(
+    ctx: Context, environment: str, output: Output, doing: str, work: Callable[[Path, RootFiles, Settings], T]
+) -> list[tuple[RootFiles, T]]:
+    """Each of the environment's Terraform roots (in the working tree), and `work` done on it."""
+    from tidegate.infra.terraform.workflow import Settings, environment_roots
+
+    roots = environment_roots(ctx.root, ctx.config, ctx.resolve(environment).name)
     if not roots:
         return []
-    settings = Settings.of(config.terraform, ctx.root)
-    found = []
-    for root in roots:
-        output.err.print(f"[dim]Terraform: refreshing {root.path}[/]")
-        found.append(
-            (root.path, [str(item) for item in drift_root(ctx.root, root_files(ctx.root, root), settings)])
-        )
-    return found
+    settings = Settings.of(ctx.config.terraform, ctx.root)
+    done = []
+    for files in roots:
+        output.err.print(f"[dim]Terraform: {doing} {files.root.path}[/]")
+        done.append((files, work(ctx.root, files, settings)))
+    return done
 
 
 @command(infra, "import")
@@ -360,14 +358,6 @@ def render_drift(console: Console, environment: str, found: Drift) -> None:
         console.print(f"[dim]Not declared in infra/*.yml, left alone: {listed}[/]")
 
 
-_TERRAFORM_MARKERS = {
-    "create": ("+", "green"),
-    "update": ("~", "yellow"),
-    "delete": ("-", "red"),
-    "replace": ("-/+", "red"),
-}
-
-
 def render_root_plan(console: Console, planned: RootPlan) -> None:
     """One Terraform root's plan: its changes, destructive ones marked, and what CI would block."""
     root = planned.root
@@ -394,26 +384,15 @@ def render_root_plan(console: Console, planned: RootPlan) -> None:
 
 def render_terraform_changes(console: Console, plan: TerraformPlan) -> None:
     """A Terraform plan's resource changes (sensitive values are redacted already), then its counts."""
+    from tidegate.cli.render import render_terraform_change
+
     for change in plan.changes:
-        _render_terraform_change(console, change)
+        render_terraform_change(console, change)
     console.print(
         Text(f"  Terraform: {plan.summary}", style="bold")
         if plan.changes
         else Text("  No changes: the resources match the configuration", style="green")
     )
-
-
-def _render_terraform_change(console: Console, change: TerraformChange) -> None:
-    marker, colour = _TERRAFORM_MARKERS.get(change.action, ("?", "yellow"))
-    line = Text.assemble((f"  {marker} ", colour), (change.address, "bold"), f" ({change.action})")
-    if change.destructive:
-        line.append("  DESTRUCTIVE", style="bold red")
-    console.print(line)
-    for attribute in change.attributes:
-        forces = "  (forces replacement)" if attribute.name in change.replaced_by else ""
-        console.print(
-            f"      {attribute.name}: {attribute.before!r} -> {attribute.after!r}{forces}", highlight=False
-        )
 
 
 def render_root_drift(console: Console, root: str, drifted: list[str]) -> None:

@@ -245,17 +245,11 @@ def deploy(
     return 0
 
 
-_MARKERS = {
-    "create": ("+", "green"),
-    "update": ("~", "yellow"),
-    "delete": ("-", "red"),
-    "replace": ("-/+", "red"),
-}
-
-
 def _render_root(console: Console, applied: RootApply) -> None:
     """One Terraform root of a deployment: what was applied, and each change, destructive ones
     in red."""
+    from tidegate.cli.render import render_terraform_change
+
     source = applied.reviewed.source if applied.reviewed else ""
     outcome = {
         "applied": f"applied the plan reviewed in {source}",
@@ -266,10 +260,4 @@ def _render_root(console: Console, applied: RootApply) -> None:
     counts = f" ({applied.plan.summary})" if applied.plan.changes else ""
     console.print(Text.assemble(("Terraform ", "bold"), (applied.root, "bold"), f": {outcome}{counts}"))
     for change in applied.plan.changes:
-        marker, colour = _MARKERS.get(change.action, ("?", "yellow"))
-        line = Text.assemble((f"  {marker} ", colour), (change.address, "bold"))
-        if change.replaced_by:
-            line.append(f"  (replaced: {', '.join(change.replaced_by)} changed)", style="dim")
-        if change.destructive:
-            line.append(f"  !! {change.action}d", style="bold red")
-        console.print(line)
+        render_terraform_change(console, change)

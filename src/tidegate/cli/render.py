@@ -20,6 +20,7 @@ from tidegate.project.model import Kind, Severity
 
 if TYPE_CHECKING:
     from tidegate.engines.base import QueryResult
+    from tidegate.infra.terraform.plans import TerraformChange
     from tidegate.plan.plan import Plan
     from tidegate.state import EnvironmentVersion, Pin, SnapshotRecord
 
@@ -237,3 +238,24 @@ class ConsoleProgress(Progress):
 
     def message(self, text: str) -> None:
         self.console.print(Text(text))
+
+
+_TERRAFORM_COLOURS = {"create": "green", "update": "yellow", "delete": "red", "replace": "red"}
+
+
+def render_terraform_change(console: Console, change: TerraformChange) -> None:
+    """One resource change of a Terraform plan, as Terraform marks it, destructive ones in red,
+    then the attributes that change (sensitive values are redacted already)."""
+    from tidegate.infra.terraform.plans import SYMBOLS
+
+    colour = _TERRAFORM_COLOURS.get(change.action, "yellow")
+    line = Text.assemble((f"  {SYMBOLS.get(change.action, '?')} ", colour), (change.address, "bold"))
+    line.append(f" ({change.action})")
+    if change.destructive:
+        line.append("  DESTRUCTIVE", style="bold red")
+    console.print(line)
+    for attribute in change.attributes:
+        forces = "  (forces replacement)" if attribute.name in change.replaced_by else ""
+        console.print(
+            f"      {attribute.name}: {attribute.before!r} -> {attribute.after!r}{forces}", highlight=False
+        )

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tidegate.errors import ConfigError, TerraformError
 from tidegate.infra.terraform.roots import RootFiles, private_copy, root_files
-from tidegate.infra.terraform.workflow import environment_roots, touched_roots
+from tidegate.infra.terraform.workflow import touched_roots
 from tidegate.project.config import TerraformConfig, TerraformRoot, load_config
 
 ROOT = TerraformRoot(path="terraform/warehouse", environment="prod", var_files=["../common.tfvars"])
@@ -94,7 +94,7 @@ def test_a_deleted_file_and_a_deleted_root(project: Path) -> None:
     changed = ["terraform/warehouse/modules/schemas/main.tf", "terraform/staging/main.tf"]
     assert [files.root.path for files in touched_roots(project, config, changed)] == ["terraform/warehouse"]
     with pytest.raises(TerraformError, match="'terraform/staging' is not a folder") as error:
-        environment_roots(project, config, "staging")
+        root_files(project, config.roots[1])
     assert error.value.path == "tidegate.yml"
 
 

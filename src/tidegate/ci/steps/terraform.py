@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from tidegate.project.config import TerraformConfig, TerraformRoot
     from tidegate.state.records import ReviewedPlan
 
-_SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "read": "<=", "forget": "."}
-"""Terraform's own marks for each action, as its plans print them."""
 _HINT = "allow it with `tidegate ci --allow-destroy`, or list the address under `terraform: allow_destroy:`"
 
 
@@ -214,6 +212,8 @@ def _destroys(planned: RootPlan) -> str:
 
 
 def _row(settings: Settings, planned: RootPlan, change: TerraformChange) -> tuple[str, ...]:
+    from tidegate.infra.terraform.plans import SYMBOLS
+
     forced = set(change.replaced_by)
     shown = "; ".join(
         f"{a.name}: {_value(a.before)} → {_value(a.after)}"
@@ -221,7 +221,7 @@ def _row(settings: Settings, planned: RootPlan, change: TerraformChange) -> tupl
         for a in change.attributes
     )
     return (
-        f"{_SYMBOLS.get(change.action, '')} {change.action}".strip(),
+        f"{SYMBOLS.get(change.action, '')} {change.action}".strip(),
         change.address,
         shown,
         _verdict(settings, planned, change) if change.destructive else "",

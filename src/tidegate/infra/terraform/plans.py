@@ -20,6 +20,8 @@ from tidegate.project.files import read_text
 
 ACTIONS = ("create", "update", "replace", "delete", "read", "forget")
 """The actions of a Terraform plan in the order a summary lists them (no-ops are left out)."""
+SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "read": "<=", "forget": "."}
+"""Terraform's own mark for each action, as its plans print them."""
 DESTRUCTIVE = ("delete", "replace")
 """The actions that lose what a resource holds: they fail CI unless allowed."""
 SENSITIVE = "(sensitive)"

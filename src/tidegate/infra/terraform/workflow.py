@@ -38,7 +38,7 @@ from tidegate.infra.terraform.plans import (
     redact_plan,
 )
 from tidegate.infra.terraform.roots import RootFiles, private_copy, root_files
-from tidegate.project.config import TerraformConfig, TerraformRoot
+from tidegate.project.config import ProjectConfig, TerraformConfig, TerraformRoot
 from tidegate.project.durations import parse_duration
 from tidegate.state.records import ReviewedPlan, now
 
@@ -149,9 +149,19 @@ def touched_roots(project: Path, config: TerraformConfig, changed: Sequence[str]
     return found
 
 
-def environment_roots(project: Path, config: TerraformConfig, environment: str) -> list[RootFiles]:
-    """The roots an environment's deploy applies, in the order tidegate.yml lists them."""
-    return [root_files(project, root) for root in config.roots if root.environment == environment]
+def roots_of(config: ProjectConfig, environment: str) -> list[TerraformRoot]:
+    """The roots an environment's deploy applies, in the order tidegate.yml lists them; a
+    concrete name counts (`dev_alice`: the roots of `dev` with `per_user`)."""
+    return [
+        root
+        for root in config.terraform.roots
+        if environment in (root.environment, config.resolve_environment(root.environment))
+    ]
+
+
+def environment_roots(project: Path, config: ProjectConfig, environment: str) -> list[RootFiles]:
+    """The files of `roots_of(config, environment)` at the checkout `project`."""
+    return [root_files(project, root) for root in roots_of(config, environment)]
 
 
 # plan, apply, drift ---------------------------------------------------------------------------
