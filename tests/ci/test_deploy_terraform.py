@@ -65,11 +65,7 @@ class Project:
 
     def sql(self, statement: str) -> list[tuple[Any, ...]]:
         """SQL by hand in the database the provider manages."""
-        import psycopg
-
-        with psycopg.connect(self.kit.dsn, autocommit=True) as connection:
-            cursor = connection.execute(statement.replace("{p}", self.names.prefix))
-            return cursor.fetchall() if cursor.description else []
+        return self.kit.sql(statement.replace("{p}", self.names.prefix))
 
     def comment(self, name: str) -> str | None:
         rows = self.sql(

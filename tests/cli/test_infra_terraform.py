@@ -27,14 +27,6 @@ RESOURCES = """
 """
 
 
-def sql(kit: TerraformKit, statement: str) -> None:
-    """Run SQL by hand in the database the kit's provider manages."""
-    import psycopg
-
-    with psycopg.connect(kit.dsn, autocommit=True) as connection:
-        connection.execute(statement)
-
-
 def write_root(project: Path, kit: TerraformKit, names: TerraformNames, resources: str) -> None:
     folder = project / "terraform" / "prod"
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,7 +57,7 @@ def test_drift_and_plan_of_a_root_beside_infra_files(
     assert clean.code == 0, clean.all
     assert clean.json()["terraform"] == [{"root": "terraform/prod", "drifted": []}]
 
-    sql(kit, f"COMMENT ON SCHEMA \"{p}a\" IS 'by hand'")
+    kit.sql(f"COMMENT ON SCHEMA \"{p}a\" IS 'by hand'")
     drifted = invoke(project, "infra", "drift", "prod", "--json")
     assert drifted.code == 1, drifted.all
     document = drifted.json()

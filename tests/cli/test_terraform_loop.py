@@ -36,21 +36,15 @@ def write_root(repo: Path, kit: TerraformKit, names: TerraformNames, *, name: st
 
 def schemas(kit: TerraformKit, names: TerraformNames) -> dict[str, str | None]:
     """The provider's schemas of this test as PostgreSQL holds them: name -> comment."""
-    import psycopg
-
-    with psycopg.connect(kit.dsn, autocommit=True) as connection:
-        rows = connection.execute(
-            "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname LIKE %s",
-            [f"{names.prefix}%"],
-        ).fetchall()
+    rows = kit.sql(
+        "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname LIKE %s",
+        [f"{names.prefix}%"],
+    )
     return {name.removeprefix(names.prefix): comment for name, comment in rows}
 
 
 def by_hand(kit: TerraformKit, names: TerraformNames, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(kit.dsn, autocommit=True) as connection:
-        connection.execute(sql.replace("{p}", names.prefix))
+    kit.sql(sql.replace("{p}", names.prefix))
 
 
 def pull_request(repo: Path, number: int, *args: str) -> Ran:

@@ -36,13 +36,6 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def sql(kit: TerraformKit, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(kit.dsn, autocommit=True) as connection:
-        connection.execute(statement)
-
-
 def test_terraform_drift_is_reported_and_never_healed(
     tmp_path: Path, terraform_env: TerraformKit, terraform_names: TerraformNames
 ) -> None:
@@ -64,8 +57,8 @@ def test_terraform_drift_is_reported_and_never_healed(
         assert controller.environments.check_drift() is False
         assert controller.environments.drift() == []
 
-        sql(kit, f"COMMENT ON SCHEMA \"{p}a\" IS 'by hand'")
-        sql(kit, f'DROP SCHEMA "{p}b"')
+        kit.sql(f"COMMENT ON SCHEMA \"{p}a\" IS 'by hand'")
+        kit.sql(f'DROP SCHEMA "{p}b"')
         with controller.environments.context() as ctx:
             view = record_view(ctx.engine("staging"), "staging", ctx.current("staging").models["order_count"])
             ctx.engine("staging").execute(f"DROP VIEW {view}")
@@ -93,10 +86,7 @@ def test_terraform_drift_is_reported_and_never_healed(
 
 
 def sql_comment(kit: TerraformKit, schema: str) -> str | None:
-    import psycopg
-
-    with psycopg.connect(kit.dsn, autocommit=True) as connection:
-        row = connection.execute(
-            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s", [schema]
-        ).fetchone()
-    return row[0] if row else None
+    rows = kit.sql(
+        "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s", [schema]
+    )
+    return rows[0][0] if rows else None

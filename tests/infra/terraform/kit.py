@@ -27,9 +27,10 @@ import shlex
 import subprocess
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,6 +129,15 @@ class TerraformKit:
         if check and done.returncode != 0:
             pytest.fail(f"terraform {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done
+
+    def sql(self, statement: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """SQL by hand in the database the provider manages, as someone changing things behind
+        Terraform's back would run it; the rows it returns."""
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            cursor = connection.execute(statement, parameters or None)
+            return cursor.fetchall() if cursor.description else []
 
     def drop_state(self, schema: str) -> None:
         """Drop a state the pg backend keeps in `schema` (its `states` table goes with it)."""

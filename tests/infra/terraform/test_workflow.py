@@ -51,11 +51,7 @@ class Warehouse:
         return next(number for number, line in enumerate(lines, start=1) if text in line)
 
     def sql(self, statement: str) -> list[tuple[Any, ...]]:
-        import psycopg
-
-        with psycopg.connect(self.kit.dsn, autocommit=True) as connection:
-            cursor = connection.execute(statement.replace("{p}", self.names.prefix))
-            return cursor.fetchall() if cursor.description else []
+        return self.kit.sql(statement.replace("{p}", self.names.prefix))
 
     def comment(self, schema: str) -> str | None:
         rows = self.sql(f"SELECT obj_description('{{p}}{schema}'::regnamespace, 'pg_namespace')")
