@@ -6,6 +6,7 @@ The captured outputs below are what the real Terraform 1.0.3 printed."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -261,9 +262,12 @@ def test_find_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tofu.unlink()
     assert find_binary(None, project) == str(terraform_)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "venv/bin/python"))
     with pytest.raises(TerraformError, match="tofu or terraform is not on PATH") as error:
         find_binary(None, project)
     assert error.value.hint and "terraform: binary:" in error.value.hint
+    installed = executable(tmp_path / "venv/bin/terraform")  # beside tidegate's own Python
+    assert find_binary(None, project) == str(installed)
 
 
 def test_a_binary_that_cannot_run(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import posixpath
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -62,7 +63,9 @@ class Diagnostic:
 
 def find_binary(configured: str | None, project_dir: Path) -> str:
     """The Terraform to run: `terraform: binary:`, a name looked up on PATH or a path (relative
-    to the project); without it `tofu`, else `terraform`, from PATH."""
+    to the project); without it `tofu`, else `terraform`, from PATH, then from the folder of
+    tidegate's own Python (a virtualenv tidegate and Terraform were installed in, run without
+    activating it)."""
     if configured and ("/" in configured or configured.startswith("~")):
         path = project_dir / Path(configured).expanduser()
         if path.is_file() and os.access(path, os.X_OK):
@@ -73,10 +76,12 @@ def find_binary(configured: str | None, project_dir: Path) -> str:
             hint="fix `terraform: binary:` (a path is relative to the project)",
         )
     names = [configured] if configured else ["tofu", "terraform"]
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
+    scripts = os.path.dirname(sys.executable)
+    for folders in (None, scripts):  # None: PATH
+        for name in names:
+            found = shutil.which(name, path=folders)
+            if found:
+                return found
     raise TerraformError(
         f"no Terraform binary: {' or '.join(names)} is not on PATH",
         path="tidegate.yml",
