@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tidegate.errors import ConfigError, TerraformError
-from tidegate.infra.terraform.roots import RootFiles, private_copy, root_files
+from tidegate.infra.terraform.roots import RootFiles, private_copy, require_remote_state, root_files
 from tidegate.infra.terraform.workflow import touched_roots
 from tidegate.project.config import TerraformConfig, TerraformRoot, load_config
 
@@ -101,6 +101,34 @@ def test_a_deleted_file_and_a_deleted_root(project: Path) -> None:
 def test_a_module_that_does_not_parse_is_left_to_terraform(project: Path) -> None:
     write(project, {"terraform/warehouse/broken.tf": 'module "x" {\n  source = \n'})
     assert root_files(project, ROOT).folders[0] == "terraform/warehouse"
+
+
+@pytest.mark.parametrize(
+    ("terraform_block", "refused"),
+    [
+        ('terraform {\n  backend "pg" {\n    conn_str = "postgres://x"\n  }\n}\n', False),
+        ('terraform {\n  cloud {\n    organization = "x"\n  }\n}\n', False),
+        ('{"terraform": {"backend": {"s3": {"bucket": "b"}}}}', False),
+        ('terraform {\n  backend "local" {\n    path = "x.tfstate"\n  }\n}\n', True),
+        ('terraform {\n  required_version = ">= 1.0"\n}\n', True),
+        ("", True),
+        ('terraform {\n  backend "pg" {\n', False),  # does not parse: Terraform will say so
+    ],
+)
+def test_a_root_must_keep_its_state_remotely(project: Path, terraform_block: str, refused: bool) -> None:
+    name = "backend.tf.json" if terraform_block.startswith("{") else "backend.tf"
+    write(project, {f"terraform/warehouse/{name}": terraform_block})
+    files = root_files(project, ROOT)
+    if not refused:
+        require_remote_state(project, files)
+        return
+    with pytest.raises(TerraformError, match="its state would be a local file") as error:
+        require_remote_state(project, files)
+    assert (
+        error.value.path == "terraform/warehouse"
+        and error.value.hint
+        and "remote backend" in error.value.hint
+    )
 
 
 def test_opentofu_files_call_modules_too(project: Path) -> None:

@@ -96,6 +96,28 @@ def private_copy(project: Path, files: RootFiles) -> Iterator[Path]:
         yield copy / files.root.path
 
 
+def require_remote_state(project: Path, files: RootFiles) -> None:
+    """Refuse a root whose state would be a local file: CI and deploy run Terraform in fresh
+    working copies, where such a state is lost with the copy and every deploy would create the
+    resources again. A root with a file that does not parse is left to Terraform's own error."""
+    backends: list[str] = []
+    for file in sorted(f for pattern in CONFIGURATION for f in (project / files.root.path).glob(pattern)):
+        blocks = _blocks(file, "terraform")
+        if blocks is None:
+            return
+        for block in blocks:
+            backends += ["cloud"] if "cloud" in block else []
+            for backend in _entries(block.get("backend")):
+                backends += [name.strip('"') for name in backend]
+    if not backends or backends == ["local"]:
+        raise TerraformError(
+            f"{files.root.path}: its state would be a local file, which the working copies of CI "
+            "and deploy do not keep",
+            path=files.root.path,
+            hint="configure a remote backend (s3, gcs, azurerm, pg, remote, a `cloud` block...) in its `terraform {}` block",
+        )
+
+
 def _module_folders(project: Path, root: str) -> list[str]:
     """The root's folder and every local module folder it reaches, in the order found."""
     found = [root]
@@ -125,21 +147,35 @@ def _local_sources(folder: Path) -> list[str]:
 
 
 def _module_blocks(file: Path) -> list[Any]:
-    """The bodies of the `module` blocks of one file."""
+    """The bodies of the `module` blocks of one file (none when it does not parse)."""
+    return [
+        body for entry in _blocks(file, "module") or [] for body in entry.values() if isinstance(body, dict)
+    ]
+
+
+def _blocks(file: Path, kind: str) -> list[dict[str, Any]] | None:
+    """The `kind` blocks (`module`, `terraform`) of one file, as python-hcl2 reads them (a
+    labelled block is `{label: body}`); None when the file does not parse."""
     try:
         text = file.read_text()
-        if "module" not in text:  # most files: no need to parse them
+        if kind not in text:  # most files: no need to parse them
             return []
         if file.name.endswith(".json"):
-            modules = json.loads(text).get("module", {})
-            entries = modules if isinstance(modules, list) else [modules]
+            entries = _entries(json.loads(text).get(kind))
         else:
             import hcl2
 
-            entries = hcl2.loads(text).get("module", [])
+            entries = _entries(hcl2.loads(text).get(kind))
     except Exception:  # any parse failure: Terraform reports it, with its line
+        return None
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
+def _entries(value: Any) -> list[Any]:
+    """A block's entries whether written once (a mapping, as JSON does) or many times (a list)."""
+    if value is None:
         return []
-    return [body for entry in entries if isinstance(entry, dict) for body in entry.values()]
+    return value if isinstance(value, list) else [value]
 
 
 def _inside(path: str, folder: str) -> bool:

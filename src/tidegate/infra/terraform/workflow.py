@@ -37,7 +37,7 @@ from tidegate.infra.terraform.plans import (
     plan_from_json,
     redact_plan,
 )
-from tidegate.infra.terraform.roots import RootFiles, private_copy, root_files
+from tidegate.infra.terraform.roots import RootFiles, private_copy, require_remote_state, root_files
 from tidegate.project.config import ProjectConfig, TerraformConfig, TerraformRoot
 from tidegate.project.durations import parse_duration
 from tidegate.state.records import ReviewedPlan, now
@@ -256,6 +256,7 @@ def drift_root(project: Path, files: RootFiles, settings: Settings) -> list[Drif
 
 @contextmanager
 def _terraform(project: Path, files: RootFiles, settings: Settings) -> Iterator[Terraform]:
+    require_remote_state(project, files)
     with private_copy(project, files) as folder, TemporaryDirectory(prefix="tidegate-tfdata-") as data:
         yield Terraform(
             settings.executable,
