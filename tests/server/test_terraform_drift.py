@@ -81,6 +81,7 @@ def test_terraform_drift_is_reported_and_never_healed(
         staging = next(e for e in controller.environments.listed() if e["name"] == "staging")
         assert staging["state"] == "drifted"
         assert sql_comment(kit, f"{p}a") == "by hand"  # healing never applied Terraform
+        assert_drift_page_shows_the_root(controller)
     finally:
         controller.stop()
 
@@ -90,3 +91,31 @@ def sql_comment(kit: TerraformKit, schema: str) -> str | None:
         "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s", [schema]
     )
     return rows[0][0] if rows else None
+
+
+def assert_drift_page_shows_the_root(controller: Controller) -> None:
+    """The dashboard's drift page: the Terraform drift in its table, and what the last
+    deployment did to the root (nothing: it was applied already) in staging's card."""
+    from tidegate.server.dashboard.pages import _Pages
+    from tidegate.server.dashboard.render import templates
+
+    last = _Pages(controller)._last_infra("staging")
+    assert last is not None and [(r["root"], r["outcome"]) for r in last["terraform"]] == [
+        ("terraform/staging", "no changes")
+    ]
+    drift = controller.environments.drift()
+    html = (
+        templates()
+        .get_template("drift.html")
+        .render(
+            drift=drift,
+            checked=None,
+            infra={"staging": last},
+            user=None,
+            csrf="",
+            path="/drift",
+            nav="/drift",
+        )
+    )
+    assert 'data-root="terraform/staging"' in html and "no changes" in html
+    assert "pg_schema.a" in html and "changed outside Terraform: comment" in html

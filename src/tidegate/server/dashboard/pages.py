@@ -113,10 +113,12 @@ class _Pages:
         return {**entry, "described": self.commits.get(entry["commit"])}
 
     def _last_infra(self, environment: str) -> dict[str, Any] | None:
-        """The last deployment whose report says what it did to the infrastructure."""
+        """The last deployment whose report says what it did to the infrastructure: infra/*.yml's
+        plan, and what each Terraform root of the environment got."""
         for run in self.controller.store.runs(environment, RUNS_SEARCHED):
             if run.kind is RunKind.DEPLOY and run.report is not None and "infra" in run.report:
-                return {"run": run.summary(), "plan": run.report["infra"]}
+                terraform = run.report.get("terraform") or []
+                return {"run": run.summary(), "plan": run.report["infra"], "terraform": terraform}
         return None
 
     # levers ------------------------------------------------------------------------------
