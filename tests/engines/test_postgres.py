@@ -25,6 +25,7 @@ from tidegate.context import Context
 from tidegate.engines.postgres import PostgresAdapter, to_pyformat
 from tidegate.errors import ConfigError, EngineError, InvalidSQL
 from tidegate.project.config import ConnectionConfig
+from tidegate.state.schema import TABLES
 from tidegate.state.store import SCHEMA, StateStore
 from tidegate.state.views import INTERNAL_PREFIX
 
@@ -432,16 +433,7 @@ def test_state_store_ensure_from_many_sessions_at_once(postgres_database: str, t
             thread.join()
         assert errors == []
         tables = sorted(name for schema, name, _ in engines[0].relations(SCHEMA) if schema == SCHEMA)
-        assert tables == [
-            "environment_versions",
-            "infra_resources",
-            "locks",
-            "meta",
-            "pins",
-            "runs",
-            "snapshots",
-            "stored_failures",
-        ]
+        assert tables == sorted(TABLES)
     finally:
         for engine in engines:
             engine.close()
