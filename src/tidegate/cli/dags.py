@@ -100,27 +100,44 @@ def render_check(console: Console, result: DagCheck) -> None:
 @click.option(
     "--keep", type=click.IntRange(1), help="Releases to keep (default: orchestration: airflow: releases, 5)."
 )
+@click.option(
+    "--astro",
+    "astro",
+    metavar="DEPLOYMENT_ID",
+    help="Deploy to this Astronomer Deployment with the astro CLI (ASTRO_API_TOKEN): the DAGs only, "
+    "or with --image DIR the image too, built from the project's Astro Runtime Dockerfile.",
+)
 def deploy_command(
     target: Path | None,
     rollback: bool,
     release: str | None,
     image: Path | None,
     keep: int | None,
+    astro: str | None,
     project_dir: Path,
     output: Output,
 ) -> int:
     """Release the DAG files once every check passes: a new releases/<commit>-<digest>/ and an
     atomic switch of current/ (point Airflow's dags_folder at DIR/current/dags), or --rollback
     (to the release before, or --release ID: a folder name in DIR/releases/, checked against its
-    manifest before current/ moves)."""
+    manifest before current/ moves). With --astro, `astro deploy` ships the release to an
+    Astronomer Deployment instead."""
     from tidegate.errors import ConfigError
     from tidegate.orchestrate import release as releases
     from tidegate.orchestrate.check import check_dags
     from tidegate.orchestrate.dagbag import airflow_python
 
     config = _config(project_dir)
-    if (target is None) == (image is None):
-        raise ConfigError("give --to DIR (a DAGs folder) or --image DIR (an image's build context)")
+    if astro is not None:
+        if target is not None or rollback:
+            raise ConfigError("--astro deploys through astro: it takes no --to or --rollback")
+        from tidegate.orchestrate.astro import astro_executable
+
+        astro_executable()  # before the checks: a missing CLI is known at once
+    elif (target is None) == (image is None):
+        raise ConfigError(
+            "give --to DIR (a DAGs folder), --image DIR (an image's build context) or --astro ID"
+        )
     if rollback:
         if target is None:
             raise ConfigError("--rollback needs --to DIR")
@@ -133,6 +150,8 @@ def deploy_command(
     if not checked.passed:
         render_check(output.err, checked)
         raise CheckFailed(f"{len(checked.problems)} DAG check(s) failed: nothing was deployed")
+    if astro is not None:
+        return _deploy_to_astro(project_dir, config, astro, image, output)
     if image is not None:
         python = airflow_python(config.python, project_dir)
         releases.write_image_context(project_dir, config.dags, image, python)
@@ -147,5 +166,24 @@ def deploy_command(
     output.human.print(
         f"[green]Deployed[/] release {done.id} ({len(done.files)} file(s)) to {target}/current"
         + (f", replacing {done.previous}" if done.previous and done.previous != done.id else "")
+    )
+    return 0
+
+
+def _deploy_to_astro(
+    project_dir: Path, config: AirflowConfig, deployment: str, image: Path | None, output: Output
+) -> int:
+    from tidegate.orchestrate.astro import deploy_to_astro
+    from tidegate.project.config import load_config
+
+    name = load_config(project_dir).name
+    done = deploy_to_astro(project_dir, name, config.dags, deployment, image)
+    if done.output.strip():
+        output.err.print(done.output.rstrip(), markup=False, highlight=False)
+    if output.as_json:
+        output.json(done.to_dict())
+    what = "image and DAGs" if done.image else "DAGs"
+    output.human.print(
+        f"[green]Deployed[/] release {done.release} ({what}) to Astronomer Deployment {deployment}"
     )
     return 0
