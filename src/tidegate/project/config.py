@@ -266,6 +266,17 @@ class DagRules(_Strict):
     """No start_date computed from the current time (datetime.now(), days_ago...)."""
 
 
+class AirflowTarget(_Strict):
+    """Where `tidegate deploy` ships one environment's DAGs: a folder, `s3://bucket/prefix`
+    (MWAA) or `gs://bucket/prefix` (Cloud Composer), and the Airflow that reads them."""
+
+    to: str
+    api_url: str | None = None
+    token: str | None = None
+    """Airflow's API token, as `${VAR}`."""
+    parse_timeout: str | int = "300s"
+
+
 class AirflowConfig(_Strict):
     """`orchestration: airflow:` in tidegate.yml: where Airflow and the DAG files are."""
 
@@ -279,6 +290,17 @@ class AirflowConfig(_Strict):
     rules: DagRules = Field(default_factory=DagRules)
     releases: int = Field(default=5, ge=1)
     """Releases `dags deploy` keeps for rollback."""
+    targets: dict[str, AirflowTarget] = Field(default_factory=dict)
+    """Where `tidegate deploy` ships each environment's DAGs (a string is `{to: ...}`)."""
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                env: {"to": target} if isinstance(target, str) else target for env, target in value.items()
+            }
+        return value
 
     def holds(self, path: str) -> bool:
         """Whether `path` (relative to the project, with `/`) lies in the DAG folder: the one rule
