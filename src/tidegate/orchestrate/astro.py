@@ -137,9 +137,7 @@ def _astro_dockerfile(root: Path) -> str:
     """The project's Dockerfile, which must build FROM an Astro Runtime image."""
     path = root / "Dockerfile"
     text = path.read_text() if path.is_file() else ""
-    bases = [
-        line.split()[1] for line in text.splitlines() if line.upper().startswith("FROM ") and line.split()[1:]
-    ]
+    bases = [_from_image(line) for line in text.splitlines() if line.strip().upper().startswith("FROM ")]
     if not any(base.startswith(RUNTIME_IMAGES) for base in bases):
         raise ConfigError(
             "an Astro image deploy builds the project's Dockerfile, which must be FROM an Astro Runtime image",
@@ -148,6 +146,11 @@ def _astro_dockerfile(root: Path) -> str:
             "writes one), or deploy the DAGs only: --astro without --image",
         )
     return text
+
+
+def _from_image(line: str) -> str:
+    """The image of a FROM line, after its options (`FROM --platform=linux/amd64 image AS base`)."""
+    return next((word for word in line.split()[1:] if not word.startswith("--")), "")
 
 
 def _run(executable: str, deployment: str, release: str, folder: Path, *, image: bool) -> AstroDeploy:
