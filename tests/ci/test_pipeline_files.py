@@ -361,3 +361,76 @@ def test_gitlab_deployments_are_in_their_protected_environments(monorepo: Path) 
     assert pipeline["tidegate-ci"]["environment"]["name"].startswith("tidegate/mr-")
     header = (monorepo / GITLAB).read_text().split("\nvariables:")[0]
     assert "tidegate/mr-* (PULL_REQUEST_DSN)" in header and "PROD_DSN to production" in header
+
+
+# -- what a deployment's later steps need: DAG targets, Databricks, Terraform ----------------
+
+SHIPPING = (
+    POSTGRES_CONFIG
+    + """\
+orchestration:
+  airflow:
+    targets:
+      prod: {to: "s3://mwaa-bucket/flows", api_url: "https://airflow.example.com", token: "${AIRFLOW_TOKEN}"}
+      staging: gs://composer-bucket/flows
+terraform:
+  roots:
+    - {path: terraform/prod, environment: prod, vars: {region: eu-west-1}}
+"""
+)
+PROD_ROOT = """\
+terraform {
+  cloud { organization = "acme" }
+}
+variable "region" {}
+variable "size" { default = 2 }
+variable "db_password" { sensitive = true }
+"""
+
+
+@pytest.fixture
+def shipping(monorepo: Path) -> Path:
+    project = monorepo / "analytics"
+    (project / "tidegate.yml").write_text(SHIPPING)
+    (project / "terraform" / "prod").mkdir(parents=True)
+    (project / "terraform" / "prod" / "main.tf").write_text(PROD_ROOT)
+    (project / "databricks" / "jobs").mkdir(parents=True)
+    (project / "databricks" / "jobs" / "nightly.yml").write_text("name: nightly-{{ env }}\n")
+    return monorepo
+
+
+def test_github_deployments_get_what_their_dag_target_databricks_and_terraform_need(shipping: Path) -> None:
+    ran = invoke(shipping / "analytics", "init", "--ci", "github")
+    assert ran.code == 0, ran.all
+    assert "AIRFLOW_TOKEN" in ran.stdout and "TF_VAR_db_password" in ran.stdout
+    assert_valid(shipping / GITHUB, GITHUB)
+    jobs = github_jobs(shipping / GITHUB)
+    databricks = {"DATABRICKS_HOST", "DATABRICKS_TOKEN"}
+    assert secrets_of(jobs["deploy-prod"]) == {
+        "PROD_DSN",
+        "AIRFLOW_TOKEN",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "TF_VAR_db_password",  # neither a default nor `vars:`
+        "TF_TOKEN_app_terraform_io",
+        *databricks,
+    }
+    staging = jobs["deploy-staging"]
+    assert secrets_of(staging) == {"STAGING_DSN", *databricks}
+    [key_file] = [step for step in staging["steps"] if "CREDENTIALS" in step.get("env", {})]
+    assert key_file["env"]["CREDENTIALS"] == "${{ secrets.GOOGLE_APPLICATION_CREDENTIALS }}"
+    assert "GOOGLE_APPLICATION_CREDENTIALS=$RUNNER_TEMP/" in key_file["run"]
+    assert staging["steps"].index(key_file) < len(staging["steps"]) - 1  # before the deploy
+    assert 'pip install "tidegate[gcs,postgres,s3]"' in github_runs(staging)
+
+
+def test_gitlab_deployments_list_what_their_steps_need_and_the_key_file(shipping: Path) -> None:
+    assert invoke(shipping / "analytics", "init", "--ci", "gitlab").code == 0
+    assert_valid(shipping / GITLAB, GITLAB)
+    header = " ".join((shipping / GITLAB).read_text().split("\nvariables:")[0].replace("#", "").split())
+    assert (
+        "DATABRICKS_HOST, DATABRICKS_TOKEN, STAGING_DSN, GOOGLE_APPLICATION_CREDENTIALS (a File variable) "
+        "to staging" in header
+    )
+    assert "AIRFLOW_TOKEN, AWS_ACCESS_KEY_ID" in header and "TF_VAR_db_password" in header
+    assert load(shipping / GITLAB)["default"]["before_script"] == ['pip install "tidegate[gcs,postgres,s3]"']

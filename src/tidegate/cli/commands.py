@@ -109,10 +109,11 @@ def _print_first_build(output: Output, project: Path) -> None:
 
 def _print_pipeline(output: Output, project: Path, pipeline: Path) -> None:
     """Where the pipeline is and the secrets it needs before its first run."""
-    from tidegate.project.ci_files import credential_variables
+    from tidegate.project.ci_files import pipeline_settings
+    from tidegate.project.config import load_config
 
     output.out.print(Text.assemble("Wrote the CI/CD pipeline ", (str(pipeline), "bold")))
-    needed = credential_variables(project)
+    needed = pipeline_settings(project, project, load_config(project)).variables
     if needed:
         output.out.print(f"Give the pipeline these secrets before its first run: {', '.join(needed)}")
 

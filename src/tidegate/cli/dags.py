@@ -103,12 +103,20 @@ def render_check(console: Console, result: DagCheck) -> None:
 @click.option(
     "--keep", type=click.IntRange(1), help="Releases to keep (default: orchestration: airflow: releases, 5)."
 )
+@click.option(
+    "--astro",
+    "astro",
+    metavar="DEPLOYMENT_ID",
+    help="Deploy to this Astronomer Deployment with the astro CLI (ASTRO_API_TOKEN): the DAGs only, "
+    "or with --image DIR the image too, built from the project's Astro Runtime Dockerfile.",
+)
 def deploy_command(
     target: str | None,
     rollback: bool,
     release: str | None,
     image: Path | None,
     keep: int | None,
+    astro: str | None,
     project_dir: Path,
     output: Output,
 ) -> int:
@@ -119,7 +127,8 @@ def deploy_command(
     first, then a manifest of their hashes, then the files the last release had and this one
     has not are removed, and a listing checks the result: a scheduler listing the prefix sees
     the whole old set or the whole new set. Credentials come from boto3's or
-    google-cloud-storage's usual environment."""
+    google-cloud-storage's usual environment. With --astro, `astro deploy` ships the release to
+    an Astronomer Deployment instead."""
     from tidegate.errors import ConfigError
     from tidegate.orchestrate import release as releases
     from tidegate.orchestrate.check import check_dags
@@ -127,8 +136,16 @@ def deploy_command(
     from tidegate.orchestrate.ship.targets import is_object_store, ship
 
     config = _config(project_dir)
-    if (target is None) == (image is None):
-        raise ConfigError("give --to DIR (a DAGs folder) or --image DIR (an image's build context)")
+    if astro is not None:
+        if target is not None or rollback:
+            raise ConfigError("--astro deploys through astro: it takes no --to or --rollback")
+        from tidegate.orchestrate.astro import astro_executable
+
+        astro_executable()  # before the checks: a missing CLI is known at once
+    elif (target is None) == (image is None):
+        raise ConfigError(
+            "give --to DIR (a DAGs folder), --image DIR (an image's build context) or --astro ID"
+        )
     if rollback:
         if target is None or is_object_store(target):
             raise ConfigError("--rollback needs --to DIR (a folder): deploy the earlier commit to a bucket")
@@ -141,6 +158,8 @@ def deploy_command(
     if not checked.passed:
         render_check(output.err, checked)
         raise CheckFailed(f"{len(checked.problems)} DAG check(s) failed: nothing was deployed")
+    if astro is not None:
+        return _deploy_to_astro(project_dir, config, astro, image, output)
     if image is not None:
         python = airflow_python(config.python, project_dir)
         releases.write_image_context(project_dir, config.dags, image, python)
@@ -188,3 +207,22 @@ def render_shipped(console: Console, shipped: Shipped) -> None:
         )
     if shipped.arrival is not None:
         console.print("DAGs: Airflow parsed the shipped files")
+
+
+def _deploy_to_astro(
+    project_dir: Path, config: AirflowConfig, deployment: str, image: Path | None, output: Output
+) -> int:
+    from tidegate.orchestrate.astro import deploy_to_astro
+    from tidegate.project.config import load_config
+
+    name = load_config(project_dir).name
+    done = deploy_to_astro(project_dir, name, config.dags, deployment, image)
+    if done.output.strip():
+        output.err.print(done.output.rstrip(), markup=False, highlight=False)
+    if output.as_json:
+        output.json(done.to_dict())
+    what = "image and DAGs" if done.image else "DAGs"
+    output.human.print(
+        f"[green]Deployed[/] release {done.release} ({what}) to Astronomer Deployment {deployment}"
+    )
+    return 0

@@ -22,7 +22,10 @@ _GITHUB_HEADER = """\
 # (Settings > Secrets and variables > Actions); give them a role of their own with
 # `pull_requests: connection:` in tidegate.yml. Those of a deployment are secrets of its GitHub
 # environment (Settings > Environments: production, staging...), which only its job can read,
-# under the environment's protection rules (required reviewers, deployment branches).
+# under the environment's protection rules (required reviewers, deployment branches). A
+# deployment also applies Terraform roots and ships DAGs and Databricks code: what those need
+# (AWS_*, GOOGLE_APPLICATION_CREDENTIALS holding a key file's content, the Airflow token,
+# DATABRICKS_HOST and _TOKEN, TF_VAR_* and TF_TOKEN_*) is in its job's secrets as well.
 name: tidegate
 
 on:
@@ -133,9 +136,19 @@ _GITHUB_DEPLOY = """\
       group: tidegate-deploy-<<environment>>
       cancel-in-progress: false
 <<secrets>>    steps:
-<<setup>>      - name: Deploy the branch's environment
+<<setup>><<files>>      - name: Deploy the branch's environment
         run: <<command>>
 
+"""
+
+_GITHUB_FILE = """\
+      - name: Write <<name>> from the secret of that name (a key file's content)
+        env:
+          CREDENTIALS: ${{ secrets.<<name>> }}
+        run: |
+          umask 077
+          printf '%s' "$CREDENTIALS" > "$RUNNER_TEMP/<<name>>.json"
+          echo "<<name>>=$RUNNER_TEMP/<<name>>.json" >> "$GITHUB_ENV"
 """
 
 _GITHUB_JANITOR = """\
@@ -184,6 +197,7 @@ def github_workflow(settings: PipelineSettings) -> str:
                 forge=deployment.forge_environment,
                 secrets=_github_secrets(deployment.variables),
                 setup=_github_setup(settings, branches),
+                files="".join(fill(_GITHUB_FILE, name=name) for name in deployment.files),
                 command=deploy,
             )
         )

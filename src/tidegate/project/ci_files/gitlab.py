@@ -26,7 +26,9 @@ _GITLAB = """\
 # Each job gets only the credentials it needs, by the environment scope of each variable: merge
 # requests' scoped to tidegate/mr-* (<<pull_requests>>), each deployment's to its environment
 # (<<deployments>>), protected. Protect those environments (Settings > CI/CD > Protected
-# environments) so that production's credentials come with their approvals.
+# environments) so that production's credentials come with their approvals. A deployment's list
+# includes what its Terraform roots, DAG target and Databricks steps read; a key file
+# (GOOGLE_APPLICATION_CREDENTIALS) is a variable of type File, holding the file's content.
 
 variables:
   GIT_DEPTH: "0"  # the whole history: changes are computed from the merge base
@@ -129,7 +131,9 @@ def gitlab_ci(settings: PipelineSettings) -> str:
         separator="\n      ",
     )
     deployments = "; ".join(
-        f"{', '.join(d.variables) or 'none'} to {d.forge_environment}" for d in settings.deployments
+        f"{', '.join([*d.variables, *(f'{name} (a File variable)' for name in d.files)]) or 'none'}"
+        f" to {d.forge_environment}"
+        for d in settings.deployments
     )
     return fill(
         _GITLAB,

@@ -22,6 +22,13 @@ class Deployment:
     branch: str
     environment: str
     variables: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    """Variables holding the path of a credentials file, written from the secret of that name
+    (GOOGLE_APPLICATION_CREDENTIALS): a file of its own in the job, a File variable on GitLab."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.variables, *self.files}))
 
     @property
     def forge_environment(self) -> str:
@@ -64,26 +71,31 @@ class PipelineSettings:
 
 def pipeline_settings(project_dir: Path, repository_root: Path, config: ProjectConfig) -> PipelineSettings:
     """Each job gets only the credentials it needs: pull requests their connection's, each
-    deployment its environment's (and the passwords infra files set), the janitor
-    production's; a dbt profile's variables serve every environment, so every job."""
+    deployment its environment's (and the passwords infra files set, and what its DAG target,
+    Databricks and Terraform steps need), the janitor production's; a dbt profile's variables
+    serve every environment, so every job."""
+    from tidegate.project.ci_files.needs import deploy_needs
+
     relative = project_dir.resolve().relative_to(repository_root.resolve()).as_posix()
     connections = [*config.environments.values(), *filter(None, [config.pull_requests.connection])]
-    every = credential_variables(project_dir)
     shared = _profile_variables(project_dir)
     pull_requests = config.pull_requests
     ci = pull_requests.connection or config.connection_for(pull_requests.base)
+    deployments = []
+    extras = {c.spec.extra for c in connections if c.spec.extra is not None}
+    for branch, environment in config.branches.items():
+        needs = deploy_needs(project_dir, config, environment)
+        names = _refs(config.connection_for(environment)) | _infra_variables(project_dir) | shared
+        deployments.append(
+            Deployment(branch, environment, _names(names, set(needs.variables)), _names(set(needs.files)))
+        )
+        extras |= needs.extras
+    every = {*credential_variables(project_dir), *(name for d in deployments for name in d.secrets)}
     return PipelineSettings(
         project="" if relative == "." else relative,
-        deployments=tuple(
-            Deployment(
-                branch,
-                environment,
-                _names(_refs(config.connection_for(environment)), _infra_variables(project_dir), shared),
-            )
-            for branch, environment in config.branches.items()
-        ),
-        variables=every,
-        extras=tuple(sorted({c.spec.extra for c in connections if c.spec.extra is not None})),
+        deployments=tuple(deployments),
+        variables=tuple(sorted(every)),
+        extras=tuple(sorted(extras)),
         pull_request_variables=_names(_refs(ci), shared),
         janitor_variables=_names(_refs(config.connection_for(PROD)), shared),
         own_ci_role=pull_requests.connection is not None,
