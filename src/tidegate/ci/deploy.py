@@ -12,6 +12,12 @@ its files, by the rule of `tidegate.infra.terraform.workflow`), then infra/*.yml
 models. A root that fails stops the deployment before anything tidegate manages changes; what
 Terraform applied stays in its state, and a rerun applies what is left.
 
+After the models switched, the steps that ship code to where it runs: Databricks repos and jobs
+(`tidegate.orchestrate.databricks_deploy`). Such a step that fails does not undo the models: the
+environment's new version stays (recorded as deployed), the run is recorded as failed with the
+step's error, the command exits 1 naming what failed, and deploying the same commit again (the
+models are then a no-op) runs the step again.
+
 A rollback pins its environment (`tidegate.state.records.Pin`): deploying the commit the pin
 recorded (the branch's head when it was rolled back) leaves the environment where the rollback
 put it; deploying any other commit (a new one landed on the branch) removes the pin and deploys.
@@ -24,21 +30,24 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tidegate.ci.guard import binding_of, gate_gaps, gate_refusal, off_branch
-from tidegate.errors import BindingError, CheckFailed, ConfigError
+from tidegate.errors import BindingError, CheckFailed, ConfigError, TidegateError
 
 if TYPE_CHECKING:
     from tidegate.git.repository import Repository
     from tidegate.git.workspace import Checkout
     from tidegate.infra.apply import InfraPlan
     from tidegate.infra.terraform.workflow import RootApply
+    from tidegate.orchestrate.databricks_deploy import DatabricksDeploy
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
     from tidegate.plan.session import Session
     from tidegate.project.config import ProjectConfig
     from tidegate.state.records import Pin
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,10 @@ class Deployment:
     terraform: tuple[RootApply, ...] = ()
     """What was done to each of the environment's Terraform roots, applied before infra/*.yml."""
     allow_unreviewed: bool = False
+    databricks: DatabricksDeploy | None = None
+    """What was done to the environment's Databricks repos and jobs, after the models."""
+    error: str | None = None
+    """The error of a step after the models (which stay switched); the run is recorded failed."""
 
     @property
     def built(self) -> list[str]:
@@ -189,6 +202,9 @@ def deploy(
         )
         if pin is not None:  # a new commit landed: the environment follows its branch again
             state.unpin(environment)
+        databricks, failure = _after_models(
+            lambda: _ship_databricks(session, files, repo, environment, commit, request, progress)
+        )
         deployment = Deployment(
             environment=environment,
             branch=request.branch,
@@ -202,9 +218,58 @@ def deploy(
             allow_destroy=request.allow_destroy,
             terraform=terraform,
             allow_unreviewed=request.allow_unreviewed,
+            databricks=databricks,
+            error=str(failure) if failure else None,
         )
-        session.record_run("deploy", target_env, deployment_record(deployment))
+        status = "failed" if failure else "success"
+        session.record_run("deploy", target_env, deployment_record(deployment), status=status)
+        if failure is not None:
+            raise _step_failed("Databricks", environment, commit, failure)
     return deployment
+
+
+def _ship_databricks(
+    session: Session,
+    files: Path,
+    repo: Repository,
+    environment: str,
+    commit: str,
+    request: DeployRequest,
+    progress: Callable[[str], None],
+) -> DatabricksDeploy | None:
+    from tidegate.orchestrate.databricks_deploy import ship_databricks
+
+    return ship_databricks(
+        session.config,
+        files,
+        repo,
+        environment,
+        commit,
+        branch=request.branch,
+        allow_destroy=request.allow_destroy,
+        progress=progress,
+    )
+
+
+def _after_models(step: Callable[[], T]) -> tuple[T | None, TidegateError | None]:
+    """Run a step that comes after the models switched: its error is kept, to be recorded with
+    the deployment, not raised through it."""
+    try:
+        return step(), None
+    except TidegateError as error:
+        return None, error
+
+
+def _step_failed(step: str, environment: str, commit: str, error: TidegateError) -> CheckFailed:
+    """The error a deploy exits with when a step after the models failed: exit 1, saying that the
+    models are deployed and what to do."""
+    return CheckFailed(
+        f"{environment}'s models are deployed at {commit[:10]}, but the {step} step failed: {error.message}",
+        path=error.path,
+        line=error.line,
+        hint=(f"{error.hint}; then " if error.hint else "")
+        + "deploy the same commit again: the models are kept, the step runs again",
+    )
 
 
 def _apply_roots(
@@ -281,6 +346,8 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         "infra": _infra_record(deployment.infra),
         "allow_destroy": deployment.allow_destroy,
         "allow_unreviewed": deployment.allow_unreviewed,
+        "databricks": deployment.databricks.to_dict() if deployment.databricks else None,
+        "error": deployment.error,
         "seconds": round(deployment.seconds, 3),
         "summary": deployment.plan.summary() if deployment.plan else None,
         "plan": deployment.plan.to_dict() if deployment.plan else None,
