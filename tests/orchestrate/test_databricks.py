@@ -1,29 +1,22 @@
-"""`tidegate databricks run` against a local Databricks workspace: a real HTTP server (Starlette
-served by uvicorn in a thread) implementing the Jobs API 2.1 endpoints tidegate uses, as
-documented, with Databricks' error JSON; real git repositories in tmp_path."""
+"""`tidegate databricks run` against a local Databricks workspace (`databricks_workspace`: a real
+HTTP server speaking the Jobs API 2.1); real git repositories in tmp_path."""
 
 from __future__ import annotations
 
 import copy
 import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from click.testing import CliRunner
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from tests.ci.repos import commit, git
 from tests.cli.conftest import Ran, invoke
 from tests.conftest import write_files
+from tests.orchestrate.databricks_workspace import TOKEN, Workspace, serving
 from tidegate.cli import cli
 from tidegate.cli import databricks as _databricks  # noqa: F401  (registers `tidegate databricks`)
 from tidegate.errors import ConfigError
@@ -31,154 +24,11 @@ from tidegate.orchestrate.databricks import GitCommit, https_url, infer_provider
 from tidegate.orchestrate.databricks import run as run_at_commit
 from tidegate.orchestrate.databricks_client import Credentials, JobsClient
 
-TOKEN = "dapi-0123456789abcdef-SECRET"
-SUCCESS = [("PENDING", None, "Waiting for cluster"), ("RUNNING", None, ""), ("TERMINATED", "SUCCESS", "")]
-
-# -- the workspace -----------------------------------------------------------------------
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-
-
-class Workspace:
-    """Jobs API 2.1: `jobs/get`, `jobs/runs/submit`, `jobs/runs/get`, `jobs/runs/cancel`.
-
-    A submitted run walks through the states of the next script in `scripts` (the default one
-    succeeds), one step per `runs/get`, staying on the last; a step may give tasks their own
-    state. `runs/cancel` ends it CANCELED."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self.jobs: dict[int, dict[str, Any]] = {}
-        self.runs: dict[int, dict[str, Any]] = {}
-        self.calls: list[Call] = []
-        self.scripts: list[list[tuple[Any, ...]]] = []
-        self._steps: dict[int, list[tuple[Any, ...]]] = {}
-        self._tokens: dict[str, int] = {}
-        self._next_run = 9000
-        self.broken_after_submit = False
-
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/api/2.1/jobs/get", self._guard(self.get_job), methods=["GET"]),
-                Route("/api/2.1/jobs/runs/submit", self._guard(self.submit), methods=["POST"]),
-                Route("/api/2.1/jobs/runs/get", self._guard(self.get_run), methods=["GET"]),
-                Route("/api/2.1/jobs/runs/cancel", self._guard(self.cancel), methods=["POST"]),
-            ]
-        )
-
-    def paths(self) -> list[str]:
-        return [call.path.removeprefix("/api/2.1/jobs/") for call in self.calls]
-
-    def submitted(self) -> dict[str, Any]:
-        (body,) = [call.body for call in self.calls if call.path.endswith("runs/submit")]
-        return body
-
-    def _guard(self, handler: Any) -> Any:
-        async def endpoint(request: Request) -> JSONResponse:
-            body = await request.json() if request.method == "POST" else None
-            self.calls.append(Call(request.method, request.url.path, dict(request.query_params), body))
-            if request.headers.get("authorization") != f"Bearer {TOKEN}":
-                return _error(401, "UNAUTHENTICATED", "Invalid access token.")
-            return handler(dict(request.query_params), body)
-
-        return endpoint
-
-    def get_job(self, query: dict[str, str], body: Any) -> JSONResponse:
-        job = self.jobs.get(int(query.get("job_id", "0")))
-        if job is None:
-            return _error(400, "INVALID_PARAMETER_VALUE", f"Job {query.get('job_id')} does not exist.")
-        return JSONResponse(job)
-
-    def submit(self, query: dict[str, str], body: dict[str, Any]) -> JSONResponse:
-        token = str(body.get("idempotency_token"))
-        if token in self._tokens:
-            return JSONResponse({"run_id": self._tokens[token]})
-        source = body.get("git_source") or {}
-        refs = [key for key in ("git_branch", "git_tag", "git_commit") if key in source]
-        if source and (len(refs) != 1 or not source.get("git_url") or not source.get("git_provider")):
-            return _error(
-                400, "INVALID_PARAMETER_VALUE", "git_source needs git_url, git_provider and one ref"
-            )
-        tasks = body.get("tasks") or []
-        for task in tasks:
-            if "job_cluster_key" in task or "task_key" not in task:
-                return _error(400, "INVALID_PARAMETER_VALUE", "Invalid task for a one-time run")
-        self._next_run += 1
-        run_id = self._next_run
-        self._tokens[token] = run_id
-        self._steps[run_id] = self.scripts.pop(0) if self.scripts else list(SUCCESS)
-        self.runs[run_id] = {
-            "job_id": 5550000 + run_id,
-            "run_id": run_id,
-            "run_name": body.get("run_name", "Untitled"),
-            "run_page_url": f"{self.url}/?o=1#job/{5550000 + run_id}/run/{run_id}",
-            "run_type": "SUBMIT_RUN",
-            "state": {},
-            "tasks": [
-                {"run_id": run_id * 10 + i, "task_key": task["task_key"], "state": {}}
-                for i, task in enumerate(tasks)
-            ],
-        }
-        return JSONResponse({"run_id": run_id})
-
-    def get_run(self, query: dict[str, str], body: Any) -> JSONResponse:
-        run_id = int(query.get("run_id", "0"))
-        if self.broken_after_submit:
-            return _error(500, "INTERNAL_ERROR", "The service at /api/2.1/jobs/runs/get is unavailable.")
-        run = self.runs.get(run_id)
-        if run is None:
-            return _error(400, "INVALID_PARAMETER_VALUE", f"Run {run_id} does not exist.")
-        steps = self._steps[run_id]
-        step = steps.pop(0) if len(steps) > 1 else steps[0]
-        lifecycle, result, message, *tasks = step
-        _set_state(run, lifecycle, result, message)
-        for task in run["tasks"]:
-            own = tasks[0].get(task["task_key"]) if tasks else None
-            _set_state(task, *(own or (lifecycle, result, "")))
-            task["run_page_url"] = f"{run['run_page_url']}/task/{task['task_key']}"
-        return JSONResponse(copy.deepcopy(run))
-
-    def cancel(self, query: dict[str, str], body: dict[str, Any]) -> JSONResponse:
-        run_id = int(body["run_id"])
-        if run_id not in self.runs:
-            return _error(400, "INVALID_PARAMETER_VALUE", f"Run {run_id} does not exist.")
-        self._steps[run_id] = [("TERMINATED", "CANCELED", "Run cancelled.")]
-        return JSONResponse({})
-
-
-def _set_state(item: dict[str, Any], lifecycle: str, result: str | None, message: str) -> None:
-    item["state"] = {"life_cycle_state": lifecycle, "state_message": message}
-    if result:
-        item["state"]["result_state"] = result
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error_code": code, "message": message}, status_code=status)
-
 
 @pytest.fixture
 def workspace() -> Iterator[Workspace]:
-    fake = Workspace()
-    config = uvicorn.Config(fake.app(), host="127.0.0.1", port=0, log_level="error", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the local Databricks workspace did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    fake.url = f"http://127.0.0.1:{port}"
-    yield fake
-    server.should_exit = True
-    thread.join(10)
+    with serving(Workspace()) as fake:
+        yield fake
 
 
 # -- the repository and the command ------------------------------------------------------

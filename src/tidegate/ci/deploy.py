@@ -12,12 +12,13 @@ its files, by the rule of `tidegate.infra.terraform.workflow`), then infra/*.yml
 models. A root that fails stops the deployment before anything tidegate manages changes; what
 Terraform applied stays in its state, and a rerun applies what is left.
 
-After the models switched, the DAG files go to the environment's target (`orchestration:
-airflow: targets:`, see `tidegate.orchestrate.ship`), and deploy waits for that Airflow to parse
-them when the target names its API. If that step fails, the models stay switched (the
-environment's new version is recorded as deployed), the run is recorded as failed with the
-step's error, and the command exits 1 naming what failed; the next deploy of the same commit
-(its models a no-op then) ships the DAGs again.
+After the models switched, the steps that ship code to where it runs: the DAG files to the
+environment's target (`orchestration: airflow: targets:`, see `tidegate.orchestrate.ship`; deploy
+waits for that Airflow to parse them when the target names its API), then Databricks repos and
+jobs (`tidegate.orchestrate.databricks_deploy`). A step that fails does not undo the models: the
+environment's new version stays (recorded as deployed), the run is recorded as failed with the
+step's error, the command exits 1 naming what failed (`DeployStepFailed`) and the steps after it
+do not run; deploying the same commit again (its models a no-op then) runs them again.
 
 A rollback pins its environment (`tidegate.state.records.Pin`): deploying the commit the pin
 recorded (the branch's head when it was rolled back) leaves the environment where the rollback
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from tidegate.git.workspace import Checkout
     from tidegate.infra.apply import InfraPlan
     from tidegate.infra.terraform.workflow import RootApply
+    from tidegate.orchestrate.databricks_deploy import DatabricksDeploy
     from tidegate.orchestrate.ship.targets import Shipped
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
@@ -89,6 +91,8 @@ class Deployment:
     allow_unreviewed: bool = False
     dags: Shipped | None = None
     """Where the DAG files went after the models, when the environment has a DAG target."""
+    databricks: DatabricksDeploy | None = None
+    """What was done to the environment's Databricks repos and jobs, after the DAGs."""
     failed: DeployStepFailed | None = None
     """The step after the models that failed (the models stayed deployed)."""
 
@@ -216,48 +220,78 @@ def deploy(
             terraform=terraform,
             allow_unreviewed=request.allow_unreviewed,
         )
-        deployment = _ship_dags(session, deployment, configured, request, progress)
+        deployment = _after_models(session, deployment, files, repo, configured, request, progress)
         session.record_run("deploy", target_env, deployment_record(deployment))
     return deployment
 
 
-def _ship_dags(
+def _after_models(
     session: Session,
     deployment: Deployment,
+    files: Path,
+    repo: Repository,
     configured: str,
     request: DeployRequest,
     progress: Callable[[str], None],
 ) -> Deployment:
-    """The DAG step, after the models switched. A failure is recorded on the run (the models
-    stay deployed) and raised as `DeployStepFailed`, naming the file and line of its cause."""
+    """The steps after the models switched, in order: the DAGs, then Databricks. A failure is
+    recorded on the run (the models stay deployed) and raised as `DeployStepFailed`, naming the
+    file and line of its cause; the steps after it do not run."""
+    from tidegate.orchestrate.databricks_deploy import ship_databricks
     from tidegate.orchestrate.ship.targets import ship_dags
 
-    airflow = session.config.orchestration.airflow
-    try:
-        shipped = ship_dags(
-            session.root,
-            airflow,
-            configured,
-            deployment.commit,
-            base=request.workspace or request.project_dir,
-            progress=progress,
-        )
-    except TidegateError as error:
-        version = deployment.result.version if deployment.result else None
-        at = f" at version {version}" if version is not None else ""
-        to = airflow.targets[configured].to
-        why = error.message if to in error.message else f"{to}: {error.message}"
-        failed = DeployStepFailed(
+    environment, commit = deployment.environment, deployment.commit
+    steps: list[tuple[str, str, Callable[[], Any]]] = [
+        (
             "dags",
-            error,
-            f"the models of {deployment.environment} are deployed{at}, but its DAGs did not ship: {why}",
-            hint=(f"{error.hint}; " if error.hint else "")
-            + "deploying this commit again ships the DAGs again (its models are a no-op then)",
-        )
-        record = deployment_record(replace(deployment, failed=failed))
-        session.record_run("deploy", deployment.environment, record, status="failed")
-        raise failed from None
-    return replace(deployment, dags=shipped)
+            "DAGs",
+            lambda: ship_dags(
+                session.root,
+                session.config.orchestration.airflow,
+                configured,
+                commit,
+                base=request.workspace or request.project_dir,
+                progress=progress,
+            ),
+        ),
+        (
+            "databricks",
+            "Databricks",
+            lambda: ship_databricks(
+                session.config,
+                files,
+                repo,
+                environment,
+                commit,
+                branch=request.branch,
+                allow_destroy=request.allow_destroy,
+                progress=progress,
+            ),
+        ),
+    ]
+    for name, title, step in steps:
+        try:
+            deployment = replace(deployment, **{name: step()})
+        except TidegateError as error:
+            failed = _step_failed(name, title, deployment, error)
+            record = deployment_record(replace(deployment, failed=failed))
+            session.record_run("deploy", environment, record, status="failed")
+            raise failed from None
+    return deployment
+
+
+def _step_failed(name: str, title: str, deployment: Deployment, error: TidegateError) -> DeployStepFailed:
+    """The error a deploy exits with when a step after the models failed: exit 1, saying that
+    the models are deployed and what to do."""
+    version = deployment.result.version if deployment.result else None
+    at = f" at version {version}" if version is not None else f" at {deployment.commit[:10]}"
+    return DeployStepFailed(
+        name,
+        error,
+        f"the models of {deployment.environment} are deployed{at}, but its {title} step failed: {error.message}",
+        hint=(f"{error.hint}; " if error.hint else "")
+        + "deploying this commit again runs the step again (its models are a no-op then)",
+    )
 
 
 def _apply_roots(
@@ -336,6 +370,7 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         "allow_unreviewed": deployment.allow_unreviewed,
         "seconds": round(deployment.seconds, 3),
         "dags": deployment.dags.to_dict() if deployment.dags else None,
+        "databricks": deployment.databricks.to_dict() if deployment.databricks else None,
         "error": deployment.failed.to_dict() if deployment.failed else None,
         "summary": deployment.plan.summary() if deployment.plan else None,
         "plan": deployment.plan.to_dict() if deployment.plan else None,

@@ -5,7 +5,8 @@ Detection is the warehouse's (`tidegate.state.drift`: views, snapshots, schemas)
 project declares `infra/`, the infrastructure's (`tidegate infra drift`), and for the
 environment's Terraform roots, Terraform's (a refresh-only plan of each root): all against what
 the environment's current version recorded, that is the files of the version's commit, not a
-working tree that may hold changes not deployed yet.
+working tree that may hold changes not deployed yet; and the Databricks jobs tidegate manages for
+the environment, against their files at the commit each was deployed from.
 
 Healing puts back what the version says, and only that: views are created again over their
 snapshots (no data copied, one transaction, no new version: the environment is at its version
@@ -100,6 +101,7 @@ def detect(
         found += infra_drift(session, resolved, files)
         if terraform:
             found += terraform_drift(session, resolved, files)
+            found += databricks_drift(session, resolved, files, commits)
     return found
 
 
@@ -180,6 +182,41 @@ def terraform_drift(session: Session, environment: Environment, files: Path | No
             continue
         found += [_terraform_drift(environment.name, root.path, item) for item in drifted]
     return found
+
+
+def databricks_drift(
+    session: Session, environment: Environment, files: Path | None, commits: Path | None = None
+) -> list[Drift]:
+    """`tidegate databricks drift` as `Drift` values, when the environment's deploy ships jobs. A
+    workspace that cannot be read is one `Drift` saying why, as for Terraform."""
+    from tidegate.git.repository import Repository
+    from tidegate.orchestrate.databricks_deploy import jobs_drift, workspace_client
+    from tidegate.project.config import load_config
+
+    config = load_config(files) if files is not None else session.config
+    name = environment.name
+    if name not in config.databricks.jobs.environments:
+        return []
+    try:
+        found = jobs_drift(workspace_client(), config, Repository(commits or session.root), name)
+    except TidegateError as error:
+        return [
+            Drift(
+                name,
+                "databricks jobs",
+                f"cannot check Databricks drift: {error.message}",
+                DriftKind.DATABRICKS,
+            )
+        ]
+    return [
+        Drift(
+            name,
+            f"{job.name} (job {job.job_id})",
+            f"changed by hand: {', '.join(job.differences)}",
+            DriftKind.DATABRICKS,
+        )
+        for job in found
+    ]
 
 
 def _terraform_drift(environment: str, root: str, item: Drifted) -> Drift:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from tidegate.context import Context
     from tidegate.infra.terraform.workflow import RootApply
+    from tidegate.orchestrate.databricks_deploy import DatabricksDeploy
 
 
 @command(cli)
@@ -235,6 +236,8 @@ def deploy(
         render_applied(output.human, deployment.infra)
     if deployment.result is not None:
         render_apply(output.human, deployment.result, deployment.plan)
+    if deployment.databricks is not None:
+        _render_databricks(output.human, deployment.databricks)
     output.human.print(
         Text.assemble(
             ("Deployed ", "green"),
@@ -249,6 +252,17 @@ def deploy(
     if output.as_json:
         output.json(deployment_record(deployment))
     return 0
+
+
+def _render_databricks(console: Console, done: DatabricksDeploy) -> None:
+    """Each Databricks repo moved, and the jobs created, reset and deleted."""
+    for move in done.repos:
+        console.print(f"Databricks repo {move.path}: {move.branch} at {move.head[:10]}")
+    if done.jobs is not None:
+        for change in done.jobs.changes:
+            if change.action != "unchanged":
+                console.print(f"Databricks job {change.name} (job {change.job_id}): {change.action}d")
+        console.print(f"Databricks jobs: {done.jobs.counts['unchanged']} unchanged")
 
 
 def _render_root(console: Console, applied: RootApply) -> None:

@@ -239,7 +239,7 @@ def job_submission(job: Mapping[str, Any], commit: GitCommit) -> Submission:
     parameters = {str(p["name"]): str(p.get("default", "")) for p in settings.get("parameters") or []}
     payload: dict[str, Any] = {
         "run_name": f"{name} @ {commit.sha[:12]} (tidegate, job {job_id})",
-        "git_source": _pinned(settings["git_source"], commit),
+        "git_source": pinned_source(settings["git_source"], commit),
         "tasks": [_run_task(task, clusters, parameters) for task in tasks],
     }
     payload.update({key: copy.deepcopy(settings[key]) for key in _RUN_SETTINGS if key in settings})
@@ -409,7 +409,7 @@ def canonical_provider(name: str) -> str:
     raise ConfigError(f"unknown Git provider {name!r}", hint=f"use one of {', '.join(PROVIDERS)}")
 
 
-def _pinned(source: Mapping[str, Any], commit: GitCommit) -> dict[str, Any]:
+def pinned_source(source: Mapping[str, Any], commit: GitCommit) -> dict[str, Any]:
     """The job's Git source at the commit: its branch or tag (and a run's snapshot) replaced,
     anything else kept (such as a sparse checkout)."""
     dropped = ("git_branch", "git_tag", "git_commit", "git_snapshot", "job_source")

@@ -1,4 +1,5 @@
-"""The Jobs API 2.1 endpoints `tidegate databricks run` uses, and what they answer.
+"""The Jobs API 2.1 and Repos API 2.0 endpoints tidegate uses, and what they answer: one-time
+runs (`tidegate databricks run`), jobs as code and workspace repos (`tidegate deploy`).
 
 Requests go through databricks-sdk's `ApiClient` (authentication, retries of 429 and 5xx, the
 error JSON `{"error_code", "message"}` turned into exception classes); bodies stay plain JSON, so
@@ -23,6 +24,9 @@ from tidegate.errors import ConfigError, TidegateError
 from tidegate.project.dsn import scrub
 
 API = "/api/2.1/jobs"
+REPOS = "/api/2.0/repos"
+_PAGE = 100
+"""Jobs per page of `jobs/list` (its maximum)."""
 TERMINAL = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
 # SUCCESS_WITH_FAILURES: failures the job allows (run_if), its leaf tasks succeeded.
 SUCCESS = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES"})
@@ -192,10 +196,84 @@ class JobsClient:
         """Ask Databricks to cancel the run; it is cancelled asynchronously."""
         self._call("POST", "runs/cancel", body={"run_id": run_id})
 
+    # -- jobs as code ------------------------------------------------------------------
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        """Every job of the workspace this token can see, with its settings but not its tasks
+        (`jobs/list` has no filter on tags: tidegate filters what it lists)."""
+        jobs: list[dict[str, Any]] = []
+        query: dict[str, Any] = {"limit": _PAGE}
+        try:
+            while True:
+                page = self._call("GET", "list", query=query)
+                jobs += page.get("jobs") or []
+                if not page.get("has_more") or not page.get("next_page_token"):
+                    return jobs
+                query["page_token"] = page["next_page_token"]
+        except OSError as error:
+            raise self._error(error, "list the jobs") from None
+
+    def read_job(self, job_id: int) -> dict[str, Any]:
+        try:
+            return self._call("GET", "get", query={"job_id": job_id})
+        except OSError as error:
+            raise self._error(error, f"read job {job_id}") from None
+
+    def create_job(self, settings: Mapping[str, Any]) -> int:
+        try:
+            return int(self._call("POST", "create", body=dict(settings))["job_id"])
+        except OSError as error:
+            raise self._error(error, f"create job {settings.get('name')!r}") from None
+
+    def reset_job(self, job_id: int, settings: Mapping[str, Any]) -> None:
+        """Replace all of the job's settings (`jobs/reset`; `jobs/update` would merge them)."""
+        try:
+            self._call("POST", "reset", body={"job_id": job_id, "new_settings": dict(settings)})
+        except OSError as error:
+            raise self._error(error, f"reset job {job_id}") from None
+
+    def delete_job(self, job_id: int) -> None:
+        try:
+            self._call("POST", "delete", body={"job_id": job_id})
+        except OSError as error:
+            raise self._error(error, f"delete job {job_id}") from None
+
+    # -- repos --------------------------------------------------------------------------
+
+    def find_repo(self, path: str) -> dict[str, Any] | None:
+        """The repo at exactly `path` (`GET /api/2.0/repos?path_prefix=`, which lists every repo
+        whose path starts with it), or None."""
+        query: dict[str, Any] = {"path_prefix": path}
+        try:
+            while True:
+                page = self._do("GET", REPOS, query=query)
+                for repo in page.get("repos") or []:
+                    if str(repo.get("path", "")).rstrip("/") == path:
+                        return repo
+                if not page.get("next_page_token"):
+                    return None
+                query["next_page_token"] = page["next_page_token"]
+        except OSError as error:
+            raise self._error(error, f"look up the repo {path}") from None
+
+    def checkout_branch(self, repo_id: int, branch: str) -> dict[str, Any]:
+        """Check the repo out at the tip of `branch` (`PATCH /api/2.0/repos/{id}`, which pulls),
+        then read it back: its `head_commit_id` is the commit it holds now."""
+        try:
+            self._do("PATCH", f"{REPOS}/{repo_id}", body={"branch": branch})
+            return self._do("GET", f"{REPOS}/{repo_id}")
+        except OSError as error:
+            raise self._error(error, f"update repo {repo_id} to branch {branch}") from None
+
     def _call(
         self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None
     ) -> dict[str, Any]:
-        answer = self._api.do(method, f"{API}/{path}", query=query, body=body)
+        return self._do(method, f"{API}/{path}", query=query, body=body)
+
+    def _do(
+        self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None
+    ) -> dict[str, Any]:
+        answer = self._api.do(method, path, query=query, body=body)
         return answer if isinstance(answer, dict) else {}
 
     def explain(self, error: BaseException) -> str:
@@ -212,7 +290,7 @@ class JobsClient:
             )
         return ConfigError(
             f"cannot {doing} on {self.host}: {self.explain(error)}",
-            hint="check DATABRICKS_HOST (the workspace's URL) and the run's definition",
+            hint="check DATABRICKS_HOST (the workspace's URL) and what tidegate sent (the job's file)",
         )
 
 

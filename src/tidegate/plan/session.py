@@ -312,9 +312,10 @@ class Session:
         return self.state(environment).history(self.resolve(environment).name)
 
     def record_run(
-        self, command: str, environment: EnvironmentName, detail: dict[str, Any], status: str = "success"
+        self, command: str, environment: EnvironmentName, detail: dict[str, Any], *, status: str = "success"
     ) -> None:
-        """Keep what a command did (a deployment with its plan) in the state's `runs`."""
+        """Keep what a command did (a deployment with its plan) in the state's `runs`: `failed`
+        when a step after the models failed."""
         import uuid
 
         from tidegate.state.records import now

@@ -409,6 +409,46 @@ class TerraformConfig(_Strict):
         return self
 
 
+class DatabricksRepo(_Strict):
+    """A Databricks Git folder (`/Repos/...`) that deploy moves to the deployed commit."""
+
+    path: str
+    """Its path in the workspace, e.g. /Repos/prod/data."""
+    environment: str
+    """The environment whose deploy moves it."""
+    branch: str | None = None
+    """The branch it checks out; default: the branch being deployed (or the one `branches:`
+    maps to the environment)."""
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or value.rstrip("/") in ("", "/Repos", "/Workspace"):
+            raise ValueError(f"{value!r} must be the workspace path of a repo, e.g. /Repos/prod/data")
+        return value.rstrip("/")
+
+
+class DatabricksJobs(_Strict):
+    """`databricks: jobs:`: where the job files are and which environments' deploys ship them."""
+
+    path: str = "databricks/jobs"
+    """The folder of the job files (`*.yml`, Jobs API 2.1 settings), relative to the project."""
+    environments: list[str] = Field(default_factory=list)
+    """The environments whose deploy creates, resets and deletes the jobs (none by default)."""
+    git_url: str | None = None
+    """The repository Databricks clones, when a job file gives no `git_source`; default: the
+    `origin` remote, as an https URL."""
+    git_provider: str | None = None
+
+
+class DatabricksConfig(_Strict):
+    """`databricks:` in tidegate.yml: the workspace repos and jobs deploy keeps at the deployed
+    commit. The workspace is DATABRICKS_HOST, its token DATABRICKS_TOKEN (never in this file)."""
+
+    repos: list[DatabricksRepo] = Field(default_factory=list)
+    jobs: DatabricksJobs = Field(default_factory=DatabricksJobs)
+
+
 class OrchestrationConfig(_Strict):
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
 
@@ -429,6 +469,7 @@ class ProjectConfig(_Strict):
     ci: CiConfig = Field(default_factory=CiConfig)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
     terraform: TerraformConfig = Field(default_factory=TerraformConfig)
+    databricks: DatabricksConfig = Field(default_factory=DatabricksConfig)
     controller: ControllerConfig | None = None
     """`controller:`: what `tidegate serve` watches and how it is reached (see `tidegate.server`)."""
     model_paths: list[str] = Field(default_factory=lambda: ["models"])
@@ -497,6 +538,17 @@ class ProjectConfig(_Strict):
             if env not in self.environments:
                 raise _LocatedError(
                     f"{env!r} is not in environments", ("orchestration", "airflow", "targets", env)
+                )
+        for index, repo in enumerate(self.databricks.repos):
+            if repo.environment not in self.environments:
+                raise _LocatedError(
+                    f"repo {repo.path!r} names {repo.environment!r}, which is not in environments",
+                    ("databricks", "repos", index, "environment"),
+                )
+        for index, name in enumerate(self.databricks.jobs.environments):
+            if name not in self.environments:
+                raise _LocatedError(
+                    f"{name!r} is not in environments", ("databricks", "jobs", "environments", index)
                 )
         base = self.pull_requests.base
         if "base" in self.pull_requests.model_fields_set and base not in self.environments:

@@ -24,6 +24,8 @@ from tidegate.server.metrics import Metrics
 from tidegate.server.states import Live, state_of
 from tidegate.server.store import Store
 
+_REPORTED = (DriftKind.TERRAFORM, DriftKind.DATABRICKS)
+"""Drift that is reported and never healed: healing does not touch it (nor checks it twice)."""
 READ_PATIENCE = 1.0
 """Seconds a drift check waits for an environment's lane: reading ahead for the dashboard holds
 it for a fraction of a second, a run for longer (then the last check's findings stand)."""
@@ -286,9 +288,9 @@ class Environments:
             with self.context() as ctx:
                 found = [drift.to_dict() for drift in ctx.drift(environment, commits=self.commits)]
                 left = found
-                if self.self_heal and any(item["kind"] != DriftKind.TERRAFORM for item in found):
+                if self.self_heal and any(item["kind"] not in _REPORTED for item in found):
                     self._heal(ctx, environment)
-                    terraform = [item for item in found if item["kind"] == DriftKind.TERRAFORM]
+                    terraform = [item for item in found if item["kind"] in _REPORTED]
                     again = ctx.drift(environment, terraform=False, commits=self.commits)
                     left = [drift.to_dict() for drift in again] + terraform
         except StateError:  # not deployed yet: nothing to compare

@@ -26,6 +26,9 @@ class DriftKind(StrEnum):
     INFRA = "infra"
     TERRAFORM = "terraform"
     """A resource of a Terraform root changed outside Terraform: reported, never healed."""
+    DATABRICKS = "databricks"
+    """A Databricks job tidegate manages changed in the workspace: reported, never healed (the
+    next deploy resets it)."""
 
 
 @dataclass(frozen=True)
