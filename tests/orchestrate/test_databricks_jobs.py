@@ -187,7 +187,7 @@ def test_a_removed_job_is_deleted_only_with_allow_destroy(project: Path, workspa
     refused = tidegate(project, workspace, "deploy", "--branch", "main")
 
     assert refused.code == 1, refused.all
-    assert "staging's models are deployed" in refused.stderr and "compact staging" in refused.stderr
+    assert "the models of staging are deployed" in refused.stderr and "compact staging" in refused.stderr
     assert "--allow-destroy" in refused.stderr
     assert invoke(project, "history", "staging", "--json").json()[-1]["git_commit"] == second
     status, detail = last_run(project)
