@@ -105,11 +105,12 @@ def test_an_import_error_in_airflow_fails_naming_the_file_and_line(
             ["arrive_ok.py", "etl/arrive_broken.py"],
             since=since,
             timeout=60,
+            folder="./dags/",
             poll=0.5,
         )
 
     error = caught.value
-    assert (error.path, error.line, error.exit_code) == ("etl/arrive_broken.py", 4, 1)
+    assert (error.path, error.line, error.exit_code) == ("dags/etl/arrive_broken.py", 4, 1)
     assert "No module named 'tidegate_no_such_module'" in error.message
     assert PASSWORD not in str(error)
 

@@ -22,8 +22,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -62,7 +63,7 @@ class Arrival:
 
     files: tuple[str, ...]
     dags: dict[str, str]
-    """dag_id -> the file (relative to the DAGs folder) that defines it."""
+    """dag_id -> the file that defines it."""
     seconds: float
     """How long Airflow took to parse them all, from the start of the wait."""
 
@@ -78,6 +79,7 @@ def wait_for_arrival(
     since: datetime,
     timeout: float,
     progress: Callable[[str], None] | None = None,
+    folder: str = "",
     poll: float = 2.0,
 ) -> Arrival:
     """Wait until Airflow parsed every file of `files` after `since` (the start of the upload).
@@ -85,7 +87,9 @@ def wait_for_arrival(
     `files` are the shipped DAG files as Airflow names them, relative to its DAGs folder
     (`orders/daily.py`); each must define a DAG, since Airflow records nothing for a file that
     parses to none. An import error of one of them recorded after `since` -> CheckFailed naming
-    the file and line; still unparsed after `timeout` seconds -> CheckFailed naming what is not."""
+    the file and line; still unparsed after `timeout` seconds -> CheckFailed naming what is not.
+    With `folder` (the project's DAGs folder, `dags`), files are named as the project has them
+    in errors and in the Arrival (`dags/orders/daily.py`)."""
     api = AirflowApi.connect(api_url, token)
     wanted = tuple(dict.fromkeys(f.strip("/") for f in files))
     since = since.astimezone(UTC)
@@ -100,13 +104,14 @@ def wait_for_arrival(
         if seen is not None:
             failures, parsed = seen
             if failures:
-                raise _import_failed(failures, api.base)
+                raise _import_failed([replace(f, path=_named(folder, f.path)) for f in failures], api.base)
             waiting = [f for f in wanted if f not in parsed]
             if not waiting:
-                dags = {dag: file for file in wanted for dag in sorted(parsed[file])}
-                return Arrival(wanted, dags, time.monotonic() - started)
+                dags = {dag: _named(folder, file) for file in wanted for dag in sorted(parsed[file])}
+                files = tuple(_named(folder, file) for file in wanted)
+                return Arrival(files, dags, time.monotonic() - started)
         if time.monotonic() - started >= timeout:
-            raise _timed_out(waiting, timeout, api.base, trouble)
+            raise _timed_out([_named(folder, f) for f in waiting], timeout, api.base, trouble)
         news = trouble or f"Airflow has parsed {len(wanted) - len(waiting)} of {len(wanted)} DAG files"
         if progress is not None and news != said:
             progress(news)
@@ -136,6 +141,11 @@ def _observe(
             if began >= since:
                 parsed.setdefault(file, set()).add(str(dag["dag_id"]))
     return sorted(failures, key=lambda f: f.path), parsed
+
+
+def _named(folder: str, file: str) -> str:
+    """A file as the project names it: under its DAGs folder (any spelling, `./dags/`)."""
+    return (PurePosixPath(folder) / file).as_posix() if folder.strip("./") else file
 
 
 def _when(stamp: object) -> datetime:
