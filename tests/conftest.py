@@ -10,13 +10,23 @@ from pathlib import Path
 import pytest
 
 from tests.infra.terraform.kit import terraform_env, terraform_kit, terraform_names
+from tests.stores import gcs_bucket, gcs_server, s3_bucket, s3_server
 from tidegate.context import Context
 from tidegate.state.views import INTERNAL_PREFIX
 
 Row = tuple[object, ...]
 
-# The Terraform kit's fixtures (tests/infra/terraform/kit.py), for every test
-__all__ = ["terraform_env", "terraform_kit", "terraform_names"]
+# The Terraform kit's fixtures (tests/infra/terraform/kit.py) and the object stores DAGs ship
+# to (tests/stores.py), for every test
+__all__ = [
+    "gcs_bucket",
+    "gcs_server",
+    "s3_bucket",
+    "s3_server",
+    "terraform_env",
+    "terraform_kit",
+    "terraform_names",
+]
 
 CONFIG = """\
 name: test

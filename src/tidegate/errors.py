@@ -128,6 +128,31 @@ class TerraformApplyFailed(TerraformError):
     exit_code = 1
 
 
+class ShipError(TidegateError):
+    """Files could not be shipped to where a scheduler reads them: the object store refused a
+    request, credentials are missing, or its listing disagrees with what was uploaded. The
+    message names the target, never a credential. Exit code 1."""
+
+    exit_code = 1
+
+
+class DeployStepFailed(TidegateError):
+    """A step of `tidegate deploy` after the models switched (shipping the DAGs) failed. The
+    models stay deployed and recorded; the run is recorded as failed with this error, and the
+    next deploy of the same commit runs the step again. Carries the failed step's file and line.
+    Exit code 1."""
+
+    exit_code = 1
+
+    def __init__(self, step: str, cause: TidegateError, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, path=cause.path, line=cause.line, model=cause.model, hint=hint)
+        self.step = step
+        self.cause = cause
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "step": self.step, "cause": self.cause.to_dict()}
+
+
 class InternalError(TidegateError):
     """An unexpected failure inside tidegate: a bug to report, not a problem with the project."""
 

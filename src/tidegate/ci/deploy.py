@@ -12,6 +12,13 @@ its files, by the rule of `tidegate.infra.terraform.workflow`), then infra/*.yml
 models. A root that fails stops the deployment before anything tidegate manages changes; what
 Terraform applied stays in its state, and a rerun applies what is left.
 
+After the models switched, the DAG files go to the environment's target (`orchestration:
+airflow: targets:`, see `tidegate.orchestrate.ship`), and deploy waits for that Airflow to parse
+them when the target names its API. If that step fails, the models stay switched (the
+environment's new version is recorded as deployed), the run is recorded as failed with the
+step's error, and the command exits 1 naming what failed; the next deploy of the same commit
+(its models a no-op then) ships the DAGs again.
+
 A rollback pins its environment (`tidegate.state.records.Pin`): deploying the commit the pin
 recorded (the branch's head when it was rolled back) leaves the environment where the rollback
 put it; deploying any other commit (a new one landed on the branch) removes the pin and deploys.
@@ -22,18 +29,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tidegate.ci.guard import binding_of, gate_gaps, gate_refusal, off_branch
-from tidegate.errors import BindingError, CheckFailed, ConfigError
+from tidegate.errors import BindingError, CheckFailed, ConfigError, DeployStepFailed, TidegateError
 
 if TYPE_CHECKING:
     from tidegate.git.repository import Repository
     from tidegate.git.workspace import Checkout
     from tidegate.infra.apply import InfraPlan
     from tidegate.infra.terraform.workflow import RootApply
+    from tidegate.orchestrate.ship.targets import Shipped
     from tidegate.plan.plan import Plan
     from tidegate.plan.results import ApplyResult
     from tidegate.plan.session import Session
@@ -79,6 +87,10 @@ class Deployment:
     terraform: tuple[RootApply, ...] = ()
     """What was done to each of the environment's Terraform roots, applied before infra/*.yml."""
     allow_unreviewed: bool = False
+    dags: Shipped | None = None
+    """Where the DAG files went after the models, when the environment has a DAG target."""
+    failed: DeployStepFailed | None = None
+    """The step after the models that failed (the models stayed deployed)."""
 
     @property
     def built(self) -> list[str]:
@@ -140,6 +152,7 @@ def deploy(
         open_session(files, request.workspace or request.project_dir) as session,
     ):
         environment = target_environment(request, session.config.branches)
+        configured = environment  # as tidegate.yml names it (`dev`, not `dev_ada`)
         _require_on_branch(request, environment, commit, session.config)
         target_env = session.resolve(environment)
         environment = target_env.name
@@ -203,8 +216,48 @@ def deploy(
             terraform=terraform,
             allow_unreviewed=request.allow_unreviewed,
         )
+        deployment = _ship_dags(session, deployment, configured, request, progress)
         session.record_run("deploy", target_env, deployment_record(deployment))
     return deployment
+
+
+def _ship_dags(
+    session: Session,
+    deployment: Deployment,
+    configured: str,
+    request: DeployRequest,
+    progress: Callable[[str], None],
+) -> Deployment:
+    """The DAG step, after the models switched. A failure is recorded on the run (the models
+    stay deployed) and raised as `DeployStepFailed`, naming the file and line of its cause."""
+    from tidegate.orchestrate.ship.targets import ship_dags
+
+    airflow = session.config.orchestration.airflow
+    try:
+        shipped = ship_dags(
+            session.root,
+            airflow,
+            configured,
+            deployment.commit,
+            base=request.workspace or request.project_dir,
+            progress=progress,
+        )
+    except TidegateError as error:
+        version = deployment.result.version if deployment.result else None
+        at = f" at version {version}" if version is not None else ""
+        to = airflow.targets[configured].to
+        why = error.message if to in error.message else f"{to}: {error.message}"
+        failed = DeployStepFailed(
+            "dags",
+            error,
+            f"the models of {deployment.environment} are deployed{at}, but its DAGs did not ship: {why}",
+            hint=(f"{error.hint}; " if error.hint else "")
+            + "deploying this commit again ships the DAGs again (its models are a no-op then)",
+        )
+        record = deployment_record(replace(deployment, failed=failed))
+        session.record_run("deploy", deployment.environment, record, status="failed")
+        raise failed from None
+    return replace(deployment, dags=shipped)
 
 
 def _apply_roots(
@@ -282,6 +335,8 @@ def deployment_record(deployment: Deployment) -> dict[str, Any]:
         "allow_destroy": deployment.allow_destroy,
         "allow_unreviewed": deployment.allow_unreviewed,
         "seconds": round(deployment.seconds, 3),
+        "dags": deployment.dags.to_dict() if deployment.dags else None,
+        "error": deployment.failed.to_dict() if deployment.failed else None,
         "summary": deployment.plan.summary() if deployment.plan else None,
         "plan": deployment.plan.to_dict() if deployment.plan else None,
     }

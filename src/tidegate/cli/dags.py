@@ -14,6 +14,7 @@ from tidegate.errors import CheckFailed, ConfigError
 
 if TYPE_CHECKING:
     from tidegate.orchestrate.check import DagCheck
+    from tidegate.orchestrate.ship.targets import Shipped
     from tidegate.project.config import AirflowConfig
 
 
@@ -85,8 +86,10 @@ def render_check(console: Console, result: DagCheck) -> None:
 @click.option(
     "--to",
     "target",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The deployment folder: releases go in releases/, Airflow reads current/.",
+    metavar="DIR|s3://BUCKET/PREFIX|gs://BUCKET/PREFIX",
+    help="Where Airflow reads the DAGs: a folder (releases go in releases/, Airflow reads "
+    "current/), an MWAA S3 prefix (dags/, plugins.zip, requirements.txt) or a Cloud Composer "
+    "bucket prefix (dags/, plugins/).",
 )
 @click.option("--rollback", is_flag=True, help="Switch current/ back to the release before it.")
 @click.option(
@@ -101,7 +104,7 @@ def render_check(console: Console, result: DagCheck) -> None:
     "--keep", type=click.IntRange(1), help="Releases to keep (default: orchestration: airflow: releases, 5)."
 )
 def deploy_command(
-    target: Path | None,
+    target: str | None,
     rollback: bool,
     release: str | None,
     image: Path | None,
@@ -112,19 +115,24 @@ def deploy_command(
     """Release the DAG files once every check passes: a new releases/<commit>-<digest>/ and an
     atomic switch of current/ (point Airflow's dags_folder at DIR/current/dags), or --rollback
     (to the release before, or --release ID: a folder name in DIR/releases/, checked against its
-    manifest before current/ moves)."""
+    manifest before current/ moves). To s3:// or gs://, new and changed files are uploaded
+    first, then a manifest of their hashes, then the files the last release had and this one
+    has not are removed, and a listing checks the result: a scheduler listing the prefix sees
+    the whole old set or the whole new set. Credentials come from boto3's or
+    google-cloud-storage's usual environment."""
     from tidegate.errors import ConfigError
     from tidegate.orchestrate import release as releases
     from tidegate.orchestrate.check import check_dags
     from tidegate.orchestrate.dagbag import airflow_python
+    from tidegate.orchestrate.ship.targets import is_object_store, ship
 
     config = _config(project_dir)
     if (target is None) == (image is None):
         raise ConfigError("give --to DIR (a DAGs folder) or --image DIR (an image's build context)")
     if rollback:
-        if target is None:
-            raise ConfigError("--rollback needs --to DIR")
-        done = releases.rollback(target, release)
+        if target is None or is_object_store(target):
+            raise ConfigError("--rollback needs --to DIR (a folder): deploy the earlier commit to a bucket")
+        done = releases.rollback(Path(target), release)
         output.human.print(f"[green]Rolled back[/]: current/ is release {done.id} (was {done.previous})")
         if output.as_json:
             output.json(done.to_dict())
@@ -141,7 +149,21 @@ def deploy_command(
             output.json({"image": str(image)})
         return 0
     assert target is not None
-    done = releases.deploy(project_dir, config.dags, target, keep=keep or config.releases)
+    if is_object_store(target):
+        shipped = ship(
+            target,
+            project_dir,
+            config.dags,
+            commit=None,
+            base=Path.cwd(),
+            keep=keep or config.releases,
+            progress=lambda text: output.err.print(Text(text, style="dim")),
+        )
+        if output.as_json:
+            output.json(shipped.to_dict())
+        render_shipped(output.human, shipped)
+        return 0
+    done = releases.deploy(project_dir, config.dags, Path(target), keep=keep or config.releases)
     if output.as_json:
         output.json(done.to_dict())
     output.human.print(
@@ -149,3 +171,20 @@ def deploy_command(
         + (f", replacing {done.previous}" if done.previous and done.previous != done.id else "")
     )
     return 0
+
+
+def render_shipped(console: Console, shipped: Shipped) -> None:
+    """Where the DAGs went, and what changed there."""
+    if not shipped.changed:
+        console.print(f"DAGs: {shipped.target} already has release {shipped.release}: nothing changed")
+    else:
+        console.print(
+            Text.assemble(
+                ("DAGs shipped", "green"),
+                f": release {shipped.release} to {shipped.target} ({len(shipped.uploaded)} file(s) written, "
+                f"{len(shipped.removed)} removed"
+                + (f", replacing {shipped.previous})" if shipped.previous else ")"),
+            )
+        )
+    if shipped.arrival is not None:
+        console.print("DAGs: Airflow parsed the shipped files")

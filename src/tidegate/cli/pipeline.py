@@ -184,7 +184,10 @@ def deploy(
     deployment (exit 1, nothing applied) unless --allow-destroy is given. An environment a
     rollback pinned stays where it is while the commit deployed is the one it was rolled back
     from; a new commit removes the pin. With --env and --ref, an environment a branch maps to
-    takes only a commit of that branch.
+    takes only a commit of that branch. Then, when `orchestration: airflow: targets:` names the
+    environment, its DAG files ship there (a folder, s3:// or gs://) and, with the target's
+    api_url, deploy waits for Airflow to parse them; if that fails, the models stay deployed,
+    the run is recorded as failed (exit 1), and deploying the commit again ships the DAGs again.
 
     \b
     Examples:
@@ -195,6 +198,7 @@ def deploy(
     """
     from tidegate.ci.deploy import DeployRequest, deploy, deployment_record
     from tidegate.ci.variables import deploy_branch
+    from tidegate.cli.dags import render_shipped
     from tidegate.cli.infra import render_applied
     from tidegate.cli.render import render_apply, render_plan
 
@@ -240,6 +244,8 @@ def deploy(
             f": {len(deployment.built)} snapshot(s) built, {deployment.seconds:.1f} s",
         )
     )
+    if deployment.dags is not None:
+        render_shipped(output.human, deployment.dags)
     if output.as_json:
         output.json(deployment_record(deployment))
     return 0

@@ -58,7 +58,7 @@ def release_id(root: Path) -> str:
         return f"local-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
 
 
-def _sources(root: Path, dags: str) -> dict[str, Path]:
+def sources(root: Path, dags: str) -> dict[str, Path]:
     """What a release holds: the DAG folder's files, plugins/ and requirements.txt."""
     found: dict[str, Path] = {}
     for folder, prefix in ((root / dags, "dags"), (root / "plugins", "plugins")):
@@ -75,28 +75,40 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def deploy(root: Path, dags: str, target: Path, *, keep: int, identifier: str | None = None) -> Release:
-    """Write a release of the project's DAGs into `target` and switch `current` to it."""
-    sources = _sources(root, dags)
-    if not any(name.startswith("dags/") for name in sources):
+def deploy(
+    root: Path,
+    dags: str,
+    target: Path,
+    *,
+    keep: int,
+    identifier: str | None = None,
+    commit: str | None = None,
+) -> Release:
+    """Write a release of the project's DAGs into `target` and switch `current` to it; a
+    release that is current already is left as it is (deploying a commit again changes nothing).
+    `commit` names the release when `root` is not the repository (a deployment's checkout)."""
+    found = sources(root, dags)
+    if not any(name.startswith("dags/") for name in found):
         raise ConfigError(f"no DAG files in {dags}/ to deploy")
-    digests = {name: _digest(path) for name, path in sources.items()}
+    digests = {name: _digest(path) for name, path in found.items()}
     content = hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()[:8]
-    identifier = identifier or f"{release_id(root)}-{content}"  # same commit, other files: another release
+    base = commit[:12] if commit else release_id(root)
+    identifier = identifier or f"{base}-{content}"  # same commit, other files: another release
     releases = target / "releases"
     final = releases / identifier
     previous = current_release(target)
     if not final.exists():
         staging = releases / f".incoming-{identifier}-{uuid.uuid4().hex[:6]}"
-        for name, source in sources.items():
+        for name, source in found.items():
             destination = staging / name
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination)
         manifest = {"release": identifier, "files": digests}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         staging.rename(final)  # a release appears whole or not at all
-    _switch(target, identifier)
-    _prune(target, keep)
+    if previous != identifier:
+        _switch(target, identifier)
+        _prune(target, keep)
     files = json.loads((final / MANIFEST).read_text())["files"]
     return Release(identifier, final, files, previous)
 

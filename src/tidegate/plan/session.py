@@ -311,7 +311,9 @@ class Session:
         """Every version of an environment, none if it never existed (a gate reads it)."""
         return self.state(environment).history(self.resolve(environment).name)
 
-    def record_run(self, command: str, environment: EnvironmentName, detail: dict[str, Any]) -> None:
+    def record_run(
+        self, command: str, environment: EnvironmentName, detail: dict[str, Any], status: str = "success"
+    ) -> None:
         """Keep what a command did (a deployment with its plan) in the state's `runs`."""
         import uuid
 
@@ -320,7 +322,7 @@ class Session:
         state = self.state(environment)
         state.ensure()
         name = self.resolve(environment).name
-        state.record_run(uuid.uuid4().hex[:12], command, name, now(), "success", detail)
+        state.record_run(uuid.uuid4().hex[:12], command, name, now(), status, detail)
 
     def compile(self, environment: EnvironmentName, sql: str) -> str:
         """Placeholder SQL (a dashboard query's, refs as placeholders) for the engine, with refs

@@ -266,6 +266,56 @@ class DagRules(_Strict):
     """No start_date computed from the current time (datetime.now(), days_ago...)."""
 
 
+class AirflowTarget(_Strict):
+    """Where `tidegate deploy` ships an environment's DAG files, and the Airflow that reads them.
+
+    `to` is a local folder (releases and an atomic `current` symlink, see
+    `tidegate.orchestrate.release`), `s3://bucket/prefix` (MWAA's layout: `dags/`, `plugins.zip`,
+    `requirements.txt`) or `gs://bucket/prefix` (Cloud Composer's: `dags/`, `plugins/`).
+    With `api_url`, deploy waits until that Airflow has parsed the shipped files."""
+
+    to: str
+    api_url: str | None = None
+    """The Airflow 3 web server (its REST API at /api/v2)."""
+    token: str | None = None
+    """The API token, only as a `${VAR}` reference: a token never sits in tidegate.yml."""
+    parse_timeout: str | int = "300s"
+    """How long deploy waits for Airflow to parse the shipped files."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"to": value} if isinstance(value, str) else value
+
+    @field_validator("to")
+    @classmethod
+    def _where(cls, value: str) -> str:
+        kinds = "a folder, s3://bucket/prefix or gs://bucket/prefix"
+        scheme, separator, rest = value.partition("://")
+        if not value.strip():
+            raise ValueError(f"name {kinds}")
+        if separator and scheme not in ("s3", "gs"):
+            raise ValueError(f"{scheme}:// is not a DAG target: use {kinds}")
+        if separator and not rest.split("/", 1)[0]:
+            raise ValueError(f"{value!r} names no bucket")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _reference(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value):
+            raise ValueError(
+                "the token is given as a reference to an environment variable, e.g. ${AIRFLOW_TOKEN}"
+            )
+        return value
+
+    @field_validator("parse_timeout")
+    @classmethod
+    def _valid_timeout(cls, value: str | int) -> str | int:
+        parse_duration(value)
+        return value
+
+
 class AirflowConfig(_Strict):
     """`orchestration: airflow:` in tidegate.yml: where Airflow and the DAG files are."""
 
@@ -279,6 +329,8 @@ class AirflowConfig(_Strict):
     rules: DagRules = Field(default_factory=DagRules)
     releases: int = Field(default=5, ge=1)
     """Releases `dags deploy` keeps for rollback."""
+    targets: dict[str, AirflowTarget] = Field(default_factory=dict)
+    """Where `tidegate deploy` ships each environment's DAGs (environment -> target)."""
 
     def holds(self, path: str) -> bool:
         """Whether `path` (relative to the project, with `/`) lies in the DAG folder: the one rule
@@ -440,6 +492,11 @@ class ProjectConfig(_Strict):
                 raise _LocatedError(
                     f"root {root.path!r} names {root.environment!r}, which is not in environments",
                     ("terraform", "roots", index, "environment"),
+                )
+        for env in self.orchestration.airflow.targets:
+            if env not in self.environments:
+                raise _LocatedError(
+                    f"{env!r} is not in environments", ("orchestration", "airflow", "targets", env)
                 )
         base = self.pull_requests.base
         if "base" in self.pull_requests.model_fields_set and base not in self.environments:

@@ -204,6 +204,8 @@ def deploy(
         summary = f"{environment} already at {commit[:10]}: {'models unchanged' if applied else 'nothing to change'}"
     if applied:
         summary += f"; Terraform applied to {', '.join(applied)}"
+    if deployment.dags is not None and deployment.dags.changed:
+        summary += f"; DAGs {deployment.dags.release} shipped"
     log.message(summary)
     report = {key: value for key, value in record.items() if key != "plan"}
     return Outcome(RunStatus.SUCCESS, log.steps, log.text, summary, report=report)
