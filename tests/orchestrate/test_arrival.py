@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.ci.repos import PIPELINE_CONFIG, commit, git
+from tests.cli.conftest import invoke
+from tests.conftest import LAYERED, write_files
 from tests.orchestrate.airflow_server import PASSWORD, USER, AirflowServer
 from tidegate.errors import CheckFailed
 from tidegate.orchestrate.arrival import AirflowApiError, wait_for_arrival
@@ -166,3 +169,49 @@ def test_refused_credentials_fail_without_showing_them(airflow_api: AirflowServe
 
     assert "401" in caught.value.message
     assert PASSWORD not in str(caught.value)
+
+
+def test_deploy_into_the_folder_airflow_reads_fails_on_its_import_error(
+    airflow_api: AirflowServer, tmp_path: Path
+) -> None:
+    """`tidegate deploy` ships a release into the folder this Airflow reads and waits for it:
+    the real dag-processor's import error stops it, naming the project's file and line; the
+    fixed commit then arrives."""
+    root = tmp_path / "repo"
+    target = (
+        "orchestration:\n  airflow:\n    targets:\n"
+        f"      staging: {{to: {airflow_api.target}, api_url: '{airflow_api.url}', "
+        "token: '${TIDEGATE_TEST_AIRFLOW}', parse_timeout: 90s}\n"
+    )
+    write_files(
+        root,
+        {
+            "tidegate.yml": PIPELINE_CONFIG + target,
+            **LAYERED,
+            "dags/deploy_ok.py": GOOD.format(dag_id="deploy_ok"),
+            "dags/etl/deploy_broken.py": BROKEN.format(dag_id="deploy_broken"),
+            ".gitignore": ".tidegate/\n*.duckdb\n*.duckdb.wal\n",
+        },
+    )
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "models and two DAGs, one broken")
+    env = {"TIDEGATE_TEST_AIRFLOW": airflow_api.token}
+
+    failed = invoke(root, "deploy", "--branch", "main", "--json", env=env)
+
+    assert failed.code == 1, failed.all
+    assert "dags/etl/deploy_broken.py:4" in failed.stderr
+    assert "No module named 'tidegate_no_such_module'" in failed.stderr
+    assert "models of staging are deployed at version 1" in failed.stderr
+    assert PASSWORD not in failed.all
+    assert (airflow_api.dags / "etl" / "deploy_broken.py").is_file()  # shipped, then refused by Airflow
+
+    write_files(root, {"dags/etl/deploy_broken.py": GOOD.format(dag_id="deploy_broken")})
+    commit(root, "the DAG imports")
+    fixed = invoke(root, "deploy", "--branch", "main", "--json", env=env)
+
+    assert fixed.code == 0, fixed.all
+    assert fixed.json()["dags"]["arrival"]["dags"] == {
+        "deploy_broken": "dags/etl/deploy_broken.py",
+        "deploy_ok": "dags/deploy_ok.py",
+    }
