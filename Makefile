@@ -37,11 +37,12 @@ $(DBT_STAMP):
 	touch $(DBT_STAMP)
 
 # Apache Airflow 3 in its own virtualenv (it pins many packages), with tidegate installed in it
-# for the DAGs `tidegate dags generate` writes; tidegate reaches it through a subprocess
-$(AIRFLOW_STAMP): pyproject.toml
+# for the DAGs `tidegate dags generate` writes; tidegate reaches it through a subprocess. psycopg:
+# the real Airflow of tests/orchestrate/test_arrival.py keeps its metadata in PostgreSQL
+$(AIRFLOW_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_VENV)/bin/pip install --quiet --upgrade pip
-	$(AIRFLOW_VENV)/bin/pip install --quiet 'apache-airflow>=3.1,<4' -e .
+	$(AIRFLOW_VENV)/bin/pip install --quiet 'apache-airflow>=3.1,<4' 'psycopg[binary]>=3.2,<4' -e .
 	touch $(AIRFLOW_STAMP)
 
 # SQLMesh in its own virtualenv, for the side-by-side benchmark (bench/peers/sqlmesh.py): it pins its

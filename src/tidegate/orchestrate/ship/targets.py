@@ -137,26 +137,26 @@ def ship_dags(
     shipped = ship(
         target.to, root, config.dags, commit=commit, base=base, keep=config.releases, progress=progress
     )
-    arrival = wait_for(target, dag_files(root, config.dags), since, progress)
+    arrival = wait_for(target, dag_files(root, config.dags), since, progress, folder=config.dags)
     return replace(shipped, arrival=arrival)
 
 
 def wait_for(
-    target: AirflowTarget, files: tuple[str, ...], since: datetime, progress: Callable[[str], None]
+    target: AirflowTarget,
+    files: tuple[str, ...],
+    since: datetime,
+    progress: Callable[[str], None],
+    *,
+    folder: str = "",
 ) -> _Arrival | None:
-    """Wait until the target's Airflow parsed `files` after `since` (when it names its API)."""
+    """Wait until the target's Airflow parsed `files` after `since` (when it names its API);
+    its errors name the files under `folder`, the project's DAGs folder."""
     if target.api_url is None:
         return None
+    from tidegate.orchestrate.arrival import wait_for_arrival
     from tidegate.project.dsn import expand_env_refs
     from tidegate.project.durations import parse_duration
 
-    try:
-        from tidegate.orchestrate.arrival import wait_for_arrival  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise ConfigError(
-            "api_url is set, but this tidegate cannot ask Airflow whether the DAGs arrived",
-            path="tidegate.yml",
-        ) from None
     token = expand_env_refs(target.token) if target.token else None
     progress(f"waiting for Airflow at {target.api_url} to parse {len(files)} DAG file(s)")
     arrival: _Arrival = wait_for_arrival(
@@ -166,5 +166,6 @@ def wait_for(
         since=since,
         timeout=parse_duration(target.parse_timeout),
         progress=progress,
+        folder=folder,
     )
     return arrival
