@@ -55,6 +55,23 @@ def test_dependencies_go_up_before_the_dags_that_import_them(project: Path) -> N
     assert composer.dag_files == ("sales.py",)
 
 
+def test_deploy_waits_for_the_files_whose_parse_airflow_records(tmp_path: Path) -> None:
+    """Airflow records a parse only for a file that makes a DAG, or an import error: a helper
+    module that merely mentions DAGs (Airflow's safe-mode test) is shipped with them, not awaited."""
+    write_files(
+        tmp_path,
+        {
+            "dags/sales.py": DAG,
+            "dags/decorated.py": "from airflow.sdk import dag\n\n@dag(schedule=None)\ndef decorated(): ...\n",
+            "dags/broken.py": "from airflow import DAG\ndef broken(:\n",
+            "dags/common/defaults.py": "from airflow.sdk import DAG\n\nARGS: dict = {}  # for each DAG\n",
+        },
+    )
+    made = bundle(tmp_path, "dags", "composer", COMMIT)
+    assert "dags/common/defaults.py" in made.files
+    assert sorted(made.dag_files) == ["broken.py", "decorated.py", "sales.py"]
+
+
 def test_s3_gets_mwaas_layout_with_a_manifest_and_a_rerun_changes_nothing(
     project: Path, s3_bucket: Bucket
 ) -> None:
@@ -194,5 +211,5 @@ def test_a_target_may_be_just_where_it_goes(tmp_path: Path) -> None:
         "      dev: /srv/airflow\n"
     )
     targets = load_config(tmp_path).orchestration.airflow.targets
-    assert (targets["prod"].token, targets["prod"].parse_timeout) == ("${AIRFLOW_TOKEN}", "300s")
+    assert (targets["prod"].token, targets["prod"].parse_timeout) == ("${AIRFLOW_TOKEN}", "600s")
     assert (targets["dev"].to, targets["dev"].api_url) == ("/srv/airflow", None)

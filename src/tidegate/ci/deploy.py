@@ -290,7 +290,8 @@ def _step_failed(name: str, title: str, deployment: Deployment, error: TidegateE
         error,
         f"the models of {deployment.environment} are deployed{at}, but its {title} step failed: {error.message}",
         hint=(f"{error.hint}; " if error.hint else "")
-        + "deploying this commit again runs the step again (its models are a no-op then)",
+        + "deploying this commit again runs the step again (its models are a no-op then); "
+        "if the cause is in the commit (a DAG that does not import), deploy the commit that fixes it",
     )
 
 

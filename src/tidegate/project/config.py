@@ -279,8 +279,9 @@ class AirflowTarget(_Strict):
     """The Airflow 3 web server (its REST API at /api/v2)."""
     token: str | None = None
     """The API token, only as a `${VAR}` reference: a token never sits in tidegate.yml."""
-    parse_timeout: str | int = "300s"
-    """How long deploy waits for Airflow to parse the shipped files."""
+    parse_timeout: str | int = "600s"
+    """How long deploy waits for Airflow to parse the shipped files. Airflow 3 looks for new
+    files every `[dag_processor] refresh_interval` (300 s by default): keep this longer."""
 
     @model_validator(mode="before")
     @classmethod

@@ -9,6 +9,7 @@ both "airflow" and "dag"), so a DAG never arrives before a module it imports.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -37,8 +38,14 @@ class Bundle:
 
     @property
     def dag_files(self) -> tuple[str, ...]:
-        """The files Airflow parses as DAGs, relative to its DAGs folder."""
-        return tuple(name.removeprefix(DAGS) for name, data in self.files.items() if _is_dag(name, data))
+        """The files whose parse Airflow records (relative to its DAGs folder): those it parses
+        as DAG files that define a DAG, or that do not even compile (an import error). A helper
+        module that only mentions DAGs leaves no trace of its parse, so none is awaited."""
+        return tuple(
+            name.removeprefix(DAGS)
+            for name, data in self.files.items()
+            if _is_dag(name, data) and _defines_dag(data)
+        )
 
 
 def digest(data: bytes) -> str:
@@ -88,3 +95,26 @@ def _is_dag(name: str, data: bytes) -> bool:
     """Airflow's safe-mode test of a DAG file."""
     lowered = data.lower()
     return name.startswith(DAGS) and name.endswith(".py") and b"airflow" in lowered and b"dag" in lowered
+
+
+def _defines_dag(data: bytes) -> bool:
+    """Whether a file makes a DAG (`DAG(...)`, `with DAG(...)`, a function decorated `@dag`), or
+    does not compile (then Airflow records an import error for it)."""
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _named(node.func) == "DAG":
+            return True
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+            _named(d.func if isinstance(d, ast.Call) else d) == "dag" for d in node.decorator_list
+        ):
+            return True
+    return False
+
+
+def _named(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
