@@ -13,18 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from tidegate.errors import ConfigError, ShipError
 from tidegate.orchestrate.ship.bundle import Layout, bundle
 
 if TYPE_CHECKING:
+    from tidegate.orchestrate.arrival import Arrival
     from tidegate.orchestrate.ship.sync import ObjectStore
     from tidegate.project.config import AirflowConfig, AirflowTarget
-
-
-class _Arrival(Protocol):
-    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +34,7 @@ class Shipped:
     removed: tuple[str, ...]
     previous: str | None
     """The release the target had before."""
-    arrival: _Arrival | None = None
+    arrival: Arrival | None = None
     """What Airflow said of the shipped files, when the target names its API."""
 
     @property
@@ -148,7 +145,7 @@ def wait_for(
     progress: Callable[[str], None],
     *,
     folder: str = "",
-) -> _Arrival | None:
+) -> Arrival | None:
     """Wait until the target's Airflow parsed `files` after `since` (when it names its API);
     its errors name the files under `folder`, the project's DAGs folder."""
     if target.api_url is None:
@@ -159,7 +156,7 @@ def wait_for(
 
     token = expand_env_refs(target.token) if target.token else None
     progress(f"waiting for Airflow at {target.api_url} to parse {len(files)} DAG file(s)")
-    arrival: _Arrival = wait_for_arrival(
+    return wait_for_arrival(
         target.api_url,
         token,
         list(files),
@@ -168,4 +165,3 @@ def wait_for(
         progress=progress,
         folder=folder,
     )
-    return arrival
