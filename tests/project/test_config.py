@@ -183,3 +183,20 @@ def test_the_warehouse_key_of_a_spark_remote_has_no_token(monkeypatch: pytest.Mo
     config = ConnectionConfig(engine="spark", remote="sc://acme:443/;token=${DATABRICKS_TOKEN}")
 
     assert config.key(Path("/w")) == "spark:sc://acme:443/;token=***:/w/spark-warehouse"
+
+
+@pytest.mark.parametrize(
+    ("databricks", "shipping"),
+    [
+        ("", {"staging", "prod"}),  # by default: the environments deployed from a branch
+        ("databricks:\n  jobs:\n    environments: [prod]\n", {"prod"}),
+        ("databricks:\n  jobs:\n    environments: []\n", set()),
+    ],
+)
+def test_the_environments_whose_deploy_ships_databricks_jobs(
+    tmp_path: Path, databricks: str, shipping: set[str]
+) -> None:
+    environments = "environments:\n  dev: {}\n  staging: {}\n  prod: {}\n"
+    branches = "branches: {main: staging, production: prod}\n"
+    (tmp_path / "tidegate.yml").write_text(f"name: t\n{environments}{branches}{databricks}")
+    assert load_config(tmp_path).databricks_job_environments() == shipping

@@ -195,7 +195,7 @@ def databricks_drift(
 
     config = load_config(files) if files is not None else session.config
     name = environment.name
-    if name not in config.databricks.jobs.environments:
+    if name not in config.databricks_job_environments():
         return []
     try:
         found = jobs_drift(workspace_client(), config, Repository(commits or session.root), name)

@@ -43,11 +43,12 @@ def plan_command(environment: str, ref: str, project_dir: Path, output: Output) 
     with project_files(repo, commit) as files:
         config = load_config(files)
         name = config.resolve_environment(environment)
-        if name not in config.databricks.jobs.environments:
+        if name not in config.databricks_job_environments():
             raise ConfigError(
                 f"deploying {name} ships no Databricks jobs",
                 path="tidegate.yml",
-                hint="list it under `databricks: jobs: environments:` in tidegate.yml",
+                hint="list it under `databricks: jobs: environments:` in tidegate.yml (by default the "
+                "environments `branches:` maps a branch to)",
             )
         plan = jobs_plan(workspace_client(), config, files, repo, name, commit)
     if output.as_json:

@@ -89,12 +89,11 @@ class JobDrift:
         }
 
 
-def ships_databricks(config: ProjectConfig, environment: str) -> bool:
-    """Whether deploying `environment` touches Databricks at all (and so needs credentials)."""
-    settings = config.databricks
-    return environment in settings.jobs.environments or any(
-        r.environment == environment for r in settings.repos
-    )
+def ships_jobs(config: ProjectConfig, files: Path, environment: str) -> bool:
+    """Whether deploying `environment` creates, resets and deletes jobs: it is one of the jobs'
+    environments and the project (its files at the commit: `files`) has a jobs folder."""
+    folder = files / config.databricks.jobs.path
+    return environment in config.databricks_job_environments() and folder.is_dir()
 
 
 def workspace_client() -> JobsClient:
@@ -118,11 +117,12 @@ def ship_databricks(
 ) -> DatabricksDeploy | None:
     """Bring the environment's Databricks repos and jobs to `commit` (the project's files at it
     are in `files`); None when the environment has neither. `branch` is the branch deployed."""
-    if not ships_databricks(config, environment):
+    jobs = ships_jobs(config, files, environment)
+    if not jobs and not any(r.environment == environment for r in config.databricks.repos):
         return None
     client = client or workspace_client()
     plan = None
-    if environment in config.databricks.jobs.environments:
+    if jobs:
         plan = jobs_plan(client, config, files, repo, environment, commit)
         refuse_deletions(plan, allow_destroy=allow_destroy)
     moves = []

@@ -434,8 +434,9 @@ class DatabricksJobs(_Strict):
 
     path: str = "databricks/jobs"
     """The folder of the job files (`*.yml`, Jobs API 2.1 settings), relative to the project."""
-    environments: list[str] = Field(default_factory=list)
-    """The environments whose deploy creates, resets and deletes the jobs (none by default)."""
+    environments: list[str] | None = None
+    """The environments whose deploy creates, resets and deletes the jobs; default: those
+    `branches:` maps a branch to (deployed from Git: not a dev sandbox, not a pull request)."""
     git_url: str | None = None
     """The repository Databricks clones, when a job file gives no `git_source`; default: the
     `origin` remote, as an https URL."""
@@ -546,7 +547,7 @@ class ProjectConfig(_Strict):
                     f"repo {repo.path!r} names {repo.environment!r}, which is not in environments",
                     ("databricks", "repos", index, "environment"),
                 )
-        for index, name in enumerate(self.databricks.jobs.environments):
+        for index, name in enumerate(self.databricks.jobs.environments or []):
             if name not in self.environments:
                 raise _LocatedError(
                     f"{name!r} is not in environments", ("databricks", "jobs", "environments", index)
@@ -555,6 +556,11 @@ class ProjectConfig(_Strict):
         if "base" in self.pull_requests.model_fields_set and base not in self.environments:
             raise _LocatedError(f"{base!r} is not in environments", ("pull_requests", "base"))
         return self
+
+    def databricks_job_environments(self) -> set[str]:
+        """The environments whose deploy ships `databricks/jobs/*.yml` (see `DatabricksJobs`)."""
+        listed = self.databricks.jobs.environments
+        return set(listed) if listed is not None else set(self.branches.values())
 
     @property
     def default_schema(self) -> str:

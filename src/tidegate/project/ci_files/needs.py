@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tidegate.project.config import CONFIG_FILE, ProjectConfig, TerraformRoot
+from tidegate.project.config import ProjectConfig, TerraformRoot
 
 AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 GOOGLE = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -40,7 +40,7 @@ class DeployNeeds:
 
 
 def deploy_needs(project_dir: Path, config: ProjectConfig, environment: str) -> DeployNeeds:
-    needs = _dag_target(config, environment) | _databricks(project_dir, environment)
+    needs = _dag_target(config, environment) | _databricks(project_dir, config, environment)
     for root in config.terraform.roots:
         if root.environment == environment:
             needs |= _terraform(project_dir, root)
@@ -66,26 +66,14 @@ def _dag_target(config: ProjectConfig, environment: str) -> DeployNeeds:
     return _store(target.to) | DeployNeeds(frozenset(refs))
 
 
-def _databricks(project_dir: Path, environment: str) -> DeployNeeds:
-    """Databricks' host and token where deploy resets jobs (`databricks/jobs/*.yml`, in every
-    environment) or moves a workspace repo of this environment (`databricks: repos:`)."""
-    jobs = any((project_dir / "databricks" / "jobs").glob("*.yml"))
-    if jobs or environment in _repo_environments(project_dir):
+def _databricks(project_dir: Path, config: ProjectConfig, environment: str) -> DeployNeeds:
+    """Databricks' host and token where deploy resets jobs (`databricks/jobs/*.yml`, in the jobs'
+    environments) or moves a workspace repo of this environment (`databricks: repos:`)."""
+    jobs = any((project_dir / config.databricks.jobs.path).glob("*.yml"))
+    shipped = jobs and environment in config.databricks_job_environments()
+    if shipped or any(repo.environment == environment for repo in config.databricks.repos):
         return DeployNeeds(frozenset(DATABRICKS))
     return DeployNeeds()
-
-
-def _repo_environments(project_dir: Path) -> set[str]:
-    import yaml
-
-    try:
-        document = yaml.safe_load((project_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-        repos = document["databricks"]["repos"]
-        return {
-            str(repo["environment"]) for repo in repos if isinstance(repo, dict) and "environment" in repo
-        }
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return set()
 
 
 def _terraform(project_dir: Path, root: TerraformRoot) -> DeployNeeds:
