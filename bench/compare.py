@@ -10,9 +10,11 @@ one run, on one machine, on the same files, each in its best configuration:
 
 For each project size and each tool: load (cold, then warm), full build of prod, no-op plan, CI for
 one breaking change to a mid-graph model, and promotion of that change to prod; peak memory of every
-command.  The same number of threads for all.  At the smallest size each figure is the best of
-``--repeat`` runs (after an untimed warm-up for the quick ones); larger sizes get ``--repeat-large``
-runs without warm-up; builds run once.  Projects above ``--full-max-models`` get only the load
+command.  Beside tidegate's full build, CI and promotion, their engine floor (``floor.py``): the
+same statements run on DuckDB alone, so that each figure shows tidegate's overhead as a ratio.  The
+same number of threads for all.  At the smallest size each figure is the best of ``--repeat`` runs
+(after an untimed warm-up for the quick ones); larger sizes get ``--repeat-large`` runs without
+warm-up; builds run once.  Projects above ``--full-max-models`` get only the load
 measures.  Figures go to ``bench/results.json`` as they are taken, and from there to
 ``bench/RESULTS.md`` and ``bench/results.png``.
 
@@ -36,7 +38,7 @@ from typing import Any
 
 from generate import breaking_variant, choose_change_target, generate_project
 from measure import load_average, log, machine
-from peers.base import Change, Peer, Sample, Serves
+from peers.base import Change, Floored, Peer, Sample, Serves
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_JSON = BENCH_DIR / "results.json"
@@ -49,6 +51,8 @@ PEERS = {
     "sqlmesh": ("sqlmesh", "SQLMeshPeer"),
 }
 TIDEGATE = "tidegate"
+FLOOR = "engine floor"  # tidegate's statements on the engine alone (floor.py): not a peer, a yardstick
+FLOOR_MEASURES = ("build", "ci", "promote")
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ class Runner:
                     log(f"-- {peer.name}: measured already (--resume)")
                     continue
                 self.results.forget(models, peer.name)
+                if self.floored(peer):
+                    self.results.forget(models, FLOOR)
                 work = self.options.work_dir / f"{peer.name}-{models}"
                 shutil.rmtree(work, ignore_errors=True)
                 try:
@@ -178,6 +184,9 @@ class Runner:
         served = isinstance(peer, Serves) and not self.options.no_serve
         return tuple(m.key for m in MEASURES if served or m.key not in SERVED_MEASURES)
 
+    def floored(self, peer: Peer) -> bool:
+        return isinstance(peer, Floored) and not self.options.no_floor
+
     def run_peer(self, peer: Peer, models: int, source: Path, work: Path, target: Path) -> None:
         log(f"-- {peer.name}")
         peer.setup(source, work, self.options.threads)
@@ -190,12 +199,15 @@ class Runner:
             return
         self.sample(peer, models, "build", peer.build, 1, warmup=False)
         peer.save_built()
+        self.floor(peer, models, "build")
         self.sample(peer, models, "noop", peer.noop, repeat, warmup=small)
         original = (source / target).read_text()
         for number in range(1, repeat + 1):
             change = Change(number, target, breaking_variant(original, number))
             peer.restore_built()
             self.sample(peer, models, "ci", lambda c=change: peer.ci(c), 1, warmup=False)
+            self.floor(peer, models, "ci")
+            self.floor(peer, models, "promote")  # from the warehouse CI left, before the promotion
             self.sample(peer, models, "promote", lambda c=change: peer.promote(c), 1, warmup=False)
         if isinstance(peer, Serves) and not self.options.no_serve:
             self.run_served(peer, models, work.with_name(f"{work.name}-serve"), target, original, small)
@@ -227,6 +239,16 @@ class Runner:
             if not self.options.keep:
                 shutil.rmtree(root, ignore_errors=True)
 
+    def floor(self, peer: Peer, models: int, measure: str) -> None:
+        """The engine floor of `measure` beside the tool's figure; none for a tool that has none."""
+        if isinstance(peer, Floored) and not self.options.no_floor:
+            sample = peer.floor(measure)
+            self.results.add(models, FLOOR, measure, sample)
+            log(
+                f"  {measure:<10} {sample.seconds:8.2f} s  {sample.peak_mib:7.0f} MiB  engine floor: {sample.detail}"
+            )
+            self.results.save(self.options.json)
+
     def sample(
         self, peer: Peer, models: int, measure: str, take: Callable[[], Sample], repeat: int, warmup: bool
     ) -> None:
@@ -253,9 +275,16 @@ class Goal:
     peer: str | None = None  # or: the peer tidegate must be `ratio` times faster than
     ratio: float | None = None
     versus: str | None = None  # the peer's measure, when not `measure` (tidegate serve against slim CI)
+    within: float | None = None  # or: tidegate at most this many times its engine floor
 
     def verdict(self, results: Results) -> tuple[str, str]:
         ours = results.best(self.models, TIDEGATE, self.measure)
+        if self.within is not None:
+            floor = results.best(self.models, FLOOR, self.measure)
+            if ours is None or floor is None:
+                return "n/a", "not measured"
+            ratio = ours.seconds / floor.seconds
+            return _pass(ratio <= self.within), f"{ours.seconds:.2f} s / {floor.seconds:.2f} s = {ratio:.1f}x"
         if self.peer is None:
             if ours is None or self.limit is None:
                 return "n/a", "not measured"
@@ -284,6 +313,12 @@ GOALS = (
         "served_deploy",
         limit=0.5,
     ),
+    Goal(
+        "CI within 2x of the engine floor (its statements on DuckDB alone, interpreter start included)",
+        200,
+        "ci",
+        within=2,
+    ),
     Goal("promotion under 0.3 s", 200, "promote", limit=0.3),
     Goal("no-op plan under 0.5 s", 200, "noop", limit=0.5),
     Goal("loading 10,000 models under 5 s, warm", 10_000, "load_warm", limit=5),
@@ -310,11 +345,18 @@ def _ratio(theirs: Sample | None, ours: Sample | None) -> str:
 def report(results: Results, plot: Path | None) -> str:
     """RESULTS.md: the goals, one table per project size, peak memory, what each command did."""
     others = [peer for peer in results.peers if peer != TIDEGATE]
+    floored = any(FLOOR in by_peer for by_peer in results.samples.values())
     lines = [
         "# tidegate against dbt-core and SQLMesh",
         "",
         f"Generated by `{results.command}`; do not edit by hand. Seconds of wall time, best of the runs "
-        "of each measure; ratios are the peer's time over tidegate's (higher is better for tidegate).",
+        "of each measure; ratios are the peer's time over tidegate's (higher is better for tidegate)"
+        + (
+            "; tidegate / floor is tidegate's time over its engine floor's (lower is better: 1.0x "
+            "would be no overhead at all)."
+            if floored
+            else "."
+        ),
         "",
         "## Goals",
         "",
@@ -329,8 +371,9 @@ def report(results: Results, plot: Path | None) -> str:
     for models in results.sizes:
         lines += ["", f"## {models:,} models", ""]
         header = "| measure | " + " | ".join(f"{peer} (s)" for peer in results.peers)
-        header += "".join(f" | {peer} / tidegate" for peer in others) + " |"
-        lines += [header, "|---" * (1 + len(results.peers) + len(others)) + "|"]
+        header += "".join(f" | {peer} / tidegate" for peer in others)
+        header += " | engine floor (s) | tidegate / floor |" if floored else " |"
+        lines += [header, "|---" * (1 + len(results.peers) + len(others) + 2 * floored) + "|"]
         for measure in MEASURES:
             best = {peer: results.best(models, peer, measure.key) for peer in results.peers}
             if not any(best.values()):
@@ -338,17 +381,22 @@ def report(results: Results, plot: Path | None) -> str:
             cells = [_seconds(best[peer]) for peer in results.peers]
             versus = {peer: results.best(models, peer, measure.versus or measure.key) for peer in others}
             cells += [_ratio(versus[peer], best.get(TIDEGATE)) for peer in others]
+            if floored:  # a served measure stands beside the floor of its command-line measure
+                floor = results.best(models, FLOOR, measure.versus or measure.key)
+                cells += [_seconds(floor), _ratio(best.get(TIDEGATE), floor)]
             lines.append(f"| {measure.label} | " + " | ".join(cells) + " |")
         peaks = [results.peak_mib(models, peer) for peer in results.peers]
-        lines.append(
-            "| peak memory of one command (MiB) | "
-            + " | ".join("—" if p is None else f"{p:.0f}" for p in peaks)
-            + " |" * (len(others) + 1)
+        row = "| peak memory of one command (MiB) | " + " | ".join(
+            "—" if p is None else f"{p:.0f}" for p in peaks
         )
+        if floored:
+            floor_peak = results.peak_mib(models, FLOOR)
+            row += " |" * len(others) + " | " + ("—" if floor_peak is None else f"{floor_peak:.0f}") + " |"
+        lines.append(row + " |" * (1 if floored else len(others) + 1))
     lines += ["", "## What each command did (best run)", ""]
     lines += ["| models | tool | measure | runs | detail |", "|---:|---|---|---:|---|"]
     for models in results.sizes:
-        for peer in results.peers:
+        for peer in [*results.peers, *([FLOOR] if floored else [])]:
             for measure in MEASURES:
                 runs = results.samples[str(models)].get(peer, {}).get(measure.key, [])
                 best = results.best(models, peer, measure.key)
@@ -395,6 +443,15 @@ METHOD = """## Method
   merge, checked to have built nothing (the pull request's CI built its snapshots). Each round is a
   change never seen; at the smallest size one untimed round first (a server that has been up a while).
   Their rows compare them with the peers' CI and promotion. Peak memory: the server's (`VmHWM`).
+- Engine floor (`floor.py`, `floor_run.py`), beside tidegate's full build, CI and promotion, in the
+  same run: the statements tidegate runs for the command, taken from the plan it saves for it
+  (`tidegate plan <env> --out`, on a copy of the project and of its warehouse as the command found
+  it), run one after another in one DuckDB connection by a process that imports only DuckDB. They are
+  the snapshot schemas, each build's `CREATE OR REPLACE TABLE ... AS` (a seed's `read_csv`) in
+  dependency order, each data test's `SELECT count(*)`, and the environment's views; for promotion,
+  prod's views only. Interpreter start, `import duckdb`, opening and closing the file are included;
+  tidegate's state rows, transactions and locks are not (they are its overhead). `tidegate / floor`
+  is tidegate's time over the floor's.
 - Peak memory: `ru_maxrss` of each command's own process (`os.wait4`), the largest over the measures.
 """
 
@@ -429,6 +486,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--plot", type=Path, default=PLOT, help="default bench/results.png")
     parser.add_argument(
         "--no-serve", action="store_true", help="skip the measures of `tidegate serve` (webhooks)"
+    )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the engine floor beside tidegate's figures (floor.py)"
     )
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from --json")
     parser.add_argument(

@@ -124,6 +124,19 @@ class Serves(Protocol):
         ...
 
 
+@runtime_checkable
+class Floored(Protocol):
+    """A tool whose commands can also be measured on the engine alone (``floor.py``).
+
+    The runner calls ``floor("build")`` after the build, and after each ``ci``, ``floor("ci")`` then
+    ``floor("promote")`` (before the promotion it stands for), so each figure has its floor beside it.
+    """
+
+    def floor(self, measure: str) -> Sample:
+        """The statements the tool ran (or is about to run) for ``measure``, timed on the engine alone."""
+        ...
+
+
 class BuiltWarehouse:
     """The warehouse file(s) as they were right after the production build, kept beside them.
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from floor import EngineFloor
 from measure import BenchError, Run, checked, child_env, json_document, run_process
 from peers.base import BuiltWarehouse, Change, Sample
 
@@ -128,6 +129,25 @@ class TidegatePeer:
     def promote(self, change: Change) -> Sample:
         run = self._run("promote", self.environment, "prod")
         return Sample.of(run, f"views of prod swapped to {self.environment}'s snapshots")
+
+    def floor(self, measure: str) -> Sample:
+        """The engine floor of the measure just taken (``build`` or ``ci``), or of the promotion
+        about to be (``promote``): its statements, from the plan tidegate saves for it."""
+        floor = EngineFloor(self.bin, self.root.with_name(self.root.name + "-floor"), WAREHOUSE, GIT_IDENTITY)
+        try:
+            if measure == "build":  # prod from nothing
+                return floor.measure(self.root, "prod", ("builds", "tests", "views"))
+            if measure == "ci":  # the pull request's environment, from prod as built
+                backups = sorted(self.root.glob(WAREHOUSE + "*" + BuiltWarehouse.SUFFIX))
+                return floor.measure(self.root, self.environment, ("builds", "tests", "views"), backups)
+            if measure == "promote":  # prod's views pointed at what CI built: nothing to build
+                live = [
+                    p for p in self.root.glob(WAREHOUSE + "*") if not p.name.endswith(BuiltWarehouse.SUFFIX)
+                ]
+                return floor.measure(self.root, "prod", ("views",), live)
+            raise BenchError(f"no engine floor for {measure!r}")
+        finally:
+            shutil.rmtree(floor.root, ignore_errors=True)
 
     def serve(self, root: Path) -> None:
         from peers.served import ServedController
