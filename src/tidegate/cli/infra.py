@@ -15,7 +15,7 @@ from rich.text import Text
 
 from tidegate.cli import Output, cli, command, context
 from tidegate.errors import ConfigError
-from tidegate.infra.dialects import STATE_FILE_DIALECTS
+from tidegate.infra import STATE_FILE_DIALECTS
 
 if TYPE_CHECKING:
     from tidegate.context import Context

@@ -14,7 +14,6 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from tidegate.plan.plan import ChangeType
 from tidegate.plan.results import ApplyResult, Progress, TestResult
 from tidegate.project.model import Kind, Severity
 
@@ -24,16 +23,18 @@ if TYPE_CHECKING:
     from tidegate.plan.plan import Plan
     from tidegate.state import EnvironmentVersion, Pin, SnapshotRecord
 
-_MARKS = {
-    ChangeType.ADDED: ("+", "green"),
-    ChangeType.REMOVED: ("-", "red"),
-    ChangeType.DIRECTLY_MODIFIED: ("~", "yellow"),
-    ChangeType.INDIRECTLY_MODIFIED: ("~", "cyan"),
-    ChangeType.METADATA: ("i", "dim"),
+_MARKS: dict[str, tuple[str, str]] = {  # by `ChangeType` value: commands that show no plan never import it
+    "added": ("+", "green"),
+    "removed": ("-", "red"),
+    "directly_modified": ("~", "yellow"),
+    "indirectly_modified": ("~", "cyan"),
+    "metadata": ("i", "dim"),
 }
 
 
 def render_plan(console: Console, plan: Plan) -> None:
+    from tidegate.plan.plan import ChangeType
+
     if plan.base_version is not None:
         where = f" (currently version {plan.base_version})"
     elif plan.base_environment and plan.base_environment != plan.environment:

@@ -8,3 +8,8 @@ grants per environment; tidegate reads the live catalog, plans the difference an
 - `dialects`: the statements of a plan, one module per dialect (PostgreSQL, DuckDB, Snowflake);
 - `apply`, `terraform`: applying plans, and handing over to or reading from Terraform.
 """
+
+STATE_FILE_DIALECTS = ("postgres", "snowflake")
+"""The dialects a saved state file can be planned in (`infra plan --dialect --state`): a DuckDB
+plan needs the warehouse's databases folder, which only the live warehouse knows. Here, not in
+`dialects`, so that the command line names them without importing every dialect."""

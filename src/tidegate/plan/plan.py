@@ -59,7 +59,7 @@ BREAKING = Category(breaking=True, reason="the query changed")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ModelChange(_Frozen):

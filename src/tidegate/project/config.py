@@ -79,7 +79,7 @@ class _LocatedError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ConnectionConfig(_Strict):
@@ -481,7 +481,7 @@ class ProjectConfig(_Strict):
     snapshot_paths: list[str] = Field(default_factory=lambda: ["snapshots"])
     dashboard_paths: list[str] = Field(default_factory=lambda: ["dashboards"])
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
     _dbt: DbtProject | None = PrivateAttr(default=None)
 
     @property

@@ -30,7 +30,7 @@ DEFAULT_API_URLS = {"github": "https://api.github.com", "gitlab": "https://gitla
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _reference(value: str | None) -> str | None:

@@ -7,6 +7,7 @@ the class that writes its statements; `base` holds what they share.
 from __future__ import annotations
 
 from tidegate.errors import ConfigError
+from tidegate.infra import STATE_FILE_DIALECTS
 from tidegate.infra.dialects.base import MASK, PASSWORD_PLACEHOLDER, InfraDialect, Statement
 from tidegate.infra.dialects.duckdb import DuckDBDialect
 from tidegate.infra.dialects.postgres import PostgresDialect
@@ -18,9 +19,6 @@ DIALECTS: dict[str, type[InfraDialect]] = {
     "duckdb": DuckDBDialect,
     "snowflake": SnowflakeDialect,
 }
-STATE_FILE_DIALECTS = ("postgres", "snowflake")
-"""The dialects a saved state file can be planned in (`infra plan --dialect --state`): a DuckDB
-plan needs the warehouse's databases folder, which only the live warehouse knows."""
 
 
 def dialect_class(name: str) -> type[InfraDialect]:
