@@ -52,6 +52,10 @@ class Run:
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A stable environment: a fixed author (no getpass lookup) and plain output (no colour codes)."""
     env = dict(os.environ)
+    # as on a user's machine, Python keeps its compiled modules: without them an editable install
+    # (tidegate here) recompiles its sources on every command, while the peers' wheels were
+    # compiled when pip installed them
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update({"TIDEGATE_USER": "bench", "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"})
     env.update(extra or {})
     return env
