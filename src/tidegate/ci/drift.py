@@ -190,12 +190,12 @@ def databricks_drift(
     """`tidegate databricks drift` as `Drift` values, when the environment's deploy ships jobs. A
     workspace that cannot be read is one `Drift` saying why, as for Terraform."""
     from tidegate.git.repository import Repository
-    from tidegate.orchestrate.databricks_deploy import jobs_drift, workspace_client
+    from tidegate.orchestrate.databricks_deploy import jobs_drift, ships_jobs, workspace_client
     from tidegate.project.config import load_config
 
     config = load_config(files) if files is not None else session.config
     name = environment.name
-    if name not in config.databricks_job_environments():
+    if not ships_jobs(config, files or session.root, name):
         return []
     try:
         found = jobs_drift(workspace_client(), config, Repository(commits or session.root), name)
