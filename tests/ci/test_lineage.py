@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from tests.conftest import LAYERED, build_prod, edit
 from tests.graph.test_lineage import DASHBOARD, summary
 from tidegate.ci.lineage import compare
 from tidegate.context import Context
+from tidegate.graph import resolver
 from tidegate.graph.lineage import ColumnRef, Lineage, QueryRef
 
 # --- against a warehouse: the base is what prod was built from -------------------------------
@@ -73,3 +75,32 @@ def test_a_changed_seed_is_changed_as_a_whole(prod: Path, open_context: Callable
 
 def test_nothing_changed(prod: Path, open_context: Callable[..., Context]) -> None:
     assert compare(open_context(prod), "prod") == Lineage()
+
+
+def test_a_lineage_again_parses_only_queries_never_resolved(
+    prod: Path, open_context: Callable[..., Context], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a lineage resolved is kept (`.tidegate/cache`): the same change again is the same
+    lineage without parsing anything, and another change parses only its own new query."""
+    edit(prod, "models/customer_totals.sql", "sum(amount) as total", "sum(amount) as revenue")
+    first = compare(open_context(prod), "prod")
+    parsed: list[str] = []
+    parse_one = resolver.parse_one
+
+    def counting(sql: str, **options: Any) -> Any:
+        parsed.append(sql)
+        return parse_one(sql, **options)
+
+    monkeypatch.setattr(resolver, "parse_one", counting)
+    assert compare(open_context(prod), "prod") == first
+    assert parsed == []
+    edit(prod, "models/customer_totals.sql", "sum(amount) as revenue", "sum(amount) + 1 as total")
+    compare(open_context(prod), "prod")  # downstream resolved over customer_totals' columns as they are
+    parsed.clear()
+    edit(prod, "models/customer_totals.sql", "+ 1", "+ 2")
+    second = compare(open_context(prod), "prod")
+    assert summary(second, "customer_totals") == {("total", "modified")}
+    assert (
+        second.change("customer_totals", "total").queries == first.change("customer_totals", "total").queries
+    )
+    assert len(parsed) == 1

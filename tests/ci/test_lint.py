@@ -6,6 +6,10 @@ reads the findings of its own file.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -218,6 +222,30 @@ def test_only_the_paths_given_are_linted(project: Path) -> None:
     assert result.skipped == ("models/gone.sql", "README.md")
     assert {f.path for f in result.findings} == set(result.paths)
     assert set(result.timings) == {"ruff", "yaml"}  # no SQL: sqlfluff is not even started
+
+
+def test_sql_lints_the_same_where_pytest_is_not_imported(project: Path) -> None:
+    """A lint's process imports sqlfluff without pytest (`tidegate ci`'s, in production): the
+    findings are those of this process, where pytest is imported."""
+    paths = ["models/spacing.sql", "models/clean.sql", "macros/broken.sql"]
+    script = (
+        "import json, sys\n"
+        "from tidegate.ci.lint import lint\n"
+        "found = lint(sys.argv[1], sys.argv[2:]).to_dict()['findings']\n"
+        "print(json.dumps({'pytest': 'pytest' in sys.modules, 'findings': found}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(project), *paths], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["pytest"] is False
+    assert answer["findings"] == lint(project, paths).to_dict()["findings"]
+    assert answer["findings"] and {f["path"] for f in answer["findings"]} == {
+        "models/spacing.sql",
+        "macros/broken.sql",
+    }
 
 
 def test_a_folder_is_every_file_in_it(project: Path) -> None:

@@ -25,6 +25,7 @@ def compare(session: Session, base: str = "prod", head: str | None = None) -> Li
     request's environment) once it is applied.
     """
     from tidegate.graph.fingerprint import query_hash
+    from tidegate.graph.lineage_cache import LineageCache
     from tidegate.state.views import record_view
 
     version = session.current(base)
@@ -68,6 +69,7 @@ def compare(session: Session, base: str = "prod", head: str | None = None) -> Li
         graph=session.graph,
         base_columns=reader(version.environment),
         head_columns=reader(head),
+        cache=LineageCache(session.root, project.dialect),
     )
 
 

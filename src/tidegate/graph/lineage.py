@@ -9,7 +9,8 @@ expression, new name) and modified (another expression or other rows).
 The changes are then followed downstream through the head's queries, in graph order, to the
 columns of other models, to the dashboards' queries that read them and to the dbt exposures
 that depend on a model they reach. Only models a change
-reaches are parsed. Whatever cannot be resolved (a Python model, a `*` over a relation of
+reaches are parsed, and what was resolved once is kept for the next lineage
+(`tidegate.graph.lineage_cache`). Whatever cannot be resolved (a Python model, a `*` over a relation of
 unknown columns, SQL sqlglot cannot read) counts as reading, or changing, every column
 (`ALL`): lineage may over-report, never miss.
 """
@@ -20,13 +21,12 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from sqlglot import exp
-
 from tidegate.graph.resolver import ALL, ColumnRef, Columns, Parser, QueryColumns, Side
 from tidegate.project.model import Language
 
 if TYPE_CHECKING:
     from tidegate.graph import Graph
+    from tidegate.graph.lineage_cache import LineageCache
     from tidegate.project import Project
     from tidegate.project.model import Exposure, Model
 
@@ -179,6 +179,7 @@ def column_lineage(
     graph: Graph | None = None,
     base_columns: Columns | None = None,
     head_columns: Columns | None = None,
+    cache: LineageCache | None = None,
 ) -> Lineage:
     """The column changes of the changed models and what they reach downstream.
 
@@ -186,13 +187,16 @@ def column_lineage(
     (refs as placeholders, as `SnapshotRecord.query` keeps it; None when it is not SQL); a key
     that is no model of `project` was removed. `added` are the project's models the base does
     not have. `base_columns` and `head_columns` give a model's columns when SQL cannot (the
-    warehouse's views of either side).
+    warehouse's views of either side). `cache` keeps what was resolved for the next lineage.
     """
     if graph is None:
         from tidegate.graph.dag import Graph
 
         graph = Graph(project.models)
-    return _Lineage(project, graph, dict(changed), set(added), base_columns, head_columns).run()
+    lineage = _Lineage(project, graph, dict(changed), set(added), base_columns, head_columns, cache).run()
+    if cache is not None:
+        cache.save()
+    return lineage
 
 
 # --- propagation ---------------------------------------------------------------------------
@@ -207,12 +211,13 @@ class _Lineage:
         added: set[str],
         base_columns: Columns | None,
         head_columns: Columns | None,
+        cache: LineageCache | None = None,
     ) -> None:
         self.project = project
         self.graph = graph
         self.changed = changed
         self.added = added & set(project.models)
-        parser = Parser(project.dialect)
+        parser = Parser(project.dialect, cache)
         self.base = Side(project, parser, changed, base_columns, present=set(project.models) - self.added)
         self.head = Side(project, parser, {}, head_columns)
         self.reading = Side(project, parser, {}, head_columns)
@@ -426,10 +431,10 @@ class _Lineage:
         if not marked:
             return False
         names = {column for columns in marked for column in columns}
-        tree = self.reading.parser.parse(sql, copy=False) if sql else None
-        if ALL in names or tree is None or tree.find(exp.Star) is not None:
+        facts = self.reading.parser.facts(sql) if sql else None
+        if ALL in names or facts is None or facts.any_star:
             return True
-        return any(column.name.lower() in names for column in tree.find_all(exp.Column))
+        return not facts.columns.isdisjoint(names)
 
     # marks ------------------------------------------------------------------------------
 

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp, parse_one
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope, find_all_in_scope
 
+from tidegate.graph.lineage_cache import LineageCache, key
 from tidegate.project.model import REF_PREFIX, Kind, Language, ref_placeholder
 
 if TYPE_CHECKING:
@@ -62,13 +64,72 @@ class QueryColumns:
     reads: frozenset[ColumnRef] = field(default_factory=frozenset)
     """Every model column the query reads, anywhere."""
 
+    def to_cache(self) -> tuple[Any, ...]:
+        return (
+            tuple(
+                (name, info.expression, info.rows, _pairs(info.reads)) for name, info in self.columns.items()
+            )
+            if self.columns is not None
+            else None,
+            _pairs(self.reads),
+        )
+
+    @classmethod
+    def from_cache(cls, data: tuple[Any, ...]) -> QueryColumns:
+        columns, reads = data
+        return cls(
+            {name: ColumnInfo(expression, rows, _refs_of(found)) for name, expression, rows, found in columns}
+            if columns is not None
+            else None,
+            _refs_of(reads),
+        )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What lineage reads of a query without resolving it, from its text alone."""
+
+    refs: frozenset[str]
+    """The models it reads."""
+    star: bool
+    """Its own columns come from a `*`: they are those of the models it reads."""
+    names: tuple[str, ...] | None
+    """Its output columns (lowercased), when it names every one."""
+    any_star: bool
+    """A `*` anywhere in it: it may read any column of what it selects from."""
+    columns: frozenset[str]
+    """Every column name it mentions, lowercased."""
+
+    @classmethod
+    def of(cls, tree: exp.Expr) -> Facts:
+        star = _selects_star(tree)
+        names = tree.named_selects if isinstance(tree, exp.Query) and not star else []
+        return cls(
+            refs=frozenset(_refs(tree)),
+            star=star,
+            names=tuple(name.lower() for name in names) if names and all(names) else None,
+            any_star=tree.find(exp.Star) is not None,
+            columns=frozenset(column.name.lower() for column in tree.find_all(exp.Column)),
+        )
+
+    def to_cache(self) -> tuple[Any, ...]:
+        return (tuple(sorted(self.refs)), self.star, self.names, self.any_star, tuple(sorted(self.columns)))
+
+    @classmethod
+    def from_cache(cls, data: tuple[Any, ...]) -> Facts:
+        refs, star, names, any_star, columns = data
+        return cls(frozenset(refs), star, names, any_star, frozenset(columns))
+
 
 class Parser:
-    """Parsed queries by text, shared by both sides (each use gets a copy to qualify)."""
+    """Parsed queries by text, shared by both sides (each use gets a copy to qualify), and
+    what lineage learns of each, kept in `cache` (when given) for the next lineage."""
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, cache: LineageCache | None = None) -> None:
         self.dialect = dialect
+        self.cache = cache
         self._trees: dict[str, exp.Expr | None] = {}
+        self._facts: dict[str, Facts | None] = {}
 
     def parse(self, sql: str, *, copy: bool = True) -> exp.Expr | None:
         """The tree of `sql`: a copy to change, or the shared one to read (`copy=False`)."""
@@ -79,6 +140,21 @@ class Parser:
                 self._trees[sql] = None
         tree = self._trees[sql]
         return tree.copy() if tree is not None and copy else tree
+
+    def facts(self, sql: str) -> Facts | None:
+        """What lineage reads of `sql` without resolving it; None when sqlglot cannot read it."""
+        if sql not in self._facts:
+            entry = key("facts", sql)
+            cached = self.cache.get(entry) if self.cache is not None else None
+            if cached is not None:
+                self._facts[sql] = Facts.from_cache(cached[0]) if cached[0] is not None else None
+            else:
+                tree = self.parse(sql, copy=False)
+                self._facts[sql] = Facts.of(tree) if tree is not None else None
+                if self.cache is not None:
+                    found = self._facts[sql]
+                    self.cache.put(entry, found.to_cache() if found is not None else None)
+        return self._facts[sql]
 
 
 class Side:
@@ -135,21 +211,37 @@ class Side:
         return self._queries[model]
 
     def analyze(self, sql: str) -> QueryColumns | None:
-        """Resolve each output column of `sql` to the model columns it reads."""
-        tree = self.parser.parse(sql)
-        if tree is None:
+        """Resolve each output column of `sql` to the model columns it reads: as the cache
+        has it when the same text was resolved over the same columns before."""
+        facts = self.parser.facts(sql)
+        if facts is None:
             return None
-        schema: dict[str, object] = {}
-        for ref in _refs(tree):
+        schema: dict[str, dict[str, str]] = {}
+        for ref in sorted(facts.refs):
             columns = self.columns(ref)
             if columns is not None:
                 extra = [c for c in self.extra.get(ref, ()) if c not in columns]
                 schema[ref_placeholder(ref)] = {c: "unknown" for c in [*columns, *extra]}
+        cache = self.parser.cache
+        if cache is None:
+            return self._resolve(sql, schema)
+        entry = key("analysis", sql, json.dumps([[name, list(columns)] for name, columns in schema.items()]))
+        cached = cache.get(entry)
+        if cached is not None:
+            return QueryColumns.from_cache(cached[0]) if cached[0] is not None else None
+        query = self._resolve(sql, schema)
+        cache.put(entry, query.to_cache() if query is not None else None)
+        return query
+
+    def _resolve(self, sql: str, schema: dict[str, dict[str, str]]) -> QueryColumns | None:
+        tree = self.parser.parse(sql)
+        if tree is None:
+            return None
         try:
             qualified = qualify(
                 tree,
                 dialect=self.parser.dialect,
-                schema=schema,
+                schema=dict[str, object](schema),
                 validate_qualify_columns=False,
                 quote_identifiers=False,
                 identify=False,
@@ -164,19 +256,17 @@ class Side:
     def _star_parents(self, model: str) -> list[str]:
         """The models whose columns `model`'s own columns depend on: those it selects `*` from."""
         sql = self.sql(model)
-        tree = self.parser.parse(sql, copy=False) if sql else None
-        if tree is None or not _selects_star(tree):
+        facts = self.parser.facts(sql) if sql else None
+        if facts is None or not facts.star:
             return []
-        return sorted(_refs(tree))
+        return sorted(facts.refs)
 
     def _own_columns(self, model: str) -> tuple[str, ...] | None:
         sql = self.sql(model)
         if sql:
-            tree = self.parser.parse(sql, copy=False)
-            if tree is not None and not _selects_star(tree):
-                names = tree.named_selects if isinstance(tree, exp.Query) else []
-                if names and all(names):
-                    return tuple(name.lower() for name in names)
+            facts = self.parser.facts(sql)
+            if facts is not None and facts.names is not None:
+                return facts.names
             query = self.analyze(sql)
             if query is not None and query.columns is not None:
                 return tuple(query.columns)
@@ -227,6 +317,14 @@ def _model(table: exp.Table) -> str | None:
 def _table_name(table: exp.Table) -> str:
     """A relation's name without its alias, which a query may change without changing anything."""
     return ".".join(part for part in (table.catalog, table.db, table.name) if part).lower()
+
+
+def _pairs(refs: frozenset[ColumnRef]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((ref.model, ref.column) for ref in refs))
+
+
+def _refs_of(pairs: tuple[tuple[str, str], ...]) -> frozenset[ColumnRef]:
+    return frozenset(ColumnRef(model, column) for model, column in pairs)
 
 
 def _digest(text: str) -> str:
