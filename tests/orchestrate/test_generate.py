@@ -23,7 +23,7 @@ from tidegate.orchestrate import tasks
 from tidegate.orchestrate.generate import DagOptions, generate_dag
 from tidegate.orchestrate.layout import Layout
 from tidegate.orchestrate.rules import check_source
-from tidegate.project.config import DagRules
+from tidegate.project.shipping import DagRules
 
 # LAYERED, with a singular test reading two models and a unit test
 PROJECT = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tidegate.orchestrate.rules import check_source
-from tidegate.project.config import DagRules
+from tidegate.project.shipping import DagRules
 
 GOOD = """
 from datetime import datetime

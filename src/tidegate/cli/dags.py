@@ -15,7 +15,7 @@ from tidegate.errors import CheckFailed, ConfigError
 if TYPE_CHECKING:
     from tidegate.orchestrate.check import DagCheck
     from tidegate.orchestrate.ship.targets import Shipped
-    from tidegate.project.config import AirflowConfig
+    from tidegate.project.shipping import AirflowConfig
 
 
 @cli.group("dags")

@@ -8,7 +8,7 @@ from typing import Any
 
 from tidegate.orchestrate.dagbag import airflow_python, import_dags
 from tidegate.orchestrate.rules import DagProblem, check_source
-from tidegate.project.config import AirflowConfig
+from tidegate.project.shipping import AirflowConfig
 
 
 @dataclass(frozen=True)

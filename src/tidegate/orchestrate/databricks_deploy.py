@@ -33,7 +33,8 @@ from tidegate.orchestrate.databricks_jobs import (
 if TYPE_CHECKING:
     from tidegate.git.repository import Repository
     from tidegate.orchestrate.databricks_client import JobsClient
-    from tidegate.project.config import DatabricksRepo, ProjectConfig
+    from tidegate.project.config import ProjectConfig
+    from tidegate.project.shipping import DatabricksRepo
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from tidegate.orchestrate.databricks import pinned_source, resolve_commit
 if TYPE_CHECKING:
     from tidegate.git.repository import Repository
     from tidegate.orchestrate.databricks_client import JobsClient
-    from tidegate.project.config import DatabricksJobs
+    from tidegate.project.shipping import DatabricksJobs
 
 MANAGED, PROJECT, ENVIRONMENT, KEY, COMMIT = (
     "tidegate_managed",

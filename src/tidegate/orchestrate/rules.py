@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from tidegate.project.config import DagRules
+from tidegate.project.shipping import DagRules
 
 _IMPORT_TIME_CALLS = {
     "Variable.get": "reads the metadata database",

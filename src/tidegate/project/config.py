@@ -1,20 +1,20 @@
 """`tidegate.yml`: the project's settings, validated with pydantic.
 
 Validation errors are reported with the file and the line of the offending key, because a user
-fixing a typo in CI logs should not have to guess where it is.
+fixing a typo in CI logs should not have to guess where it is. The sections of what deploy ships
+beyond the warehouse (Airflow, Terraform, Databricks) are in `tidegate.project.shipping`, the
+controller's in `tidegate.project.controller`.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
-import posixpath
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -31,6 +31,8 @@ from tidegate.project.dsn import dsn_identity, expand_connection, literal_secret
 from tidegate.project.durations import parse_duration
 from tidegate.project.engines import DEFAULT_ENGINE, ENGINES, Engine, Location
 from tidegate.project.identifiers import NAME, name_clash
+from tidegate.project.settings import LocatedError, Strict
+from tidegate.project.shipping import DatabricksConfig, OrchestrationConfig, TerraformConfig
 from tidegate.project.yamlio import LineDict, line_at, load_yaml
 
 CONFIG_FILE = "tidegate.yml"
@@ -70,19 +72,7 @@ def current_author() -> str:
     return os.environ.get("TIDEGATE_USER") or os.environ.get("GIT_AUTHOR_NAME") or current_user()
 
 
-class _LocatedError(ValueError):
-    """A cross-field validation error that knows which key of `tidegate.yml` it is about."""
-
-    def __init__(self, message: str, location: tuple[str | int, ...]) -> None:
-        super().__init__(message)
-        self.location = location
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class ConnectionConfig(_Strict):
+class ConnectionConfig(Strict):
     """Where an environment's warehouse is. Several environments share one to share snapshots.
 
     DuckDB takes `path`; PostgreSQL a `dsn` (credentials only as `${VAR}` references, expanded
@@ -170,7 +160,7 @@ class ConnectionConfig(_Strict):
         return f"{self.engine}:{(root / self.path).resolve()}"
 
 
-class PullRequestConfig(_Strict):
+class PullRequestConfig(Strict):
     environment: str = "pr_{number}"
     ttl: str | int = "3d"
     base: str = PROD
@@ -214,7 +204,7 @@ class PullRequestConfig(_Strict):
         return value
 
 
-class JanitorConfig(_Strict):
+class JanitorConfig(Strict):
     retention: str | int = "7d"
 
     @field_validator("retention")
@@ -224,7 +214,7 @@ class JanitorConfig(_Strict):
         return value
 
 
-class DiffConfig(_Strict):
+class DiffConfig(Strict):
     """`ci: diff:`: how the data diff of a pull request's changed models is judged."""
 
     fail_above: float | None = Field(default=None, ge=0, le=100)
@@ -235,7 +225,7 @@ class DiffConfig(_Strict):
     """Primary keys of models that declare none (a `unique` test or a `unique_key` config)."""
 
 
-class CiConfig(_Strict):
+class CiConfig(Strict):
     """`ci:` in tidegate.yml: what `tidegate ci` checks beyond building and testing."""
 
     lint: bool = True
@@ -244,218 +234,14 @@ class CiConfig(_Strict):
     diff: DiffConfig = Field(default_factory=DiffConfig)
 
 
-class DeployConfig(_Strict):
+class DeployConfig(Strict):
     """`deploy: {gates: {prod: [staging]}}`: prod only takes what staging already ran, i.e. the
     snapshots of every model were some version of staging (what was tested is what ships)."""
 
     gates: dict[str, list[str]] = Field(default_factory=dict)
 
 
-class DagRules(_Strict):
-    """`orchestration: airflow: rules:`: the static checks of DAG files, each on by default."""
-
-    owner: bool = True
-    """Every DAG names an owner (in default_args)."""
-    retries: bool = True
-    """Every DAG sets retries (in default_args)."""
-    tags: bool = True
-    """Every DAG has tags."""
-    import_time_work: bool = True
-    """No Variable.get, connection, database or network call runs when the file is imported."""
-    static_start_date: bool = True
-    """No start_date computed from the current time (datetime.now(), days_ago...)."""
-
-
-class AirflowTarget(_Strict):
-    """Where `tidegate deploy` ships an environment's DAG files, and the Airflow that reads them.
-
-    `to` is a local folder (releases and an atomic `current` symlink, see
-    `tidegate.orchestrate.release`), `s3://bucket/prefix` (MWAA's layout: `dags/`, `plugins.zip`,
-    `requirements.txt`) or `gs://bucket/prefix` (Cloud Composer's: `dags/`, `plugins/`).
-    With `api_url`, deploy waits until that Airflow has parsed the shipped files."""
-
-    to: str
-    api_url: str | None = None
-    """The Airflow 3 web server (its REST API at /api/v2)."""
-    token: str | None = None
-    """The API token, only as a `${VAR}` reference: a token never sits in tidegate.yml."""
-    parse_timeout: str | int = "600s"
-    """How long deploy waits for Airflow to parse the shipped files. Airflow 3 looks for new
-    files every `[dag_processor] refresh_interval` (300 s by default): keep this longer."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        return {"to": value} if isinstance(value, str) else value
-
-    @field_validator("to")
-    @classmethod
-    def _where(cls, value: str) -> str:
-        kinds = "a folder, s3://bucket/prefix or gs://bucket/prefix"
-        scheme, separator, rest = value.partition("://")
-        if not value.strip():
-            raise ValueError(f"name {kinds}")
-        if separator and scheme not in ("s3", "gs"):
-            raise ValueError(f"{scheme}:// is not a DAG target: use {kinds}")
-        if separator and not rest.split("/", 1)[0]:
-            raise ValueError(f"{value!r} names no bucket")
-        return value
-
-    @field_validator("token")
-    @classmethod
-    def _reference(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value):
-            raise ValueError(
-                "the token is given as a reference to an environment variable, e.g. ${AIRFLOW_TOKEN}"
-            )
-        return value
-
-    @field_validator("parse_timeout")
-    @classmethod
-    def _valid_timeout(cls, value: str | int) -> str | int:
-        parse_duration(value)
-        return value
-
-
-class AirflowConfig(_Strict):
-    """`orchestration: airflow:` in tidegate.yml: where Airflow and the DAG files are."""
-
-    python: str | None = None
-    """The Python of the user's Airflow (an image's or a virtualenv's); also
-    TIDEGATE_AIRFLOW_PYTHON. Without it, `dags check` runs the static checks only."""
-    dags: str = "dags"
-    """The folder of the DAG files, relative to the project."""
-    import_budget: float = Field(default=2.0, gt=0)
-    """Seconds a DAG file may take to import before it is reported."""
-    rules: DagRules = Field(default_factory=DagRules)
-    releases: int = Field(default=5, ge=1)
-    """Releases `dags deploy` keeps for rollback."""
-    targets: dict[str, AirflowTarget] = Field(default_factory=dict)
-    """Where `tidegate deploy` ships each environment's DAGs (environment -> target)."""
-
-    def holds(self, path: str) -> bool:
-        """Whether `path` (relative to the project, with `/`) lies in the DAG folder: the one rule
-        `lint`, `ci` and `dags check` use to tell a DAG file, whatever spelling `dags` has
-        (`dags`, `./dags/`, `airflow/dags`)."""
-        folder = PurePosixPath(self.dags).parts
-        parts = PurePosixPath(path).parts
-        return len(parts) > len(folder) and parts[: len(folder)] == folder
-
-
-class TerraformRoot(_Strict):
-    """One Terraform (or OpenTofu) root module, and the environment whose deploy applies it."""
-
-    path: str
-    """The root's folder, relative to the project."""
-    environment: str
-    vars: dict[str, Any] = Field(default_factory=dict)
-    """Input variables (given to Terraform as a variables file, so lists and maps work); they
-    win over the same variables in `var_files`."""
-    var_files: list[str] = Field(default_factory=list)
-    """Variables files, relative to the root's folder (as `-var-file` reads them), in order."""
-
-    @field_validator("path")
-    @classmethod
-    def _relative(cls, value: str) -> str:
-        folder = PurePosixPath(value)
-        if folder.is_absolute() or ".." in folder.parts:
-            raise ValueError(f"{value!r} must be a folder inside the project")
-        if not folder.parts:  # the project's own folder: its key would change with every file
-            raise ValueError(f"{value!r} is the project itself: keep a root in a folder of its own")
-        return folder.as_posix()
-
-    @field_validator("var_files")
-    @classmethod
-    def _inside(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        root = info.data.get("path")
-        for name in value:
-            inside = posixpath.normpath(f"{root or '.'}/{name}")
-            if PurePosixPath(name).is_absolute() or inside == ".." or inside.startswith("../"):
-                raise ValueError(f"{name!r} must be a file inside the project (relative to the root)")
-        return value
-
-
-class TerraformConfig(_Strict):
-    """`terraform:` in tidegate.yml: the Terraform roots `ci` plans and `deploy` applies."""
-
-    binary: str | None = None
-    """`terraform`, `tofu` or a path; default: whichever is on PATH, tofu first."""
-    roots: list[TerraformRoot] = Field(default_factory=list)
-    allow_destroy: list[str] = Field(default_factory=list)
-    """Resource addresses whose deletion or replacement does not fail CI (`module.x.y.z`;
-    `*` matches any part of an address)."""
-    lock_timeout: str | int = "60s"
-    """How long plan and apply wait for Terraform's state lock."""
-
-    @field_validator("binary")
-    @classmethod
-    def _named(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("name a binary (terraform, tofu or a path), or leave it out")
-        return value
-
-    @field_validator("lock_timeout")
-    @classmethod
-    def _valid_lock_timeout(cls, value: str | int) -> str | int:
-        parse_duration(value)
-        return value
-
-    @model_validator(mode="after")
-    def _distinct_roots(self) -> TerraformConfig:
-        seen: set[str] = set()
-        for index, root in enumerate(self.roots):
-            if root.path in seen:
-                raise _LocatedError(f"root {root.path!r} is listed twice", ("terraform", "roots", index))
-            seen.add(root.path)
-        return self
-
-
-class DatabricksRepo(_Strict):
-    """A Databricks Git folder (`/Repos/...`) that deploy moves to the deployed commit."""
-
-    path: str
-    """Its path in the workspace, e.g. /Repos/prod/data."""
-    environment: str
-    """The environment whose deploy moves it."""
-    branch: str | None = None
-    """The branch it checks out; default: the branch being deployed (or the one `branches:`
-    maps to the environment)."""
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/") or value.rstrip("/") in ("", "/Repos", "/Workspace"):
-            raise ValueError(f"{value!r} must be the workspace path of a repo, e.g. /Repos/prod/data")
-        return value.rstrip("/")
-
-
-class DatabricksJobs(_Strict):
-    """`databricks: jobs:`: where the job files are and which environments' deploys ship them."""
-
-    path: str = "databricks/jobs"
-    """The folder of the job files (`*.yml`, Jobs API 2.1 settings), relative to the project."""
-    environments: list[str] | None = None
-    """The environments whose deploy creates, resets and deletes the jobs; default: those
-    `branches:` maps a branch to (deployed from Git: not a dev sandbox, not a pull request)."""
-    git_url: str | None = None
-    """The repository Databricks clones, when a job file gives no `git_source`; default: the
-    `origin` remote, as an https URL."""
-    git_provider: str | None = None
-
-
-class DatabricksConfig(_Strict):
-    """`databricks:` in tidegate.yml: the workspace repos and jobs deploy keeps at the deployed
-    commit. The workspace is DATABRICKS_HOST, its token DATABRICKS_TOKEN (never in this file)."""
-
-    repos: list[DatabricksRepo] = Field(default_factory=list)
-    jobs: DatabricksJobs = Field(default_factory=DatabricksJobs)
-
-
-class OrchestrationConfig(_Strict):
-    airflow: AirflowConfig = Field(default_factory=AirflowConfig)
-
-
-class ProjectConfig(_Strict):
+class ProjectConfig(Strict):
     """The validated content of `tidegate.yml`."""
 
     name: str
@@ -508,53 +294,53 @@ class ProjectConfig(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> ProjectConfig:
         if not self.environments:
-            raise _LocatedError("at least one environment is needed", ("environments",))
+            raise LocatedError("at least one environment is needed", ("environments",))
         for name in self.environments:
             if not NAME.match(name):
-                raise _LocatedError(
+                raise LocatedError(
                     f"environment name {name!r} must be letters, digits and _", ("environments", name)
                 )
             if problem := name_clash(name, "environment"):
-                raise _LocatedError(problem, ("environments", name))
+                raise LocatedError(problem, ("environments", name))
         for index, env in enumerate(self.promotion):
             if env not in self.environments:
-                raise _LocatedError(
+                raise LocatedError(
                     f"promotion names {env!r}, which is not in environments", ("promotion", index)
                 )
         for branch, env in self.branches.items():
             if env not in self.environments:
-                raise _LocatedError(
+                raise LocatedError(
                     f"branch {branch!r} maps to {env!r}, which is not in environments", ("branches", branch)
                 )
         for env, required in self.deploy.gates.items():
             for name in [env, *required]:
                 if name not in self.environments:
-                    raise _LocatedError(f"{name!r} is not in environments", ("deploy", "gates", env))
+                    raise LocatedError(f"{name!r} is not in environments", ("deploy", "gates", env))
         for index, root in enumerate(self.terraform.roots):
             if root.environment not in self.environments:
-                raise _LocatedError(
+                raise LocatedError(
                     f"root {root.path!r} names {root.environment!r}, which is not in environments",
                     ("terraform", "roots", index, "environment"),
                 )
         for env in self.orchestration.airflow.targets:
             if env not in self.environments:
-                raise _LocatedError(
+                raise LocatedError(
                     f"{env!r} is not in environments", ("orchestration", "airflow", "targets", env)
                 )
         for index, repo in enumerate(self.databricks.repos):
             if repo.environment not in self.environments:
-                raise _LocatedError(
+                raise LocatedError(
                     f"repo {repo.path!r} names {repo.environment!r}, which is not in environments",
                     ("databricks", "repos", index, "environment"),
                 )
         for index, name in enumerate(self.databricks.jobs.environments or []):
             if name not in self.environments:
-                raise _LocatedError(
+                raise LocatedError(
                     f"{name!r} is not in environments", ("databricks", "jobs", "environments", index)
                 )
         base = self.pull_requests.base
         if "base" in self.pull_requests.model_fields_set and base not in self.environments:
-            raise _LocatedError(f"{base!r} is not in environments", ("pull_requests", "base"))
+            raise LocatedError(f"{base!r} is not in environments", ("pull_requests", "base"))
         return self
 
     def databricks_job_environments(self) -> set[str]:
@@ -655,7 +441,7 @@ def _validate(data: dict[str, Any], path: Path) -> ProjectConfig:
     except ValidationError as error:
         first = error.errors()[0]
         cause = (first.get("ctx") or {}).get("error")
-        if isinstance(cause, _LocatedError):
+        if isinstance(cause, LocatedError):
             location, message = cause.location, str(cause)
         else:
             location, message = tuple(first["loc"]), first["msg"].removeprefix("Value error, ")

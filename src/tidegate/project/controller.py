@@ -21,16 +21,13 @@ import os
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
 from tidegate.project.durations import parse_duration
+from tidegate.project.settings import Strict
 
 _REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 DEFAULT_API_URLS = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _reference(value: str | None) -> str | None:
@@ -50,7 +47,7 @@ def expanded(reference: str | None) -> str | None:
     return os.environ.get(match.group(1)) or None
 
 
-class DriftConfig(_Strict):
+class DriftConfig(Strict):
     interval: str | int = "5m"
     """How often each environment's warehouse is compared with its recorded version."""
     self_heal: bool = False
@@ -64,7 +61,7 @@ class DriftConfig(_Strict):
         return value
 
 
-class ForgeConfig(_Strict):
+class ForgeConfig(Strict):
     """Where commit statuses and the pull-request comment go."""
 
     kind: Literal["github", "gitlab"]
@@ -84,7 +81,7 @@ class ForgeConfig(_Strict):
         return (self.api_url or DEFAULT_API_URLS[self.kind]).rstrip("/")
 
 
-class ControllerConfig(_Strict):
+class ControllerConfig(Strict):
     repository: str | None = None
     """The repository the controller fetches (a URL, a local path or a file:// URL); default:
     the project directory's `origin`."""

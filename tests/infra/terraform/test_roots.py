@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from tidegate.errors import ConfigError, TerraformError
 from tidegate.infra.terraform.roots import RootFiles, private_copy, require_remote_state, root_files
 from tidegate.infra.terraform.workflow import touched_roots
-from tidegate.project.config import TerraformConfig, TerraformRoot, load_config
+from tidegate.project.config import load_config
+from tidegate.project.shipping import TerraformConfig, TerraformRoot
 
 ROOT = TerraformRoot(path="terraform/warehouse", environment="prod", var_files=["../common.tfvars"])
 

@@ -24,7 +24,7 @@ from tidegate.infra.terraform.workflow import (
     drift_root,
     plan_root,
 )
-from tidegate.project.config import TerraformRoot
+from tidegate.project.shipping import TerraformRoot
 
 ROLE_PASSWORD, VARIABLE_PASSWORD = "rolepw-7f3a", "varpw-91c2"
 

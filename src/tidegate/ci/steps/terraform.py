@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from tidegate.infra.terraform.plans import TerraformChange
     from tidegate.infra.terraform.roots import RootFiles
     from tidegate.infra.terraform.workflow import RootPlan, Settings
-    from tidegate.project.config import TerraformConfig, TerraformRoot
+    from tidegate.project.shipping import TerraformConfig, TerraformRoot
     from tidegate.state.records import ReviewedPlan
 
 _HINT = "allow it with `tidegate ci --allow-destroy`, or list the address under `terraform: allow_destroy:`"
@@ -99,7 +99,8 @@ def _roots_at_base(run: Run) -> dict[str, TerraformRoot]:
     from pydantic import ValidationError
 
     from tidegate.git.repository import Repository
-    from tidegate.project.config import CONFIG_FILE, TerraformConfig
+    from tidegate.project.config import CONFIG_FILE
+    from tidegate.project.shipping import TerraformConfig
     from tidegate.project.yamlio import load_yaml_text
 
     if run.base is None:

@@ -21,7 +21,8 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from tidegate.errors import TerraformError
-from tidegate.project.config import CONFIG_FILE, TerraformRoot
+from tidegate.project.config import CONFIG_FILE
+from tidegate.project.shipping import TerraformRoot
 
 IGNORED = (".terraform", ".git")
 """Folders Terraform or Git make inside a root, never part of its content."""

@@ -38,8 +38,9 @@ from tidegate.infra.terraform.plans import (
     redact_plan,
 )
 from tidegate.infra.terraform.roots import RootFiles, private_copy, require_remote_state, root_files
-from tidegate.project.config import ProjectConfig, TerraformConfig, TerraformRoot
+from tidegate.project.config import ProjectConfig
 from tidegate.project.durations import parse_duration
+from tidegate.project.shipping import TerraformConfig, TerraformRoot
 from tidegate.state.records import ReviewedPlan, now
 
 PLAN_FILE = "tidegate.tfplan"

@@ -21,7 +21,7 @@ from tidegate.orchestrate.ship.bundle import Layout, bundle
 if TYPE_CHECKING:
     from tidegate.orchestrate.arrival import Arrival
     from tidegate.orchestrate.ship.sync import ObjectStore
-    from tidegate.project.config import AirflowConfig, AirflowTarget
+    from tidegate.project.shipping import AirflowConfig, AirflowTarget
 
 
 @dataclass(frozen=True)

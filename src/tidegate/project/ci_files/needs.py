@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tidegate.project.config import ProjectConfig, TerraformRoot
+from tidegate.project.config import ProjectConfig
+from tidegate.project.shipping import TerraformRoot
 
 AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 GOOGLE = "GOOGLE_APPLICATION_CREDENTIALS"
