@@ -21,6 +21,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from tidegate.errors import TerraformError
+from tidegate.project import hcl
 from tidegate.project.config import CONFIG_FILE
 from tidegate.project.shipping import TerraformRoot
 
@@ -108,8 +109,7 @@ def require_remote_state(project: Path, files: RootFiles) -> None:
             return
         for block in blocks:
             backends += ["cloud"] if "cloud" in block else []
-            for backend in _entries(block.get("backend")):
-                backends += [name.strip('"') for name in backend]
+            backends += [name for name, _ in hcl.labelled(block.get("backend"))]
     if not backends or backends == ["local"]:
         raise TerraformError(
             f"{files.root.path}: its state would be a local file, which the working copies of CI "
@@ -138,8 +138,8 @@ def _local_sources(folder: Path) -> list[str]:
     here: `terraform validate` reports it with its line."""
     sources: list[str] = []
     for file in sorted(f for pattern in CONFIGURATION for f in folder.glob(pattern)):
-        for block in _module_blocks(file):
-            source = block.get("source") if isinstance(block, dict) else None
+        for _, block in hcl.labelled(_blocks(file, "module")):
+            source = block.get("source")
             if isinstance(source, str):
                 source = source.strip('"')
                 if source.startswith(("./", "../")):
@@ -147,36 +147,19 @@ def _local_sources(folder: Path) -> list[str]:
     return sources
 
 
-def _module_blocks(file: Path) -> list[Any]:
-    """The bodies of the `module` blocks of one file (none when it does not parse)."""
-    return [
-        body for entry in _blocks(file, "module") or [] for body in entry.values() if isinstance(body, dict)
-    ]
-
-
 def _blocks(file: Path, kind: str) -> list[dict[str, Any]] | None:
     """The `kind` blocks (`module`, `terraform`) of one file, as python-hcl2 reads them (a
     labelled block is `{label: body}`); None when the file does not parse."""
     try:
-        text = file.read_text()
-        if kind not in text:  # most files: no need to parse them
-            return []
-        if file.name.endswith(".json"):
-            entries = _entries(json.loads(text).get(kind))
-        else:
-            import hcl2
-
-            entries = _entries(hcl2.loads(text).get(kind))
-    except Exception:  # any parse failure: Terraform reports it, with its line
+        text = file.read_text(encoding="utf-8")
+    except (OSError, ValueError):  # unreadable, or not text
         return None
-    return [entry for entry in entries if isinstance(entry, dict)]
-
-
-def _entries(value: Any) -> list[Any]:
-    """A block's entries whether written once (a mapping, as JSON does) or many times (a list)."""
-    if value is None:
+    if kind not in text:  # most files: no need to parse them
         return []
-    return value if isinstance(value, list) else [value]
+    document = hcl.parse(text, json_syntax=file.name.endswith(".json"))
+    if document is None:
+        return None
+    return [entry for entry in hcl.entries(document.get(kind)) if isinstance(entry, dict)]
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -8,12 +8,12 @@ without running anything: `init --ci` works before any credential exists.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tidegate.project import hcl
 from tidegate.project.config import ProjectConfig
 from tidegate.project.shipping import TerraformRoot
 
@@ -81,22 +81,24 @@ def _terraform(project_dir: Path, root: TerraformRoot) -> DeployNeeds:
     """`TF_VAR_name` for each input variable without a default that neither `vars:` nor a
     variables file sets, and the credentials of the root's state backend."""
     folder = project_dir / root.path
-    documents = [_parse(file) for pattern in ("*.tf", "*.tf.json") for file in sorted(folder.glob(pattern))]
+    documents = [
+        (hcl.read(file) or {}) for pattern in ("*.tf", "*.tf.json") for file in sorted(folder.glob(pattern))
+    ]
     given = set(root.vars)
     for name in [*root.var_files, *(f.name for f in sorted(folder.glob("*.auto.tfvars*")))]:
-        given |= set(_parse(folder / name))
+        given |= set(hcl.read(folder / name) or {})
     variables = {
         f"TF_VAR_{name}"
         for document in documents
-        for name, body in _labelled(document.get("variable"))
+        for name, body in hcl.labelled(document.get("variable"))
         if "default" not in body and name not in given
     }
     needs = DeployNeeds(frozenset(variables))
     for document in documents:
-        for block in _list(document.get("terraform")):
-            for cloud in _list(block.get("cloud")) if isinstance(block, dict) else []:
+        for block in hcl.entries(document.get("terraform")):
+            for cloud in hcl.entries(block.get("cloud")) if isinstance(block, dict) else []:
                 needs |= _token(cloud)
-            for kind, body in _labelled(block.get("backend") if isinstance(block, dict) else None):
+            for kind, body in hcl.labelled(block.get("backend") if isinstance(block, dict) else None):
                 needs |= _token(body) if kind == "remote" else _store(_BACKEND_STORES.get(kind, ""))
     return needs
 
@@ -105,35 +107,3 @@ def _token(body: dict[str, Any]) -> DeployNeeds:
     """`TF_TOKEN_<host>` of an HCP Terraform (or Terraform Enterprise) host."""
     host = str(body.get("hostname", "app.terraform.io")).strip('"')
     return DeployNeeds(frozenset({"TF_TOKEN_" + host.replace("-", "__").replace(".", "_")}))
-
-
-def _parse(file: Path) -> dict[str, Any]:
-    """A `.tf`/`.tfvars` file as python-hcl2 reads it, or JSON; empty when it does not parse
-    (Terraform reports that, with its line)."""
-    try:
-        text = file.read_text(encoding="utf-8")
-        if file.name.endswith(".json"):
-            document = json.loads(text)
-        else:
-            import hcl2
-
-            document = hcl2.loads(text)
-    except Exception:
-        return {}
-    return document if isinstance(document, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _labelled(value: Any) -> list[tuple[str, dict[str, Any]]]:
-    """The (label, body) pairs of labelled blocks (`variable "x" {}`), labels unquoted."""
-    return [
-        (label.strip('"'), body if isinstance(body, dict) else {})
-        for entry in _list(value)
-        if isinstance(entry, dict)
-        for label, body in entry.items()
-    ]
