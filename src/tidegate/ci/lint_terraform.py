@@ -8,7 +8,6 @@ or on the line of a syntax error that keeps Terraform from formatting it at all.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from itertools import zip_longest
@@ -33,10 +32,14 @@ def lint_terraform(root: Path, config: ProjectConfig, files: list[str], workspac
 
 def _check(executable: str, root: Path, rel: str) -> Finding | None:
     written = (root / rel).read_bytes()
-    environment = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
+    from tidegate.infra.terraform.binary import automation_environment
+
     try:
         done = subprocess.run(
-            [executable, "fmt", "-no-color", "-"], input=written, capture_output=True, env=environment
+            [executable, "fmt", "-no-color", "-"],
+            input=written,
+            capture_output=True,
+            env=automation_environment(),
         )
     except OSError as error:
         from tidegate.errors import TerraformError

@@ -89,6 +89,12 @@ def find_binary(configured: str | None, project_dir: Path) -> str:
     )
 
 
+def automation_environment() -> dict[str, str]:
+    """The caller's environment (credentials, `TF_CLI_CONFIG_FILE`...) with Terraform told it
+    runs unattended: no prompts, no version check over the network."""
+    return {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+
+
 class Terraform:
     """Terraform commands on one root's folder; `root` names it in errors (relative to the
     project), `data_dir` holds what `init` installs."""
@@ -205,13 +211,7 @@ class Terraform:
     # running ---------------------------------------------------------------------------------
 
     def _run(self, arguments: list[str]) -> subprocess.CompletedProcess[str]:
-        environment = {
-            **os.environ,
-            "TF_IN_AUTOMATION": "1",
-            "TF_INPUT": "0",
-            "TF_DATA_DIR": str(self.data_dir),
-            "CHECKPOINT_DISABLE": "1",
-        }
+        environment = {**automation_environment(), "TF_DATA_DIR": str(self.data_dir)}
         try:
             return subprocess.run(
                 [self.executable, *arguments],
